@@ -1,0 +1,22 @@
+//! prescale — predictive autoscaling: learn each service's traffic from its own history and
+//! publish the replica count it will need once a new pod has had time to start.
+//!
+//! # Layout
+//!
+//! The flow of one datum, left to right; arrows point one way (`api → engine → {store,
+//! forecast, plan} → series`). See `DESIGN.md` for the contracts.
+//!
+//! - [`series`]: core types — series keys, samples, regular grids with gaps, durations, the
+//!   dataset CSV reader.
+//! - [`collect`]: outside input (JSON push, CSV import) turned into validated samples.
+//! - [`store`]: durable history in sled, as compressed blocks per series; targets.
+//! - [`forecast`]: models behind one fit/predict split, with prediction intervals (pure).
+//! - [`plan`]: forecast + target → replica targets ahead of time (pure).
+//! - [`engine`]: the running service's loops — periodic refit and re-plan — and the cache of the
+//!   latest forecasts and plans (one writer, many readers).
+//! - [`api`]: the axum routers — REST, the Kubernetes external metrics API, `/metrics`, health.
+//! - [`config`]: one validated `Config` from defaults, a TOML file and flags.
+
+pub mod forecast;
+pub mod series;
+pub mod store;
