@@ -18,5 +18,6 @@
 //! - [`config`]: one validated `Config` from defaults, a TOML file and flags.
 
 pub mod forecast;
+pub mod plan;
 pub mod series;
 pub mod store;

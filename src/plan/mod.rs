@@ -1,0 +1,450 @@
+//! Planning: a forecast and a [`Target`] become replica targets ahead of time.
+//!
+//! Pure and synchronous, like `forecast`: time comes in as `now`, past recommendations come in as
+//! data, and nothing here reads a clock, a store or the network. The service and the backtest
+//! call [`plan`] with the same inputs and get the same plan.
+//!
+//! The decision at `now`:
+//! 1. **lead time** — a pod asked for now serves from `now + lead_time`, so the load to provision
+//!    for is the highest forecast quantile over the steps that overlap `now .. now + lead_time`;
+//! 2. **headroom** — that quantile is the target's `quantile` band of the forecast (e.g. 0.9),
+//!    not the point forecast;
+//! 3. **safety net** — when the observed load already exceeds it, the observed load is used
+//!    instead, so the plan never falls below what a reactive HPA asks for now;
+//! 4. **stabilization** — scaling down goes only to the highest recommendation of the trailing
+//!    `scale_down_stabilization` window (the HPA's rule); scaling up is immediate;
+//! 5. **capacity and clamp** — `ceil(load / capacity_per_replica)`, clamped to
+//!    `min_replicas ..= max_replicas`.
+//!
+//! Steps 3–5 are done on load, not on replicas: `ceil` is monotone, so the maximum of rounded
+//! recommendations equals the rounded maximum, and the published load (for `metric_value =
+//! "load"`) and the published replica count always agree.
+
+mod target;
+
+use serde::{Deserialize, Serialize};
+
+use crate::forecast::Forecast;
+use crate::series::{Sample, Timestamp};
+
+pub use target::{MAX_REPLICAS, MAX_TARGET_NAME_LEN, MetricValue, Target, check_target_name};
+
+/// Errors from planning or from validating a target.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum PlanError {
+    #[error("invalid target: {0}")]
+    InvalidTarget(String),
+    #[error("invalid target name {0:?}: {1}")]
+    InvalidName(String, String),
+    #[error("the forecast has no band for quantile {0}")]
+    MissingQuantile(f64),
+    #[error("the forecast ends at {forecast_end} but the plan needs it until {needed}")]
+    ForecastTooShort {
+        forecast_end: Timestamp,
+        needed: Timestamp,
+    },
+}
+
+/// One recommendation as the stabilization window remembers it: the load that was required at
+/// `timestamp`, before stabilization.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Recommendation {
+    pub timestamp: Timestamp,
+    pub load: f64,
+}
+
+/// Everything [`plan`] decides from.
+#[derive(Debug, Clone, Copy)]
+pub struct PlanInput<'a> {
+    pub target: &'a Target,
+    /// Must hold a band at `target.quantile` and cover `now .. now + lead_time`.
+    pub forecast: &'a Forecast,
+    pub now: Timestamp,
+    /// The newest observed sample of the load series, if any (the safety net ignores it when it
+    /// is stale, see [`observed_is_fresh`]).
+    pub observed: Option<Sample>,
+    /// Earlier recommendations (any order; only those inside the stabilization window count).
+    pub recent: &'a [Recommendation],
+}
+
+/// Which replica bound changed the count, if any.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Clamp {
+    None,
+    Min,
+    Max,
+}
+
+/// The decision for now, with every input that shaped it (shown by the plan API).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Decision {
+    /// The replica count to run now so that pods are ready at `window_end`.
+    pub replicas: u32,
+    /// The planned load after safety net, stabilization and clamp (`metric_value = "load"`).
+    pub load: f64,
+    /// The forecast quantile used as headroom.
+    pub quantile: f64,
+    /// The window whose load is provisioned for: `now .. now + lead_time`.
+    pub window_start: Timestamp,
+    pub window_end: Timestamp,
+    /// The highest `quantile` forecast over the window.
+    pub forecast_load: f64,
+    /// The observed load used by the safety net, when fresh.
+    pub observed_load: Option<f64>,
+    /// True when the observed load exceeded the forecast and raised the plan.
+    pub safety_net: bool,
+    /// True when the stabilization window held the count above the current recommendation.
+    pub stabilized: bool,
+    pub capacity_per_replica: f64,
+    /// `ceil(load / capacity)` before the clamp.
+    pub unclamped_replicas: u64,
+    pub clamp: Clamp,
+    /// What this decision adds to the stabilization window.
+    pub recommendation: Recommendation,
+}
+
+impl Decision {
+    /// The value the external metric publishes for this decision.
+    pub fn metric_value(&self, kind: MetricValue) -> f64 {
+        match kind {
+            MetricValue::Replicas => f64::from(self.replicas),
+            MetricValue::Load => self.load,
+        }
+    }
+}
+
+/// One step of the planned trajectory: from `timestamp`, run `replicas` (provisioning for
+/// `load`, the highest quantile forecast over `timestamp .. timestamp + lead_time`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct PlanPoint {
+    pub timestamp: Timestamp,
+    pub load: f64,
+    pub replicas: u32,
+}
+
+/// A plan: the decision for now and the trajectory over the rest of the forecast.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub computed_at: Timestamp,
+    pub current: Decision,
+    /// Starts with the current decision, then one point per later forecast step whose lead
+    /// window the forecast still covers.
+    pub points: Vec<PlanPoint>,
+}
+
+/// How old the newest observation may be for the safety net to trust it: three steps of the
+/// forecast grid, and never less than five minutes (a scrape or push may be late).
+pub fn observed_is_fresh(observed: Sample, now: Timestamp, step: i64) -> bool {
+    let age = now - observed.timestamp;
+    (0..=(3 * step).max(300)).contains(&age)
+}
+
+/// Plans replicas for `input.target` at `input.now`. See the module doc for the rules.
+pub fn plan(input: PlanInput<'_>) -> Result<Plan, PlanError> {
+    let PlanInput {
+        target,
+        forecast,
+        now,
+        observed,
+        recent,
+    } = input;
+    let band = forecast
+        .quantile(target.quantile)
+        .ok_or(PlanError::MissingQuantile(target.quantile))?;
+    let lead = target.lead_time.seconds();
+    let step = forecast.step;
+    let window_end = now + lead;
+    let needed_steps = steps_overlapping(forecast, now, window_end);
+    if needed_steps.end > band.len() || forecast.is_empty() {
+        return Err(PlanError::ForecastTooShort {
+            forecast_end: forecast.timestamp(forecast.len()),
+            needed: window_end,
+        });
+    }
+    let forecast_load = max_over(band, needed_steps.clone());
+    let observed_load = observed
+        .filter(|sample| observed_is_fresh(*sample, now, step))
+        .map(|sample| sample.value.max(0.0));
+    let required = observed_load.map_or(forecast_load, |o| o.max(forecast_load));
+    let window = target.scale_down_stabilization.seconds();
+    let held = recent
+        .iter()
+        .filter(|r| r.timestamp > now - window && r.timestamp <= now)
+        .map(|r| r.load)
+        .fold(required, f64::max);
+    let (replicas, unclamped, clamp) = to_replicas(held, target);
+    let current = Decision {
+        replicas,
+        load: clamp_load(held, target),
+        quantile: target.quantile,
+        window_start: now,
+        window_end,
+        forecast_load,
+        observed_load,
+        safety_net: observed_load.is_some_and(|o| o > forecast_load),
+        stabilized: held > required,
+        capacity_per_replica: target.capacity_per_replica,
+        unclamped_replicas: unclamped,
+        clamp,
+        recommendation: Recommendation {
+            timestamp: now,
+            load: required,
+        },
+    };
+
+    // The trajectory: one point per later step, stabilized against everything before it.
+    let lead_steps = target.lead_time.steps_ceil(step);
+    let mut memory: Vec<Recommendation> = recent.to_vec();
+    memory.push(current.recommendation);
+    let mut points = vec![PlanPoint {
+        timestamp: now,
+        load: current.load,
+        replicas: current.replicas,
+    }];
+    for i in needed_steps.start + 1..band.len() {
+        if i + lead_steps > band.len() {
+            break;
+        }
+        let timestamp = forecast.timestamp(i);
+        let load = max_over(band, i..i + lead_steps);
+        memory.push(Recommendation { timestamp, load });
+        let held = memory
+            .iter()
+            .filter(|r| r.timestamp > timestamp - window && r.timestamp <= timestamp)
+            .map(|r| r.load)
+            .fold(load, f64::max);
+        points.push(PlanPoint {
+            timestamp,
+            load: clamp_load(held, target),
+            replicas: to_replicas(held, target).0,
+        });
+    }
+    Ok(Plan {
+        computed_at: now,
+        current,
+        points,
+    })
+}
+
+/// The forecast steps that overlap `from .. to` (clipped at the forecast's start).
+fn steps_overlapping(
+    forecast: &Forecast,
+    from: Timestamp,
+    to: Timestamp,
+) -> std::ops::Range<usize> {
+    let step = forecast.step;
+    let first = (from - forecast.start).max(0) / step;
+    let end = ((to - forecast.start).max(0) + step - 1) / step;
+    first as usize..(end as usize).max(first as usize + 1)
+}
+
+/// The highest value of `band` over `range`, never below zero (load is not negative).
+fn max_over(band: &[f64], range: std::ops::Range<usize>) -> f64 {
+    band[range]
+        .iter()
+        .copied()
+        .filter(|v| v.is_finite())
+        .fold(0.0, f64::max)
+}
+
+/// `ceil(load / capacity)` and the clamped count. A tiny tolerance keeps a load of exactly
+/// `n * capacity` (up to float noise) at `n` replicas.
+fn to_replicas(load: f64, target: &Target) -> (u32, u64, Clamp) {
+    let ratio = load / target.capacity_per_replica;
+    let unclamped = (ratio - 1e-9).ceil().clamp(0.0, f64::from(MAX_REPLICAS)) as u64;
+    if unclamped < u64::from(target.min_replicas) {
+        (target.min_replicas, unclamped, Clamp::Min)
+    } else if unclamped > u64::from(target.max_replicas) {
+        (target.max_replicas, unclamped, Clamp::Max)
+    } else {
+        (unclamped as u32, unclamped, Clamp::None)
+    }
+}
+
+fn clamp_load(load: f64, target: &Target) -> f64 {
+    let c = target.capacity_per_replica;
+    load.clamp(
+        f64::from(target.min_replicas) * c,
+        f64::from(target.max_replicas) * c,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::forecast::Band;
+    use crate::series::{SeriesKey, Span};
+
+    fn target(lead: i64) -> Target {
+        Target {
+            series: SeriesKey::new("rps").unwrap(),
+            capacity_per_replica: 10.0,
+            min_replicas: 2,
+            max_replicas: 20,
+            lead_time: Span::from_seconds(lead).unwrap(),
+            quantile: 0.9,
+            scale_down_stabilization: Span::from_seconds(300).unwrap(),
+            metric_value: MetricValue::Replicas,
+        }
+    }
+
+    /// A forecast on a 60 s grid from t = 0 whose 0.9 band is `upper` and point forecast half of it.
+    fn forecast(upper: &[f64]) -> Forecast {
+        Forecast {
+            start: 0,
+            step: 60,
+            yhat: upper.iter().map(|v| v / 2.0).collect(),
+            bands: vec![Band {
+                level: 0.9,
+                values: upper.to_vec(),
+            }],
+        }
+    }
+
+    fn run(t: &Target, f: &Forecast, now: i64, observed: Option<Sample>) -> Plan {
+        plan(PlanInput {
+            target: t,
+            forecast: f,
+            now,
+            observed,
+            recent: &[],
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn provisions_for_the_peak_of_the_lead_window() {
+        // Load jumps to 95 at t = 180 s: with a 3-minute lead time, the plan at t = 60 s already
+        // covers steps 1, 2 and 3 and asks for ceil(95 / 10) = 10 replicas.
+        let f = forecast(&[30.0, 30.0, 30.0, 95.0, 95.0, 95.0, 95.0, 95.0]);
+        let p = run(&target(180), &f, 60, None);
+        assert_eq!(p.current.replicas, 10);
+        assert_eq!(p.current.forecast_load, 95.0);
+        assert_eq!((p.current.window_start, p.current.window_end), (60, 240));
+        assert_eq!(p.current.clamp, Clamp::None);
+        // With a 1-minute lead the jump is not yet in the window.
+        let p = run(&target(60), &f, 60, None);
+        assert_eq!(p.current.replicas, 3);
+    }
+
+    #[test]
+    fn unaligned_now_covers_every_overlapping_step() {
+        let f = forecast(&[10.0, 10.0, 10.0, 50.0, 10.0, 10.0]);
+        // now = 70 s, lead 2 min: window 70..190 overlaps steps 1, 2 and 3.
+        let p = run(&target(120), &f, 70, None);
+        assert_eq!(p.current.forecast_load, 50.0);
+    }
+
+    #[test]
+    fn clamps_to_min_and_max() {
+        let f = forecast(&[1.0; 10]);
+        let p = run(&target(60), &f, 0, None);
+        assert_eq!((p.current.replicas, p.current.clamp), (2, Clamp::Min));
+        assert_eq!(p.current.load, 20.0);
+        let f = forecast(&[1000.0; 10]);
+        let p = run(&target(60), &f, 0, None);
+        assert_eq!((p.current.replicas, p.current.clamp), (20, Clamp::Max));
+        assert_eq!(p.current.unclamped_replicas, 100);
+        assert_eq!(p.current.load, 200.0);
+    }
+
+    #[test]
+    fn safety_net_follows_observed_load_above_the_forecast() {
+        let f = forecast(&[40.0; 100]);
+        let observed = Sample::new(110, 123.0).unwrap();
+        let p = run(&target(60), &f, 120, Some(observed));
+        assert!(p.current.safety_net);
+        assert_eq!(p.current.replicas, 13);
+        // A stale observation is ignored.
+        let p = run(&target(60), &f, 120 + 3600, Some(observed));
+        assert!(!p.current.safety_net);
+        assert_eq!(p.current.observed_load, None);
+        assert_eq!(p.current.replicas, 4);
+    }
+
+    #[test]
+    fn scale_down_waits_for_the_stabilization_window() {
+        let f = forecast(&[20.0; 30]);
+        let t = target(60);
+        let recent = [
+            Recommendation {
+                timestamp: 60,
+                load: 150.0,
+            },
+            Recommendation {
+                timestamp: -1000,
+                load: 190.0,
+            },
+        ];
+        let input = |now| PlanInput {
+            target: &t,
+            forecast: &f,
+            now,
+            observed: None,
+            recent: &recent,
+        };
+        let p = plan(input(300)).unwrap();
+        assert!(p.current.stabilized);
+        assert_eq!(p.current.replicas, 15);
+        // The trajectory comes down once the 150 has left the window (60 + 300 = 360).
+        let later = p.points.iter().find(|pt| pt.timestamp == 360).unwrap();
+        assert_eq!(later.replicas, 2);
+        let before = p.points.iter().find(|pt| pt.timestamp == 300).unwrap();
+        assert_eq!(before.replicas, 15);
+        // After the window the recommendation no longer holds.
+        let p = plan(input(360)).unwrap();
+        assert!(!p.current.stabilized);
+        assert_eq!(p.current.replicas, 2);
+    }
+
+    #[test]
+    fn exact_multiples_do_not_round_up() {
+        let f = forecast(&[30.000000000000004; 5]);
+        let p = run(&target(60), &f, 0, None);
+        assert_eq!(p.current.replicas, 3);
+    }
+
+    #[test]
+    fn errors_are_values() {
+        let f = forecast(&[10.0; 3]);
+        let err = plan(PlanInput {
+            target: &target(600),
+            forecast: &f,
+            now: 0,
+            observed: None,
+            recent: &[],
+        })
+        .unwrap_err();
+        assert!(matches!(err, PlanError::ForecastTooShort { .. }));
+        let mut t = target(60);
+        t.quantile = 0.5;
+        let err = plan(PlanInput {
+            target: &t,
+            forecast: &f,
+            now: 0,
+            observed: None,
+            recent: &[],
+        })
+        .unwrap_err();
+        assert_eq!(err, PlanError::MissingQuantile(0.5));
+    }
+
+    #[test]
+    fn trajectory_follows_the_forecast_ahead_of_time() {
+        let mut upper = vec![10.0; 20];
+        upper[10] = 100.0;
+        let f = forecast(&upper);
+        let p = run(&target(180), &f, 0, None);
+        // Points at steps 8, 9 and 10 see the spike inside their 3-step lead window.
+        let at = |i: i64| p.points.iter().find(|pt| pt.timestamp == i * 60).unwrap();
+        assert_eq!(at(7).replicas, 2);
+        assert_eq!(at(8).replicas, 10);
+        assert_eq!(at(10).replicas, 10);
+        // ... and the stabilization window keeps 10 for 5 minutes after the last recommendation.
+        assert_eq!(at(14).replicas, 10);
+        assert_eq!(at(15).replicas, 2);
+        // The trajectory stops where the forecast no longer covers a full lead window.
+        assert_eq!(p.points.last().unwrap().timestamp, 17 * 60);
+    }
+}

@@ -1,0 +1,194 @@
+//! What gets scaled: a [`Target`] names the load series, how much load one replica serves, the
+//! replica bounds, the pod start-up lead time, the forecast quantile used as headroom, and the
+//! scale-down stabilization window.
+//!
+//! A target is validated once at the edge (config load, `PUT /api/v1/targets/{target}`) with
+//! [`Target::check`], in the style of linfa's checked parameters, so the planner never meets an
+//! impossible one.
+
+use serde::{Deserialize, Serialize};
+
+use crate::series::{SeriesKey, Span};
+
+use super::PlanError;
+
+/// What the external metric publishes for a target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MetricValue {
+    /// The planned replica count: use with an HPA `AverageValue` target of `1`.
+    #[default]
+    Replicas,
+    /// The planned load: use with an HPA `AverageValue` target equal to `capacity_per_replica`.
+    Load,
+}
+
+/// A scaled workload: the JSON body of `PUT /api/v1/targets/{target}` and a `[targets.NAME]`
+/// table in the TOML config. Unknown keys are refused so a typo never goes unnoticed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Target {
+    /// The load series (e.g. requests per second).
+    pub series: SeriesKey,
+    /// Load one replica serves at its intended utilisation.
+    pub capacity_per_replica: f64,
+    #[serde(default = "default_min_replicas")]
+    pub min_replicas: u32,
+    pub max_replicas: u32,
+    /// Pod start-up time: a replica asked for now serves load from `now + lead_time`.
+    #[serde(default = "default_lead_time")]
+    pub lead_time: Span,
+    /// Forecast quantile provisioned for (headroom), strictly between 0 and 1.
+    #[serde(default = "default_quantile")]
+    pub quantile: f64,
+    /// Scale down only to the highest recommendation of this trailing window (as the HPA does).
+    #[serde(default = "default_stabilization")]
+    pub scale_down_stabilization: Span,
+    #[serde(default)]
+    pub metric_value: MetricValue,
+}
+
+fn default_min_replicas() -> u32 {
+    1
+}
+
+fn default_lead_time() -> Span {
+    Span::from_seconds(180).expect("positive")
+}
+
+fn default_quantile() -> f64 {
+    0.9
+}
+
+fn default_stabilization() -> Span {
+    Span::from_seconds(300).expect("positive")
+}
+
+/// The largest replica bound accepted; far beyond any Deployment, small enough that
+/// `replicas * capacity` never loses precision.
+pub const MAX_REPLICAS: u32 = 1_000_000;
+
+impl Target {
+    /// Checks every field; the error names the field at fault.
+    pub fn check(&self) -> Result<(), PlanError> {
+        let bad = |message: String| Err(PlanError::InvalidTarget(message));
+        if !(self.capacity_per_replica.is_finite() && self.capacity_per_replica > 0.0) {
+            return bad(format!(
+                "capacity_per_replica must be a positive number, got {}",
+                self.capacity_per_replica
+            ));
+        }
+        if self.min_replicas > self.max_replicas {
+            return bad(format!(
+                "min_replicas ({}) is greater than max_replicas ({})",
+                self.min_replicas, self.max_replicas
+            ));
+        }
+        if self.max_replicas == 0 {
+            return bad("max_replicas must be at least 1".to_string());
+        }
+        if self.max_replicas > MAX_REPLICAS {
+            return bad(format!(
+                "max_replicas ({}) is above the limit of {MAX_REPLICAS}",
+                self.max_replicas
+            ));
+        }
+        if !(self.quantile > 0.0 && self.quantile < 1.0) {
+            return bad(format!(
+                "quantile must be strictly between 0 and 1, got {}",
+                self.quantile
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Longest accepted target name: a Kubernetes label value (the name is published as one).
+pub const MAX_TARGET_NAME_LEN: usize = 63;
+
+/// Checks a target name: it is the external metric name in
+/// `/apis/external.metrics.k8s.io/v1beta1/namespaces/{ns}/{metric}` and the value of the
+/// `target` metric label, so it follows the Kubernetes label-value rules: 1–63 characters,
+/// alphanumerics, `-`, `_` and `.`, starting and ending with an alphanumeric.
+pub fn check_target_name(name: &str) -> Result<(), PlanError> {
+    let bad = |why: &str| Err(PlanError::InvalidName(name.to_string(), why.to_string()));
+    if name.is_empty() || name.len() > MAX_TARGET_NAME_LEN {
+        return bad("must be 1 to 63 characters");
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    {
+        return bad("may only contain letters, digits, '-', '_' and '.'");
+    }
+    let edges_ok = |b: Option<&u8>| b.is_some_and(u8::is_ascii_alphanumeric);
+    if !edges_ok(name.as_bytes().first()) || !edges_ok(name.as_bytes().last()) {
+        return bad("must start and end with a letter or digit");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target() -> Target {
+        serde_json::from_str(r#"{"series":"rps","capacity_per_replica":50,"max_replicas":10}"#)
+            .unwrap()
+    }
+
+    #[test]
+    fn defaults_fill_the_optional_fields() {
+        let t = target();
+        assert_eq!(t.min_replicas, 1);
+        assert_eq!(t.lead_time.seconds(), 180);
+        assert_eq!(t.quantile, 0.9);
+        assert_eq!(t.scale_down_stabilization.seconds(), 300);
+        assert_eq!(t.metric_value, MetricValue::Replicas);
+        t.check().unwrap();
+    }
+
+    #[test]
+    fn impossible_values_name_the_field() {
+        let mut t = target();
+        t.min_replicas = 11;
+        assert!(t.check().unwrap_err().to_string().contains("min_replicas"));
+        let mut t = target();
+        t.capacity_per_replica = 0.0;
+        assert!(
+            t.check()
+                .unwrap_err()
+                .to_string()
+                .contains("capacity_per_replica")
+        );
+        let mut t = target();
+        t.capacity_per_replica = -3.0;
+        assert!(t.check().is_err());
+        let mut t = target();
+        t.quantile = 1.0;
+        assert!(t.check().unwrap_err().to_string().contains("quantile"));
+        let mut t = target();
+        t.max_replicas = 0;
+        t.min_replicas = 0;
+        assert!(t.check().is_err());
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        let err = serde_json::from_str::<Target>(
+            r#"{"series":"rps","capacity_per_replica":50,"max_replicas":10,"lead":"3m"}"#,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("unknown field `lead`"), "{err}");
+    }
+
+    #[test]
+    fn names_follow_label_value_rules() {
+        assert!(check_target_name("checkout").is_ok());
+        assert!(check_target_name("checkout-api_v2.prod").is_ok());
+        assert!(check_target_name("").is_err());
+        assert!(check_target_name("-x").is_err());
+        assert!(check_target_name("a/b").is_err());
+        assert!(check_target_name(&"x".repeat(64)).is_err());
+    }
+}
