@@ -16,7 +16,13 @@
 //!   latest forecasts and plans (one writer, many readers).
 //! - [`api`]: the axum routers — REST, the Kubernetes external metrics API, `/metrics`, health.
 //! - [`config`]: one validated `Config` from defaults, a TOML file and flags.
+//! - [`demo`]: `serve --demo` — a bundled real trace as history ending now, replayed live.
 
+pub mod api;
+pub mod collect;
+pub mod config;
+pub mod demo;
+pub mod engine;
 pub mod forecast;
 pub mod plan;
 pub mod series;

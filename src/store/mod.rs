@@ -65,6 +65,14 @@ impl Store {
     pub fn targets(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
         todo!()
     }
+    pub fn latest(&self, key: &SeriesKey) -> Result<Option<Sample>, StoreError> {
+        let _ = key;
+        todo!()
+    }
+    pub fn append_batch(&self, batch: &[(SeriesKey, Vec<Sample>)]) -> Result<usize, StoreError> {
+        let _ = batch;
+        todo!()
+    }
     pub fn size_on_disk(&self) -> Result<u64, StoreError> {
         todo!()
     }

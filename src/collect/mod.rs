@@ -1,0 +1,49 @@
+//! Collection: outside input turned into validated samples in the store.
+//!
+//! - [`push`]: the JSON body of `POST /api/v1/series/{series}/samples`, parsed and checked
+//!   sample by sample, with errors that name the sample at fault;
+//! - [`import`]: a dataset CSV loaded into the store (`prescale import`);
+//! - [`commit`]: group commit — many concurrent writers share one flush, and each is answered
+//!   only once its samples are durable.
+//!
+//! Nothing here is accepted half-way: a batch is validated whole before the first sample is
+//! written, so a bad sample never leaves part of its batch behind.
+
+pub mod commit;
+pub mod import;
+pub mod push;
+
+use crate::series::Timestamp;
+
+/// Errors from turning input into samples.
+#[derive(Debug, thiserror::Error)]
+pub enum CollectError {
+    /// The input does not parse or a sample is invalid; the message names where.
+    #[error("{0}")]
+    Invalid(String),
+    /// More samples than one batch may hold.
+    #[error("{got} samples in one batch: at most {max} are accepted, split the batch")]
+    TooLarge { got: usize, max: usize },
+    #[error(transparent)]
+    Csv(#[from] crate::series::csv::CsvError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
+/// The most samples one push batch may hold.
+pub const MAX_BATCH_SAMPLES: usize = 100_000;
+
+/// The timestamps accepted from outside: 1900-01-01 to 2300-01-01. Anything beyond is almost
+/// always milliseconds or nanoseconds sent as seconds, and is refused with a hint.
+pub const TIMESTAMP_RANGE: std::ops::RangeInclusive<Timestamp> = -2_208_988_800..=10_413_792_000;
+
+/// Checks that a timestamp lies in [`TIMESTAMP_RANGE`].
+pub fn check_timestamp(timestamp: Timestamp) -> Result<(), String> {
+    if TIMESTAMP_RANGE.contains(&timestamp) {
+        Ok(())
+    } else {
+        Err(format!(
+            "timestamp {timestamp} is outside the years 1900-2300: unix timestamps are in seconds (not milliseconds)"
+        ))
+    }
+}

@@ -1,0 +1,143 @@
+//! The JSON push format: `{"samples":[{"timestamp":"2026-01-05T10:00:00Z","value":1234.5}, …]}`,
+//! timestamps as RFC 3339 strings or unix seconds (numbers or numeric strings).
+//!
+//! Parsing goes through `serde_path_to_error`, so a type error names its place
+//! (`samples[3].value: invalid type: string "x", expected f64`) instead of a byte offset.
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer};
+
+use super::{CollectError, MAX_BATCH_SAMPLES, check_timestamp};
+use crate::series::{Sample, Timestamp, parse_timestamp};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PushBody {
+    samples: Vec<PushSample>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PushSample {
+    #[serde(deserialize_with = "timestamp")]
+    timestamp: Timestamp,
+    value: f64,
+}
+
+fn timestamp<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Timestamp, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Int(i64),
+        Float(f64),
+        Text(String),
+    }
+    match Raw::deserialize(deserializer)
+        .map_err(|_| de::Error::custom("expected an RFC 3339 string or unix seconds"))?
+    {
+        Raw::Int(seconds) => Ok(seconds),
+        Raw::Float(seconds) if seconds.is_finite() && seconds.abs() < 1e15 => {
+            Ok(seconds.floor() as i64)
+        }
+        Raw::Float(seconds) => Err(de::Error::custom(format!(
+            "timestamp {seconds} is out of range"
+        ))),
+        Raw::Text(text) => parse_timestamp(&text).map_err(de::Error::custom),
+    }
+}
+
+/// Parses and validates a push body. Every sample is checked before any is returned: the error
+/// names the first bad one, and a batch is either accepted whole or not at all.
+pub fn parse_push(body: &[u8]) -> Result<Vec<Sample>, CollectError> {
+    let mut json = serde_json::Deserializer::from_slice(body);
+    let parsed: PushBody = serde_path_to_error::deserialize(&mut json).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path == "." {
+            CollectError::Invalid(format!("invalid JSON body: {inner}"))
+        } else {
+            CollectError::Invalid(format!("{path}: {inner}"))
+        }
+    })?;
+    json.end()
+        .map_err(|e| CollectError::Invalid(format!("invalid JSON body: {e}")))?;
+    if parsed.samples.len() > MAX_BATCH_SAMPLES {
+        return Err(CollectError::TooLarge {
+            got: parsed.samples.len(),
+            max: MAX_BATCH_SAMPLES,
+        });
+    }
+    parsed
+        .samples
+        .iter()
+        .enumerate()
+        .map(|(i, raw)| {
+            check_timestamp(raw.timestamp)
+                .map_err(|e| CollectError::Invalid(format!("samples[{i}].timestamp: {e}")))?;
+            Sample::new(raw.timestamp, raw.value)
+                .map_err(|e| CollectError::Invalid(format!("samples[{i}].value: {e}")))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(body: &str) -> String {
+        parse_push(body.as_bytes()).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn accepts_both_timestamp_forms() {
+        let samples = parse_push(
+            br#"{"samples":[{"timestamp":"2026-01-05T10:00:00Z","value":1234.5},
+                             {"timestamp":1767607260,"value":1},
+                             {"timestamp":1767607320.5,"value":2},
+                             {"timestamp":"1767607380","value":3}]}"#,
+        )
+        .unwrap();
+        let times: Vec<_> = samples.iter().map(|s| s.timestamp).collect();
+        assert_eq!(times, [1767607200, 1767607260, 1767607320, 1767607380]);
+        assert_eq!(samples[0].value, 1234.5);
+    }
+
+    #[test]
+    fn errors_name_the_sample() {
+        assert!(
+            err(r#"{"samples":[{"timestamp":1,"value":1},{"timestamp":2}]}"#)
+                .contains("samples[1]")
+        );
+        assert!(
+            err(r#"{"samples":[{"timestamp":"soon","value":1}]}"#).contains("samples[0].timestamp")
+        );
+        assert!(err(r#"{"samples":[{"timestamp":1,"value":"x"}]}"#).contains("samples[0].value"));
+        assert!(err(r#"{"samples":[{"timestamp":1,"value":1e999}]}"#).contains("samples[0].value"));
+        assert!(
+            err(r#"{"samples":[{"timestamp":1767607200000,"value":1}]}"#).contains("milliseconds")
+        );
+        assert!(err(r#"{"samples":[{"timestamp":1,"value":1,"extra":2}]}"#).contains("extra"));
+        assert!(err(r#"{"samples":[{"timestamp":1,"value":1}]"#).contains("invalid JSON"));
+        assert!(err(r#"{}"#).contains("samples"));
+        assert!(err(r#"{"samples":[]} x"#).contains("invalid JSON"));
+        assert!(err("").contains("invalid JSON"));
+    }
+
+    #[test]
+    fn too_many_samples_is_its_own_error() {
+        let one = r#"{"timestamp":1,"value":1}"#;
+        let body = format!(
+            r#"{{"samples":[{}]}}"#,
+            vec![one; MAX_BATCH_SAMPLES + 1].join(",")
+        );
+        assert!(matches!(
+            parse_push(body.as_bytes()),
+            Err(CollectError::TooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn empty_batch_is_fine() {
+        assert!(parse_push(br#"{"samples":[]}"#).unwrap().is_empty());
+    }
+}

@@ -1,0 +1,245 @@
+//! One validated [`Config`] from defaults, an optional TOML file and command-line flags.
+//!
+//! Everything is checked once here, at start: an unknown key, a duration that does not parse or
+//! an impossible target (`min_replicas > max_replicas`, `capacity_per_replica <= 0`) stops the
+//! service with a message naming the file and the key, rather than surfacing later as a strange
+//! plan. The file is optional: `prescale serve` runs on defaults alone.
+//!
+//! ```toml
+//! listen = "127.0.0.1:8080"
+//! data_dir = "./data"
+//! refit_interval = "10m"
+//! replan_interval = "15s"
+//! train_window = "14d"
+//! plan_horizon = "1h"
+//!
+//! [model]                      # optional; default: auto over daily and weekly seasons
+//! model = "auto"
+//! seasons = ["1d", "7d"]
+//!
+//! [targets.checkout]
+//! series = "checkout_rps"
+//! capacity_per_replica = 50.0
+//! min_replicas = 2
+//! max_replicas = 40
+//! lead_time = "3m"
+//! quantile = 0.9
+//! scale_down_stabilization = "5m"
+//! metric_value = "replicas"     # or "load"
+//! ```
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::engine::EngineSettings;
+use crate::forecast::ModelSpec;
+use crate::plan::{Target, check_target_name};
+use crate::series::Span;
+
+/// A configuration problem; the message names the file and the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Invalid { path: String, message: String },
+}
+
+/// The default listen address: loopback only, so a bare `serve` exposes nothing.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// The default sled directory, relative to the working directory.
+pub const DEFAULT_DATA_DIR: &str = "./data";
+
+/// The whole configuration of `prescale serve`.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub engine: EngineSettings,
+    /// Targets declared in the file; they replace stored targets of the same name at start.
+    pub targets: BTreeMap<String, Target>,
+}
+
+/// The TOML file's shape. Every key is optional; unknown keys are errors.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    refit_interval: Option<Span>,
+    replan_interval: Option<Span>,
+    train_window: Option<Span>,
+    plan_horizon: Option<Span>,
+    model: Option<ModelSpec>,
+    #[serde(default)]
+    targets: BTreeMap<String, Target>,
+}
+
+/// Values given on the command line; they win over the file.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub listen: Option<SocketAddr>,
+    pub data_dir: Option<PathBuf>,
+}
+
+impl Config {
+    /// Defaults, then the file at `path` (if any), then `overrides`; validated.
+    pub fn load(path: Option<&Path>, overrides: Overrides) -> Result<Config, ConfigError> {
+        let (file, name) = match path {
+            Some(path) => {
+                let name = path.display().to_string();
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: name.clone(),
+                    source,
+                })?;
+                (parse(&text, &name)?, name)
+            }
+            None => (FileConfig::default(), "(defaults)".to_string()),
+        };
+        let invalid = |message: String| ConfigError::Invalid {
+            path: name.clone(),
+            message,
+        };
+        let defaults = EngineSettings::default();
+        let engine = EngineSettings {
+            refit_interval: file.refit_interval.unwrap_or(defaults.refit_interval),
+            replan_interval: file.replan_interval.unwrap_or(defaults.replan_interval),
+            train_window: file.train_window.unwrap_or(defaults.train_window),
+            plan_horizon: file.plan_horizon.unwrap_or(defaults.plan_horizon),
+            model: file.model.unwrap_or(defaults.model),
+        };
+        engine
+            .model
+            .check()
+            .map_err(|e| invalid(format!("model: {e}")))?;
+        for (target_name, target) in &file.targets {
+            check_target_name(target_name).map_err(|e| invalid(format!("targets: {e}")))?;
+            target
+                .check()
+                .map_err(|e| invalid(format!("targets.{target_name}: {e}")))?;
+        }
+        Ok(Config {
+            listen: overrides
+                .listen
+                .or(file.listen)
+                .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("valid default")),
+            data_dir: overrides
+                .data_dir
+                .or(file.data_dir)
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+            engine,
+            targets: file.targets,
+        })
+    }
+}
+
+fn parse(text: &str, name: &str) -> Result<FileConfig, ConfigError> {
+    toml::from_str(text).map_err(|e| ConfigError::Invalid {
+        path: name.to_string(),
+        // toml's message already shows the line, the column and the offending key.
+        message: e.to_string().trim_end().to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("prescale.toml");
+        std::fs::write(&path, text).unwrap();
+        Config::load(Some(&path), Overrides::default())
+    }
+
+    const TARGET: &str = r#"
+        [targets.checkout]
+        series = "checkout_rps"
+        capacity_per_replica = 50.0
+        min_replicas = 2
+        max_replicas = 40
+        lead_time = "3m"
+    "#;
+
+    #[test]
+    fn defaults_without_a_file() {
+        let config = Config::load(None, Overrides::default()).unwrap();
+        assert_eq!(config.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(config.data_dir, PathBuf::from("./data"));
+        assert_eq!(config.engine, EngineSettings::default());
+        assert!(config.targets.is_empty());
+    }
+
+    #[test]
+    fn a_full_file_loads() {
+        let config = load(&format!(
+            "listen = \"127.0.0.1:9000\"\nrefit_interval = \"5m\"\n{TARGET}"
+        ))
+        .unwrap();
+        assert_eq!(config.listen.port(), 9000);
+        assert_eq!(config.engine.refit_interval.seconds(), 300);
+        let target = &config.targets["checkout"];
+        assert_eq!(target.max_replicas, 40);
+        assert_eq!(target.lead_time.seconds(), 180);
+    }
+
+    #[test]
+    fn flags_win_over_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "listen = \"127.0.0.1:9000\"").unwrap();
+        let config = Config::load(
+            Some(&path),
+            Overrides {
+                listen: Some("127.0.0.1:9001".parse().unwrap()),
+                data_dir: None,
+            },
+        )
+        .unwrap();
+        assert_eq!(config.listen.port(), 9001);
+    }
+
+    #[test]
+    fn bad_files_name_the_problem() {
+        let err = load("lissten = \"x\"").unwrap_err().to_string();
+        assert!(
+            err.contains("prescale.toml") && err.contains("lissten"),
+            "{err}"
+        );
+        let err = load(&TARGET.replace("max_replicas = 40", "max_replicas = 1"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("targets.checkout") && err.contains("min_replicas"),
+            "{err}"
+        );
+        let err = load(&TARGET.replace("50.0", "0.0"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("capacity_per_replica"), "{err}");
+        let err = load(&TARGET.replace("3m", "3 minutes"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("lead_time"), "{err}");
+        let err = load(&format!("{TARGET}\nbogus = 1"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("bogus"), "{err}");
+        let err =
+            load("[targets.\"bad/name\"]\nseries=\"x\"\ncapacity_per_replica=1\nmax_replicas=2")
+                .unwrap_err()
+                .to_string();
+        assert!(err.contains("bad/name"), "{err}");
+        let missing = std::path::Path::new("/nonexistent/prescale.toml");
+        let err = Config::load(Some(missing), Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("/nonexistent/prescale.toml"), "{err}");
+    }
+}
