@@ -370,8 +370,8 @@ impl Engine {
                 have: samples.len(),
             })
         })?;
-        Ok(Series::from_samples(&samples, step)
-            .map_err(|e| EngineError::Forecast(ForecastError::InvalidSpec(e.to_string())))?)
+        Series::from_samples(&samples, step)
+            .map_err(|e| EngineError::Forecast(ForecastError::InvalidSpec(e.to_string())))
     }
 
     /// Plans every target at `now` from the cached models and the newest observations.
