@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# HTTP benchmarks on loopback against the real release binary:
+#   1. the push path with durable acks (204 only after the flush), batches of 1,000 samples;
+#   2. external metrics reads (what the HPA controller does), requests/s and latency percentiles.
+# Installs wrk (Debian) when missing. Prints the figures; nothing here is a pass/fail test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v wrk >/dev/null 2>&1; then
+  echo "installing wrk..." >&2
+  (apt-get install -y wrk >/dev/null 2>&1 || sudo apt-get install -y wrk >/dev/null 2>&1 ||
+    { apt-get update >/dev/null 2>&1 && apt-get install -y wrk >/dev/null; })
+fi
+cargo build --release --quiet
+work=$(mktemp -d)
+trap 'kill $server 2>/dev/null || true; rm -rf "$work"' EXIT
+port=${PORT:-18080}
+cat > "$work/prescale.toml" <<TOML
+[targets.web]
+series = "web_rps"
+capacity_per_replica = 20.0
+min_replicas = 2
+max_replicas = 50
+TOML
+target/release/prescale serve --config "$work/prescale.toml" --data-dir "$work/data" \
+  --listen "127.0.0.1:$port" 2>"$work/server.log" &
+server=$!
+for _ in $(seq 100); do curl -sf "localhost:$port/healthz" >/dev/null && break; sleep 0.1; done
+
+# Seed two days of history so the target has a real plan to serve.
+python3 - "$port" <<'PY'
+import json, math, sys, time, urllib.request
+port = sys.argv[1]
+now = int(time.time()) // 60 * 60
+pts = [{"timestamp": now - 60 * i, "value": round(200 + 150 * math.sin((now - 60 * i) % 86400 / 86400 * 2 * math.pi))} for i in range(2 * 1440)]
+for k in range(0, len(pts), 1000):
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/series/web_rps/samples",
+        data=json.dumps({"samples": pts[k:k + 1000]}).encode(), headers={"content-type": "application/json"})
+    urllib.request.urlopen(req)
+PY
+for _ in $(seq 300); do curl -sf "localhost:$port/api/v1/targets/web/plan" >/dev/null && break; sleep 0.2; done
+
+cat > "$work/push.lua" <<'LUA'
+-- Each request: 1,000 fresh samples (distinct timestamps per thread and request).
+local counter = 0
+local thread_base = 0
+function setup(thread)
+  thread:set("thread_base", math.random(1, 1000000) * 100000000)
+end
+request = function()
+  counter = counter + 1
+  local base = 1000000000 + thread_base + counter * 60000
+  local parts = {}
+  for i = 0, 999 do
+    parts[#parts + 1] = '{"timestamp":' .. (base + i * 60) .. ',"value":' .. (i % 97) .. '}'
+  end
+  local body = '{"samples":[' .. table.concat(parts, ",") .. ']}'
+  return wrk.format("POST", "/api/v1/series/bench_push/samples", {["Content-Type"] = "application/json"}, body)
+end
+LUA
+
+echo "== push, durable acks, 1,000 samples per batch (wrk -t2 -c8 -d10s) =="
+wrk -t2 -c8 -d10s --latency -s "$work/push.lua" "http://127.0.0.1:$port" | tee "$work/push.txt"
+rps=$(awk '/Requests\/sec/ {print $2}' "$work/push.txt")
+echo "=> $(python3 -c "print(f'{float(\"$rps\") * 1000:,.0f}')") samples/s through HTTP with durable acks"
+non2xx=$(grep -c "Non-2xx" "$work/push.txt" || true)
+[ "$non2xx" = "0" ] || echo "WARNING: some pushes failed"
+
+echo
+echo "== external metrics read (wrk -t2 -c32 -d10s) =="
+wrk -t2 -c32 -d10s --latency \
+  "http://127.0.0.1:$port/apis/external.metrics.k8s.io/v1beta1/namespaces/default/web"
