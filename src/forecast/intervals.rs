@@ -135,42 +135,48 @@ impl ErrorQuantiles {
 
     /// The `level` error quantile `h` steps ahead. `z` is `probit(level)`, computed once per
     /// level by the caller. Assumes [`ErrorQuantiles::validate`] passed.
-    fn quantile(&self, h: usize, z: f64) -> f64 {
+    /// `grid` is `probit` of the stored levels, computed once per call of [`bands`].
+    fn quantile(&self, h: usize, z: f64, grid: &[f64]) -> f64 {
         let after = self.horizons.partition_point(|&a| a <= h);
         if after == 0 {
-            return self.row_quantile(0, z);
+            return self.row_quantile(0, z, grid);
         }
         if after >= self.horizons.len() {
-            return self.row_quantile(self.horizons.len() - 1, z);
+            return self.row_quantile(self.horizons.len() - 1, z, grid);
         }
         let (h0, h1) = (self.horizons[after - 1], self.horizons[after]);
         let w = (h - h0) as f64 / (h1 - h0) as f64;
-        let (q0, q1) = (self.row_quantile(after - 1, z), self.row_quantile(after, z));
+        let q0 = self.row_quantile(after - 1, z, grid);
+        let q1 = self.row_quantile(after, z, grid);
         q0 + (q1 - q0) * w
     }
 
+    /// `probit` of the stored levels.
+    fn grid(&self) -> Vec<f64> {
+        self.levels.iter().map(|l| probit(*l)).collect()
+    }
+
     /// The quantile at normal score `z` of anchor row `row`, interpolated in `z`.
-    fn row_quantile(&self, row: usize, z: f64) -> f64 {
+    fn row_quantile(&self, row: usize, z: f64, grid: &[f64]) -> f64 {
         let Some(qs) = self.quantiles.get(row) else {
             return 0.0;
         };
-        let n = qs.len().min(self.levels.len());
+        let n = qs.len().min(grid.len());
         if n == 0 {
             return 0.0;
         }
         if n == 1 {
             return qs[0];
         }
-        let zs = |i: usize| probit(self.levels[i]);
-        let (lo, hi) = if z <= zs(0) {
+        let (lo, hi) = if z <= grid[0] {
             (0, 1)
-        } else if z >= zs(n - 1) {
+        } else if z >= grid[n - 1] {
             (n - 2, n - 1)
         } else {
-            let i = self.levels[..n].partition_point(|l| probit(*l) <= z);
+            let i = grid[..n].partition_point(|g| *g <= z);
             (i - 1, i)
         };
-        let (z0, z1) = (zs(lo), zs(hi));
+        let (z0, z1) = (grid[lo], grid[hi]);
         let slope = if z1 > z0 {
             ((qs[hi] - qs[lo]) / (z1 - z0)).max(0.0)
         } else {
@@ -201,12 +207,13 @@ pub(crate) fn bands(
     let mut order: Vec<usize> = (0..levels.len()).collect();
     order.sort_by(|&a, &b| levels[a].total_cmp(&levels[b]));
     let zs: Vec<f64> = levels.iter().map(|l| probit(*l)).collect();
+    let grid = errors.grid();
     let mut values = vec![Vec::with_capacity(yhat.len()); levels.len()];
     for (h, y) in yhat.iter_mut().enumerate() {
         let eh = effective_h(h);
         let mut floor = f64::NEG_INFINITY;
         for &i in &order {
-            let mut v = (*y + errors.quantile(eh, zs[i])).max(floor);
+            let mut v = (*y + errors.quantile(eh, zs[i], &grid)).max(floor);
             floor = v;
             if nonnegative {
                 v = v.max(0.0);
@@ -225,23 +232,49 @@ pub(crate) fn bands(
 }
 
 /// Empirical quantiles (linear interpolation between order statistics, "type 7") of `errors`
-/// at `levels`; sorts `errors` in place. All zeros for no errors.
+/// at `levels`; reorders `errors`. All zeros for no errors.
+///
+/// Only the order statistics needed are found (selection, divide and conquer over the
+/// positions), not a full sort: this runs for every anchor horizon of every fit.
 pub(crate) fn empirical_quantiles(errors: &mut [f64], levels: &[f64]) -> Vec<f64> {
     if errors.is_empty() {
         return vec![0.0; levels.len()];
     }
-    errors.sort_unstable_by(f64::total_cmp);
     let last = (errors.len() - 1) as f64;
-    levels
+    let positions: Vec<f64> = levels.iter().map(|l| l.clamp(0.0, 1.0) * last).collect();
+    let mut wanted: Vec<usize> = positions
         .iter()
-        .map(|level| {
-            let pos = level.clamp(0.0, 1.0) * last;
-            let lo = pos.floor() as usize;
-            let hi = pos.ceil() as usize;
-            let (a, b) = (errors[lo], errors[hi.min(errors.len() - 1)]);
+        .flat_map(|p| [p.floor() as usize, p.ceil() as usize])
+        .map(|i| i.min(errors.len() - 1))
+        .collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    select_all(errors, 0, &wanted);
+    positions
+        .iter()
+        .map(|&pos| {
+            let lo = (pos.floor() as usize).min(errors.len() - 1);
+            let hi = (pos.ceil() as usize).min(errors.len() - 1);
+            let (a, b) = (errors[lo], errors[hi]);
             a + (b - a) * (pos - lo as f64)
         })
         .collect()
+}
+
+/// Puts the order statistics at the (sorted, absolute) indices `wanted` in place, where
+/// `values` starts at absolute index `offset`.
+fn select_all(values: &mut [f64], offset: usize, wanted: &[usize]) {
+    if wanted.is_empty() || values.is_empty() {
+        return;
+    }
+    let mid = wanted.len() / 2;
+    let k = wanted[mid] - offset;
+    if k >= values.len() {
+        return;
+    }
+    let (left, _, right) = values.select_nth_unstable_by(k, f64::total_cmp);
+    select_all(left, offset, &wanted[..mid]);
+    select_all(right, offset + k + 1, &wanted[mid + 1..]);
 }
 
 /// The standard normal quantile function (Acklam's rational approximation, relative error
@@ -319,6 +352,35 @@ mod tests {
         let q = empirical_quantiles(&mut errors, &[0.0, 0.25, 0.5, 1.0]);
         assert_eq!(q, vec![1.0, 2.0, 3.0, 5.0]);
         assert_eq!(empirical_quantiles(&mut [], &[0.5]), vec![0.0]);
+        let mut errors = vec![7.0];
+        assert_eq!(
+            empirical_quantiles(&mut errors, &[0.1, 0.9]),
+            vec![7.0, 7.0]
+        );
+    }
+
+    #[test]
+    fn selection_matches_a_full_sort() {
+        let mut state = 1u64;
+        for n in [2usize, 3, 10, 97, 1000, 4321] {
+            let mut errors: Vec<f64> = (0..n)
+                .map(|_| {
+                    state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
+                    ((state >> 20) % 1000) as f64 - 500.0
+                })
+                .collect();
+            let mut sorted = errors.clone();
+            sorted.sort_by(f64::total_cmp);
+            let expected: Vec<f64> = GRID
+                .iter()
+                .map(|l| {
+                    let pos = l * (n - 1) as f64;
+                    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+                    sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
+                })
+                .collect();
+            assert_eq!(empirical_quantiles(&mut errors, &GRID), expected);
+        }
     }
 
     #[test]
@@ -330,14 +392,15 @@ mod tests {
         let mut previous = f64::NEG_INFINITY;
         for i in 1..1000 {
             let level = i as f64 / 1000.0;
-            let q = table.quantile(5, probit(level));
+            let q = table.quantile(5, probit(level), &table.grid());
             assert!(q >= previous, "level {level}: {q} < {previous}");
             previous = q;
         }
-        assert!(table.quantile(3, 0.0).abs() < 0.1);
+        assert!(table.quantile(3, 0.0, &table.grid()).abs() < 0.1);
         // Beyond the grid the tail keeps widening.
-        assert!(table.quantile(0, probit(0.9999)) > table.quantile(0, probit(0.995)));
-        assert!(table.quantile(0, probit(0.0001)) < table.quantile(0, probit(0.005)));
+        let grid = table.grid();
+        assert!(table.quantile(0, probit(0.9999), &grid) > table.quantile(0, probit(0.995), &grid));
+        assert!(table.quantile(0, probit(0.0001), &grid) < table.quantile(0, probit(0.005), &grid));
     }
 
     #[test]
@@ -347,7 +410,8 @@ mod tests {
             ((b + 1) as f64 / (a + 1) as f64).sqrt()
         });
         let z = probit(0.9);
-        let ratio = table.quantile(4, z) / table.quantile(0, z);
+        let grid = table.grid();
+        let ratio = table.quantile(4, z, &grid) / table.quantile(0, z, &grid);
         assert!((ratio - 5f64.sqrt()).abs() < 1e-9);
     }
 
