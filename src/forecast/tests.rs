@@ -446,3 +446,94 @@ fn extreme_timestamps_and_steps_are_errors_or_forecasts_never_panics() {
         }
     }
 }
+
+/// Rolling-origin accuracy on every bundled trace: 14 days of training (7 for the 14-day
+/// traces), one day ahead, origins every 2 days: MAE, coverage of the 80 % and 95 % intervals,
+/// and of the 80 % interval within the first hour. A report, not a check: `cargo test --release --lib accuracy_report --
+/// --ignored --nocapture`.
+#[test]
+#[ignore]
+fn accuracy_report() {
+    // Listed rather than read from the directory: this module does no I/O of its own; the
+    // dataset reader in `series` does.
+    let files = [
+        "aws-ec2-cpu-5f5533-5m.csv",
+        "aws-elb-request-count-5m.csv",
+        "google-cluster-2019-cpu-5m.csv",
+        "nasa-http-1995-1m.csv",
+        "nyc-taxi-30m.csv",
+        "taylor-elec-gb-2000-30m.csv",
+        "twitter-volume-aapl-5m.csv",
+        "twitter-volume-amzn-5m.csv",
+        "twitter-volume-fb-5m.csv",
+        "twitter-volume-goog-5m.csv",
+    ];
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets");
+    let specs = [
+        (
+            "snaive-1d",
+            ModelSpec::from_name("seasonal-naive", vec![span("1d")]).unwrap(),
+        ),
+        (
+            "snaive-7d",
+            ModelSpec::from_name("seasonal-naive", vec![span("7d")]).unwrap(),
+        ),
+        (
+            "linear",
+            ModelSpec::from_name("linear-seasonal", daily_weekly()).unwrap(),
+        ),
+        ("auto", ModelSpec::default()),
+    ];
+    for name in files {
+        let series = crate::series::csv::read_dataset(&dir.join(name))
+            .unwrap()
+            .series;
+        let day = (86_400 / series.step()) as usize;
+        // The two 14-day traces train on 7 days.
+        let train_days = if series.len() >= 16 * day { 14 } else { 7 };
+        let mut line = format!("{name:34}");
+        let mut chosen = std::collections::BTreeMap::new();
+        for (label, spec) in &specs {
+            let (mut abs, mut n, mut in80, mut in95) = (0.0, 0usize, 0usize, 0usize);
+            let (mut n_short, mut in80_short) = (0usize, 0usize);
+            let mut end = train_days * day;
+            while end + day <= series.len() {
+                let train = series.slice(end - train_days * day..end);
+                if train.present() < train_days * day / 2 {
+                    end += 2 * day;
+                    continue;
+                }
+                let model = spec.fit(&train).unwrap();
+                if *label == "auto" {
+                    *chosen.entry(model.name()).or_insert(0) += 1;
+                }
+                let f = model.predict(day, &[0.025, 0.1, 0.9, 0.975]).unwrap();
+                for h in 0..day {
+                    let a = series.values()[end + h];
+                    if a.is_nan() {
+                        continue;
+                    }
+                    abs += (a - f.yhat[h]).abs();
+                    n += 1;
+                    in80 += usize::from(f.bands[1].values[h] <= a && a <= f.bands[2].values[h]);
+                    in95 += usize::from(f.bands[0].values[h] <= a && a <= f.bands[3].values[h]);
+                    if h * series.step() as usize <= 3600 {
+                        n_short += 1;
+                        in80_short +=
+                            usize::from(f.bands[1].values[h] <= a && a <= f.bands[2].values[h]);
+                    }
+                }
+                end += 2 * day;
+            }
+            let n = n.max(1) as f64;
+            line += &format!(
+                " | {label} {:9.3} {:3.0}% {:3.0}% (1h {:3.0}%)",
+                abs / n,
+                100.0 * in80 as f64 / n,
+                100.0 * in95 as f64 / n,
+                100.0 * in80_short as f64 / n_short.max(1) as f64,
+            );
+        }
+        println!("{line} | {chosen:?}");
+    }
+}
