@@ -152,7 +152,7 @@ impl TrainingInfo {
     }
 
     /// Checks a value read from a model file.
-    pub fn validate(&self) -> Result<(), ForecastError> {
+    pub(crate) fn validate(&self) -> Result<(), ForecastError> {
         if self.step <= 0 {
             return Err(ForecastError::Fit(format!(
                 "corrupt model: step {} is not positive",
