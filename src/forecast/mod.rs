@@ -11,8 +11,27 @@
 //!
 //! The engine, the backtest and model files see these two closed enums rather than trait
 //! objects; each model family lives in its own module behind the [`Fit`] and [`Predict`] traits.
+//!
+//! # Layout
+//!
+//! - [`seasonal_naive`]: the value one season earlier (the baseline).
+//! - [`linear`]: linear regression on a trend and Fourier terms per season (linfa-linear).
+//! - [`auto`]: holdout model selection between the two.
+//! - `intervals`: prediction intervals from each model's own forecast errors per horizon step.
+//! - `history`: the training series prepared once (gaps, leading gaps, overflow checks).
+
+pub mod auto;
+mod history;
+mod intervals;
+pub mod linear;
+pub mod seasonal_naive;
 
 use serde::{Deserialize, Serialize};
+
+pub use auto::{AutoSpec, CandidateScore, Chosen, FittedAuto, Validation};
+pub use history::TrainingInfo;
+pub use linear::{FittedLinearSeasonal, LinearSeasonalSpec, SeasonUsed};
+pub use seasonal_naive::{FittedSeasonalNaive, SeasonalNaiveSpec};
 
 use crate::series::{Series, Span, Timestamp};
 
@@ -92,68 +111,358 @@ pub trait Predict {
     fn predict(&self, horizon: usize, levels: &[f64]) -> Result<Forecast, ForecastError>;
 }
 
-/// Which model to fit, with its parameters. Serialized with a `model` tag:
-/// `{"model":"seasonal-naive","seasons":["1d","7d"]}`.
-///
-/// CONTRACT (skeleton — the forecast helper fills in the variants' parameter structs in their own
-/// modules): variants `SeasonalNaive`, `LinearSeasonal`, `Auto`; names `seasonal-naive`,
-/// `linear-seasonal`, `auto`.
+/// Version of the serialized [`FittedModel`] format, for the model files under `models/`
+/// (bumped whenever a saved model would no longer load or would predict differently).
+pub const MODEL_FORMAT_VERSION: u32 = 1;
+
+/// The longest forecast one call may ask for, in steps (a guard against allocating without
+/// bound on a hostile request; a year of 1-minute steps is about 525,600).
+pub const MAX_HORIZON: usize = 1_000_000;
+
+/// At most this many seasons per spec.
+pub const MAX_SEASONS: usize = 8;
+
+/// The longest season accepted: a year (366 days).
+pub const MAX_SEASON_SECONDS: i64 = 366 * 86_400;
+
+/// Which model to fit, with its parameters. Serialized with a `model` tag, e.g.
+/// `{"model":"auto","seasons":["1d","7d"]}`,
+/// `{"model":"seasonal-naive","seasons":["1d","7d"]}`,
+/// `{"model":"linear-seasonal","seasons":["1d","7d"],"harmonics":[10,5]}` (`harmonics`
+/// optional). Unknown fields are refused, so a typo in a config or a `PUT` body is an error.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "model", rename_all = "kebab-case")]
 pub enum ModelSpec {
-    SeasonalNaive { seasons: Vec<Span> },
-    LinearSeasonal { seasons: Vec<Span> },
-    Auto { seasons: Vec<Span> },
+    SeasonalNaive(SeasonalNaiveSpec),
+    LinearSeasonal(LinearSeasonalSpec),
+    Auto(AutoSpec),
 }
 
 impl Default for ModelSpec {
     /// `auto` over daily and weekly seasonality.
     fn default() -> Self {
-        todo!()
+        let day = Span::from_seconds(86_400).expect("a day is a positive span");
+        let week = Span::from_seconds(7 * 86_400).expect("a week is a positive span");
+        ModelSpec::Auto(AutoSpec::new(vec![day, week]))
     }
 }
 
 impl ModelSpec {
-    /// The spec named `name` (`auto`, `seasonal-naive`, `linear-seasonal`) with `seasons`.
+    /// The spec named `name` (`auto`, `seasonal-naive`, `linear-seasonal`) with `seasons`,
+    /// checked.
     pub fn from_name(name: &str, seasons: Vec<Span>) -> Result<ModelSpec, ForecastError> {
-        let _ = (name, seasons);
-        todo!()
+        let spec = match name {
+            "auto" => ModelSpec::Auto(AutoSpec::new(seasons)),
+            "seasonal-naive" => ModelSpec::SeasonalNaive(SeasonalNaiveSpec::new(seasons)),
+            "linear-seasonal" => ModelSpec::LinearSeasonal(LinearSeasonalSpec::new(seasons)),
+            other => {
+                return Err(ForecastError::InvalidSpec(format!(
+                    "unknown model {other:?}: expected auto, seasonal-naive or linear-seasonal"
+                )));
+            }
+        };
+        spec.check()?;
+        Ok(spec)
     }
 
-    /// Validates the parameters once, before any fit.
+    /// The model's name as in JSON and on the command line.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ModelSpec::SeasonalNaive(_) => "seasonal-naive",
+            ModelSpec::LinearSeasonal(_) => "linear-seasonal",
+            ModelSpec::Auto(_) => "auto",
+        }
+    }
+
+    /// The seasons the spec may use.
+    pub fn seasons(&self) -> &[Span] {
+        match self {
+            ModelSpec::SeasonalNaive(spec) => &spec.seasons,
+            ModelSpec::LinearSeasonal(spec) => &spec.seasons,
+            ModelSpec::Auto(spec) => &spec.seasons,
+        }
+    }
+
+    /// Validates the parameters once, before any fit (the fit checks again, cheaply, so an
+    /// unchecked spec is an error value, never a panic).
     pub fn check(&self) -> Result<(), ForecastError> {
-        todo!()
+        match self {
+            ModelSpec::SeasonalNaive(spec) => spec.check(),
+            ModelSpec::LinearSeasonal(spec) => spec.check(),
+            ModelSpec::Auto(spec) => spec.check(),
+        }
     }
 
     /// Fits this spec on `series`.
     pub fn fit(&self, series: &Series) -> Result<FittedModel, ForecastError> {
-        let _ = series;
-        todo!()
+        Ok(match self {
+            ModelSpec::SeasonalNaive(spec) => FittedModel::SeasonalNaive(spec.fit(series)?),
+            ModelSpec::LinearSeasonal(spec) => FittedModel::LinearSeasonal(spec.fit(series)?),
+            ModelSpec::Auto(spec) => FittedModel::Auto(spec.fit(series)?),
+        })
     }
 }
 
-/// A fitted model of any family (serializable).
+impl Fit for ModelSpec {
+    type Fitted = FittedModel;
+
+    fn fit(&self, series: &Series) -> Result<FittedModel, ForecastError> {
+        ModelSpec::fit(self, series)
+    }
+}
+
+/// A fitted model of any family (serializable, tagged like [`ModelSpec`]:
+/// `{"model":"auto","chosen":{"model":"linear-seasonal",…},"validation":{…}}`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FittedModel {}
+#[serde(tag = "model", rename_all = "kebab-case")]
+pub enum FittedModel {
+    SeasonalNaive(FittedSeasonalNaive),
+    LinearSeasonal(FittedLinearSeasonal),
+    Auto(FittedAuto),
+}
 
 impl FittedModel {
-    /// The model family that predicts, e.g. `linear-seasonal` (for `auto`, the chosen one).
+    /// The model family that predicts, e.g. `linear-seasonal`; for `auto`, the chosen one in
+    /// parentheses: `auto(linear-seasonal)`.
     pub fn name(&self) -> String {
-        todo!()
+        match self {
+            FittedModel::SeasonalNaive(_) => "seasonal-naive".to_string(),
+            FittedModel::LinearSeasonal(_) => "linear-seasonal".to_string(),
+            FittedModel::Auto(model) => format!("auto({})", model.family()),
+        }
+    }
+
+    /// What the model knows about its training data.
+    pub fn training(&self) -> &TrainingInfo {
+        match self {
+            FittedModel::SeasonalNaive(model) => model.training(),
+            FittedModel::LinearSeasonal(model) => model.training(),
+            FittedModel::Auto(model) => model.training(),
+        }
     }
 
     /// The first timestamp this model forecasts (the end of its training data).
     pub fn origin(&self) -> Timestamp {
-        todo!()
+        self.training().origin
     }
 
     /// The grid step in seconds.
     pub fn step(&self) -> i64 {
-        todo!()
+        self.training().step
     }
 
+    /// Point forecast and the `levels` quantiles (each strictly in (0, 1)) for `horizon` steps
+    /// from [`FittedModel::origin`].
     pub fn predict(&self, horizon: usize, levels: &[f64]) -> Result<Forecast, ForecastError> {
-        let _ = (horizon, levels);
-        todo!()
+        match self {
+            FittedModel::SeasonalNaive(model) => model.predict(horizon, levels),
+            FittedModel::LinearSeasonal(model) => model.predict(horizon, levels),
+            FittedModel::Auto(model) => model.predict(horizon, levels),
+        }
+    }
+
+    /// A description of the fit for people (shown by the REST API next to the forecast).
+    pub fn summary(&self) -> ModelSummary {
+        let (family, seasons, harmonics, training, auto) = match self {
+            FittedModel::SeasonalNaive(model) => {
+                let (seasons, harmonics) = naive_seasons(model);
+                ("seasonal-naive", seasons, harmonics, model.training(), None)
+            }
+            FittedModel::LinearSeasonal(model) => {
+                let (seasons, harmonics) = linear_seasons(model);
+                (
+                    "linear-seasonal",
+                    seasons,
+                    harmonics,
+                    model.training(),
+                    None,
+                )
+            }
+            FittedModel::Auto(model) => {
+                let (seasons, harmonics) = match model.chosen() {
+                    Chosen::SeasonalNaive(inner) => naive_seasons(inner),
+                    Chosen::LinearSeasonal(inner) => linear_seasons(inner),
+                };
+                (
+                    model.family(),
+                    seasons,
+                    harmonics,
+                    model.training(),
+                    Some(model),
+                )
+            }
+        };
+        let mut fallbacks = auto.map(|m| m.fallbacks().to_vec()).unwrap_or_default();
+        fallbacks.extend(training.fallbacks.iter().cloned());
+        ModelSummary {
+            model: self.name(),
+            family: family.to_string(),
+            seasons,
+            harmonics,
+            train_start: training.start,
+            origin: training.origin,
+            step: training.step,
+            points: training.points,
+            observed: training.observed,
+            clamped_at_zero: training.nonnegative,
+            fallbacks,
+            validation: auto.and_then(|m| m.validation().cloned()),
+        }
     }
 }
+
+fn naive_seasons(model: &FittedSeasonalNaive) -> (Vec<Span>, Vec<usize>) {
+    (model.season().into_iter().collect(), Vec::new())
+}
+
+fn linear_seasons(model: &FittedLinearSeasonal) -> (Vec<Span>, Vec<usize>) {
+    model
+        .seasons()
+        .iter()
+        .map(|used| (used.season, used.harmonics))
+        .unzip()
+}
+
+impl Predict for FittedModel {
+    fn predict(&self, horizon: usize, levels: &[f64]) -> Result<Forecast, ForecastError> {
+        FittedModel::predict(self, horizon, levels)
+    }
+}
+
+/// What a fit did, for people: shown by the REST API next to the forecast.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelSummary {
+    /// [`FittedModel::name`], e.g. `auto(linear-seasonal)`.
+    pub model: String,
+    /// The family that predicts: `seasonal-naive` or `linear-seasonal`.
+    pub family: String,
+    /// Seasons actually used (empty: seasonal naive fell back to the last value).
+    pub seasons: Vec<Span>,
+    /// Linear-seasonal: Fourier harmonics per season in `seasons`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub harmonics: Vec<usize>,
+    /// First observed training step.
+    pub train_start: Timestamp,
+    /// End of the training data = first forecast timestamp.
+    pub origin: Timestamp,
+    pub step: i64,
+    /// Training steps (gaps included) and how many were observed.
+    pub points: usize,
+    pub observed: usize,
+    /// The training data was non-negative, so forecasts are clamped at 0.
+    pub clamped_at_zero: bool,
+    /// Every simplification the fit took, and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fallbacks: Vec<String>,
+    /// `auto` only: the holdout scores of each candidate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation: Option<Validation>,
+}
+
+/// Checks a season list: 1 to [`MAX_SEASONS`] distinct seasons of at most a year.
+pub(crate) fn check_seasons(seasons: &[Span]) -> Result<(), ForecastError> {
+    if seasons.is_empty() {
+        return Err(ForecastError::InvalidSpec(
+            "at least one season is needed (e.g. 1d)".to_string(),
+        ));
+    }
+    if seasons.len() > MAX_SEASONS {
+        return Err(ForecastError::InvalidSpec(format!(
+            "{} seasons given, at most {MAX_SEASONS} are supported",
+            seasons.len()
+        )));
+    }
+    for (i, season) in seasons.iter().enumerate() {
+        if season.seconds() > MAX_SEASON_SECONDS {
+            return Err(ForecastError::InvalidSpec(format!(
+                "season {season} is longer than a year"
+            )));
+        }
+        if seasons[..i].contains(season) {
+            return Err(ForecastError::InvalidSpec(format!(
+                "season {season} is listed twice"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Checks a predict request: every level strictly inside (0, 1), a bounded horizon.
+pub(crate) fn check_request(horizon: usize, levels: &[f64]) -> Result<(), ForecastError> {
+    if let Some(bad) = levels.iter().find(|l| !(**l > 0.0 && **l < 1.0)) {
+        return Err(ForecastError::InvalidLevel(*bad));
+    }
+    if horizon > MAX_HORIZON {
+        return Err(ForecastError::InvalidSpec(format!(
+            "horizon of {horizon} steps is longer than the maximum of {MAX_HORIZON}"
+        )));
+    }
+    Ok(())
+}
+
+/// `x` rounded to 14 significant digits (and to a multiple of 1e-22), so that it survives a trip
+/// through JSON exactly.
+///
+/// serde_json (without its `float_roundtrip` feature) parses a number as
+/// `significand × or ÷ 10^exponent`, which is exact only when the significand (every digit
+/// written, including the `.0` it writes after whole numbers) is below 2^53 and the exponent
+/// within ±22. Fitted models round every number they keep this way when they are fitted, so a
+/// model loaded from a file predicts *exactly* what the saved model did, at a relative cost of
+/// 1e-14. Magnitudes of 1e14 and more are left alone: they do not occur in traffic, and they
+/// round-trip to within a unit in the last place.
+pub(crate) fn json_exact(x: f64) -> f64 {
+    const POW10: [f64; 23] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+        1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+    ];
+    if !x.is_finite() || x == 0.0 || x.abs() >= 1e14 {
+        return x;
+    }
+    // The position of the leading digit (`log10` may be off by one next to a power of ten,
+    // which costs a digit, never the 2^53 bound), and of the last digit kept: always after the
+    // decimal point below 1e14.
+    let leading = x.abs().log10().floor() as i32;
+    let last = (leading - 13).clamp(-22, -1);
+    let pow = POW10[last.unsigned_abs() as usize];
+    (x * pow).round() / pow
+}
+
+/// [`json_exact`] over a slice.
+pub(crate) fn json_exact_all(values: &mut [f64]) {
+    for v in values {
+        *v = json_exact(*v);
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    /// A deterministic pseudo-random stream, so tests need no extra dependency.
+    pub(crate) struct Lcg(pub u64);
+
+    impl Lcg {
+        /// Uniform in (0, 1).
+        pub fn uniform(&mut self) -> f64 {
+            self.0 = self
+                .0
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            ((self.0 >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+        }
+
+        /// Standard normal (Box–Muller).
+        pub fn normal(&mut self) -> f64 {
+            let (u, v) = (self.uniform(), self.uniform());
+            (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+        }
+
+        /// Student-t with 3 degrees of freedom (heavy tails), scaled to unit variance.
+        pub fn student3(&mut self) -> f64 {
+            let z = self.normal();
+            let chi2: f64 = (0..3).map(|_| self.normal().powi(2)).sum();
+            z / (chi2 / 3.0).sqrt() / 3f64.sqrt()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,44 @@
+//! Fit + predict on two weeks of real 1-minute traffic (20,160 points of the NASA HTTP trace),
+//! horizon one hour (60 steps) with the levels the API asks for, for each model family and for
+//! `auto`. This is the work the engine's periodic refit does per series.
+
+use std::hint::black_box;
+use std::path::Path;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use prescale::forecast::ModelSpec;
+use prescale::series::{Series, Span};
+
+const POINTS: usize = 14 * 1440;
+const HORIZON: usize = 60;
+const LEVELS: [f64; 4] = [0.025, 0.1, 0.9, 0.975];
+
+fn two_weeks() -> Series {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/nasa-http-1995-1m.csv");
+    let dataset = prescale::series::csv::read_dataset(&path).expect("the bundled NASA trace");
+    dataset.series.slice(0..POINTS)
+}
+
+fn fit_predict(c: &mut Criterion) {
+    let series = two_weeks();
+    assert_eq!(series.len(), POINTS);
+    let seasons: Vec<Span> = vec!["1d".parse().unwrap(), "7d".parse().unwrap()];
+    let mut group = c.benchmark_group("forecast-20160x1m");
+    for name in ["seasonal-naive", "linear-seasonal", "auto"] {
+        let spec = ModelSpec::from_name(name, seasons.clone()).unwrap();
+        group.bench_function(format!("{name}/fit+predict"), |b| {
+            b.iter(|| {
+                let model = spec.fit(black_box(&series)).unwrap();
+                model.predict(HORIZON, &LEVELS).unwrap()
+            })
+        });
+        let model = spec.fit(&series).unwrap();
+        group.bench_function(format!("{name}/predict"), |b| {
+            b.iter(|| black_box(&model).predict(HORIZON, &LEVELS).unwrap())
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, fit_predict);
+criterion_main!(benches);

@@ -1,0 +1,325 @@
+//! Seasonal naive: the forecast for a step is the value one season earlier; beyond one season
+//! ahead the last season repeats.
+//!
+//! It is the baseline every other model must beat, and on very regular traffic it is hard to
+//! beat. It uses the **longest** season the history supports (one full season plus one step of
+//! observed data), falls back to shorter seasons, then to the last observed value, and records
+//! each fallback. Gaps in the reference season are filled from the interpolated series.
+//!
+//! Intervals: the error of an `h`-step forecast is exactly `y[t] − y[t − L]` with
+//! `L = m·(⌊h/m⌋ + 1)` (m = season in steps), so the errors are read off the training data
+//! out of sample, without refitting: one error distribution per whole season ahead (4 buckets;
+//! a bucket without enough pairs borrows the previous one, widened by √(lag ratio)). For the
+//! last-value fallback (m = 1) the lag is `h + 1`, measured at horizons 0, 1, 2, 4, … 1024.
+
+use serde::{Deserialize, Serialize};
+
+use super::history::{History, TrainingInfo};
+use super::intervals::{self, ErrorQuantiles};
+use super::{Fit, Forecast, ForecastError, Predict, check_request, check_seasons, json_exact_all};
+use crate::series::{Series, Span};
+
+/// Parameters of seasonal naive: the candidate seasons (the longest supported one is used).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeasonalNaiveSpec {
+    pub seasons: Vec<Span>,
+}
+
+/// How many whole seasons ahead get their own error distribution.
+const SEASON_BUCKETS: usize = 4;
+/// The largest anchor horizon for the last-value fallback.
+const NAIVE_MAX_ANCHOR: usize = 1024;
+
+impl SeasonalNaiveSpec {
+    pub fn new(seasons: Vec<Span>) -> SeasonalNaiveSpec {
+        SeasonalNaiveSpec { seasons }
+    }
+
+    /// Validates the parameters (see [`super::ModelSpec::check`]).
+    pub fn check(&self) -> Result<(), ForecastError> {
+        check_seasons(&self.seasons)
+    }
+
+    /// The season to use on `history` and its length in steps (`None` = no season supported:
+    /// forecast the last value), with a note for each season passed over.
+    pub(crate) fn choose_season(&self, history: &History) -> (Option<(Span, usize)>, Vec<String>) {
+        let mut seasons = self.seasons.clone();
+        seasons.sort_unstable_by(|a, b| b.cmp(a));
+        let mut notes = Vec::new();
+        for season in seasons {
+            let Some(m) = season_steps(season, history.step, &mut notes) else {
+                continue;
+            };
+            if history.len() > m && history.observed > m {
+                return (Some((season, m)), notes);
+            }
+            notes.push(format!(
+                "season {season} needs {} observed steps (one season + 1), the history has {}",
+                m + 1,
+                history.observed
+            ));
+        }
+        notes.push("no season is supported: forecasting the last observed value".to_string());
+        (None, notes)
+    }
+}
+
+/// A season's length in whole steps, or `None` (with a note) when it is under two steps.
+fn season_steps(season: Span, step: i64, notes: &mut Vec<String>) -> Option<usize> {
+    let exact = season.seconds() / step;
+    let rem = season.seconds() % step;
+    let m = if rem * 2 >= step { exact + 1 } else { exact };
+    if m < 2 {
+        notes.push(format!(
+            "season {season} is shorter than two steps of {step}s: ignored"
+        ));
+        return None;
+    }
+    if rem != 0 {
+        notes.push(format!(
+            "season {season} is not a whole number of {step}s steps: rounded to {m} steps"
+        ));
+    }
+    usize::try_from(m).ok()
+}
+
+/// A fitted seasonal naive model: the last season of values and its error quantiles.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FittedSeasonalNaive {
+    /// The season used; `None` when the model fell back to the last observed value.
+    season: Option<Span>,
+    /// The last season of training values (gaps interpolated), repeated forward.
+    reference: Vec<f64>,
+    /// Error quantiles per season ahead (per horizon for the last-value fallback).
+    errors: ErrorQuantiles,
+    training: TrainingInfo,
+}
+
+impl Fit for SeasonalNaiveSpec {
+    type Fitted = FittedSeasonalNaive;
+
+    fn fit(&self, series: &Series) -> Result<FittedSeasonalNaive, ForecastError> {
+        self.check()?;
+        fit_history(self, &History::new(series)?)
+    }
+}
+
+/// Fits on prepared history (shared with `auto`, which prepares once).
+pub(crate) fn fit_history(
+    spec: &SeasonalNaiveSpec,
+    history: &History,
+) -> Result<FittedSeasonalNaive, ForecastError> {
+    let (chosen, notes) = spec.choose_season(history);
+    let m = chosen.map_or(1, |(_, m)| m);
+    let reference = history.interpolated_tail(history.len(), m);
+    let errors = error_quantiles(history, m);
+    let mut model = FittedSeasonalNaive {
+        season: chosen.map(|(season, _)| season),
+        reference,
+        errors,
+        training: history.info(notes),
+    };
+    json_exact_all(&mut model.reference);
+    model.errors.round_for_json();
+    if !model.errors.is_finite() || !model.reference.iter().all(|v| v.is_finite()) {
+        return Err(ForecastError::Fit(
+            "values too large: the forecast errors overflow".to_string(),
+        ));
+    }
+    Ok(model)
+}
+
+/// The forecast of steps `end..end + horizon` made at step `end` with season `m` (for `auto`'s
+/// holdout scoring).
+pub(crate) fn point_forecast(history: &History, end: usize, m: usize, horizon: usize) -> Vec<f64> {
+    let reference = history.interpolated_tail(end, m);
+    if reference.is_empty() {
+        return vec![f64::NAN; horizon];
+    }
+    (0..horizon)
+        .map(|h| reference[h % reference.len()])
+        .collect()
+}
+
+/// The lag between a forecast `h` steps ahead and the value it repeats.
+fn lag(m: usize, h: usize) -> usize {
+    m * (h / m + 1)
+}
+
+fn error_quantiles(history: &History, m: usize) -> ErrorQuantiles {
+    let anchors: Vec<usize> = if m == 1 {
+        std::iter::once(0)
+            .chain(
+                (0..)
+                    .map(|i| 1usize << i)
+                    .take_while(|h| *h <= NAIVE_MAX_ANCHOR),
+            )
+            .collect()
+    } else {
+        (0..SEASON_BUCKETS).map(|k| k * m).collect()
+    };
+    let y = &history.values;
+    let with_errors = anchors
+        .into_iter()
+        .map(|h| {
+            let lag = lag(m, h);
+            let errors: Vec<f64> = (lag..y.len())
+                .map(|t| y[t] - y[t - lag])
+                .filter(|e| !e.is_nan())
+                .collect();
+            (h, errors)
+        })
+        .collect();
+    ErrorQuantiles::from_errors(with_errors, |a, b| {
+        (lag(m, b) as f64 / lag(m, a) as f64).sqrt()
+    })
+}
+
+impl FittedSeasonalNaive {
+    /// The season used (`None`: the last-value fallback).
+    pub fn season(&self) -> Option<Span> {
+        self.season
+    }
+
+    pub fn training(&self) -> &TrainingInfo {
+        &self.training
+    }
+
+    fn validate(&self) -> Result<(), ForecastError> {
+        self.training.validate()?;
+        self.errors.validate()?;
+        if self.reference.is_empty() || !self.reference.iter().all(|v| v.is_finite()) {
+            return Err(ForecastError::Fit(
+                "corrupt model: the reference season is empty or not finite".to_string(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Predict for FittedSeasonalNaive {
+    fn predict(&self, horizon: usize, levels: &[f64]) -> Result<Forecast, ForecastError> {
+        check_request(horizon, levels)?;
+        self.validate()?;
+        let m = self.reference.len();
+        let mut yhat: Vec<f64> = (0..horizon).map(|h| self.reference[h % m]).collect();
+        // Within a bucket (one season ahead) the error distribution is the same: look it up at
+        // the bucket's first step; the last-value fallback has one anchor per horizon.
+        let effective = |h: usize| if m == 1 { h } else { h / m * m };
+        let bands = intervals::bands(
+            &mut yhat,
+            levels,
+            &self.errors,
+            effective,
+            self.training.nonnegative,
+        );
+        Ok(Forecast {
+            start: self.training.origin,
+            step: self.training.step,
+            yhat,
+            bands,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn span(text: &str) -> Span {
+        text.parse().unwrap()
+    }
+
+    fn spec(seasons: &[&str]) -> SeasonalNaiveSpec {
+        SeasonalNaiveSpec::new(seasons.iter().map(|s| span(s)).collect())
+    }
+
+    #[test]
+    fn repeats_the_last_season_exactly() {
+        // A 1-hour season at 10-minute steps: 6 steps.
+        let pattern = [5.0, 7.0, 9.0, 4.0, 2.0, 1.0];
+        let values: Vec<f64> = (0..6 * 5).map(|i| pattern[i % 6]).collect();
+        let series = Series::new(0, 600, values).unwrap();
+        let model = spec(&["1h"]).fit(&series).unwrap();
+        assert_eq!(model.season(), Some(span("1h")));
+        let forecast = model.predict(15, &[0.1, 0.5, 0.9]).unwrap();
+        assert_eq!(forecast.start, 30 * 600);
+        for (h, y) in forecast.yhat.iter().enumerate() {
+            assert_eq!(*y, pattern[h % 6]);
+        }
+        // An exact repeat has zero errors: zero-width bands.
+        for band in &forecast.bands {
+            assert_eq!(band.values, forecast.yhat);
+        }
+    }
+
+    #[test]
+    fn uses_the_longest_supported_season_and_records_fallbacks() {
+        let values: Vec<f64> = (0..30).map(|i| (i % 6) as f64).collect();
+        let series = Series::new(0, 600, values).unwrap();
+        let model = spec(&["1h", "1d"]).fit(&series).unwrap();
+        assert_eq!(model.season(), Some(span("1h")));
+        assert_eq!(model.training().fallbacks.len(), 1);
+        assert!(model.training().fallbacks[0].contains("1d"));
+
+        let short = Series::new(0, 600, vec![1.0, 2.0, 3.0]).unwrap();
+        let model = spec(&["1h"]).fit(&short).unwrap();
+        assert_eq!(model.season(), None);
+        let forecast = model.predict(4, &[0.5]).unwrap();
+        assert_eq!(forecast.yhat, vec![3.0; 4]);
+    }
+
+    #[test]
+    fn gaps_in_the_reference_season_are_interpolated() {
+        let mut values: Vec<f64> = (0..12).map(|i| (i % 4) as f64 * 10.0).collect();
+        values[10] = f64::NAN; // would be 20, neighbours 10 and 30
+        let series = Series::new(0, 60, values).unwrap();
+        let model = spec(&["4m"]).fit(&series).unwrap();
+        let forecast = model.predict(4, &[]).unwrap();
+        assert_eq!(forecast.yhat, vec![0.0, 10.0, 20.0, 30.0]);
+    }
+
+    #[test]
+    fn trailing_gaps_keep_the_origin() {
+        let values = vec![1.0, 2.0, 3.0, 4.0, 1.0, 2.0, f64::NAN, f64::NAN];
+        let series = Series::new(1000, 60, values).unwrap();
+        let model = spec(&["4m"]).fit(&series).unwrap();
+        let forecast = model.predict(2, &[0.5]).unwrap();
+        assert_eq!(forecast.start, 1000 + 8 * 60);
+        assert_eq!(forecast.yhat, vec![1.0, 2.0]);
+    }
+
+    #[test]
+    fn intervals_widen_by_season_bucket() {
+        // A random walk: errors grow with the lag.
+        let mut level = 100.0;
+        let mut state = 7u64;
+        let values: Vec<f64> = (0..2000)
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                level += ((state >> 33) as f64 / (1u64 << 31) as f64) - 0.5;
+                level
+            })
+            .collect();
+        let series = Series::new(0, 60, values).unwrap();
+        let model = spec(&["10m"]).fit(&series).unwrap();
+        let forecast = model.predict(40, &[0.05, 0.95]).unwrap();
+        let width = |h: usize| forecast.bands[1].values[h] - forecast.bands[0].values[h];
+        assert!(width(0) > 0.0);
+        assert_eq!(width(0), width(9));
+        assert!(width(10) > width(9));
+        assert!(width(30) > width(10));
+    }
+
+    #[test]
+    fn all_gap_series_is_an_error() {
+        let series = Series::new(0, 60, vec![f64::NAN; 10]).unwrap();
+        assert_eq!(
+            spec(&["1h"]).fit(&series).unwrap_err(),
+            ForecastError::TooShort { needed: 1, have: 0 }
+        );
+    }
+}
