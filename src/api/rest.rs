@@ -12,7 +12,8 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 use super::{ApiError, AppState, blocking};
-use crate::collect::{CollectError, push::parse_push};
+use crate::collect::CollectError;
+use crate::collect::push::{describe_json_error, parse_push};
 use crate::engine::{EngineError, PlanState, runner::system_now};
 use crate::plan::{Clamp, MetricValue, Target};
 use crate::series::{SeriesKey, Span, format_timestamp, parse_timestamp};
@@ -294,15 +295,8 @@ async fn put_target(
     body: Bytes,
 ) -> Result<(StatusCode, Json<Target>), ApiError> {
     let mut json = serde_json::Deserializer::from_slice(&body);
-    let target: Target = serde_path_to_error::deserialize(&mut json).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        if path == "." {
-            ApiError::BadRequest(format!("invalid target: {inner}"))
-        } else {
-            ApiError::BadRequest(format!("invalid target: {path}: {inner}"))
-        }
-    })?;
+    let target: Target = serde_path_to_error::deserialize(&mut json)
+        .map_err(|e| ApiError::BadRequest(format!("invalid target: {}", describe_json_error(e))))?;
     json.end()
         .map_err(|e| ApiError::BadRequest(format!("invalid target: {e}")))?;
     let existed = state.engine.target(&name).is_some();

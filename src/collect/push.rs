@@ -46,19 +46,26 @@ fn timestamp<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Timestamp, D:
     }
 }
 
+/// A JSON error as a user can act on it: syntax errors say where in the body, data errors name
+/// the field (`samples[3].value: ...`).
+pub fn describe_json_error(error: serde_path_to_error::Error<serde_json::Error>) -> String {
+    let path = error.path().to_string();
+    let inner = error.into_inner();
+    if path == "." {
+        format!("invalid JSON body: {inner}")
+    } else if inner.is_syntax() || inner.is_eof() {
+        format!("invalid JSON body at {path}: {inner}")
+    } else {
+        format!("{path}: {inner}")
+    }
+}
+
 /// Parses and validates a push body. Every sample is checked before any is returned: the error
 /// names the first bad one, and a batch is either accepted whole or not at all.
 pub fn parse_push(body: &[u8]) -> Result<Vec<Sample>, CollectError> {
     let mut json = serde_json::Deserializer::from_slice(body);
-    let parsed: PushBody = serde_path_to_error::deserialize(&mut json).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        if path == "." {
-            CollectError::Invalid(format!("invalid JSON body: {inner}"))
-        } else {
-            CollectError::Invalid(format!("{path}: {inner}"))
-        }
-    })?;
+    let parsed: PushBody = serde_path_to_error::deserialize(&mut json)
+        .map_err(|e| CollectError::Invalid(describe_json_error(e)))?;
     json.end()
         .map_err(|e| CollectError::Invalid(format!("invalid JSON body: {e}")))?;
     if parsed.samples.len() > MAX_BATCH_SAMPLES {

@@ -19,7 +19,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::forecast::{FittedModel, Forecast, ForecastError, ModelSpec};
-use crate::plan::{self, Plan, PlanInput, Recommendation, Target};
+use crate::plan::{self, Plan, Planner, Target};
 use crate::series::{Series, SeriesKey, Span, Timestamp, infer_step};
 use crate::store::{Store, StoreError};
 
@@ -130,8 +130,8 @@ pub struct Engine {
     models: RwLock<HashMap<SeriesKey, Arc<ModelEntry>>>,
     attempts: Mutex<HashMap<SeriesKey, FitAttempt>>,
     plans: RwLock<HashMap<String, Arc<PlanState>>>,
-    /// Recommendations inside each target's stabilization window.
-    recent: Mutex<HashMap<String, Vec<Recommendation>>>,
+    /// Each target's stabilization memory.
+    planners: Mutex<HashMap<String, Planner>>,
     first_pass_done: AtomicBool,
     pub stats: EngineStats,
     /// Wakes the runner's loops early (a new target, new series).
@@ -154,7 +154,7 @@ impl Engine {
             models: RwLock::default(),
             attempts: Mutex::default(),
             plans: RwLock::default(),
-            recent: Mutex::default(),
+            planners: Mutex::default(),
             first_pass_done: AtomicBool::new(false),
             stats: EngineStats::default(),
             wake: tokio::sync::Notify::new(),
@@ -181,7 +181,7 @@ impl Engine {
         targets.insert(name.to_string(), Arc::new(target));
         drop(targets);
         // A changed target's old stabilization memory and plan no longer apply.
-        self.recent.lock().expect("recent lock").remove(name);
+        self.planners.lock().expect("planners lock").remove(name);
         self.plans.write().expect("plans lock").remove(name);
         self.wake.notify_waiters();
         Ok(())
@@ -192,7 +192,7 @@ impl Engine {
         let existed = self.store.delete_target(name)?;
         self.targets.write().expect("targets lock").remove(name);
         self.plans.write().expect("plans lock").remove(name);
-        self.recent.lock().expect("recent lock").remove(name);
+        self.planners.lock().expect("planners lock").remove(name);
         Ok(existed)
     }
 
@@ -431,19 +431,14 @@ impl Engine {
             .store
             .latest(&target.series)
             .map_err(|e| e.to_string())?;
-        let mut recent = self.recent.lock().expect("recent lock");
-        let memory = recent.entry(name.to_string()).or_default();
-        let window = target.scale_down_stabilization.seconds();
-        memory.retain(|r| r.timestamp > now - window && r.timestamp <= now);
-        let plan = plan::plan(PlanInput {
-            target,
-            forecast: &forecast,
-            now,
-            observed,
-            recent: memory,
-        })
-        .map_err(|e| e.to_string())?;
-        memory.push(plan.current.recommendation);
+        let plan = self
+            .planners
+            .lock()
+            .expect("planners lock")
+            .entry(name.to_string())
+            .or_default()
+            .plan(target, &forecast, now, observed)
+            .map_err(|e| e.to_string())?;
         Ok(PlanState::Planned {
             plan,
             model: entry.name.clone(),

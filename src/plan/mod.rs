@@ -133,6 +133,38 @@ pub struct Plan {
     pub points: Vec<PlanPoint>,
 }
 
+/// A target's planning memory: the recommendations inside its stabilization window. The
+/// service's engine and the backtest each keep one per target and plan through it, so both
+/// stabilize identically.
+#[derive(Debug, Clone, Default)]
+pub struct Planner {
+    recent: Vec<Recommendation>,
+}
+
+impl Planner {
+    /// Plans at `now` against the remembered recommendations, then remembers this one.
+    pub fn plan(
+        &mut self,
+        target: &Target,
+        forecast: &Forecast,
+        now: Timestamp,
+        observed: Option<Sample>,
+    ) -> Result<Plan, PlanError> {
+        let window = target.scale_down_stabilization.seconds();
+        self.recent
+            .retain(|r| r.timestamp > now - window && r.timestamp <= now);
+        let plan = plan(PlanInput {
+            target,
+            forecast,
+            now,
+            observed,
+            recent: &self.recent,
+        })?;
+        self.recent.push(plan.current.recommendation);
+        Ok(plan)
+    }
+}
+
 /// How old the newest observation may be for the safety net to trust it: three steps of the
 /// forecast grid, and never less than five minutes (a scrape or push may be late).
 pub fn observed_is_fresh(observed: Sample, now: Timestamp, step: i64) -> bool {
@@ -155,8 +187,8 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, PlanError> {
     let lead = target.lead_time.seconds();
     let step = forecast.step;
     let window_end = now + lead;
-    let needed_steps = steps_overlapping(forecast, now, window_end);
-    if needed_steps.end > band.len() || forecast.is_empty() {
+    let needed_steps = steps_in_window(forecast, now, window_end);
+    if needed_steps.end > band.len() {
         return Err(PlanError::ForecastTooShort {
             forecast_end: forecast.timestamp(forecast.len()),
             needed: window_end,
@@ -194,7 +226,6 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, PlanError> {
     };
 
     // The trajectory: one point per later step, stabilized against everything before it.
-    let lead_steps = target.lead_time.steps_ceil(step);
     let mut memory: Vec<Recommendation> = recent.to_vec();
     memory.push(current.recommendation);
     let mut points = vec![PlanPoint {
@@ -203,11 +234,12 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, PlanError> {
         replicas: current.replicas,
     }];
     for i in needed_steps.start + 1..band.len() {
-        if i + lead_steps > band.len() {
+        let timestamp = forecast.timestamp(i);
+        let steps = steps_in_window(forecast, timestamp, timestamp + lead);
+        if steps.end > band.len() {
             break;
         }
-        let timestamp = forecast.timestamp(i);
-        let load = max_over(band, i..i + lead_steps);
+        let load = max_over(band, steps);
         memory.push(Recommendation { timestamp, load });
         let held = memory
             .iter()
@@ -227,16 +259,14 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, PlanError> {
     })
 }
 
-/// The forecast steps that overlap `from .. to` (clipped at the forecast's start).
-fn steps_overlapping(
-    forecast: &Forecast,
-    from: Timestamp,
-    to: Timestamp,
-) -> std::ops::Range<usize> {
+/// The forecast steps whose time overlaps the closed window `from ..= to` (clipped at the
+/// forecast's start). Closed, because the step that starts exactly at `now + lead_time` is the
+/// first one a pod asked for now can serve: it must be covered.
+fn steps_in_window(forecast: &Forecast, from: Timestamp, to: Timestamp) -> std::ops::Range<usize> {
     let step = forecast.step;
-    let first = (from - forecast.start).max(0) / step;
-    let end = ((to - forecast.start).max(0) + step - 1) / step;
-    first as usize..(end as usize).max(first as usize + 1)
+    let first = ((from - forecast.start).max(0) / step) as usize;
+    let last = ((to - forecast.start).max(0) / step) as usize;
+    first..last.max(first) + 1
 }
 
 /// The highest value of `band` over `range`, never below zero (load is not negative).
@@ -315,16 +345,16 @@ mod tests {
 
     #[test]
     fn provisions_for_the_peak_of_the_lead_window() {
-        // Load jumps to 95 at t = 180 s: with a 3-minute lead time, the plan at t = 60 s already
-        // covers steps 1, 2 and 3 and asks for ceil(95 / 10) = 10 replicas.
-        let f = forecast(&[30.0, 30.0, 30.0, 95.0, 95.0, 95.0, 95.0, 95.0]);
+        // Load jumps to 95 at t = 240 s: with a 3-minute lead time, the plan at t = 60 s covers
+        // steps 1 to 4 (a pod asked for now is ready for step 4) and asks for ceil(95 / 10) = 10.
+        let f = forecast(&[30.0, 30.0, 30.0, 30.0, 95.0, 95.0, 95.0, 95.0]);
         let p = run(&target(180), &f, 60, None);
         assert_eq!(p.current.replicas, 10);
         assert_eq!(p.current.forecast_load, 95.0);
         assert_eq!((p.current.window_start, p.current.window_end), (60, 240));
         assert_eq!(p.current.clamp, Clamp::None);
-        // With a 1-minute lead the jump is not yet in the window.
-        let p = run(&target(60), &f, 60, None);
+        // With a 2-minute lead the jump is not yet in the window.
+        let p = run(&target(120), &f, 60, None);
         assert_eq!(p.current.replicas, 3);
     }
 
@@ -399,6 +429,27 @@ mod tests {
     }
 
     #[test]
+    fn planner_remembers_its_stabilization_window() {
+        let t = target(60);
+        let mut planner = Planner::default();
+        let high = forecast(&[150.0; 40]);
+        let low = forecast(&[20.0; 40]);
+        assert_eq!(
+            planner.plan(&t, &high, 0, None).unwrap().current.replicas,
+            15
+        );
+        // Within five minutes the high recommendation holds; after, it is forgotten.
+        assert_eq!(
+            planner.plan(&t, &low, 240, None).unwrap().current.replicas,
+            15
+        );
+        assert_eq!(
+            planner.plan(&t, &low, 300, None).unwrap().current.replicas,
+            2
+        );
+    }
+
+    #[test]
     fn exact_multiples_do_not_round_up() {
         let f = forecast(&[30.000000000000004; 5]);
         let p = run(&target(60), &f, 0, None);
@@ -436,15 +487,15 @@ mod tests {
         upper[10] = 100.0;
         let f = forecast(&upper);
         let p = run(&target(180), &f, 0, None);
-        // Points at steps 8, 9 and 10 see the spike inside their 3-step lead window.
+        // Points at steps 7 to 10 see the spike inside their 3-minute lead window.
         let at = |i: i64| p.points.iter().find(|pt| pt.timestamp == i * 60).unwrap();
-        assert_eq!(at(7).replicas, 2);
-        assert_eq!(at(8).replicas, 10);
+        assert_eq!(at(6).replicas, 2);
+        assert_eq!(at(7).replicas, 10);
         assert_eq!(at(10).replicas, 10);
         // ... and the stabilization window keeps 10 for 5 minutes after the last recommendation.
         assert_eq!(at(14).replicas, 10);
         assert_eq!(at(15).replicas, 2);
         // The trajectory stops where the forecast no longer covers a full lead window.
-        assert_eq!(p.points.last().unwrap().timestamp, 17 * 60);
+        assert_eq!(p.points.last().unwrap().timestamp, 16 * 60);
     }
 }
