@@ -406,6 +406,17 @@ impl Engine {
         now: Timestamp,
     ) -> Result<PlanState, String> {
         let Some(entry) = self.model(&target.series) else {
+            if self
+                .store
+                .info(&target.series)
+                .map_err(|e| e.to_string())?
+                .is_none()
+            {
+                return Err(format!(
+                    "series {:?} has no samples yet: push some or import a dataset",
+                    target.series.as_str()
+                ));
+            }
             return Err(format!(
                 "no model for series {:?}: {}",
                 target.series.as_str(),
