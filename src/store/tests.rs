@@ -1,0 +1,490 @@
+//! Store tests on real sled directories (`tempfile::tempdir`).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use proptest::prelude::*;
+
+use super::*;
+
+fn key(name: &str) -> SeriesKey {
+    SeriesKey::new(name).unwrap()
+}
+
+fn s(timestamp: i64, value: f64) -> Sample {
+    Sample { timestamp, value }
+}
+
+fn grid(start: i64, step: i64, n: usize, f: impl Fn(usize) -> f64) -> Vec<Sample> {
+    (0..n).map(|i| s(start + i as i64 * step, f(i))).collect()
+}
+
+fn small(block_samples: usize) -> StoreOptions {
+    StoreOptions {
+        block_samples,
+        ..StoreOptions::default()
+    }
+}
+
+fn bits(samples: &[Sample]) -> Vec<(i64, u64)> {
+    samples
+        .iter()
+        .map(|s| (s.timestamp, s.value.to_bits()))
+        .collect()
+}
+
+#[test]
+fn append_then_read_ranges() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let k = key("checkout_rps");
+    let data = grid(1_000, 60, 2_000, |i| (i % 97) as f64);
+    assert_eq!(store.append(&k, &data).unwrap(), 2_000);
+
+    assert_eq!(
+        bits(&store.read(&k, i64::MIN, i64::MAX).unwrap()),
+        bits(&data)
+    );
+    // Half-open: from is included, to is not.
+    let part = store.read(&k, 1_060, 1_000 + 60 * 1_500).unwrap();
+    assert_eq!(bits(&part), bits(&data[1..1_500]));
+    // Between samples, inside one block, across block boundaries, empty ranges.
+    assert_eq!(store.read(&k, 1_001, 1_059).unwrap(), vec![]);
+    assert_eq!(store.read(&k, 1_061, 1_121).unwrap(), vec![data[2]]);
+    assert_eq!(
+        bits(
+            &store
+                .read(&k, 1_000 + 60 * 700, 1_000 + 60 * 1_450)
+                .unwrap()
+        ),
+        bits(&data[700..1_450])
+    );
+    assert_eq!(store.read(&k, 5_000, 5_000).unwrap(), vec![]);
+    assert_eq!(store.read(&k, 9_000, 5_000).unwrap(), vec![]);
+    assert_eq!(store.read(&k, i64::MIN, 1_000).unwrap(), vec![]);
+
+    let info = store.info(&k).unwrap().unwrap();
+    assert_eq!(
+        info,
+        SeriesInfo {
+            key: k.clone(),
+            first: 1_000,
+            last: 1_000 + 60 * 1_999,
+            samples: 2_000
+        }
+    );
+    assert_eq!(store.latest(&k).unwrap(), data.last().copied());
+}
+
+#[test]
+fn unknown_series_is_empty_not_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let k = key("nope");
+    assert_eq!(store.read(&k, 0, 100).unwrap(), vec![]);
+    assert_eq!(store.info(&k).unwrap(), None);
+    assert_eq!(store.latest(&k).unwrap(), None);
+    assert_eq!(store.list().unwrap(), vec![]);
+    // An empty append creates nothing.
+    assert_eq!(store.append(&k, &[]).unwrap(), 0);
+    assert_eq!(store.list().unwrap(), vec![]);
+}
+
+#[test]
+fn same_timestamp_overwrites_and_retries_add_no_duplicates() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_with(dir.path(), small(8)).unwrap();
+    let k = key("retry");
+    let batch = grid(0, 10, 30, |i| i as f64);
+    store.append(&k, &batch).unwrap();
+    // A retried batch after a lost ack.
+    store.append(&k, &batch).unwrap();
+    assert_eq!(store.info(&k).unwrap().unwrap().samples, 30);
+    // Corrections: in an old sealed block, in the head, and twice in one batch (last wins).
+    store
+        .append(&k, &[s(20, -1.0), s(290, -2.0), s(50, 7.0), s(50, 8.0)])
+        .unwrap();
+    let read = store.read(&k, 0, 1_000).unwrap();
+    assert_eq!(read.len(), 30);
+    assert_eq!(read[2].value, -1.0);
+    assert_eq!(read[5].value, 8.0);
+    assert_eq!(read[29].value, -2.0);
+    assert_eq!(store.info(&k).unwrap().unwrap().samples, 30);
+}
+
+#[test]
+fn late_and_unordered_samples_land_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_with(dir.path(), small(4)).unwrap();
+    let k = key("late");
+    let mut model = BTreeMap::new();
+    let add = |samples: &[Sample], model: &mut BTreeMap<i64, f64>| {
+        store.append(&k, samples).unwrap();
+        for x in samples {
+            model.insert(x.timestamp, x.value);
+        }
+    };
+    add(&grid(100, 10, 20, |i| i as f64), &mut model);
+    // Into the middle of sealed blocks, before the first block, unsorted, and far ahead.
+    add(
+        &[s(155, 1.5), s(105, 0.5), s(35, -7.0), s(5, -9.0)],
+        &mut model,
+    );
+    add(
+        &[
+            s(-1_000, 3.0),
+            s(1_000, 4.0),
+            s(151, 5.0),
+            s(152, 6.0),
+            s(153, 7.0),
+        ],
+        &mut model,
+    );
+    // Enough late samples in one block to split it.
+    let dense: Vec<Sample> = (0..40)
+        .map(|i| s(121 + i % 9 + (i / 9) * 100_000, i as f64))
+        .collect();
+    add(&dense, &mut model);
+    let expected: Vec<Sample> = model.iter().map(|(&t, &v)| s(t, v)).collect();
+    assert_eq!(
+        bits(&store.read(&k, i64::MIN, i64::MAX).unwrap()),
+        bits(&expected)
+    );
+    let info = store.info(&k).unwrap().unwrap();
+    assert_eq!(info.samples, expected.len() as u64);
+    assert_eq!(info.first, -1_000);
+    assert_eq!(info.last, *model.keys().last().unwrap());
+}
+
+#[test]
+fn non_finite_values_reject_the_whole_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let batch = vec![
+        (key("a"), vec![s(0, 1.0)]),
+        (key("b"), vec![s(0, 1.0), s(60, f64::NAN)]),
+    ];
+    let error = store.append_batch(&batch).unwrap_err();
+    assert!(
+        matches!(error, StoreError::NonFinite { timestamp: 60, .. }),
+        "{error}"
+    );
+    assert!(error.to_string().contains("series b"));
+    assert_eq!(store.list().unwrap(), vec![]);
+    assert!(store.append(&key("c"), &[s(0, f64::INFINITY)]).is_err());
+}
+
+#[test]
+fn batches_and_lists() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let batch = vec![
+        (key("zeta"), grid(0, 60, 10, |_| 1.0)),
+        (key("alpha"), grid(30, 60, 5, |i| i as f64)),
+        (key("zeta"), grid(600, 60, 10, |_| 2.0)),
+        (key("mid"), vec![]),
+    ];
+    assert_eq!(store.append_batch(&batch).unwrap(), 25);
+    let list = store.list().unwrap();
+    let names: Vec<&str> = list.iter().map(|i| i.key.as_str()).collect();
+    assert_eq!(names, ["alpha", "zeta"]);
+    assert_eq!(list[1].samples, 20);
+    assert_eq!(list[1].last, 1_140);
+}
+
+#[test]
+fn everything_survives_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = grid(1_700_000_000, 300, 5_000, |i| (i * 13 % 101) as f64 * 0.5);
+    let b = grid(-86_400, 1, 50, |i| -(i as f64));
+    {
+        let store = Store::open(dir.path()).unwrap();
+        store.append(&key("a"), &a).unwrap();
+        store.append(&key("b"), &b).unwrap();
+        store.put_target("web", br#"{"name":"web"}"#).unwrap();
+        store.put_target("api", b"{}").unwrap();
+        store.flush().unwrap();
+        // Appended after the flush: written by the drop of the last handle.
+        store.append(&key("b"), &[s(1_000_000, 42.0)]).unwrap();
+        let clone = store.clone();
+        drop(store);
+        clone.put_target("batch", b"[]").unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(
+        bits(&store.read(&key("a"), i64::MIN, i64::MAX).unwrap()),
+        bits(&a)
+    );
+    let mut b_all = b.clone();
+    b_all.push(s(1_000_000, 42.0));
+    assert_eq!(
+        bits(&store.read(&key("b"), i64::MIN, i64::MAX).unwrap()),
+        bits(&b_all)
+    );
+    let list = store.list().unwrap();
+    assert_eq!(list.len(), 2);
+    assert_eq!(list[0].samples, 5_000);
+    assert_eq!(list[1].samples, 51);
+    assert_eq!(list[1].first, -86_400);
+    assert_eq!(list[1].last, 1_000_000);
+    assert_eq!(store.latest(&key("b")).unwrap(), Some(s(1_000_000, 42.0)));
+    let names: Vec<String> = store.targets().unwrap().into_iter().map(|t| t.0).collect();
+    assert_eq!(names, ["api", "batch", "web"]);
+    // Appending after a reopen continues the stored head.
+    store.append(&key("b"), &[s(1_000_001, 1.0)]).unwrap();
+    assert_eq!(store.info(&key("b")).unwrap().unwrap().samples, 52);
+    // A new series after a reopen gets a fresh id.
+    store.append(&key("c"), &[s(5, 5.0)]).unwrap();
+    assert_eq!(store.read(&key("c"), 0, 10).unwrap(), vec![s(5, 5.0)]);
+    assert_eq!(store.read(&key("b"), 0, 2_000_000).unwrap().len(), 2);
+}
+
+#[test]
+fn targets_put_overwrite_delete() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.targets().unwrap(), vec![]);
+    store.put_target("web", b"1").unwrap();
+    store.put_target("web", b"2").unwrap();
+    store.put_target("api", b"3").unwrap();
+    assert_eq!(
+        store.targets().unwrap(),
+        vec![
+            ("api".to_string(), b"3".to_vec()),
+            ("web".to_string(), b"2".to_vec())
+        ]
+    );
+    assert!(store.delete_target("web").unwrap());
+    assert!(!store.delete_target("web").unwrap());
+    assert_eq!(store.targets().unwrap().len(), 1);
+}
+
+#[test]
+fn concurrent_appenders_lose_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_with(dir.path(), small(32)).unwrap();
+    let threads = 8;
+    let per_thread = 2_000i64;
+    std::thread::scope(|scope| {
+        for t in 0..threads {
+            let store = store.clone();
+            scope.spawn(move || {
+                for i in 0..per_thread {
+                    // Every thread writes its own series and interleaves into a shared one
+                    // (distinct timestamps per thread), in small batches like a scraper.
+                    let own = key(&format!("own-{t}"));
+                    let ts = i * threads + t;
+                    store
+                        .append_batch(&[
+                            (own, vec![s(i, i as f64)]),
+                            (key("shared"), vec![s(ts, t as f64)]),
+                        ])
+                        .unwrap();
+                    if i % 500 == 0 {
+                        store.flush().unwrap();
+                        let _ = store.read(&key("shared"), 0, ts).unwrap();
+                    }
+                }
+            });
+        }
+    });
+    let shared = store.read(&key("shared"), i64::MIN, i64::MAX).unwrap();
+    assert_eq!(shared.len() as i64, threads * per_thread);
+    assert!(
+        shared
+            .iter()
+            .enumerate()
+            .all(|(i, x)| x.timestamp == i as i64 && x.value == (i as i64 % threads) as f64)
+    );
+    for t in 0..threads {
+        let own = store
+            .read(&key(&format!("own-{t}")), i64::MIN, i64::MAX)
+            .unwrap();
+        assert_eq!(own.len() as i64, per_thread);
+    }
+    assert_eq!(store.list().unwrap().len() as i64, threads + 1);
+}
+
+#[test]
+fn corrupt_blocks_are_errors_not_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(dir.path()).unwrap();
+        store
+            .append(&key("x"), &grid(0, 60, 100, |i| i as f64))
+            .unwrap();
+        store.flush().unwrap();
+        let blocks = &store.inner.blocks;
+        let (k, _) = blocks.iter().next().unwrap().unwrap();
+        blocks.insert(k, &[0x10, 0xff, 0x13, 0x37][..]).unwrap();
+        store.inner.db.flush().unwrap();
+        // Keep the damaged bytes: nothing dirty is left to rewrite on drop.
+    }
+    let store = Store::open(dir.path()).unwrap();
+    let error = store.read(&key("x"), 0, 10_000).unwrap_err();
+    assert!(matches!(error, StoreError::Corrupt(_)), "{error}");
+    assert!(error.to_string().contains("series x"), "{error}");
+    assert!(matches!(
+        store.latest(&key("x")),
+        Err(StoreError::Corrupt(_))
+    ));
+    assert!(store.append(&key("x"), &[s(1, 1.0)]).is_err());
+}
+
+#[test]
+fn corrupt_catalogue_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(dir.path()).unwrap();
+        store.inner.catalog.insert("bad", &[1u8, 2, 3][..]).unwrap();
+        store.inner.db.flush().unwrap();
+    }
+    assert!(matches!(
+        Store::open(dir.path()),
+        Err(StoreError::Corrupt(_))
+    ));
+}
+
+#[test]
+fn heads_are_written_behind_and_on_flush() {
+    let dir = tempfile::tempdir().unwrap();
+    let lazy = Store::open_with(
+        dir.path(),
+        StoreOptions {
+            head_write_interval: Duration::from_secs(3_600),
+            ..StoreOptions::default()
+        },
+    )
+    .unwrap();
+    lazy.append(&key("h"), &[s(0, 1.0)]).unwrap();
+    assert_eq!(lazy.inner.blocks.len(), 0, "still only in memory");
+    assert_eq!(lazy.read(&key("h"), 0, 1).unwrap(), vec![s(0, 1.0)]);
+    lazy.flush().unwrap();
+    assert_eq!(lazy.inner.blocks.len(), 1);
+    assert_eq!(lazy.inner.catalog.len(), 1);
+    drop(lazy);
+
+    let dir = tempfile::tempdir().unwrap();
+    let eager = Store::open_with(
+        dir.path(),
+        StoreOptions {
+            head_write_interval: Duration::ZERO,
+            ..StoreOptions::default()
+        },
+    )
+    .unwrap();
+    eager.append(&key("h"), &[s(0, 1.0)]).unwrap();
+    eager.append(&key("h"), &[s(1, 2.0)]).unwrap();
+    assert_eq!(eager.inner.blocks.len(), 1, "written at once");
+}
+
+#[test]
+fn options_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(matches!(
+        Store::open_with(dir.path(), small(1)),
+        Err(StoreError::Options(_))
+    ));
+}
+
+#[test]
+fn open_creates_the_directory_and_reports_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nested/data");
+    let store = Store::open(&path).unwrap();
+    store
+        .append(&key("x"), &grid(0, 60, 1_000, |i| i as f64))
+        .unwrap();
+    store.flush().unwrap();
+    assert!(path.is_dir());
+    assert!(store.size_on_disk().unwrap() > 0);
+}
+
+// ---- model-based property test ----------------------------------------------------------------
+
+#[derive(Debug, Clone)]
+enum Op {
+    Append(usize, Vec<(i64, i32)>),
+    Flush,
+    Reopen,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        6 => (0usize..3, prop::collection::vec((-200i64..400, any::<i32>()), 1..40))
+            .prop_map(|(series, points)| Op::Append(series, points)),
+        // Appends moving forward in time, like live data.
+        3 => (0usize..3, 0i64..50, 1usize..60).prop_map(|(series, offset, n)| {
+            Op::Append(series, (0..n as i64).map(|i| (400 + offset * 10 + i * 3, i as i32)).collect())
+        }),
+        1 => Just(Op::Flush),
+        1 => Just(Op::Reopen),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// Random appends (late, duplicate, unordered), flushes and reopens against a BTreeMap.
+    #[test]
+    fn behaves_like_a_sorted_map(
+        block_samples in 2usize..12,
+        ops in prop::collection::vec(op(), 1..30),
+        ranges in prop::collection::vec((-250i64..1_000, 0i64..600), 5),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let options = StoreOptions { block_samples, ..StoreOptions::default() };
+        let mut store = Store::open_with(dir.path(), options.clone()).unwrap();
+        let mut model: Vec<BTreeMap<i64, f64>> = vec![BTreeMap::new(); 3];
+        let names = ["s0", "s1", "s2"];
+        for op in ops {
+            match op {
+                Op::Append(series, points) => {
+                    let samples: Vec<Sample> =
+                        points.iter().map(|&(t, v)| s(t, f64::from(v) / 8.0)).collect();
+                    store.append(&key(names[series]), &samples).unwrap();
+                    for x in samples {
+                        model[series].insert(x.timestamp, x.value);
+                    }
+                }
+                Op::Flush => store.flush().unwrap(),
+                Op::Reopen => {
+                    drop(store);
+                    store = Store::open_with(dir.path(), options.clone()).unwrap();
+                }
+            }
+        }
+        for round in 0..2 {
+            for (series, name) in names.iter().enumerate() {
+                let k = key(name);
+                let expected: Vec<Sample> =
+                    model[series].iter().map(|(&t, &v)| s(t, v)).collect();
+                prop_assert_eq!(
+                    bits(&store.read(&k, i64::MIN, i64::MAX).unwrap()),
+                    bits(&expected)
+                );
+                for &(from, len) in &ranges {
+                    let want: Vec<Sample> = model[series]
+                        .range(from..from + len)
+                        .map(|(&t, &v)| s(t, v))
+                        .collect();
+                    prop_assert_eq!(
+                        bits(&store.read(&k, from, from + len).unwrap()),
+                        bits(&want)
+                    );
+                }
+                let info = store.info(&k).unwrap();
+                prop_assert_eq!(info.as_ref().map(|i| i.samples).unwrap_or(0), expected.len() as u64);
+                if let (Some(info), Some(first), Some(last)) = (info, expected.first(), expected.last()) {
+                    prop_assert_eq!(info.first, first.timestamp);
+                    prop_assert_eq!(info.last, last.timestamp);
+                }
+                prop_assert_eq!(store.latest(&k).unwrap(), expected.last().copied());
+            }
+            if round == 0 {
+                drop(store);
+                store = Store::open_with(dir.path(), options.clone()).unwrap();
+            }
+        }
+    }
+}
