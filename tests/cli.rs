@@ -43,7 +43,7 @@ async fn import_loads_a_dataset_that_serve_then_sees() {
     let samples = body["samples"].as_array().unwrap();
     assert_eq!(samples.len(), 4032);
     assert_eq!(samples[0]["timestamp"], "2014-04-10T00:04:00Z");
-    assert_eq!(samples[0]["value"], 91.0);
+    assert_eq!(samples[0]["value"], 94.0);
 }
 
 #[test]
