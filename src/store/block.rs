@@ -365,8 +365,8 @@ fn decimal_base(mantissa: i64, exponent: usize) -> f64 {
 #[inline]
 fn mantissa(value: f64, exponent: usize) -> Option<i64> {
     let scaled = value * POW10[exponent];
-    // `!(x < MAX)` is also true for NaN.
-    if !(scaled.abs() < MAX_MANTISSA) {
+    // Also refuses NaN and infinities (which compare as neither less nor equal).
+    if scaled.abs().partial_cmp(&MAX_MANTISSA) != Some(std::cmp::Ordering::Less) {
         return None;
     }
     Some(scaled.round() as i64)

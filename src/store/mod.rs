@@ -29,8 +29,10 @@
 //! Measured on sled 0.34: one key per sample costs ~228 bytes per sample on disk and ingests
 //! ~52,000 samples/s; a block of 720 samples per key costs ~15 bytes per sample before any
 //! compression and ingests ~10M samples/s. With the codec (grid timestamps, decimal or XOR
-//! values) a sample of the shared traces takes 1.0 to 2.6 bytes inside its block
-//! (`benches/store_size.rs`).
+//! values) a sample of the shared traces takes 1.0 to 2.6 bytes inside its block, and all ten
+//! traces imported into one store take 3.5 bytes per sample on disk, sled's overhead included
+//! (`cargo bench --bench store_size` prints the table; `--bench store` measures ingest, about
+//! 9M samples/s through `append_batch`, and reads).
 //!
 //! # Writing
 //!
@@ -847,11 +849,11 @@ impl Inner {
                 let mut samples =
                     block::decode(&v).map_err(|e| corrupt_block(&state.key, end, e))?;
                 check_block(&samples, end).map_err(|e| corrupt_block(&state.key, end, e))?;
-                if let Some(previous) = previous_end {
-                    if samples[0].timestamp <= previous {
-                        samples.retain(|s| s.timestamp > previous);
-                        rewrites.push((k.to_vec(), samples.clone()));
-                    }
+                if let Some(previous) = previous_end
+                    && samples[0].timestamp <= previous
+                {
+                    samples.retain(|s| s.timestamp > previous);
+                    rewrites.push((k.to_vec(), samples.clone()));
                 }
                 count += samples.len() as u64;
                 first = first.or(samples.first().map(|s| s.timestamp));

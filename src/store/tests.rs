@@ -35,6 +35,12 @@ fn bits(samples: &[Sample]) -> Vec<(i64, u64)> {
 }
 
 #[test]
+fn store_handles_are_shared_between_threads() {
+    fn shareable<T: Send + Sync + Clone>() {}
+    shareable::<Store>();
+}
+
+#[test]
 fn append_then_read_ranges() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
