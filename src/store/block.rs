@@ -365,8 +365,8 @@ fn decimal_base(mantissa: i64, exponent: usize) -> f64 {
 #[inline]
 fn mantissa(value: f64, exponent: usize) -> Option<i64> {
     let scaled = value * POW10[exponent];
-    // `!(x < MAX)` is also true for NaN.
-    if !(scaled.abs() < MAX_MANTISSA) {
+    // Also refuses NaN and infinities (which compare as neither less nor equal).
+    if scaled.abs().partial_cmp(&MAX_MANTISSA) != Some(std::cmp::Ordering::Less) {
         return None;
     }
     Some(scaled.round() as i64)
@@ -453,12 +453,12 @@ fn read_decimal(reader: &mut ByteReader, samples: &mut [Sample]) -> Result<(), B
     if exponent > MAX_EXPONENT {
         return Err(corrupt(format!("decimal exponent {exponent}")));
     }
-    let limit = MAX_MANTISSA as i64;
+    let limit = MAX_MANTISSA as u64;
     let mut m = 0i64;
     for sample in samples.iter_mut() {
         m = m
             .checked_add(reader.zigzag()?)
-            .filter(|m| m.abs() < limit)
+            .filter(|m| m.unsigned_abs() < limit)
             .ok_or_else(|| corrupt("decimal mantissa out of range"))?;
         sample.value = decimal_base(m, exponent);
     }
@@ -735,6 +735,11 @@ mod tests {
         // Unknown version, absurd counts.
         assert!(decode(&[0x20, 1, 0, 1, 1, 1, 0, 0]).is_err());
         assert!(decode(&[0x10, 0xff, 0xff, 0xff, 0xff, 0x0f]).is_err());
+        // A mantissa delta that lands on i64::MIN (whose abs() would overflow).
+        let mut min = vec![0x10, 1, 0, 0, 1, 1, 0];
+        min.extend_from_slice(&[0xff; 9]);
+        min.push(0x01);
+        assert!(decode(&min).is_err());
         // Non-finite values are refused even when well formed.
         let nan = encode(&samples(&[(0, f64::NAN)]));
         assert!(decode(&nan).is_err());

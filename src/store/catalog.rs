@@ -6,10 +6,14 @@
 //!   series' blocks are contiguous and in time order: a time-range read is one forward range
 //!   scan, and "the block holding `t`" is the first key `>= (id, t)` (why the end and not the
 //!   start: see the store's module doc).
+//! - **Head key**: the series id, eight `0xff` bytes and one `0x00`: 13 bytes, so it sorts after
+//!   every block key of the series (a block at `i64::MAX` included) and before the next series.
+//!   The newest, still growing block lives there, under a key that does not move as it grows.
 //! - **Catalogue entry** (tree `catalog`, keyed by the series name as UTF-8): format byte,
-//!   id (u32), first and last timestamp (i64), number of samples (u64), all big-endian: 29
-//!   fixed bytes, one entry per series. Ids are small so that the 12-byte block keys stay short;
-//!   sled also prefix-compresses the shared id within a node.
+//!   id (u32), first and last timestamp (i64), number of samples (u64), then a flag byte and
+//!   the end of the last sealed block (i64), all big-endian: 38 fixed bytes, one entry per
+//!   series. Ids are small so that the 12-byte block keys stay short; sled also
+//!   prefix-compresses the shared id within a node.
 
 use super::StoreError;
 use crate::series::Timestamp;
@@ -20,7 +24,15 @@ pub(crate) type SeriesId = u32;
 pub(crate) const BLOCK_KEY_LEN: usize = 12;
 
 const ENTRY_VERSION: u8 = 1;
-const ENTRY_LEN: usize = 29;
+const ENTRY_LEN: usize = 38;
+
+/// Where the head (the open block) of a series is stored.
+pub(crate) fn head_key(id: SeriesId) -> [u8; BLOCK_KEY_LEN + 1] {
+    let mut key = [0xffu8; BLOCK_KEY_LEN + 1];
+    key[..4].copy_from_slice(&id.to_be_bytes());
+    key[BLOCK_KEY_LEN] = 0;
+    key
+}
 
 pub(crate) fn block_key(id: SeriesId, end: Timestamp) -> [u8; BLOCK_KEY_LEN] {
     let mut key = [0u8; BLOCK_KEY_LEN];
@@ -47,13 +59,16 @@ pub(crate) fn parse_block_key(key: &[u8]) -> Result<(SeriesId, Timestamp), Store
     ))
 }
 
-/// What the catalogue stores for one series.
+/// What the catalogue stores for one series. `first` and `last` mean nothing while `samples`
+/// is zero (a series is entered before its first block is written).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Entry {
     pub id: SeriesId,
     pub first: Timestamp,
     pub last: Timestamp,
     pub samples: u64,
+    /// The key of the last sealed block, if any.
+    pub sealed_end: Option<Timestamp>,
 }
 
 impl Entry {
@@ -64,6 +79,8 @@ impl Entry {
         out[5..13].copy_from_slice(&self.first.to_be_bytes());
         out[13..21].copy_from_slice(&self.last.to_be_bytes());
         out[21..29].copy_from_slice(&self.samples.to_be_bytes());
+        out[29] = u8::from(self.sealed_end.is_some());
+        out[30..38].copy_from_slice(&self.sealed_end.unwrap_or(0).to_be_bytes());
         out
     }
 
@@ -87,8 +104,13 @@ impl Entry {
             first: i64::from_be_bytes(word(5..13)),
             last: i64::from_be_bytes(word(13..21)),
             samples: u64::from_be_bytes(word(21..29)),
+            sealed_end: match bytes[29] {
+                0 => None,
+                1 => Some(i64::from_be_bytes(word(30..38))),
+                flag => return Err(format!("catalogue entry with flag byte {flag}")),
+            },
         };
-        if entry.samples == 0 || entry.first > entry.last {
+        if entry.samples > 0 && entry.first > entry.last {
             return Err(format!("inconsistent catalogue entry {entry:?}"));
         }
         Ok(entry)
@@ -105,8 +127,12 @@ mod tests {
         for pair in times.windows(2) {
             assert!(block_key(7, pair[0]) < block_key(7, pair[1]));
         }
-        // Series are contiguous: every key of id 7 sorts before any key of id 8.
+        // Series are contiguous: every key of id 7 sorts before any key of id 8, and the head
+        // comes after the blocks.
         assert!(block_key(7, i64::MAX) < block_key(8, i64::MIN));
+        assert!(block_key(7, i64::MAX)[..] < head_key(7)[..]);
+        assert!(head_key(7)[..] < block_key(8, i64::MIN)[..]);
+        assert!(parse_block_key(&head_key(7)).is_err());
         for t in times {
             assert_eq!(parse_block_key(&block_key(7, t)).unwrap(), (7, t));
         }
@@ -120,16 +146,27 @@ mod tests {
             first: -5,
             last: 1_700_000_000,
             samples: 123_456,
+            sealed_end: Some(1_600_000_000),
         };
         assert_eq!(Entry::decode(&entry.encode()), Ok(entry));
-        assert!(Entry::decode(&entry.encode()[..28]).is_err());
+        let fresh = Entry {
+            samples: 0,
+            sealed_end: None,
+            ..entry
+        };
+        assert_eq!(Entry::decode(&fresh.encode()), Ok(fresh));
+        assert!(Entry::decode(&entry.encode()[..37]).is_err());
         let mut bad = entry.encode();
         bad[0] = 9;
         assert!(Entry::decode(&bad).is_err());
-        let empty = Entry {
-            samples: 0,
+        let mut bad = entry.encode();
+        bad[29] = 7;
+        assert!(Entry::decode(&bad).is_err());
+        let backwards = Entry {
+            first: 10,
+            last: 5,
             ..entry
         };
-        assert!(Entry::decode(&empty.encode()).is_err());
+        assert!(Entry::decode(&backwards.encode()).is_err());
     }
 }

@@ -2,71 +2,91 @@
 //!
 //! # Layout on disk
 //!
-//! One sled database (a directory) with three trees:
+//! One sled database (a directory) with three trees, and two marker keys in sled's default
+//! tree (the format version, and whether the store was closed cleanly):
 //!
-//! - `catalog`: series name → id (u32), first/last timestamp, sample count (29 bytes, see
-//!   [`catalog`]). Loaded whole into memory at open; it is small (one entry per series).
+//! - `catalog`: series name → id (u32), first/last timestamp, sample count, end of the last
+//!   sealed block (38 bytes, see [`catalog`]). Loaded whole into memory at open; it is small
+//!   (one entry per series).
 //! - `blocks`: `id (4 B, big-endian) ‖ block end (8 B, big-endian, sign bit flipped)` → one
-//!   encoded block of about [`StoreOptions::block_samples`] samples (see [`block`] for the
-//!   codec). A series' blocks are contiguous and in time order, so a range read is one forward
-//!   sled range scan. The key's timestamp is the block's **last** sample, and block `k` holds
-//!   exactly the samples after block `k-1`'s key up to its own key.
-//!
-//!   Keying by the end rather than the start makes every lookup a forward seek: the block that
-//!   holds (or will hold) `t` is the first key `>= (id, t)`, and a read of `[from, to)` starts
-//!   at the first key `>= (id, from)` and stops after the first key `>= (id, to)`. A start key
-//!   would need the last key `<= t`, a reverse seek, and sled 0.34's reverse iteration
-//!   (`next_back`, hence `get_lt` and `last`) panics with "fucked up tree traversal" on some
-//!   tree shapes (our property test hit it). It also means late samples before the first block
-//!   or inside a block never change a sealed block's key.
+//!   sealed block of [`StoreOptions::block_samples`] samples (about: late data can grow or split
+//!   one), encoded by the codec in [`block`]. A series' blocks are contiguous and in time order,
+//!   so a range read is one forward sled range scan. The key's timestamp is the block's
+//!   **last** sample, and block `k` holds the samples after block `k-1`'s key up to its own.
+//!   Each series also has one **head** entry, `id ‖ ff×8 ‖ 00`, sorting after its blocks: the
+//!   open block, holding every sample after the last sealed block.
 //! - `targets`: target name → the target's JSON, opaque to the store.
+//!
+//! Keying blocks by their end rather than their start makes every lookup a forward seek: the
+//! block that holds (or will hold) `t` is the first key `>= (id, t)`, and a read of
+//! `[from, to)` starts at the first key `>= (id, from)` and stops after the first key
+//! `>= (id, to)`. A start key would need the last key `<= t`, a reverse seek, and sled 0.34's
+//! reverse iteration (`next_back`, hence `get_lt` and `last`) panics with "fucked up tree
+//! traversal" on some tree shapes (the property test below hit it).
 //!
 //! # Why blocks, not a key per sample
 //!
 //! Measured on sled 0.34: one key per sample costs ~228 bytes per sample on disk and ingests
-//! ~52,000 samples/s; a block of 720 samples per key costs ~15 bytes per sample before our codec
-//! and ingests ~10M samples/s. With the codec (grid timestamps, decimal or XOR values) a sample
-//! of a real trace takes one to three bytes inside its block.
+//! ~52,000 samples/s; a block of 720 samples per key costs ~15 bytes per sample before any
+//! compression and ingests ~10M samples/s. With the codec (grid timestamps, decimal or XOR
+//! values) a sample of the shared traces takes 1.0 to 2.6 bytes inside its block, and all ten
+//! traces imported into one store take 3.5 bytes per sample on disk, sled's overhead included
+//! (`cargo bench --bench store_size` prints the table; `--bench store` measures ingest, about
+//! 9M samples/s through `append_batch`, and reads).
 //!
 //! # Writing
 //!
-//! Appends land in the series' **head** (its newest block), kept decoded in memory. The head is
-//! re-encoded and written to sled when it fills up (then it is sealed as a full block and a new
-//! head starts), when older blocks change, on [`Store::flush`], at the latest
-//! [`StoreOptions::head_write_interval`] after it first changed, and when the last handle is
-//! dropped. This is what makes small appends cheap: a sample costs a push onto a vector, not a
-//! rewrite of a kilobyte block. It does not weaken the contract: appends are not durable until
-//! `flush` returns, and `flush` writes every changed head first.
+//! Appends land in the series' head, kept decoded in memory. Once it holds more than
+//! `block_samples` samples, full blocks are sealed off its front and written. The head itself is
+//! written to its key on [`Store::flush`], at the latest [`StoreOptions::head_write_interval`]
+//! after it first changed while appends keep coming, and when the last handle is dropped. So a
+//! small append costs a push onto a vector, not a rewrite of a kilobyte block; appends are not
+//! durable until `flush` returns, as the contract says.
 //!
-//! Samples older than the head (late data, back-fills, a retried batch) are merged into the
-//! block that covers them; a block that grows past twice the target size is split. A timestamp
-//! already stored is overwritten (last write wins), so retrying a batch creates no duplicates.
+//! Samples at or before the last sealed block's end (late data, back-fills, a retried batch) are
+//! merged into the sealed block that covers them; a block grown past twice the target size is
+//! split. A timestamp already stored is overwritten (last write wins), so retrying a batch
+//! creates no duplicates.
 //!
-//! Every sled write for a series — sealed or changed blocks, the head, its catalogue entry — is
-//! one sled transaction over `catalog` and `blocks`, so after a crash the catalogue always
-//! describes exactly the blocks that are there.
+//! # Crash safety without transactions
+//!
+//! sled 0.34 makes a transaction or an `apply_batch` atomic by rolling its log buffer twice;
+//! at the rate a store commits, that feeds a known sled 0.34 deadlock (the segment accountant
+//! waiting on a file truncation queued behind log writes that wait for the accountant; sled
+//! issue #1412, fixed only after 0.34) which the benchmarks here hit within seconds. So the
+//! store writes only single keys, in an order where whatever prefix survives a crash reads
+//! correctly:
+//! - a block holds only samples after the previous block's key; readers drop anything else.
+//!   Sealing writes the sealed blocks first; the head entry may then still hold samples that
+//!   now also sit in a sealed block, and they are ignored. A split writes its lower parts
+//!   first; until the last part overwrites the old block, the old block's samples in the lower
+//!   parts' range are ignored. Nothing stored is ever removed, so no crash loses flushed data.
+//! - a new series' catalogue entry is written before its first block, so an id is never
+//!   reused.
+//! - sample counts, first/last and the sealed end in the catalogue are written when the store
+//!   is closed cleanly, which also sets the clean marker; opening clears it. A store opened
+//!   after a crash recounts every series from its blocks (one scan of all data, and it removes
+//!   the ignored leftovers) before it serves anything.
 //!
 //! # Concurrency
 //!
-//! Each series has its own mutex; different series are written in parallel and readers of one
-//! series wait only for the writers of that series. A reader collects the raw blocks under the
-//! lock and decodes them after releasing it.
+//! Each series has its own mutex; different series are appended in parallel and a reader of
+//! one series waits only for the writers of that series. A reader collects the raw blocks
+//! under the lock and decodes them after releasing it. Writes to sled go through one mutex, and
+//! concurrent `flush` calls share one sled flush (group commit).
 
 mod bits;
 mod block;
 mod catalog;
 
 use std::collections::BTreeMap;
-use std::ops::Bound;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
-use sled::IVec;
-use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
-
 use crate::series::{Sample, SeriesKey, Timestamp};
-use catalog::{Entry, SeriesId, block_key, parse_block_key};
+use catalog::{Entry, SeriesId, block_key, head_key, parse_block_key};
 
 /// Errors from the store.
 #[derive(Debug, thiserror::Error)]
@@ -78,7 +98,7 @@ pub enum StoreError {
     Corrupt(String),
     #[error("cannot create the data directory: {0}")]
     Io(#[from] std::io::Error),
-    /// A sample that may not be stored (gaps are missing samples, never NaN).
+    /// A sample that may not be stored (a gap is a missing sample, never NaN).
     #[error("series {series}: value {value} at timestamp {timestamp} is not finite")]
     NonFinite {
         series: String,
@@ -106,7 +126,7 @@ pub struct SeriesInfo {
 pub struct StoreStats {
     pub series: u64,
     pub samples: u64,
-    /// Blocks in sled (heads not written yet are not counted).
+    /// Sealed blocks and heads in sled (heads not written yet are not counted).
     pub blocks: u64,
     /// Bytes of encoded blocks plus their keys: what the codec produced.
     pub block_bytes: u64,
@@ -117,9 +137,9 @@ pub struct StoreStats {
 /// Tuning knobs; [`Store::open`] uses the defaults.
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
-    /// Samples per sealed block. Larger blocks amortize the per-key cost of sled (and compress
-    /// a little better); smaller ones make the rewrite of a late-data block cheaper. 720 is a
-    /// day of 2-minute samples, 2.5 days at 5 minutes.
+    /// Samples per sealed block. Larger blocks amortize sled's per-key cost (1,440 saves about
+    /// 5% on the shared traces); smaller ones make reads of short ranges and rewrites for late
+    /// data cheaper. 720 is 12 hours of 1-minute samples, 2.5 days at 5 minutes.
     pub block_samples: usize,
     /// The longest a changed head stays only in memory while appends keep arriving.
     pub head_write_interval: Duration,
@@ -141,12 +161,17 @@ impl Default for StoreOptions {
     }
 }
 
-/// sled's default log segment size.
+/// sled's default log segment size, kept: smaller segments keep a small store's file a little
+/// smaller, but make sled truncate and reallocate segments far more often, the situation of
+/// the sled 0.34 deadlock described above.
 pub const SEGMENT_SIZE: usize = 512 << 10;
 
 /// Marks the directory as a prescale store and names its format, for future migrations.
 const FORMAT_KEY: &[u8] = b"prescale.store.format";
 const FORMAT: &[u8] = b"1";
+/// `1` while the catalogue's counts are exact (after a clean close), `0` while the store is
+/// open (or after a crash).
+const CLEAN_KEY: &[u8] = b"prescale.store.clean";
 
 /// A handle on the store; cheap to clone, safe to share between threads.
 #[derive(Clone)]
@@ -161,8 +186,11 @@ struct Inner {
     targets: sled::Tree,
     options: StoreOptions,
     registry: RwLock<Registry>,
-    /// Serializes writes to sled (see `persist`).
+    /// Serializes writes to sled (see [`Inner::put`]).
     writer: Mutex<()>,
+    /// Group commit: flushes asked for, and the number covered by the last finished flush.
+    flushes_asked: AtomicU64,
+    flushes_done: Mutex<u64>,
 }
 
 #[derive(Default)]
@@ -171,83 +199,23 @@ struct Registry {
     next_id: u64,
 }
 
-/// One series in memory: its catalogue entry as it is now (including unwritten appends) and its
-/// head block.
+/// One series in memory.
 struct SeriesState {
     key: SeriesKey,
     id: SeriesId,
-    /// Zero until the first sample; `first` and `last` are meaningless then.
+    /// Every sample, written or not; `first` and `last` mean nothing while this is zero.
     samples: u64,
     first: Timestamp,
     last: Timestamp,
-    /// `None` until the head has been read from sled (or known not to exist).
-    head: Option<Option<Head>>,
-    /// What sled holds for this series, as its catalogue entry says: `None` before the first
-    /// write. Kept exact (from the sample counts of the blocks written and replaced) so that the
-    /// catalogue never claims samples that are only in memory.
-    durable: Option<Entry>,
-}
-
-/// The newest block of a series, decoded. It holds every sample after the last sealed block,
-/// so the series' newest sample is always its last one.
-struct Head {
-    /// Never empty, sorted, distinct timestamps.
-    samples: Vec<Sample>,
-    /// Changed since it was last written.
+    /// The key of the last sealed block. Exact once `loaded`; before, the catalogue's value.
+    sealed_end: Option<Timestamp>,
+    /// The head (every sample after `sealed_end`), sorted; empty if there is none yet.
+    head: Vec<Sample>,
+    /// The head has changed since it was last written, since `dirty_since`.
     dirty: bool,
-    /// When it became dirty.
     dirty_since: Instant,
-    /// The key (the then last timestamp) under which sled holds a copy of this head, if any.
-    /// Appends move the head's end, so the old copy is removed when the head is next written.
-    stored_at: Option<Timestamp>,
-    /// How many samples that copy holds.
-    stored_len: u64,
-}
-
-impl Head {
-    fn first(&self) -> Timestamp {
-        self.samples.first().map_or(Timestamp::MAX, |s| s.timestamp)
-    }
-
-    fn touch(&mut self) {
-        if !self.dirty {
-            self.dirty = true;
-            self.dirty_since = Instant::now();
-        }
-    }
-}
-
-/// Block changes to make in one transaction.
-#[derive(Default)]
-struct Writes {
-    /// Keys of blocks to remove.
-    removes: Vec<Timestamp>,
-    puts: Vec<Put>,
-    /// Samples in the blocks removed or overwritten, for the catalogue's count.
-    replaced: u64,
-    /// The head must be written too: sealing removed its old copy, and some of the samples in
-    /// it are not in the sealed blocks.
-    head: bool,
-}
-
-/// A block to write.
-struct Put {
-    first: Timestamp,
-    /// Its key.
-    last: Timestamp,
-    count: u64,
-    bytes: Vec<u8>,
-}
-
-impl Put {
-    fn of(samples: &[Sample]) -> Option<Put> {
-        Some(Put {
-            first: samples.first()?.timestamp,
-            last: samples.last()?.timestamp,
-            count: samples.len() as u64,
-            bytes: block::encode(samples),
-        })
-    }
+    /// The head has been read from sled.
+    loaded: bool,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -260,13 +228,18 @@ fn corrupt_block(key: &SeriesKey, end: Timestamp, error: impl std::fmt::Display)
     StoreError::Corrupt(format!("series {key}: block ending at {end}: {error}"))
 }
 
+fn corrupt_head(key: &SeriesKey, error: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("series {key}: newest block: {error}"))
+}
+
 impl Store {
     /// Opens (creating if missing) the store in `dir` with the default options.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
         Store::open_with(dir, StoreOptions::default())
     }
 
-    /// Opens (creating if missing) the store in `dir`.
+    /// Opens (creating if missing) the store in `dir`. After a crash this first recounts every
+    /// series from its blocks (see the module doc).
     pub fn open_with(dir: &Path, options: StoreOptions) -> Result<Store, StoreError> {
         if options.block_samples < 2 || options.block_samples > block::MAX_BLOCK_SAMPLES / 4 {
             return Err(StoreError::Options(format!(
@@ -290,6 +263,7 @@ impl Store {
                 db.insert(FORMAT_KEY, FORMAT)?;
             }
         }
+        let clean = db.get(CLEAN_KEY)?.is_some_and(|v| v.as_ref() == b"1");
         let catalog = db.open_tree("catalog")?;
         let blocks = db.open_tree("blocks")?;
         let targets = db.open_tree("targets")?;
@@ -322,22 +296,34 @@ impl Store {
                 samples: entry.samples,
                 first: entry.first,
                 last: entry.last,
-                head: None,
-                durable: Some(entry),
+                sealed_end: entry.sealed_end,
+                head: Vec::new(),
+                dirty: false,
+                dirty_since: Instant::now(),
+                loaded: false,
             };
             registry.series.insert(key, Arc::new(Mutex::new(state)));
         }
 
+        let inner = Inner {
+            db,
+            catalog,
+            blocks,
+            targets,
+            options,
+            registry: RwLock::new(registry),
+            writer: Mutex::new(()),
+            flushes_asked: AtomicU64::new(0),
+            flushes_done: Mutex::new(0),
+        };
+        if !clean {
+            inner.recover()?;
+        }
+        // From now until a clean close, the catalogue's counts may fall behind.
+        inner.db.insert(CLEAN_KEY, b"0")?;
+        inner.db.flush()?;
         Ok(Store {
-            inner: Arc::new(Inner {
-                db,
-                catalog,
-                blocks,
-                targets,
-                options,
-                registry: RwLock::new(registry),
-                writer: Mutex::new(()),
-            }),
+            inner: Arc::new(inner),
         })
     }
 
@@ -363,11 +349,10 @@ impl Store {
         Ok(written)
     }
 
-    /// Makes everything appended before the call durable (written and fsynced).
+    /// Makes everything appended before the call durable (written and fsynced). Concurrent
+    /// calls share one sled flush.
     pub fn flush(&self) -> Result<(), StoreError> {
-        self.inner.write_dirty_heads()?;
-        self.inner.db.flush()?;
-        Ok(())
+        self.inner.flush()
     }
 
     /// The samples of `key` with `from <= timestamp < to`, sorted. An unknown series has none.
@@ -384,39 +369,29 @@ impl Store {
             return Ok(Vec::new());
         };
         let inner = &self.inner;
-        // Under the lock: the raw blocks (cheap reference-counted buffers) and the head's part.
+        // Under the lock: the raw sealed blocks (cheap reference-counted buffers) and the
+        // head's part; decoding happens after.
         let (raw, head_part) = {
-            let state = lock(&series);
-            let id = state.id;
-            // With the head in memory, sled keys from its first sample on are its (possibly
-            // outdated) copy: read the memory instead.
-            let (end, head_part) = match &state.head {
-                Some(Some(head)) => {
-                    let part: Vec<Sample> = head
-                        .samples
-                        .iter()
-                        .filter(|s| s.timestamp >= from && s.timestamp < to)
-                        .copied()
-                        .collect();
-                    (Bound::Excluded(block_key(id, head.first())), part)
-                }
-                _ => (Bound::Included(block_key(id, i64::MAX)), Vec::new()),
-            };
-            // The first block that can hold `from` is the first ending at or after it; the last
-            // one needed is the first ending at or after `to`.
+            let mut state = lock(&series);
+            inner.load(&mut state)?;
+            let head_part: Vec<Sample> = state
+                .head
+                .iter()
+                .filter(|s| s.timestamp >= from && s.timestamp < to)
+                .copied()
+                .collect();
             let mut raw = Vec::new();
-            let lower = block_key(id, from);
-            let empty = matches!(&end, Bound::Excluded(end) if *end <= lower);
-            for item in inner
-                .blocks
-                .range((Bound::Included(lower), end))
-                .take_while(|_| !empty)
-            {
-                let (k, v) = item?;
-                let (_, block_end) = parse_block_key(&k)?;
-                raw.push((block_end, v));
-                if block_end >= to {
-                    break;
+            if let Some(sealed_end) = state.sealed_end.filter(|&end| end >= from) {
+                // From the first block ending at or after `from` to the first ending at or
+                // after `to`.
+                let range = block_key(state.id, from)..=block_key(state.id, sealed_end);
+                for item in inner.blocks.range(range) {
+                    let (k, v) = item?;
+                    let (_, end) = parse_block_key(&k)?;
+                    raw.push((end, v));
+                    if end >= to {
+                        break;
+                    }
                 }
             }
             (raw, head_part)
@@ -426,44 +401,52 @@ impl Store {
         for (end, bytes) in raw {
             let before = out.len();
             block::decode_into(&bytes, &mut out).map_err(|e| corrupt_block(key, end, e))?;
-            check_block(&out[before..], previous_end, end)
-                .map_err(|e| corrupt_block(key, end, e))?;
-            previous_end = Some(end);
-            // Keep only the asked range, in place.
+            check_block(&out[before..], end).map_err(|e| corrupt_block(key, end, e))?;
+            // Keep only the asked range, and only what follows the block before (anything
+            // else is a leftover of an interrupted split, see the module doc).
+            let after = previous_end.unwrap_or(Timestamp::MIN);
             let mut keep = before;
             for i in before..out.len() {
-                if out[i].timestamp >= from && out[i].timestamp < to {
+                let t = out[i].timestamp;
+                if t >= from && t < to && (previous_end.is_none() || t > after) {
                     out[keep] = out[i];
                     keep += 1;
                 }
             }
             out.truncate(keep);
-        }
-        if let (Some(end), Some(first)) = (previous_end, head_part.first()) {
-            if first.timestamp <= end {
-                return Err(StoreError::Corrupt(format!(
-                    "series {key}: block ending at {end} overlaps the newest block"
-                )));
-            }
+            previous_end = Some(end);
         }
         out.extend_from_slice(&head_part);
         Ok(out)
     }
 
-    /// The newest sample of `key`, from the in-memory head (one block read the first time).
+    /// The newest sample of `key`, from the in-memory head (one read from sled the first time).
     pub fn latest(&self, key: &SeriesKey) -> Result<Option<Sample>, StoreError> {
         let Some(series) = self.inner.get(key) else {
             return Ok(None);
         };
         let mut state = lock(&series);
-        self.inner.load_head(&mut state)?;
-        Ok(match &state.head {
-            Some(Some(head)) => head.samples.last().copied(),
-            _ => None,
-        })
+        self.inner.load(&mut state)?;
+        if let Some(last) = state.head.last() {
+            return Ok(Some(*last));
+        }
+        // No head: the newest sample closes the last sealed block.
+        match state.sealed_end {
+            Some(end) => {
+                let key = &state.key;
+                let bytes = self
+                    .inner
+                    .blocks
+                    .get(block_key(state.id, end))?
+                    .ok_or_else(|| corrupt_block(key, end, "the last sealed block is missing"))?;
+                let samples = block::decode(&bytes).map_err(|e| corrupt_block(key, end, e))?;
+                Ok(samples.last().copied())
+            }
+            None => Ok(None),
+        }
     }
 
-    /// What the catalogue knows about `key`, including appends not yet flushed.
+    /// What the store knows about `key`, including appends not yet flushed.
     pub fn info(&self, key: &SeriesKey) -> Result<Option<SeriesInfo>, StoreError> {
         Ok(self.inner.get(key).and_then(|series| lock(&series).info()))
     }
@@ -480,15 +463,14 @@ impl Store {
     /// Stores (or replaces) a target's JSON; durable when it returns.
     pub fn put_target(&self, name: &str, json: &[u8]) -> Result<(), StoreError> {
         self.inner.targets.insert(name.as_bytes(), json)?;
-        self.inner.db.flush()?;
-        Ok(())
+        self.inner.flush()
     }
 
     /// Deletes a target; durable when it returns. True if it existed.
     pub fn delete_target(&self, name: &str) -> Result<bool, StoreError> {
         let existed = self.inner.targets.remove(name.as_bytes())?.is_some();
         if existed {
-            self.inner.db.flush()?;
+            self.inner.flush()?;
         }
         Ok(existed)
     }
@@ -612,14 +594,31 @@ impl SeriesState {
         })
     }
 
-    fn head_mut(&mut self) -> Option<&mut Head> {
-        self.head.as_mut().and_then(Option::as_mut)
+    fn entry(&self) -> Entry {
+        Entry {
+            id: self.id,
+            first: self.first,
+            last: self.last,
+            samples: self.samples,
+            sealed_end: self.sealed_end,
+        }
+    }
+
+    fn touch(&mut self) {
+        if !self.dirty {
+            self.dirty = true;
+            self.dirty_since = Instant::now();
+        }
     }
 }
 
 impl Inner {
     fn registry(&self) -> std::sync::RwLockReadGuard<'_, Registry> {
         self.registry.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn all_series(&self) -> Vec<Arc<Mutex<SeriesState>>> {
+        self.registry().series.values().cloned().collect()
     }
 
     fn get(&self, key: &SeriesKey) -> Option<Arc<Mutex<SeriesState>>> {
@@ -638,17 +637,27 @@ impl Inner {
             return Ok(series.clone());
         }
         let id = SeriesId::try_from(registry.next_id).map_err(|_| StoreError::TooManySeries)?;
-        registry.next_id += 1;
-        // The catalogue entry is written with the series' first block, in one transaction.
-        let series = Arc::new(Mutex::new(SeriesState {
+        let state = SeriesState {
             key: key.clone(),
             id,
             samples: 0,
             first: 0,
             last: 0,
-            head: Some(None),
-            durable: None,
-        }));
+            sealed_end: None,
+            head: Vec::new(),
+            dirty: false,
+            dirty_since: Instant::now(),
+            loaded: true,
+        };
+        // Entered before any of its blocks is written, so that after a crash its blocks have a
+        // name and its id is not handed out again.
+        {
+            let _writer = lock(&self.writer);
+            self.catalog
+                .insert(key.as_str().as_bytes(), &state.entry().encode()[..])?;
+        }
+        registry.next_id += 1;
+        let series = Arc::new(Mutex::new(state));
         registry.series.insert(key.clone(), series.clone());
         Ok(series)
     }
@@ -663,30 +672,28 @@ impl Inner {
         Ok(samples.len())
     }
 
-    /// Reads the head (the last block) from sled the first time it is needed. Its key is the
-    /// newest timestamp in sled, which the catalogue holds, so this is one point lookup.
-    fn load_head(&self, state: &mut SeriesState) -> Result<(), StoreError> {
-        if state.head.is_some() {
+    /// One sled write. All writes go through here, one at a time.
+    fn put(&self, key: &[u8], value: Vec<u8>) -> Result<(), StoreError> {
+        let _writer = lock(&self.writer);
+        self.blocks.insert(key, value)?;
+        Ok(())
+    }
+
+    /// Reads the head from sled the first time the series is used.
+    fn load(&self, state: &mut SeriesState) -> Result<(), StoreError> {
+        if state.loaded {
             return Ok(());
         }
-        let Some(durable) = state.durable else {
-            state.head = Some(None);
-            return Ok(());
+        let mut head = match self.blocks.get(head_key(state.id))? {
+            Some(bytes) => block::decode(&bytes).map_err(|e| corrupt_head(&state.key, e))?,
+            None => Vec::new(),
         };
-        let end = durable.last;
-        let bytes = self
-            .blocks
-            .get(block_key(state.id, end))?
-            .ok_or_else(|| corrupt_block(&state.key, end, "the newest block is missing"))?;
-        let samples = block::decode(&bytes).map_err(|e| corrupt_block(&state.key, end, e))?;
-        check_block(&samples, None, end).map_err(|e| corrupt_block(&state.key, end, e))?;
-        state.head = Some(Some(Head {
-            stored_len: samples.len() as u64,
-            samples,
-            dirty: false,
-            dirty_since: Instant::now(),
-            stored_at: Some(end),
-        }));
+        // Samples at or before the sealed end are already in a sealed block (module doc).
+        if let Some(end) = state.sealed_end {
+            head.retain(|s| s.timestamp > end);
+        }
+        state.head = head;
+        state.loaded = true;
         Ok(())
     }
 
@@ -695,28 +702,19 @@ impl Inner {
         let (Some(first), Some(last)) = (new.first(), new.last()) else {
             return Ok(());
         };
-        self.load_head(state)?;
-        let mut writes = Writes::default();
-        // Samples before the head's first one may belong to sealed blocks.
-        let split = match state.head_mut() {
-            Some(head) => new.partition_point(|s| s.timestamp < head.first()),
+        self.load(state)?;
+        let split = match state.sealed_end {
+            Some(end) => new.partition_point(|s| s.timestamp <= end),
             None => 0,
         };
         let mut added = 0;
         if split > 0 {
-            added += self.merge_older(state, &new[..split], &mut writes)?;
+            added += self.merge_sealed(state, &new[..split])?;
         }
         let fresh = &new[split..];
         if !fresh.is_empty() {
-            let head = state.head.get_or_insert(None).get_or_insert_with(|| Head {
-                samples: Vec::new(),
-                dirty: false,
-                dirty_since: Instant::now(),
-                stored_at: None,
-                stored_len: 0,
-            });
-            added += merge_into(&mut head.samples, fresh);
-            head.touch();
+            added += merge_into(&mut state.head, fresh);
+            state.touch();
         }
         if state.samples == 0 {
             (state.first, state.last) = (first.timestamp, last.timestamp);
@@ -725,222 +723,198 @@ impl Inner {
             state.last = state.last.max(last.timestamp);
         }
         state.samples += added;
-
-        let block_samples = self.options.block_samples;
-        let interval = self.options.head_write_interval;
-        let mut head_due = false;
-        if let Some(head) = state.head_mut() {
-            seal_full(head, block_samples, &mut writes);
-            head_due = head.dirty && head.dirty_since.elapsed() >= interval;
-        }
-        writes.head |= head_due;
-        if writes.head || !writes.puts.is_empty() || !writes.removes.is_empty() {
-            self.persist(state, writes)?;
+        self.seal(state)?;
+        if state.dirty && state.dirty_since.elapsed() >= self.options.head_write_interval {
+            self.write_head(state)?;
         }
         Ok(())
     }
 
-    /// Merges samples older than the head's first sample into the sealed blocks that cover
-    /// them, or into the head when they fall after the last sealed block. Returns how many
-    /// timestamps are new.
-    fn merge_older(
-        &self,
-        state: &mut SeriesState,
-        late: &[Sample],
-        writes: &mut Writes,
-    ) -> Result<u64, StoreError> {
-        let id = state.id;
-        let Some(head_first) = state.head_mut().map(|h| h.first()) else {
+    /// Merges samples at or before the sealed end into the sealed blocks that cover them.
+    /// Returns how many timestamps are new.
+    fn merge_sealed(&self, state: &SeriesState, late: &[Sample]) -> Result<u64, StoreError> {
+        let Some(sealed_end) = state.sealed_end else {
             return Ok(0);
         };
-        let max_block = 2 * self.options.block_samples;
+        let id = state.id;
+        let (target, max_block) = (self.options.block_samples, 2 * self.options.block_samples);
         let mut added = 0;
         let mut i = 0;
         while i < late.len() {
-            // The sealed block for `t` is the first one ending at or after it. Keys from the
-            // head's first sample on are the head's own copy, hence the bound.
+            // The block for `t` is the first one ending at or after it.
             let found = self
                 .blocks
-                .range(block_key(id, late[i].timestamp)..block_key(id, head_first))
+                .range(block_key(id, late[i].timestamp)..=block_key(id, sealed_end))
                 .next()
                 .transpose()?;
             let Some((k, bytes)) = found else {
-                // After the last sealed block: these samples are the head's new beginning.
-                if let Some(head) = state.head_mut() {
-                    added += merge_into(&mut head.samples, &late[i..]);
-                    head.touch();
-                }
-                return Ok(added);
+                return Err(corrupt_block(
+                    &state.key,
+                    sealed_end,
+                    "the last sealed block is missing",
+                ));
             };
             let (_, end) = parse_block_key(&k)?;
             let j = i + late[i..].partition_point(|s| s.timestamp <= end);
             let mut samples =
                 block::decode(&bytes).map_err(|e| corrupt_block(&state.key, end, e))?;
-            check_block(&samples, None, end).map_err(|e| corrupt_block(&state.key, end, e))?;
-            // The block is replaced whole (its last part keeps its key, so no remove).
-            writes.replaced += samples.len() as u64;
+            check_block(&samples, end).map_err(|e| corrupt_block(&state.key, end, e))?;
             added += merge_into(&mut samples, &late[i..j]);
-            // Split an overgrown block into roughly equal parts of about the target size.
+            // An overgrown block is split into parts of about the target size, written in key
+            // order: the lower parts under new keys first, the last part over the old block.
             let parts = if samples.len() > max_block {
-                samples.len().div_ceil(self.options.block_samples)
+                samples.len().div_ceil(target)
             } else {
                 1
             };
-            let per_part = samples.len().div_ceil(parts);
-            writes
-                .puts
-                .extend(samples.chunks(per_part).filter_map(Put::of));
+            for chunk in samples.chunks(samples.len().div_ceil(parts)) {
+                if let Some(last) = chunk.last() {
+                    self.put(&block_key(id, last.timestamp), block::encode(chunk))?;
+                }
+            }
             i = j;
         }
         Ok(added)
     }
 
-    /// Writes pending block changes, the head if asked (and changed), and the catalogue entry,
-    /// in one transaction.
-    fn persist(&self, state: &mut SeriesState, mut writes: Writes) -> Result<(), StoreError> {
-        let mut head_written = None;
-        if writes.head {
-            if let Some(head) = state.head_mut().filter(|h| h.dirty) {
-                if let Some(old) = head.stored_at.take() {
-                    writes.removes.push(old);
-                    writes.replaced += std::mem::take(&mut head.stored_len);
-                }
-                if let Some(put) = Put::of(&head.samples) {
-                    head_written = Some((put.last, put.count));
-                    writes.puts.push(put);
-                }
-            }
-        }
-        if writes.puts.is_empty() && writes.removes.is_empty() {
+    /// Seals full blocks off the front of the head, leaving it 1 to `block_samples` samples.
+    /// The head's entry in sled is not rewritten: whatever it holds that is now sealed is
+    /// ignored when it is read (module doc).
+    fn seal(&self, state: &mut SeriesState) -> Result<(), StoreError> {
+        let target = self.options.block_samples;
+        let full = state.head.len().saturating_sub(1) / target;
+        if full == 0 {
             return Ok(());
         }
-        // The catalogue entry after this write: counts change by what is written and replaced;
-        // first and last only ever widen, because a stored sample is never dropped (an old head
-        // copy is removed only with blocks that hold its samples).
-        let mut entry = state.durable.unwrap_or(Entry {
-            id: state.id,
-            first: Timestamp::MAX,
-            last: Timestamp::MIN,
-            samples: 0,
-        });
-        let written: u64 = writes.puts.iter().map(|p| p.count).sum();
-        entry.samples = (entry.samples + written)
-            .checked_sub(writes.replaced)
-            .filter(|&n| n > 0)
-            .ok_or_else(|| {
-                StoreError::Corrupt(format!(
-                    "series {}: sample count out of step with its blocks",
-                    state.key
-                ))
-            })?;
-        for put in &writes.puts {
-            entry.first = entry.first.min(put.first);
-            entry.last = entry.last.max(put.last);
+        let sealed = full * target;
+        for chunk in state.head[..sealed].chunks(target) {
+            if let Some(last) = chunk.last() {
+                self.put(&block_key(state.id, last.timestamp), block::encode(chunk))?;
+            }
         }
+        // Only now that the blocks are written does the memory say so.
+        state.sealed_end = Some(state.head[sealed - 1].timestamp);
+        state.head.drain(..sealed);
+        Ok(())
+    }
 
-        let id = state.id;
-        let removes: Vec<IVec> = writes
-            .removes
-            .iter()
-            .map(|&t| IVec::from(&block_key(id, t)))
-            .collect();
-        let puts: Vec<(IVec, IVec)> = writes
-            .puts
-            .into_iter()
-            .map(|put| (IVec::from(&block_key(id, put.last)), IVec::from(put.bytes)))
-            .collect();
-        let name = state.key.as_str().as_bytes();
-        let encoded = entry.encode();
-        // One writer at a time. sled serializes transactions anyway (a process-wide lock), and
-        // fewer concurrent log writes make sled 0.34's known segment-truncation deadlock
-        // (sled issue #1412, fixed only after 0.34) less likely; series writes are rare (a
-        // sealed block or a head write-behind), so this costs no throughput.
-        let _writer = lock(&self.writer);
-        (&self.catalog, &self.blocks)
-            .transaction(|(catalog, blocks)| {
-                // Removes first: a block may be put back at a key it removes.
-                for k in &removes {
-                    blocks.remove(k.clone())?;
-                }
-                for (k, v) in &puts {
-                    blocks.insert(k.clone(), v.clone())?;
-                }
-                catalog.insert(name, &encoded[..])?;
-                Ok::<(), ConflictableTransactionError<std::convert::Infallible>>(())
-            })
-            .map_err(|e| match e {
-                TransactionError::Storage(e) => StoreError::Sled(e),
-                TransactionError::Abort(never) => match never {},
-            })?;
-        state.durable = Some(entry);
-        if let (Some((end, count)), Some(head)) = (head_written, state.head_mut()) {
-            head.dirty = false;
-            head.stored_at = Some(end);
-            head.stored_len = count;
+    fn write_head(&self, state: &mut SeriesState) -> Result<(), StoreError> {
+        if !state.head.is_empty() {
+            self.put(&head_key(state.id), block::encode(&state.head))?;
         }
+        state.dirty = false;
         Ok(())
     }
 
     fn write_dirty_heads(&self) -> Result<(), StoreError> {
-        let all: Vec<_> = self.registry().series.values().cloned().collect();
-        for series in all {
+        for series in self.all_series() {
             let mut state = lock(&series);
-            if state.head_mut().is_some_and(|h| h.dirty) {
-                let writes = Writes {
-                    head: true,
-                    ..Writes::default()
-                };
-                self.persist(&mut state, writes)?;
+            if state.dirty {
+                self.write_head(&mut state)?;
             }
         }
         Ok(())
     }
-}
 
-/// Seals full blocks off the front of the head, leaving it 1 to `block_samples` samples. The
-/// head itself is not written unless its old copy held samples the sealed blocks do not.
-fn seal_full(head: &mut Head, block_samples: usize, writes: &mut Writes) {
-    let full = (head.samples.len().saturating_sub(1)) / block_samples;
-    if full == 0 {
-        return;
-    }
-    let sealed = full * block_samples;
-    let sealed_end = head.samples[sealed - 1].timestamp;
-    // The old copy of the head is replaced by the sealed blocks. It holds timestamps up to its
-    // key, and the sealed blocks hold every head sample up to `sealed_end`; if the copy reaches
-    // further, the rest is only in the new head, which must then be written too.
-    if let Some(old) = head.stored_at.take() {
-        writes.removes.push(old);
-        writes.replaced += std::mem::take(&mut head.stored_len);
-        writes.head |= old > sealed_end;
-    }
-    writes.puts.extend(
-        head.samples[..sealed]
-            .chunks(block_samples)
-            .filter_map(Put::of),
-    );
-    head.samples.drain(..sealed);
-    head.touch();
-}
-
-/// Checks what the decoder cannot: a block is not empty, ends exactly at its key, and starts
-/// after the block before it.
-fn check_block(
-    samples: &[Sample],
-    previous_end: Option<Timestamp>,
-    end: Timestamp,
-) -> Result<(), &'static str> {
-    match (samples.first(), samples.last()) {
-        (Some(first), Some(last)) => {
-            if last.timestamp != end {
-                Err("last sample is not at the block key")
-            } else if previous_end.is_some_and(|p| first.timestamp <= p) {
-                Err("overlaps the block before it")
-            } else {
-                Ok(())
-            }
+    /// Group commit: a flush that starts after a caller asked covers that caller, so callers
+    /// that arrive while one runs share the next one instead of each running its own.
+    fn flush(&self) -> Result<(), StoreError> {
+        let ticket = self.flushes_asked.fetch_add(1, Ordering::SeqCst) + 1;
+        let mut done = lock(&self.flushes_done);
+        if *done >= ticket {
+            return Ok(());
         }
-        _ => Err("empty block"),
+        let covers = self.flushes_asked.load(Ordering::SeqCst);
+        self.write_dirty_heads()?;
+        self.db.flush()?;
+        *done = covers;
+        Ok(())
+    }
+
+    /// After a crash: recounts every series from its blocks, drops the leftovers an
+    /// interrupted seal or split can leave (module doc), and rewrites the catalogue.
+    fn recover(&self) -> Result<(), StoreError> {
+        for series in self.all_series() {
+            let mut state = lock(&series);
+            let id = state.id;
+            let mut count = 0u64;
+            let (mut first, mut last, mut previous_end) = (None, None, None::<Timestamp>);
+            let mut rewrites: Vec<(Vec<u8>, Vec<Sample>)> = Vec::new();
+            for item in self
+                .blocks
+                .range(block_key(id, i64::MIN)..=block_key(id, i64::MAX))
+            {
+                let (k, v) = item?;
+                let (_, end) = parse_block_key(&k)?;
+                let mut samples =
+                    block::decode(&v).map_err(|e| corrupt_block(&state.key, end, e))?;
+                check_block(&samples, end).map_err(|e| corrupt_block(&state.key, end, e))?;
+                if let Some(previous) = previous_end
+                    && samples[0].timestamp <= previous
+                {
+                    samples.retain(|s| s.timestamp > previous);
+                    rewrites.push((k.to_vec(), samples.clone()));
+                }
+                count += samples.len() as u64;
+                first = first.or(samples.first().map(|s| s.timestamp));
+                last = Some(end);
+                previous_end = Some(end);
+            }
+            if let Some(bytes) = self.blocks.get(head_key(id))? {
+                let mut head = block::decode(&bytes).map_err(|e| corrupt_head(&state.key, e))?;
+                let stored = head.len();
+                if let Some(previous) = previous_end {
+                    head.retain(|s| s.timestamp > previous);
+                }
+                if head.len() != stored {
+                    rewrites.push((head_key(id).to_vec(), head.clone()));
+                }
+                count += head.len() as u64;
+                first = first.or(head.first().map(|s| s.timestamp));
+                last = head.last().map(|s| s.timestamp).or(last);
+            }
+            for (k, samples) in rewrites {
+                if samples.is_empty() {
+                    let _writer = lock(&self.writer);
+                    self.blocks.remove(k)?;
+                } else {
+                    self.put(&k, block::encode(&samples))?;
+                }
+            }
+            state.samples = count;
+            state.first = first.unwrap_or(0);
+            state.last = last.unwrap_or(0);
+            state.sealed_end = previous_end;
+            let _writer = lock(&self.writer);
+            self.catalog
+                .insert(state.key.as_str().as_bytes(), &state.entry().encode()[..])?;
+        }
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// A clean close: heads and exact catalogue entries written, then the clean marker.
+    fn close(&self) -> Result<(), StoreError> {
+        self.write_dirty_heads()?;
+        for series in self.all_series() {
+            let state = lock(&series);
+            let _writer = lock(&self.writer);
+            self.catalog
+                .insert(state.key.as_str().as_bytes(), &state.entry().encode()[..])?;
+        }
+        self.db.flush()?;
+        self.db.insert(CLEAN_KEY, b"1")?;
+        self.db.flush()?;
+        Ok(())
+    }
+}
+
+/// Checks what the decoder cannot: a block is not empty and ends exactly at its key.
+fn check_block(samples: &[Sample], end: Timestamp) -> Result<(), &'static str> {
+    match samples.last() {
+        Some(last) if last.timestamp == end => Ok(()),
+        Some(_) => Err("last sample is not at the block key"),
+        None => Err("empty block"),
     }
 }
 
@@ -969,12 +943,11 @@ fn open_sled(dir: &Path, options: &StoreOptions) -> Result<sled::Db, StoreError>
 }
 
 impl Drop for Inner {
-    /// The last handle going away writes what is still only in memory, so a clean shutdown
-    /// loses nothing even without a final `flush`. Errors cannot be returned from here; a caller
-    /// who needs to know calls `flush` first.
+    /// The last handle going away closes the store cleanly (see the module doc), so a clean
+    /// shutdown loses nothing even without a final `flush`. Errors cannot be returned from
+    /// here; then the next open recounts, as after a crash.
     fn drop(&mut self) {
-        let _ = self.write_dirty_heads();
-        let _ = self.db.flush();
+        let _ = self.close();
     }
 }
 

@@ -1,6 +1,7 @@
 //! Store tests on real sled directories (`tempfile::tempdir`).
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::Duration;
 
 use proptest::prelude::*;
@@ -31,6 +32,12 @@ fn bits(samples: &[Sample]) -> Vec<(i64, u64)> {
         .iter()
         .map(|s| (s.timestamp, s.value.to_bits()))
         .collect()
+}
+
+#[test]
+fn store_handles_are_shared_between_threads() {
+    fn shareable<T: Send + Sync + Clone>() {}
+    shareable::<Store>();
 }
 
 #[test]
@@ -332,6 +339,73 @@ fn corrupt_blocks_are_errors_not_panics() {
 }
 
 #[test]
+fn recovery_drops_leftovers_and_recounts() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = small(4);
+    let data = grid(0, 10, 10, |i| i as f64);
+    {
+        let store = Store::open_with(dir.path(), options.clone()).unwrap();
+        store.append(&key("r"), &data).unwrap();
+        // Sealed: 0..=30 and 40..=70; the head (80, 90) is written when the store closes.
+        assert_eq!(store.inner.blocks.len(), 2);
+    }
+    // What an interrupted seal and an interrupted split leave: a head entry that still holds
+    // sealed samples (with old values), a lower split part written before the old block was
+    // replaced, and a catalogue that knows none of it.
+    {
+        let db = open_sled(dir.path(), &options).unwrap();
+        let blocks = db.open_tree("blocks").unwrap();
+        let id = 0;
+        blocks
+            .insert(
+                head_key(id),
+                block::encode(&[
+                    s(60, -1.0),
+                    s(70, -1.0),
+                    s(80, 8.0),
+                    s(90, 9.0),
+                    s(100, 10.0),
+                ]),
+            )
+            .unwrap();
+        blocks
+            .insert(
+                block_key(id, 50),
+                block::encode(&[s(40, 4.5), s(45, 4.75), s(50, 5.5)]),
+            )
+            .unwrap();
+        db.insert(CLEAN_KEY, b"0").unwrap();
+        db.flush().unwrap();
+    }
+    let store = Store::open_with(dir.path(), options).unwrap();
+    let read = store.read(&key("r"), i64::MIN, i64::MAX).unwrap();
+    let expected = [
+        (0, 0.0),
+        (10, 1.0),
+        (20, 2.0),
+        (30, 3.0),
+        (40, 4.5),
+        (45, 4.75),
+        (50, 5.5),
+        (60, 6.0),
+        (70, 7.0),
+        (80, 8.0),
+        (90, 9.0),
+        (100, 10.0),
+    ];
+    let expected: Vec<Sample> = expected.iter().map(|&(t, v)| s(t, v)).collect();
+    assert_eq!(bits(&read), bits(&expected));
+    let info = store.info(&key("r")).unwrap().unwrap();
+    assert_eq!((info.samples, info.first, info.last), (12, 0, 100));
+    assert_eq!(store.latest(&key("r")).unwrap(), Some(s(100, 10.0)));
+    // Reading from the middle works the same.
+    assert_eq!(
+        store.read(&key("r"), 45, 65).unwrap(),
+        vec![s(45, 4.75), s(50, 5.5), s(60, 6.0)]
+    );
+}
+
+#[test]
 fn corrupt_catalogue_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     {
@@ -407,6 +481,19 @@ enum Op {
     Append(usize, Vec<(i64, i32)>),
     Flush,
     Reopen,
+    /// Reopen as after a crash: the clean marker is cleared, so the store recounts.
+    Recover,
+}
+
+/// Closes the store, clears its clean marker as a crash would leave it, and reopens it.
+fn reopen_as_after_crash(store: Store, dir: &Path, options: &StoreOptions) -> Store {
+    drop(store);
+    {
+        let db = open_sled(dir, options).unwrap();
+        db.insert(CLEAN_KEY, b"0").unwrap();
+        db.flush().unwrap();
+    }
+    Store::open_with(dir, options.clone()).unwrap()
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -419,6 +506,7 @@ fn op() -> impl Strategy<Value = Op> {
         }),
         1 => Just(Op::Flush),
         1 => Just(Op::Reopen),
+        1 => Just(Op::Recover),
     ]
 }
 
@@ -452,6 +540,7 @@ proptest! {
                     drop(store);
                     store = Store::open_with(dir.path(), options.clone()).unwrap();
                 }
+                Op::Recover => store = reopen_as_after_crash(store, dir.path(), &options),
             }
         }
         for round in 0..2 {
