@@ -4,14 +4,20 @@
 //!   sample by sample, with errors that name the sample at fault;
 //! - [`import`]: a dataset CSV loaded into the store (`prescale import`);
 //! - [`commit`]: group commit — many concurrent writers share one flush, and each is answered
-//!   only once its samples are durable.
+//!   only once its samples are durable;
+//! - [`remote_write`]: Prometheus remote_write 1.0 bodies (snappy + protobuf) turned into
+//!   samples per series key, through an allow-list of metric names;
+//! - [`prometheus_pull`]: `[[sources]]` — PromQL queries backfilled and polled with
+//!   `query_range`, resuming from the store after a restart.
 //!
 //! Nothing here is accepted half-way: a batch is validated whole before the first sample is
 //! written, so a bad sample never leaves part of its batch behind.
 
 pub mod commit;
 pub mod import;
+pub mod prometheus_pull;
 pub mod push;
+pub mod remote_write;
 
 use crate::series::Timestamp;
 
@@ -28,6 +34,15 @@ pub enum CollectError {
     Csv(#[from] crate::series::csv::CsvError),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+}
+
+/// What the Prometheus ingest paths share with the API: the remote_write allow-list and
+/// counters, and each pull source's status (all shown by `/metrics`).
+#[derive(Debug, Default)]
+pub struct Ingest {
+    pub remote_write: remote_write::RemoteWriteConfig,
+    pub remote_write_counters: remote_write::RemoteWriteCounters,
+    pub pulls: Vec<std::sync::Arc<prometheus_pull::PullStatus>>,
 }
 
 /// The most samples one push batch may hold.

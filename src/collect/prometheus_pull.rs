@@ -1,0 +1,579 @@
+//! Prometheus pull: a `[[sources]]` entry is a PromQL query evaluated with `query_range` and
+//! written to one prescale series.
+//!
+//! ```toml
+//! [[sources]]
+//! url = "http://prometheus:9090"                            # Prometheus' base URL
+//! query = 'sum(rate(http_requests_total{job="api"}[1m]))'   # must return one series
+//! series = "api_rps"                                        # the prescale series written
+//! step = "1m"                                               # resolution; default 1m
+//! interval = "1m"                                           # poll period; default: step
+//! backfill = "14d"                                          # default: train_window
+//! timeout = "30s"                                           # per request; default 30s
+//! ```
+//!
+//! # What it does
+//!
+//! The query is evaluated on a fixed grid, multiples of `step` in unix time, so every run and
+//! every restart asks for the same timestamps. Each poll asks from the **store's newest sample**
+//! of the series (inclusive: the newest point is evaluated again, so a scrape that landed in
+//! Prometheus after it was first read corrects it) up to now; a first run, with nothing stored,
+//! backfills `backfill` (at most the train window is useful). Long ranges are split into
+//! chunks of 10,000 points, under Prometheus' limit of 11,000 points per series. Each chunk is
+//! made durable (group commit) before the next is asked for, so a crash or restart loses
+//! nothing and — since the store keeps one value per timestamp — duplicates nothing: the next
+//! run resumes from what is on disk.
+//!
+//! # When things go wrong
+//!
+//! Every failure is one log line naming the source, what failed and how stale the series now
+//! is, and `/metrics` says the same (`prescale_pull_up`, `prescale_pull_staleness_seconds`,
+//! `prescale_pull_consecutive_failures`). Then the source backs off: 1 s, 2 s, 4 s … up to 5
+//! minutes between tries.
+//! - Prometheus unreachable, a timeout, a non-JSON answer: retried with backoff.
+//! - A PromQL error (`{"status":"error"}`, e.g. a syntax error): logged with Prometheus' own
+//!   message, retried with backoff (the config may be fixed by a reload of Prometheus' side).
+//! - A matrix with several series: refused whole, nothing written, with the label sets found —
+//!   aggregate the query (`sum(...)`) so it names one series.
+//! - An empty matrix: nothing to write (the series is absent in that range); not an error.
+//! - `NaN` and `±Inf` values (Prometheus returns them for `0/0` and the like; stale markers
+//!   never appear in query results, they end a series instead): skipped and counted, not
+//!   errors — a gap is a missing sample in prescale.
+//!
+//! The series should belong to its source: samples pushed to it by other means move its newest
+//! timestamp, and the source resumes after them.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::Duration;
+
+use serde::Deserialize;
+use tokio::sync::watch;
+
+use super::commit::Committer;
+use crate::series::{Sample, SeriesKey, Span, Timestamp};
+use crate::store::Store;
+
+/// Points per `query_range` call; Prometheus refuses more than 11,000.
+pub const CHUNK_POINTS: i64 = 10_000;
+
+/// The longest wait between two tries after failures.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+/// One `[[sources]]` entry.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    /// Prometheus' base URL (`http://prometheus:9090`, or with a path prefix).
+    pub url: String,
+    /// A PromQL expression returning one series.
+    pub query: String,
+    /// The prescale series the values are written to.
+    pub series: SeriesKey,
+    /// Evaluation step.
+    #[serde(default = "default_step")]
+    pub step: Span,
+    /// How often to poll; default: `step`.
+    pub interval: Option<Span>,
+    /// How far back a first run reaches; default: the engine's train window.
+    pub backfill: Option<Span>,
+    /// Per-request timeout.
+    #[serde(default = "default_timeout")]
+    pub timeout: Span,
+}
+
+fn default_step() -> Span {
+    Span::from_seconds(60).expect("positive")
+}
+
+fn default_timeout() -> Span {
+    Span::from_seconds(30).expect("positive")
+}
+
+impl SourceConfig {
+    /// Checks the URL and the query; the message names the key.
+    pub fn check(&self) -> Result<(), String> {
+        let url = reqwest::Url::parse(&self.url).map_err(|e| format!("url {:?}: {e}", self.url))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(format!("url {:?}: must be http:// or https://", self.url));
+        }
+        if self.query.trim().is_empty() {
+            return Err("query must not be empty".into());
+        }
+        Ok(())
+    }
+
+    /// The poll period.
+    pub fn interval(&self) -> Span {
+        self.interval.unwrap_or(self.step)
+    }
+
+    /// `{url}/api/v1/query_range` with the query parameters.
+    fn query_range_url(&self, start: Timestamp, end: Timestamp) -> Result<reqwest::Url, String> {
+        let mut url = reqwest::Url::parse(&self.url).map_err(|e| e.to_string())?;
+        let path = format!("{}/api/v1/query_range", url.path().trim_end_matches('/'));
+        url.set_path(&path);
+        url.query_pairs_mut()
+            .append_pair("query", &self.query)
+            .append_pair("start", &start.to_string())
+            .append_pair("end", &end.to_string())
+            .append_pair("step", &self.step.seconds().to_string());
+        Ok(url)
+    }
+}
+
+/// Why one poll failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PullError {
+    #[error("Prometheus unreachable: {0}")]
+    Unreachable(String),
+    #[error("Prometheus answered HTTP {status} without a JSON body: {body}")]
+    Http { status: u16, body: String },
+    #[error("Prometheus refused the query ({kind}): {message}")]
+    Query { kind: String, message: String },
+    #[error(
+        "the query returned {count} series, prescale needs exactly one: aggregate it (e.g. sum(...)); found {examples}"
+    )]
+    SeveralSeries { count: usize, examples: String },
+    #[error("unexpected answer from Prometheus: {0}")]
+    Decode(String),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("samples not durable: {0}")]
+    Durability(String),
+}
+
+/// A source's state for `/metrics`, shared with the API.
+#[derive(Debug)]
+pub struct PullStatus {
+    pub series: SeriesKey,
+    pub samples: AtomicU64,
+    pub skipped: AtomicU64,
+    pub successes: AtomicU64,
+    pub failures: AtomicU64,
+    pub consecutive_failures: AtomicU64,
+    /// Unix seconds of the last successful poll; 0 before the first.
+    pub last_success: AtomicI64,
+    /// The newest sample of the series in the store; `i64::MIN` when there is none.
+    pub newest: AtomicI64,
+}
+
+impl PullStatus {
+    pub fn new(series: SeriesKey) -> PullStatus {
+        PullStatus {
+            series,
+            samples: AtomicU64::new(0),
+            skipped: AtomicU64::new(0),
+            successes: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+            consecutive_failures: AtomicU64::new(0),
+            last_success: AtomicI64::new(0),
+            newest: AtomicI64::new(i64::MIN),
+        }
+    }
+
+    /// Seconds between `now` and the newest stored sample, when there is one.
+    pub fn staleness(&self, now: Timestamp) -> Option<i64> {
+        match self.newest.load(Ordering::Relaxed) {
+            i64::MIN => None,
+            newest => Some((now - newest).max(0)),
+        }
+    }
+}
+
+/// The wait before try `failures + 1`: 1 s, 2 s, 4 s … capped at [`MAX_BACKOFF`].
+pub fn backoff(failures: u32) -> Duration {
+    let seconds = 1u64 << failures.saturating_sub(1).min(16);
+    Duration::from_secs(seconds).min(MAX_BACKOFF)
+}
+
+/// The grid of one poll: evaluation times from `start` to `end`, both multiples of `step`.
+/// `None` when there is nothing to ask for yet.
+pub fn poll_range(
+    newest: Option<Timestamp>,
+    now: Timestamp,
+    step: i64,
+    backfill: i64,
+) -> Option<(Timestamp, Timestamp)> {
+    let end = now.div_euclid(step) * step;
+    let earliest = (now - backfill).div_euclid(step) * step + step;
+    let start = match newest {
+        Some(newest) => (newest.div_euclid(step) * step).max(earliest),
+        None => earliest,
+    };
+    (start <= end).then_some((start, end))
+}
+
+/// `query_range`'s answer as Prometheus documents it.
+#[derive(Deserialize)]
+struct Answer {
+    status: String,
+    data: Option<AnswerData>,
+    #[serde(rename = "errorType")]
+    error_type: Option<String>,
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct AnswerData {
+    #[serde(rename = "resultType")]
+    result_type: String,
+    result: Vec<MatrixSeries>,
+}
+
+#[derive(Deserialize)]
+struct MatrixSeries {
+    #[serde(default)]
+    metric: serde_json::Map<String, serde_json::Value>,
+    #[serde(default)]
+    values: Vec<(f64, String)>,
+}
+
+/// What one `query_range` answer holds once checked.
+#[derive(Debug, Default, PartialEq)]
+pub struct Points {
+    pub samples: Vec<Sample>,
+    /// NaN or infinite values skipped.
+    pub skipped: u64,
+}
+
+/// Parses a `query_range` body (any HTTP status: errors come as JSON too).
+pub fn parse_answer(status: u16, body: &[u8]) -> Result<Points, PullError> {
+    let answer: Answer = serde_json::from_slice(body).map_err(|_| PullError::Http {
+        status,
+        body: String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(),
+    })?;
+    if answer.status != "success" {
+        return Err(PullError::Query {
+            kind: answer.error_type.unwrap_or_else(|| "unknown".into()),
+            message: answer.error.unwrap_or_else(|| "(no message)".into()),
+        });
+    }
+    let data = answer
+        .data
+        .ok_or_else(|| PullError::Decode("a success without data".into()))?;
+    if data.result_type != "matrix" {
+        return Err(PullError::Decode(format!(
+            "resultType {:?}, expected a matrix",
+            data.result_type
+        )));
+    }
+    if data.result.len() > 1 {
+        let examples: Vec<String> = data
+            .result
+            .iter()
+            .take(3)
+            .map(|s| serde_json::Value::Object(s.metric.clone()).to_string())
+            .collect();
+        return Err(PullError::SeveralSeries {
+            count: data.result.len(),
+            examples: examples.join(", "),
+        });
+    }
+    let mut points = Points::default();
+    for series in data.result {
+        for (time, text) in series.values {
+            let value = match text.as_str() {
+                "NaN" | "+Inf" | "-Inf" | "Inf" => f64::NAN,
+                _ => text.parse::<f64>().map_err(|_| {
+                    PullError::Decode(format!("value {text:?} at {time} is not a number"))
+                })?,
+            };
+            if !value.is_finite() {
+                points.skipped += 1;
+                continue;
+            }
+            if !time.is_finite() {
+                return Err(PullError::Decode(format!("timestamp {time} is not finite")));
+            }
+            points.samples.push(Sample {
+                timestamp: time.round() as Timestamp,
+                value,
+            });
+        }
+    }
+    Ok(points)
+}
+
+/// Everything one source's loop needs.
+pub struct Puller {
+    pub source: SourceConfig,
+    pub status: Arc<PullStatus>,
+    pub store: Store,
+    pub committer: Committer,
+    /// Used when the source sets no `backfill`.
+    pub default_backfill: Span,
+    /// Reads the clock (unix seconds).
+    pub now: fn() -> Timestamp,
+}
+
+impl Puller {
+    /// Polls until `shutdown` turns true: at once, then every `interval`, backing off after
+    /// failures.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let client = match reqwest::Client::builder()
+            .timeout(Duration::from_secs(self.source.timeout.seconds() as u64))
+            .build()
+        {
+            Ok(client) => client,
+            Err(error) => {
+                tracing::error!(source = %self.source.series, %error, "cannot build an HTTP client; source stopped");
+                return;
+            }
+        };
+        let interval = Duration::from_secs(self.source.interval().seconds() as u64);
+        let mut failures: u32 = 0;
+        loop {
+            let wait = match self.poll(&client).await {
+                Ok(written) => {
+                    failures = 0;
+                    self.status.consecutive_failures.store(0, Ordering::Relaxed);
+                    self.status.successes.fetch_add(1, Ordering::Relaxed);
+                    self.status
+                        .last_success
+                        .store((self.now)(), Ordering::Relaxed);
+                    tracing::debug!(source = %self.source.series, written, "pulled");
+                    interval
+                }
+                Err(error) => {
+                    failures = failures.saturating_add(1);
+                    self.status.failures.fetch_add(1, Ordering::Relaxed);
+                    self.status
+                        .consecutive_failures
+                        .store(u64::from(failures), Ordering::Relaxed);
+                    let wait = backoff(failures);
+                    let stale = match self.status.staleness((self.now)()) {
+                        Some(seconds) => format!("newest sample {seconds} s old"),
+                        None => "no sample yet".to_string(),
+                    };
+                    tracing::warn!(
+                        source = %self.source.series,
+                        url = %self.source.url,
+                        %error,
+                        staleness = %stale,
+                        retry_in_seconds = wait.as_secs(),
+                        failures,
+                        "Prometheus pull failed"
+                    );
+                    wait
+                }
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = shutdown.changed() => return,
+            }
+            if *shutdown.borrow() {
+                return;
+            }
+        }
+    }
+
+    /// One poll: from the newest stored sample to now, chunk by chunk, each made durable.
+    /// Returns the samples written.
+    pub async fn poll(&self, client: &reqwest::Client) -> Result<u64, PullError> {
+        let step = self.source.step.seconds();
+        let backfill = self
+            .source
+            .backfill
+            .unwrap_or(self.default_backfill)
+            .seconds();
+        let newest = self.newest().await?;
+        let Some((start, end)) = poll_range(newest, (self.now)(), step, backfill) else {
+            return Ok(0);
+        };
+        let backfilling = newest.is_none() || end - start > 10 * step;
+        let mut written = 0;
+        let mut chunk_start = start;
+        while chunk_start <= end {
+            let chunk_end = (chunk_start + (CHUNK_POINTS - 1) * step).min(end);
+            let url = self
+                .source
+                .query_range_url(chunk_start, chunk_end)
+                .map_err(PullError::Decode)?;
+            let response = client
+                .get(url)
+                .send()
+                .await
+                .map_err(|e| PullError::Unreachable(error_chain(&e)))?;
+            let status = response.status().as_u16();
+            let body = response
+                .bytes()
+                .await
+                .map_err(|e| PullError::Unreachable(error_chain(&e)))?;
+            let points = parse_answer(status, &body)?;
+            self.status
+                .skipped
+                .fetch_add(points.skipped, Ordering::Relaxed);
+            if !points.samples.is_empty() {
+                let (store, key, samples) = (
+                    self.store.clone(),
+                    self.source.series.clone(),
+                    points.samples,
+                );
+                let count = samples.len() as u64;
+                let newest = samples.iter().map(|s| s.timestamp).max();
+                tokio::task::spawn_blocking(move || store.append(&key, &samples))
+                    .await
+                    .map_err(|e| PullError::Durability(e.to_string()))??;
+                self.committer
+                    .durable()
+                    .await
+                    .map_err(PullError::Durability)?;
+                written += count;
+                self.status.samples.fetch_add(count, Ordering::Relaxed);
+                if let Some(newest) = newest {
+                    self.status.newest.fetch_max(newest, Ordering::Relaxed);
+                }
+            }
+            chunk_start = chunk_end + step;
+        }
+        if backfilling {
+            tracing::info!(
+                source = %self.source.series,
+                from = %crate::series::format_timestamp(start),
+                to = %crate::series::format_timestamp(end),
+                samples = written,
+                "Prometheus backfill done"
+            );
+        }
+        Ok(written)
+    }
+
+    async fn newest(&self) -> Result<Option<Timestamp>, PullError> {
+        let (store, key) = (self.store.clone(), self.source.series.clone());
+        let newest = tokio::task::spawn_blocking(move || store.latest(&key))
+            .await
+            .map_err(|e| PullError::Durability(e.to_string()))??
+            .map(|s| s.timestamp);
+        if let Some(newest) = newest {
+            self.status.newest.fetch_max(newest, Ordering::Relaxed);
+        }
+        Ok(newest)
+    }
+}
+
+/// An error with its causes (reqwest's top-level message alone says little: "error sending
+/// request").
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_grid_resumes_at_the_newest_sample() {
+        // Nothing stored: the backfill window, on the step grid.
+        assert_eq!(poll_range(None, 1000, 60, 600), Some((420, 960)));
+        // Resume: the newest point again, up to now.
+        assert_eq!(poll_range(Some(900), 1000, 60, 600), Some((900, 960)));
+        // An unaligned newest sample (another writer) starts at its grid step.
+        assert_eq!(poll_range(Some(910), 1000, 60, 600), Some((900, 960)));
+        // Down for longer than the backfill: no further back than it.
+        assert_eq!(poll_range(Some(0), 10_000, 60, 600), Some((9420, 9960)));
+        // Newest in the current step: that step is evaluated again.
+        assert_eq!(poll_range(Some(960), 1000, 60, 600), Some((960, 960)));
+        // A newest sample from the future (clock skew): nothing to ask.
+        assert_eq!(poll_range(Some(2000), 1000, 60, 600), None);
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_five_minutes() {
+        let waits: Vec<u64> = (1..=10).map(|n| backoff(n).as_secs()).collect();
+        assert_eq!(waits, [1, 2, 4, 8, 16, 32, 64, 128, 256, 300]);
+        assert_eq!(backoff(u32::MAX), MAX_BACKOFF);
+    }
+
+    #[test]
+    fn answers_parse() {
+        let ok = br#"{"status":"success","data":{"resultType":"matrix","result":[
+            {"metric":{},"values":[[1700000000,"1.5"],[1700000060,"NaN"],[1700000120,"+Inf"],[1700000180,"2"]]}]}}"#;
+        let points = parse_answer(200, ok).unwrap();
+        assert_eq!(points.skipped, 2);
+        assert_eq!(
+            points.samples,
+            [
+                Sample {
+                    timestamp: 1_700_000_000,
+                    value: 1.5
+                },
+                Sample {
+                    timestamp: 1_700_000_180,
+                    value: 2.0
+                }
+            ]
+        );
+        let empty = br#"{"status":"success","data":{"resultType":"matrix","result":[]}}"#;
+        assert_eq!(parse_answer(200, empty).unwrap(), Points::default());
+    }
+
+    #[test]
+    fn bad_answers_are_clear_errors() {
+        let error = br#"{"status":"error","errorType":"bad_data","error":"parse error: unexpected end of input"}"#;
+        let text = parse_answer(400, error).unwrap_err().to_string();
+        assert!(
+            text.contains("bad_data") && text.contains("parse error"),
+            "{text}"
+        );
+        let several = br#"{"status":"success","data":{"resultType":"matrix","result":[
+            {"metric":{"job":"a"},"values":[[1,"1"]]},{"metric":{"job":"b"},"values":[[1,"2"]]}]}}"#;
+        let text = parse_answer(200, several).unwrap_err().to_string();
+        assert!(
+            text.contains("2 series") && text.contains(r#""job":"b""#),
+            "{text}"
+        );
+        let text = parse_answer(502, b"<html>bad gateway</html>")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            text.contains("502") && text.contains("bad gateway"),
+            "{text}"
+        );
+        let vector = br#"{"status":"success","data":{"resultType":"vector","result":[]}}"#;
+        assert!(matches!(
+            parse_answer(200, vector),
+            Err(PullError::Decode(_))
+        ));
+        let junk = br#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[[1,"x"]]}]}}"#;
+        assert!(matches!(parse_answer(200, junk), Err(PullError::Decode(_))));
+    }
+
+    #[test]
+    fn urls_keep_a_path_prefix() {
+        let source = SourceConfig {
+            url: "http://prom:9090/prefix/".into(),
+            query: "sum(rate(x[1m]))".into(),
+            series: SeriesKey::new("x").unwrap(),
+            step: default_step(),
+            interval: None,
+            backfill: None,
+            timeout: default_timeout(),
+        };
+        let url = source.query_range_url(60, 120).unwrap();
+        assert_eq!(url.path(), "/prefix/api/v1/query_range");
+        assert!(url.as_str().contains("step=60"), "{url}");
+        assert!(
+            url.as_str().contains("query=sum%28rate%28x%5B1m%5D%29%29"),
+            "{url}"
+        );
+        assert!(source.check().is_ok());
+        let bad = SourceConfig {
+            url: "ftp://x".into(),
+            ..source.clone()
+        };
+        assert!(bad.check().is_err());
+        let bad = SourceConfig {
+            query: " ".into(),
+            ..source
+        };
+        assert!(bad.check().is_err());
+    }
+}

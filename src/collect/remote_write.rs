@@ -1,0 +1,499 @@
+//! Prometheus remote_write 1.0: a snappy-compressed protobuf `WriteRequest` turned into
+//! samples per series key.
+//!
+//! # The wire format
+//!
+//! The body is the snappy **block** format (not the framed one) of a protobuf `WriteRequest`
+//! (`prometheus/prompb/remote.proto` and `types.proto`). The messages below are written by hand
+//! with prost derives, only the fields prescale reads: `timeseries` (labels and float samples).
+//! Everything else — metadata, exemplars, native histograms — is skipped by the decoder as
+//! unknown fields, so a newer Prometheus that sends them is still understood.
+//!
+//! # Series keys
+//!
+//! A Prometheus series (metric name plus labels) becomes one prescale series key, its canonical
+//! text form: `name{a="1",b="2"}` — the metric name (`__name__`), then the other labels sorted
+//! by name, values escaped as in the Prometheus text format (`\\`, `\"`, `\n`); a series
+//! without other labels is just `name`. Labels with an empty value are dropped (Prometheus
+//! treats them as absent). So `http_requests_total{job="api",instance="a:9100"}` is stored as
+//! `http_requests_total{instance="a:9100",job="api"}`; use that exact text as a target's
+//! `series` (TOML: `series = 'http_requests_total{instance="a:9100",job="api"}'`).
+//!
+//! # What is kept
+//!
+//! - only metrics whose name matches the allow-list (`[remote_write] allow`, `*` wildcards);
+//!   with no allow-list nothing is kept, so pointing a full remote_write stream at prescale
+//!   never floods the store and the refit loop by accident;
+//! - timestamps arrive in milliseconds and are floored to whole seconds (prescale's resolution);
+//!   several samples of one series within one second keep the last one sent;
+//! - out-of-order and duplicate samples are accepted: the store merges them in place and a
+//!   timestamp already stored is overwritten (last write wins), so Prometheus' retries of a
+//!   batch create no duplicates;
+//! - stale markers (the special NaN Prometheus writes when a series disappears) are skipped,
+//!   as are other non-finite values (a gap is a missing sample in prescale, never a NaN): they
+//!   are counted, not errors, so one NaN never makes Prometheus drop a whole batch.
+//!
+//! A body that is not snappy, not a protobuf `WriteRequest`, or truncated is an error (`400`,
+//! which Prometheus does not retry); a series without a metric name or with a key prescale
+//! cannot store (control characters, longer than 512 bytes) is skipped and counted.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use serde::Deserialize;
+
+use crate::series::{Sample, SeriesKey, Timestamp};
+
+/// The largest compressed body accepted; Prometheus sends batches far smaller (its default is
+/// 2,000 samples per request, tens of kilobytes). Larger bodies get `413`.
+pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+/// The largest decompressed message accepted. Snappy states the decompressed length up front,
+/// so a small body claiming a huge message is refused before anything is allocated.
+pub const MAX_DECODED_BYTES: usize = 64 * 1024 * 1024;
+
+/// The bit pattern of Prometheus' stale marker (`value.StaleNaN`).
+pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
+
+/// `prometheus.WriteRequest`: only the fields prescale reads.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct WriteRequest {
+    #[prost(message, repeated, tag = "1")]
+    pub timeseries: Vec<TimeSeries>,
+}
+
+/// `prometheus.TimeSeries`: labels and float samples.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct TimeSeries {
+    #[prost(message, repeated, tag = "1")]
+    pub labels: Vec<Label>,
+    #[prost(message, repeated, tag = "2")]
+    pub samples: Vec<PromSample>,
+}
+
+/// `prometheus.Label`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Label {
+    #[prost(string, tag = "1")]
+    pub name: String,
+    #[prost(string, tag = "2")]
+    pub value: String,
+}
+
+/// `prometheus.Sample`: a value and a timestamp in milliseconds.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct PromSample {
+    #[prost(double, tag = "1")]
+    pub value: f64,
+    #[prost(int64, tag = "2")]
+    pub timestamp: i64,
+}
+
+/// Why a body was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum RemoteWriteError {
+    #[error("body is not snappy (block format): {0}")]
+    Snappy(String),
+    #[error("decompressed body of {got} bytes is larger than the limit of {max} bytes")]
+    TooLarge { got: usize, max: usize },
+    #[error("body is not a protobuf WriteRequest: {0}")]
+    Protobuf(String),
+}
+
+/// `[remote_write]` in the config file.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteWriteConfig {
+    /// Metric names to keep; `*` matches any run of characters (`http_*`, `*`). Empty (the
+    /// default): keep nothing.
+    #[serde(default)]
+    pub allow: Vec<String>,
+}
+
+impl RemoteWriteConfig {
+    /// Checks the patterns: non-empty, no whitespace.
+    pub fn check(&self) -> Result<(), String> {
+        for (i, pattern) in self.allow.iter().enumerate() {
+            if pattern.is_empty() || pattern.chars().any(char::is_whitespace) {
+                return Err(format!(
+                    "allow[{i}]: {pattern:?} is not a metric name pattern"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// True when `metric` matches one of the patterns.
+    pub fn allows(&self, metric: &str) -> bool {
+        self.allow.iter().any(|pattern| glob(pattern, metric))
+    }
+}
+
+/// `*`-wildcard match (no other special characters).
+fn glob(pattern: &str, text: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern == text;
+    }
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if !text.starts_with(first) || text.len() < first.len() + last.len() || !text.ends_with(last) {
+        return false;
+    }
+    let mut rest = &text[first.len()..text.len() - last.len()];
+    for middle in &parts[1..parts.len() - 1] {
+        match rest.find(middle) {
+            Some(at) => rest = &rest[at + middle.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+/// What one request held, sample by sample.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Samples kept (to be written).
+    pub accepted: u64,
+    /// Stale markers skipped.
+    pub stale: u64,
+    /// Other NaN or infinite values skipped.
+    pub non_finite: u64,
+    /// Samples of metrics not in the allow-list.
+    pub not_allowed: u64,
+    /// Samples of series without a metric name or whose key cannot be stored.
+    pub invalid_series: u64,
+    /// Samples with a timestamp outside 1900–2300.
+    pub out_of_range: u64,
+}
+
+/// A decoded request: the samples to write per series, and the tally.
+#[derive(Debug, Default)]
+pub struct Decoded {
+    pub batch: Vec<(SeriesKey, Vec<Sample>)>,
+    pub tally: Tally,
+    /// Up to a few series that were skipped as invalid, with why (for the log).
+    pub invalid: Vec<String>,
+}
+
+/// Decompresses and decodes a remote_write body and keeps what the allow-list allows.
+pub fn decode(body: &[u8], config: &RemoteWriteConfig) -> Result<Decoded, RemoteWriteError> {
+    let request = decode_request(body)?;
+    Ok(to_samples(request, config))
+}
+
+/// The snappy block and protobuf layers alone.
+pub fn decode_request(body: &[u8]) -> Result<WriteRequest, RemoteWriteError> {
+    let len =
+        snap::raw::decompress_len(body).map_err(|e| RemoteWriteError::Snappy(e.to_string()))?;
+    if len > MAX_DECODED_BYTES {
+        return Err(RemoteWriteError::TooLarge {
+            got: len,
+            max: MAX_DECODED_BYTES,
+        });
+    }
+    let raw = snap::raw::Decoder::new()
+        .decompress_vec(body)
+        .map_err(|e| RemoteWriteError::Snappy(e.to_string()))?;
+    <WriteRequest as prost::Message>::decode(raw.as_slice())
+        .map_err(|e| RemoteWriteError::Protobuf(e.to_string()))
+}
+
+/// Encodes a request as Prometheus sends it (snappy block of the protobuf); for tests and tools.
+pub fn encode(request: &WriteRequest) -> Vec<u8> {
+    let raw = prost::Message::encode_to_vec(request);
+    snap::raw::Encoder::new()
+        .compress_vec(&raw)
+        .expect("snappy compresses any input below 4 GiB")
+}
+
+/// The canonical key of a label set (see the module doc), or why it has none.
+pub fn series_key(labels: &[Label]) -> Result<(String, SeriesKey), String> {
+    let mut name = None;
+    let mut others: BTreeMap<&str, &str> = BTreeMap::new();
+    for label in labels {
+        if label.name == "__name__" {
+            name = Some(label.value.as_str());
+        } else if !label.value.is_empty() {
+            others.insert(&label.name, &label.value);
+        }
+    }
+    let name = match name {
+        Some(name) if !name.is_empty() => name,
+        _ => return Err("the series has no metric name (__name__ label)".into()),
+    };
+    let mut key = name.to_string();
+    if !others.is_empty() {
+        let inner: Vec<String> = others
+            .iter()
+            .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
+            .collect();
+        key.push('{');
+        key.push_str(&inner.join(","));
+        key.push('}');
+    }
+    let key = SeriesKey::new(key).map_err(|e| e.to_string())?;
+    Ok((name.to_string(), key))
+}
+
+/// Escapes a label value as the Prometheus text format does.
+fn escape(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+fn to_samples(request: WriteRequest, config: &RemoteWriteConfig) -> Decoded {
+    let mut out = Decoded::default();
+    let mut series: BTreeMap<SeriesKey, Vec<Sample>> = BTreeMap::new();
+    for ts in request.timeseries {
+        let count = ts.samples.len() as u64;
+        let (name, key) = match series_key(&ts.labels) {
+            Ok(found) => found,
+            Err(why) => {
+                out.tally.invalid_series += count;
+                if out.invalid.len() < 3 {
+                    out.invalid.push(why);
+                }
+                continue;
+            }
+        };
+        if !config.allows(&name) {
+            out.tally.not_allowed += count;
+            continue;
+        }
+        let samples = series.entry(key).or_default();
+        for sample in ts.samples {
+            if sample.value.to_bits() == STALE_NAN_BITS {
+                out.tally.stale += 1;
+                continue;
+            }
+            if !sample.value.is_finite() {
+                out.tally.non_finite += 1;
+                continue;
+            }
+            let timestamp: Timestamp = sample.timestamp.div_euclid(1000);
+            if super::check_timestamp(timestamp).is_err() {
+                out.tally.out_of_range += 1;
+                continue;
+            }
+            out.tally.accepted += 1;
+            // In arrival order: the store keeps the last of equal timestamps.
+            samples.push(Sample {
+                timestamp,
+                value: sample.value,
+            });
+        }
+    }
+    out.batch = series.into_iter().filter(|(_, s)| !s.is_empty()).collect();
+    out
+}
+
+/// Counters for `/metrics`, shared by the handler.
+#[derive(Debug, Default)]
+pub struct RemoteWriteCounters {
+    pub requests_accepted: AtomicU64,
+    pub requests_rejected: AtomicU64,
+    pub accepted: AtomicU64,
+    pub stale: AtomicU64,
+    pub non_finite: AtomicU64,
+    pub not_allowed: AtomicU64,
+    pub invalid_series: AtomicU64,
+    pub out_of_range: AtomicU64,
+    /// Set once the first sample has been dropped for the allow-list (logged once).
+    pub warned_not_allowed: AtomicBool,
+}
+
+impl RemoteWriteCounters {
+    /// Adds a request's tally.
+    pub fn add(&self, tally: &Tally) {
+        let add = |counter: &AtomicU64, n: u64| {
+            counter.fetch_add(n, Ordering::Relaxed);
+        };
+        add(&self.accepted, tally.accepted);
+        add(&self.stale, tally.stale);
+        add(&self.non_finite, tally.non_finite);
+        add(&self.not_allowed, tally.not_allowed);
+        add(&self.invalid_series, tally.invalid_series);
+        add(&self.out_of_range, tally.out_of_range);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn label(name: &str, value: &str) -> Label {
+        Label {
+            name: name.into(),
+            value: value.into(),
+        }
+    }
+
+    fn series(labels: &[(&str, &str)], samples: &[(i64, f64)]) -> TimeSeries {
+        TimeSeries {
+            labels: labels.iter().map(|(n, v)| label(n, v)).collect(),
+            samples: samples
+                .iter()
+                .map(|&(timestamp, value)| PromSample { value, timestamp })
+                .collect(),
+        }
+    }
+
+    fn allow(patterns: &[&str]) -> RemoteWriteConfig {
+        RemoteWriteConfig {
+            allow: patterns.iter().map(|p| p.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn keys_are_canonical() {
+        let (name, key) = series_key(&[
+            label("job", "api"),
+            label("__name__", "http_requests_total"),
+            label("instance", "a:9100"),
+            label("empty", ""),
+        ])
+        .unwrap();
+        assert_eq!(name, "http_requests_total");
+        assert_eq!(
+            key.as_str(),
+            r#"http_requests_total{instance="a:9100",job="api"}"#
+        );
+        let (_, key) = series_key(&[label("__name__", "up")]).unwrap();
+        assert_eq!(key.as_str(), "up");
+        let (_, key) = series_key(&[label("__name__", "x"), label("path", "a\"b\\c\nd")]).unwrap();
+        assert_eq!(key.as_str(), r#"x{path="a\"b\\c\nd"}"#);
+        assert!(series_key(&[label("job", "api")]).is_err());
+        assert!(series_key(&[label("__name__", "x"), label("l", "\u{7}")]).is_err());
+        assert!(series_key(&[label("__name__", &"x".repeat(600))]).is_err());
+    }
+
+    #[test]
+    fn globs() {
+        assert!(glob("*", "anything"));
+        assert!(glob("http_*", "http_requests_total"));
+        assert!(glob("*_total", "http_requests_total"));
+        assert!(glob("http_*_total", "http_requests_total"));
+        assert!(glob("a*b*c", "aXXbYYc"));
+        assert!(!glob("a*b*c", "aXXcYYb"));
+        assert!(!glob("http_*", "grpc_requests"));
+        assert!(!glob("up", "upx"));
+        assert!(!glob("ab*ba", "aba"));
+    }
+
+    #[test]
+    fn round_trip_keeps_allowed_finite_samples() {
+        let request = WriteRequest {
+            timeseries: vec![
+                series(
+                    &[("__name__", "rps"), ("job", "api")],
+                    &[
+                        (1_767_607_200_000, 1.0),
+                        (1_767_607_201_500, f64::from_bits(STALE_NAN_BITS)),
+                        (1_767_607_202_000, f64::NAN),
+                        (1_767_607_203_999, 3.0),
+                        (1_767_607_203_000, 2.5),
+                        (1_767_607_204_000, f64::INFINITY),
+                        (-9_000_000_000_000, 1.0),
+                    ],
+                ),
+                series(&[("__name__", "other")], &[(1_767_607_200_000, 5.0)]),
+                series(&[("job", "nameless")], &[(1_767_607_200_000, 5.0)]),
+            ],
+        };
+        let decoded = decode(&encode(&request), &allow(&["rps"])).unwrap();
+        assert_eq!(
+            decoded.tally,
+            Tally {
+                accepted: 3,
+                stale: 1,
+                non_finite: 2,
+                not_allowed: 1,
+                invalid_series: 1,
+                out_of_range: 1,
+            }
+        );
+        assert_eq!(decoded.batch.len(), 1);
+        let (key, samples) = &decoded.batch[0];
+        assert_eq!(key.as_str(), r#"rps{job="api"}"#);
+        let got: Vec<(i64, f64)> = samples.iter().map(|s| (s.timestamp, s.value)).collect();
+        // Floored to seconds, in arrival order (the store keeps the last of equal timestamps).
+        assert_eq!(
+            got,
+            [
+                (1_767_607_200, 1.0),
+                (1_767_607_203, 3.0),
+                (1_767_607_203, 2.5)
+            ]
+        );
+        assert_eq!(decoded.invalid.len(), 1);
+    }
+
+    #[test]
+    fn nothing_is_kept_without_an_allow_list() {
+        let request = WriteRequest {
+            timeseries: vec![series(&[("__name__", "rps")], &[(1_000, 1.0)])],
+        };
+        let decoded = decode(&encode(&request), &RemoteWriteConfig::default()).unwrap();
+        assert!(decoded.batch.is_empty());
+        assert_eq!(decoded.tally.not_allowed, 1);
+    }
+
+    #[test]
+    fn bad_bodies_are_errors_not_panics() {
+        let good = encode(&WriteRequest {
+            timeseries: vec![series(&[("__name__", "rps")], &[(1_000, 1.0)])],
+        });
+        // Not snappy at all.
+        assert!(matches!(
+            decode(b"\xff\xff\xff\xff\xff\xff", &allow(&["*"])),
+            Err(RemoteWriteError::Snappy(_))
+        ));
+        // Snappy, but not a protobuf message.
+        let text = snap::raw::Encoder::new()
+            .compress_vec(b"hello, this is not protobuf")
+            .unwrap();
+        assert!(matches!(
+            decode(&text, &allow(&["*"])),
+            Err(RemoteWriteError::Protobuf(_))
+        ));
+        // Truncated at every length: never a panic, never a silent success with data.
+        for cut in 0..good.len() {
+            if let Ok(decoded) = decode(&good[..cut], &allow(&["*"])) {
+                assert!(decoded.batch.is_empty(), "cut at {cut}");
+            }
+        }
+        // A header claiming a huge message.
+        let mut huge = Vec::new();
+        let mut n = (MAX_DECODED_BYTES + 1) as u64;
+        while n >= 0x80 {
+            huge.push((n as u8) | 0x80);
+            n >>= 7;
+        }
+        huge.push(n as u8);
+        huge.extend_from_slice(&[0; 8]);
+        assert!(matches!(
+            decode(&huge, &allow(&["*"])),
+            Err(RemoteWriteError::TooLarge { .. })
+        ));
+        // Truncated protobuf inside valid snappy.
+        let raw = prost::Message::encode_to_vec(&WriteRequest {
+            timeseries: vec![series(&[("__name__", "rps")], &[(1_000, 1.0)])],
+        });
+        let cut = snap::raw::Encoder::new()
+            .compress_vec(&raw[..raw.len() - 3])
+            .unwrap();
+        assert!(matches!(
+            decode(&cut, &allow(&["*"])),
+            Err(RemoteWriteError::Protobuf(_))
+        ));
+    }
+
+    #[test]
+    fn config_patterns_are_checked() {
+        assert!(allow(&["http_*"]).check().is_ok());
+        assert!(allow(&[""]).check().unwrap_err().contains("allow[0]"));
+        assert!(allow(&["a b"]).check().is_err());
+    }
+}
