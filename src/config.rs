@@ -26,6 +26,20 @@
 //! quantile = 0.9
 //! scale_down_stabilization = "5m"
 //! metric_value = "replicas"     # or "load"
+//!
+//! [remote_write]                # Prometheus remote_write (POST /api/v1/write)
+//! allow = ["http_requests_*"]   # metric names kept (`*` wildcards); default: none
+//!
+//! [[sources]]                   # Prometheus pull, see collect::prometheus_pull
+//! url = "http://prometheus:9090"
+//! query = 'sum(rate(http_requests_total{job="api"}[1m]))'
+//! series = "api_rps"
+//! step = "1m"
+//!
+//! [alerts]                      # see the alerts module
+//! [[alerts.receivers]]
+//! kind = "slack"
+//! url = "https://hooks.slack.com/services/T000/B000/XXXX"
 //! ```
 
 use std::collections::BTreeMap;
@@ -34,6 +48,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::alerts::AlertsConfig;
+use crate::collect::prometheus_pull::SourceConfig;
+use crate::collect::remote_write::RemoteWriteConfig;
 use crate::engine::EngineSettings;
 use crate::forecast::ModelSpec;
 use crate::plan::{Target, check_target_name};
@@ -64,6 +81,10 @@ pub struct Config {
     pub engine: EngineSettings,
     /// Targets declared in the file; they replace stored targets of the same name at start.
     pub targets: BTreeMap<String, Target>,
+    // Prometheus in and out, alerts (issue 6).
+    pub remote_write: RemoteWriteConfig,
+    pub sources: Vec<SourceConfig>,
+    pub alerts: AlertsConfig,
 }
 
 /// The TOML file's shape. Every key is optional; unknown keys are errors.
@@ -79,6 +100,11 @@ struct FileConfig {
     model: Option<ModelSpec>,
     #[serde(default)]
     targets: BTreeMap<String, Target>,
+    // Prometheus in and out, alerts (issue 6).
+    remote_write: Option<RemoteWriteConfig>,
+    #[serde(default)]
+    sources: Vec<SourceConfig>,
+    alerts: Option<AlertsConfig>,
 }
 
 /// Values given on the command line; they win over the file.
@@ -124,7 +150,29 @@ impl Config {
                 .check()
                 .map_err(|e| invalid(format!("targets.{target_name}: {e}")))?;
         }
+        // Prometheus in and out, alerts (issue 6).
+        let remote_write = file.remote_write.unwrap_or_default();
+        remote_write
+            .check()
+            .map_err(|e| invalid(format!("remote_write.{e}")))?;
+        let mut source_series = std::collections::HashSet::new();
+        for (i, source) in file.sources.iter().enumerate() {
+            source
+                .check()
+                .map_err(|e| invalid(format!("sources[{i}].{e}")))?;
+            if !source_series.insert(source.series.clone()) {
+                return Err(invalid(format!(
+                    "sources[{i}].series {:?}: another source writes it already",
+                    source.series.as_str()
+                )));
+            }
+        }
+        let alerts = file.alerts.unwrap_or_default();
+        alerts.check().map_err(|e| invalid(format!("alerts.{e}")))?;
         Ok(Config {
+            remote_write,
+            sources: file.sources,
+            alerts,
             listen: overrides
                 .listen
                 .or(file.listen)
@@ -203,6 +251,54 @@ mod tests {
         )
         .unwrap();
         assert_eq!(config.listen.port(), 9001);
+    }
+
+    #[test]
+    fn prometheus_and_alert_sections_load_and_are_checked() {
+        let config = load(
+            r#"
+            [remote_write]
+            allow = ["http_*"]
+
+            [[sources]]
+            url = "http://127.0.0.1:9090"
+            query = 'sum(rate(http_requests_total{job="api"}[1m]))'
+            series = "api_rps"
+            step = "30s"
+
+            [alerts]
+            consecutive_steps = 2
+            [[alerts.receivers]]
+            kind = "webhook"
+            url = "http://127.0.0.1:9999/hook"
+            "#,
+        )
+        .unwrap();
+        assert!(config.remote_write.allows("http_requests_total"));
+        assert_eq!(config.sources[0].step.seconds(), 30);
+        assert_eq!(config.sources[0].interval().seconds(), 30);
+        assert_eq!(config.alerts.consecutive_steps, 2);
+        let defaults = Config::load(None, Overrides::default()).unwrap();
+        assert!(defaults.remote_write.allow.is_empty() && defaults.sources.is_empty());
+
+        let err = load("[[sources]]\nurl = \"nope\"\nquery = \"up\"\nseries = \"x\"")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("sources[0].url"), "{err}");
+        let twice = "[[sources]]\nurl = \"http://a\"\nquery = \"up\"\nseries = \"x\"\n";
+        let err = load(&format!("{twice}{twice}")).unwrap_err().to_string();
+        assert!(err.contains("sources[1].series"), "{err}");
+        let err =
+            load("[[sources]]\nurl = \"http://a\"\nquery = \"up\"\nseries = \"x\"\nstepp = \"1m\"")
+                .unwrap_err()
+                .to_string();
+        assert!(err.contains("stepp"), "{err}");
+        let err = load("[remote_write]\nallow = [\"\"]")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("remote_write.allow[0]"), "{err}");
+        let err = load("[alerts]\nattempts = 0").unwrap_err().to_string();
+        assert!(err.contains("alerts.attempts"), "{err}");
     }
 
     #[test]

@@ -17,7 +17,7 @@ use crate::series::{Sample, SeriesKey, Span, Timestamp};
 use crate::store::{Store, StoreError};
 
 /// The bundled trace.
-const TRACE: &str = include_str!("../datasets/nasa-http-1995-1m.csv");
+pub(crate) const TRACE: &str = include_str!("../datasets/nasa-http-1995-1m.csv");
 /// The series the demo writes.
 pub const DEMO_SERIES: &str = "demo_http_requests_per_minute";
 /// The demo target (also its external metric name).

@@ -17,13 +17,21 @@
 //! - [`api`]: the axum routers — REST, the Kubernetes external metrics API, `/metrics`, health.
 //! - [`config`]: one validated `Config` from defaults, a TOML file and flags.
 //! - [`demo`]: `serve --demo` — a bundled real trace as history ending now, replayed live.
+//! - [`monitor`]: forecasts at `now + lead_time`, forecast errors and decision reasons, as
+//!   one snapshot per re-plan for `/metrics`, and the facts the alerts evaluate.
+//! - [`alerts`]: forecast-miss, capacity and model alerts, once per incident, to webhooks.
+//! - [`replay`]: `prescale replay` — a bundled trace served as a live Prometheus metric at an
+//!   accelerated clock (the docker-compose demo's workload).
 
+pub mod alerts;
 pub mod api;
 pub mod collect;
 pub mod config;
 pub mod demo;
 pub mod engine;
 pub mod forecast;
+pub mod monitor;
 pub mod plan;
+pub mod replay;
 pub mod series;
 pub mod store;

@@ -8,10 +8,14 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use tokio::sync::watch;
 
+use prescale::alerts::Alerts;
 use prescale::api::{AppState, router};
+use prescale::collect::Ingest;
 use prescale::collect::import::import_dataset;
+use prescale::collect::prometheus_pull::{PullStatus, Puller};
 use prescale::config::{Config, DEFAULT_DATA_DIR, Overrides};
 use prescale::engine::{Engine, runner};
+use prescale::monitor::Monitor;
 use prescale::series::{SeriesKey, format_timestamp};
 use prescale::store::Store;
 
@@ -40,6 +44,31 @@ enum Command {
         /// define the target `demo` on it.
         #[arg(long)]
         demo: bool,
+    },
+    /// Serve a recorded trace as a live Prometheus metric at an accelerated clock (the
+    /// docker-compose demo's workload): NAME_total, NAME_per_second on /metrics.
+    Replay {
+        /// A dataset CSV [default: the bundled NASA trace].
+        #[arg(long)]
+        dataset: Option<PathBuf>,
+        /// Trace seconds per wall second (the trace step must be a multiple of it).
+        #[arg(long, default_value_t = 12)]
+        speed: i64,
+        /// Address to serve /metrics on.
+        #[arg(long, default_value = "127.0.0.1:9100")]
+        listen: SocketAddr,
+        /// Metric name prefix.
+        #[arg(long, default_value = "demo_requests")]
+        metric: String,
+        /// Trace time before the live part (pushed as history with --push-history).
+        #[arg(long, default_value = "7d")]
+        history: prescale::series::Span,
+        /// prescale's base URL: push the history there before serving.
+        #[arg(long, requires = "history_series")]
+        push_history: Option<String>,
+        /// The series the history is pushed to.
+        #[arg(long)]
+        history_series: Option<String>,
     },
     /// Load a dataset CSV (`timestamp,value`) into the store as one series.
     Import {
@@ -76,6 +105,29 @@ fn main() -> std::process::ExitCode {
             series,
             data_dir,
         } => import(dataset, series, data_dir),
+        Command::Replay {
+            dataset,
+            speed,
+            listen,
+            metric,
+            history,
+            push_history,
+            history_series,
+        } => history_series
+            .map(SeriesKey::new)
+            .transpose()
+            .map_err(anyhow::Error::from)
+            .and_then(|history_series| {
+                replay(prescale::replay::ReplayOptions {
+                    dataset,
+                    speed,
+                    listen,
+                    metric,
+                    history,
+                    push_history,
+                    history_series,
+                })
+            }),
     };
     match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -107,6 +159,12 @@ fn import(dataset: PathBuf, series: String, data_dir: PathBuf) -> Result<()> {
         report.step,
         data_dir.display()
     );
+    Ok(())
+}
+
+fn replay(options: prescale::replay::ReplayOptions) -> Result<()> {
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(prescale::replay::run(options, signal()))?;
     Ok(())
 }
 
@@ -153,7 +211,18 @@ async fn run(config: Config, demo: bool) -> Result<()> {
         targets = engine.targets().len(),
         "prescale serving"
     );
-    axum::serve(listener, router(AppState::new(engine)))
+    // Prometheus in and out, alerts (issue 6): pull sources, the monitor and its alerts.
+    let state = AppState::new(engine.clone());
+    let ingest = prometheus_ingest(&config, &state, shutdown.clone());
+    let alerts = Arc::new(Alerts::start(
+        &config.alerts,
+        config.engine.refit_interval,
+        shutdown.clone(),
+    ));
+    let monitor = Arc::new(Monitor::new(engine.clone(), Some(alerts)));
+    tokio::spawn(monitor.clone().run(runner::system_now, shutdown.clone()));
+    let state = state.with_monitoring(ingest, monitor);
+    axum::serve(listener, router(state))
         .with_graceful_shutdown(signal())
         .await
         .context("HTTP server failed")?;
@@ -162,6 +231,39 @@ async fn run(config: Config, demo: bool) -> Result<()> {
     let _ = loops.await;
     tokio::task::spawn_blocking(move || store.flush()).await??;
     Ok(())
+}
+
+/// The remote_write settings, and one task per `[[sources]]` entry.
+fn prometheus_ingest(
+    config: &Config,
+    state: &AppState,
+    shutdown: watch::Receiver<bool>,
+) -> Arc<Ingest> {
+    if config.remote_write.allow.is_empty() {
+        tracing::info!(
+            "remote_write (POST /api/v1/write) keeps no metric until [remote_write] allow names some"
+        );
+    }
+    let mut pulls = Vec::new();
+    for source in &config.sources {
+        let status = Arc::new(PullStatus::new(source.series.clone()));
+        pulls.push(status.clone());
+        let puller = Puller {
+            source: source.clone(),
+            status,
+            store: state.engine.store().clone(),
+            committer: state.committer.clone(),
+            default_backfill: config.engine.train_window,
+            now: runner::system_now,
+        };
+        tracing::info!(source = %source.series, url = %source.url, query = %source.query, "Prometheus pull source");
+        tokio::spawn(puller.run(shutdown.clone()));
+    }
+    Arc::new(Ingest {
+        remote_write: config.remote_write.clone(),
+        remote_write_counters: Default::default(),
+        pulls,
+    })
 }
 
 /// Resolves on SIGTERM (Kubernetes stopping the pod) or Ctrl-C.

@@ -39,20 +39,20 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 /// Escapes a label value: backslash, double quote and newline.
-fn escape(value: &str) -> String {
+pub(super) fn escape(value: &str) -> String {
     value
         .replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")
 }
 
-struct Out(String);
+pub(super) struct Out(pub(super) String);
 
 impl Out {
-    fn family(&mut self, name: &str, kind: &str, help: &str) {
+    pub(super) fn family(&mut self, name: &str, kind: &str, help: &str) {
         let _ = writeln!(self.0, "# HELP {name} {help}\n# TYPE {name} {kind}");
     }
-    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
+    pub(super) fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
         self.0.push_str(name);
         if !labels.is_empty() {
             let inner: Vec<String> = labels
@@ -63,7 +63,7 @@ impl Out {
         }
         let _ = writeln!(self.0, " {value}");
     }
-    fn single(&mut self, name: &str, kind: &str, help: &str, value: f64) {
+    pub(super) fn single(&mut self, name: &str, kind: &str, help: &str, value: f64) {
         self.family(name, kind, help);
         self.sample(name, &[], value);
     }
@@ -221,6 +221,8 @@ fn render(state: &AppState, (series, store_bytes): (usize, u64)) -> String {
             }
         }
     }
+    // Forecasts, errors, decisions, models, Prometheus ingest and alerts (issue 6).
+    super::monitor_metrics::render(state, &mut out);
     out.0
 }
 

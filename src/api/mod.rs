@@ -4,7 +4,10 @@
 //! - [`rest`]: `/api/v1/...` — push samples, list series, forecasts, targets, plans;
 //! - [`kube`]: `/apis/...` — discovery documents and `ExternalMetricValueList`s for the HPA;
 //! - [`metrics`]: `/metrics` in the Prometheus text format;
-//! - [`health`]: `/healthz` and `/readyz`.
+//! - [`health`]: `/healthz` and `/readyz`;
+//! - [`remote_write`]: `POST /api/v1/write`, the Prometheus remote_write receiver;
+//! - [`monitor_metrics`]: the forecast, error, decision, model, ingest and alert families of
+//!   `/metrics` (documented in `docs/metrics.md`).
 //!
 //! Handlers only read the engine's caches (and append to the store): no handler fits a model.
 //! Errors are JSON `{"error": "..."}` with a 4xx status naming what was wrong (Kubernetes
@@ -13,6 +16,8 @@
 pub mod health;
 pub mod kube;
 pub mod metrics;
+pub mod monitor_metrics;
+pub mod remote_write;
 pub mod rest;
 
 use std::sync::Arc;
@@ -32,6 +37,10 @@ pub struct AppState {
     pub engine: Arc<Engine>,
     pub committer: Committer,
     pub counters: Arc<ApiCounters>,
+    // Prometheus in and out (issue 6): the remote_write allow-list, ingest counters and pull
+    // statuses; the monitor's snapshot of forecasts, errors, decisions and alerts.
+    pub ingest: Arc<crate::collect::Ingest>,
+    pub monitor: Arc<crate::monitor::Monitor>,
 }
 
 /// Request counters shown by `/metrics`.
@@ -49,10 +58,23 @@ impl AppState {
     pub fn new(engine: Arc<Engine>) -> AppState {
         let committer = Committer::start(engine.store().clone());
         AppState {
+            monitor: Arc::new(crate::monitor::Monitor::new(engine.clone(), None)),
             engine,
             committer,
             counters: Arc::default(),
+            ingest: Arc::default(),
         }
+    }
+
+    /// The same state with the Prometheus ingest settings and the monitor (issue 6).
+    pub fn with_monitoring(
+        mut self,
+        ingest: Arc<crate::collect::Ingest>,
+        monitor: Arc<crate::monitor::Monitor>,
+    ) -> AppState {
+        self.ingest = ingest;
+        self.monitor = monitor;
+        self
     }
 }
 
@@ -63,6 +85,7 @@ pub fn router(state: AppState) -> Router {
         .merge(kube::routes())
         .merge(metrics::routes())
         .merge(health::routes())
+        .merge(remote_write::routes())
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
         .with_state(state)
 }

@@ -255,6 +255,16 @@ impl Engine {
         }
     }
 
+    /// The error of the last fit of `key`, when it failed (a previous model may still be in
+    /// use). Read by the monitor's alerts.
+    pub fn last_fit_error(&self, key: &SeriesKey) -> Option<String> {
+        self.attempts
+            .lock()
+            .expect("attempts lock")
+            .get(key)
+            .and_then(|attempt| attempt.error.clone())
+    }
+
     /// A forecast of `key` covering `now .. now + horizon`, from its cached model (predicting is
     /// cheap; fitting never happens here). The first point is the step that contains `now`, or
     /// the model's origin when that is later.

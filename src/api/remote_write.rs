@@ -1,0 +1,90 @@
+//! `POST /api/v1/write`: the Prometheus remote_write 1.0 receiver.
+//!
+//! The body is decoded off the async threads, the kept samples are appended in one batch, and
+//! the answer is `204` only once they are durable (the same group commit as the push API). A
+//! body that does not decode is `400` — Prometheus drops such a batch rather than retrying it
+//! forever — and a body over [`MAX_BODY_BYTES`] is `413`. A storage failure is `500`, which
+//! Prometheus retries: nothing it sent is lost. See `collect::remote_write` for what is kept.
+
+use std::sync::atomic::Ordering;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::routing::post;
+
+use super::{ApiError, AppState, blocking};
+use crate::collect::remote_write::{MAX_BODY_BYTES, RemoteWriteError, decode};
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route(
+        "/api/v1/write",
+        post(write).layer(DefaultBodyLimit::max(MAX_BODY_BYTES)),
+    )
+}
+
+async fn write(
+    State(state): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<StatusCode, ApiError> {
+    let outcome = accept(&state, body).await;
+    let counters = &state.ingest.remote_write_counters;
+    match &outcome {
+        Ok(()) => counters.requests_accepted.fetch_add(1, Ordering::Relaxed),
+        Err(error) => {
+            tracing::warn!(error = ?error, "remote_write request refused");
+            counters.requests_rejected.fetch_add(1, Ordering::Relaxed)
+        }
+    };
+    outcome.map(|()| StatusCode::NO_CONTENT)
+}
+
+async fn accept(state: &AppState, body: Result<Bytes, BytesRejection>) -> Result<(), ApiError> {
+    let body = body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge(format!(
+                "remote_write body larger than {MAX_BODY_BYTES} bytes: lower max_samples_per_send"
+            ))
+        } else {
+            ApiError::BadRequest(rejection.body_text())
+        }
+    })?;
+    let ingest = state.ingest.clone();
+    let decoded = tokio::task::spawn_blocking(move || decode(&body, &ingest.remote_write))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(|e| match e {
+            RemoteWriteError::TooLarge { .. } => ApiError::PayloadTooLarge(e.to_string()),
+            other => ApiError::BadRequest(other.to_string()),
+        })?;
+    let counters = &state.ingest.remote_write_counters;
+    if decoded.tally.not_allowed > 0 && !counters.warned_not_allowed.swap(true, Ordering::Relaxed) {
+        tracing::warn!(
+            samples = decoded.tally.not_allowed,
+            "remote_write: dropping metrics that are not in [remote_write] allow \
+             (counted in prescale_remote_write_samples_total{{outcome=\"not_allowed\"}}; logged once)"
+        );
+    }
+    if !decoded.invalid.is_empty() {
+        tracing::warn!(
+            samples = decoded.tally.invalid_series,
+            examples = ?decoded.invalid,
+            "remote_write: skipped series prescale cannot store"
+        );
+    }
+    if !decoded.batch.is_empty() {
+        let store = state.engine.store().clone();
+        let batch = decoded.batch;
+        blocking(move || store.append_batch(&batch)).await?;
+        state
+            .committer
+            .durable()
+            .await
+            .map_err(|e| ApiError::Internal(format!("samples not durable: {e}")))?;
+    }
+    // Counted once durable: the counters say what prescale holds.
+    counters.add(&decoded.tally);
+    Ok(())
+}
