@@ -99,3 +99,23 @@ fn lower_layers_do_not_reach_up() {
         }
     }
 }
+
+#[test]
+fn alert_rules_and_the_forecast_ledger_stay_pure() {
+    // Alert evaluation and forecast-error bookkeeping are unit-tested as pure functions of
+    // their inputs: no runtime, no network, no storage, no clock (`now` comes in).
+    for file in ["src/alerts/rules.rs", "src/monitor/ledger.rs"] {
+        let text = std::fs::read_to_string(file).unwrap();
+        for (number, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or("");
+            for word in FORBIDDEN.iter().chain(&["Instant::now", "crate::monitor"]) {
+                assert!(
+                    !code.contains(word),
+                    "{file}:{}: {} uses {word}",
+                    number + 1,
+                    line.trim()
+                );
+            }
+        }
+    }
+}

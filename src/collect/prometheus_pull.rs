@@ -10,6 +10,7 @@
 //! interval = "1m"                                           # poll period; default: step
 //! backfill = "14d"                                          # default: train_window
 //! timeout = "30s"                                           # per request; default 30s
+//! max_points_per_query = 10000                              # default 10,000
 //! ```
 //!
 //! # What it does
@@ -19,7 +20,8 @@
 //! of the series (inclusive: the newest point is evaluated again, so a scrape that landed in
 //! Prometheus after it was first read corrects it) up to now; a first run, with nothing stored,
 //! backfills `backfill` (at most the train window is useful). Long ranges are split into
-//! chunks of 10,000 points, under Prometheus' limit of 11,000 points per series. Each chunk is
+//! chunks of `max_points_per_query` points (10,000), under Prometheus' limit of 11,000 points
+//! per series. Each chunk is
 //! made durable (group commit) before the next is asked for, so a crash or restart loses
 //! nothing and — since the store keeps one value per timestamp — duplicates nothing: the next
 //! run resumes from what is on disk.
@@ -54,8 +56,11 @@ use super::commit::Committer;
 use crate::series::{Sample, SeriesKey, Span, Timestamp};
 use crate::store::Store;
 
-/// Points per `query_range` call; Prometheus refuses more than 11,000.
+/// Points per `query_range` call by default; Prometheus refuses more than 11,000.
 pub const CHUNK_POINTS: i64 = 10_000;
+
+/// Prometheus' own limit of points per series in one `query_range` answer.
+pub const PROMETHEUS_MAX_POINTS: i64 = 11_000;
 
 /// The longest wait between two tries after failures.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
@@ -80,6 +85,13 @@ pub struct SourceConfig {
     /// Per-request timeout.
     #[serde(default = "default_timeout")]
     pub timeout: Span,
+    /// Points per `query_range` call (1 to 11,000).
+    #[serde(default = "default_max_points")]
+    pub max_points_per_query: i64,
+}
+
+fn default_max_points() -> i64 {
+    CHUNK_POINTS
 }
 
 fn default_step() -> Span {
@@ -99,6 +111,12 @@ impl SourceConfig {
         }
         if self.query.trim().is_empty() {
             return Err("query must not be empty".into());
+        }
+        if !(1..=PROMETHEUS_MAX_POINTS).contains(&self.max_points_per_query) {
+            return Err(format!(
+                "max_points_per_query must be 1 to {PROMETHEUS_MAX_POINTS}, got {}",
+                self.max_points_per_query
+            ));
         }
         Ok(())
     }
@@ -385,7 +403,7 @@ impl Puller {
         let mut written = 0;
         let mut chunk_start = start;
         while chunk_start <= end {
-            let chunk_end = (chunk_start + (CHUNK_POINTS - 1) * step).min(end);
+            let chunk_end = (chunk_start + (self.source.max_points_per_query - 1) * step).min(end);
             let url = self
                 .source
                 .query_range_url(chunk_start, chunk_end)
@@ -556,6 +574,7 @@ mod tests {
             interval: None,
             backfill: None,
             timeout: default_timeout(),
+            max_points_per_query: CHUNK_POINTS,
         };
         let url = source.query_range_url(60, 120).unwrap();
         assert_eq!(url.path(), "/prefix/api/v1/query_range");

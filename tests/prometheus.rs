@@ -1,0 +1,862 @@
+//! Prometheus in and out, with the real Prometheus from Debian's `prometheus` package
+//! (scripts/test.sh installs it): Prometheus scrapes a small exporter started here and
+//! prescale's `/metrics`, and remote-writes to prescale; prescale pulls the same series back
+//! through `query_range`. Alerts go to webhook receivers started here, one of which fails
+//! with `500` and one of which never answers in time.
+//!
+//! The exporter exposes its samples with explicit whole-second timestamps, so what Prometheus
+//! stores, what it remote-writes and what `query_range` evaluates can be compared exactly.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::State;
+use axum::routing::{get, post};
+use common::{Server, client, now, push_body};
+use serde_json::Value;
+
+use prescale::collect::remote_write::{
+    Label, PromSample, STALE_NAN_BITS, TimeSeries, WriteRequest, encode,
+};
+
+/// A real Prometheus; killed when dropped.
+struct Prometheus {
+    child: Child,
+    url: String,
+    log: std::path::PathBuf,
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Prometheus {
+    fn start(dir: &std::path::Path, port: u16, config: &str) -> Prometheus {
+        let version = Command::new("prometheus").arg("--version").output();
+        assert!(
+            version.is_ok_and(|out| out.status.success()),
+            "the `prometheus` binary is needed by tests/prometheus.rs and is not on PATH: \
+             run scripts/test.sh (it installs Debian's prometheus package) or `apt-get install -y prometheus`"
+        );
+        let config_path = dir.join("prometheus.yml");
+        std::fs::write(&config_path, config).unwrap();
+        let log = dir.join("prometheus.log");
+        let child = Command::new("prometheus")
+            .arg(format!("--config.file={}", config_path.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("tsdb").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--log.level=warn")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("start prometheus");
+        Prometheus {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            log,
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// `GET /api/v1/query`: the answer's `data.result` (panics on a non-success).
+    async fn query(&self, expr: &str) -> Vec<Value> {
+        let mut url = reqwest::Url::parse(&format!("{}/api/v1/query", self.url)).unwrap();
+        url.query_pairs_mut().append_pair("query", expr);
+        let answer: Value = client()
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(answer["status"], "success", "{expr}: {answer}");
+        answer["data"]["result"].as_array().unwrap().clone()
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// What the webhook receivers got: (path, JSON body), in arrival order.
+type Received = Arc<Mutex<Vec<(String, Value)>>>;
+
+/// The exporter's value of `test_load{kind="a"}` at unix second `t`.
+fn value_a(t: i64) -> f64 {
+    100.0 + (t % 17) as f64 * 3.0
+}
+
+/// Starts the exporter and the webhook receivers on one 127.0.0.1 port.
+async fn start_exporter(received: Received) -> u16 {
+    async fn metrics() -> String {
+        let t = now();
+        format!(
+            "# TYPE test_load gauge\ntest_load{{kind=\"a\"}} {} {}\ntest_load{{kind=\"b\"}} {} {}\n",
+            value_a(t),
+            t * 1000,
+            7 + t % 5,
+            t * 1000
+        )
+    }
+    async fn record(
+        State(received): State<Received>,
+        uri: axum::http::Uri,
+        body: axum::body::Bytes,
+    ) -> axum::http::StatusCode {
+        let path = uri.path().to_string();
+        let json = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        received.lock().unwrap().push((path.clone(), json));
+        match path.as_str() {
+            "/fail" => axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "/slow" => {
+                tokio::time::sleep(Duration::from_secs(3)).await;
+                axum::http::StatusCode::OK
+            }
+            _ => axum::http::StatusCode::OK,
+        }
+    }
+    let app = Router::new()
+        .route("/metrics", get(metrics))
+        .route("/hook", post(record))
+        .route("/slack", post(record))
+        .route("/fail", post(record))
+        .route("/slow", post(record))
+        .with_state(received);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    port
+}
+
+/// `{base}/api/v1/series/{key}/{what}` with the key percent-encoded.
+fn series_url(server: &Server, key: &str, what: &str) -> reqwest::Url {
+    let mut url = reqwest::Url::parse(&server.url).unwrap();
+    url.path_segments_mut()
+        .unwrap()
+        .extend(["api", "v1", "series", key, what]);
+    url
+}
+
+/// The stored samples of `key` as (unix seconds, value); empty for an unknown series.
+async fn samples(server: &Server, key: &str) -> Vec<(i64, f64)> {
+    let response = client()
+        .get(series_url(server, key, "samples"))
+        .send()
+        .await
+        .unwrap();
+    if response.status() == 404 {
+        return Vec::new();
+    }
+    let body: Value = response.json().await.unwrap();
+    body["samples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            let t = chrono::DateTime::parse_from_rfc3339(s["timestamp"].as_str().unwrap())
+                .unwrap()
+                .timestamp();
+            (t, s["value"].as_f64().unwrap())
+        })
+        .collect()
+}
+
+/// prescale's `/metrics` as `name{labels}` → value.
+async fn metrics(server: &Server) -> BTreeMap<String, f64> {
+    let text = client()
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .filter(|line| !line.starts_with('#') && !line.is_empty())
+        .filter_map(|line| {
+            let (name, value) = line.rsplit_once(' ')?;
+            Some((name.to_string(), value.parse().ok()?))
+        })
+        .collect()
+}
+
+/// Polls `check` every 250 ms until it returns `Some`, or panics with `what` after `timeout`.
+async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let started = Instant::now();
+    loop {
+        if let Some(found) = check().await {
+            return found;
+        }
+        assert!(
+            started.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+fn prescale_config(prometheus_port: u16, hooks: u16) -> String {
+    let prom = format!("http://127.0.0.1:{prometheus_port}");
+    let hook = format!("http://127.0.0.1:{hooks}");
+    format!(
+        r#"
+replan_interval = "1s"
+refit_interval = "10m"
+
+[model]
+model = "auto"
+seasons = ["10m"]
+
+[remote_write]
+allow = ["test_load"]
+
+[[sources]]
+url = "{prom}"
+query = 'test_load{{kind="a"}}'
+series = "pulled_a"
+step = "1s"
+interval = "1s"
+backfill = "10m"
+max_points_per_query = 4
+
+[[sources]]
+url = "{prom}"
+query = "test_load"
+series = "pulled_multi"
+step = "1s"
+
+[[sources]]
+url = "{prom}"
+query = "sum(rate(test_load[1m]"
+series = "pulled_bad"
+step = "1s"
+
+[[sources]]
+url = "{prom}"
+query = 'test_load{{kind="a"}} / 0 * 0'
+series = "pulled_nan"
+step = "1s"
+interval = "1s"
+
+[targets.checkout]
+series = "checkout_rps"
+capacity_per_replica = 20.0
+min_replicas = 1
+max_replicas = 12
+lead_time = "10s"
+scale_down_stabilization = "1s"
+
+[targets.thin]
+series = "thin_rps"
+capacity_per_replica = 1.0
+max_replicas = 5
+
+[alerts]
+consecutive_steps = 3
+resolve_after = "1s"
+timeout = "1s"
+attempts = 2
+
+[[alerts.receivers]]
+name = "ok"
+kind = "webhook"
+url = "{hook}/hook"
+
+[[alerts.receivers]]
+name = "chat"
+kind = "slack"
+url = "{hook}/slack"
+
+[[alerts.receivers]]
+name = "broken"
+kind = "webhook"
+url = "{hook}/fail"
+
+[[alerts.receivers]]
+name = "slow"
+kind = "webhook"
+url = "{hook}/slow"
+"#
+    )
+}
+
+fn prometheus_config(exporter: u16, prescale: u16) -> String {
+    let rules = std::fs::canonicalize("deploy/prometheus/prescale-rules.yml").unwrap();
+    format!(
+        r#"
+global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+rule_files:
+  - {rules}
+scrape_configs:
+  - job_name: exporter
+    static_configs:
+      - targets: ["127.0.0.1:{exporter}"]
+  - job_name: prescale
+    static_configs:
+      - targets: ["127.0.0.1:{prescale}"]
+remote_write:
+  - url: http://127.0.0.1:{prescale}/api/v1/write
+    queue_config:
+      batch_send_deadline: 1s
+      min_backoff: 100ms
+      max_backoff: 1s
+"#,
+        rules = rules.display()
+    )
+}
+
+/// A 10-minute cycle on a 1 s grid: the load of the `checkout` target.
+fn cycle(t: i64) -> f64 {
+    let phase = (t.rem_euclid(600)) as f64 / 600.0 * std::f64::consts::TAU;
+    (100.0 + 50.0 * phase.sin()).round()
+}
+
+async fn push(server: &Server, key: &str, points: &[(i64, f64)]) {
+    let response = client()
+        .post(series_url(server, key, "samples"))
+        .header("content-type", "application/json")
+        .body(push_body(points))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204, "{}", response.text().await.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_remote_write_pull_metrics_and_alerts() {
+    let started = Instant::now();
+    let dir = tempfile::tempdir().unwrap();
+    let received: Received = Arc::default();
+    let exporter = start_exporter(received.clone()).await;
+    let prometheus_port = free_port();
+    let prescale_port = free_port();
+    let config = dir.path().join("prescale.toml");
+    std::fs::write(&config, prescale_config(prometheus_port, exporter)).unwrap();
+    let config = config.display().to_string();
+    let data = dir.path().join("data");
+    let listen = format!("127.0.0.1:{prescale_port}");
+    let mut server = Server::start_on(&data, &listen, &["--config", &config]);
+
+    // Before Prometheus runs, the sources fail and say so.
+    let m = eventually(
+        "the pull sources to report Prometheus unreachable",
+        Duration::from_secs(20),
+        || async {
+            let m = metrics(&server).await;
+            (m.get(r#"prescale_pull_consecutive_failures{source="pulled_a"}"#) >= Some(&1.0))
+                .then_some(m)
+        },
+    )
+    .await;
+    assert_eq!(m[r#"prescale_pull_up{source="pulled_a"}"#], 0.0);
+
+    // The checkout target's history: two hours of a 10-minute cycle, 1 s apart, ending now;
+    // the thin target's series a single sample, too short to fit.
+    let end = now();
+    let history: Vec<(i64, f64)> = (end - 7200..end).map(|t| (t, cycle(t))).collect();
+    for chunk in history.chunks(5000) {
+        push(&server, "checkout_rps", chunk).await;
+    }
+    push(&server, "thin_rps", &[(end - 1, 2.0)]).await;
+
+    let prometheus = Prometheus::start(
+        dir.path(),
+        prometheus_port,
+        &prometheus_config(exporter, prescale_port),
+    );
+    let ready = format!("{}/-/ready", prometheus.url);
+    eventually(
+        "Prometheus to be ready",
+        Duration::from_secs(30),
+        || async {
+            match client().get(&ready).send().await {
+                Ok(r) if r.status() == 200 => Some(()),
+                _ => None,
+            }
+        },
+    )
+    .await;
+
+    let rw_key = format!(r#"test_load{{instance="127.0.0.1:{exporter}",job="exporter",kind="a"}}"#);
+    let enough = |n: usize| {
+        let (server, rw_key) = (&server, rw_key.clone());
+        async move {
+            let rw = samples(server, &rw_key).await;
+            let pulled = samples(server, "pulled_a").await;
+            (rw.len() >= n && pulled.len() >= n).then_some(())
+        }
+    };
+    eventually(
+        "remote_write and pull to bring 5 samples each",
+        Duration::from_secs(40),
+        || enough(5),
+    )
+    .await;
+
+    // A crash (SIGKILL) and a restart on the same data and port: the pull resumes from the
+    // store, Prometheus re-sends what prescale missed.
+    server.kill();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let server = Server::start_on(&data, &listen, &["--config", &config]);
+    let restarted_at = now();
+    eventually("data after the restart", Duration::from_secs(30), || {
+        let server = &server;
+        async move {
+            let pulled = samples(server, "pulled_a").await;
+            (pulled.last().is_some_and(|(t, _)| *t >= restarted_at + 3)).then_some(())
+        }
+    })
+    .await;
+
+    // remote_write: the exporter's samples, at their own timestamps, with their own values.
+    let rw = samples(&server, &rw_key).await;
+    assert!(rw.len() >= 5, "{rw:?}");
+    for (t, v) in &rw {
+        assert_eq!(*v, value_a(*t), "remote-written sample at {t}");
+    }
+    // Across the restart nothing is missing: scrapes are 1 s apart (a jittered scrape may skip
+    // one exposed second).
+    for pair in rw.windows(2) {
+        assert!(
+            pair[1].0 - pair[0].0 <= 2,
+            "remote_write lost samples between {pair:?}"
+        );
+    }
+    let b = samples(&server, &rw_key.replace("kind=\"a\"", "kind=\"b\"")).await;
+    assert!(!b.is_empty(), "the second series arrives under its own key");
+
+    // Pull: a contiguous 1 s grid, resumed across the restart, every point equal to what
+    // Prometheus holds at that time (the newest remote-written sample at or before it).
+    let pulled = samples(&server, "pulled_a").await;
+    for pair in pulled.windows(2) {
+        assert_eq!(
+            pair[1].0 - pair[0].0,
+            1,
+            "pull lost or duplicated a point: {pair:?}"
+        );
+    }
+    let rw_last = rw.last().unwrap().0;
+    let mut exact = 0;
+    for (t, v) in pulled
+        .iter()
+        .filter(|(t, _)| *t >= rw[0].0 && *t <= rw_last)
+    {
+        let at = rw.partition_point(|(rt, _)| rt <= t) - 1;
+        assert_eq!(
+            rw[at].1, *v,
+            "pulled value at {t} differs from the remote-written one"
+        );
+        if rw[at].0 == *t {
+            exact += 1;
+        }
+    }
+    assert!(exact >= 5, "only {exact} timestamps in common");
+
+    // The bad sources: several series, a PromQL error, NaN values.
+    let m = eventually(
+        "every source to have tried",
+        Duration::from_secs(20),
+        || {
+            let server = &server;
+            async move {
+                let m = metrics(server).await;
+                (m.get(r#"prescale_pull_skipped_samples_total{source="pulled_nan"}"#) > Some(&0.0)
+                    && m.get(r#"prescale_pull_consecutive_failures{source="pulled_multi"}"#)
+                        >= Some(&1.0)
+                    && m.get(r#"prescale_pull_consecutive_failures{source="pulled_bad"}"#)
+                        >= Some(&1.0))
+                .then_some(m)
+            }
+        },
+    )
+    .await;
+    assert_eq!(m[r#"prescale_pull_up{source="pulled_multi"}"#], 0.0);
+    assert_eq!(m[r#"prescale_pull_up{source="pulled_bad"}"#], 0.0);
+    assert_eq!(m[r#"prescale_pull_up{source="pulled_nan"}"#], 1.0);
+    assert_eq!(m[r#"prescale_pull_up{source="pulled_a"}"#], 1.0);
+    assert!(m[r#"prescale_pull_staleness_seconds{source="pulled_a"}"#] < 30.0);
+    for key in ["pulled_multi", "pulled_bad", "pulled_nan"] {
+        assert!(
+            samples(&server, key).await.is_empty(),
+            "{key} wrote samples"
+        );
+    }
+    assert!(m[r#"prescale_remote_write_samples_total{outcome="accepted"}"#] > 0.0);
+
+    // The forecast for checkout is published and scraped by Prometheus.
+    let yhat = eventually(
+        "Prometheus to scrape prescale's forecast",
+        Duration::from_secs(40),
+        || {
+            let prometheus = &prometheus;
+            async move {
+                let result = prometheus
+                    .query(r#"prescale_forecast_yhat{series="checkout_rps",job="prescale"}"#)
+                    .await;
+                result
+                    .first()
+                    .map(|r| r["value"][1].as_str().unwrap().parse::<f64>().unwrap())
+            }
+        },
+    )
+    .await;
+    assert!(yhat.is_finite() && yhat > 0.0, "{yhat}");
+    for expr in [
+        r#"prescale_forecast_hi95{series="checkout_rps"}"#,
+        r#"prescale_target_replicas{target="checkout"}"#,
+        r#"prescale_target_decision_replicas{target="checkout"}"#,
+        r#"prescale_model_age_seconds{series="checkout_rps"}"#,
+    ] {
+        let prometheus = &prometheus;
+        eventually(
+            &format!("Prometheus to have {expr}"),
+            Duration::from_secs(20),
+            || async move { (!prometheus.query(expr).await.is_empty()).then_some(()) },
+        )
+        .await;
+    }
+
+    // Alerts. The thin target's model cannot fit: model_failed. Then checkout's load jumps far
+    // above its forecast for several seconds (forecast miss; the safety net drives the plan to
+    // max_replicas: capacity breach), and returns to normal (both resolve).
+    let hook = |received: &Received, path: &str| -> Vec<Value> {
+        received
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(p, _)| p == path)
+            .map(|(_, body)| body.clone())
+            .collect()
+    };
+    eventually(
+        "a model_failed alert for thin_rps",
+        Duration::from_secs(20),
+        || {
+            let received = received.clone();
+            async move {
+                hook(&received, "/hook")
+                    .iter()
+                    .any(|b| {
+                        b["alert"] == "model_failed"
+                            && b["subject"] == "thin_rps"
+                            && b["status"] == "firing"
+                    })
+                    .then_some(())
+            }
+        },
+    )
+    .await;
+    // The fitted model of checkout must be forecasting before the spike.
+    eventually(
+        "checkout's forecast error to be measured",
+        Duration::from_secs(30),
+        || {
+            let server = &server;
+            async move {
+                let m = metrics(server).await;
+                m.contains_key(r#"prescale_forecast_yhat{series="checkout_rps"}"#)
+                    .then_some(())
+            }
+        },
+    )
+    .await;
+    let spike_until = Instant::now() + Duration::from_secs(20);
+    loop {
+        let t = now();
+        push(&server, "checkout_rps", &[(t, 100_000.0)]).await;
+        let firing = hook(&received, "/hook");
+        let miss = firing
+            .iter()
+            .any(|b| b["alert"] == "forecast_miss" && b["status"] == "firing");
+        let breach = firing
+            .iter()
+            .any(|b| b["alert"] == "capacity_breach" && b["status"] == "firing");
+        if miss && breach {
+            break;
+        }
+        assert!(
+            Instant::now() < spike_until,
+            "no forecast_miss/capacity_breach alerts: {firing:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let calm_until = Instant::now() + Duration::from_secs(30);
+    loop {
+        let t = now();
+        push(&server, "checkout_rps", &[(t, cycle(t))]).await;
+        let got = hook(&received, "/hook");
+        let resolved = |alert: &str| {
+            got.iter()
+                .any(|b| b["alert"] == alert && b["status"] == "resolved")
+        };
+        if resolved("forecast_miss") && resolved("capacity_breach") {
+            break;
+        }
+        assert!(
+            Instant::now() < calm_until,
+            "alerts did not resolve: {got:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let got = hook(&received, "/hook");
+    for alert in ["forecast_miss", "capacity_breach"] {
+        let statuses: Vec<&Value> = got
+            .iter()
+            .filter(|b| b["alert"] == alert)
+            .map(|b| &b["status"])
+            .collect();
+        assert_eq!(
+            statuses,
+            ["firing", "resolved"],
+            "{alert}: once per incident, in order"
+        );
+    }
+    let miss = got.iter().find(|b| b["alert"] == "forecast_miss").unwrap();
+    assert_eq!(miss["subject"], "checkout_rps");
+    assert!(
+        miss["details"]["consecutive_steps"].as_u64() >= Some(3),
+        "{miss}"
+    );
+    let breach = got
+        .iter()
+        .find(|b| b["alert"] == "capacity_breach")
+        .unwrap();
+    assert_eq!(breach["details"]["max_replicas"], 12);
+    let slack = hook(&received, "/slack");
+    assert!(
+        slack
+            .iter()
+            .any(|b| b["text"].as_str().unwrap().contains("FIRING")
+                && b["text"].as_str().unwrap().contains("forecast_miss")),
+        "{slack:?}"
+    );
+
+    // The failing receivers: each notification tried `attempts` (2) times, then counted as
+    // failed; the good receiver was not held up by them (it got everything above).
+    let m = eventually(
+        "the failing receivers to give up",
+        Duration::from_secs(30),
+        || {
+            let server = &server;
+            async move {
+                let m = metrics(server).await;
+                (m.get(r#"prescale_alert_notifications_total{receiver="broken",outcome="failed"}"#)
+                    >= Some(&1.0)
+                    && m.get(
+                        r#"prescale_alert_notifications_total{receiver="slow",outcome="failed"}"#,
+                    ) >= Some(&1.0))
+                .then_some(m)
+            }
+        },
+    )
+    .await;
+    assert!(m[r#"prescale_alert_delivery_retries_total{receiver="broken"}"#] >= 1.0);
+    assert!(hook(&received, "/fail").len() >= 2);
+    assert!(m[r#"prescale_alert_notifications_total{receiver="ok",outcome="delivered"}"#] >= 5.0);
+
+    // The dashboard's and the rules' expressions all run in the real Prometheus.
+    let dashboard: Value =
+        serde_json::from_str(&std::fs::read_to_string("deploy/grafana/prescale.json").unwrap())
+            .unwrap();
+    let mut exprs = 0;
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"]
+                .as_str()
+                .unwrap()
+                .replace("$series", "checkout_rps")
+                .replace("$target", "checkout")
+                .replace("$lead", "10s");
+            let result = prometheus.query(&expr).await;
+            if !expr.contains("offset") && expr.starts_with("prescale_series_last_value")
+                || !expr.contains("offset") && expr.starts_with("prescale_target_replicas{")
+            {
+                assert!(
+                    !result.is_empty(),
+                    "dashboard query {expr} returned nothing"
+                );
+            }
+            exprs += 1;
+        }
+    }
+    assert!(exprs >= 15, "{exprs}");
+    let rules: Value = client()
+        .get(format!("{}/api/v1/rules", prometheus.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let rules = rules["data"]["groups"][0]["rules"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(rules.len(), 8, "{rules:?}");
+    for rule in &rules {
+        assert_ne!(rule["health"], "err", "{rule}");
+    }
+    assert!(
+        !prometheus.log().contains("level=error"),
+        "Prometheus logged errors:\n{}",
+        prometheus.log()
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(120),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+fn request(series: Vec<TimeSeries>) -> Vec<u8> {
+    encode(&WriteRequest { timeseries: series })
+}
+
+fn series(labels: &[(&str, &str)], samples: &[(i64, f64)]) -> TimeSeries {
+    TimeSeries {
+        labels: labels
+            .iter()
+            .map(|(n, v)| Label {
+                name: n.to_string(),
+                value: v.to_string(),
+            })
+            .collect(),
+        samples: samples
+            .iter()
+            .map(|&(timestamp, value)| PromSample { value, timestamp })
+            .collect(),
+    }
+}
+
+#[tokio::test]
+async fn remote_write_refuses_bad_bodies_and_keeps_what_it_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("prescale.toml");
+    std::fs::write(&config, "[remote_write]\nallow = [\"http_requests_*\"]\n").unwrap();
+    let server = Server::start(
+        &dir.path().join("data"),
+        &["--config", &config.display().to_string()],
+    );
+    let write = |body: Vec<u8>| {
+        let url = server.url("/api/v1/write");
+        async move {
+            client()
+                .post(url)
+                .header("content-type", "application/x-protobuf")
+                .header("content-encoding", "snappy")
+                .header("x-prometheus-remote-write-version", "0.1.0")
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let t0 = 1_767_607_200_000i64;
+    let good = request(vec![
+        series(
+            &[
+                ("__name__", "http_requests_rate"),
+                ("job", "api"),
+                ("instance", "a:1"),
+            ],
+            &[
+                (t0, 1.0),
+                (t0 + 1000, f64::from_bits(STALE_NAN_BITS)),
+                (t0 + 2000, 3.0),
+                (t0 + 2000, 4.0),
+            ],
+        ),
+        series(&[("__name__", "go_goroutines")], &[(t0, 10.0)]),
+    ]);
+    assert_eq!(write(good.clone()).await.status(), 204);
+    // A retry of the same batch and an out-of-order sample: no duplicates, merged in place.
+    assert_eq!(write(good.clone()).await.status(), 204);
+    let late = request(vec![series(
+        &[
+            ("__name__", "http_requests_rate"),
+            ("instance", "a:1"),
+            ("job", "api"),
+        ],
+        &[(t0 + 1000, 2.0)],
+    )]);
+    assert_eq!(write(late).await.status(), 204);
+    let key = r#"http_requests_rate{instance="a:1",job="api"}"#;
+    let expected = vec![(t0 / 1000, 1.0), (t0 / 1000 + 1, 2.0), (t0 / 1000 + 2, 4.0)];
+    assert_eq!(samples(&server, key).await, expected);
+    assert!(
+        samples(&server, "go_goroutines").await.is_empty(),
+        "not in the allow-list"
+    );
+
+    // Bad bodies: 400 with a message, or 413; nothing accepted is lost.
+    let not_protobuf = snap::raw::Encoder::new()
+        .compress_vec(b"hello, this is not protobuf")
+        .unwrap();
+    let cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
+        (
+            "not snappy",
+            b"\xff\xfe\xfd\xfc plain bytes".to_vec(),
+            400,
+            "snappy",
+        ),
+        ("not protobuf", not_protobuf, 400, "protobuf"),
+        ("truncated", good[..good.len() / 2].to_vec(), 400, "snappy"),
+        ("empty", Vec::new(), 400, "snappy"),
+        ("100 MB", vec![0u8; 100 * 1024 * 1024], 413, ""),
+    ];
+    for (what, body, status, hint) in cases {
+        let response = write(body).await;
+        assert_eq!(response.status().as_u16(), status, "{what}");
+        let error: Value = response.json().await.unwrap();
+        let message = error["error"].as_str().unwrap_or_default().to_string();
+        assert!(message.contains(hint), "{what}: {message}");
+    }
+    assert_eq!(samples(&server, key).await, expected);
+
+    let m = metrics(&server).await;
+    assert_eq!(
+        m[r#"prescale_remote_write_requests_total{outcome="accepted"}"#],
+        3.0
+    );
+    assert_eq!(
+        m[r#"prescale_remote_write_requests_total{outcome="rejected"}"#],
+        5.0
+    );
+    assert_eq!(
+        m[r#"prescale_remote_write_samples_total{outcome="stale"}"#],
+        2.0
+    );
+    assert_eq!(
+        m[r#"prescale_remote_write_samples_total{outcome="not_allowed"}"#],
+        2.0
+    );
+    assert_eq!(
+        m[r#"prescale_remote_write_samples_total{outcome="accepted"}"#],
+        7.0
+    );
+}
