@@ -679,6 +679,31 @@ async fn prometheus_remote_write_pull_metrics_and_alerts() {
     assert!(hook(&received, "/fail").len() >= 2);
     assert!(m[r#"prescale_alert_notifications_total{receiver="ok",outcome="delivered"}"#] >= 5.0);
 
+    // promtool's linter finds nothing wrong with prescale's exposition.
+    let exposition = client()
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let mut lint = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool comes with the prometheus package");
+    std::io::Write::write_all(&mut lint.stdin.take().unwrap(), exposition.as_bytes()).unwrap();
+    let lint = lint.wait_with_output().unwrap();
+    assert!(
+        lint.status.success() && lint.stdout.is_empty() && lint.stderr.is_empty(),
+        "promtool check metrics: {}{}",
+        String::from_utf8_lossy(&lint.stdout),
+        String::from_utf8_lossy(&lint.stderr)
+    );
+
     // The dashboard's and the rules' expressions all run in the real Prometheus.
     let dashboard: Value =
         serde_json::from_str(&std::fs::read_to_string("deploy/grafana/prescale.json").unwrap())
