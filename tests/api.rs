@@ -407,14 +407,13 @@ async fn bad_pushes_are_refused_and_change_nothing() {
         error["error"].as_str().unwrap().contains("100000"),
         "{error}"
     );
-    let huge = format!(
-        r#"{{"samples":[], "pad":"{}"}}"#,
-        "x".repeat(17 * 1024 * 1024)
+    let (status, error) =
+        common::post_declaring(&server.url, "/api/v1/series/rps/samples", 17 * 1024 * 1024);
+    assert_eq!(status, 413);
+    assert!(
+        error["error"].as_str().unwrap().contains("100000 samples"),
+        "{error}"
     );
-    let response = push(&server, "rps", huge).await;
-    assert_eq!(response.status(), 413);
-    let error: Value = response.json().await.unwrap();
-    assert!(error["error"].is_string());
 
     assert_eq!(
         stored(&server, "rps").await,

@@ -9,27 +9,24 @@
 use std::sync::atomic::Ordering;
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::StatusCode;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 
-use super::{ApiError, AppState, blocking};
+use super::{ApiError, AppState, blocking, read_body};
 use crate::collect::remote_write::{MAX_BODY_BYTES, RemoteWriteError, decode};
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route(
-        "/api/v1/write",
-        post(write).layer(DefaultBodyLimit::max(MAX_BODY_BYTES)),
-    )
+    Router::new().route("/api/v1/write", post(write))
 }
 
 async fn write(
     State(state): State<AppState>,
-    body: Result<Bytes, BytesRejection>,
+    headers: HeaderMap,
+    body: Body,
 ) -> Result<StatusCode, ApiError> {
-    let outcome = accept(&state, body).await;
+    let outcome = accept(&state, &headers, body).await;
     let counters = &state.ingest.remote_write_counters;
     match &outcome {
         Ok(()) => counters.requests_accepted.fetch_add(1, Ordering::Relaxed),
@@ -41,16 +38,9 @@ async fn write(
     outcome.map(|()| StatusCode::NO_CONTENT)
 }
 
-async fn accept(state: &AppState, body: Result<Bytes, BytesRejection>) -> Result<(), ApiError> {
-    let body = body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::PayloadTooLarge(format!(
-                "remote_write body larger than {MAX_BODY_BYTES} bytes: lower max_samples_per_send"
-            ))
-        } else {
-            ApiError::BadRequest(rejection.body_text())
-        }
-    })?;
+async fn accept(state: &AppState, headers: &HeaderMap, body: Body) -> Result<(), ApiError> {
+    let advice = "lower queue_config.max_samples_per_send";
+    let body = read_body(headers, body, MAX_BODY_BYTES, advice).await?;
     let ingest = state.ingest.clone();
     let decoded = tokio::task::spawn_blocking(move || decode(&body, &ingest.remote_write))
         .await

@@ -3,15 +3,16 @@
 
 use std::sync::atomic::Ordering;
 
+use axum::body::Body;
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, AppState, blocking};
+use super::{ApiError, AppState, blocking, read_body};
 use crate::collect::CollectError;
 use crate::collect::push::{describe_json_error, parse_push};
 use crate::engine::{EngineError, PlanState, runner::system_now};
@@ -29,9 +30,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route(
             "/api/v1/series/{series}/samples",
-            post(push_samples)
-                .get(read_samples)
-                .layer(DefaultBodyLimit::max(MAX_PUSH_BODY)),
+            post(push_samples).get(read_samples),
         )
         .route("/api/v1/series", get(list_series))
         .route("/api/v1/series/{series}/forecast", get(forecast))
@@ -52,9 +51,10 @@ fn series_key(name: String) -> Result<SeriesKey, ApiError> {
 async fn push_samples(
     State(state): State<AppState>,
     Path(series): Path<String>,
-    body: Result<Bytes, BytesRejection>,
+    headers: HeaderMap,
+    body: Body,
 ) -> Result<StatusCode, ApiError> {
-    let outcome = accept_push(&state, series, body).await;
+    let outcome = accept_push(&state, series, &headers, body).await;
     let counter = match outcome {
         Ok(_) => &state.counters.batches_accepted,
         Err(_) => &state.counters.batches_rejected,
@@ -71,18 +71,12 @@ async fn push_samples(
 async fn accept_push(
     state: &AppState,
     series: String,
-    body: Result<Bytes, BytesRejection>,
+    headers: &HeaderMap,
+    body: Body,
 ) -> Result<usize, ApiError> {
     let key = series_key(series)?;
-    let body = body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::PayloadTooLarge(format!(
-                "body larger than {MAX_PUSH_BODY} bytes: send at most 100000 samples per batch"
-            ))
-        } else {
-            ApiError::BadRequest(rejection.body_text())
-        }
-    })?;
+    let advice = "send at most 100000 samples per batch";
+    let body = read_body(headers, body, MAX_PUSH_BODY, advice).await?;
     let samples = tokio::task::spawn_blocking(move || parse_push(&body))
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?

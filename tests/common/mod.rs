@@ -133,3 +133,57 @@ pub fn now() -> i64 {
         .expect("clock")
         .as_secs() as i64
 }
+
+/// Sends only the head of a `POST` that declares a body of `length` bytes, and reads the
+/// answer. A server that refuses oversized bodies must answer without waiting for the body;
+/// sending a real 100 MB body instead would race the server's early close against the upload
+/// (the client may see a reset rather than the answer).
+pub fn post_declaring(base: &str, path: &str, length: u64) -> (u16, serde_json::Value) {
+    use std::io::{Read, Write};
+    let address = base.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(address).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/octet-stream\r\nContent-Length: {length}\r\n\r\n"
+    )
+    .expect("send head");
+    let mut raw = Vec::new();
+    let mut buffer = [0u8; 4096];
+    loop {
+        let head_end = raw.windows(4).position(|w| w == b"\r\n\r\n");
+        if let Some(end) = head_end {
+            let head = String::from_utf8_lossy(&raw[..end]).to_string();
+            let body_length: usize = head
+                .lines()
+                .find_map(|l| {
+                    let (name, value) = l.split_once(':')?;
+                    name.eq_ignore_ascii_case("content-length")
+                        .then(|| value.trim().parse().ok())?
+                })
+                .unwrap_or(0);
+            if raw.len() >= end + 4 + body_length {
+                let status = head
+                    .split_whitespace()
+                    .nth(1)
+                    .expect("status")
+                    .parse()
+                    .expect("code");
+                let body = serde_json::from_slice(&raw[end + 4..end + 4 + body_length])
+                    .unwrap_or(serde_json::Value::Null);
+                return (status, body);
+            }
+        }
+        let n = stream
+            .read(&mut buffer)
+            .expect("the server answered an oversized declared body without waiting for it");
+        assert!(
+            n > 0,
+            "connection closed before a full answer: {:?}",
+            String::from_utf8_lossy(&raw)
+        );
+        raw.extend_from_slice(&buffer[..n]);
+    }
+}
