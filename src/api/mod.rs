@@ -6,6 +6,10 @@
 //! - [`metrics`]: `/metrics` in the Prometheus text format;
 //! - [`health`]: `/healthz` and `/readyz`.
 //!
+//! Inside a Kubernetes cluster (issue 5):
+//! - [`selector`]: Kubernetes label selectors (`?labelSelector=`), parsed as Kubernetes does;
+//! - [`openapi`]: `/openapi/v2` and `/openapi/v3` for the aggregator.
+//!
 //! Handlers only read the engine's caches (and append to the store): no handler fits a model.
 //! Errors are JSON `{"error": "..."}` with a 4xx status naming what was wrong (Kubernetes
 //! paths answer with a Kubernetes `Status` object instead, as clients of that API expect).
@@ -14,6 +18,9 @@ pub mod health;
 pub mod kube;
 pub mod metrics;
 pub mod rest;
+// Kubernetes serving (issue 5).
+pub mod openapi;
+pub mod selector;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
