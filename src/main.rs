@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use tokio::sync::watch;
 
+use prescale::api::cluster::ClusterOptions;
 use prescale::api::{AppState, router};
 use prescale::collect::import::import_dataset;
 use prescale::config::{Config, DEFAULT_DATA_DIR, Overrides};
@@ -40,6 +41,9 @@ enum Command {
         /// define the target `demo` on it.
         #[arg(long)]
         demo: bool,
+        // Kubernetes serving (issue 5): the TLS port, front-proxy authentication, KEDA.
+        #[command(flatten)]
+        cluster: ClusterOptions,
     },
     /// Load a dataset CSV (`timestamp,value`) into the store as one series.
     Import {
@@ -70,7 +74,8 @@ fn main() -> std::process::ExitCode {
             listen,
             data_dir,
             demo,
-        } => serve(config, Overrides { listen, data_dir }, demo),
+            cluster,
+        } => serve(config, Overrides { listen, data_dir }, demo, cluster),
         Command::Import {
             dataset,
             series,
@@ -110,13 +115,18 @@ fn import(dataset: PathBuf, series: String, data_dir: PathBuf) -> Result<()> {
     Ok(())
 }
 
-fn serve(config: Option<PathBuf>, overrides: Overrides, demo: bool) -> Result<()> {
+fn serve(
+    config: Option<PathBuf>,
+    overrides: Overrides,
+    demo: bool,
+    cluster: ClusterOptions,
+) -> Result<()> {
     let config = Config::load(config.as_deref(), overrides)?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    runtime.block_on(run(config, demo))
+    runtime.block_on(run(config, demo, cluster))
 }
 
-async fn run(config: Config, demo: bool) -> Result<()> {
+async fn run(config: Config, demo: bool, cluster: ClusterOptions) -> Result<()> {
     let store = open_store(&config.data_dir)?;
     let engine = Arc::new(Engine::new(store.clone(), config.engine.clone())?);
     for (name, target) in &config.targets {
@@ -147,13 +157,18 @@ async fn run(config: Config, demo: bool) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let state = AppState::new(engine.clone());
+    // Kubernetes serving (issue 5): the TLS port and the KEDA scaler, beside the plain port.
+    prescale::api::cluster::start(&cluster, state.clone(), shutdown.clone())
+        .await
+        .context("cannot start the Kubernetes ports")?;
     tracing::info!(
         listen = %listener.local_addr()?,
         data_dir = %config.data_dir.display(),
         targets = engine.targets().len(),
         "prescale serving"
     );
-    axum::serve(listener, router(AppState::new(engine)))
+    axum::serve(listener, router(state))
         .with_graceful_shutdown(signal())
         .await
         .context("HTTP server failed")?;
