@@ -469,3 +469,152 @@ fn unloadable_certificates_stop_the_start_with_the_file_named() {
     let err = failed_start(dir.path(), &["--tls-cert-file", cert.to_str().unwrap()]);
     assert!(err.contains("--tls-private-key-file"), "{err}");
 }
+
+/// A stand-in for the kube-apiserver's ConfigMap endpoint, over TLS (served with prescale's own
+/// TLS listener), answering only the service account's token. Returns its port.
+async fn fake_api_server(
+    dir: &Path,
+    cluster_ca: &Ca,
+    config_map: Value,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> u16 {
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::response::IntoResponse;
+    use prescale::api::secure::{TlsListener, TlsPeer};
+    use prescale::api::tls::{CertSource, TlsSources};
+
+    let (cert, key) = cluster_ca.server().write(dir, "apiserver");
+    let sources = TlsSources {
+        cert: CertSource::Files { cert, key },
+        client_ca: None,
+    };
+    let tls = prescale::api::tls::load(sources, Duration::from_secs(60), stop.clone()).unwrap();
+    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = tcp.local_addr().unwrap().port();
+    let app = axum::Router::new().route(
+        "/api/v1/namespaces/kube-system/configmaps/extension-apiserver-authentication",
+        axum::routing::get(move |headers: HeaderMap| async move {
+            let authorized = headers
+                .get("authorization")
+                .is_some_and(|v| v == "Bearer service-account-token");
+            if authorized {
+                axum::Json(config_map).into_response()
+            } else {
+                let status = serde_json::json!({"kind": "Status", "message": "Unauthorized"});
+                (StatusCode::UNAUTHORIZED, axum::Json(status)).into_response()
+            }
+        }),
+    );
+    let listener = TlsListener::new(tcp, tls, stop);
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<TlsPeer>(),
+        )
+        .await
+    });
+    port
+}
+
+// Multi-threaded: the fake API server must answer while the test blocks waiting for prescale.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_front_proxy_ca_and_names_are_read_from_the_cluster() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster_ca = Ca::new("cluster-ca");
+    let front_proxy_ca = Ca::new("front-proxy-ca");
+    let (_stop, stop) = tokio::sync::watch::channel(false);
+    let config_map = serde_json::json!({
+        "kind": "ConfigMap",
+        "metadata": {"name": "extension-apiserver-authentication", "namespace": "kube-system"},
+        "data": {
+            "requestheader-client-ca-file": front_proxy_ca.pem,
+            "requestheader-allowed-names": "[\"front-proxy-client\"]",
+            "requestheader-username-headers": "[\"X-Remote-User\"]",
+        },
+    });
+    let port = fake_api_server(dir.path(), &cluster_ca, config_map, stop).await;
+    let account = dir.path().join("serviceaccount");
+    std::fs::create_dir(&account).unwrap();
+    std::fs::write(account.join("token"), "service-account-token\n").unwrap();
+    cluster_ca.write(&account, "ca");
+    let ca_file = dir.path().join("front-proxy-ca.crt");
+    let port = port.to_string();
+    let env = [
+        ("KUBERNETES_SERVICE_HOST", "127.0.0.1"),
+        ("KUBERNETES_SERVICE_PORT", port.as_str()),
+        ("PRESCALE_SERVICE_ACCOUNT_DIR", account.to_str().unwrap()),
+    ];
+    let args = [
+        "--tls-listen",
+        "127.0.0.1:0",
+        "--requestheader-from-cluster",
+        "--requestheader-client-ca-file",
+        ca_file.to_str().unwrap(),
+    ];
+    let server = Server::start_with_env(&dir.path().join("data"), &args, &env);
+    server.wait_for_log(
+        &["read from kube-system/extension-apiserver-authentication"],
+        Duration::ZERO,
+    );
+    assert_eq!(
+        std::fs::read_to_string(&ca_file).unwrap(),
+        front_proxy_ca.pem
+    );
+    let base = tls_base(&server);
+
+    // Self-signed serving certificate: the client skips verification, as the APIService does.
+    let client = |common_name: &str| {
+        reqwest::Client::builder()
+            .danger_accept_invalid_certs(true)
+            .identity(front_proxy_ca.client(common_name).identity())
+            .build()
+            .unwrap()
+    };
+    let user = [("X-Remote-User", "system:kube-controller-manager")];
+    let (status, body) = get(&client("front-proxy-client"), &base, "/apis", &user)
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{body}");
+    // The allowed names came from the ConfigMap too.
+    let (status, body) = get(&client("someone-else"), &base, "/apis", &user)
+        .await
+        .unwrap();
+    assert_eq!(status, 401, "{body}");
+    drop(server);
+
+    // A token the API server refuses: the start fails and says why.
+    std::fs::write(account.join("token"), "stale-token").unwrap();
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path().join("data2"))
+        .args(args)
+        .envs(env)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                let mut stderr = String::new();
+                std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr)
+                    .unwrap();
+                return (status, stderr);
+            }
+            if started.elapsed() > Duration::from_secs(30) {
+                let _ = child.kill();
+                panic!("prescale did not stop");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    })
+    .await
+    .unwrap();
+    assert!(!status.0.success());
+    assert!(
+        status.1.contains("--requestheader-from-cluster") && status.1.contains("401"),
+        "{}",
+        status.1
+    );
+}
