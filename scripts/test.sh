@@ -10,11 +10,27 @@ if ! command -v kubectl >/dev/null 2>&1; then
   exit 1
 fi
 
+# ----- Kubernetes (issue 5): Python tools in .venv, then the manifests and the Dockerfile -----
+# Installed only when scripts/ci-requirements.txt changed since the last install (a stamp in
+# .venv), so a second run costs nothing.
+requirements=scripts/ci-requirements.txt
+if ! cmp -s "$requirements" .venv/.ci-requirements 2>/dev/null; then
+  rm -rf .venv
+  python3 -m venv .venv
+  .venv/bin/pip install --quiet --disable-pip-version-check -r "$requirements"
+  cp "$requirements" .venv/.ci-requirements
+fi
+.venv/bin/python scripts/validate-deploy.py
+.venv/bin/hadolint Dockerfile
+# tests/kube_tls.rs validates the served OpenAPI documents with it.
+export PRESCALE_OPENAPI_VALIDATOR="$PWD/.venv/bin/openapi-spec-validator"
+# ----- end Kubernetes -----
+
 # ----- Prometheus in and out (issue 6) -----
 # tests/prometheus.rs runs the real Prometheus, and promtool checks the rules and the demo's
-# Prometheus config: both come with Debian's prometheus package. check-jsonschema (PyPI)
-# validates docker-compose.yml against the Compose specification, as no container engine runs
-# here. Installed only when missing.
+# Prometheus config: both come with Debian's prometheus package (installed only when missing).
+# check-jsonschema (PyPI, in .venv above) validates docker-compose.yml against the Compose
+# specification, as no container engine runs here.
 if ! command -v prometheus >/dev/null 2>&1 || ! command -v promtool >/dev/null 2>&1; then
   echo "scripts/test.sh: installing Debian's prometheus package (prometheus, promtool)" >&2
   SUDO=""
@@ -22,14 +38,10 @@ if ! command -v prometheus >/dev/null 2>&1 || ! command -v promtool >/dev/null 2
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null
 fi
-if ! python3 -c 'import check_jsonschema' >/dev/null 2>&1; then
-  echo "scripts/test.sh: installing check-jsonschema from PyPI" >&2
-  python3 -m pip install --quiet --disable-pip-version-check 'check-jsonschema==0.39.0'
-fi
 promtool check rules deploy/prometheus/prescale-rules.yml
 promtool test rules deploy/prometheus/prescale-rules.test.yml
 (cd deploy/prometheus && promtool check config prometheus.yml)
-python3 -m check_jsonschema --builtin-schema vendor.compose-spec docker-compose.yml
+.venv/bin/check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yml
 python3 -m json.tool deploy/grafana/prescale.json >/dev/null
 # Every file the compose file mounts exists.
 for mounted in $(grep -oE '\./deploy/[A-Za-z0-9_./-]+' docker-compose.yml | sort -u); do

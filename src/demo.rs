@@ -63,6 +63,7 @@ pub fn load(store: &Store, now: Timestamp) -> Result<(Target, Replay), StoreErro
         quantile: 0.9,
         scale_down_stabilization: Span::from_seconds(300).expect("positive"),
         metric_value: MetricValue::Replicas,
+        labels: Default::default(),
     };
     Ok((
         target,

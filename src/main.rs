@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 use tokio::sync::watch;
 
 use prescale::alerts::Alerts;
+use prescale::api::cluster::ClusterOptions;
 use prescale::api::{AppState, router};
 use prescale::collect::Ingest;
 use prescale::collect::import::import_dataset;
@@ -44,6 +45,9 @@ enum Command {
         /// define the target `demo` on it.
         #[arg(long)]
         demo: bool,
+        // Kubernetes serving (issue 5): the TLS port, front-proxy authentication, KEDA.
+        #[command(flatten)]
+        cluster: ClusterOptions,
     },
     /// Serve a recorded trace as a live Prometheus metric at an accelerated clock (the
     /// docker-compose demo's workload): NAME_total, NAME_per_second on /metrics.
@@ -99,7 +103,8 @@ fn main() -> std::process::ExitCode {
             listen,
             data_dir,
             demo,
-        } => serve(config, Overrides { listen, data_dir }, demo),
+            cluster,
+        } => serve(config, Overrides { listen, data_dir }, demo, cluster),
         Command::Import {
             dataset,
             series,
@@ -168,13 +173,18 @@ fn replay(options: prescale::replay::ReplayOptions) -> Result<()> {
     Ok(())
 }
 
-fn serve(config: Option<PathBuf>, overrides: Overrides, demo: bool) -> Result<()> {
+fn serve(
+    config: Option<PathBuf>,
+    overrides: Overrides,
+    demo: bool,
+    cluster: ClusterOptions,
+) -> Result<()> {
     let config = Config::load(config.as_deref(), overrides)?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    runtime.block_on(run(config, demo))
+    runtime.block_on(run(config, demo, cluster))
 }
 
-async fn run(config: Config, demo: bool) -> Result<()> {
+async fn run(config: Config, demo: bool, cluster: ClusterOptions) -> Result<()> {
     let store = open_store(&config.data_dir)?;
     let engine = Arc::new(Engine::new(store.clone(), config.engine.clone())?);
     for (name, target) in &config.targets {
@@ -205,12 +215,6 @@ async fn run(config: Config, demo: bool) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
-    tracing::info!(
-        listen = %listener.local_addr()?,
-        data_dir = %config.data_dir.display(),
-        targets = engine.targets().len(),
-        "prescale serving"
-    );
     // Prometheus in and out, alerts (issue 6): pull sources, the monitor and its alerts.
     let state = AppState::new(engine.clone());
     let ingest = prometheus_ingest(&config, &state, shutdown.clone());
@@ -222,6 +226,16 @@ async fn run(config: Config, demo: bool) -> Result<()> {
     let monitor = Arc::new(Monitor::new(engine.clone(), Some(alerts)));
     tokio::spawn(monitor.clone().run(runner::system_now, shutdown.clone()));
     let state = state.with_monitoring(ingest, monitor);
+    // Kubernetes serving (issue 5): the TLS port and the KEDA scaler, beside the plain port.
+    prescale::api::cluster::start(&cluster, state.clone(), shutdown.clone())
+        .await
+        .context("cannot start the Kubernetes ports")?;
+    tracing::info!(
+        listen = %listener.local_addr()?,
+        data_dir = %config.data_dir.display(),
+        targets = engine.targets().len(),
+        "prescale serving"
+    );
     axum::serve(listener, router(state))
         .with_graceful_shutdown(signal())
         .await

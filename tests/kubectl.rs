@@ -1,5 +1,6 @@
 //! The real `kubectl` against the external metrics API: `kubectl get --raw` for the discovery
-//! documents and a target's metric, as an operator checks an adapter.
+//! documents and a target's metric, as an operator checks an adapter — over plain HTTP and over
+//! the TLS port with a client certificate.
 
 mod common;
 
@@ -82,4 +83,123 @@ async fn kubectl_get_raw_reads_discovery_and_the_metric() {
         err.contains("NotFound") || err.contains("not found"),
         "{err}"
     );
+}
+
+/// `kubectl get --raw` against the TLS port, as an operator checks an aggregated API server:
+/// a kubeconfig with the serving CA and a client certificate from the front-proxy CA.
+#[tokio::test]
+async fn kubectl_get_raw_over_https_with_a_client_certificate() {
+    use common::pki::Ca;
+
+    let dir = tempfile::tempdir().unwrap();
+    let serving_ca = Ca::new("serving-ca");
+    let front_proxy_ca = Ca::new("front-proxy-ca");
+    let (cert, key) = serving_ca.server().write(dir.path(), "serving");
+    let client_ca = front_proxy_ca.write(dir.path(), "front-proxy-ca");
+    let server_ca = serving_ca.write(dir.path(), "serving-ca");
+    let (client_cert, client_key) = front_proxy_ca
+        .client("front-proxy-client")
+        .write(dir.path(), "client");
+    let config = dir.path().join("prescale.toml");
+    std::fs::write(
+        &config,
+        "replan_interval = \"1s\"\n[targets.web]\nseries = \"web_rps\"\ncapacity_per_replica = 10\nmin_replicas = 3\nmax_replicas = 9\nlabels = { env = \"prod\" }\n",
+    )
+    .unwrap();
+    let server = Server::start(
+        &dir.path().join("data"),
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--tls-listen",
+            "127.0.0.1:0",
+            "--tls-cert-file",
+            cert.to_str().unwrap(),
+            "--tls-private-key-file",
+            key.to_str().unwrap(),
+            "--requestheader-client-ca-file",
+            client_ca.to_str().unwrap(),
+            "--requestheader-allowed-names",
+            "front-proxy-client",
+        ],
+    );
+    wait_for_200(&server.url("/readyz"), Duration::from_secs(30)).await;
+    let address = server.logged_field("tls_address").expect("TLS address");
+
+    let kubeconfig = |name: &str, user: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(
+            &path,
+            format!(
+                "apiVersion: v1\nkind: Config\nclusters:\n- name: prescale\n  cluster:\n    server: https://{address}\n    certificate-authority: {}\ncontexts:\n- name: prescale\n  context:\n    cluster: prescale\n    user: u\nusers:\n- name: u\n  user: {user}\ncurrent-context: prescale\n",
+                server_ca.display()
+            ),
+        )
+        .unwrap();
+        path
+    };
+    let with_cert = kubeconfig(
+        "kubeconfig",
+        &format!(
+            "\n    client-certificate: {}\n    client-key: {}",
+            client_cert.display(),
+            client_key.display()
+        ),
+    );
+    let home = dir.path();
+
+    let groups = kubectl(&with_cert, home, "/apis");
+    assert_eq!(groups["kind"], "APIGroupList");
+    let group = kubectl(&with_cert, home, "/apis/external.metrics.k8s.io");
+    assert_eq!(group["kind"], "APIGroup");
+    let resources = kubectl(&with_cert, home, "/apis/external.metrics.k8s.io/v1beta1");
+    assert_eq!(resources["resources"][0]["name"], "web");
+    let v2 = kubectl(&with_cert, home, "/openapi/v2");
+    assert_eq!(v2["swagger"], "2.0");
+    let v3 = kubectl(&with_cert, home, "/openapi/v3");
+    let url = v3["paths"]["apis/external.metrics.k8s.io/v1beta1"]["serverRelativeURL"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let document = kubectl(&with_cert, home, &url);
+    assert_eq!(document["openapi"], "3.0.0");
+    let list = kubectl(
+        &with_cert,
+        home,
+        "/apis/external.metrics.k8s.io/v1beta1/namespaces/default/web?labelSelector=target%3Dweb%2Cenv%20in%20(prod)",
+    );
+    assert_eq!(list["items"][0]["metricName"], "web");
+    assert_eq!(list["items"][0]["value"], "3");
+    assert_eq!(list["items"][0]["metricLabels"]["env"], "prod");
+    server.wait_for_log(
+        &["Kubernetes API request", "front-proxy-client", "openapi/v3"],
+        Duration::from_secs(5),
+    );
+
+    // A selector that does not parse, and no client certificate: kubectl reports the errors.
+    let raw = |kubeconfig: &std::path::Path, path: &str| {
+        Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(kubeconfig)
+            .args(["get", "--raw", path])
+            .env("HOME", home)
+            .output()
+            .unwrap()
+    };
+    let out = raw(
+        &with_cert,
+        "/apis/external.metrics.k8s.io/v1beta1/namespaces/default/web?labelSelector=env%20in%20prod",
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("BadRequest") || err.contains("labelSelector"),
+        "{err}"
+    );
+    // (A token, not an empty user: kubectl would prompt for a password on stdin over HTTPS.)
+    let anonymous = kubeconfig("anonymous", "{token: not-a-certificate}");
+    let out = raw(&anonymous, "/apis/external.metrics.k8s.io/v1beta1");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("Unauthorized"), "{err}");
 }

@@ -9,6 +9,15 @@
 //! - [`monitor_metrics`]: the forecast, error, decision, model, ingest and alert families of
 //!   `/metrics` (documented in `docs/metrics.md`).
 //!
+//! Inside a Kubernetes cluster (issue 5) — [`cluster`] holds the flags and starts these:
+//! - [`secure`]: the TLS port serving the Kubernetes paths to the API aggregation layer, with
+//!   certificates from [`tls`] (files reloaded on change, or self-signed) and front-proxy
+//!   client-certificate authentication in [`frontproxy`] (its CA read from the cluster by
+//!   [`incluster`]);
+//! - [`selector`]: Kubernetes label selectors (`?labelSelector=`), parsed as Kubernetes does;
+//! - [`openapi`]: `/openapi/v2` and `/openapi/v3` for the aggregator;
+//! - [`keda`]: the KEDA external scaler over gRPC.
+//!
 //! Handlers only read the engine's caches (and append to the store): no handler fits a model.
 //! Errors are JSON `{"error": "..."}` with a 4xx status naming what was wrong (Kubernetes
 //! paths answer with a Kubernetes `Status` object instead, as clients of that API expect).
@@ -19,6 +28,15 @@ pub mod metrics;
 pub mod monitor_metrics;
 pub mod remote_write;
 pub mod rest;
+// Kubernetes serving (issue 5).
+pub mod cluster;
+pub mod frontproxy;
+pub mod incluster;
+pub mod keda;
+pub mod openapi;
+pub mod secure;
+pub mod selector;
+pub mod tls;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;

@@ -20,6 +20,7 @@
 //! recommendations equals the rounded maximum, and the published load (for `metric_value =
 //! "load"`) and the published replica count always agree.
 
+mod labels;
 mod target;
 
 use serde::{Deserialize, Serialize};
@@ -27,7 +28,10 @@ use serde::{Deserialize, Serialize};
 use crate::forecast::Forecast;
 use crate::series::{Sample, Timestamp};
 
-pub use target::{MAX_REPLICAS, MAX_TARGET_NAME_LEN, MetricValue, Target, check_target_name};
+pub use labels::{check_label_key, check_label_value, check_namespace};
+pub use target::{
+    MAX_REPLICAS, MAX_TARGET_NAME_LEN, MetricValue, TARGET_LABEL, Target, check_target_name,
+};
 
 /// Errors from planning or from validating a target.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -316,6 +320,7 @@ mod tests {
             quantile: 0.9,
             scale_down_stabilization: Span::from_seconds(300).unwrap(),
             metric_value: MetricValue::Replicas,
+            labels: Default::default(),
         }
     }
 

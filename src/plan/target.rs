@@ -1,16 +1,19 @@
 //! What gets scaled: a [`Target`] names the load series, how much load one replica serves, the
 //! replica bounds, the pod start-up lead time, the forecast quantile used as headroom, and the
-//! scale-down stabilization window.
+//! scale-down stabilization window, and the extra labels its external metric is published with.
 //!
 //! A target is validated once at the edge (config load, `PUT /api/v1/targets/{target}`) with
 //! [`Target::check`], in the style of linfa's checked parameters, so the planner never meets an
 //! impossible one.
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 use crate::series::{SeriesKey, Span};
 
 use super::PlanError;
+use super::labels::{check_label_key, check_label_value};
 
 /// What the external metric publishes for a target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -46,7 +49,17 @@ pub struct Target {
     pub scale_down_stabilization: Span,
     #[serde(default)]
     pub metric_value: MetricValue,
+    /// Extra labels of the published external metric, beside `target = NAME` (which is always
+    /// there): an HPA's `metric.selector` is matched against this one label set, e.g.
+    /// `{env = "prod"}` for `matchLabels: {target: checkout, env: prod}`. Optional, absent from
+    /// the JSON when empty, so targets written before it existed read and compare unchanged.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
 }
+
+/// The label that always names the target in its published label set; a target's own `labels`
+/// cannot set it.
+pub const TARGET_LABEL: &str = "target";
 
 fn default_min_replicas() -> u32 {
     1
@@ -99,7 +112,24 @@ impl Target {
                 self.quantile
             ));
         }
+        for (key, value) in &self.labels {
+            if key == TARGET_LABEL {
+                return bad(format!(
+                    "labels: {TARGET_LABEL:?} is set by prescale to the target's name"
+                ));
+            }
+            check_label_key(key)
+                .and_then(|()| check_label_value(value))
+                .or_else(|why| bad(format!("labels: {why}")))?;
+        }
         Ok(())
+    }
+
+    /// The label set the external metric is published with: `target = name` and `labels`.
+    pub fn label_set(&self, name: &str) -> BTreeMap<String, String> {
+        let mut set = self.labels.clone();
+        set.insert(TARGET_LABEL.to_string(), name.to_string());
+        set
     }
 }
 
@@ -180,6 +210,36 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("unknown field `lead`"), "{err}");
+    }
+
+    #[test]
+    fn labels_are_optional_checked_and_published_with_the_name() {
+        let t = target();
+        assert!(t.labels.is_empty());
+        assert!(!serde_json::to_string(&t).unwrap().contains("labels"));
+        let t: Target = serde_json::from_str(
+            r#"{"series":"rps","capacity_per_replica":50,"max_replicas":10,
+                "labels":{"env":"prod","app.kubernetes.io/part-of":"shop"}}"#,
+        )
+        .unwrap();
+        t.check().unwrap();
+        let set = t.label_set("checkout");
+        assert_eq!(set["target"], "checkout");
+        assert_eq!(set["env"], "prod");
+        assert_eq!(set.len(), 3);
+        let back: Target = serde_json::from_str(&serde_json::to_string(&t).unwrap()).unwrap();
+        assert_eq!(back, t);
+        for (key, value) in [
+            ("target", "x"),
+            ("bad key", "x"),
+            ("env", "not ok"),
+            ("env", "-x"),
+        ] {
+            let mut t = target();
+            t.labels.insert(key.to_string(), value.to_string());
+            let err = t.check().unwrap_err().to_string();
+            assert!(err.contains("labels"), "{key}={value}: {err}");
+        }
     }
 
     #[test]

@@ -2,10 +2,12 @@
 //! OS picks) with a temporary sled directory, find its address in its log, talk HTTP to it.
 #![allow(dead_code)]
 
+pub mod pki;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_prescale");
@@ -15,21 +17,33 @@ pub struct Server {
     pub child: Child,
     pub url: String,
     pub data_dir: PathBuf,
+    /// Every line the server has logged so far.
+    pub log: Arc<Mutex<Vec<String>>>,
 }
 
 impl Server {
     /// Starts `prescale serve --listen 127.0.0.1:0 --data-dir DIR` plus `extra` arguments and
     /// waits until it listens.
     pub fn start(data_dir: &Path, extra: &[&str]) -> Server {
-        Server::start_on(data_dir, "127.0.0.1:0", extra)
+        Server::launch(data_dir, "127.0.0.1:0", extra, &[])
     }
 
     /// As [`Server::start`], listening on `listen` (a fixed port: to restart on the same one).
     pub fn start_on(data_dir: &Path, listen: &str, extra: &[&str]) -> Server {
+        Server::launch(data_dir, listen, extra, &[])
+    }
+
+    /// [`Server::start`] with extra environment variables.
+    pub fn start_with_env(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
+        Server::launch(data_dir, "127.0.0.1:0", extra, env)
+    }
+
+    fn launch(data_dir: &Path, listen: &str, extra: &[&str], env: &[(&str, &str)]) -> Server {
         let mut child = Command::new(BIN)
             .args(["serve", "--listen", listen, "--data-dir"])
             .arg(data_dir)
             .args(extra)
+            .envs(env.iter().copied())
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -37,9 +51,12 @@ impl Server {
             .expect("start prescale");
         let stderr = child.stderr.take().expect("stderr");
         let (tx, rx) = mpsc::channel();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let lines = log.clone();
         std::thread::spawn(move || {
             let mut sent = false;
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                lines.lock().unwrap().push(line.clone());
                 if std::env::var_os("PRESCALE_TEST_LOG").is_some() {
                     eprintln!("[server] {line}");
                 }
@@ -60,6 +77,42 @@ impl Server {
             child,
             url: format!("http://{address}"),
             data_dir: data_dir.to_path_buf(),
+            log,
+        }
+    }
+
+    /// The value of `field=` in the first logged line that has it (e.g. `tls_address`).
+    pub fn logged_field(&self, field: &str) -> Option<String> {
+        let needle = format!("{field}=");
+        self.log.lock().unwrap().iter().find_map(|line| {
+            let at = line.find(&needle)? + needle.len();
+            Some(
+                line[at..]
+                    .chars()
+                    .take_while(|c| !c.is_whitespace())
+                    .collect(),
+            )
+        })
+    }
+
+    /// Waits until a logged line contains every one of `needles`, returning it.
+    pub fn wait_for_log(&self, needles: &[&str], timeout: Duration) -> String {
+        let started = Instant::now();
+        loop {
+            if let Some(line) = self
+                .log
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|line| needles.iter().all(|n| line.contains(n)))
+            {
+                return line.clone();
+            }
+            assert!(
+                started.elapsed() < timeout,
+                "no log line with {needles:?} within {timeout:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 

@@ -1,0 +1,214 @@
+//! A KEDA external scaler (gRPC, `externalscaler.ExternalScaler`), for clusters where KEDA
+//! already owns `v1beta1.external.metrics.k8s.io` and prescale cannot register its own
+//! APIService: KEDA calls prescale, then serves the numbers through its own metrics server.
+//!
+//! The ScaledObject's trigger names the target in its metadata:
+//!
+//! ```yaml
+//! triggers:
+//! - type: external            # or external-push, which uses StreamIsActive
+//!   metadata:
+//!     scalerAddress: prescale.prescale.svc:9090
+//!     target: checkout
+//! ```
+//!
+//! - `GetMetricSpec`: one metric named after the target, with a target size of `1` for
+//!   `metric_value = "replicas"` (the HPA KEDA creates then asks for exactly the planned count)
+//!   or `capacity_per_replica` for `"load"`;
+//! - `GetMetrics`: the value the external metrics API would publish now — the plan's, or the
+//!   safe fallback without one (`api::kube::published_value`);
+//! - `IsActive`: whether that value is above zero (KEDA scales an inactive workload to its
+//!   `minReplicaCount`, which may be zero);
+//! - `StreamIsActive`: the same answer at once, then again whenever it changes (checked every
+//!   replanning interval), until KEDA hangs up or the target is deleted.
+//!
+//! Errors are gRPC statuses: `InvalidArgument` for a trigger without `target` (or an impossible
+//! namespace), `NotFound` for an unknown target. The code under `externalscaler` is generated
+//! from `proto/externalscaler.proto` and committed (see that file).
+
+#[rustfmt::skip]
+#[allow(clippy::all, clippy::pedantic, missing_docs)]
+pub mod externalscaler;
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+use tokio_stream::Stream;
+use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
+use tonic::{Request, Response, Status};
+
+use super::AppState;
+use super::kube::published_value;
+use super::secure::stopped;
+use crate::engine::runner::system_now;
+use crate::plan::{MetricValue, Target, check_namespace};
+use externalscaler::external_scaler_server::{ExternalScaler, ExternalScalerServer};
+use externalscaler::{
+    GetMetricSpecResponse, GetMetricsRequest, GetMetricsResponse, IsActiveResponse, MetricSpec,
+    MetricValue as KedaMetricValue, ScaledObjectRef,
+};
+
+/// The trigger metadata key naming the prescale target.
+pub const TARGET_KEY: &str = "target";
+
+/// The gRPC service over the shared API state.
+#[derive(Clone)]
+pub struct Scaler {
+    state: AppState,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Scaler {
+    pub fn new(state: AppState, shutdown: watch::Receiver<bool>) -> Scaler {
+        Scaler { state, shutdown }
+    }
+
+    /// The target a ScaledObject's trigger names.
+    fn resolve(&self, object: &ScaledObjectRef) -> Result<(String, Arc<Target>), Status> {
+        let Some(name) = object.scaler_metadata.get(TARGET_KEY) else {
+            return Err(Status::invalid_argument(format!(
+                "ScaledObject {}/{}: the trigger's metadata must name a prescale target \
+                 (`{TARGET_KEY}: NAME`)",
+                object.namespace, object.name
+            )));
+        };
+        if !object.namespace.is_empty() {
+            check_namespace(&object.namespace).map_err(Status::invalid_argument)?;
+        }
+        let target = self.state.engine.target(name).ok_or_else(|| {
+            Status::not_found(format!(
+                "no prescale target {name:?} (named by ScaledObject {}/{})",
+                object.namespace, object.name
+            ))
+        })?;
+        Ok((name.clone(), target))
+    }
+
+    async fn value(&self, object: &ScaledObjectRef) -> Result<(String, Arc<Target>, f64), Status> {
+        let (name, target) = self.resolve(object)?;
+        let value =
+            published_value(&self.state, &name, &target, system_now(), &object.namespace).await;
+        Ok((name, target, value))
+    }
+}
+
+/// The per-replica target KEDA's HPA divides the metric by.
+fn target_size(target: &Target) -> f64 {
+    match target.metric_value {
+        MetricValue::Replicas => 1.0,
+        MetricValue::Load => target.capacity_per_replica,
+    }
+}
+
+type ActiveStream = Pin<Box<dyn Stream<Item = Result<IsActiveResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl ExternalScaler for Scaler {
+    async fn is_active(
+        &self,
+        request: Request<ScaledObjectRef>,
+    ) -> Result<Response<IsActiveResponse>, Status> {
+        let (_, _, value) = self.value(request.get_ref()).await?;
+        Ok(Response::new(IsActiveResponse {
+            result: value > 0.0,
+        }))
+    }
+
+    type StreamIsActiveStream = ActiveStream;
+
+    async fn stream_is_active(
+        &self,
+        request: Request<ScaledObjectRef>,
+    ) -> Result<Response<ActiveStream>, Status> {
+        let object = request.into_inner();
+        self.resolve(&object)?;
+        let (send, receive) = mpsc::channel(4);
+        let scaler = self.clone();
+        let period = Duration::from_secs(
+            self.state
+                .engine
+                .settings()
+                .replan_interval
+                .seconds()
+                .clamp(1, 60) as u64,
+        );
+        tokio::spawn(async move {
+            let mut shutdown = scaler.shutdown.clone();
+            let mut last = None;
+            loop {
+                let answer = scaler.value(&object).await.map(|(_, _, value)| value > 0.0);
+                let failed = answer.is_err();
+                if answer.as_ref().ok() != last.as_ref() {
+                    last = answer.as_ref().ok().copied();
+                    let message = answer.map(|result| IsActiveResponse { result });
+                    if send.send(message).await.is_err() {
+                        return; // KEDA hung up.
+                    }
+                }
+                if failed {
+                    return; // The target is gone: the status above ends the stream.
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(period) => {}
+                    _ = send.closed() => return,
+                    _ = stopped(&mut shutdown) => return,
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(receive))))
+    }
+
+    async fn get_metric_spec(
+        &self,
+        request: Request<ScaledObjectRef>,
+    ) -> Result<Response<GetMetricSpecResponse>, Status> {
+        let (name, target) = self.resolve(request.get_ref())?;
+        let size = target_size(&target);
+        Ok(Response::new(GetMetricSpecResponse {
+            metric_specs: vec![MetricSpec {
+                metric_name: name,
+                target_size: size.round().max(1.0) as i64,
+                target_size_float: size,
+            }],
+        }))
+    }
+
+    async fn get_metrics(
+        &self,
+        request: Request<GetMetricsRequest>,
+    ) -> Result<Response<GetMetricsResponse>, Status> {
+        let request = request.into_inner();
+        let object = request.scaled_object_ref.unwrap_or_default();
+        let (name, _, value) = self.value(&object).await?;
+        let metric_name = if request.metric_name.is_empty() {
+            name
+        } else {
+            request.metric_name
+        };
+        Ok(Response::new(GetMetricsResponse {
+            metric_values: vec![KedaMetricValue {
+                metric_name,
+                metric_value: value.ceil() as i64,
+                metric_value_float: value,
+            }],
+        }))
+    }
+}
+
+/// Serves the scaler on `tcp` until `shutdown`.
+pub async fn serve(tcp: TcpListener, state: AppState, shutdown: watch::Receiver<bool>) {
+    let service = ExternalScalerServer::new(Scaler::new(state, shutdown.clone()));
+    let mut stop = shutdown;
+    let outcome = tonic::transport::Server::builder()
+        .add_service(service)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(tcp), async move {
+            stopped(&mut stop).await
+        })
+        .await;
+    if let Err(error) = outcome {
+        tracing::error!(%error, "the KEDA external scaler stopped");
+    }
+}

@@ -1,0 +1,197 @@
+//! The Kubernetes port: the discovery documents, the external metrics API and the OpenAPI
+//! documents over TLS, for the kube-apiserver's aggregation layer (which only speaks HTTPS to
+//! an APIService's backend) and for `kubectl get --raw` through it.
+//!
+//! A [`TlsListener`] accepts TCP connections and runs each TLS handshake in its own task (a slow
+//! or silent client cannot hold up the others), with the configuration in force at that moment
+//! (see `api::tls` for reloading); axum then serves HTTP/1.1 on the established streams. The
+//! peer's verified client certificate travels with each connection as a [`TlsPeer`], which the
+//! authentication middleware (`api::frontproxy`) reads.
+//!
+//! The router is the Kubernetes part of the plain port's (`api::kube`, `api::openapi`) plus the
+//! health probes; anything else is a `404` `Status`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::connect_info::Connected;
+use axum::http::StatusCode;
+use axum::serve::{IncomingStream, Listener};
+use rustls::pki_types::CertificateDer;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch};
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
+
+use super::frontproxy::{Authentication, authenticate};
+use super::kube::failure;
+use super::tls::TlsConfig;
+use super::{AppState, health, kube};
+
+/// Longest a client may take to complete its TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Who is on the other end of a TLS connection.
+#[derive(Debug, Clone)]
+pub struct TlsPeer {
+    pub remote: SocketAddr,
+    /// The client certificate, present only when one was asked for and verified.
+    pub client: Option<ClientCert>,
+}
+
+/// What prescale uses of a verified client certificate.
+#[derive(Debug, Clone)]
+pub struct ClientCert {
+    /// The subject's common name (the front proxy's is `front-proxy-client` on kubeadm clusters).
+    pub common_name: Option<String>,
+}
+
+impl TlsPeer {
+    fn new(remote: SocketAddr, certificates: Option<&[CertificateDer<'static>]>) -> TlsPeer {
+        let client = certificates.and_then(<[_]>::first).map(|leaf| ClientCert {
+            common_name: common_name(leaf),
+        });
+        TlsPeer { remote, client }
+    }
+}
+
+/// The first common name of a certificate's subject.
+fn common_name(der: &CertificateDer<'_>) -> Option<String> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    let name = cert
+        .subject()
+        .iter_common_name()
+        .next()?
+        .as_str()
+        .ok()?
+        .to_string();
+    Some(name)
+}
+
+impl Connected<IncomingStream<'_, TlsListener>> for TlsPeer {
+    fn connect_info(stream: IncomingStream<'_, TlsListener>) -> TlsPeer {
+        stream.remote_addr().clone()
+    }
+}
+
+/// A listener yielding established TLS streams; handshakes run concurrently in their own tasks.
+pub struct TlsListener {
+    established: mpsc::Receiver<(TlsStream<TcpStream>, TlsPeer)>,
+    local: SocketAddr,
+}
+
+impl TlsListener {
+    /// Starts accepting on `tcp` with the configurations `tls` publishes, until `shutdown`.
+    pub fn new(tcp: TcpListener, tls: TlsConfig, shutdown: watch::Receiver<bool>) -> TlsListener {
+        let local = tcp
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+        let (ready, established) = mpsc::channel(64);
+        tokio::spawn(accept_loop(tcp, tls, ready, shutdown));
+        TlsListener { established, local }
+    }
+}
+
+impl Listener for TlsListener {
+    type Io = TlsStream<TcpStream>;
+    type Addr = TlsPeer;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        match self.established.recv().await {
+            Some(connection) => connection,
+            // The accept loop has stopped (shutdown): nothing more will come.
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<TlsPeer> {
+        Ok(TlsPeer {
+            remote: self.local,
+            client: None,
+        })
+    }
+}
+
+async fn accept_loop(
+    tcp: TcpListener,
+    tls: TlsConfig,
+    ready: mpsc::Sender<(TlsStream<TcpStream>, TlsPeer)>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let accepted = tokio::select! {
+            accepted = tcp.accept() => accepted,
+            _ = stopped(&mut shutdown) => return,
+        };
+        let (stream, remote) = match accepted {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                // Out of file descriptors and the like: back off rather than spin.
+                tracing::warn!(%error, "accepting a connection on the Kubernetes port failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let acceptor = TlsAcceptor::from(tls.current());
+        let ready = ready.clone();
+        tokio::spawn(async move {
+            match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                Ok(Ok(stream)) => {
+                    let peer = TlsPeer::new(remote, stream.get_ref().1.peer_certificates());
+                    let _ = ready.send((stream, peer)).await;
+                }
+                Ok(Err(error)) => {
+                    tracing::info!(%remote, %error, "TLS handshake refused or failed")
+                }
+                Err(_) => tracing::info!(%remote, "TLS handshake timed out"),
+            }
+        });
+    }
+}
+
+/// Resolves once `shutdown` holds `true` (or its sender is gone).
+pub async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    while !*shutdown.borrow_and_update() {
+        if shutdown.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// The Kubernetes port's router.
+pub fn router(state: AppState, authentication: Arc<Authentication>) -> Router {
+    Router::new()
+        .merge(kube::routes())
+        .fallback(|| async {
+            failure(
+                StatusCode::NOT_FOUND,
+                "NotFound",
+                "the server could not find the requested resource".to_string(),
+            )
+        })
+        .layer(axum::middleware::from_fn_with_state(
+            authentication,
+            authenticate,
+        ))
+        // Probes stay outside authentication, as Kubernetes API servers leave them.
+        .merge(health::routes())
+        .with_state(state)
+}
+
+/// Serves the Kubernetes port on `tcp` until `shutdown`.
+pub async fn serve(
+    tcp: TcpListener,
+    tls: TlsConfig,
+    state: AppState,
+    authentication: Arc<Authentication>,
+    shutdown: watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    let listener = TlsListener::new(tcp, tls, shutdown.clone());
+    let app = router(state, authentication).into_make_service_with_connect_info::<TlsPeer>();
+    let mut stop = shutdown;
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move { stopped(&mut stop).await })
+        .await
+}
