@@ -4,7 +4,8 @@
 Run by scripts/test.sh with the project's .venv (kubernetes-validate, pinned in
 scripts/ci-requirements.txt). What it checks, so that a typo fails the build:
 
-- every YAML document in deploy/ (kustomization.yaml files aside) and everything
+- every YAML document in deploy/ (kustomization.yaml files and deploy/{prometheus,grafana,compose}
+  aside) and everything
   `kubectl kustomize` renders from deploy/ and deploy/keda/, strictly (unknown fields are
   errors) against the schemas of the oldest and newest Kubernetes versions named below;
 - a kind without a schema is an error, not kubernetes-validate's warning: the only custom
@@ -25,6 +26,9 @@ from kubernetes_validate import utils
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
+# Not Kubernetes objects: Prometheus and Grafana files and the docker-compose demo's config
+# (checked by promtool, json.tool and check-jsonschema in scripts/test.sh).
+NOT_KUBERNETES = {"prometheus", "grafana", "compose"}
 VERSIONS = ["1.28.0", utils.latest_version()]
 CUSTOM = {
     ("keda.sh/v1alpha1", "ScaledObject"): ROOT / "scripts/schemas/scaledobject-keda-v1alpha1.json",
@@ -93,6 +97,8 @@ def main():
     failures, count = [], 0
     for path in sorted(DEPLOY.rglob("*.y*ml")):
         if path.name == "kustomization.yaml":
+            continue
+        if path.relative_to(DEPLOY).parts[0] in NOT_KUBERNETES:
             continue
         for resource in documents(path.read_text()):
             count += 1

@@ -70,9 +70,12 @@ impl Server {
                 }
             }
         });
-        let address = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("prescale did not report its address within 60 s");
+        let Ok(address) = rx.recv_timeout(Duration::from_secs(60)) else {
+            // Never leave a server behind a failed test.
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("prescale did not report its address within 60 s");
+        };
         Server {
             child,
             url: format!("http://{address}"),
