@@ -20,6 +20,7 @@
 //! recommendations equals the rounded maximum, and the published load (for `metric_value =
 //! "load"`) and the published replica count always agree.
 
+pub mod live;
 mod target;
 
 use serde::{Deserialize, Serialize};
