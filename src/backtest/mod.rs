@@ -273,6 +273,46 @@ pub fn run(
     })
 }
 
+/// Backtests every dataset of `paths` on `jobs` threads (at least 1), calling `done` as each
+/// finishes (from the worker thread, in completion order) with its index and outcome; returns
+/// the reports in the order of `paths`.
+///
+/// Datasets run in parallel, not the steps of one: a simulation is sequential by nature (each
+/// decision depends on the last), but traces are independent. Fit timings measured while
+/// several datasets run share the machine.
+pub fn run_many(
+    paths: &[PathBuf],
+    options: &Options,
+    jobs: usize,
+    done: &(dyn Fn(usize, &Result<Outcome, BacktestError>) + Sync),
+) -> Vec<Result<Report, BacktestError>> {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<Result<Report, BacktestError>>>> =
+        Mutex::new((0..paths.len()).map(|_| None).collect());
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.clamp(1, paths.len().max(1)) {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(path) = paths.get(i) else { break };
+                    let outcome = run(path, options, &mut |_| {});
+                    done(i, &outcome);
+                    let report = outcome.map(|o| o.report);
+                    results.lock().expect("results lock")[i] = Some(report);
+                }
+            });
+        }
+    });
+    results
+        .into_inner()
+        .expect("results lock")
+        .into_iter()
+        .map(|r| r.expect("every dataset ran"))
+        .collect()
+}
+
 /// The CSV files of `dir`, sorted by name.
 pub fn datasets_in(dir: &Path) -> Result<Vec<PathBuf>, BacktestError> {
     let io = |source| BacktestError::Io {

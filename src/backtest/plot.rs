@@ -36,11 +36,17 @@ fn draw(path: &Path, outcome: &Outcome) -> Fallible {
     let title = format!("prescale backtest: {}", outcome.report.dataset);
     let root = root.titled(&title, (FONT, 26))?;
     let (upper, rest) = root.split_vertically(440);
-    let (middle, lower) = rest.split_vertically(360);
+    let (middle, rest) = rest.split_vertically(360);
+    let (lower, footer) = rest.split_vertically(rest.dim_in_pixel().1.saturating_sub(34));
     let week = Week::new(outcome);
     demand_panel(&upper, outcome, &week)?;
     replica_panel(&middle, outcome, &week)?;
     frontier_panel(&lower, outcome)?;
+    footer.draw(&Text::new(
+        format!("summary: {}", outcome.report.scaling.summary.text),
+        (20, 8),
+        (FONT, 15).into_font(),
+    ))?;
     root.present()?;
     Ok(())
 }
@@ -127,6 +133,7 @@ fn demand_panel(area: &DrawingArea<SVGBackend, Shift>, outcome: &Outcome, week: 
             (FONT, 18),
         )
         .margin(12)
+        .margin_right(50)
         .x_label_area_size(40)
         .y_label_area_size(70)
         .build_cartesian_2d(0.0..week.days(), bottom..top)?;
@@ -136,6 +143,7 @@ fn demand_panel(area: &DrawingArea<SVGBackend, Shift>, outcome: &Outcome, week: 
         .x_label_formatter(&|x| week.label(*x))
         .x_desc("time (UTC)")
         .y_desc("demand per step")
+        .y_label_formatter(&|y| super::report::num(*y))
         .draw()?;
     // The band, one polygon per run of steps that have one.
     let band: Vec<f64> = lo
@@ -190,14 +198,14 @@ fn replica_panel(
         .choice
         .as_ref()
         .map_or(0.9, |c| c.quantile);
-    let mut lines = Vec::new();
-    if let Some(run) = sim.run(PolicyKind::Predictive, quantile) {
-        lines.push((format!("prescale q={quantile}"), PREDICTIVE, run));
-    }
+    // Drawn in this order, so prescale's line is on top.
+    let mut lines = vec![("oracle".to_string(), ORACLE, sim.oracle())];
     if let Some(run) = sim.run(PolicyKind::ReactiveHpa, REFERENCE_UTILIZATION) {
         lines.push((format!("HPA u={REFERENCE_UTILIZATION}"), HPA, run));
     }
-    lines.push(("oracle".to_string(), ORACLE, sim.oracle()));
+    if let Some(run) = sim.run(PolicyKind::Predictive, quantile) {
+        lines.push((format!("prescale q={quantile}"), PREDICTIVE, run));
+    }
     let top = lines
         .iter()
         .flat_map(|(_, _, run)| run.provisioned[week.from..week.to].iter())
@@ -212,6 +220,7 @@ fn replica_panel(
             (FONT, 18),
         )
         .margin(12)
+        .margin_right(50)
         .x_label_area_size(40)
         .y_label_area_size(70)
         .build_cartesian_2d(0.0..week.days(), 0.0..top)?;
@@ -221,6 +230,7 @@ fn replica_panel(
         .x_label_formatter(&|x| week.label(*x))
         .x_desc("time (UTC)")
         .y_desc("replicas")
+        .y_label_formatter(&|y| super::report::num(*y))
         .draw()?;
     for (name, color, run) in &lines {
         let counts = &run.provisioned[week.from..week.to];
@@ -270,6 +280,7 @@ fn frontier_panel(area: &DrawingArea<SVGBackend, Shift>, outcome: &Outcome) -> F
             (FONT, 18),
         )
         .margin(12)
+        .margin_right(50)
         .x_label_area_size(45)
         .y_label_area_size(70)
         .build_cartesian_2d(-0.02 * right..right, bottom..top)?;
@@ -277,6 +288,8 @@ fn frontier_panel(area: &DrawingArea<SVGBackend, Shift>, outcome: &Outcome) -> F
         .configure_mesh()
         .x_desc("under-provisioned steps (%)")
         .y_desc("replica-hours / oracle's")
+        .y_label_formatter(&|y| super::report::num(*y))
+        .x_label_formatter(&|x| super::report::num(*x))
         .draw()?;
     for (name, color, series) in [
         ("prescale (forecast quantile q)", PREDICTIVE, &predictive),
@@ -310,12 +323,6 @@ fn frontier_panel(area: &DrawingArea<SVGBackend, Shift>, outcome: &Outcome) -> F
         .border_style(BLACK)
         .label_font((FONT, 14))
         .draw()?;
-    let summary = &outcome.report.scaling.summary.text;
-    area.draw(&Text::new(
-        format!("summary: {summary}"),
-        (90, area.dim_in_pixel().1 as i32 - 18),
-        (FONT, 14).into_font(),
-    ))?;
     Ok(())
 }
 

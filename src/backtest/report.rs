@@ -109,6 +109,10 @@ pub struct Summary {
     pub hpa_replica_hours: f64,
     /// `None` when every predictive setting under-provisions more than that HPA.
     pub choice: Option<Choice>,
+    /// When there is no choice: the predictive setting that under-provisions least (the
+    /// cheapest of those), for comparison.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub closest: Option<Choice>,
     /// The same in one sentence.
     pub text: String,
 }
@@ -178,7 +182,11 @@ impl Report {
             horizon_steps: setup.horizon_steps,
             train_window_seconds: setup.train_window.seconds(),
             train_window_steps: setup.train_window_steps,
-            seasons: setup.seasons.iter().map(ToString::to_string).collect(),
+            seasons: setup
+                .seasons
+                .iter()
+                .map(|s| span_text(s.seconds()))
+                .collect(),
             seasons_steps: setup.seasons_steps.clone(),
             origins: origins
                 .iter()
@@ -343,23 +351,39 @@ fn summarize(policies: &[PolicyRow]) -> Summary {
             hpa_underprovisioned_fraction: f64::NAN,
             hpa_replica_hours: f64::NAN,
             choice: None,
+            closest: None,
             text: "none: the HPA at u = 0.6 was not simulated".into(),
         };
     };
-    let choice = policies
-        .iter()
-        .filter(|p| p.policy == PolicyKind::Predictive.as_str())
+    let as_choice = |p: &PolicyRow| Choice {
+        quantile: p.param.unwrap_or(f64::NAN),
+        underprovisioned_fraction: p.underprovisioned_fraction,
+        replica_hours: p.replica_hours,
+        cost_vs_hpa: ratio(p.replica_hours, hpa.replica_hours),
+        cost_vs_oracle: p.cost_vs_oracle,
+    };
+    let predictive = || {
+        policies
+            .iter()
+            .filter(|p| p.policy == PolicyKind::Predictive.as_str())
+    };
+    let choice = predictive()
         .filter(|p| p.underprovisioned_fraction <= hpa.underprovisioned_fraction)
         .min_by(|a, b| a.replica_hours.total_cmp(&b.replica_hours))
-        .map(|p| Choice {
-            quantile: p.param.unwrap_or(f64::NAN),
-            underprovisioned_fraction: p.underprovisioned_fraction,
-            replica_hours: p.replica_hours,
-            cost_vs_hpa: ratio(p.replica_hours, hpa.replica_hours),
-            cost_vs_oracle: p.cost_vs_oracle,
-        });
-    let text = match &choice {
-        Some(c) => format!(
+        .map(as_choice);
+    let closest = if choice.is_some() {
+        None
+    } else {
+        predictive()
+            .min_by(|a, b| {
+                a.underprovisioned_fraction
+                    .total_cmp(&b.underprovisioned_fraction)
+                    .then(a.replica_hours.total_cmp(&b.replica_hours))
+            })
+            .map(as_choice)
+    };
+    let text = match (&choice, &closest) {
+        (Some(c), _) => format!(
             "predictive q={} under-provisions {}% of steps (HPA u=0.6: {}%) at {}x the HPA's \
              cost and {}x the oracle's",
             c.quantile,
@@ -368,23 +392,31 @@ fn summarize(policies: &[PolicyRow]) -> Summary {
             num(c.cost_vs_hpa),
             num(c.cost_vs_oracle)
         ),
-        None => format!(
+        (None, Some(c)) => format!(
             "none: every predictive setting under-provisions more than the HPA at u=0.6 ({}% \
-             of steps)",
-            num(100.0 * hpa.underprovisioned_fraction)
+             of steps); the closest, q={}, under-provisions {}% at {}x the HPA's cost and {}x \
+             the oracle's",
+            num(100.0 * hpa.underprovisioned_fraction),
+            c.quantile,
+            num(100.0 * c.underprovisioned_fraction),
+            num(c.cost_vs_hpa),
+            num(c.cost_vs_oracle)
         ),
+        (None, None) => "none: no predictive setting was simulated".to_string(),
     };
     Summary {
         hpa_utilization: REFERENCE_UTILIZATION,
         hpa_underprovisioned_fraction: hpa.underprovisioned_fraction,
         hpa_replica_hours: hpa.replica_hours,
         choice,
+        closest,
         text,
     }
 }
 
 /// One row per dataset for `backtest --all`: MASE per model, the HPA reference, the summary's
-/// choice, and the time taken. `failed` lists the datasets that could not run, with why.
+/// choice (or, marked `none (closest …)`, the predictive setting that came closest), and the
+/// time taken. `failed` lists the datasets that could not run, with why.
 pub fn overview(reports: &[Report], failed: &[(String, String)]) -> String {
     let models: Vec<String> = reports
         .first()
@@ -412,19 +444,19 @@ pub fn overview(reports: &[Report], failed: &[(String, String)]) -> String {
         let hpa = r.policy(PolicyKind::ReactiveHpa, Some(REFERENCE_UTILIZATION));
         row.push(num(100.0 * s.hpa_underprovisioned_fraction));
         row.push(hpa.map_or_else(String::new, |h| num(h.cost_vs_oracle)));
-        match &s.choice {
+        let (label, shown) = match (&s.choice, &s.closest) {
+            (Some(c), _) => (format!("q={}", c.quantile), Some(c)),
+            (None, Some(c)) => (format!("none (closest q={})", c.quantile), Some(c)),
+            (None, None) => ("none".to_string(), None),
+        };
+        row.push(label);
+        match shown {
             Some(c) => row.extend([
-                format!("q={}", c.quantile),
                 num(100.0 * c.underprovisioned_fraction),
                 num(c.cost_vs_hpa),
                 num(c.cost_vs_oracle),
             ]),
-            None => row.extend([
-                "none".to_string(),
-                String::new(),
-                String::new(),
-                String::new(),
-            ]),
+            None => row.extend([String::new(), String::new(), String::new()]),
         }
         row.push(format!("{:.1}", r.elapsed_seconds));
         rows.push(row);
@@ -526,7 +558,9 @@ mod tests {
         assert!(s.text.contains("q=0.9"), "{}", s.text);
         let s = summarize(&policies[..3]);
         assert!(s.choice.is_none());
+        assert_eq!(s.closest.unwrap().quantile, 0.5);
         assert!(s.text.starts_with("none"), "{}", s.text);
+        assert!(s.text.contains("the closest, q=0.5"), "{}", s.text);
     }
 
     #[test]

@@ -41,10 +41,11 @@ pub struct Setup {
 impl Setup {
     /// The frame for a grid of `points` steps of `step` seconds.
     ///
-    /// `train_window = None` means the default of 14 days, shortened when the trace is too
-    /// short for it: to the whole days in half the trace (or half the trace, if that is under a
-    /// day), so that a two-week trace still backtests on its second week. A train window given
-    /// explicitly is never changed: a trace too short for it is an error.
+    /// `train_window = None` means the default of 14 days, shortened for a trace of less than
+    /// 28 days to the whole days in half the trace (or half the trace, if that is under a
+    /// day), so that the backtest always covers the trace's second half: a two-week trace
+    /// backtests on its second week. A train window given explicitly is never changed: a trace
+    /// too short for it is an error.
     pub fn new(
         points: usize,
         step: i64,
@@ -65,33 +66,33 @@ impl Setup {
                 span_text(step)
             )));
         }
-        if win.max(n / 2) + horizon_steps > n {
-            if train_window.is_some() {
-                return Err(BacktestError::TooShort(format!(
-                    "the trace ({}) is too short for a train window of {} and a horizon of {} \
-                     steps: it needs more than {} steps; give a shorter --train-window",
-                    describe_trace(),
-                    span_text(requested),
-                    horizon_steps,
-                    win + horizon_steps
-                )));
-            }
+        if train_window.is_some() && win.max(n / 2) + horizon_steps > n {
+            return Err(BacktestError::TooShort(format!(
+                "the trace ({}) is too short for a train window of {} and a horizon of {} \
+                 steps: it needs more than {} steps; give a shorter --train-window",
+                describe_trace(),
+                span_text(requested),
+                horizon_steps,
+                win + horizon_steps
+            )));
+        }
+        if train_window.is_none() && win > n / 2 {
+            // The default window would leave less than half the trace to evaluate on.
             let half = n / 2;
             let day = (86_400 / step).max(1) as usize;
-            let shorter = if half >= day { half / day * day } else { half };
-            if shorter == 0 || shorter.max(n / 2) + horizon_steps > n {
-                return Err(BacktestError::TooShort(format!(
-                    "the trace ({}) is too short for a horizon of {horizon_steps} steps",
-                    describe_trace()
-                )));
-            }
+            win = if half >= day { half / day * day } else { half };
             notes.push(format!(
-                "the trace is too short for the default train window of {}: using {} (half the \
-                 trace, in whole days when it holds one)",
+                "the trace is shorter than twice the default train window of {}: using {} \
+                 (half the trace, in whole days when it holds one)",
                 span_text(requested),
-                span_text(shorter as i64 * step)
+                span_text(win as i64 * step)
             ));
-            win = shorter;
+        }
+        if win == 0 || win.max(n / 2) + horizon_steps > n {
+            return Err(BacktestError::TooShort(format!(
+                "the trace ({}) is too short for a horizon of {horizon_steps} steps",
+                describe_trace()
+            )));
         }
         let (kept, kept_steps) = usable_seasons(seasons, step, win);
         if kept.is_empty() {
@@ -101,7 +102,7 @@ impl Setup {
             let dropped: Vec<String> = seasons
                 .iter()
                 .filter(|s| !kept.contains(s))
-                .map(Span::to_string)
+                .map(|s| span_text(s.seconds()))
                 .collect();
             notes.push(format!(
                 "season(s) {} dropped: they do not fit twice in the train window of {} or are \
@@ -153,7 +154,7 @@ pub fn usable_seasons(seasons: &[Span], step: i64, win: usize) -> (Vec<Span>, Ve
 
 /// The error for a window that holds no usable season.
 pub(crate) fn no_season(seasons: &[Span], step: i64, win: usize, trace: &str) -> BacktestError {
-    let names: Vec<String> = seasons.iter().map(Span::to_string).collect();
+    let names: Vec<String> = seasons.iter().map(|s| span_text(s.seconds())).collect();
     BacktestError::TooShort(format!(
         "no season of {} fits twice in the train window of {} ({win} steps) while being at \
          least 2 steps long; the trace ({trace}) is too short for them, or the seasons are too \
@@ -196,8 +197,12 @@ pub fn origin_indices(lo: usize, hi: usize, k: usize) -> Vec<usize> {
     out
 }
 
-/// A number of seconds as the largest exact unit (`86400` → `1d`).
-pub(crate) fn span_text(seconds: i64) -> String {
+/// A number of seconds as the largest exact unit up to days (`86400` → `1d`, `1209600` →
+/// `14d`: days read better than weeks in reports).
+pub fn span_text(seconds: i64) -> String {
+    if seconds > 0 && seconds % 86_400 == 0 {
+        return format!("{}d", seconds / 86_400);
+    }
     Span::from_seconds(seconds).map_or_else(|_| format!("{seconds}s"), |s| s.to_string())
 }
 
@@ -258,6 +263,10 @@ mod tests {
         assert_eq!(s.train_window_steps, 2016);
         assert_eq!(s.seasons_steps, vec![288]);
         assert_eq!(s.notes.len(), 2, "{:?}", s.notes);
+        // Also when 14d would just fit but leave almost nothing to evaluate on (8 gaps make
+        // aws-elb 4040 steps long).
+        let s = Setup::new(4040, 300, span("30m"), None, &[span("1d")]).unwrap();
+        assert_eq!((s.train_window_steps, s.first_origin), (2016, 2020));
         let err = Setup::new(
             4032,
             300,
