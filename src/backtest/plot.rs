@@ -171,8 +171,9 @@ fn demand_panel(area: &DrawingArea<SVGBackend, Shift>, outcome: &Outcome, week: 
         chart.draw_series(LineSeries::new(run, BLACK.stroke_width(1)))?;
     }
     legend(&mut chart, "demand", BLACK.to_rgba(), 2)?;
+    // Translucent, so a point forecast that follows a noisy demand does not hide it.
     for run in runs(week, yhat) {
-        chart.draw_series(LineSeries::new(run, PREDICTIVE.stroke_width(1)))?;
+        chart.draw_series(LineSeries::new(run, PREDICTIVE.mix(0.7).stroke_width(1)))?;
     }
     legend(&mut chart, "point forecast", PREDICTIVE.to_rgba(), 2)?;
     chart
