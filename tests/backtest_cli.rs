@@ -181,6 +181,25 @@ fn backtest_all_prints_one_row_per_dataset() {
 }
 
 #[test]
+fn backtest_all_reports_a_bad_dataset_and_still_prints_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    trace(&dir.path().join("good.csv"), 6, |i| Some(daily(i)));
+    std::fs::write(dir.path().join("broken.csv"), "timestamp,value\n1,2\n1,3\n").unwrap();
+    let mut args = vec!["backtest", "--all", dir.path().to_str().unwrap()];
+    args.extend(FAST);
+    args.extend(["--season", "1d"]);
+    let out = prescale(&args);
+    let stderr = failed(&out);
+    assert!(stderr.contains("1 of 2 datasets"), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("| good.csv"), "{stdout}");
+    assert!(
+        stdout.contains("broken.csv: not backtested:") && stdout.contains("duplicate timestamp"),
+        "{stdout}"
+    );
+}
+
+#[test]
 fn forecast_writes_one_row_per_step_and_origin() {
     let dir = tempfile::tempdir().unwrap();
     let origins = dir.path().join("origins.txt");
