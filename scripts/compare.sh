@@ -92,7 +92,9 @@ for csv in "$datasets"/*.csv; do
     done
     echo
     echo "## $name, horizon $horizon (step ${step}s, train window $window)"
-    "$python" eval/peers.py "$csv" "${common[@]}" --models "$models" "${scores[@]}" --json "$base.json"
+    # Prophet's back end logs every fit on stderr: keep stderr, minus that chatter.
+    "$python" eval/peers.py "$csv" "${common[@]}" --models "$models" "${scores[@]}" --json "$base.json" \
+      2> >(grep -v -E 'cmdstanpy|Importing plotly' >&2)
     ran=$((ran + 1))
   done
 done
