@@ -15,6 +15,8 @@
 //! - [`engine`]: the running service's loops — periodic refit and re-plan — and the cache of the
 //!   latest forecasts and plans (one writer, many readers).
 //! - [`api`]: the axum routers — REST, the Kubernetes external metrics API, `/metrics`, health.
+//! - [`backtest`]: replay a recorded trace offline — rolling-origin accuracy and a scaling
+//!   simulation of prescale against a reactive HPA and a perfect-foresight oracle (pure).
 //! - [`config`]: one validated `Config` from defaults, a TOML file and flags.
 //! - [`demo`]: `serve --demo` — a bundled real trace as history ending now, replayed live.
 //! - [`monitor`]: forecasts at `now + lead_time`, forecast errors and decision reasons, as
@@ -25,6 +27,7 @@
 
 pub mod alerts;
 pub mod api;
+pub mod backtest;
 pub mod collect;
 pub mod config;
 pub mod demo;

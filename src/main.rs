@@ -1,7 +1,8 @@
 //! The `prescale` command line: parses arguments and calls the library, nothing more.
 
+use std::io::IsTerminal;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
@@ -11,13 +12,14 @@ use tokio::sync::watch;
 use prescale::alerts::Alerts;
 use prescale::api::cluster::ClusterOptions;
 use prescale::api::{AppState, router};
+use prescale::backtest::{self, Capacity, Outcome, Stage};
 use prescale::collect::Ingest;
 use prescale::collect::import::import_dataset;
 use prescale::collect::prometheus_pull::{PullStatus, Puller};
 use prescale::config::{Config, DEFAULT_DATA_DIR, Overrides};
 use prescale::engine::{Engine, runner};
 use prescale::monitor::Monitor;
-use prescale::series::{SeriesKey, format_timestamp};
+use prescale::series::{SeriesKey, Span, format_timestamp};
 use prescale::store::Store;
 
 /// Predictive autoscaling: learn each service's traffic and scale before the load arrives.
@@ -86,6 +88,92 @@ enum Command {
         #[arg(long, default_value = DEFAULT_DATA_DIR)]
         data_dir: PathBuf,
     },
+    /// Replay a recorded trace offline: forecast accuracy over rolling origins, and a scaling
+    /// simulation of prescale against a reactive HPA and a perfect-foresight oracle.
+    Backtest(BacktestArgs),
+    /// Forecast a dataset at the origins listed in a file, in the forecast file format the
+    /// evaluation yardstick (eval/peers.py --score-file) reads.
+    Forecast(ForecastArgs),
+}
+
+#[derive(clap::Args)]
+#[command(group(clap::ArgGroup::new("input").required(true).args(["dataset", "all"])))]
+struct BacktestArgs {
+    /// The dataset CSV (`timestamp,value`).
+    #[arg(long)]
+    dataset: Option<PathBuf>,
+    /// Backtest every .csv file of this directory and print one row per dataset.
+    #[arg(long, value_name = "DIR")]
+    all: Option<PathBuf>,
+    /// Models scored for accuracy (comma list); the first drives the predictive policy.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "auto,seasonal-naive,linear-seasonal"
+    )]
+    model: Vec<String>,
+    /// Seasons (comma list); those that do not fit twice in the train window are dropped.
+    #[arg(long, value_delimiter = ',', default_value = "1d,7d")]
+    season: Vec<Span>,
+    /// Forecast horizon of the accuracy part.
+    #[arg(long, default_value = "30m")]
+    horizon: Span,
+    /// History each fit sees [default: 14d, or half the trace in whole days when it is shorter
+    /// than 28 days].
+    #[arg(long)]
+    train_window: Option<Span>,
+    /// Rolling origins of the accuracy part.
+    #[arg(long, default_value_t = 50)]
+    origins: usize,
+    /// Load one replica serves, or `auto` (the trace's 99th percentile / 20).
+    #[arg(long, default_value = "auto", value_name = "X|auto")]
+    capacity_per_replica: Capacity,
+    /// Pod start-up delay (rounded up to whole steps); also the predictive lead time.
+    #[arg(long, default_value = "2m")]
+    startup_delay: Span,
+    #[arg(long, default_value_t = 1)]
+    min_replicas: u32,
+    #[arg(long, default_value_t = 10_000)]
+    max_replicas: u32,
+    /// How often the predictive policy refits [default: the engine's 10m].
+    #[arg(long, default_value = "10m", value_name = "DUR")]
+    refit_every: Span,
+    /// Write the JSON report here (with --dataset).
+    #[arg(long, value_name = "REPORT.json", conflicts_with = "all")]
+    json: Option<PathBuf>,
+    /// Write the SVG picture here (with --dataset).
+    #[arg(long, value_name = "PLOT.svg", conflicts_with = "all")]
+    plot: Option<PathBuf>,
+    /// With --all: write NAME.json and NAME.svg for every dataset into this directory.
+    #[arg(long, value_name = "DIR", requires = "all")]
+    out_dir: Option<PathBuf>,
+    /// With --all: datasets backtested at once [default: the number of CPUs].
+    #[arg(long, requires = "all")]
+    jobs: Option<usize>,
+}
+
+#[derive(clap::Args)]
+struct ForecastArgs {
+    /// The dataset CSV (`timestamp,value`).
+    #[arg(long)]
+    dataset: PathBuf,
+    /// Origins, one timestamp per line (as `eval/peers.py --emit-origins` writes them).
+    #[arg(long)]
+    origins_file: PathBuf,
+    /// How far each forecast reaches (whole steps, at least one).
+    #[arg(long)]
+    horizon: Span,
+    /// `auto`, `seasonal-naive` or `linear-seasonal`.
+    #[arg(long, default_value = "auto")]
+    model: String,
+    #[arg(long, value_delimiter = ',', default_value = "1d,7d")]
+    season: Vec<Span>,
+    /// History each fit sees (strictly before the origin) [default: 14d].
+    #[arg(long)]
+    train_window: Option<Span>,
+    /// The forecast file to write.
+    #[arg(long, value_name = "FILE.csv")]
+    out: PathBuf,
 }
 
 fn main() -> std::process::ExitCode {
@@ -133,6 +221,8 @@ fn main() -> std::process::ExitCode {
                     history_series,
                 })
             }),
+        Command::Backtest(args) => backtest_command(args),
+        Command::Forecast(args) => forecast_command(args),
     };
     match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -163,6 +253,185 @@ fn import(dataset: PathBuf, series: String, data_dir: PathBuf) -> Result<()> {
         format_timestamp(report.last),
         report.step,
         data_dir.display()
+    );
+    Ok(())
+}
+
+fn backtest_command(args: BacktestArgs) -> Result<()> {
+    let mut options = backtest::Options {
+        models: Vec::new(),
+        seasons: args.season.clone(),
+        horizon: args.horizon,
+        train_window: args.train_window,
+        origins: args.origins,
+        capacity: args.capacity_per_replica,
+        startup_delay: args.startup_delay,
+        min_replicas: args.min_replicas,
+        max_replicas: args.max_replicas,
+        refit_interval: args.refit_every,
+        ..backtest::Options::default()
+    };
+    for name in &args.model {
+        options
+            .models
+            .push(prescale::forecast::ModelSpec::from_name(
+                name,
+                args.season.clone(),
+            )?);
+    }
+    options.check()?;
+    if let Some(dir) = &args.all {
+        return backtest_all(dir, &options, args.out_dir.as_deref(), args.jobs);
+    }
+    let dataset = args.dataset.expect("clap requires --dataset or --all");
+    let outcome = with_progress(&dataset, |progress| {
+        backtest::run(&dataset, &options, progress)
+    })?;
+    print!("{}", outcome.report.text());
+    write_outputs(&outcome, args.json.as_deref(), args.plot.as_deref())
+}
+
+/// Runs one backtest with a progress bar on a terminal (nothing otherwise: one dataset is
+/// one line of output).
+fn with_progress<T>(dataset: &Path, work: impl FnOnce(&mut dyn FnMut(Stage)) -> T) -> T {
+    if !std::io::stderr().is_terminal() {
+        return work(&mut |_| {});
+    }
+    let bar = indicatif::ProgressBar::new(1);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg:40} {bar:40} {percent:>3}% [{elapsed}]")
+            .expect("a valid template"),
+    );
+    let name = backtest::dataset_name(dataset);
+    let out = work(&mut |stage| match stage {
+        Stage::Accuracy { model, models } => {
+            bar.set_message(format!("{name}: accuracy, model {}/{models}", model + 1));
+        }
+        Stage::Simulation { done, total } => {
+            bar.set_message(format!("{name}: scaling simulation"));
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        }
+    });
+    bar.finish_and_clear();
+    out
+}
+
+fn write_outputs(outcome: &Outcome, json: Option<&Path>, plot: Option<&Path>) -> Result<()> {
+    if let Some(path) = json {
+        std::fs::write(path, outcome.report.to_json())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        eprintln!("wrote {}", path.display());
+    }
+    if let Some(path) = plot {
+        backtest::plot::write_svg(path, outcome)?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+fn backtest_all(
+    dir: &Path,
+    options: &backtest::Options,
+    out_dir: Option<&Path>,
+    jobs: Option<usize>,
+) -> Result<()> {
+    let paths = backtest::datasets_in(dir)?;
+    if let Some(out) = out_dir {
+        std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    }
+    let jobs = jobs.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    });
+    let tty = std::io::stderr().is_terminal();
+    let bar = if tty {
+        let bar = indicatif::ProgressBar::new(paths.len() as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "backtest {bar:40} {pos}/{len} datasets [{elapsed}] {msg}",
+            )
+            .expect("a valid template"),
+        );
+        bar.enable_steady_tick(std::time::Duration::from_millis(500));
+        Some(bar)
+    } else {
+        None
+    };
+    let finished = std::sync::atomic::AtomicUsize::new(0);
+    let done = |i: usize, outcome: &Result<Outcome, backtest::BacktestError>| {
+        let name = backtest::dataset_name(&paths[i]);
+        let count = finished.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        let mut line = match outcome {
+            Ok(o) => format!("{name}: done in {:.1} s", o.report.elapsed_seconds),
+            Err(e) => format!("{name}: failed: {e}"),
+        };
+        if let (Some(out), Ok(outcome)) = (out_dir, outcome) {
+            let stem = name.trim_end_matches(".csv");
+            let json = out.join(format!("{stem}.json"));
+            let svg = out.join(format!("{stem}.svg"));
+            let written = std::fs::write(&json, outcome.report.to_json())
+                .map_err(anyhow::Error::from)
+                .and_then(|()| Ok(backtest::plot::write_svg(&svg, outcome)?));
+            if let Err(e) = written {
+                line.push_str(&format!(" (could not write its report: {e:#})"));
+            }
+        }
+        match &bar {
+            Some(bar) => {
+                bar.println(line);
+                bar.inc(1);
+            }
+            None => eprintln!("[{count}/{}] {line}", paths.len()),
+        }
+    };
+    let results = backtest::run_many(&paths, options, jobs, &done);
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let mut reports = Vec::new();
+    let mut failed = Vec::new();
+    for (path, result) in paths.iter().zip(results) {
+        match result {
+            Ok(report) => reports.push(report),
+            Err(e) => failed.push((backtest::dataset_name(path), e.to_string())),
+        }
+    }
+    print!("{}", backtest::report::overview(&reports, &failed));
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        anyhow::bail!(
+            "{} of {} datasets could not be backtested",
+            failed.len(),
+            paths.len()
+        )
+    }
+}
+
+fn forecast_command(args: ForecastArgs) -> Result<()> {
+    let request = backtest::forecast_file::Request {
+        dataset: &args.dataset,
+        origins_file: &args.origins_file,
+        horizon: args.horizon,
+        model: &args.model,
+        seasons: args.season.clone(),
+        train_window: args.train_window,
+        out: &args.out,
+    };
+    let written = backtest::forecast_file::run(&request)?;
+    let seasons: Vec<String> = written
+        .seasons
+        .iter()
+        .map(|s| backtest::setup::span_text(s.seconds()))
+        .collect();
+    println!(
+        "wrote {} forecasts of {} steps ({} rows, model {}, seasons {}) to {}",
+        written.origins,
+        written.horizon_steps,
+        written.rows,
+        args.model,
+        seasons.join(","),
+        args.out.display()
     );
     Ok(())
 }

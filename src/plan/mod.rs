@@ -21,6 +21,7 @@
 //! "load"`) and the published replica count always agree.
 
 mod labels;
+pub mod live;
 mod target;
 
 use serde::{Deserialize, Serialize};

@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# prescale next to the yardstick's peers (eval/peers.py) on every bundled trace.
+#
+# For each dataset and each of two horizons (15m and 60m, or 1 and 4 steps on traces coarser than
+# 15 minutes), with a 14-day train window (half the trace in whole days when it is shorter than 28
+# days) and 50 origins:
+#   1. peers.py --emit-origins writes the rolling origins;
+#   2. `prescale forecast` (release build) forecasts at those origins, for each prescale model;
+#   3. peers.py fits its peers on the same origins and scores them together with prescale's files,
+#      printing one table per dataset and horizon.
+# Then a final table: prescale auto's MASE against the best peer's, per dataset and horizon.
+#
+# Usage: scripts/compare.sh [--models PEERS] [--prescale-models LIST] [--origins N]
+#                           [--datasets DIR] [--only SUBSTRING] [--out DIR]
+#   --models           peers to run (default: all of peers.py's: snaive,snaive_long,ols_fourier,
+#                      holt_winters,autoets,mstl,prophet; prophet and mstl take minutes per trace)
+#   --prescale-models  prescale models scored (default: auto,linear-seasonal)
+#   --only             only the datasets whose file name contains SUBSTRING
+#   --out              where origins, forecasts and JSON results go (default: target/compare)
+# The Python environment is .venv (created here from eval/requirements.txt when missing or stale).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+models="snaive,snaive_long,ols_fourier,holt_winters,autoets,mstl,prophet"
+prescale_models="auto,linear-seasonal"
+origins=50
+datasets=datasets
+only=""
+out=target/compare
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --models) models="$2"; shift 2 ;;
+    --prescale-models) prescale_models="$2"; shift 2 ;;
+    --origins) origins="$2"; shift 2 ;;
+    --datasets) datasets="$2"; shift 2 ;;
+    --only) only="$2"; shift 2 ;;
+    --out) out="$2"; shift 2 ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    *) echo "compare.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+
+# The Python environment, rebuilt when eval/requirements.txt changes.
+python=.venv/bin/python
+stamp=.venv/.eval-requirements
+if [ ! -x "$python" ] || ! cmp -s eval/requirements.txt "$stamp"; then
+  echo "compare.sh: installing eval/requirements.txt into .venv" >&2
+  [ -x "$python" ] || python3 -m venv .venv
+  .venv/bin/pip install --quiet --disable-pip-version-check -r eval/requirements.txt
+  cp eval/requirements.txt "$stamp"
+fi
+
+cargo build --release --locked --quiet --bin prescale
+prescale=target/release/prescale
+mkdir -p "$out"
+
+# Step (the most common difference, as peers.py infers it), horizons and train window per trace.
+frame() {
+  "$python" - "$1" <<'PY'
+import sys
+import pandas as pd
+ts = pd.to_datetime(pd.read_csv(sys.argv[1])["timestamp"], utc=True).sort_values()
+step = int(ts.diff().dropna().dt.total_seconds().mode()[0])
+points = int((ts.iloc[-1] - ts.iloc[0]).total_seconds() // step) + 1
+horizons = "15m 60m" if step <= 900 else f"{step}s {4 * step}s"
+half = points // 2 * step
+if points * step >= 28 * 86400:
+    window = "14d"
+elif half >= 86400:
+    window = f"{half // 86400}d"
+else:
+    window = f"{half}s"
+print(step, window, horizons)
+PY
+}
+
+shopt -s nullglob
+ran=0
+for csv in "$datasets"/*.csv; do
+  name=$(basename "$csv" .csv)
+  [[ -n "$only" && "$name" != *"$only"* ]] && continue
+  read -r step window h1 h2 < <(frame "$csv")
+  for horizon in "$h1" "$h2"; do
+    base="$out/$name-$horizon"
+    common=(--season 1d,7d --horizon "$horizon" --train-window "$window" --origins "$origins")
+    "$python" eval/peers.py "$csv" "${common[@]}" --models "" --emit-origins "$base.origins" >/dev/null
+    scores=()
+    for model in ${prescale_models//,/ }; do
+      "$prescale" forecast --dataset "$csv" --origins-file "$base.origins" --horizon "$horizon" \
+        --model "$model" --season 1d,7d --train-window "$window" --out "$base.prescale-$model.csv" >/dev/null
+      scores+=(--score-file "prescale-$model=$base.prescale-$model.csv")
+    done
+    echo
+    echo "## $name, horizon $horizon (step ${step}s, train window $window)"
+    # Prophet's back end logs every fit on stderr: keep stderr, minus that chatter.
+    "$python" eval/peers.py "$csv" "${common[@]}" --models "$models" "${scores[@]}" --json "$base.json" \
+      2> >(grep -v -E 'cmdstanpy|Importing plotly' >&2)
+    ran=$((ran + 1))
+  done
+done
+if [ "$ran" -eq 0 ]; then
+  echo "compare.sh: no dataset matched in $datasets" >&2
+  exit 1
+fi
+
+echo
+echo "## Summary: prescale auto's MASE against the best peer's (ratio < 1: prescale is better)"
+"$python" - "$out" "$datasets" "$only" <<'PY'
+import glob, json, os, sys
+out, datasets, only = sys.argv[1], sys.argv[2], sys.argv[3]
+rows = []
+for path in sorted(glob.glob(os.path.join(out, "*.json"))):
+    r = json.load(open(path))
+    name = os.path.basename(r["dataset"])[:-4]
+    if only and only not in name or os.path.dirname(r["dataset"]) != datasets.rstrip("/"):
+        continue
+    by = {m["model"]: m for m in r["results"]}
+    peers = [m for m in r["results"] if not m["model"].startswith("prescale-")]
+    best = min(peers, key=lambda m: m["mase"]) if peers else None
+    ours = {k[len("prescale-"):]: v["mase"] for k, v in by.items() if k.startswith("prescale-")}
+    rows.append((name, r["horizon_steps"], ours, best))
+models = sorted({m for _, _, ours, _ in rows for m in ours}, key=lambda m: m != "auto")
+print("| dataset | horizon steps | " + " | ".join(f"prescale {m}" for m in models)
+      + " | best peer | its MASE | auto / best |")
+print("|---" * (len(models) + 5) + "|")
+wins = 0
+for name, h, ours, best in rows:
+    cells = [f"{ours[m]:.4g}" if m in ours else "" for m in models]
+    ratio = ours.get("auto", float("nan")) / best["mase"] if best else float("nan")
+    wins += ratio < 1
+    print(f"| {name} | {h} | " + " | ".join(cells)
+          + (f" | {best['model']} | {best['mase']:.4g} | {ratio:.3f} |" if best else " | | | |"))
+print(f"\nprescale auto beats the best peer in {wins} of {len(rows)} dataset/horizon pairs")
+PY

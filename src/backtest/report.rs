@@ -1,0 +1,584 @@
+//! The backtest report: the JSON document (`--json`), the summary line, and the text tables the
+//! CLI prints. The JSON holds figures only — per-step series stay in memory for the picture —
+//! so a report stays a few kilobytes whatever the trace. NaN figures are written as `null`.
+
+use serde::Serialize;
+
+use crate::series::csv::Dataset;
+use crate::series::format_timestamp;
+
+use super::Capacity;
+use super::accuracy::AccuracyRow;
+use super::fleet::PolicyKind;
+use super::setup::{Setup, span_text};
+use super::simulate::{ScalingConfig, Simulation};
+
+/// The HPA setting the summary compares against: the common default target utilization.
+pub const REFERENCE_UTILIZATION: f64 = 0.6;
+
+/// The whole report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// The dataset's file name.
+    pub dataset: String,
+    pub step_seconds: i64,
+    /// Grid steps from the first to the last timestamp (gaps included).
+    pub points: usize,
+    /// Steps holding an observation.
+    pub observed_points: usize,
+    pub first_timestamp: String,
+    pub last_timestamp: String,
+    pub horizon_steps: usize,
+    pub train_window_seconds: i64,
+    pub train_window_steps: usize,
+    /// Seasons used (after dropping those the window cannot hold twice), and in steps.
+    pub seasons: Vec<String>,
+    pub seasons_steps: Vec<usize>,
+    /// The accuracy origins (RFC 3339), as `eval/peers.py --emit-origins` writes them.
+    pub origins: Vec<String>,
+    /// Adjustments made to the options for this trace.
+    pub notes: Vec<String>,
+    pub accuracy: Vec<AccuracyRow>,
+    pub scaling: Scaling,
+    /// Wall seconds of the whole backtest.
+    pub elapsed_seconds: f64,
+}
+
+/// The scaling simulation's section.
+#[derive(Debug, Clone, Serialize)]
+pub struct Scaling {
+    pub capacity_per_replica: f64,
+    /// `given`, or `auto` (the trace's 99th percentile / 20).
+    pub capacity_source: String,
+    pub startup_delay_seconds: i64,
+    /// The delay in whole steps (rounded up): a pod added at `t` is ready at `t + steps`.
+    pub startup_delay_steps: usize,
+    /// The predictive targets' lead time (`startup_delay_steps` steps).
+    pub lead_time_seconds: i64,
+    pub min_replicas: u32,
+    pub max_replicas: u32,
+    /// The count every policy starts with, all pods ready.
+    pub initial_replicas: u32,
+    /// The simulated steps: `start ..< end`.
+    pub period: Period,
+    /// The predictive policy's model and the engine settings it is replayed with.
+    pub model: String,
+    pub refit_interval_seconds: i64,
+    pub plan_horizon_seconds: i64,
+    pub stabilization_seconds: i64,
+    pub fits: usize,
+    pub fit_failures: usize,
+    pub mean_fit_seconds: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fit_error: Option<String>,
+    pub policies: Vec<PolicyRow>,
+    pub summary: Summary,
+}
+
+/// The simulated period.
+#[derive(Debug, Clone, Serialize)]
+pub struct Period {
+    /// First simulated step.
+    pub start: String,
+    /// Just after the last simulated step.
+    pub end: String,
+    pub steps: usize,
+    /// Steps with an observed demand: the only ones scored.
+    pub scored_steps: usize,
+}
+
+/// One policy's figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct PolicyRow {
+    pub policy: &'static str,
+    /// Quantile (predictive), target utilization (reactive-hpa), `null` (oracle).
+    pub param: Option<f64>,
+    pub underprovisioned_fraction: f64,
+    pub unserved_fraction: f64,
+    pub replica_hours: f64,
+    pub cost_vs_oracle: f64,
+    pub scale_events: usize,
+}
+
+/// The verdict: the cheapest predictive setting that under-provisions no more than the HPA at
+/// u = 0.6.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub hpa_utilization: f64,
+    pub hpa_underprovisioned_fraction: f64,
+    pub hpa_replica_hours: f64,
+    /// `None` when every predictive setting under-provisions more than that HPA.
+    pub choice: Option<Choice>,
+    /// When there is no choice: the predictive setting that under-provisions least (the
+    /// cheapest of those), for comparison.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub closest: Option<Choice>,
+    /// The same in one sentence.
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Choice {
+    pub quantile: f64,
+    pub underprovisioned_fraction: f64,
+    pub replica_hours: f64,
+    pub cost_vs_hpa: f64,
+    pub cost_vs_oracle: f64,
+}
+
+impl Report {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        name: &str,
+        dataset: &Dataset,
+        setup: &Setup,
+        origins: &[usize],
+        accuracy: Vec<AccuracyRow>,
+        config: &ScalingConfig,
+        capacity: Capacity,
+        simulation: &Simulation,
+        elapsed_seconds: f64,
+    ) -> Report {
+        let series = &dataset.series;
+        let step = series.step();
+        let oracle_hours = simulation.oracle().tally.replica_hours(step);
+        let policies: Vec<PolicyRow> = simulation
+            .runs
+            .iter()
+            .map(|run| {
+                let hours = run.tally.replica_hours(step);
+                PolicyRow {
+                    policy: run.kind.as_str(),
+                    param: run.param,
+                    underprovisioned_fraction: run.tally.underprovisioned_fraction(),
+                    unserved_fraction: run.tally.unserved_fraction(),
+                    replica_hours: hours,
+                    cost_vs_oracle: ratio(hours, oracle_hours),
+                    scale_events: run.tally.scale_events,
+                }
+            })
+            .collect();
+        let summary = summarize(&policies);
+        let period = &simulation.period;
+        let mut notes = setup.notes.clone();
+        notes.extend(
+            accuracy
+                .iter()
+                .filter_map(|row| row.error.as_ref().map(|e| (row, e)))
+                .map(|(row, e)| {
+                    format!(
+                        "{}: failed at {} origin(s), first: {e}",
+                        row.model, row.failures
+                    )
+                }),
+        );
+        Report {
+            dataset: name.to_string(),
+            step_seconds: step,
+            points: series.len(),
+            observed_points: series.present(),
+            first_timestamp: format_timestamp(series.start()),
+            last_timestamp: format_timestamp(series.timestamp(series.len().saturating_sub(1))),
+            horizon_steps: setup.horizon_steps,
+            train_window_seconds: setup.train_window.seconds(),
+            train_window_steps: setup.train_window_steps,
+            seasons: setup
+                .seasons
+                .iter()
+                .map(|s| span_text(s.seconds()))
+                .collect(),
+            seasons_steps: setup.seasons_steps.clone(),
+            origins: origins
+                .iter()
+                .map(|&i| format_timestamp(series.timestamp(i)))
+                .collect(),
+            notes,
+            accuracy,
+            scaling: Scaling {
+                capacity_per_replica: config.capacity_per_replica,
+                capacity_source: match capacity {
+                    Capacity::Auto => "auto: 99th percentile of the trace / 20".to_string(),
+                    Capacity::Given(_) => "given".to_string(),
+                },
+                startup_delay_seconds: config.startup_delay.seconds(),
+                startup_delay_steps: simulation.delay_steps,
+                lead_time_seconds: simulation.lead_time.seconds(),
+                min_replicas: config.min_replicas,
+                max_replicas: config.max_replicas,
+                initial_replicas: simulation.initial_replicas,
+                period: Period {
+                    start: format_timestamp(series.timestamp(period.start)),
+                    end: format_timestamp(series.timestamp(period.end)),
+                    steps: period.len(),
+                    scored_steps: simulation.oracle().tally.steps,
+                },
+                model: config.model.name().to_string(),
+                refit_interval_seconds: config.refit_interval.seconds(),
+                plan_horizon_seconds: config.plan_horizon.seconds(),
+                stabilization_seconds: config.stabilization.seconds(),
+                fits: simulation.fits,
+                fit_failures: simulation.fit_failures,
+                mean_fit_seconds: ratio(simulation.fit_seconds, simulation.fits as f64),
+                fit_error: simulation.fit_error.clone(),
+                policies,
+                summary,
+            },
+            elapsed_seconds,
+        }
+    }
+
+    /// The report as pretty JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a report always serializes")
+    }
+
+    /// The policy row of `policy` with `param`.
+    pub fn policy(&self, policy: PolicyKind, param: Option<f64>) -> Option<&PolicyRow> {
+        self.scaling.policies.iter().find(|p| {
+            p.policy == policy.as_str()
+                && match (p.param, param) {
+                    (Some(a), Some(b)) => (a - b).abs() < 1e-9,
+                    (None, None) => true,
+                    _ => false,
+                }
+        })
+    }
+
+    /// The text the CLI prints for one dataset: the frame, the accuracy table, the policy
+    /// table and the summary line.
+    pub fn text(&self) -> String {
+        let mut out = String::new();
+        let s = &self.scaling;
+        out.push_str(&format!(
+            "{}: {} steps of {} ({} observed), {} .. {}\n",
+            self.dataset,
+            self.points,
+            span_text(self.step_seconds),
+            self.observed_points,
+            self.first_timestamp,
+            self.last_timestamp
+        ));
+        for note in &self.notes {
+            out.push_str(&format!("note: {note}\n"));
+        }
+        out.push_str(&format!(
+            "\naccuracy: horizon {} steps, train window {}, seasons {}, {} origins\n",
+            self.horizon_steps,
+            span_text(self.train_window_seconds),
+            self.seasons.join(","),
+            self.origins.len()
+        ));
+        let mut rows = vec![vec![
+            "model".to_string(),
+            "origins".into(),
+            "MASE".into(),
+            "MAE".into(),
+            "RMSE".into(),
+            "sMAPE %".into(),
+            "cov80".into(),
+            "cov95".into(),
+            "fit+predict s".into(),
+        ]];
+        for a in &self.accuracy {
+            rows.push(vec![
+                a.model.clone(),
+                a.origins.to_string(),
+                num(a.mase),
+                num(a.mae),
+                num(a.rmse),
+                num(a.smape),
+                num(a.coverage80),
+                num(a.coverage95),
+                num(a.fit_predict_seconds),
+            ]);
+        }
+        out.push_str(&table(&rows));
+        out.push_str(&format!(
+            "\nscaling: capacity {} per replica ({}), start-up delay {} ({} step(s)), replicas \
+             {}..={}, from {} to {} ({} steps, {} scored), {} refitted every {} ({} fits, {} \
+             failed)\n",
+            num(s.capacity_per_replica),
+            s.capacity_source,
+            span_text(s.startup_delay_seconds),
+            s.startup_delay_steps,
+            s.min_replicas,
+            s.max_replicas,
+            s.period.start,
+            s.period.end,
+            s.period.steps,
+            s.period.scored_steps,
+            s.model,
+            span_text(s.refit_interval_seconds),
+            s.fits,
+            s.fit_failures
+        ));
+        let mut rows = vec![vec![
+            "policy".to_string(),
+            "param".into(),
+            "under-provisioned %".into(),
+            "unserved %".into(),
+            "replica-hours".into(),
+            "cost vs oracle".into(),
+            "scale events".into(),
+        ]];
+        for p in &s.policies {
+            rows.push(vec![
+                p.policy.to_string(),
+                p.param.map_or_else(String::new, |v| format!("{v}")),
+                num(100.0 * p.underprovisioned_fraction),
+                num(100.0 * p.unserved_fraction),
+                num(p.replica_hours),
+                num(p.cost_vs_oracle),
+                p.scale_events.to_string(),
+            ]);
+        }
+        out.push_str(&table(&rows));
+        out.push_str(&format!("\nsummary: {}\n", s.summary.text));
+        out
+    }
+}
+
+/// The summary for a list of policy rows.
+fn summarize(policies: &[PolicyRow]) -> Summary {
+    let reference = policies.iter().find(|p| {
+        p.policy == PolicyKind::ReactiveHpa.as_str()
+            && p.param
+                .is_some_and(|u| (u - REFERENCE_UTILIZATION).abs() < 1e-9)
+    });
+    let Some(hpa) = reference else {
+        return Summary {
+            hpa_utilization: REFERENCE_UTILIZATION,
+            hpa_underprovisioned_fraction: f64::NAN,
+            hpa_replica_hours: f64::NAN,
+            choice: None,
+            closest: None,
+            text: "none: the HPA at u = 0.6 was not simulated".into(),
+        };
+    };
+    let as_choice = |p: &PolicyRow| Choice {
+        quantile: p.param.unwrap_or(f64::NAN),
+        underprovisioned_fraction: p.underprovisioned_fraction,
+        replica_hours: p.replica_hours,
+        cost_vs_hpa: ratio(p.replica_hours, hpa.replica_hours),
+        cost_vs_oracle: p.cost_vs_oracle,
+    };
+    let predictive = || {
+        policies
+            .iter()
+            .filter(|p| p.policy == PolicyKind::Predictive.as_str())
+    };
+    let choice = predictive()
+        .filter(|p| p.underprovisioned_fraction <= hpa.underprovisioned_fraction)
+        .min_by(|a, b| a.replica_hours.total_cmp(&b.replica_hours))
+        .map(as_choice);
+    let closest = if choice.is_some() {
+        None
+    } else {
+        predictive()
+            .min_by(|a, b| {
+                a.underprovisioned_fraction
+                    .total_cmp(&b.underprovisioned_fraction)
+                    .then(a.replica_hours.total_cmp(&b.replica_hours))
+            })
+            .map(as_choice)
+    };
+    let text = match (&choice, &closest) {
+        (Some(c), _) => format!(
+            "predictive q={} under-provisions {}% of steps (HPA u=0.6: {}%) at {}x the HPA's \
+             cost and {}x the oracle's",
+            c.quantile,
+            num(100.0 * c.underprovisioned_fraction),
+            num(100.0 * hpa.underprovisioned_fraction),
+            num(c.cost_vs_hpa),
+            num(c.cost_vs_oracle)
+        ),
+        (None, Some(c)) => format!(
+            "none: every predictive setting under-provisions more than the HPA at u=0.6 ({}% \
+             of steps); the closest, q={}, under-provisions {}% at {}x the HPA's cost and {}x \
+             the oracle's",
+            num(100.0 * hpa.underprovisioned_fraction),
+            c.quantile,
+            num(100.0 * c.underprovisioned_fraction),
+            num(c.cost_vs_hpa),
+            num(c.cost_vs_oracle)
+        ),
+        (None, None) => "none: no predictive setting was simulated".to_string(),
+    };
+    Summary {
+        hpa_utilization: REFERENCE_UTILIZATION,
+        hpa_underprovisioned_fraction: hpa.underprovisioned_fraction,
+        hpa_replica_hours: hpa.replica_hours,
+        choice,
+        closest,
+        text,
+    }
+}
+
+/// One row per dataset for `backtest --all`: MASE per model, the HPA reference, the summary's
+/// choice (or, marked `none (closest …)`, the predictive setting that came closest), and the
+/// time taken. `failed` lists the datasets that could not run, with why.
+pub fn overview(reports: &[Report], failed: &[(String, String)]) -> String {
+    let models: Vec<String> = reports
+        .first()
+        .map(|r| r.accuracy.iter().map(|a| a.model.clone()).collect())
+        .unwrap_or_default();
+    let mut header = vec!["dataset".to_string(), "step".into()];
+    header.extend(models.iter().map(|m| format!("MASE {m}")));
+    header.extend([
+        "HPA0.6 under %".to_string(),
+        "HPA0.6 cost/oracle".into(),
+        "predictive".into(),
+        "under %".into(),
+        "cost/HPA".into(),
+        "cost/oracle".into(),
+        "seconds".into(),
+    ]);
+    let mut rows = vec![header];
+    for r in reports {
+        let mut row = vec![r.dataset.clone(), span_text(r.step_seconds)];
+        for m in &models {
+            let mase = r.accuracy.iter().find(|a| &a.model == m).map(|a| a.mase);
+            row.push(mase.map_or_else(String::new, num));
+        }
+        let s = &r.scaling.summary;
+        let hpa = r.policy(PolicyKind::ReactiveHpa, Some(REFERENCE_UTILIZATION));
+        row.push(num(100.0 * s.hpa_underprovisioned_fraction));
+        row.push(hpa.map_or_else(String::new, |h| num(h.cost_vs_oracle)));
+        let (label, shown) = match (&s.choice, &s.closest) {
+            (Some(c), _) => (format!("q={}", c.quantile), Some(c)),
+            (None, Some(c)) => (format!("none (closest q={})", c.quantile), Some(c)),
+            (None, None) => ("none".to_string(), None),
+        };
+        row.push(label);
+        match shown {
+            Some(c) => row.extend([
+                num(100.0 * c.underprovisioned_fraction),
+                num(c.cost_vs_hpa),
+                num(c.cost_vs_oracle),
+            ]),
+            None => row.extend([String::new(), String::new(), String::new()]),
+        }
+        row.push(format!("{:.1}", r.elapsed_seconds));
+        rows.push(row);
+    }
+    let mut out = table(&rows);
+    for (name, why) in failed {
+        out.push_str(&format!("{name}: not backtested: {why}\n"));
+    }
+    out
+}
+
+/// A Markdown table (pipes, header rule), columns padded for reading in a terminal.
+pub fn table(rows: &[Vec<String>]) -> String {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|s| s.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |row: &Vec<String>| {
+        let cells: Vec<String> = (0..columns)
+            .map(|c| {
+                let cell = row.get(c).map_or("", String::as_str);
+                format!("{cell:<width$}", width = widths[c])
+            })
+            .collect();
+        format!("| {} |\n", cells.join(" | "))
+    };
+    let mut out = String::new();
+    for (i, row) in rows.iter().enumerate() {
+        out.push_str(&line(row));
+        if i == 0 {
+            let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
+            out.push_str(&format!("|-{}-|\n", rule.join("-|-")));
+        }
+    }
+    out
+}
+
+/// A figure with 4 significant digits (as peers.py prints them); `n/a` for NaN.
+pub fn num(x: f64) -> String {
+    if x.is_nan() {
+        return "n/a".to_string();
+    }
+    if x == 0.0 || !x.is_finite() {
+        return format!("{x}");
+    }
+    let magnitude = x.abs().log10().floor() as i32;
+    if !(-4..6).contains(&magnitude) {
+        return format!("{x:.3e}");
+    }
+    let decimals = (3 - magnitude).max(0) as usize;
+    let text = format!("{x:.decimals$}");
+    if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        text
+    }
+}
+
+fn ratio(a: f64, b: f64) -> f64 {
+    if b > 0.0 { a / b } else { f64::NAN }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(policy: PolicyKind, param: Option<f64>, under: f64, hours: f64) -> PolicyRow {
+        PolicyRow {
+            policy: policy.as_str(),
+            param,
+            underprovisioned_fraction: under,
+            unserved_fraction: 0.0,
+            replica_hours: hours,
+            cost_vs_oracle: hours / 10.0,
+            scale_events: 0,
+        }
+    }
+
+    #[test]
+    fn summary_takes_the_cheapest_setting_no_worse_than_the_hpa() {
+        let policies = vec![
+            row(PolicyKind::Oracle, None, 0.0, 10.0),
+            row(PolicyKind::ReactiveHpa, Some(0.6), 0.05, 20.0),
+            row(PolicyKind::Predictive, Some(0.5), 0.20, 12.0),
+            row(PolicyKind::Predictive, Some(0.9), 0.05, 16.0),
+            row(PolicyKind::Predictive, Some(0.99), 0.01, 19.0),
+        ];
+        let s = summarize(&policies);
+        let c = s.choice.unwrap();
+        assert_eq!(c.quantile, 0.9);
+        assert!((c.cost_vs_hpa - 0.8).abs() < 1e-12);
+        assert!((c.cost_vs_oracle - 1.6).abs() < 1e-12);
+        assert!(s.text.contains("q=0.9"), "{}", s.text);
+        let s = summarize(&policies[..3]);
+        assert!(s.choice.is_none());
+        assert_eq!(s.closest.unwrap().quantile, 0.5);
+        assert!(s.text.starts_with("none"), "{}", s.text);
+        assert!(s.text.contains("the closest, q=0.5"), "{}", s.text);
+    }
+
+    #[test]
+    fn numbers_read_well() {
+        assert_eq!(num(0.812345), "0.8123");
+        assert_eq!(num(1234.5678), "1235");
+        assert_eq!(num(12.0), "12");
+        assert_eq!(num(f64::NAN), "n/a");
+        assert_eq!(num(0.0), "0");
+        assert_eq!(num(0.00001234), "1.234e-5");
+    }
+
+    #[test]
+    fn tables_are_aligned_markdown() {
+        let t = table(&[
+            vec!["a".into(), "bb".into()],
+            vec!["ccc".into(), "d".into()],
+        ]);
+        assert_eq!(t, "| a   | bb |\n|-----|----|\n| ccc | d  |\n");
+    }
+}

@@ -1,0 +1,281 @@
+//! The scaling simulation: every policy replayed over the same steps from the same state.
+//!
+//! - **Demand** `d(t)` is the trace's value of step `t` (negative values count as 0); one
+//!   replica serves `c`; `r(t)` is the number of ready replicas during step `t`.
+//! - **Decisions** are made at the start of step `t` knowing `d` only up to `t − 1` (the oracle
+//!   excepted); pods start and stop as [`Fleet`] says (start-up delay rounded up to whole
+//!   steps, immediate removal, starting pods removed first).
+//! - **Scored steps** are those with an observed demand. A gap step is not scored at all: it
+//!   adds nothing to the under-provisioned count, `Σ d`, the replica-hours or the scale events
+//!   (nobody knows what it needed, so neither cost nor service can be judged there); the
+//!   policies still run through it — the HPA keeps its count for want of a metric, the oracle
+//!   keeps its count, prescale keeps forecasting.
+//! - **Initial state**: every policy starts with the same count, all pods ready: what the
+//!   oracle would run for the last observed demand before the period (`min` if there is none).
+//! - **Period**: from the first accuracy origin (`max(train window, half the trace)`, so the
+//!   forecaster has a full train window from the first step) to the end of the trace.
+//!
+//! Policies: the oracle (`r(t) = ceil(d(t)/c)`, no delay), the reactive HPA ([`Hpa`]) for each
+//! target utilization, and prescale ([`PredictivePolicy`]) for each quantile, all within the same
+//! `min ..= max`. The predictive targets take the start-up delay as it is simulated (rounded up
+//! to whole steps) as their lead time: a pod asked for at `t` serves from `t + delay`.
+
+use std::ops::Range;
+
+use crate::forecast::ModelSpec;
+use crate::plan::{MetricValue, Target};
+use crate::series::{Sample, Series, SeriesKey, Span};
+
+use super::BacktestError;
+use super::fleet::{Fleet, PolicyKind, Tally, replicas_for};
+use super::hpa::Hpa;
+use super::predictive::{PredictivePolicy, Refitter};
+
+/// The HPA target utilizations simulated.
+pub const UTILIZATIONS: [f64; 5] = [0.5, 0.6, 0.7, 0.8, 0.9];
+
+/// The forecast quantiles simulated.
+pub const QUANTILES: [f64; 5] = [0.5, 0.8, 0.9, 0.95, 0.99];
+
+/// How a simulation runs.
+#[derive(Debug, Clone)]
+pub struct ScalingConfig {
+    pub capacity_per_replica: f64,
+    pub startup_delay: Span,
+    pub min_replicas: u32,
+    pub max_replicas: u32,
+    pub utilizations: Vec<f64>,
+    pub quantiles: Vec<f64>,
+    /// The model the predictive policy refits (the engine's `model` setting).
+    pub model: ModelSpec,
+    /// The engine's `train_window`, `refit_interval` and `plan_horizon` settings.
+    pub train_window: Span,
+    pub refit_interval: Span,
+    pub plan_horizon: Span,
+    /// The predictive targets' scale-down stabilization (the target default, 5 minutes).
+    pub stabilization: Span,
+}
+
+/// One policy's run.
+#[derive(Debug, Clone)]
+pub struct PolicyRun {
+    pub kind: PolicyKind,
+    /// Quantile (predictive) or target utilization (HPA); `None` for the oracle.
+    pub param: Option<f64>,
+    pub tally: Tally,
+    /// Per simulated step: replicas provisioned (paid) and ready.
+    pub provisioned: Vec<u32>,
+    pub ready: Vec<u32>,
+}
+
+/// The outcome of a simulation.
+#[derive(Debug, Clone)]
+pub struct Simulation {
+    /// Grid indices simulated.
+    pub period: Range<usize>,
+    pub initial_replicas: u32,
+    pub delay_steps: usize,
+    /// The predictive targets' lead time: `delay_steps` steps.
+    pub lead_time: Span,
+    /// Oracle first, then the HPAs, then the predictive policies, each in parameter order.
+    pub runs: Vec<PolicyRun>,
+    /// Per simulated step: the point forecast and 80 % band the predictive policies had for
+    /// that step (NaN before the first fit).
+    pub forecast_yhat: Vec<f64>,
+    pub forecast_lo80: Vec<f64>,
+    pub forecast_hi80: Vec<f64>,
+    /// Fit attempts and failures of the predictive model, wall seconds spent fitting.
+    pub fits: usize,
+    pub fit_failures: usize,
+    pub fit_seconds: f64,
+    pub fit_error: Option<String>,
+}
+
+/// Runs every policy over `period` of `series` (the dataset on its grid); `samples` are its
+/// observations as written, which the predictive policy trains on like the engine on its
+/// store. `progress(done, total)` is called now and then.
+pub fn simulate(
+    series: &Series,
+    samples: &[Sample],
+    period: Range<usize>,
+    config: &ScalingConfig,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Simulation, BacktestError> {
+    let step = series.step();
+    let demand = series.values();
+    let period = period.start.min(demand.len())..period.end.min(demand.len());
+    let (c, min, max) = (
+        config.capacity_per_replica,
+        config.min_replicas,
+        config.max_replicas,
+    );
+    let delay = config.startup_delay.steps_ceil(step);
+    let lead_time =
+        Span::from_seconds(delay as i64 * step).map_err(|e| BacktestError::Input(e.to_string()))?;
+    let initial = demand[..period.start]
+        .iter()
+        .rev()
+        .find(|d| d.is_finite())
+        .map_or(min, |d| replicas_for(*d, c, min, max));
+
+    let mut targets = Vec::new();
+    for &quantile in &config.quantiles {
+        let target = Target {
+            series: SeriesKey::new("backtest").expect("a valid name"),
+            capacity_per_replica: c,
+            min_replicas: min,
+            max_replicas: max,
+            lead_time,
+            quantile,
+            scale_down_stabilization: config.stabilization,
+            metric_value: MetricValue::Replicas,
+            labels: Default::default(),
+        };
+        target
+            .check()
+            .map_err(|e| BacktestError::Input(e.to_string()))?;
+        targets.push(target);
+    }
+    let mut hpas: Vec<Hpa> = config
+        .utilizations
+        .iter()
+        .map(|&u| Hpa::new(u, c, step, min, max))
+        .collect();
+    let mut predictive: Vec<PredictivePolicy> =
+        targets.into_iter().map(PredictivePolicy::new).collect();
+    let mut refitter = Refitter::new(
+        config.model.clone(),
+        config.train_window,
+        config.refit_interval,
+        predictive.len(),
+    );
+
+    let run = |kind, param, fleet_delay| {
+        (
+            PolicyRun {
+                kind,
+                param,
+                tally: Tally::default(),
+                provisioned: Vec::with_capacity(period.len()),
+                ready: Vec::with_capacity(period.len()),
+            },
+            Fleet::new(initial, fleet_delay),
+        )
+    };
+    let mut runs = vec![run(PolicyKind::Oracle, None, 0)];
+    runs.extend(
+        config
+            .utilizations
+            .iter()
+            .map(|&u| run(PolicyKind::ReactiveHpa, Some(u), delay)),
+    );
+    runs.extend(
+        config
+            .quantiles
+            .iter()
+            .map(|&q| run(PolicyKind::Predictive, Some(q), delay)),
+    );
+    let plotted = config
+        .quantiles
+        .iter()
+        .position(|&q| (q - 0.9).abs() < 1e-9)
+        .unwrap_or(0);
+
+    let mut forecast_yhat = Vec::with_capacity(period.len());
+    let mut forecast_lo80 = Vec::with_capacity(period.len());
+    let mut forecast_hi80 = Vec::with_capacity(period.len());
+    let mut known = 0; // samples strictly before `now`
+    let mut desired = vec![0u32; runs.len()];
+    let total = period.len();
+    for (done, t) in period.clone().enumerate() {
+        if done % 500 == 0 {
+            progress(done, total);
+        }
+        let now = series.timestamp(t);
+        while known < samples.len() && samples[known].timestamp < now {
+            known += 1;
+        }
+        let before = &samples[..known];
+        let observed = before.last().copied();
+        let metric = t
+            .checked_sub(1)
+            .map(|p| demand[p])
+            .filter(|d| d.is_finite());
+        if !predictive.is_empty() {
+            refitter.tick(now, before);
+        }
+
+        let mut slot = 0;
+        desired[slot] = if demand[t].is_finite() {
+            replicas_for(demand[t], c, min, max)
+        } else {
+            runs[slot].1.provisioned()
+        };
+        for hpa in &mut hpas {
+            slot += 1;
+            desired[slot] = hpa.decide(metric, runs[slot].1.provisioned());
+        }
+        for (k, policy) in predictive.iter_mut().enumerate() {
+            slot += 1;
+            let forecast = refitter.forecast(k, &policy.target, now, config.plan_horizon);
+            desired[slot] =
+                policy.decide(forecast.as_ref(), now, observed, runs[slot].1.provisioned());
+        }
+
+        for ((run, fleet), &want) in runs.iter_mut().zip(&desired) {
+            let changed = fleet.scale_to(want, t);
+            let (ready, provisioned) = (fleet.ready(t), fleet.provisioned());
+            if changed && demand[t].is_finite() {
+                run.tally.scale_events += 1;
+            }
+            run.tally.record(demand[t], ready, provisioned, c);
+            run.provisioned.push(provisioned);
+            run.ready.push(ready);
+        }
+
+        let at = |values: Option<&[f64]>, start: i64| -> f64 {
+            let index = (now - start) / step;
+            values
+                .and_then(|v| usize::try_from(index).ok().and_then(|i| v.get(i)))
+                .copied()
+                .unwrap_or(f64::NAN)
+        };
+        let cached = refitter.cached(plotted);
+        let start = cached.map_or(0, |f| f.start);
+        forecast_yhat.push(at(cached.map(|f| f.yhat.as_slice()), start));
+        forecast_lo80.push(at(cached.and_then(|f| f.quantile(0.1)), start));
+        forecast_hi80.push(at(cached.and_then(|f| f.quantile(0.9)), start));
+    }
+    progress(total, total);
+    Ok(Simulation {
+        period,
+        initial_replicas: initial,
+        delay_steps: delay,
+        lead_time,
+        runs: runs.into_iter().map(|(run, _)| run).collect(),
+        forecast_yhat,
+        forecast_lo80,
+        forecast_hi80,
+        fits: refitter.fits,
+        fit_failures: refitter.failures,
+        fit_seconds: refitter.fit_seconds,
+        fit_error: refitter.first_error,
+    })
+}
+
+impl Simulation {
+    /// The oracle's run.
+    pub fn oracle(&self) -> &PolicyRun {
+        &self.runs[0]
+    }
+
+    /// The run of `kind` with parameter `param`.
+    pub fn run(&self, kind: PolicyKind, param: f64) -> Option<&PolicyRun> {
+        self.runs
+            .iter()
+            .find(|r| r.kind == kind && r.param.is_some_and(|p| (p - param).abs() < 1e-9))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,355 @@
+//! `prescale backtest` and `prescale forecast` end to end, through the real binary.
+//!
+//! The binary is a debug build here, so every run is kept small: the seasonal-naive model,
+//! a few origins, and a slow refit schedule (`--refit-every`), on the smallest bundled trace.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_prescale");
+const ELB: &str = "datasets/aws-elb-request-count-5m.csv";
+
+fn prescale(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run prescale")
+}
+
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn failed(out: &Output) -> String {
+    assert!(
+        !out.status.success(),
+        "expected a failure, got:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    stderr
+}
+
+/// The small, fast options every backtest here uses.
+const FAST: [&str; 6] = [
+    "--model",
+    "seasonal-naive,linear-seasonal",
+    "--origins",
+    "4",
+    "--refit-every",
+    "1d",
+];
+
+/// `days` of a daily cycle at 30-minute steps, through `value(i)`.
+fn trace(path: &Path, days: usize, value: impl Fn(usize) -> Option<f64>) {
+    let mut text = String::from("timestamp,value\n");
+    for i in 0..days * 48 {
+        if let Some(v) = value(i) {
+            text.push_str(&format!("{},{v}\n", 1_700_000_000 + i as i64 * 1800));
+        }
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+fn daily(i: usize) -> f64 {
+    let phase = std::f64::consts::TAU * (i % 48) as f64 / 48.0;
+    (100.0 + 60.0 * phase.sin() + (i * 37 % 11) as f64).round()
+}
+
+#[test]
+fn backtest_writes_the_report_and_the_plot() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("report.json");
+    let svg = dir.path().join("plot.svg");
+    let mut args = vec!["backtest", "--dataset", ELB];
+    args.extend(FAST);
+    args.extend([
+        "--json",
+        json.to_str().unwrap(),
+        "--plot",
+        svg.to_str().unwrap(),
+    ]);
+    let stdout = ok(&prescale(&args));
+    assert!(stdout.contains("| seasonal-naive"), "{stdout}");
+    assert!(stdout.contains("| reactive-hpa"), "{stdout}");
+    assert!(stdout.contains("summary: "), "{stdout}");
+
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["dataset"], "aws-elb-request-count-5m.csv");
+    assert_eq!(report["step_seconds"], 300);
+    assert_eq!(report["points"], 4040, "8 gaps make 4040 grid steps");
+    // A 14-day trace: the default train window shrinks to 7 days, and the weekly season goes.
+    assert_eq!(report["train_window_seconds"], 7 * 86_400);
+    assert_eq!(report["seasons"], serde_json::json!(["1d"]));
+    let accuracy = report["accuracy"].as_array().unwrap();
+    assert_eq!(accuracy.len(), 2);
+    for row in accuracy {
+        assert_eq!(row["horizon_steps"], 6);
+        assert_eq!(row["origins"], 4);
+        for key in [
+            "mae",
+            "rmse",
+            "smape",
+            "mase",
+            "coverage80",
+            "coverage95",
+            "fit_predict_seconds",
+        ] {
+            assert!(row[key].as_f64().unwrap() >= 0.0, "{key}: {row}");
+        }
+    }
+    assert_eq!(report["origins"].as_array().unwrap().len(), 4);
+
+    let scaling = &report["scaling"];
+    assert_eq!(scaling["startup_delay_seconds"], 120);
+    assert_eq!(scaling["startup_delay_steps"], 1);
+    assert!(scaling["capacity_per_replica"].as_f64().unwrap() > 0.0);
+    assert!(
+        scaling["capacity_source"]
+            .as_str()
+            .unwrap()
+            .starts_with("auto")
+    );
+    let policies = scaling["policies"].as_array().unwrap();
+    assert_eq!(policies.len(), 11);
+    let count = |name: &str| policies.iter().filter(|p| p["policy"] == name).count();
+    assert_eq!(
+        (count("oracle"), count("reactive-hpa"), count("predictive")),
+        (1, 5, 5)
+    );
+    for p in policies {
+        for key in [
+            "underprovisioned_fraction",
+            "unserved_fraction",
+            "replica_hours",
+            "cost_vs_oracle",
+        ] {
+            assert!(p[key].as_f64().unwrap() >= 0.0, "{key}: {p}");
+        }
+        assert!(p["scale_events"].as_u64().is_some(), "{p}");
+    }
+    let oracle = policies.iter().find(|p| p["policy"] == "oracle").unwrap();
+    assert_eq!(oracle["cost_vs_oracle"], 1.0);
+    assert_eq!(oracle["underprovisioned_fraction"], 0.0);
+    assert!(oracle["param"].is_null());
+    assert!(scaling["summary"]["text"].as_str().is_some());
+    assert_eq!(scaling["period"]["steps"], 2020);
+
+    let picture = std::fs::read_to_string(&svg).unwrap();
+    assert!(picture.starts_with("<svg"), "{}", &picture[..80]);
+    assert!(picture.len() > 20_000, "a plot of a week is not trivial");
+    for text in [
+        "prescale backtest",
+        "HPA u=0.6",
+        "oracle",
+        "under-provisioned",
+    ] {
+        assert!(picture.contains(text), "the plot lacks {text:?}");
+    }
+}
+
+#[test]
+fn backtest_all_prints_one_row_per_dataset() {
+    let dir = tempfile::tempdir().unwrap();
+    trace(&dir.path().join("first.csv"), 6, |i| Some(daily(i)));
+    trace(&dir.path().join("second.csv"), 5, |i| Some(2.0 * daily(i)));
+    std::fs::write(dir.path().join("notes.txt"), "not a dataset").unwrap();
+    let out_dir = dir.path().join("reports");
+    let mut args = vec!["backtest", "--all", dir.path().to_str().unwrap()];
+    args.extend(FAST);
+    args.extend(["--season", "1d", "--out-dir", out_dir.to_str().unwrap()]);
+    let out = prescale(&args);
+    let stdout = ok(&out);
+    let rows: Vec<&str> = stdout.lines().filter(|l| l.starts_with("| ")).collect();
+    assert_eq!(rows.len(), 3, "a header and two rows:\n{stdout}");
+    assert!(rows[1].starts_with("| first.csv"), "{stdout}");
+    assert!(rows[2].starts_with("| second.csv"), "{stdout}");
+    // Not a terminal: plain progress lines instead of a bar.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("[2/2] "), "{stderr}");
+    assert!(out_dir.join("first.json").exists() && out_dir.join("second.svg").exists());
+}
+
+#[test]
+fn backtest_all_reports_a_bad_dataset_and_still_prints_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    trace(&dir.path().join("good.csv"), 6, |i| Some(daily(i)));
+    std::fs::write(dir.path().join("broken.csv"), "timestamp,value\n1,2\n1,3\n").unwrap();
+    let mut args = vec!["backtest", "--all", dir.path().to_str().unwrap()];
+    args.extend(FAST);
+    args.extend(["--season", "1d"]);
+    let out = prescale(&args);
+    let stderr = failed(&out);
+    assert!(stderr.contains("1 of 2 datasets"), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("| good.csv"), "{stdout}");
+    assert!(
+        stdout.contains("broken.csv: not backtested:") && stdout.contains("duplicate timestamp"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn forecast_writes_one_row_per_step_and_origin() {
+    let dir = tempfile::tempdir().unwrap();
+    let origins = dir.path().join("origins.txt");
+    std::fs::write(
+        &origins,
+        "2014-04-20T00:04:00Z\n2014-04-21T12:04:00Z\n2014-04-23T00:04:00Z\n",
+    )
+    .unwrap();
+    let out = dir.path().join("prescale.csv");
+    let stdout = ok(&prescale(&[
+        "forecast",
+        "--dataset",
+        ELB,
+        "--origins-file",
+        origins.to_str().unwrap(),
+        "--horizon",
+        "30m",
+        "--model",
+        "seasonal-naive",
+        "--train-window",
+        "7d",
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    assert!(stdout.contains("wrote 3 forecasts of 6 steps"), "{stdout}");
+    let text = std::fs::read_to_string(&out).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "origin,timestamp,yhat,lo80,hi80,lo95,hi95");
+    assert_eq!(lines.len(), 1 + 3 * 6);
+    assert!(lines[1].starts_with("2014-04-20T00:04:00Z,2014-04-20T00:04:00Z,"));
+    assert!(lines[6].starts_with("2014-04-20T00:04:00Z,2014-04-20T00:29:00Z,"));
+    assert!(lines[18].starts_with("2014-04-23T00:04:00Z,2014-04-23T00:29:00Z,"));
+    for line in &lines[1..] {
+        let fields: Vec<f64> = line
+            .split(',')
+            .skip(2)
+            .map(|f| f.parse().unwrap())
+            .collect();
+        assert_eq!(fields.len(), 5);
+        let [yhat, lo80, hi80, lo95, hi95] = fields[..] else {
+            unreachable!()
+        };
+        assert!(lo95 <= lo80 && lo80 <= hi80 && hi80 <= hi95, "{line}");
+        assert!(yhat.is_finite());
+    }
+}
+
+#[test]
+fn forecast_names_the_bad_origins_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let origins = dir.path().join("origins.txt");
+    std::fs::write(&origins, "2014-04-20T00:04:00Z\n2015-01-01T00:00:00Z\n").unwrap();
+    let out = dir.path().join("prescale.csv");
+    let stderr = failed(&prescale(&[
+        "forecast",
+        "--dataset",
+        ELB,
+        "--origins-file",
+        origins.to_str().unwrap(),
+        "--horizon",
+        "30m",
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    assert!(
+        stderr.contains("origins.txt:2:") && stderr.contains("outside the data"),
+        "{stderr}"
+    );
+    assert!(!out.exists(), "no partial forecast file");
+}
+
+#[test]
+fn bad_datasets_get_clear_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        let mut args = vec!["backtest", "--dataset", path.to_str().unwrap()];
+        args.extend(FAST);
+        prescale(&args)
+    };
+    let stderr = failed(&run("empty.csv", ""));
+    assert!(stderr.contains("empty file"), "{stderr}");
+    // 30 hours at 30 minutes: shorter than twice the daily season.
+    let mut short = String::from("timestamp,value\n");
+    for i in 0..60 {
+        short.push_str(&format!("{},{}\n", i * 1800, 10 + i % 7));
+    }
+    let stderr = failed(&run("short.csv", &short));
+    assert!(
+        stderr.contains("no season of 1d,7d fits twice") && stderr.contains("too short"),
+        "{stderr}"
+    );
+    let stderr = failed(&prescale(&[
+        "backtest",
+        "--dataset",
+        ELB,
+        "--model",
+        "prophet",
+    ]));
+    assert!(stderr.contains("unknown model"), "{stderr}");
+}
+
+#[test]
+fn constant_gappy_and_negative_traces_still_backtest() {
+    let dir = tempfile::tempdir().unwrap();
+    // Constant: MASE has no scale (null), everything else is defined.
+    let constant = dir.path().join("constant.csv");
+    trace(&constant, 6, |_| Some(42.0));
+    let json = dir.path().join("constant.json");
+    let mut args = vec!["backtest", "--dataset", constant.to_str().unwrap()];
+    args.extend(FAST);
+    args.extend(["--season", "1d", "--json", json.to_str().unwrap()]);
+    ok(&prescale(&args));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert!(report["accuracy"][0]["mase"].is_null(), "{report}");
+    assert_eq!(report["accuracy"][0]["mae"], 0.0);
+    let oracle = &report["scaling"]["policies"][0];
+    assert_eq!(oracle["underprovisioned_fraction"], 0.0);
+
+    // Gaps (a missing half day) and negative values (counted as no demand).
+    let rough = dir.path().join("rough.csv");
+    trace(&rough, 6, |i| match i {
+        200..=223 => None,
+        _ if i % 17 == 0 => Some(-5.0),
+        _ => Some(daily(i)),
+    });
+    let json = dir.path().join("rough.json");
+    let mut args = vec!["backtest", "--dataset", rough.to_str().unwrap()];
+    args.extend(FAST);
+    args.extend([
+        "--season",
+        "1d",
+        "--capacity-per-replica",
+        "10",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    ok(&prescale(&args));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["points"], 288);
+    assert_eq!(report["observed_points"], 264);
+    let period = &report["scaling"]["period"];
+    assert_eq!(period["steps"], 144);
+    assert_eq!(
+        period["scored_steps"],
+        144 - 24,
+        "the gap's steps are not scored"
+    );
+    assert_eq!(report["scaling"]["capacity_per_replica"], 10.0);
+}
