@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Executes notebooks/backtest.ipynb headless against reports generated in this run, so that the
-# notebook never rots. For CI: it needs python3 (with venv) and cargo; it creates .venv when missing
-# and installs notebooks/requirements.txt into it when that file changed.
+# notebook never rots. For CI: it needs python3 (with venv) and cargo; it creates its own venv,
+# .venv-notebook (apart from scripts/test.sh's .venv, which that script rebuilds whenever its own
+# requirements change), and installs notebooks/requirements.txt into it when that file changed.
 #
 # 1. `prescale backtest` (a debug build unless PRESCALE_PROFILE=release) writes reports for two small
 #    bundled traces into target/notebook/, with lighter settings than a real backtest (10 origins,
@@ -11,12 +12,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-python=.venv/bin/python
-stamp=.venv/.notebook-requirements
+venv=.venv-notebook
+python=$venv/bin/python
+stamp=$venv/.notebook-requirements
 if [ ! -x "$python" ] || ! cmp -s notebooks/requirements.txt "$stamp"; then
-  echo "notebook.sh: installing notebooks/requirements.txt into .venv" >&2
-  [ -x "$python" ] || python3 -m venv .venv
-  .venv/bin/pip install --quiet --disable-pip-version-check -r notebooks/requirements.txt
+  echo "notebook.sh: installing notebooks/requirements.txt into $venv" >&2
+  [ -x "$python" ] || python3 -m venv "$venv"
+  "$venv"/bin/pip install --quiet --disable-pip-version-check -r notebooks/requirements.txt
   cp notebooks/requirements.txt "$stamp"
 fi
 
@@ -36,6 +38,6 @@ for name in aws-elb-request-count-5m taylor-elec-gb-2000-30m; do
     --json "$out/$name.json" >/dev/null
 done
 
-BACKTEST_REPORTS="$PWD/$out/*.json" .venv/bin/jupyter nbconvert --to notebook --execute \
+BACKTEST_REPORTS="$PWD/$out/*.json" "$venv"/bin/jupyter nbconvert --to notebook --execute \
   notebooks/backtest.ipynb --output-dir "$out" --output backtest.executed.ipynb
 echo "notebook.sh: executed notebooks/backtest.ipynb against $out/*.json -> $out/backtest.executed.ipynb"

@@ -55,3 +55,6 @@ done
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
 cargo test --all-targets --locked "$@"
+
+# ----- Backtest notebook (issue 3): executed headless against reports generated in this run -----
+bash scripts/notebook.sh
