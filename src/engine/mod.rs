@@ -19,8 +19,9 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::forecast::{FittedModel, Forecast, ForecastError, ModelSpec};
+use crate::plan::live::{self, forecast_levels, plan_forecast_steps};
 use crate::plan::{self, Plan, Planner, Target};
-use crate::series::{Series, SeriesKey, Span, Timestamp, infer_step};
+use crate::series::{Series, SeriesKey, Span, Timestamp};
 use crate::store::{Store, StoreError};
 
 /// Errors the engine reports to its callers.
@@ -68,12 +69,7 @@ impl Default for EngineSettings {
     }
 }
 
-/// Quantile levels every forecast carries: the 80 % and 95 % central intervals.
-pub const INTERVAL_LEVELS: [f64; 4] = [0.025, 0.1, 0.9, 0.975];
-
-/// The longest forecast the engine computes, in steps: beyond this the data is too stale to
-/// plan on and the target says so instead.
-pub const MAX_FORECAST_STEPS: usize = 100_000;
+pub use crate::plan::live::{INTERVAL_LEVELS, MAX_FORECAST_STEPS};
 
 /// A fitted model in the cache.
 #[derive(Debug, Clone, Serialize)]
@@ -87,11 +83,10 @@ pub struct ModelEntry {
     pub training_points: usize,
 }
 
-/// Why a series has no model (the last attempt's outcome).
+/// A series' last fit attempt: what the refit schedule remembers, and the error when it failed.
 #[derive(Debug, Clone)]
 struct FitAttempt {
-    at: Timestamp,
-    samples_seen: u64,
+    schedule: live::FitAttempt,
     error: Option<String>,
 }
 
@@ -298,16 +293,12 @@ impl Engine {
     /// older than the refit interval. Returns how many fits ran.
     pub fn refit_due(&self, now: Timestamp) -> Result<usize, EngineError> {
         let started = Instant::now();
-        let refit_after = self.settings.refit_interval.seconds();
         let mut fitted = 0;
         for info in self.store.list()? {
             let due = {
                 let attempts = self.attempts.lock().expect("attempts lock");
-                match attempts.get(&info.key) {
-                    None => true,
-                    Some(a) if now - a.at >= refit_after => true,
-                    Some(a) => a.error.is_some() && a.samples_seen != info.samples,
-                }
+                let last = attempts.get(&info.key).map(|a| &a.schedule);
+                live::refit_due(last, now, info.samples, self.settings.refit_interval)
             };
             if due {
                 self.refit(&info.key, now, info.samples);
@@ -350,8 +341,11 @@ impl Engine {
             }
         };
         let attempt = FitAttempt {
-            at: now,
-            samples_seen,
+            schedule: live::FitAttempt {
+                at: now,
+                samples_seen,
+                failed: error.is_some(),
+            },
             error,
         };
         let mut attempts = self.attempts.lock().expect("attempts lock");
@@ -370,18 +364,12 @@ impl Engine {
         Ok((model, points))
     }
 
-    /// The samples of `key` in `now - train_window ..= now`, on their grid.
+    /// The samples of `key` in `now - train_window ..= now`, on their grid
+    /// ([`live::training_series`], which the backtest replays too).
     pub fn training_series(&self, key: &SeriesKey, now: Timestamp) -> Result<Series, EngineError> {
-        let from = now - self.settings.train_window.seconds();
-        let samples = self.store.read(key, from, now + 1)?;
-        let step = infer_step(&samples).ok_or_else(|| {
-            EngineError::Forecast(ForecastError::TooShort {
-                needed: 2,
-                have: samples.len(),
-            })
-        })?;
-        Series::from_samples(&samples, step)
-            .map_err(|e| EngineError::Forecast(ForecastError::InvalidSpec(e.to_string())))
+        let window = self.settings.train_window;
+        let samples = self.store.read(key, now - window.seconds(), now + 1)?;
+        Ok(live::training_series(&samples, now, window)?)
     }
 
     /// Plans every target at `now` from the cached models and the newest observations.
@@ -434,19 +422,21 @@ impl Engine {
             ));
         };
         let model = &entry.model;
-        let step = model.step();
-        let reach = now + target.lead_time.seconds() + self.settings.plan_horizon.seconds();
-        let steps = ((reach - model.origin()).max(0) + step - 1) / step;
-        if steps as usize > MAX_FORECAST_STEPS {
-            return Err(format!(
+        let steps = plan_forecast_steps(
+            now,
+            target.lead_time,
+            self.settings.plan_horizon,
+            model.origin(),
+            model.step(),
+        )
+        .ok_or_else(|| {
+            format!(
                 "the newest data of series {:?} is too old to plan from",
                 target.series.as_str()
-            ));
-        }
-        let mut levels = INTERVAL_LEVELS.to_vec();
-        levels.push(target.quantile);
+            )
+        })?;
         let forecast = model
-            .predict(steps.max(1) as usize, &levels)
+            .predict(steps, &forecast_levels(target.quantile))
             .map_err(|e| e.to_string())?;
         let observed = self
             .store

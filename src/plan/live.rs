@@ -2,9 +2,8 @@
 //! the very same decisions: when a series is refitted, what a fit is trained on, which quantile
 //! levels a planning forecast carries, and how far it reaches.
 //!
-//! The engine (`src/engine/mod.rs`) states these rules inline today; the backtest replays them
-//! from here. Each function says which engine line it mirrors, so that a change to one is a
-//! change to both (and the engine/backtest parity test catches a drift).
+//! The engine (`src/engine/mod.rs`) runs them on what its store holds; the backtest replays them
+//! on a dataset (`backtest::predictive`); `tests/parity.rs` checks that both make the same plans.
 
 use crate::forecast::ForecastError;
 use crate::series::{Sample, Series, Span, Timestamp, infer_step};
