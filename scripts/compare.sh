@@ -17,7 +17,7 @@
 #   --prescale-models  prescale models scored (default: auto,linear-seasonal)
 #   --only             only the datasets whose file name contains SUBSTRING
 #   --out              where origins, forecasts and JSON results go (default: target/compare)
-# The Python environment is .venv (created here from eval/requirements.txt when missing or stale).
+# The Python environment is .venv-eval (created here from eval/requirements.txt when missing or stale).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,12 +41,13 @@ while [ $# -gt 0 ]; do
 done
 
 # The Python environment, rebuilt when eval/requirements.txt changes.
-python=.venv/bin/python
-stamp=.venv/.eval-requirements
+venv=.venv-eval
+python=$venv/bin/python
+stamp=$venv/.eval-requirements
 if [ ! -x "$python" ] || ! cmp -s eval/requirements.txt "$stamp"; then
-  echo "compare.sh: installing eval/requirements.txt into .venv" >&2
-  [ -x "$python" ] || python3 -m venv .venv
-  .venv/bin/pip install --quiet --disable-pip-version-check -r eval/requirements.txt
+  echo "compare.sh: installing eval/requirements.txt into $venv" >&2
+  [ -x "$python" ] || python3 -m venv "$venv"
+  "$venv"/bin/pip install --quiet --disable-pip-version-check -r eval/requirements.txt
   cp eval/requirements.txt "$stamp"
 fi
 
