@@ -64,17 +64,7 @@ async fn acknowledged_batches_survive_sigkill() {
         .json()
         .await
         .unwrap();
-    let stored: BTreeMap<i64, f64> = body["samples"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| {
-            let t = chrono::DateTime::parse_from_rfc3339(s["timestamp"].as_str().unwrap())
-                .unwrap()
-                .timestamp();
-            (t, s["value"].as_f64().unwrap())
-        })
-        .collect();
+    let stored: BTreeMap<i64, f64> = common::samples_of(&body);
     let lost: Vec<_> = expected
         .iter()
         .filter(|(t, v)| stored.get(t) != Some(v))

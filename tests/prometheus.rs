@@ -167,17 +167,7 @@ async fn samples(server: &Server, key: &str) -> Vec<(i64, f64)> {
         return Vec::new();
     }
     let body: Value = response.json().await.unwrap();
-    body["samples"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| {
-            let t = chrono::DateTime::parse_from_rfc3339(s["timestamp"].as_str().unwrap())
-                .unwrap()
-                .timestamp();
-            (t, s["value"].as_f64().unwrap())
-        })
-        .collect()
+    common::samples_of(&body)
 }
 
 /// prescale's `/metrics` as `name{labels}` → value.

@@ -175,6 +175,21 @@ pub fn daily_samples(end: i64, n: usize) -> Vec<(i64, f64)> {
 }
 
 /// The push body for `samples` with unix-second timestamps.
+/// The `samples` of a `GET …/samples` reply as (unix seconds, value), in the reply's order.
+pub fn samples_of<C: FromIterator<(i64, f64)>>(body: &serde_json::Value) -> C {
+    body["samples"]
+        .as_array()
+        .expect("a samples array")
+        .iter()
+        .map(|s| {
+            let t = chrono::DateTime::parse_from_rfc3339(s["timestamp"].as_str().unwrap())
+                .unwrap()
+                .timestamp();
+            (t, s["value"].as_f64().unwrap())
+        })
+        .collect()
+}
+
 pub fn push_body(samples: &[(i64, f64)]) -> String {
     let items: Vec<String> = samples
         .iter()
