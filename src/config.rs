@@ -17,6 +17,9 @@
 //! model = "auto"
 //! seasons = ["1d", "7d"]
 //!
+//! [model_files]                # optional: series that start from a `prescale train` file
+//! "checkout_rps" = "models/checkout.json"
+//!
 //! [targets.checkout]
 //! series = "checkout_rps"
 //! capacity_per_replica = 50.0
@@ -52,9 +55,9 @@ use crate::alerts::AlertsConfig;
 use crate::collect::prometheus_pull::SourceConfig;
 use crate::collect::remote_write::RemoteWriteConfig;
 use crate::engine::EngineSettings;
-use crate::forecast::ModelSpec;
+use crate::forecast::{ModelFile, ModelSpec};
 use crate::plan::{Target, check_target_name};
-use crate::series::Span;
+use crate::series::{SeriesKey, Span};
 
 /// A configuration problem; the message names the file and the key.
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +88,20 @@ pub struct Config {
     pub remote_write: RemoteWriteConfig,
     pub sources: Vec<SourceConfig>,
     pub alerts: AlertsConfig,
+    /// Series that start from a model file (`[model_files]`), read and checked at load.
+    pub model_files: Vec<SeedModel>,
+}
+
+/// A series whose model cache starts from a model file (`[model_files]` in the config): the
+/// engine serves forecasts and plans from it at once and refits the series with the file's
+/// spec on its normal schedule.
+#[derive(Debug, Clone)]
+pub struct SeedModel {
+    pub series: SeriesKey,
+    /// The file, as written in the config (relative paths: to the working directory, as
+    /// `data_dir`).
+    pub path: PathBuf,
+    pub file: ModelFile,
 }
 
 /// The TOML file's shape. Every key is optional; unknown keys are errors.
@@ -105,6 +122,9 @@ struct FileConfig {
     #[serde(default)]
     sources: Vec<SourceConfig>,
     alerts: Option<AlertsConfig>,
+    /// Series name → model file.
+    #[serde(default)]
+    model_files: BTreeMap<String, PathBuf>,
 }
 
 /// Values given on the command line; they win over the file.
@@ -169,7 +189,19 @@ impl Config {
         }
         let alerts = file.alerts.unwrap_or_default();
         alerts.check().map_err(|e| invalid(format!("alerts.{e}")))?;
+        let mut model_files = Vec::new();
+        for (series, path) in file.model_files {
+            let key = |message: String| invalid(format!("model_files.{series:?}: {message}"));
+            let series_key = SeriesKey::new(series.clone()).map_err(|e| key(e.to_string()))?;
+            let model = crate::train::read_model_file(&path).map_err(|e| key(e.to_string()))?;
+            model_files.push(SeedModel {
+                series: series_key,
+                path,
+                file: model,
+            });
+        }
         Ok(Config {
+            model_files,
             remote_write,
             sources: file.sources,
             alerts,
