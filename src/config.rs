@@ -334,6 +334,42 @@ mod tests {
     }
 
     #[test]
+    fn model_files_are_read_and_checked_at_load() {
+        let config = load(&format!(
+            "[model_files]\n\"nasa\" = {:?}\n",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/models/nasa-http-1995-1m.json")
+        ))
+        .unwrap();
+        assert_eq!(config.model_files.len(), 1);
+        assert_eq!(config.model_files[0].series.as_str(), "nasa");
+        assert_eq!(config.model_files[0].file.step_seconds, 60);
+        assert!(
+            Config::load(None, Overrides::default())
+                .unwrap()
+                .model_files
+                .is_empty()
+        );
+
+        let err = load("[model_files]\n\"web\" = \"/nonexistent/web.json\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("prescale.toml")
+                && err.contains("model_files.\"web\"")
+                && err.contains("/nonexistent/web.json"),
+            "{err}"
+        );
+        let err = load("[model_files]\n\"\" = \"m.json\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("model_files"), "{err}");
+        let err = load("[model_file]\n\"web\" = \"m.json\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("model_file"), "{err}");
+    }
+
+    #[test]
     fn bad_files_name_the_problem() {
         let err = load("lissten = \"x\"").unwrap_err().to_string();
         assert!(
