@@ -200,6 +200,17 @@ fn mib(value: Option<f64>) -> String {
     value.map_or_else(|| "n/a".to_string(), |v| format!("{v:.0} MiB"))
 }
 
+/// The machine's load average: these figures mean little on a busy machine, so say how busy.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg").map_or_else(
+        |_| "load average n/a".to_string(),
+        |text| {
+            let three: Vec<&str> = text.split_whitespace().take(3).collect();
+            format!("load average {}", three.join(" "))
+        },
+    )
+}
+
 /// Resets VmHWM to the current RSS (Linux ≥ 4.0); whether it worked.
 fn reset_peak() -> bool {
     std::fs::write("/proc/self/clear_refs", "5").is_ok()
@@ -212,14 +223,15 @@ fn report(label: &str, n: usize, wall: Duration, totals: &Totals, models: &[Fitt
     }
     let per = |d: Duration| d.as_secs_f64() * 1e3 / n as f64;
     println!(
-        "{label}: total {:.1} s, {:.2} ms/series wall; per series CPU: generate {:.2} ms, \
-         fit {:.2} ms; peak memory (VmHWM) {}, now (VmRSS) {}",
+        "{label}: total {:.1} s, {:.2} ms/series wall; per series, summed over threads: \
+         generate {:.2} ms, fit {:.2} ms; peak memory (VmHWM) {}, now (VmRSS) {}; {}",
         wall.as_secs_f64(),
         per(wall),
         per(totals.generate),
         per(totals.fit),
         mib(status_mib("VmHWM:")),
         mib(status_mib("VmRSS:")),
+        load_average(),
     );
     let chosen: Vec<String> = families.iter().map(|(k, v)| format!("{k} {v}")).collect();
     println!("    models chosen: {}", chosen.join(", "));
@@ -239,9 +251,10 @@ fn main() {
     let traces = traces();
     let names: Vec<&str> = traces.iter().map(|t| t.name.as_str()).collect();
     println!(
-        "refit_scale: {n} series x {POINTS} steps (14d at 1m), spec {}, {cores} core(s); \
+        "refit_scale: {n} series x {POINTS} steps (14d at 1m), spec {}, {cores} core(s), {}; \
          generated from {} traces: {}",
         serde_json::to_string(&EngineSettings::default().model).unwrap(),
+        load_average(),
         traces.len(),
         names.join(", ")
     );
