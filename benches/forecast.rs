@@ -40,5 +40,42 @@ fn fit_predict(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, fit_predict);
+/// Fit alone, per model (persist helper): the part of the refit that scales with the history.
+fn fit_only(c: &mut Criterion) {
+    let series = two_weeks();
+    let seasons: Vec<Span> = vec!["1d".parse().unwrap(), "7d".parse().unwrap()];
+    let mut group = c.benchmark_group("fit-20160x1m");
+    for name in ["seasonal-naive", "linear-seasonal", "auto"] {
+        let spec = ModelSpec::from_name(name, seasons.clone()).unwrap();
+        group.bench_function(format!("{name}/fit"), |b| {
+            b.iter(|| spec.fit(black_box(&series)).unwrap())
+        });
+    }
+    group.finish();
+}
+
+/// Model files (persist helper): writing and reading back what `prescale train` saves and
+/// `serve` loads, for the fitted `auto` model of the two weeks.
+fn model_file(c: &mut Criterion) {
+    use prescale::forecast::ModelFile;
+    use prescale::forecast::model_file::Provenance;
+    let series = two_weeks();
+    let spec = ModelSpec::default();
+    let model = spec.fit(&series).unwrap();
+    let provenance = Provenance {
+        dataset: "nasa-http-1995-1m.csv".into(),
+        series: None,
+        fitted_at: 0,
+    };
+    let file = ModelFile::new(spec, model, provenance);
+    let text = file.to_json();
+    let mut group = c.benchmark_group("model-file");
+    group.bench_function("to_json", |b| b.iter(|| black_box(&file).to_json()));
+    group.bench_function("from_json", |b| {
+        b.iter(|| ModelFile::from_json(black_box(&text), "bench.json").unwrap())
+    });
+    group.finish();
+}
+
+criterion_group!(benches, fit_predict, fit_only, model_file);
 criterion_main!(benches);

@@ -17,6 +17,9 @@
 //! model = "auto"
 //! seasons = ["1d", "7d"]
 //!
+//! [model_files]                # optional: series that start from a `prescale train` file
+//! "checkout_rps" = "models/checkout.json"
+//!
 //! [targets.checkout]
 //! series = "checkout_rps"
 //! capacity_per_replica = 50.0
@@ -52,9 +55,9 @@ use crate::alerts::AlertsConfig;
 use crate::collect::prometheus_pull::SourceConfig;
 use crate::collect::remote_write::RemoteWriteConfig;
 use crate::engine::EngineSettings;
-use crate::forecast::ModelSpec;
+use crate::forecast::{ModelFile, ModelSpec};
 use crate::plan::{Target, check_target_name};
-use crate::series::Span;
+use crate::series::{SeriesKey, Span};
 
 /// A configuration problem; the message names the file and the key.
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +88,20 @@ pub struct Config {
     pub remote_write: RemoteWriteConfig,
     pub sources: Vec<SourceConfig>,
     pub alerts: AlertsConfig,
+    /// Series that start from a model file (`[model_files]`), read and checked at load.
+    pub model_files: Vec<SeedModel>,
+}
+
+/// A series whose model cache starts from a model file (`[model_files]` in the config): the
+/// engine serves forecasts and plans from it at once and refits the series with the file's
+/// spec on its normal schedule.
+#[derive(Debug, Clone)]
+pub struct SeedModel {
+    pub series: SeriesKey,
+    /// The file, as written in the config (relative paths: to the working directory, as
+    /// `data_dir`).
+    pub path: PathBuf,
+    pub file: ModelFile,
 }
 
 /// The TOML file's shape. Every key is optional; unknown keys are errors.
@@ -105,6 +122,9 @@ struct FileConfig {
     #[serde(default)]
     sources: Vec<SourceConfig>,
     alerts: Option<AlertsConfig>,
+    /// Series name → model file.
+    #[serde(default)]
+    model_files: BTreeMap<String, PathBuf>,
 }
 
 /// Values given on the command line; they win over the file.
@@ -169,7 +189,19 @@ impl Config {
         }
         let alerts = file.alerts.unwrap_or_default();
         alerts.check().map_err(|e| invalid(format!("alerts.{e}")))?;
+        let mut model_files = Vec::new();
+        for (series, path) in file.model_files {
+            let key = |message: String| invalid(format!("model_files.{series:?}: {message}"));
+            let series_key = SeriesKey::new(series.clone()).map_err(|e| key(e.to_string()))?;
+            let model = crate::train::read_model_file(&path).map_err(|e| key(e.to_string()))?;
+            model_files.push(SeedModel {
+                series: series_key,
+                path,
+                file: model,
+            });
+        }
         Ok(Config {
+            model_files,
             remote_write,
             sources: file.sources,
             alerts,
@@ -299,6 +331,42 @@ mod tests {
         assert!(err.contains("remote_write.allow[0]"), "{err}");
         let err = load("[alerts]\nattempts = 0").unwrap_err().to_string();
         assert!(err.contains("alerts.attempts"), "{err}");
+    }
+
+    #[test]
+    fn model_files_are_read_and_checked_at_load() {
+        let config = load(&format!(
+            "[model_files]\n\"nasa\" = {:?}\n",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/models/nasa-http-1995-1m.json")
+        ))
+        .unwrap();
+        assert_eq!(config.model_files.len(), 1);
+        assert_eq!(config.model_files[0].series.as_str(), "nasa");
+        assert_eq!(config.model_files[0].file.step_seconds, 60);
+        assert!(
+            Config::load(None, Overrides::default())
+                .unwrap()
+                .model_files
+                .is_empty()
+        );
+
+        let err = load("[model_files]\n\"web\" = \"/nonexistent/web.json\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("prescale.toml")
+                && err.contains("model_files.\"web\"")
+                && err.contains("/nonexistent/web.json"),
+            "{err}"
+        );
+        let err = load("[model_files]\n\"\" = \"m.json\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("model_files"), "{err}");
+        let err = load("[model_file]\n\"web\" = \"m.json\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("model_file"), "{err}");
     }
 
     #[test]

@@ -22,6 +22,8 @@
 //! - [`monitor`]: forecasts at `now + lead_time`, forecast errors and decision reasons, as
 //!   one snapshot per re-plan for `/metrics`, and the facts the alerts evaluate.
 //! - [`alerts`]: forecast-miss, capacity and model alerts, once per incident, to webhooks.
+//! - [`train`]: `prescale train` — fit a model on a dataset and save it as a model file under
+//!   `models/`; read model files back for `serve`.
 //! - [`replay`]: `prescale replay` — a bundled trace served as a live Prometheus metric at an
 //!   accelerated clock (the docker-compose demo's workload).
 
@@ -38,3 +40,4 @@ pub mod plan;
 pub mod replay;
 pub mod series;
 pub mod store;
+pub mod train;

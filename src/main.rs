@@ -94,6 +94,32 @@ enum Command {
     /// Forecast a dataset at the origins listed in a file, in the forecast file format the
     /// evaluation yardstick (eval/peers.py --score-file) reads.
     Forecast(ForecastArgs),
+    /// Fit a model on the newest train window of a dataset and save it as a model file (JSON,
+    /// see README.md) that `serve` can start a series from (`[model_files]` in the config).
+    Train(TrainArgs),
+}
+
+#[derive(clap::Args)]
+struct TrainArgs {
+    /// The dataset CSV (`timestamp,value`).
+    #[arg(long)]
+    dataset: PathBuf,
+    /// `auto`, `seasonal-naive` or `linear-seasonal`.
+    #[arg(long, default_value = "auto")]
+    model: String,
+    /// Seasons (comma list); those that do not fit twice in the training window are dropped.
+    #[arg(long, value_delimiter = ',', default_value = "1d,7d")]
+    season: Vec<Span>,
+    /// History the fit sees: the newest part of the dataset [default: 14d, or all of a shorter
+    /// dataset].
+    #[arg(long)]
+    train_window: Option<Span>,
+    /// The series the model is meant for (recorded in the file).
+    #[arg(long)]
+    series: Option<String>,
+    /// The model file to write, e.g. models/NAME.json.
+    #[arg(long, value_name = "FILE.json")]
+    out: PathBuf,
 }
 
 #[derive(clap::Args)]
@@ -223,6 +249,7 @@ fn main() -> std::process::ExitCode {
             }),
         Command::Backtest(args) => backtest_command(args),
         Command::Forecast(args) => forecast_command(args),
+        Command::Train(args) => train_command(args),
     };
     match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -436,6 +463,43 @@ fn forecast_command(args: ForecastArgs) -> Result<()> {
     Ok(())
 }
 
+fn train_command(args: TrainArgs) -> Result<()> {
+    // The model name first: a typo should not wait for the dataset to be read.
+    prescale::forecast::ModelSpec::from_name(&args.model, args.season.clone())?;
+    if let Some(series) = &args.series {
+        SeriesKey::new(series.clone()).context("--series")?;
+    }
+    let request = prescale::train::TrainRequest {
+        dataset: &args.dataset,
+        model: &args.model,
+        seasons: args.season.clone(),
+        train_window: args.train_window,
+        series: args.series.clone(),
+        fitted_at: fitted_at()?,
+    };
+    let trained = prescale::train::train(&request)?;
+    prescale::train::write_model_file(&args.out, &trained.file)?;
+    for note in &trained.notes {
+        eprintln!("note: {note}");
+    }
+    print!("{}", prescale::train::describe(&trained.file));
+    println!("wrote {}", args.out.display());
+    Ok(())
+}
+
+/// The time recorded as a model file's `fitted_at`: now, or `SOURCE_DATE_EPOCH` (unix seconds)
+/// when set, the reproducible-builds convention, so that `scripts/train-models.sh` writes the
+/// same files every time.
+fn fitted_at() -> Result<i64> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(text) => text
+            .trim()
+            .parse()
+            .with_context(|| format!("SOURCE_DATE_EPOCH={text:?} is not unix seconds")),
+        Err(_) => Ok(runner::system_now()),
+    }
+}
+
 fn replay(options: prescale::replay::ReplayOptions) -> Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(prescale::replay::run(options, signal()))?;
@@ -460,6 +524,26 @@ async fn run(config: Config, demo: bool, cluster: ClusterOptions) -> Result<()> 
         engine
             .put_target(name, target.clone())
             .with_context(|| format!("target {name:?} from the config file"))?;
+    }
+    let started = runner::system_now();
+    for seed in &config.model_files {
+        let usable = engine.seed_model(&seed.series, &seed.file, started);
+        let file = &seed.file;
+        tracing::info!(
+            series = %seed.series,
+            file = %seed.path.display(),
+            model = %file.chosen.model,
+            trained_until = %format_timestamp(file.training.to),
+            "series starts from its model file"
+        );
+        if !usable {
+            tracing::warn!(
+                series = %seed.series,
+                file = %seed.path.display(),
+                "the model's training data ends too long ago to forecast from now; the series \
+                 has forecasts once it is refitted on fresh samples"
+            );
+        }
     }
     let (stop, shutdown) = watch::channel(false);
     if demo {

@@ -1,4 +1,4 @@
-//! The CLI binary: `import` and `serve` start-up errors, as a user meets them.
+//! The CLI binary: `import`, `train` and `serve` start-up errors, as a user meets them.
 
 mod common;
 
@@ -109,9 +109,128 @@ fn serve_refuses_a_bad_config_with_the_key_named() {
 
 #[test]
 fn every_command_has_help() {
-    for args in [&["--help"][..], &["serve", "--help"], &["import", "--help"]] {
+    for args in [
+        &["--help"][..],
+        &["serve", "--help"],
+        &["import", "--help"],
+        &["train", "--help"],
+    ] {
         let out = prescale(args);
         assert!(out.status.success());
         assert!(String::from_utf8_lossy(&out.stdout).contains("Usage"));
+    }
+}
+
+#[test]
+fn train_writes_a_model_file_that_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_path = dir.path().join("models/elb.json");
+    let out = Command::new(BIN)
+        .args([
+            "train",
+            "--dataset",
+            "datasets/aws-elb-request-count-5m.csv",
+            "--series",
+            "elb",
+            "--out",
+        ])
+        .arg(&out_path)
+        .env("SOURCE_DATE_EPOCH", "1767225600")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "model:      auto(",
+        "training:   2014-04-10T00:44:00Z .. 2014-04-24T00:44:00Z (4032 steps of 5m",
+        "validation: MAE",
+        "linear-seasonal(1d,1w)",
+        "wrote ",
+    ] {
+        assert!(text.contains(needle), "{needle:?} not in\n{text}");
+    }
+    let file = prescale::train::read_model_file(&out_path).unwrap();
+    assert_eq!(file.dataset, "aws-elb-request-count-5m.csv");
+    assert_eq!(file.series.as_deref(), Some("elb"));
+    assert_eq!(file.step_seconds, 300);
+    assert_eq!(file.fitted_at, 1_767_225_600);
+    assert_eq!(file.prescale_version, env!("CARGO_PKG_VERSION"));
+    assert!(file.validation.is_some());
+
+    // A train window shorter than the week drops the weekly season, and says so.
+    let out = Command::new(BIN)
+        .args([
+            "train",
+            "--dataset",
+            "datasets/aws-elb-request-count-5m.csv",
+            "--model",
+            "linear-seasonal",
+            "--train-window",
+            "3d",
+            "--out",
+        ])
+        .arg(dir.path().join("short.json"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("season(s) 7d dropped"));
+    let file = prescale::train::read_model_file(&dir.path().join("short.json")).unwrap();
+    assert_eq!(file.seasons, vec!["1d".parse().unwrap()]);
+    assert_eq!(file.training.points, 3 * 288);
+    assert!(file.validation.is_none());
+}
+
+#[test]
+fn train_errors_name_the_file_and_exit_non_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(
+        &bad,
+        "timestamp,value\n2026-01-05T10:00:00Z,1\n2026-01-05T10:01:00Z,oops\n",
+    )
+    .unwrap();
+    let short = dir.path().join("short.csv");
+    std::fs::write(
+        &short,
+        "timestamp,value\n2026-01-05T10:00:00Z,1\n2026-01-05T10:01:00Z,2\n",
+    )
+    .unwrap();
+    let blocker = dir.path().join("file");
+    std::fs::write(&blocker, "").unwrap();
+    let out_path = dir.path().join("m.json");
+    let blocked = blocker.join("m.json");
+    let elb = "datasets/aws-elb-request-count-5m.csv";
+    let cases: [(&[&str], String); 5] = [
+        (
+            &["--dataset", "/nonexistent.csv"],
+            "/nonexistent.csv".into(),
+        ),
+        (&["--dataset", bad.to_str().unwrap()], "bad.csv:3:".into()),
+        (
+            &["--dataset", short.to_str().unwrap()],
+            "no season of 1d,7d fits twice".into(),
+        ),
+        (&["--dataset", elb, "--model", "prophet"], "prophet".into()),
+        (
+            &["--dataset", elb, "--out", blocked.to_str().unwrap()],
+            blocker.display().to_string(),
+        ),
+    ];
+    for (args, needle) in cases {
+        let mut command = Command::new(BIN);
+        command.arg("train").args(args);
+        if !args.contains(&"--out") {
+            command.arg("--out").arg(&out_path);
+        }
+        let out = command.output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(err.contains(&needle), "{args:?}: {needle:?} not in {err}");
+        assert!(!err.contains("panicked"), "{err}");
+        assert!(!out_path.exists(), "{args:?} wrote a model");
     }
 }

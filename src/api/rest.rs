@@ -215,7 +215,9 @@ async fn forecast(
     }
     let store = state.engine.store().clone();
     let lookup = key.clone();
-    if blocking(move || store.info(&lookup)).await?.is_none() {
+    // A series started from a model file forecasts before its first sample arrives.
+    if state.engine.model(&key).is_none() && blocking(move || store.info(&lookup)).await?.is_none()
+    {
         return Err(ApiError::NotFound(format!(
             "unknown series {:?}",
             key.as_str()

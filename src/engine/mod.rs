@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::forecast::{FittedModel, Forecast, ForecastError, ModelSpec};
+use crate::forecast::{FittedModel, Forecast, ForecastError, ModelFile, ModelSpec};
 use crate::plan::live::{self, forecast_levels, plan_forecast_steps};
 use crate::plan::{self, Plan, Planner, Target};
 use crate::series::{Series, SeriesKey, Span, Timestamp};
@@ -123,6 +123,8 @@ pub struct Engine {
     settings: EngineSettings,
     targets: RwLock<BTreeMap<String, Arc<Target>>>,
     models: RwLock<HashMap<SeriesKey, Arc<ModelEntry>>>,
+    /// Series fitted with another spec than `settings.model`: those started from a model file.
+    specs: RwLock<HashMap<SeriesKey, ModelSpec>>,
     attempts: Mutex<HashMap<SeriesKey, FitAttempt>>,
     plans: RwLock<HashMap<String, Arc<PlanState>>>,
     /// Each target's stabilization memory.
@@ -147,6 +149,7 @@ impl Engine {
             settings,
             targets: RwLock::new(targets),
             models: RwLock::default(),
+            specs: RwLock::default(),
             attempts: Mutex::default(),
             plans: RwLock::default(),
             planners: Mutex::default(),
@@ -206,6 +209,72 @@ impl Engine {
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect()
+    }
+
+    // ----- model files -----
+
+    /// Starts `key` from a model file (`[model_files]` in the config): its fitted model is cached
+    /// at once, with the file's `fitted_at`, so forecasts and plans exist before any refit, even
+    /// with no history in the store; and the series is refitted with the file's spec from then
+    /// on (its model and seasons, rather than the engine's `[model]`).
+    ///
+    /// The seeded model counts as a fit made at `now`: the first refit comes one refit interval
+    /// later, like after any fit, and replaces it (a failed refit keeps it, as it keeps any
+    /// model). A model whose training data ends too long before `now` to forecast from it is
+    /// still cached (the API says why it cannot forecast), but does not delay the first refit.
+    /// Returns whether the model can forecast from `now`.
+    pub fn seed_model(&self, key: &SeriesKey, file: &ModelFile, now: Timestamp) -> bool {
+        let model = file.model.clone();
+        // As `forecast` and `plan_target` reach from the model's origin to `now` and beyond.
+        let behind = (now - model.origin()).max(0) / model.step().max(1);
+        let usable = behind < MAX_FORECAST_STEPS as i64;
+        let entry = ModelEntry {
+            name: model.name(),
+            model,
+            fitted_at: file.fitted_at,
+            fit_seconds: 0.0,
+            training_points: file.training.observed,
+        };
+        self.specs
+            .write()
+            .expect("specs lock")
+            .insert(key.clone(), file.spec.clone());
+        self.models
+            .write()
+            .expect("models lock")
+            .insert(key.clone(), Arc::new(entry));
+        if usable {
+            let samples_seen = self
+                .store
+                .info(key)
+                .ok()
+                .flatten()
+                .map_or(0, |info| info.samples);
+            let attempt = FitAttempt {
+                schedule: live::FitAttempt {
+                    at: now,
+                    samples_seen,
+                    failed: false,
+                },
+                error: None,
+            };
+            self.attempts
+                .lock()
+                .expect("attempts lock")
+                .insert(key.clone(), attempt);
+        }
+        self.wake.notify_waiters();
+        usable
+    }
+
+    /// The spec `key` is fitted with.
+    pub fn spec(&self, key: &SeriesKey) -> ModelSpec {
+        self.specs
+            .read()
+            .expect("specs lock")
+            .get(key)
+            .cloned()
+            .unwrap_or_else(|| self.settings.model.clone())
     }
 
     // ----- reads for the API -----
@@ -356,11 +425,7 @@ impl Engine {
     fn fit_series(&self, key: &SeriesKey, now: Timestamp) -> Result<(FittedModel, usize), String> {
         let series = self.training_series(key, now).map_err(|e| e.to_string())?;
         let points = series.present();
-        let model = self
-            .settings
-            .model
-            .fit(&series)
-            .map_err(|e| e.to_string())?;
+        let model = self.spec(key).fit(&series).map_err(|e| e.to_string())?;
         Ok((model, points))
     }
 

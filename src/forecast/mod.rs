@@ -19,11 +19,13 @@
 //! - [`auto`]: holdout model selection between the two.
 //! - `intervals`: prediction intervals from each model's own forecast errors per horizon step.
 //! - `history`: the training series prepared once (gaps, leading gaps, overflow checks).
+//! - [`model_file`]: a fitted model with its metadata, as saved under `models/` (text only).
 
 pub mod auto;
 mod history;
 mod intervals;
 pub mod linear;
+pub mod model_file;
 pub mod seasonal_naive;
 
 use serde::{Deserialize, Serialize};
@@ -31,6 +33,7 @@ use serde::{Deserialize, Serialize};
 pub use auto::{AutoSpec, CandidateScore, Chosen, FittedAuto, Validation};
 pub use history::TrainingInfo;
 pub use linear::{FittedLinearSeasonal, LinearSeasonalSpec, SeasonUsed};
+pub use model_file::{ModelFile, ModelFileError};
 pub use seasonal_naive::{FittedSeasonalNaive, SeasonalNaiveSpec};
 
 use crate::series::{Series, Span, Timestamp};
