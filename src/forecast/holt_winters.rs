@@ -13,8 +13,9 @@
 //! - **Parameters** α, β, γ, φ are fitted by minimising the in-sample one-step squared error
 //!   with a Nelder-Mead simplex written here, over a logistic transform of the box
 //!   `α, β ∈ [1e-4, 0.9999]`, `γ = (1 − α)·g` with `g ∈ [1e-4, 0.9999]` (the usual
-//!   `γ ≤ 1 − α`), `φ ∈ [0.8, 0.98]`: two starting points, then a restart from the best. One
-//!   evaluation of the objective is one O(n) pass over the training data that allocates nothing
+//!   `γ ≤ 1 − α`), `φ ∈ [0.8, 0.98]`. The first form fitted starts from middling values and
+//!   restarts once from its optimum with a fresh simplex; the other candidate forms start from
+//!   the best parameters found so far (the richer trend is fitted first). One evaluation of the objective is one O(n) pass over the training data that allocates nothing
 //!   (the season is a ring buffer of its `m` values), so a daily season at 1-minute steps
 //!   (m = 1440) costs the same per step as an hourly one.
 //! - **Initial state** (not fitted, like statsmodels' `heuristic`): from the first two cycles,
@@ -42,8 +43,9 @@
 //! which the `h`-step forecast of every training origin is read in O(1) (the season slot a
 //! forecast uses is the one last written `m·(⌊h/m⌋ + 1)` steps before its target, as for
 //! seasonal naive). Their errors at horizons 0, 1, 2, 4, … (up to two seasons, at most 4096 and
-//! half the history) give the empirical quantiles, skipping the first two cycles (the
-//! initialisation's own data), inflated by `√(n/(n − p))` for the parameters fitted.
+//! half the history; at most 5000 origins per horizon, evenly spread) give the empirical
+//! quantiles, skipping the first two cycles (the initialisation's own data), inflated by
+//! `√(n/(n − p))` for the parameters fitted.
 
 use serde::{Deserialize, Serialize};
 
@@ -134,8 +136,10 @@ const MIN_FOR_TREND: usize = 8;
 /// At least this many observations are needed at all.
 const MIN_OBSERVED: usize = 3;
 /// Evaluations of the objective per Nelder-Mead run, per parameter.
-const EVALS_PER_DIM: usize = 60;
+const EVALS_PER_DIM: usize = 50;
 const MAX_ANCHOR: usize = 4096;
+/// Forecast errors measured per anchor horizon, at most (origins are spread evenly).
+const MAX_ORIGINS: usize = 5000;
 
 impl HoltWintersSpec {
     pub fn new(seasons: Vec<Span>) -> HoltWintersSpec {
@@ -503,24 +507,27 @@ fn initial(y2: &[f64], m: usize, mult: bool) -> Option<Init> {
     })
 }
 
-/// Nelder-Mead over the first `dims` coordinates from `start`, at most `max_evals` evaluations.
-/// Returns the best point and value.
+/// Nelder-Mead over the first `dims` coordinates from `start` (initial simplex: `start` and
+/// `start + step` along each axis), at most `max_evals` evaluations. Returns the best point
+/// and value.
 fn nelder_mead(
     f: &mut impl FnMut(&[f64; 4]) -> f64,
     start: [f64; 4],
     dims: usize,
     max_evals: usize,
+    step: f64,
 ) -> ([f64; 4], f64) {
-    const STEP: f64 = 1.0;
-    const FTOL: f64 = 1e-7;
-    const XTOL: f64 = 1e-4;
+    // Converged when the simplex's values agree to 1e-5 (relative: a forecast cannot tell them
+    // apart) or its vertices to 1e-3 in the transformed space.
+    const FTOL: f64 = 1e-5;
+    const XTOL: f64 = 1e-3;
     let n = dims;
     let mut simplex = [[0.0; 4]; 5];
     let mut values = [0.0; 5];
     for (i, vertex) in simplex.iter_mut().enumerate().take(n + 1) {
         *vertex = start;
         if i > 0 {
-            vertex[i - 1] += STEP;
+            vertex[i - 1] += step;
         }
     }
     let mut evals = 0;
@@ -538,10 +545,7 @@ fn nelder_mead(
             .flat_map(|i| (0..n).map(move |d| (i, d)))
             .map(|(i, d)| (simplex[i][d] - simplex[best][d]).abs())
             .fold(0.0, f64::max);
-        if evals >= max_evals
-            || (spread <= FTOL * values[best].abs() + 1e-300 && size <= XTOL * 100.0)
-            || size <= XTOL
-        {
+        if evals >= max_evals || spread <= FTOL * values[best].abs() + 1e-300 || size <= XTOL {
             return (simplex[best], values[best]);
         }
         let mut centroid = [0.0; 4];
@@ -607,27 +611,43 @@ struct Candidate {
     aic: f64,
 }
 
-/// Fits the parameters of `form` on `y` (scaled).
-fn fit_form(y: &[f64], observed: usize, form: Form, init: Init, ring: &mut [f64]) -> Candidate {
+/// Fits the parameters of `form` on `y` (scaled). Cold (`warm = None`): from a middling start,
+/// then once more from the best point with a fresh simplex (which escapes a collapsed one).
+/// Warm: from the parameters of a related form already fitted, one run with a smaller simplex.
+fn fit_form(
+    y: &[f64],
+    observed: usize,
+    form: Form,
+    init: Init,
+    ring: &mut [f64],
+    warm: Option<Smoothing>,
+) -> Candidate {
     let dims = form.dims();
     let mut f = |u: &[f64; 4]| objective(y, form, &form.params(u), &init, ring);
-    let starts = [
-        form.unsquash(0.3, 0.05, 0.1, 0.95),
-        form.unsquash(0.9, 0.01, 0.3, 0.9),
-    ];
     let budget = EVALS_PER_DIM * dims;
-    let mut best = (starts[0], f64::INFINITY);
-    for start in starts {
-        let result = nelder_mead(&mut f, start, dims, budget);
-        if result.1 < best.1 {
-            best = result;
+    let best = match warm {
+        Some(p) => {
+            let g = if p.alpha < 1.0 {
+                p.gamma / (1.0 - p.alpha)
+            } else {
+                0.1
+            };
+            let beta = if p.beta > 0.0 { p.beta } else { 0.05 };
+            let phi = if p.phi > 0.0 && p.phi < 1.0 {
+                p.phi
+            } else {
+                0.95
+            };
+            let start = form.unsquash(p.alpha, beta, g, phi);
+            nelder_mead(&mut f, start, dims, budget, 0.5)
         }
-    }
-    // A restart from the best point with a fresh simplex escapes a collapsed one.
-    let result = nelder_mead(&mut f, best.0, dims, budget);
-    if result.1 < best.1 {
-        best = result;
-    }
+        None => {
+            let start = form.unsquash(0.5, 0.05, 0.1, 0.95);
+            let first = nelder_mead(&mut f, start, dims, budget, 1.5);
+            let again = nelder_mead(&mut f, first.0, dims, budget, 0.5);
+            if again.1 < first.1 { again } else { first }
+        }
+    };
     let n = observed.max(1) as f64;
     let aic = if best.1.is_finite() {
         n * (best.1 / n).max(1e-300).ln() + 2.0 * form.k(ring.len()) as f64
@@ -703,7 +723,8 @@ pub(crate) fn fit_history(
         vec![Trend::None]
     } else {
         match spec.trend {
-            TrendChoice::Auto => vec![Trend::None, Trend::Damped],
+            // The richer form first: the simpler one starts from its parameters.
+            TrendChoice::Auto => vec![Trend::Damped, Trend::None],
             TrendChoice::None => vec![Trend::None],
             TrendChoice::Additive => vec![Trend::Additive],
             TrendChoice::Damped => vec![Trend::Damped],
@@ -733,7 +754,11 @@ pub(crate) fn fit_history(
                     aic: 0.0,
                 }
             } else {
-                fit_form(&y, history.observed, form, init.clone(), &mut ring)
+                let warm = best
+                    .as_ref()
+                    .filter(|b| b.sse.is_finite())
+                    .map(|b| b.params);
+                fit_form(&y, history.observed, form, init.clone(), &mut ring, warm)
             };
             if best.as_ref().is_none_or(|b| candidate.aic < b.aic) {
                 best = Some(candidate);
@@ -824,6 +849,8 @@ fn error_quantiles(y: &[f64], best: &Candidate, trace: &Trace, m: usize) -> Erro
     let max_anchor = (2 * m).clamp(64, MAX_ANCHOR).min(n / 2);
     let mult = best.form.seasonality == Seasonality::Multiplicative;
     let phi = best.params.phi;
+    // At most about this many origins per anchor: plenty for the 0.5 % quantiles.
+    let stride = (n.saturating_sub(warmup) / MAX_ORIGINS).max(1);
     let mut anchors = Vec::new();
     let mut h = 0usize;
     let mut damp = 0.0;
@@ -838,7 +865,7 @@ fn error_quantiles(y: &[f64], best: &Candidate, trace: &Trace, m: usize) -> Erro
         }
         let lag = if m > 0 { m * (h / m + 1) } else { 0 };
         let mut errors = Vec::with_capacity(n.saturating_sub(warmup + h));
-        for o in warmup..n.saturating_sub(h) {
+        for o in (warmup..n.saturating_sub(h)).step_by(stride) {
             let target = o + h;
             let actual = y[target];
             if actual.is_nan() {
