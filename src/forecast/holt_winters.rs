@@ -12,8 +12,9 @@
 //!
 //! - **Parameters** α, β, γ, φ are fitted by minimising the in-sample one-step squared error
 //!   with a Nelder-Mead simplex written here, over a logistic transform of the box
-//!   `α, β ∈ [1e-4, 0.9999]`, `γ = (1 − α)·g` with `g ∈ [1e-4, 0.9999]` (the usual
-//!   `γ ≤ 1 − α`), `φ ∈ [0.8, 0.98]`. The first form fitted starts from middling values and
+//!   `α, β, γ ∈ [1e-4, 0.9999]`, `φ ∈ [0.8, 0.98]`. The textbook `γ ≤ 1 − α` is not imposed:
+//!   on 30-minute traces the fit drives α to 1, and the constraint then froze the season at
+//!   its initial estimate (one-step MAE on the Taylor trace 289 → 180 without it). The first form fitted starts from middling values and
 //!   restarts once from its optimum with a fresh simplex; the other candidate forms start from
 //!   the best parameters found so far (the richer trend is fitted first). One evaluation of the objective is one O(n) pass over the training data that allocates nothing
 //!   (the season is a ring buffer of its `m` values), so a daily season at 1-minute steps
@@ -290,7 +291,7 @@ impl Form {
         let gamma = if self.seasonality == Seasonality::None {
             0.0
         } else {
-            (1.0 - alpha) * squash(next(), BOUND_LO, BOUND_HI)
+            squash(next(), BOUND_LO, BOUND_HI)
         };
         let phi = match self.trend {
             Trend::None => 0.0,
@@ -305,7 +306,7 @@ impl Form {
         }
     }
 
-    /// The point of the unbounded space for natural parameters (α, β, g = γ/(1 − α), φ).
+    /// The point of the unbounded space for natural parameters (α, β, γ, φ).
     fn unsquash(self, alpha: f64, beta: f64, g: f64, phi: f64) -> [f64; 4] {
         let logit = |x: f64, lo: f64, hi: f64| {
             let p = ((x - lo) / (hi - lo)).clamp(1e-6, 1.0 - 1e-6);
@@ -627,11 +628,7 @@ fn fit_form(
     let budget = EVALS_PER_DIM * dims;
     let best = match warm {
         Some(p) => {
-            let g = if p.alpha < 1.0 {
-                p.gamma / (1.0 - p.alpha)
-            } else {
-                0.1
-            };
+            let g = if p.gamma > 0.0 { p.gamma } else { 0.1 };
             let beta = if p.beta > 0.0 { p.beta } else { 0.05 };
             let phi = if p.phi > 0.0 && p.phi < 1.0 {
                 p.phi
@@ -1312,6 +1309,78 @@ mod tests {
             if let Ok(model) = spec(&["1h"]).fit(&Series::new(0, 60, values).unwrap()) {
                 let forecast = model.predict(1000, &[0.01, 0.99]).unwrap();
                 assert!(forecast.yhat.iter().all(|y| y.is_finite()));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod diagnose {
+    use super::*;
+
+    /// Not a check: `cargo test --lib holt_winters::diagnose -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn one_step_on_traces() {
+        for (file, horizon) in [("taylor-elec-gb-2000-30m.csv", 1), ("nyc-taxi-30m.csv", 1)] {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("datasets")
+                .join(file);
+            let series = crate::series::csv::read_dataset(&path).unwrap().series;
+            let day = (86_400 / series.step()) as usize;
+            for (label, seasonality, trend) in [
+                ("auto", SeasonalityChoice::Auto, TrendChoice::Auto),
+                (
+                    "add/add",
+                    SeasonalityChoice::Additive,
+                    TrendChoice::Additive,
+                ),
+                ("add/none", SeasonalityChoice::Additive, TrendChoice::None),
+                (
+                    "add/damped",
+                    SeasonalityChoice::Additive,
+                    TrendChoice::Damped,
+                ),
+                (
+                    "mul/none",
+                    SeasonalityChoice::Multiplicative,
+                    TrendChoice::None,
+                ),
+            ] {
+                let spec = HoltWintersSpec {
+                    seasons: vec!["1d".parse().unwrap()],
+                    seasonality,
+                    trend,
+                };
+                let (mut abs, mut count) = (0.0, 0);
+                let mut described = String::new();
+                for k in 0..10 {
+                    let end = series.len() / 2 + k * (series.len() / 2 - horizon) / 10;
+                    let train = series.slice(end - 14 * day..end);
+                    let model = spec.fit(&train).unwrap();
+                    let forecast = model.predict(horizon, &[]).unwrap();
+                    for h in 0..horizon {
+                        let a = series.values()[end + h];
+                        if !a.is_nan() {
+                            abs += (a - forecast.yhat[h]).abs();
+                            count += 1;
+                        }
+                    }
+                    if k < 3 {
+                        let p = model.params();
+                        described += &format!(
+                            " [{:?}/{:?} a{:.3} b{:.3} g{:.3} phi{:.3} rmse{:.1}]",
+                            model.seasonality(),
+                            model.trend(),
+                            p.alpha,
+                            p.beta,
+                            p.gamma,
+                            p.phi,
+                            model.rmse()
+                        );
+                    }
+                }
+                println!("{file} {label}: MAE {:.1}{described}", abs / count as f64);
             }
         }
     }
