@@ -24,7 +24,7 @@ fn fit_predict(c: &mut Criterion) {
     assert_eq!(series.len(), POINTS);
     let seasons: Vec<Span> = vec!["1d".parse().unwrap(), "7d".parse().unwrap()];
     let mut group = c.benchmark_group("forecast-20160x1m");
-    for name in ["seasonal-naive", "linear-seasonal", "auto"] {
+    for name in ["seasonal-naive", "linear-seasonal", "holt-winters", "auto"] {
         let spec = ModelSpec::from_name(name, seasons.clone()).unwrap();
         group.bench_function(format!("{name}/fit+predict"), |b| {
             b.iter(|| {

@@ -131,7 +131,8 @@ struct BacktestArgs {
     /// Backtest every .csv file of this directory and print one row per dataset.
     #[arg(long, value_name = "DIR")]
     all: Option<PathBuf>,
-    /// Models scored for accuracy (comma list); the first drives the predictive policy.
+    /// Models scored for accuracy (comma list of `auto`, `seasonal-naive`, `linear-seasonal`,
+    /// `holt-winters`); the first drives the predictive policy.
     #[arg(
         long,
         value_delimiter = ',',
@@ -189,7 +190,7 @@ struct ForecastArgs {
     /// How far each forecast reaches (whole steps, at least one).
     #[arg(long)]
     horizon: Span,
-    /// `auto`, `seasonal-naive` or `linear-seasonal`.
+    /// `auto`, `seasonal-naive`, `linear-seasonal` or `holt-winters`.
     #[arg(long, default_value = "auto")]
     model: String,
     #[arg(long, value_delimiter = ',', default_value = "1d,7d")]

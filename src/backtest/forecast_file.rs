@@ -31,7 +31,7 @@ pub struct Request<'a> {
     pub dataset: &'a Path,
     pub origins_file: &'a Path,
     pub horizon: Span,
-    /// Model name: `auto`, `seasonal-naive` or `linear-seasonal`.
+    /// Model name: `auto`, `seasonal-naive`, `linear-seasonal` or `holt-winters`.
     pub model: &'a str,
     pub seasons: Vec<Span>,
     /// `None`: 14 days.

@@ -16,6 +16,8 @@
 //!
 //! - [`seasonal_naive`]: the value one season earlier (the baseline).
 //! - [`linear`]: linear regression on a trend and Fourier terms per season (linfa-linear).
+//! - [`holt_winters`]: Holt-Winters exponential smoothing (additive or multiplicative season,
+//!   damped trend), its smoothing parameters fitted on the training data.
 //! - [`auto`]: holdout model selection between the two.
 //! - `intervals`: prediction intervals from each model's own forecast errors per horizon step.
 //! - `history`: the training series prepared once (gaps, leading gaps, overflow checks).
@@ -23,6 +25,7 @@
 
 pub mod auto;
 mod history;
+pub mod holt_winters;
 mod intervals;
 pub mod linear;
 pub mod model_file;
@@ -32,6 +35,7 @@ use serde::{Deserialize, Serialize};
 
 pub use auto::{AutoSpec, CandidateScore, Chosen, FittedAuto, Validation};
 pub use history::TrainingInfo;
+pub use holt_winters::{FittedHoltWinters, HoltWintersSpec};
 pub use linear::{FittedLinearSeasonal, LinearSeasonalSpec, SeasonUsed};
 pub use model_file::{ModelFile, ModelFileError};
 pub use seasonal_naive::{FittedSeasonalNaive, SeasonalNaiveSpec};
@@ -132,12 +136,14 @@ pub const MAX_SEASON_SECONDS: i64 = 366 * 86_400;
 /// `{"model":"auto","seasons":["1d","7d"]}`,
 /// `{"model":"seasonal-naive","seasons":["1d","7d"]}`,
 /// `{"model":"linear-seasonal","seasons":["1d","7d"],"harmonics":[10,5]}` (`harmonics`
-/// optional). Unknown fields are refused, so a typo in a config or a `PUT` body is an error.
+/// optional), `{"model":"holt-winters","seasons":["1d"],"seasonality":"auto","trend":"auto"}`
+/// (`seasonality` and `trend` optional). Unknown fields are refused, so a typo in a config or a `PUT` body is an error.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "model", rename_all = "kebab-case")]
 pub enum ModelSpec {
     SeasonalNaive(SeasonalNaiveSpec),
     LinearSeasonal(LinearSeasonalSpec),
+    HoltWinters(HoltWintersSpec),
     Auto(AutoSpec),
 }
 
@@ -151,16 +157,17 @@ impl Default for ModelSpec {
 }
 
 impl ModelSpec {
-    /// The spec named `name` (`auto`, `seasonal-naive`, `linear-seasonal`) with `seasons`,
-    /// checked.
+    /// The spec named `name` (`auto`, `seasonal-naive`, `linear-seasonal`, `holt-winters`) with
+    /// `seasons`, checked.
     pub fn from_name(name: &str, seasons: Vec<Span>) -> Result<ModelSpec, ForecastError> {
         let spec = match name {
             "auto" => ModelSpec::Auto(AutoSpec::new(seasons)),
             "seasonal-naive" => ModelSpec::SeasonalNaive(SeasonalNaiveSpec::new(seasons)),
             "linear-seasonal" => ModelSpec::LinearSeasonal(LinearSeasonalSpec::new(seasons)),
+            "holt-winters" => ModelSpec::HoltWinters(HoltWintersSpec::new(seasons)),
             other => {
                 return Err(ForecastError::InvalidSpec(format!(
-                    "unknown model {other:?}: expected auto, seasonal-naive or linear-seasonal"
+                    "unknown model {other:?}: expected auto, seasonal-naive, linear-seasonal or holt-winters"
                 )));
             }
         };
@@ -173,6 +180,7 @@ impl ModelSpec {
         match self {
             ModelSpec::SeasonalNaive(_) => "seasonal-naive",
             ModelSpec::LinearSeasonal(_) => "linear-seasonal",
+            ModelSpec::HoltWinters(_) => "holt-winters",
             ModelSpec::Auto(_) => "auto",
         }
     }
@@ -182,6 +190,7 @@ impl ModelSpec {
         match self {
             ModelSpec::SeasonalNaive(spec) => &spec.seasons,
             ModelSpec::LinearSeasonal(spec) => &spec.seasons,
+            ModelSpec::HoltWinters(spec) => &spec.seasons,
             ModelSpec::Auto(spec) => &spec.seasons,
         }
     }
@@ -192,6 +201,7 @@ impl ModelSpec {
         match self {
             ModelSpec::SeasonalNaive(spec) => spec.check(),
             ModelSpec::LinearSeasonal(spec) => spec.check(),
+            ModelSpec::HoltWinters(spec) => spec.check(),
             ModelSpec::Auto(spec) => spec.check(),
         }
     }
@@ -201,6 +211,7 @@ impl ModelSpec {
         Ok(match self {
             ModelSpec::SeasonalNaive(spec) => FittedModel::SeasonalNaive(spec.fit(series)?),
             ModelSpec::LinearSeasonal(spec) => FittedModel::LinearSeasonal(spec.fit(series)?),
+            ModelSpec::HoltWinters(spec) => FittedModel::HoltWinters(spec.fit(series)?),
             ModelSpec::Auto(spec) => FittedModel::Auto(spec.fit(series)?),
         })
     }
@@ -221,6 +232,7 @@ impl Fit for ModelSpec {
 pub enum FittedModel {
     SeasonalNaive(FittedSeasonalNaive),
     LinearSeasonal(FittedLinearSeasonal),
+    HoltWinters(FittedHoltWinters),
     Auto(FittedAuto),
 }
 
@@ -231,6 +243,7 @@ impl FittedModel {
         match self {
             FittedModel::SeasonalNaive(_) => "seasonal-naive".to_string(),
             FittedModel::LinearSeasonal(_) => "linear-seasonal".to_string(),
+            FittedModel::HoltWinters(_) => "holt-winters".to_string(),
             FittedModel::Auto(model) => format!("auto({})", model.family()),
         }
     }
@@ -240,6 +253,7 @@ impl FittedModel {
         match self {
             FittedModel::SeasonalNaive(model) => model.training(),
             FittedModel::LinearSeasonal(model) => model.training(),
+            FittedModel::HoltWinters(model) => model.training(),
             FittedModel::Auto(model) => model.training(),
         }
     }
@@ -260,6 +274,7 @@ impl FittedModel {
         match self {
             FittedModel::SeasonalNaive(model) => model.predict(horizon, levels),
             FittedModel::LinearSeasonal(model) => model.predict(horizon, levels),
+            FittedModel::HoltWinters(model) => model.predict(horizon, levels),
             FittedModel::Auto(model) => model.predict(horizon, levels),
         }
     }
@@ -281,6 +296,13 @@ impl FittedModel {
                     None,
                 )
             }
+            FittedModel::HoltWinters(model) => (
+                "holt-winters",
+                model.season().into_iter().collect(),
+                Vec::new(),
+                model.training(),
+                None,
+            ),
             FittedModel::Auto(model) => {
                 let (seasons, harmonics) = match model.chosen() {
                     Chosen::SeasonalNaive(inner) => naive_seasons(inner),
@@ -337,9 +359,10 @@ impl Predict for FittedModel {
 pub struct ModelSummary {
     /// [`FittedModel::name`], e.g. `auto(linear-seasonal)`.
     pub model: String,
-    /// The family that predicts: `seasonal-naive` or `linear-seasonal`.
+    /// The family that predicts: `seasonal-naive`, `linear-seasonal` or `holt-winters`.
     pub family: String,
-    /// Seasons actually used (empty: seasonal naive fell back to the last value).
+    /// Seasons actually used (empty: seasonal naive fell back to the last value, Holt-Winters to
+    /// no season).
     pub seasons: Vec<Span>,
     /// Linear-seasonal: Fourier harmonics per season in `seasons`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -38,6 +38,23 @@ fn spec_json_forms() {
             harmonics: Some(vec![8, 3])
         })
     );
+    let parsed: ModelSpec = serde_json::from_str(
+        r#"{"model":"holt-winters","seasons":["1d"],"seasonality":"additive","trend":"damped"}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        parsed,
+        ModelSpec::HoltWinters(HoltWintersSpec {
+            seasons: vec![span("1d")],
+            seasonality: holt_winters::SeasonalityChoice::Additive,
+            trend: holt_winters::TrendChoice::Damped,
+        })
+    );
+    assert_eq!(
+        serde_json::to_string(&ModelSpec::from_name("holt-winters", vec![span("1d")]).unwrap())
+            .unwrap(),
+        r#"{"model":"holt-winters","seasons":["1d"]}"#
+    );
     assert!(
         serde_json::from_str::<ModelSpec>(r#"{"model":"auto","seasons":["1d"],"seasnos":[]}"#)
             .is_err()
@@ -93,7 +110,7 @@ fn traffic(days: i64, step: i64, seed: u64, noise: impl Fn(&mut Lcg) -> f64) -> 
 #[test]
 fn fitted_models_round_trip_through_json() {
     let series = traffic(15, 1800, 1, |rng| 30.0 * rng.normal());
-    for name in ["seasonal-naive", "linear-seasonal", "auto"] {
+    for name in ["seasonal-naive", "linear-seasonal", "holt-winters", "auto"] {
         let spec = ModelSpec::from_name(name, daily_weekly()).unwrap();
         let model = spec.fit(&series).unwrap();
         let json = serde_json::to_string(&model).unwrap();
@@ -144,7 +161,7 @@ fn names_and_summaries() {
 #[test]
 fn horizon_zero_and_invalid_levels() {
     let series = traffic(3, 3600, 3, |rng| rng.normal());
-    for name in ["seasonal-naive", "linear-seasonal", "auto"] {
+    for name in ["seasonal-naive", "linear-seasonal", "holt-winters", "auto"] {
         let model = ModelSpec::from_name(name, vec![span("1d")])
             .unwrap()
             .fit(&series)
@@ -172,7 +189,7 @@ fn constant_and_all_gap_series() {
     let constant = Series::new(0, 300, vec![7.0; 4000]).unwrap();
     let gaps = Series::new(0, 300, vec![f64::NAN; 4000]).unwrap();
     let empty = Series::new(0, 300, vec![]).unwrap();
-    for name in ["seasonal-naive", "linear-seasonal", "auto"] {
+    for name in ["seasonal-naive", "linear-seasonal", "holt-winters", "auto"] {
         let spec = ModelSpec::from_name(name, daily_weekly()).unwrap();
         let forecast = spec
             .fit(&constant)
@@ -196,7 +213,7 @@ fn constant_and_all_gap_series() {
 #[test]
 fn median_band_is_near_the_point_forecast() {
     let series = traffic(20, 1800, 4, |rng| 50.0 * rng.student3());
-    for name in ["seasonal-naive", "linear-seasonal"] {
+    for name in ["seasonal-naive", "linear-seasonal", "holt-winters"] {
         let model = ModelSpec::from_name(name, daily_weekly())
             .unwrap()
             .fit(&series)
@@ -232,7 +249,7 @@ fn eighty_percent_intervals_cover_about_eighty_percent() {
     // residuals' standard deviation would be far too wide in the middle and too narrow in the
     // tails; empirical quantiles are not fooled.
     let series = traffic(40, 1800, 7, |rng| 60.0 * rng.student3());
-    for name in ["seasonal-naive", "linear-seasonal", "auto"] {
+    for name in ["seasonal-naive", "linear-seasonal", "holt-winters", "auto"] {
         let spec = ModelSpec::from_name(name, daily_weekly()).unwrap();
         let coverage = coverage_80(&spec, &series, 21, 20);
         assert!(
@@ -255,7 +272,7 @@ fn series_with_gaps_and_trailing_gaps_forecast_from_the_end() {
         *v = f64::NAN;
     }
     let series = Series::new(series.start(), series.step(), values).unwrap();
-    for name in ["seasonal-naive", "linear-seasonal", "auto"] {
+    for name in ["seasonal-naive", "linear-seasonal", "holt-winters", "auto"] {
         let model = ModelSpec::from_name(name, daily_weekly())
             .unwrap()
             .fit(&series)
@@ -306,12 +323,13 @@ fn arb_spec() -> impl Strategy<Value = ModelSpec> {
         1..200_000i64
     ]
     .prop_map(|s| Span::from_seconds(s).unwrap());
-    (0..3usize, prop::collection::vec(season, 1..4)).prop_map(|(family, mut seasons)| {
+    (0..4usize, prop::collection::vec(season, 1..4)).prop_map(|(family, mut seasons)| {
         seasons.sort();
         seasons.dedup();
         match family {
             0 => ModelSpec::SeasonalNaive(SeasonalNaiveSpec::new(seasons)),
             1 => ModelSpec::LinearSeasonal(LinearSeasonalSpec::new(seasons)),
+            2 => ModelSpec::HoltWinters(HoltWintersSpec::new(seasons)),
             _ => ModelSpec::Auto(AutoSpec::new(seasons)),
         }
     })
@@ -437,7 +455,7 @@ fn extreme_timestamps_and_steps_are_errors_or_forecasts_never_panics() {
     for (start, step, len) in cases {
         let values: Vec<f64> = (0..len).map(|i| (i % 7) as f64).collect();
         let series = Series::new(start, step, values).unwrap();
-        for name in ["seasonal-naive", "linear-seasonal", "auto"] {
+        for name in ["seasonal-naive", "linear-seasonal", "holt-winters", "auto"] {
             let spec = ModelSpec::from_name(name, vec![span("1h"), span("1d")]).unwrap();
             if let Ok(model) = spec.fit(&series) {
                 let _ = model.predict(100, &[0.1, 0.9]);
