@@ -14,9 +14,9 @@
 //!
 //! Each fit is what `Engine::refit` does for one series: the samples of the train window put on
 //! their grid (`plan::live::training_series`), then the engine's default spec (`auto` over 1d
-//! and 7d) fitted on them. The engine's refit pass is sequential today (`Engine::refit_due`
-//! loops over the series on one blocking thread), so the bench runs that first, then the same
-//! fits on one thread per core, to show what a parallel pass would give.
+//! and 7d) fitted on them. The engine's refit pass (`Engine::refit_due`) runs one worker per
+//! core, each taking the next due series; the bench runs the same fits on one thread first (what
+//! one core does), then on one thread per core (the engine's pass).
 //!
 //! Peak memory is VmHWM from /proc/self/status; it is reset between the passes (by writing 5
 //! to /proc/self/clear_refs) so each pass reports its own.
@@ -147,7 +147,7 @@ struct Totals {
     fit: Duration,
 }
 
-/// Fits series `0..n` on `threads` threads (1: the engine's sequential pass); returns the
+/// Fits series `0..n` on `threads` threads (one per core: the engine's pass); returns the
 /// models (the engine's cache), the wall time and the per-phase CPU time summed over threads.
 fn pass(traces: &[Trace], n: usize, threads: usize) -> (Vec<FittedModel>, Duration, Totals) {
     let settings = EngineSettings::default();
@@ -265,13 +265,7 @@ fn main() {
     if mode == "both" || mode == "sequential" {
         reset_peak();
         let (models, wall, totals) = pass(&traces, n, 1);
-        report(
-            "sequential, 1 thread (the engine's refit pass today)",
-            n,
-            wall,
-            &totals,
-            &models,
-        );
+        report("sequential, 1 thread (one core)", n, wall, &totals, &models);
         drop(models);
     }
     if mode == "both" || mode == "parallel" {

@@ -12,7 +12,7 @@
 pub mod runner;
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
@@ -22,7 +22,7 @@ use crate::forecast::{FittedModel, Forecast, ForecastError, ModelFile, ModelSpec
 use crate::plan::live::{self, forecast_levels, plan_forecast_steps};
 use crate::plan::{self, Plan, Planner, Target};
 use crate::series::{Series, SeriesKey, Span, Timestamp};
-use crate::store::{Store, StoreError};
+use crate::store::{SeriesInfo, Store, StoreError};
 
 /// Errors the engine reports to its callers.
 #[derive(Debug, thiserror::Error)]
@@ -362,18 +362,38 @@ impl Engine {
     /// older than the refit interval. Returns how many fits ran.
     pub fn refit_due(&self, now: Timestamp) -> Result<usize, EngineError> {
         let started = Instant::now();
-        let mut fitted = 0;
-        for info in self.store.list()? {
-            let due = {
-                let attempts = self.attempts.lock().expect("attempts lock");
-                let last = attempts.get(&info.key).map(|a| &a.schedule);
-                live::refit_due(last, now, info.samples, self.settings.refit_interval)
-            };
-            if due {
+        let due: Vec<SeriesInfo> = {
+            let series = self.store.list()?;
+            let attempts = self.attempts.lock().expect("attempts lock");
+            series
+                .into_iter()
+                .filter(|info| {
+                    let last = attempts.get(&info.key).map(|a| &a.schedule);
+                    live::refit_due(last, now, info.samples, self.settings.refit_interval)
+                })
+                .collect()
+        };
+        // Fits are independent and CPU-bound: one worker per core takes the next due series
+        // until none is left (each fit takes its locks only to store its outcome).
+        let workers = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(due.len());
+        let next = AtomicUsize::new(0);
+        let work = || {
+            while let Some(info) = due.get(next.fetch_add(1, Ordering::Relaxed)) {
                 self.refit(&info.key, now, info.samples);
-                fitted += 1;
             }
+        };
+        if workers <= 1 {
+            work();
+        } else {
+            std::thread::scope(|scope| {
+                for _ in 0..workers {
+                    scope.spawn(work);
+                }
+            });
         }
+        let fitted = due.len();
         self.stats.refit_passes.fetch_add(1, Ordering::Relaxed);
         self.stats
             .last_refit_pass_micros
