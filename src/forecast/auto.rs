@@ -1,24 +1,46 @@
-//! Model selection: fit each candidate on the older part of the history, score it on the
-//! newest part, keep the best, refit it on everything.
+//! Model selection with calibrated intervals: fit each candidate on the older part of the
+//! history, let it forecast the newest part from many rolling origins, keep the best (or the
+//! mean of the best two when that scores better), refit it on everything, and take its
+//! prediction intervals from the errors it made out of sample (split conformal).
 //!
-//! Candidates: seasonal naive for each season the older part supports (daily and weekly
-//! repetition win on different traces, so each is scored on its own), and linear-seasonal over
-//! all the seasons. The holdout is the last `min(20 % of the steps, max(1 day, 24 steps))`;
-//! each candidate is fitted once at the split and forecasts from 4 rolling origins spread over
-//! the holdout to its end (a candidate only ever sees data before each origin), and the score is
-//! the MAE over all those forecasts. Several origins make the choice less hostage to one odd
-//! evening than a single multi-step forecast would. Ties go to the simpler model (seasonal
-//! naive, longest season first).
+//! - **Candidates** ([`candidates`]): seasonal naive for each season the older part supports
+//!   (daily and weekly repetition win on different traces, so each is scored on its own), and
+//!   linear-seasonal over all the seasons; simplest first. They are [`ModelSpec`]s fitted and
+//!   scored through [`ModelSpec`] and [`FittedModel`], so a new family is one line there.
+//! - **Holdout**: the last `min(¼ of the steps, 3 days)` (at least 24 steps). Each candidate
+//!   is fitted once at the split and forecasts from *every* step of the holdout (at most
+//!   [`MAX_ORIGINS`], evenly strided), keeping its parameters and updating only its state
+//!   ([`FittedModel::rolling_forecasts`]: no refit per origin, so hundreds of origins cost
+//!   little). A forecast from an origin sees only the data before it.
+//! - **Score**: the MAE over all those origins of the forecasts 1 to `H` steps ahead, `H` = 75
+//!   minutes of steps (at least 4): the service plans an hour ahead plus the pods' start-up
+//!   time, and that is where accuracy pays. Hundreds of origins over days make the choice
+//!   robust to one odd evening. A more complex candidate must beat the simpler ones by
+//!   [`SIMPLER_MARGIN`] (ties go to the simpler model).
+//! - **Combination**: the mean of the two best candidates' forecasts is scored on the same
+//!   origins, and kept when it beats the best single one by [`COMBINE_MARGIN`]; the weights
+//!   and every score are in the [`Validation`].
+//! - **Intervals** (split conformal): the chosen forecaster's holdout errors, per horizon step,
+//!   relative to the forecast's level (`error / max(|forecast|, floor)`: traffic's errors grow
+//!   with its level, so the band follows the daily cycle instead of being as wide at night as
+//!   at the peak), neighbouring steps pooled around anchor horizons, up to 6 hours ahead
+//!   ([`ErrorQuantiles`]). The refitted final model predicts with these quantiles, not its
+//!   in-sample ones: out-of-sample errors are what the next hour will look like.
 //!
-//! A history too short to hold out (or whose holdout holds no observation) gets plain seasonal
-//! naive, which itself falls back to shorter seasons and to the last value; the summary says so.
+//! A history too short to hold out (or whose holdout holds no observation, or where no
+//! candidate could be scored) gets plain seasonal naive with its own intervals, which itself
+//! falls back to shorter seasons and to the last value; the summary says so.
 
 use serde::{Deserialize, Serialize};
 
 use super::history::{History, TrainingInfo};
-use super::linear::{self, FittedLinearSeasonal, LinearSeasonalSpec};
-use super::seasonal_naive::{self, FittedSeasonalNaive, SeasonalNaiveSpec};
-use super::{Fit, Forecast, ForecastError, Predict, check_seasons, json_exact};
+use super::intervals::{self, ErrorQuantiles};
+use super::linear::LinearSeasonalSpec;
+use super::seasonal_naive::SeasonalNaiveSpec;
+use super::{
+    Fit, FittedModel, Forecast, ForecastError, ModelSpec, Predict, check_request, check_seasons,
+    json_exact,
+};
 use crate::series::{Series, Span, Timestamp};
 
 /// Parameters of `auto`: the seasons its candidates may use.
@@ -29,11 +51,26 @@ pub struct AutoSpec {
 }
 
 /// The holdout is at most this fraction of the history…
-const HOLDOUT_FRACTION: usize = 5;
-/// …and otherwise a day, but never fewer steps than this (for coarse steps).
+const HOLDOUT_FRACTION: usize = 4;
+/// …and at most this long…
+const HOLDOUT_SECONDS: i64 = 3 * 86_400;
+/// …but never fewer steps than this (for coarse steps).
 const HOLDOUT_MIN_STEPS: usize = 24;
-/// Rolling origins within the holdout.
-const ORIGINS: usize = 4;
+/// Forecasts are scored this far ahead: the plan's hour plus start-up time.
+const SCORE_SECONDS: i64 = 75 * 60;
+/// …but at least this many steps (coarse steps).
+const SCORE_MIN_STEPS: usize = 4;
+/// Conformal error quantiles are measured this far ahead (held constant beyond).
+const INTERVAL_SECONDS: i64 = 6 * 3600;
+/// At most this many holdout origins (evenly strided beyond), to bound the cost.
+pub const MAX_ORIGINS: usize = 720;
+/// A candidate must score this much (relatively) better than a simpler one to be chosen.
+pub const SIMPLER_MARGIN: f64 = 0.01;
+/// The combination must score this much (relatively) better than the best single candidate.
+pub const COMBINE_MARGIN: f64 = 0.01;
+/// Relative errors are divided by `max(|forecast|, LEVEL_FLOOR · mean |value|)`, so that a
+/// forecast near zero does not blow them up.
+const LEVEL_FLOOR: f64 = 0.1;
 
 impl AutoSpec {
     pub fn new(seasons: Vec<Span>) -> AutoSpec {
@@ -46,12 +83,30 @@ impl AutoSpec {
     }
 }
 
-/// The model `auto` chose, fitted on the whole history.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "model", rename_all = "kebab-case")]
-pub enum Chosen {
-    SeasonalNaive(FittedSeasonalNaive),
-    LinearSeasonal(FittedLinearSeasonal),
+/// The candidates for a training part of `train_len` steps of `step` seconds, simplest first:
+/// seasonal naive per season that fits (longest first), then linear-seasonal over all seasons.
+/// Adding a model family to `auto` is one line here.
+pub fn candidates(seasons: &[Span], step: i64, train_len: usize) -> Vec<ModelSpec> {
+    let mut specs = Vec::new();
+    let mut longest_first = seasons.to_vec();
+    longest_first.sort_unstable_by(|a, b| b.cmp(a));
+    for season in longest_first {
+        // Seasonal naive needs one season + 1 step (rounded as seasonal naive rounds).
+        let m = (season.seconds() as i128 + step as i128 / 2) / step.max(1) as i128;
+        if m >= 2 && m < train_len as i128 {
+            specs.push(ModelSpec::SeasonalNaive(SeasonalNaiveSpec::new(vec![season])));
+        }
+    }
+    if specs.is_empty() {
+        // No season fits: seasonal naive falls back to the last value.
+        specs.push(ModelSpec::SeasonalNaive(SeasonalNaiveSpec::new(
+            seasons.to_vec(),
+        )));
+    }
+    specs.push(ModelSpec::LinearSeasonal(LinearSeasonalSpec::new(
+        seasons.to_vec(),
+    )));
+    specs
 }
 
 /// How the candidates fared on the holdout.
@@ -61,58 +116,65 @@ pub struct Validation {
     pub split: Timestamp,
     /// Holdout length in steps.
     pub holdout_steps: usize,
-    /// The forecast origins within the holdout.
-    pub origins: Vec<Timestamp>,
-    /// One score per candidate, in the order tried.
+    /// Forecast origins within the holdout (every `origin_stride`-th step from the split).
+    pub origins: usize,
+    pub origin_stride: usize,
+    /// Forecasts were scored 1 to `scored_steps` steps ahead.
+    pub scored_steps: usize,
+    /// One score per candidate, in the order tried, then the combination of the best two.
     pub scores: Vec<CandidateScore>,
+    /// What was chosen (a candidate's `model`).
+    pub chosen: String,
 }
 
 /// A candidate's holdout score.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CandidateScore {
-    /// e.g. `seasonal-naive(1d)`, `linear-seasonal(1d,7d)`.
+    /// e.g. `seasonal-naive(1d)`, `linear-seasonal(1d,1w)`,
+    /// `combination(seasonal-naive(1w) + linear-seasonal(1d,1w))`.
     pub model: String,
     /// Mean absolute error over the holdout forecasts (absent if the candidate could not fit).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mae: Option<f64>,
-    /// Forecast steps scored (observed holdout values × origins).
+    /// Forecast steps scored (observed values × origins × steps ahead).
     pub points: usize,
     /// Why the candidate could not be scored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
 
-/// A fitted `auto` model: the chosen model and the evidence for the choice.
+/// A model `auto` predicts with: its weight in the combination (1 when alone), fitted on the
+/// whole history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Member {
+    pub weight: f64,
+    pub model: FittedModel,
+}
+
+/// Split-conformal intervals: quantiles of the holdout's out-of-sample errors per horizon.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Conformal {
+    /// Quantiles of `error / max(|forecast|, floor)` (or of the error itself if `floor` is
+    /// absent).
+    errors: ErrorQuantiles,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    floor: Option<f64>,
+    /// Steps between the last observation and the origin (trailing gaps count as horizon).
+    offset: usize,
+}
+
+/// A fitted `auto` model: what it predicts with and the evidence for the choice.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FittedAuto {
-    chosen: Chosen,
+    /// One model, or the members of a weighted combination (never empty).
+    members: Vec<Member>,
+    /// Absent when `auto` could not validate: the single member's own intervals are used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    conformal: Option<Conformal>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     validation: Option<Validation>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     fallbacks: Vec<String>,
-}
-
-enum Candidate {
-    SeasonalNaive(SeasonalNaiveSpec, usize),
-    Linear(LinearSeasonalSpec),
-}
-
-impl Candidate {
-    fn name(&self) -> String {
-        match self {
-            Candidate::SeasonalNaive(spec, _) => format!("seasonal-naive({})", join(&spec.seasons)),
-            Candidate::Linear(spec) => format!("linear-seasonal({})", join(&spec.seasons)),
-        }
-    }
-}
-
-fn join(seasons: &[Span]) -> String {
-    let names: Vec<String> = seasons.iter().map(Span::to_string).collect();
-    if names.is_empty() {
-        "last value".to_string()
-    } else {
-        names.join(",")
-    }
 }
 
 impl Fit for AutoSpec {
@@ -120,156 +182,324 @@ impl Fit for AutoSpec {
 
     fn fit(&self, series: &Series) -> Result<FittedAuto, ForecastError> {
         self.check()?;
-        let history = History::new(series)?;
-        match self.validate(&history) {
-            Ok((winner, validation)) => {
-                let chosen = match winner {
-                    Candidate::SeasonalNaive(spec, _) => {
-                        Chosen::SeasonalNaive(seasonal_naive::fit_history(&spec, &history)?)
-                    }
-                    Candidate::Linear(spec) => {
-                        Chosen::LinearSeasonal(linear::fit_history(&spec, &history, true)?)
-                    }
-                };
-                Ok(FittedAuto {
-                    chosen,
-                    validation: Some(validation),
-                    fallbacks: Vec::new(),
-                })
-            }
-            Err(why) => {
-                let spec = SeasonalNaiveSpec::new(self.seasons.clone());
-                Ok(FittedAuto {
-                    chosen: Chosen::SeasonalNaive(seasonal_naive::fit_history(&spec, &history)?),
-                    validation: None,
-                    fallbacks: vec![format!("{why}: using seasonal naive without validation")],
-                })
-            }
-        }
+        self.fit_history(&History::new(series)?)
     }
 }
 
+/// The holdout's frame: the origins and how far each forecast reaches.
+struct Frame {
+    origins: Vec<usize>,
+    /// Steps scored ahead of each origin.
+    scored: usize,
+    /// Steps forecast ahead of each origin (≥ `scored`), for the conformal quantiles.
+    reach: usize,
+}
+
+/// A candidate's holdout forecasts and score.
+struct Tried {
+    label: String,
+    /// Indices into the candidate list, with weights (one for a single candidate).
+    parts: Vec<(usize, f64)>,
+    forecasts: Vec<Vec<f64>>,
+    mae: f64,
+}
+
+/// What the holdout chose.
+struct Selection {
+    specs: Vec<(ModelSpec, f64)>,
+    forecasts: Vec<Vec<f64>>,
+    frame: Frame,
+    validation: Validation,
+}
+
 impl AutoSpec {
-    /// Scores the candidates on the holdout and returns the winner, or why no holdout was
+    /// Fits on prepared history.
+    pub(crate) fn fit_history(&self, history: &History) -> Result<FittedAuto, ForecastError> {
+        self.check()?;
+        let why = match self.select(history) {
+            Ok(selection) => match finish(history, selection) {
+                Ok(model) => return Ok(model),
+                Err(e) => format!("the chosen model could not be refitted ({e})"),
+            },
+            Err(why) => why,
+        };
+        let spec = ModelSpec::SeasonalNaive(SeasonalNaiveSpec::new(self.seasons.clone()));
+        Ok(FittedAuto {
+            members: vec![Member {
+                weight: 1.0,
+                model: spec.fit_history(history, true)?,
+            }],
+            conformal: None,
+            validation: None,
+            fallbacks: vec![format!("{why}: using seasonal naive without validation")],
+        })
+    }
+
+    /// Scores the candidates on the holdout and returns the choice, or why no holdout was
     /// possible.
-    fn validate(&self, history: &History) -> Result<(Candidate, Validation), String> {
+    fn select(&self, history: &History) -> Result<Selection, String> {
         let n = history.len();
-        let day = usize::try_from(86_400 / history.step).unwrap_or(0);
-        let holdout = (n / HOLDOUT_FRACTION).min(day.max(HOLDOUT_MIN_STEPS));
-        let split = n - holdout;
+        let per = |seconds: i64| usize::try_from(seconds / history.step.max(1)).unwrap_or(0);
+        let holdout = (n / HOLDOUT_FRACTION).min(per(HOLDOUT_SECONDS).max(HOLDOUT_MIN_STEPS));
         let too_short = || format!("a history of {n} steps is too short to hold out");
         if holdout < 2 {
             return Err(too_short());
         }
+        let split = n - holdout;
         let train = history.head(split).ok_or_else(too_short)?;
         if history.values[split..].iter().all(|v| v.is_nan()) {
             return Err("the holdout holds no observation".to_string());
         }
-        let mut origins: Vec<usize> = (0..ORIGINS)
-            .map(|i| split + i * holdout / ORIGINS)
-            .collect();
-        origins.dedup();
+        let stride = holdout.div_ceil(MAX_ORIGINS).max(1);
+        let scored = per(SCORE_SECONDS).max(SCORE_MIN_STEPS).min(holdout);
+        let reach = per(INTERVAL_SECONDS).max(scored).min(holdout);
+        let frame = Frame {
+            origins: (split..n).step_by(stride).collect(),
+            scored,
+            reach,
+        };
 
-        let mut candidates = Vec::new();
+        let specs = candidates(&self.seasons, history.step, split);
         let mut scores = Vec::new();
-        let mut seasons = self.seasons.clone();
-        seasons.sort_unstable_by(|a, b| b.cmp(a));
-        for season in seasons {
-            let spec = SeasonalNaiveSpec::new(vec![season]);
-            match spec.choose_season(&train) {
-                (Some((_, m)), _) => candidates.push(Candidate::SeasonalNaive(spec, m)),
-                (None, _) => scores.push(CandidateScore {
-                    model: Candidate::SeasonalNaive(spec, 0).name(),
-                    mae: None,
-                    points: 0,
-                    error: Some("the training part is shorter than one season + 1 step".into()),
-                }),
-            }
-        }
-        if candidates.is_empty() {
-            candidates.push(Candidate::SeasonalNaive(SeasonalNaiveSpec::new(vec![]), 1));
-        }
-        candidates.push(Candidate::Linear(LinearSeasonalSpec::new(
-            self.seasons.clone(),
-        )));
-
-        let mut best: Option<(f64, usize)> = None;
-        for (index, candidate) in candidates.iter().enumerate() {
-            let forecasts = match candidate {
-                Candidate::SeasonalNaive(_, m) => Ok(origins
-                    .iter()
-                    .map(|&o| seasonal_naive::point_forecast(history, o, *m, n - o))
-                    .collect::<Vec<_>>()),
-                Candidate::Linear(spec) => linear::fit_history(spec, &train, false)
-                    .map(|model| model.holdout_forecasts(history, &origins)),
-            };
-            let score = match forecasts {
-                Ok(forecasts) => {
-                    let (mae, points) = holdout_mae(history, &origins, &forecasts);
+        let mut tried: Vec<Tried> = Vec::new();
+        for (index, spec) in specs.iter().enumerate() {
+            let outcome = spec.fit_history(&train, false).and_then(|model| {
+                let forecasts = model.rolling_forecasts(history, &frame.origins, frame.reach)?;
+                Ok((model.label(), forecasts))
+            });
+            match outcome {
+                Ok((label, forecasts)) => {
+                    let (mae, points) = mae(history, &frame, &forecasts);
+                    scores.push(CandidateScore {
+                        model: label.clone(),
+                        mae: mae.is_finite().then(|| json_exact(mae)),
+                        points,
+                        error: (!mae.is_finite()).then(|| "no finite forecast to score".into()),
+                    });
                     if mae.is_finite() {
-                        if best.is_none_or(|(b, _)| mae < b) {
-                            best = Some((mae, index));
-                        }
-                        CandidateScore {
-                            model: candidate.name(),
-                            mae: Some(json_exact(mae)),
-                            points,
-                            error: None,
-                        }
-                    } else {
-                        CandidateScore {
-                            model: candidate.name(),
-                            mae: None,
-                            points,
-                            error: Some("non-finite forecast".into()),
-                        }
+                        tried.push(Tried {
+                            label,
+                            parts: vec![(index, 1.0)],
+                            forecasts,
+                            mae,
+                        });
                     }
                 }
-                Err(e) => CandidateScore {
-                    model: candidate.name(),
+                Err(e) => scores.push(CandidateScore {
+                    model: spec_label(spec),
                     mae: None,
                     points: 0,
                     error: Some(e.to_string()),
-                },
-            };
-            scores.push(score);
+                }),
+            }
         }
-        let Some((_, index)) = best else {
+
+        // The best single candidate; a later (more complex) one must beat it by the margin.
+        let mut best: Option<usize> = None;
+        for (i, t) in tried.iter().enumerate() {
+            if best.is_none_or(|b| t.mae < tried[b].mae * (1.0 - SIMPLER_MARGIN)) {
+                best = Some(i);
+            }
+        }
+        let Some(best) = best else {
             return Err("no candidate could be scored on the holdout".to_string());
         };
+        let mut chosen = best;
+        if let Some(combined) = combine_best_two(history, &frame, &tried) {
+            scores.push(CandidateScore {
+                model: combined.label.clone(),
+                mae: Some(json_exact(combined.mae)),
+                points: mae(history, &frame, &combined.forecasts).1,
+                error: None,
+            });
+            if combined.mae < tried[best].mae * (1.0 - COMBINE_MARGIN) {
+                tried.push(combined);
+                chosen = tried.len() - 1;
+            }
+        }
+        let winner = tried.swap_remove(chosen);
         let validation = Validation {
             split: history.time(split),
             holdout_steps: holdout,
-            origins: origins.iter().map(|&o| history.time(o)).collect(),
+            origins: frame.origins.len(),
+            origin_stride: stride,
+            scored_steps: scored,
             scores,
+            chosen: winner.label,
         };
-        let winner = candidates.swap_remove(index);
-        Ok((winner, validation))
+        Ok(Selection {
+            specs: winner
+                .parts
+                .iter()
+                .map(|&(i, w)| (specs[i].clone(), w))
+                .collect(),
+            forecasts: winner.forecasts,
+            frame,
+            validation,
+        })
     }
 }
 
-/// MAE of `forecasts[j]` (steps `origins[j]..n`) against the observed values, and the number
-/// of points scored.
-fn holdout_mae(history: &History, origins: &[usize], forecasts: &[Vec<f64>]) -> (f64, usize) {
+/// A spec's label before fitting (for a candidate that failed to fit).
+fn spec_label(spec: &ModelSpec) -> String {
+    format!("{}({})", spec.name(), super::join_seasons(spec.seasons()))
+}
+
+/// The MAE of holdout forecasts 1 to `frame.scored` steps ahead (observed actuals only), and
+/// how many points it is over; NaN for none.
+fn mae(history: &History, frame: &Frame, forecasts: &[Vec<f64>]) -> (f64, usize) {
     let (mut sum, mut points) = (0.0, 0usize);
-    for (&origin, forecast) in origins.iter().zip(forecasts) {
-        for (actual, predicted) in history.values[origin..].iter().zip(forecast) {
-            if !actual.is_nan() {
-                sum += (actual - predicted).abs();
+    for (&origin, forecast) in frame.origins.iter().zip(forecasts) {
+        for (actual, predicted) in history.values[origin..]
+            .iter()
+            .zip(forecast)
+            .take(frame.scored)
+        {
+            let error = actual - predicted;
+            if error.is_finite() {
+                sum += error.abs();
                 points += 1;
             }
         }
     }
-    if points == 0 {
-        (f64::NAN, 0)
+    if points == 0 || !sum.is_finite() {
+        (f64::NAN, points)
     } else {
         (sum / points as f64, points)
     }
 }
 
+/// The equally weighted mean of the two best-scoring candidates, scored (`None` with fewer
+/// than two).
+fn combine_best_two(history: &History, frame: &Frame, tried: &[Tried]) -> Option<Tried> {
+    let mut ranked: Vec<&Tried> = tried.iter().collect();
+    ranked.sort_by(|a, b| a.mae.total_cmp(&b.mae));
+    let [first, second, ..] = ranked[..] else {
+        return None;
+    };
+    let forecasts: Vec<Vec<f64>> = first
+        .forecasts
+        .iter()
+        .zip(&second.forecasts)
+        .map(|(a, b)| a.iter().zip(b).map(|(x, y)| 0.5 * (x + y)).collect())
+        .collect();
+    let (mae, _) = mae(history, frame, &forecasts);
+    mae.is_finite().then(|| Tried {
+        label: format!("combination({} + {})", first.label, second.label),
+        parts: vec![(first.parts[0].0, 0.5), (second.parts[0].0, 0.5)],
+        forecasts,
+        mae,
+    })
+}
+
+/// The horizons (steps ahead, from 0) at which conformal quantiles are kept, below `reach`:
+/// every step up to 4, then about 1.5× apart.
+fn anchors(reach: usize) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut h = 0;
+    while h < reach {
+        out.push(h);
+        h = if h < 4 { h + 1 } else { h + h.div_ceil(2) };
+    }
+    out
+}
+
+/// Split-conformal error quantiles of the chosen forecaster's holdout forecasts: at each
+/// anchor horizon, the errors of every origin at the steps closer to it than to its
+/// neighbours, relative to the forecast's level when `floor` is given.
+fn conformal_errors(
+    history: &History,
+    frame: &Frame,
+    forecasts: &[Vec<f64>],
+    floor: Option<f64>,
+) -> ErrorQuantiles {
+    let anchors = anchors(frame.reach);
+    let mut pooled = Vec::with_capacity(anchors.len());
+    for (k, &a) in anchors.iter().enumerate() {
+        let lo = if k == 0 {
+            a
+        } else {
+            a - (a - anchors[k - 1]) / 2
+        };
+        let hi = anchors.get(k + 1).map_or(frame.reach, |&b| a + (b - a).div_ceil(2));
+        let mut errors = Vec::new();
+        for (&origin, forecast) in frame.origins.iter().zip(forecasts) {
+            for h in lo..hi.min(forecast.len()) {
+                let (actual, predicted) = (history.values[origin + h], forecast[h]);
+                let error = match floor {
+                    Some(floor) => (actual - predicted) / predicted.abs().max(floor),
+                    None => actual - predicted,
+                };
+                if error.is_finite() {
+                    errors.push(error);
+                }
+            }
+        }
+        pooled.push((a, errors));
+    }
+    ErrorQuantiles::from_errors(pooled, |_, _| 1.0)
+}
+
+/// Refits the chosen members on the whole history and attaches the conformal quantiles.
+fn finish(history: &History, selection: Selection) -> Result<FittedAuto, ForecastError> {
+    let Selection {
+        specs,
+        forecasts,
+        frame,
+        validation,
+    } = selection;
+    let members = specs
+        .into_iter()
+        .map(|(spec, weight)| {
+            Ok(Member {
+                weight,
+                model: spec.fit_history(history, false)?,
+            })
+        })
+        .collect::<Result<Vec<_>, ForecastError>>()?;
+    let mean_level = mean_abs(&history.values);
+    let floor = (mean_level * LEVEL_FLOOR).max(f64::MIN_POSITIVE);
+    let floor = floor.is_finite().then_some(json_exact(floor));
+    let mut errors = conformal_errors(history, &frame, &forecasts, floor);
+    errors.round_for_json();
+    if !errors.is_finite() {
+        return Err(ForecastError::Fit(
+            "values too large: the holdout errors overflow".to_string(),
+        ));
+    }
+    let offset = history.values.iter().rev().take_while(|v| v.is_nan()).count();
+    Ok(FittedAuto {
+        members,
+        conformal: Some(Conformal {
+            errors,
+            floor,
+            offset,
+        }),
+        validation: Some(validation),
+        fallbacks: Vec::new(),
+    })
+}
+
+/// The mean absolute observed value (NaN for none).
+fn mean_abs(values: &[f64]) -> f64 {
+    let (sum, count) = values
+        .iter()
+        .filter(|v| !v.is_nan())
+        .fold((0.0, 0usize), |(s, c), v| (s + v.abs(), c + 1));
+    sum / count as f64
+}
+
 impl FittedAuto {
-    pub fn chosen(&self) -> &Chosen {
-        &self.chosen
+    /// The model the choice rests on: the single chosen model, or the combination's first
+    /// (best-scoring) member.
+    pub fn primary(&self) -> &FittedModel {
+        // `members` is never empty: built so, and checked on load (`validate`).
+        &self.members[0].model
+    }
+
+    /// The models predicted with and their weights.
+    pub fn members(&self) -> &[Member] {
+        &self.members
     }
 
     pub fn validation(&self) -> Option<&Validation> {
@@ -282,27 +512,101 @@ impl FittedAuto {
     }
 
     pub fn training(&self) -> &TrainingInfo {
-        match &self.chosen {
-            Chosen::SeasonalNaive(model) => model.training(),
-            Chosen::LinearSeasonal(model) => model.training(),
+        self.primary().training()
+    }
+
+    /// The family that predicts: the chosen one's, or `combination`.
+    pub fn family(&self) -> &'static str {
+        if self.members.len() > 1 {
+            "combination"
+        } else {
+            self.primary().family()
         }
     }
 
-    /// The family of the chosen model.
-    pub fn family(&self) -> &'static str {
-        match &self.chosen {
-            Chosen::SeasonalNaive(_) => "seasonal-naive",
-            Chosen::LinearSeasonal(_) => "linear-seasonal",
+    /// What was chosen, with its seasons: `linear-seasonal(1d,1w)`, or
+    /// `combination(seasonal-naive(1w) + linear-seasonal(1d,1w))`.
+    pub fn label(&self) -> String {
+        if self.members.len() > 1 {
+            let labels: Vec<String> = self.members.iter().map(|m| m.model.label()).collect();
+            format!("combination({})", labels.join(" + "))
+        } else {
+            self.primary().label()
         }
+    }
+
+    /// Checks a model read from a file: members present, not nested, weights positive and
+    /// summing to 1, all on one grid.
+    fn validate(&self) -> Result<(), ForecastError> {
+        let corrupt = |what: &str| Err(ForecastError::Fit(format!("corrupt model: {what}")));
+        let Some(first) = self.members.first() else {
+            return corrupt("auto without a member");
+        };
+        if self.members.len() > 1 && self.conformal.is_none() {
+            return corrupt("a combination without conformal intervals");
+        }
+        let total: f64 = self.members.iter().map(|m| m.weight).sum();
+        if self
+            .members
+            .iter()
+            .any(|m| !(m.weight.is_finite() && m.weight > 0.0))
+            || (total - 1.0).abs() > 1e-9
+        {
+            return corrupt("member weights must be positive and sum to 1");
+        }
+        let (origin, step) = (first.model.origin(), first.model.step());
+        for member in &self.members {
+            if matches!(member.model, FittedModel::Auto(_)) {
+                return corrupt("auto nested in auto");
+            }
+            if member.model.origin() != origin || member.model.step() != step {
+                return corrupt("members on different grids");
+            }
+        }
+        if let Some(conformal) = &self.conformal {
+            conformal.errors.validate()?;
+            if conformal
+                .floor
+                .is_some_and(|f| !(f.is_finite() && f > 0.0))
+            {
+                return corrupt("non-positive conformal floor");
+            }
+        }
+        Ok(())
     }
 }
 
 impl Predict for FittedAuto {
     fn predict(&self, horizon: usize, levels: &[f64]) -> Result<Forecast, ForecastError> {
-        match &self.chosen {
-            Chosen::SeasonalNaive(model) => model.predict(horizon, levels),
-            Chosen::LinearSeasonal(model) => model.predict(horizon, levels),
+        check_request(horizon, levels)?;
+        self.validate()?;
+        let Some(conformal) = &self.conformal else {
+            return self.primary().predict(horizon, levels);
+        };
+        let mut yhat = vec![0.0; horizon];
+        let mut start = self.primary().origin();
+        for member in &self.members {
+            let forecast = member.model.predict(horizon, &[])?;
+            start = forecast.start;
+            for (y, part) in yhat.iter_mut().zip(&forecast.yhat) {
+                *y += member.weight * part;
+            }
         }
+        let scale = |_: usize, y: f64| conformal.floor.map_or(1.0, |floor| y.abs().max(floor));
+        let bands = intervals::bands_scaled(
+            &mut yhat,
+            levels,
+            &conformal.errors,
+            |h| h.saturating_add(conformal.offset),
+            scale,
+            self.training().nonnegative,
+        );
+        Ok(Forecast {
+            start,
+            step: self.primary().step(),
+            yhat,
+            bands,
+        })
     }
 }
 
@@ -327,7 +631,7 @@ mod tests {
             .unwrap();
         assert_eq!(model.family(), "seasonal-naive");
         let validation = model.validation().unwrap();
-        assert_eq!(validation.holdout_steps, 48);
+        assert_eq!(validation.holdout_steps, 120);
         assert!(
             validation
                 .scores
@@ -335,6 +639,10 @@ mod tests {
                 .any(|s| s.model == "linear-seasonal(1d,1w)")
         );
         assert!(validation.scores.iter().any(|s| s.mae == Some(0.0)));
+        // Exact: zero-width intervals.
+        let forecast = model.predict(10, &[0.05, 0.95]).unwrap();
+        assert_eq!(forecast.bands[0].values, forecast.yhat);
+        assert_eq!(forecast.bands[1].values, forecast.yhat);
     }
 
     #[test]
@@ -352,7 +660,7 @@ mod tests {
             .unwrap();
         assert_eq!(model.family(), "linear-seasonal");
         let scores = &model.validation().unwrap().scores;
-        assert_eq!(scores.len(), 3, "{scores:?}");
+        assert!(scores.len() >= 3, "{scores:?}");
     }
 
     #[test]
@@ -364,5 +672,12 @@ mod tests {
         assert!(model.fallbacks()[0].contains("too short to hold out"));
         let forecast = model.predict(3, &[0.5]).unwrap();
         assert_eq!(forecast.yhat, vec![5.0; 3]);
+    }
+
+    #[test]
+    fn anchors_are_dense_first_then_sparse() {
+        assert_eq!(anchors(0), Vec::<usize>::new());
+        assert_eq!(anchors(3), vec![0, 1, 2]);
+        assert_eq!(anchors(20), vec![0, 1, 2, 3, 4, 6, 9, 14]);
     }
 }
