@@ -11,7 +11,7 @@
 
 use std::path::PathBuf;
 
-use prescale::backtest::{Setup, accuracy, datasets_in, dataset_name};
+use prescale::backtest::{Setup, accuracy, dataset_name, datasets_in};
 use prescale::forecast::ModelSpec;
 use prescale::series::Span;
 use prescale::series::csv::read_dataset;

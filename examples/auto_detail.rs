@@ -17,10 +17,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let setup = Setup::new(series.len(), series.step(), horizon, None, &seasons)?;
     let h = setup.horizon_steps;
     let specs: Vec<(String, ModelSpec)> = vec![
-        ("auto".into(), ModelSpec::from_name("auto", setup.seasons.clone())?),
-        ("lin".into(), ModelSpec::from_name("linear-seasonal", setup.seasons.clone())?),
-        ("sn1d".into(), ModelSpec::from_name("seasonal-naive", vec!["1d".parse()?])?),
-        ("sn7d".into(), ModelSpec::from_name("seasonal-naive", setup.seasons.clone())?),
+        (
+            "auto".into(),
+            ModelSpec::from_name("auto", setup.seasons.clone())?,
+        ),
+        (
+            "lin".into(),
+            ModelSpec::from_name("linear-seasonal", setup.seasons.clone())?,
+        ),
+        (
+            "sn1d".into(),
+            ModelSpec::from_name("seasonal-naive", vec!["1d".parse()?])?,
+        ),
+        (
+            "sn7d".into(),
+            ModelSpec::from_name("seasonal-naive", setup.seasons.clone())?,
+        ),
     ];
     for &i in &setup.origins(k) {
         let origin = series.timestamp(i);
@@ -32,14 +44,26 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let model = spec.fit(&train)?;
             let skip = ((origin - model.origin()) / series.step()) as usize;
             let f = model.predict(skip + h, &[0.1, 0.9])?;
-            let mae: f64 = actual.iter().zip(&f.yhat[skip..]).filter(|(a, _)| a.is_finite()).map(|(a, y)| (a - y).abs()).sum::<f64>() / h as f64;
+            let mae: f64 = actual
+                .iter()
+                .zip(&f.yhat[skip..])
+                .filter(|(a, _)| a.is_finite())
+                .map(|(a, y)| (a - y).abs())
+                .sum::<f64>()
+                / h as f64;
             line += &format!(" {name}={mae:.1}");
             if name == "auto" {
                 let s = model.summary();
                 if let Some(v) = s.validation {
                     line += &format!(" [{}:", v.chosen);
                     for sc in v.scores {
-                        line += &format!(" {}={:.1}", sc.model.replace("seasonal-naive", "sn").replace("linear-seasonal", "lin"), sc.mae.unwrap_or(f64::NAN));
+                        line += &format!(
+                            " {}={:.1}",
+                            sc.model
+                                .replace("seasonal-naive", "sn")
+                                .replace("linear-seasonal", "lin"),
+                            sc.mae.unwrap_or(f64::NAN)
+                        );
                     }
                     line += "]";
                 }

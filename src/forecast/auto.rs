@@ -61,9 +61,9 @@ const SCORE_SECONDS: i64 = 75 * 60;
 /// …but at least this many steps (coarse steps).
 const SCORE_MIN_STEPS: usize = 4;
 /// Conformal error quantiles are measured this far ahead (held constant beyond).
-const INTERVAL_SECONDS: i64 = 6 * 3600;
+const INTERVAL_SECONDS: i64 = 3 * 3600;
 /// At most this many holdout origins (evenly strided beyond), to bound the cost.
-pub const MAX_ORIGINS: usize = 720;
+pub const MAX_ORIGINS: usize = 600;
 /// A candidate must score this much (relatively) better than a simpler one to be chosen.
 pub const SIMPLER_MARGIN: f64 = 0.01;
 /// The combination must score this much (relatively) better than the best single candidate.
@@ -83,18 +83,22 @@ impl AutoSpec {
     }
 }
 
-/// The candidates for a training part of `train_len` steps of `step` seconds, simplest first:
-/// seasonal naive per season that fits (longest first), then linear-seasonal over all seasons.
+/// The candidates for a training part holding `observed` values on a grid of `step` seconds,
+/// simplest first: seasonal naive per season that fits (longest first; a season it does not
+/// fit would make seasonal naive fall back to another model at the split than after the final
+/// refit), then linear-seasonal over all seasons.
 /// Adding a model family to `auto` is one line here.
-pub fn candidates(seasons: &[Span], step: i64, train_len: usize) -> Vec<ModelSpec> {
+pub fn candidates(seasons: &[Span], step: i64, observed: usize) -> Vec<ModelSpec> {
     let mut specs = Vec::new();
     let mut longest_first = seasons.to_vec();
     longest_first.sort_unstable_by(|a, b| b.cmp(a));
     for season in longest_first {
         // Seasonal naive needs one season + 1 step (rounded as seasonal naive rounds).
         let m = (season.seconds() as i128 + step as i128 / 2) / step.max(1) as i128;
-        if m >= 2 && m < train_len as i128 {
-            specs.push(ModelSpec::SeasonalNaive(SeasonalNaiveSpec::new(vec![season])));
+        if m >= 2 && m < observed as i128 {
+            specs.push(ModelSpec::SeasonalNaive(SeasonalNaiveSpec::new(vec![
+                season,
+            ])));
         }
     }
     if specs.is_empty() {
@@ -143,6 +147,24 @@ pub struct CandidateScore {
     pub error: Option<String>,
 }
 
+/// How the members' point forecasts are combined.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Combine {
+    /// The weighted mean (a single member: its forecast).
+    #[default]
+    Mean,
+    /// The median, step by step (weights ignored): robust to one member going astray, e.g.
+    /// seasonal naive replaying last week's spike.
+    Median,
+}
+
+impl Combine {
+    fn is_mean(&self) -> bool {
+        *self == Combine::Mean
+    }
+}
+
 /// A model `auto` predicts with: its weight in the combination (1 when alone), fitted on the
 /// whole history.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -166,8 +188,10 @@ pub struct Conformal {
 /// A fitted `auto` model: what it predicts with and the evidence for the choice.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FittedAuto {
-    /// One model, or the members of a weighted combination (never empty).
+    /// One model, or the members of a combination (never empty).
     members: Vec<Member>,
+    #[serde(default, skip_serializing_if = "Combine::is_mean")]
+    combine: Combine,
     /// Absent when `auto` could not validate: the single member's own intervals are used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     conformal: Option<Conformal>,
@@ -200,12 +224,14 @@ struct Tried {
     label: String,
     /// Indices into the candidate list, with weights (one for a single candidate).
     parts: Vec<(usize, f64)>,
+    combine: Combine,
     forecasts: Vec<Vec<f64>>,
     mae: f64,
 }
 
 /// What the holdout chose.
 struct Selection {
+    combine: Combine,
     specs: Vec<(ModelSpec, f64)>,
     forecasts: Vec<Vec<f64>>,
     frame: Frame,
@@ -229,6 +255,7 @@ impl AutoSpec {
                 weight: 1.0,
                 model: spec.fit_history(history, true)?,
             }],
+            combine: Combine::Mean,
             conformal: None,
             validation: None,
             fallbacks: vec![format!("{why}: using seasonal naive without validation")],
@@ -259,7 +286,7 @@ impl AutoSpec {
             reach,
         };
 
-        let specs = candidates(&self.seasons, history.step, split);
+        let specs = candidates(&self.seasons, history.step, train.observed);
         let mut scores = Vec::new();
         let mut tried: Vec<Tried> = Vec::new();
         for (index, spec) in specs.iter().enumerate() {
@@ -280,6 +307,7 @@ impl AutoSpec {
                         tried.push(Tried {
                             label,
                             parts: vec![(index, 1.0)],
+                            combine: Combine::Mean,
                             forecasts,
                             mae,
                         });
@@ -305,14 +333,20 @@ impl AutoSpec {
             return Err("no candidate could be scored on the holdout".to_string());
         };
         let mut chosen = best;
-        if let Some(combined) = combine_best_two(history, &frame, &tried) {
+        let combinations = [
+            combine_best_two(history, &frame, &tried),
+            median_of_all(history, &frame, &tried),
+        ];
+        let mut to_beat = tried[best].mae * (1.0 - COMBINE_MARGIN);
+        for combined in combinations.into_iter().flatten() {
             scores.push(CandidateScore {
                 model: combined.label.clone(),
                 mae: Some(json_exact(combined.mae)),
                 points: mae(history, &frame, &combined.forecasts).1,
                 error: None,
             });
-            if combined.mae < tried[best].mae * (1.0 - COMBINE_MARGIN) {
+            if combined.mae < to_beat {
+                to_beat = combined.mae;
                 tried.push(combined);
                 chosen = tried.len() - 1;
             }
@@ -328,6 +362,7 @@ impl AutoSpec {
             chosen: winner.label,
         };
         Ok(Selection {
+            combine: winner.combine,
             specs: winner
                 .parts
                 .iter()
@@ -387,9 +422,61 @@ fn combine_best_two(history: &History, frame: &Frame, tried: &[Tried]) -> Option
     mae.is_finite().then(|| Tried {
         label: format!("combination({} + {})", first.label, second.label),
         parts: vec![(first.parts[0].0, 0.5), (second.parts[0].0, 0.5)],
+        combine: Combine::Mean,
         forecasts,
         mae,
     })
+}
+
+/// The step-by-step median of every single candidate's forecasts, scored (`None` with fewer
+/// than three).
+fn median_of_all(history: &History, frame: &Frame, tried: &[Tried]) -> Option<Tried> {
+    let singles: Vec<&Tried> = tried.iter().filter(|t| t.parts.len() == 1).collect();
+    if singles.len() < 3 {
+        return None;
+    }
+    let mut column = Vec::with_capacity(singles.len());
+    let forecasts: Vec<Vec<f64>> = (0..frame.origins.len())
+        .map(|j| {
+            let len = singles
+                .iter()
+                .map(|t| t.forecasts[j].len())
+                .min()
+                .unwrap_or(0);
+            (0..len)
+                .map(|h| {
+                    column.clear();
+                    column.extend(singles.iter().map(|t| t.forecasts[j][h]));
+                    median(&mut column)
+                })
+                .collect()
+        })
+        .collect();
+    let (mae, _) = mae(history, frame, &forecasts);
+    let weight = 1.0 / singles.len() as f64;
+    let labels: Vec<&str> = singles.iter().map(|t| t.label.as_str()).collect();
+    mae.is_finite().then(|| Tried {
+        label: format!("median({})", labels.join(", ")),
+        parts: singles.iter().map(|t| (t.parts[0].0, weight)).collect(),
+        combine: Combine::Median,
+        forecasts,
+        mae,
+    })
+}
+
+/// The median of the finite values (NaN for none); reorders `values`.
+fn median(values: &mut Vec<f64>) -> f64 {
+    values.retain(|v| v.is_finite());
+    let n = values.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    values.sort_unstable_by(f64::total_cmp);
+    if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        0.5 * (values[n / 2 - 1] + values[n / 2])
+    }
 }
 
 /// The horizons (steps ahead, from 0) at which conformal quantiles are kept, below `reach`:
@@ -421,7 +508,9 @@ fn conformal_errors(
         } else {
             a - (a - anchors[k - 1]) / 2
         };
-        let hi = anchors.get(k + 1).map_or(frame.reach, |&b| a + (b - a).div_ceil(2));
+        let hi = anchors
+            .get(k + 1)
+            .map_or(frame.reach, |&b| a + (b - a).div_ceil(2));
         let mut errors = Vec::new();
         for (&origin, forecast) in frame.origins.iter().zip(forecasts) {
             for h in lo..hi.min(forecast.len()) {
@@ -443,6 +532,7 @@ fn conformal_errors(
 /// Refits the chosen members on the whole history and attaches the conformal quantiles.
 fn finish(history: &History, selection: Selection) -> Result<FittedAuto, ForecastError> {
     let Selection {
+        combine,
         specs,
         forecasts,
         frame,
@@ -467,9 +557,15 @@ fn finish(history: &History, selection: Selection) -> Result<FittedAuto, Forecas
             "values too large: the holdout errors overflow".to_string(),
         ));
     }
-    let offset = history.values.iter().rev().take_while(|v| v.is_nan()).count();
+    let offset = history
+        .values
+        .iter()
+        .rev()
+        .take_while(|v| v.is_nan())
+        .count();
     Ok(FittedAuto {
         members,
+        combine,
         conformal: Some(Conformal {
             errors,
             floor,
@@ -524,15 +620,21 @@ impl FittedAuto {
         }
     }
 
-    /// What was chosen, with its seasons: `linear-seasonal(1d,1w)`, or
-    /// `combination(seasonal-naive(1w) + linear-seasonal(1d,1w))`.
+    /// What was chosen, with its seasons: `linear-seasonal(1d,1w)`,
+    /// `combination(seasonal-naive(1w) + linear-seasonal(1d,1w))` (a mean), or
+    /// `median(seasonal-naive(1w), seasonal-naive(1d), linear-seasonal(1d,1w))`.
     pub fn label(&self) -> String {
-        if self.members.len() > 1 {
-            let labels: Vec<String> = self.members.iter().map(|m| m.model.label()).collect();
-            format!("combination({})", labels.join(" + "))
-        } else {
-            self.primary().label()
+        let labels: Vec<String> = self.members.iter().map(|m| m.model.label()).collect();
+        match (self.members.len(), self.combine) {
+            (1, _) => self.primary().label(),
+            (_, Combine::Mean) => format!("combination({})", labels.join(" + ")),
+            (_, Combine::Median) => format!("median({})", labels.join(", ")),
         }
+    }
+
+    /// How the members are combined.
+    pub fn combine(&self) -> Combine {
+        self.combine
     }
 
     /// Checks a model read from a file: members present, not nested, weights positive and
@@ -565,10 +667,7 @@ impl FittedAuto {
         }
         if let Some(conformal) = &self.conformal {
             conformal.errors.validate()?;
-            if conformal
-                .floor
-                .is_some_and(|f| !(f.is_finite() && f > 0.0))
-            {
+            if conformal.floor.is_some_and(|f| !(f.is_finite() && f > 0.0)) {
                 return corrupt("non-positive conformal floor");
             }
         }
@@ -585,12 +684,27 @@ impl Predict for FittedAuto {
         };
         let mut yhat = vec![0.0; horizon];
         let mut start = self.primary().origin();
+        let mut parts = Vec::with_capacity(self.members.len());
         for member in &self.members {
             let forecast = member.model.predict(horizon, &[])?;
             start = forecast.start;
-            for (y, part) in yhat.iter_mut().zip(&forecast.yhat) {
-                *y += member.weight * part;
-            }
+            parts.push(forecast.yhat);
+        }
+        let mut column = Vec::with_capacity(parts.len());
+        for (h, y) in yhat.iter_mut().enumerate() {
+            *y = match self.combine {
+                Combine::Mean => self
+                    .members
+                    .iter()
+                    .zip(&parts)
+                    .map(|(member, part)| member.weight * part[h])
+                    .sum(),
+                Combine::Median => {
+                    column.clear();
+                    column.extend(parts.iter().map(|part| part[h]));
+                    median(&mut column)
+                }
+            };
         }
         let scale = |_: usize, y: f64| conformal.floor.map_or(1.0, |floor| y.abs().max(floor));
         let bands = intervals::bands_scaled(

@@ -29,7 +29,7 @@ pub mod seasonal_naive;
 
 use serde::{Deserialize, Serialize};
 
-pub use auto::{AutoSpec, CandidateScore, Conformal, FittedAuto, Member, Validation};
+pub use auto::{AutoSpec, CandidateScore, Combine, Conformal, FittedAuto, Member, Validation};
 pub use history::TrainingInfo;
 pub use linear::{FittedLinearSeasonal, LinearSeasonalSpec, SeasonUsed};
 pub use seasonal_naive::{FittedSeasonalNaive, SeasonalNaiveSpec};
@@ -270,7 +270,10 @@ impl FittedModel {
                 format!("seasonal-naive({})", join_seasons(&naive_seasons(model).0))
             }
             FittedModel::LinearSeasonal(model) => {
-                format!("linear-seasonal({})", join_seasons(&linear_seasons(model).0))
+                format!(
+                    "linear-seasonal({})",
+                    join_seasons(&linear_seasons(model).0)
+                )
             }
             FittedModel::Auto(_) => self.name(),
         }
