@@ -789,6 +789,123 @@ mod tests {
     }
 
     #[test]
+    fn combines_two_seasonal_naives_with_independent_errors() {
+        // A sharp random daily shape (linear's 10 harmonics cannot follow it) plus white noise:
+        // daily and weekly seasonal naive err by e[t] − e[t − lag] each, their mean by
+        // e[t] − (e[t − day] + e[t − week]) / 2, about 13 % less.
+        let mut rng = Lcg(21);
+        let shape: Vec<f64> = (0..48).map(|_| 500.0 + 300.0 * rng.uniform()).collect();
+        let values: Vec<f64> = (0..28 * 48)
+            .map(|i| shape[i % 48] + 20.0 * rng.normal())
+            .collect();
+        let series = Series::new(0, 1800, values).unwrap();
+        let model = AutoSpec::new(vec![span("1d"), span("7d")])
+            .fit(&series)
+            .unwrap();
+        let validation = model.validation().unwrap();
+        assert!(
+            validation.chosen.starts_with("combination(seasonal-naive"),
+            "{validation:?}"
+        );
+        assert_eq!(model.family(), "combination");
+        assert_eq!(model.members().len(), 2);
+        let score = |name: &str| {
+            validation
+                .scores
+                .iter()
+                .find(|s| s.model == name)
+                .and_then(|s| s.mae)
+                .unwrap()
+        };
+        let best_single = score("seasonal-naive(1d)").min(score("seasonal-naive(1w)"));
+        assert!(score(&validation.chosen) < best_single * (1.0 - COMBINE_MARGIN));
+        // The prediction is the members' mean, and survives JSON.
+        let forecast = model.predict(48, &[0.1, 0.9]).unwrap();
+        let a = model.members()[0].model.predict(48, &[]).unwrap();
+        let b = model.members()[1].model.predict(48, &[]).unwrap();
+        for h in 0..48 {
+            assert!((forecast.yhat[h] - 0.5 * (a.yhat[h] + b.yhat[h])).abs() < 1e-9);
+        }
+        let json = serde_json::to_string(&FittedModel::Auto(model.clone())).unwrap();
+        let loaded: FittedModel = serde_json::from_str(&json).unwrap();
+        assert_eq!(loaded.predict(48, &[0.1, 0.9]).unwrap(), forecast);
+        assert!(
+            loaded
+                .name()
+                .starts_with("auto(combination(seasonal-naive(")
+        );
+    }
+
+    #[test]
+    fn conformal_intervals_cover_near_nominal_on_known_noise() {
+        // A daily + weekly shape at 5-minute steps with Gaussian noise whose size follows the
+        // level (sd 5 % of it): rolling origins over four days, the next hour scored.
+        let step = 300;
+        let mut rng = Lcg(33);
+        let values: Vec<f64> = (0..21 * 288)
+            .map(|i| {
+                let t = (i * step) as f64;
+                let day = std::f64::consts::TAU * t / 86_400.0;
+                let week = std::f64::consts::TAU * t / 604_800.0;
+                let level = 1000.0 + 500.0 * day.sin() + 200.0 * week.cos();
+                level * (1.0 + 0.05 * rng.normal())
+            })
+            .collect();
+        let series = Series::new(0, step, values).unwrap();
+        let spec = AutoSpec::new(vec![span("1d"), span("7d")]);
+        let (mut total, mut in80, mut in95) = (0usize, 0usize, 0usize);
+        for k in 0..24 {
+            let end = 17 * 288 + k * 48;
+            let model = spec.fit(&series.slice(end - 14 * 288..end)).unwrap();
+            assert!(model.validation().is_some());
+            let f = model.predict(12, &[0.025, 0.1, 0.9, 0.975]).unwrap();
+            for h in 0..12 {
+                let a = series.values()[end + h];
+                total += 1;
+                in80 += usize::from(f.bands[1].values[h] <= a && a <= f.bands[2].values[h]);
+                in95 += usize::from(f.bands[0].values[h] <= a && a <= f.bands[3].values[h]);
+            }
+        }
+        let (c80, c95) = (in80 as f64 / total as f64, in95 as f64 / total as f64);
+        assert!((0.72..=0.88).contains(&c80), "80 %: {c80}");
+        assert!((0.90..=0.99).contains(&c95), "95 %: {c95}");
+    }
+
+    #[test]
+    fn constant_series_and_gaps_validate_to_exact_forecasts() {
+        let mut values = vec![7.0; 14 * 48];
+        for v in &mut values[100..140] {
+            *v = f64::NAN;
+        }
+        let series = Series::new(0, 1800, values).unwrap();
+        let model = AutoSpec::new(vec![span("1d"), span("7d")])
+            .fit(&series)
+            .unwrap();
+        // Every candidate is exact: ties go to the simplest.
+        assert_eq!(model.label(), "seasonal-naive(1w)");
+        let forecast = model.predict(5, &[0.01, 0.99]).unwrap();
+        assert_eq!(forecast.yhat, vec![7.0; 5]);
+        assert_eq!(forecast.bands[0].values, vec![7.0; 5]);
+        assert_eq!(forecast.bands[1].values, vec![7.0; 5]);
+    }
+
+    #[test]
+    fn corrupt_member_lists_are_errors() {
+        let series = Series::new(0, 3600, (0..400).map(|i| (i % 24) as f64).collect()).unwrap();
+        let mut model = AutoSpec::new(vec![span("1d")]).fit(&series).unwrap();
+        model.members[0].weight = 0.5;
+        assert!(matches!(
+            model.predict(3, &[0.5]),
+            Err(ForecastError::Fit(_))
+        ));
+        model.members.clear();
+        assert!(matches!(
+            model.predict(3, &[0.5]),
+            Err(ForecastError::Fit(_))
+        ));
+    }
+
+    #[test]
     fn anchors_are_dense_first_then_sparse() {
         assert_eq!(anchors(0), Vec::<usize>::new());
         assert_eq!(anchors(3), vec![0, 1, 2]);
