@@ -39,7 +39,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let before = &dataset.samples[..dataset.samples.partition_point(|s| s.timestamp < origin)];
         let train = training_series(before, origin, setup.train_window)?;
         let actual = &series.values()[i..i + h];
-        let mut line = format!("{}", prescale::series::format_timestamp(origin));
+        let mut line = prescale::series::format_timestamp(origin).to_string();
         for (name, spec) in &specs {
             let model = spec.fit(&train)?;
             let skip = ((origin - model.origin()) / series.step()) as usize;

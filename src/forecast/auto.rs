@@ -513,8 +513,12 @@ fn conformal_errors(
             .map_or(frame.reach, |&b| a + (b - a).div_ceil(2));
         let mut errors = Vec::new();
         for (&origin, forecast) in frame.origins.iter().zip(forecasts) {
-            for h in lo..hi.min(forecast.len()) {
-                let (actual, predicted) = (history.values[origin + h], forecast[h]);
+            let end = hi.min(forecast.len());
+            if lo >= end {
+                continue;
+            }
+            let actuals = &history.values[origin + lo..origin + end];
+            for (&actual, &predicted) in actuals.iter().zip(&forecast[lo..end]) {
                 let error = match floor {
                     Some(floor) => (actual - predicted) / predicted.abs().max(floor),
                     None => actual - predicted,
