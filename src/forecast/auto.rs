@@ -1,7 +1,7 @@
 //! Model selection with calibrated intervals: fit each candidate on the older part of the
-//! history, let it forecast the newest part from many rolling origins, keep the best (or the
-//! mean of the best two when that scores better), refit it on everything, and take its
-//! prediction intervals from the errors it made out of sample (split conformal).
+//! history, let it forecast the newest part from many rolling origins, keep the best (or a
+//! combination when that scores better), refit it on everything, and take its prediction
+//! intervals from the errors it made out of sample (split conformal).
 //!
 //! - **Candidates** ([`candidates`]): seasonal naive for each season the older part supports
 //!   (daily and weekly repetition win on different traces, so each is scored on its own), and
@@ -17,13 +17,20 @@
 //!   time, and that is where accuracy pays. Hundreds of origins over days make the choice
 //!   robust to one odd evening. A more complex candidate must beat the simpler ones by
 //!   [`SIMPLER_MARGIN`] (ties go to the simpler model).
-//! - **Combination**: the mean of the two best candidates' forecasts is scored on the same
-//!   origins, and kept when it beats the best single one by [`COMBINE_MARGIN`]; the weights
-//!   and every score are in the [`Validation`].
+//! - **Combination**: the mean of the two best candidates' forecasts and the step-by-step
+//!   median of all of them (with three or more: robust to one candidate going astray, e.g.
+//!   weekly seasonal naive replaying last week's news spike) are scored on the same origins;
+//!   the better is kept when it beats the best single one by [`COMBINE_MARGIN`]. Every score is
+//!   in the [`Validation`], the members and weights in the model.
+//! - **Why refit**: forecasting from the split-fitted models (state moved to the end, no refit)
+//!   was measured and is worse across the traces (mean MASE 0.609 vs 0.578), so the chosen
+//!   members are refitted on the whole history; the conformal errors of the split fit are then
+//!   slightly conservative for the refitted model.
 //! - **Intervals** (split conformal): the chosen forecaster's holdout errors, per horizon step,
 //!   relative to the forecast's level (`error / max(|forecast|, floor)`: traffic's errors grow
 //!   with its level, so the band follows the daily cycle instead of being as wide at night as
-//!   at the peak), neighbouring steps pooled around anchor horizons, up to 6 hours ahead
+//!   at the peak; measured: absolute errors under-cover the flash-crowd traces, e.g. 86 % for
+//!   95 % on Apple tweets), neighbouring steps pooled around anchor horizons, up to 3 hours ahead
 //!   ([`ErrorQuantiles`]). The refitted final model predicts with these quantiles, not its
 //!   in-sample ones: out-of-sample errors are what the next hour will look like.
 //!
