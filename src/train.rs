@@ -227,9 +227,11 @@ pub fn describe(file: &ModelFile) -> String {
     );
     if let Some(validation) = &file.validation {
         out.push_str(&format!(
-            "validation: MAE over the newest {} steps from {} origins\n",
+            "validation: MAE 1 to {} steps ahead over the newest {} steps from {} origins; chose {}\n",
+            validation.scored_steps,
             validation.holdout_steps,
-            validation.origins.len()
+            validation.origins,
+            validation.chosen
         ));
         for score in &validation.scores {
             let value = match (&score.mae, &score.error) {

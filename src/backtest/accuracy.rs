@@ -34,7 +34,7 @@ pub struct OriginForecast {
     pub hi95: Vec<f64>,
     /// Wall seconds of fit + predict.
     pub seconds: f64,
-    /// The fitted model's name, e.g. `auto(linear-seasonal)`.
+    /// The fitted model's name, e.g. `auto(linear-seasonal(1d,1w))`.
     pub model: String,
 }
 

@@ -928,6 +928,94 @@ impl FittedHoltWinters {
         }
     }
 
+    /// The damping factor of the slope per step: 0 without a trend, 1 for an additive trend.
+    fn phi(&self) -> f64 {
+        match self.trend {
+            Trend::None => 0.0,
+            Trend::Additive => 1.0,
+            Trend::Damped => self.params.phi,
+        }
+    }
+
+    /// Point forecasts from later origins with the fitted parameters kept, for `auto`'s
+    /// holdout: the recursion continues from the state at the end of the training data over
+    /// the steps of `history` after it, and each of `origins` (indices into `history`, at or
+    /// after the training data's end) gets the forecasts of steps `origin..origin + len` (cut at
+    /// the end of `history`) from the state built on the observations before it.
+    pub(crate) fn rolling_forecasts(
+        &self,
+        history: &History,
+        origins: &[usize],
+        len: usize,
+    ) -> Vec<Vec<f64>> {
+        let n = history.len();
+        let split = self.training.points.min(n);
+        let phi = self.phi();
+        let (alpha, gamma) = (self.params.alpha, self.params.gamma);
+        let ab = alpha * self.params.beta;
+        let mult = self.seasonality == Seasonality::Multiplicative;
+        let m = self.seasonal.len();
+        // ring[j]: the season of steps `split + j (mod m)`.
+        let mut ring = self.seasonal.clone();
+        let (mut level, mut slope) = (self.level, self.slope);
+        let mut order: Vec<(usize, usize)> = origins
+            .iter()
+            .enumerate()
+            .map(|(k, &origin)| (origin.clamp(split, n), k))
+            .collect();
+        order.sort_unstable();
+        let mut out = vec![Vec::new(); origins.len()];
+        let mut next = 0;
+        for t in split..=n {
+            while let Some(&(origin, k)) = order.get(next).filter(|(o, _)| *o == t) {
+                let (mut damp, mut power) = (0.0, 1.0);
+                out[k] = (origin..origin.saturating_add(len).min(n))
+                    .map(|i| {
+                        power *= phi;
+                        damp += power;
+                        let base = level + damp * slope;
+                        match (m, mult) {
+                            (0, _) => base,
+                            (_, false) => base + ring[(i - split) % m],
+                            (_, true) => base * ring[(i - split) % m],
+                        }
+                    })
+                    .collect();
+                next += 1;
+            }
+            let Some(&y) = history.values.get(t) else {
+                break;
+            };
+            let j = if m > 0 { (t - split) % m } else { 0 };
+            let season = if m == 0 {
+                if mult { 1.0 } else { 0.0 }
+            } else {
+                ring[j]
+            };
+            let predicted = level + phi * slope;
+            let feasible = !mult || (predicted > 0.0 && season > 0.0);
+            if y.is_nan() || !feasible {
+                level = predicted;
+                slope *= phi;
+            } else if mult {
+                let e = y - predicted * season;
+                level = predicted + alpha * e / season;
+                slope = phi * slope + ab * e / season;
+                if m > 0 {
+                    ring[j] = season + gamma * e / predicted;
+                }
+            } else {
+                let e = y - predicted - season;
+                level = predicted + alpha * e;
+                slope = phi * slope + ab * e;
+                if m > 0 {
+                    ring[j] = season + gamma * e;
+                }
+            }
+        }
+        out
+    }
+
     fn round_for_json(&mut self) {
         let p = &mut self.params;
         for v in [&mut p.alpha, &mut p.beta, &mut p.gamma, &mut p.phi] {
@@ -998,11 +1086,7 @@ impl Predict for FittedHoltWinters {
     fn predict(&self, horizon: usize, levels: &[f64]) -> Result<Forecast, ForecastError> {
         check_request(horizon, levels)?;
         self.validate()?;
-        let phi = match self.trend {
-            Trend::None => 0.0,
-            Trend::Additive => 1.0,
-            Trend::Damped => self.params.phi,
-        };
+        let phi = self.phi();
         let mut damp = 0.0;
         let mut power = 1.0;
         let mut yhat: Vec<f64> = (0..horizon)

@@ -204,6 +204,20 @@ pub(crate) fn bands(
     effective_h: impl Fn(usize) -> usize,
     nonnegative: bool,
 ) -> Vec<Band> {
+    bands_scaled(yhat, levels, errors, effective_h, |_, _| 1.0, nonnegative)
+}
+
+/// [`bands`] for errors measured relative to a scale: `yhat[h] + scale(h, yhat[h]) · error
+/// quantile(h, level)` (e.g. errors divided by the level they were made at, so that a band
+/// follows the forecast's level; `auto`'s conformal intervals). `scale` must be positive.
+pub(crate) fn bands_scaled(
+    yhat: &mut [f64],
+    levels: &[f64],
+    errors: &ErrorQuantiles,
+    effective_h: impl Fn(usize) -> usize,
+    scale: impl Fn(usize, f64) -> f64,
+    nonnegative: bool,
+) -> Vec<Band> {
     let mut order: Vec<usize> = (0..levels.len()).collect();
     order.sort_by(|&a, &b| levels[a].total_cmp(&levels[b]));
     let zs: Vec<f64> = levels.iter().map(|l| probit(*l)).collect();
@@ -211,9 +225,10 @@ pub(crate) fn bands(
     let mut values = vec![Vec::with_capacity(yhat.len()); levels.len()];
     for (h, y) in yhat.iter_mut().enumerate() {
         let eh = effective_h(h);
+        let s = scale(h, *y);
         let mut floor = f64::NEG_INFINITY;
         for &i in &order {
-            let mut v = (*y + errors.quantile(eh, zs[i], &grid)).max(floor);
+            let mut v = (*y + s * errors.quantile(eh, zs[i], &grid)).max(floor);
             floor = v;
             if nonnegative {
                 v = v.max(0.0);

@@ -518,10 +518,15 @@ impl FittedLinearSeasonal {
         last * self.correction.phi.powf(steps as f64)
     }
 
-    /// Point forecasts of steps `origin..history.len()` from each origin (indices into
-    /// `history`, all ≥ the training length): the coefficients stay those of this fit, the
-    /// residual correction restarts from the last observation before each origin.
-    pub(crate) fn holdout_forecasts(&self, history: &History, origins: &[usize]) -> Vec<Vec<f64>> {
+    /// Point forecasts of steps `origin..(origin + len).min(history.len())` from each origin
+    /// (indices into `history`, all ≥ the training length): the coefficients stay those of this
+    /// fit, the residual correction restarts from the last observation before each origin.
+    pub(crate) fn holdout_forecasts(
+        &self,
+        history: &History,
+        origins: &[usize],
+        len: usize,
+    ) -> Vec<Vec<f64>> {
         let split = self.training.points.min(history.len());
         let base: Vec<f64> = (split..history.len())
             .map(|i| self.value_at(history.time(i)))
@@ -536,7 +541,7 @@ impl FittedLinearSeasonal {
                     .map_or((self.correction.last, self.correction.at), |i| {
                         (history.values[i] - base[i - split], history.time(i))
                     });
-                (origin..history.len())
+                (origin..origin.saturating_add(len).min(history.len()))
                     .map(|i| base[i - split] + self.correction_at(last, at, history.time(i)))
                     .collect()
             })

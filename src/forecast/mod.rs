@@ -18,8 +18,9 @@
 //! - [`linear`]: linear regression on a trend and Fourier terms per season (linfa-linear).
 //! - [`holt_winters`]: Holt-Winters exponential smoothing (additive or multiplicative season,
 //!   damped trend), its smoothing parameters fitted on the training data.
-//! - [`auto`]: holdout model selection between the two.
-//! - `intervals`: prediction intervals from each model's own forecast errors per horizon step.
+//! - [`auto`]: holdout model selection among the families (or a combination of the best two),
+//!   with split-conformal intervals from the holdout's out-of-sample errors.
+//! - `intervals`: prediction intervals from forecast errors per horizon step.
 //! - `history`: the training series prepared once (gaps, leading gaps, overflow checks).
 //! - [`model_file`]: a fitted model with its metadata, as saved under `models/` (text only).
 
@@ -33,7 +34,7 @@ pub mod seasonal_naive;
 
 use serde::{Deserialize, Serialize};
 
-pub use auto::{AutoSpec, CandidateScore, Chosen, FittedAuto, Validation};
+pub use auto::{AutoSpec, CandidateScore, Combine, Conformal, FittedAuto, Member, Validation};
 pub use history::TrainingInfo;
 pub use holt_winters::{FittedHoltWinters, HoltWintersSpec};
 pub use linear::{FittedLinearSeasonal, LinearSeasonalSpec, SeasonUsed};
@@ -41,6 +42,7 @@ pub use model_file::{ModelFile, ModelFileError};
 pub use seasonal_naive::{FittedSeasonalNaive, SeasonalNaiveSpec};
 
 use crate::series::{Series, Span, Timestamp};
+use history::History;
 
 /// Errors from fitting or predicting.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -120,7 +122,9 @@ pub trait Predict {
 
 /// Version of the serialized [`FittedModel`] format, for the model files under `models/`
 /// (bumped whenever a saved model would no longer load or would predict differently).
-pub const MODEL_FORMAT_VERSION: u32 = 1;
+///
+/// 2: `auto` keeps its members (one model, or a weighted combination) and conformal intervals.
+pub const MODEL_FORMAT_VERSION: u32 = 2;
 
 /// The longest forecast one call may ask for, in steps (a guard against allocating without
 /// bound on a hostile request; a year of 1-minute steps is about 525,600).
@@ -208,11 +212,30 @@ impl ModelSpec {
 
     /// Fits this spec on `series`.
     pub fn fit(&self, series: &Series) -> Result<FittedModel, ForecastError> {
+        self.check()?;
+        self.fit_history(&History::new(series)?, true)
+    }
+
+    /// Fits on prepared history. `with_intervals = false` lets a family skip measuring its own
+    /// error quantiles: `auto` fits its candidates this way and measures their errors itself,
+    /// out of sample. (Adding a family: one arm here, one in [`FittedModel::rolling_forecasts`].)
+    pub(crate) fn fit_history(
+        &self,
+        history: &History,
+        with_intervals: bool,
+    ) -> Result<FittedModel, ForecastError> {
+        self.check()?;
         Ok(match self {
-            ModelSpec::SeasonalNaive(spec) => FittedModel::SeasonalNaive(spec.fit(series)?),
-            ModelSpec::LinearSeasonal(spec) => FittedModel::LinearSeasonal(spec.fit(series)?),
-            ModelSpec::HoltWinters(spec) => FittedModel::HoltWinters(spec.fit(series)?),
-            ModelSpec::Auto(spec) => FittedModel::Auto(spec.fit(series)?),
+            ModelSpec::SeasonalNaive(spec) => FittedModel::SeasonalNaive(
+                seasonal_naive::fit_history(spec, history, with_intervals)?,
+            ),
+            ModelSpec::LinearSeasonal(spec) => {
+                FittedModel::LinearSeasonal(linear::fit_history(spec, history, with_intervals)?)
+            }
+            ModelSpec::HoltWinters(spec) => {
+                FittedModel::HoltWinters(holt_winters::fit_history(spec, history, with_intervals)?)
+            }
+            ModelSpec::Auto(spec) => FittedModel::Auto(spec.fit_history(history)?),
         })
     }
 }
@@ -237,14 +260,74 @@ pub enum FittedModel {
 }
 
 impl FittedModel {
-    /// The model family that predicts, e.g. `linear-seasonal`; for `auto`, the chosen one in
-    /// parentheses: `auto(linear-seasonal)`.
+    /// The model family that predicts, e.g. `linear-seasonal`; for `auto`, what it chose in
+    /// parentheses, with its seasons: `auto(linear-seasonal(1d,1w))`,
+    /// `auto(combination(seasonal-naive(1w) + linear-seasonal(1d,1w)))`.
     pub fn name(&self) -> String {
         match self {
-            FittedModel::SeasonalNaive(_) => "seasonal-naive".to_string(),
-            FittedModel::LinearSeasonal(_) => "linear-seasonal".to_string(),
-            FittedModel::HoltWinters(_) => "holt-winters".to_string(),
-            FittedModel::Auto(model) => format!("auto({})", model.family()),
+            FittedModel::Auto(model) => format!("auto({})", model.label()),
+            _ => self.family().to_string(),
+        }
+    }
+
+    /// The family, as [`ModelSpec::name`] spells it.
+    pub fn family(&self) -> &'static str {
+        match self {
+            FittedModel::SeasonalNaive(_) => "seasonal-naive",
+            FittedModel::LinearSeasonal(_) => "linear-seasonal",
+            FittedModel::HoltWinters(_) => "holt-winters",
+            FittedModel::Auto(_) => "auto",
+        }
+    }
+
+    /// The family with the seasons it actually uses, e.g. `seasonal-naive(1w)`,
+    /// `seasonal-naive(last value)`, `linear-seasonal(1d,1w)`; for `auto`, [`FittedModel::name`].
+    pub fn label(&self) -> String {
+        match self {
+            FittedModel::SeasonalNaive(model) => {
+                format!("seasonal-naive({})", join_seasons(&naive_seasons(model).0))
+            }
+            FittedModel::LinearSeasonal(model) => {
+                format!(
+                    "linear-seasonal({})",
+                    join_seasons(&linear_seasons(model).0)
+                )
+            }
+            FittedModel::HoltWinters(model) => {
+                format!(
+                    "holt-winters({})",
+                    join_seasons(&model.season().into_iter().collect::<Vec<_>>())
+                )
+            }
+            FittedModel::Auto(_) => self.name(),
+        }
+    }
+
+    /// Point forecasts from later origins with the fitted parameters kept, for `auto`'s
+    /// holdout: for each of `origins` (indices into `history`, of which this model saw only the
+    /// first `training().points` steps), the forecasts of steps `origin..origin + len` (cut at
+    /// the end of `history`) that the model makes knowing the observations before `origin`.
+    /// Each family updates its state cheaply instead of refitting.
+    pub(crate) fn rolling_forecasts(
+        &self,
+        history: &History,
+        origins: &[usize],
+        len: usize,
+    ) -> Result<Vec<Vec<f64>>, ForecastError> {
+        match self {
+            FittedModel::SeasonalNaive(model) => Ok(seasonal_naive::rolling_forecasts(
+                history,
+                model.season_steps(),
+                origins,
+                len,
+            )),
+            FittedModel::LinearSeasonal(model) => {
+                Ok(model.holdout_forecasts(history, origins, len))
+            }
+            FittedModel::HoltWinters(model) => Ok(model.rolling_forecasts(history, origins, len)),
+            FittedModel::Auto(_) => Err(ForecastError::InvalidSpec(
+                "auto is not a candidate of auto".to_string(),
+            )),
         }
     }
 
@@ -304,14 +387,11 @@ impl FittedModel {
                 None,
             ),
             FittedModel::Auto(model) => {
-                let (seasons, harmonics) = match model.chosen() {
-                    Chosen::SeasonalNaive(inner) => naive_seasons(inner),
-                    Chosen::LinearSeasonal(inner) => linear_seasons(inner),
-                };
+                let inner = model.primary().summary();
                 (
                     model.family(),
-                    seasons,
-                    harmonics,
+                    inner.seasons,
+                    inner.harmonics,
                     model.training(),
                     Some(model),
                 )
@@ -336,6 +416,16 @@ impl FittedModel {
     }
 }
 
+/// `1d,1w`, or `last value` for none.
+pub(crate) fn join_seasons(seasons: &[Span]) -> String {
+    let names: Vec<String> = seasons.iter().map(Span::to_string).collect();
+    if names.is_empty() {
+        "last value".to_string()
+    } else {
+        names.join(",")
+    }
+}
+
 fn naive_seasons(model: &FittedSeasonalNaive) -> (Vec<Span>, Vec<usize>) {
     (model.season().into_iter().collect(), Vec::new())
 }
@@ -357,12 +447,13 @@ impl Predict for FittedModel {
 /// What a fit did, for people: shown by the REST API next to the forecast.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelSummary {
-    /// [`FittedModel::name`], e.g. `auto(linear-seasonal)`.
+    /// [`FittedModel::name`], e.g. `auto(linear-seasonal(1d,1w))`.
     pub model: String,
-    /// The family that predicts: `seasonal-naive`, `linear-seasonal` or `holt-winters`.
+    /// The family that predicts: `seasonal-naive`, `linear-seasonal`, `holt-winters`, or for
+    /// `auto` a `combination` of several.
     pub family: String,
     /// Seasons actually used (empty: seasonal naive fell back to the last value, Holt-Winters to
-    /// no season).
+    /// no season; for a combination, those of its first member).
     pub seasons: Vec<Span>,
     /// Linear-seasonal: Fourier harmonics per season in `seasons`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

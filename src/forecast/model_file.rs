@@ -312,14 +312,22 @@ mod tests {
         let good = file("auto").to_json();
         let err = |text: &str| ModelFile::from_json(text, "models/x.json").unwrap_err();
 
-        let e = err(&good.replacen("\"format_version\": 1", "\"format_version\": 2", 1));
-        assert!(matches!(e, ModelFileError::Version { found: 2, .. }), "{e}");
+        let (current, next) = (MODEL_FORMAT_VERSION, MODEL_FORMAT_VERSION + 1);
+        let e = err(&good.replacen(
+            &format!("\"format_version\": {current}"),
+            &format!("\"format_version\": {next}"),
+            1,
+        ));
+        assert!(
+            matches!(e, ModelFileError::Version { found, .. } if found == u64::from(next)),
+            "{e}"
+        );
         assert!(
             e.to_string()
-                .starts_with("models/x.json: model format version 2")
+                .starts_with(&format!("models/x.json: model format version {next}"))
         );
 
-        let e = err("{\"format_version\": 1,\n \"dataset\": ").to_string();
+        let e = err(&format!("{{\"format_version\": {current},\n \"dataset\": ")).to_string();
         assert!(e.starts_with("models/x.json: line 2"), "{e}");
         let e = err("[1, 2]").to_string();
         assert!(e.starts_with("models/x.json:"), "{e}");

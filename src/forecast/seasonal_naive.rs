@@ -101,19 +101,25 @@ impl Fit for SeasonalNaiveSpec {
 
     fn fit(&self, series: &Series) -> Result<FittedSeasonalNaive, ForecastError> {
         self.check()?;
-        fit_history(self, &History::new(series)?)
+        fit_history(self, &History::new(series)?, true)
     }
 }
 
-/// Fits on prepared history (shared with `auto`, which prepares once).
+/// Fits on prepared history (shared with `auto`, which prepares once); `with_intervals =
+/// false` skips the error quantiles (`auto` measures its own, out of sample).
 pub(crate) fn fit_history(
     spec: &SeasonalNaiveSpec,
     history: &History,
+    with_intervals: bool,
 ) -> Result<FittedSeasonalNaive, ForecastError> {
     let (chosen, notes) = spec.choose_season(history);
     let m = chosen.map_or(1, |(_, m)| m);
     let reference = history.interpolated_tail(history.len(), m);
-    let errors = error_quantiles(history, m);
+    let errors = if with_intervals {
+        error_quantiles(history, m)
+    } else {
+        ErrorQuantiles::zero()
+    };
     let mut model = FittedSeasonalNaive {
         season: chosen.map(|(season, _)| season),
         reference,
@@ -130,15 +136,41 @@ pub(crate) fn fit_history(
     Ok(model)
 }
 
-/// The forecast of steps `end..end + horizon` made at step `end` with season `m` (for `auto`'s
-/// holdout scoring).
-pub(crate) fn point_forecast(history: &History, end: usize, m: usize, horizon: usize) -> Vec<f64> {
-    let reference = history.interpolated_tail(end, m);
-    if reference.is_empty() {
-        return vec![f64::NAN; horizon];
-    }
-    (0..horizon)
-        .map(|h| reference[h % reference.len()])
+/// Point forecasts of steps `origin..(origin + len).min(history.len())` from each origin
+/// (indices into `history`) with a season of `m` steps, for `auto`'s holdout: a gap is filled by
+/// the last value before it (not interpolated, so that nothing at or after an origin leaks into
+/// its forecast); NaN where the season reaches back before the history.
+pub(crate) fn rolling_forecasts(
+    history: &History,
+    m: usize,
+    origins: &[usize],
+    len: usize,
+) -> Vec<Vec<f64>> {
+    let mut carried = f64::NAN;
+    let filled: Vec<f64> = history
+        .values
+        .iter()
+        .map(|v| {
+            if !v.is_nan() {
+                carried = *v;
+            }
+            carried
+        })
+        .collect();
+    let m = m.max(1);
+    origins
+        .iter()
+        .map(|&origin| {
+            let end = origin.saturating_add(len).min(history.len());
+            (origin..end)
+                .map(|t| {
+                    let h = t - origin;
+                    t.checked_sub(lag(m, h))
+                        .and_then(|i| filled.get(i).copied())
+                        .unwrap_or(f64::NAN)
+                })
+                .collect()
+        })
         .collect()
 }
 
@@ -180,6 +212,11 @@ impl FittedSeasonalNaive {
     /// The season used (`None`: the last-value fallback).
     pub fn season(&self) -> Option<Span> {
         self.season
+    }
+
+    /// The season in steps (1 for the last-value fallback).
+    pub(crate) fn season_steps(&self) -> usize {
+        self.reference.len().max(1)
     }
 
     pub fn training(&self) -> &TrainingInfo {

@@ -145,8 +145,12 @@ fn names_and_summaries() {
     assert_eq!(summary.points, series.len());
     assert!(summary.clamped_at_zero);
     let validation = summary.validation.unwrap();
-    assert_eq!(validation.scores.len(), 3);
+    // Three candidates, the mean of the best two and the median of all three.
+    assert_eq!(validation.scores.len(), 5);
     assert!(validation.scores.iter().all(|s| s.mae.is_some()));
+    assert!(validation.scores[3].model.starts_with("combination("));
+    assert!(validation.scores[4].model.starts_with("median("));
+    assert_eq!(model.name(), format!("auto({})", validation.chosen));
 
     let model = ModelSpec::from_name("linear-seasonal", daily_weekly())
         .unwrap()
