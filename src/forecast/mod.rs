@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 
 pub use auto::{AutoSpec, CandidateScore, Chosen, FittedAuto, Validation};
 pub use history::TrainingInfo;
-pub use linear::{FittedLinearSeasonal, LinearSeasonalSpec, SeasonUsed};
+pub use linear::{FittedLinearSeasonal, LinearSeasonalSpec, SeasonUsed, Transform, WeekdayShape};
 pub use seasonal_naive::{FittedSeasonalNaive, SeasonalNaiveSpec};
 
 use crate::series::{Series, Span, Timestamp};
@@ -113,7 +113,7 @@ pub trait Predict {
 
 /// Version of the serialized [`FittedModel`] format, for the model files under `models/`
 /// (bumped whenever a saved model would no longer load or would predict differently).
-pub const MODEL_FORMAT_VERSION: u32 = 1;
+pub const MODEL_FORMAT_VERSION: u32 = 2;
 
 /// The longest forecast one call may ask for, in steps (a guard against allocating without
 /// bound on a hostile request; a year of 1-minute steps is about 525,600).
