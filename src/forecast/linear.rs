@@ -906,7 +906,9 @@ fn robust_refit(
         let mut xd = Array2::<f64>::zeros((down.len(), p));
         let mut zd = Array1::<f64>::zeros(down.len());
         for (r, &(i, root)) in down.iter().enumerate() {
-            xd.row_mut(r).assign(&(&x.row(i) * root));
+            for (target, source) in xd.row_mut(r).iter_mut().zip(x.row(i)) {
+                *target = source * root;
+            }
             zd[r] = z[i] * root;
         }
         let gram_w = &gram - &xd.t().dot(&xd);
