@@ -15,7 +15,9 @@
 //! # Layout
 //!
 //! - [`seasonal_naive`]: the value one season earlier (the baseline).
-//! - [`linear`]: linear regression on a trend and Fourier terms per season (linfa-linear).
+//! - [`linear`]: linear regression on a trend and Fourier terms per season (linfa-linear), with
+//!   an optional weekend daily shape, log/Box-Cox transform, robust (IRLS) fitting and an AR(p)
+//!   short-horizon correction on its residuals.
 //! - [`auto`]: holdout model selection between the two.
 //! - `intervals`: prediction intervals from each model's own forecast errors per horizon step.
 //! - `history`: the training series prepared once (gaps, leading gaps, overflow checks).
@@ -129,7 +131,8 @@ pub const MAX_SEASON_SECONDS: i64 = 366 * 86_400;
 /// `{"model":"auto","seasons":["1d","7d"]}`,
 /// `{"model":"seasonal-naive","seasons":["1d","7d"]}`,
 /// `{"model":"linear-seasonal","seasons":["1d","7d"],"harmonics":[10,5]}` (`harmonics`
-/// optional). Unknown fields are refused, so a typo in a config or a `PUT` body is an error.
+/// optional, as are `weekday_shape`, `transform`, `robust` and `ar_order`: see
+/// [`LinearSeasonalSpec`]). Unknown fields are refused, so a typo in a config or a `PUT` body is an error.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "model", rename_all = "kebab-case")]
 pub enum ModelSpec {
