@@ -1,44 +1,109 @@
 //! Linear regression on a trend and Fourier terms per season, fitted with linfa-linear.
 //!
-//! `y(t) = a + b·trend(t) + Σ_seasons Σ_k (s_k sin(2πk·t/P) + c_k cos(2πk·t/P)) + correction`
+//! `z(t) = a + b·trend(t) + Σ_seasons Σ_k (s_k sin(2πk·t/P) + c_k cos(2πk·t/P))
+//!        + weekend(t)·(w + Σ_k (s'_k sin(2πk·t/1d) + c'_k cos(2πk·t/1d))) + AR correction`,
+//! with `z = T(y)` the (optionally Box-Cox transformed) value.
 //!
 //! - **Fourier terms** from absolute time (`t mod P`), so the fitted model can be evaluated at
 //!   any timestamp ([`FittedLinearSeasonal::value_at`]). Defaults: 10 harmonics for seasons up to
 //!   a day, 5 for longer ones; harmonics are capped below the Nyquist limit of the step
 //!   (`2k·step < P`), a frequency already present for another season is not added twice (it
 //!   would make the design singular), and only seasons shorter than the observed training span
-//!   are used.
+//!   are used. Several seasons are fitted at once (e.g. daily and weekly).
+//! - **Weekday shape** ([`WeekdayShape`]): traffic on Saturdays and Sundays often has another
+//!   daily shape, not just another level. With a daily season and at least two weeks of history,
+//!   the daily Fourier terms are repeated multiplied by a weekend indicator (plus a weekend
+//!   level). The weekend is Saturday and Sunday **in UTC** (timestamps are UTC unix seconds; a
+//!   service whose users live at UTC−8 sees its "weekend" shifted by 8 hours). `auto` keeps
+//!   these columns only when they lower the fit's BIC.
+//! - **Transform** ([`Transform`]): multiplicative traffic (a daily swing proportional to the
+//!   level) is additive after a log. The Box-Cox λ is chosen in [0, 1] by the profile likelihood
+//!   of the regression over a grid; data with zeros is shifted by 1 % of its mean first, data
+//!   with negative values is refused (`auto`: left untransformed). Forecasts are made in the
+//!   transformed space and back-transformed **as quantiles**: the point forecast is the
+//!   back-transformed median (no bias adjustment, so it is a median, not a mean: MAE, and so
+//!   MASE, is minimized by the median, and the planner uses the quantiles anyway), and every
+//!   band is the back-transform of the band in the transformed space, so bands stay nested and,
+//!   for non-negative traffic, non-negative.
+//! - **Robust fitting** (`robust`): iteratively re-weighted least squares with Huber weights on
+//!   residuals standardized by their MAD, so an outage or a flash crowd does not bend the
+//!   seasonal shape of the whole fit.
 //! - **Trend**: one linear term over the training window. A linear trend extrapolated far is the
 //!   classic way such models blow up, so it is frozen a quarter of the training span after the
 //!   last observation; and when every training value is ≥ 0 (traffic), forecasts and bands are
 //!   clamped at 0.
 //! - **Gaps** are rows left out of the fit, never zeros.
-//! - **Residual correction**: traffic wanders around its seasonal shape for hours (a busy day),
-//!   so the last residual is carried forward decaying as `φ^h`, with φ the lag-1
-//!   autocorrelation of the residuals (clamped to [0, 0.99]). It only affects the first steps
-//!   after the origin; far ahead the forecast is the regression alone.
+//! - **Short-horizon correction**: traffic wanders around its seasonal shape for hours (a busy
+//!   day), so the residuals are modelled by a linear autoregression AR(p), p ≤ `ar_order`
+//!   chosen by AIC and fitted by least squares on runs of consecutive observed residuals, its
+//!   roots kept inside 0.99 so it always decays. The forecast adds the AR's recursion from the
+//!   last residuals: it matters for the first steps after the origin and fades to zero; far
+//!   ahead the forecast is the regression alone.
 //!
-//! The fit solves least squares by linfa-linear's QR (no BLAS) on a column-major design matrix
-//! built once, with columns scaled to O(1) and the target standardized; a tiny ridge (appended
-//! as extra rows) keeps it solvable when gaps leave a column nearly empty.
+//! **Solving.** The design matrix `X` (columns scaled to O(1), target standardized) is built
+//! once, row-major; `X'X` is one matrix product (ndarray's blocked gemm), and linfa-linear
+//! solves the small `p×p` normal equations (a tiny ridge keeps them solvable when gaps leave a
+//! column nearly empty). Each robust re-weighting only subtracts the rows whose weight dropped
+//! below 1 (`X'WX = X'X − Σ (1−wᵢ) xᵢxᵢ'`), so the iterations cost a fraction of the first
+//! pass; the Box-Cox profile reuses the same `X'X` for every λ.
 //!
-//! Intervals: the error of an `h`-step forecast from origin `o` is
-//! `r[o+h] − φ^(h+1)·r[o−1]` (r = residuals), measured over every origin in the training data at
-//! horizons 0, 1, 2, 4, … until the correction has died out, inflated by `√(n/(n−p))` for the
-//! parameters fitted.
+//! **Intervals**: the error of an `h`-step forecast from origin `o` is the residual at `o+h`
+//! minus the AR correction forecast from the residuals before `o` — the error of the corrected
+//! forecast itself — measured over every origin in the training data at horizons 0, 1, 2, 4, …
+//! until the correction has died out, inflated by `√(n/(n−p))` for the parameters fitted. They
+//! are measured in the transformed space and back-transformed with the forecast.
 
 use linfa::Dataset;
 use linfa::traits::Fit as _;
 use linfa_linear::LinearRegression;
-use ndarray::{Array1, Array2, ShapeBuilder, s};
+use ndarray::{Array1, Array2, ArrayView1, ArrayView2, s};
 use serde::{Deserialize, Serialize};
 
 use super::history::{History, TrainingInfo};
 use super::intervals::{self, ErrorQuantiles};
-use super::{Fit, Forecast, ForecastError, Predict, check_request, check_seasons, json_exact};
+use super::{
+    Band, Fit, Forecast, ForecastError, Predict, check_request, check_seasons, json_exact,
+    json_exact_all,
+};
 use crate::series::{Series, Span};
 
+/// Whether the daily shape may differ on weekends (Saturday and Sunday, UTC).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WeekdayShape {
+    /// One daily shape for every day.
+    Off,
+    /// A separate weekend daily shape whenever the history holds two weeks and a daily season.
+    Weekend,
+    /// As `weekend`, but kept only when it lowers the fit's BIC.
+    #[default]
+    Auto,
+}
+
+/// How values are transformed before the regression.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Transform {
+    /// The values as they are (additive seasonality).
+    #[default]
+    None,
+    /// `ln(y)` (multiplicative seasonality); data with negative values is refused.
+    Log,
+    /// Box-Cox with λ ∈ [0, 1] estimated on the training data; negative values are refused.
+    BoxCox,
+    /// Box-Cox when the data allows it (no negative values), none otherwise.
+    Auto,
+}
+
 /// Parameters of the linear trend + Fourier model.
+///
+/// The defaults were chosen by rolling-origin backtests (50 origins, horizons 15 and 60 minutes
+/// or 1 and 4 steps) over all ten bundled traces, keeping an option only when it lowered the
+/// mean MASE: the AR correction (mean MASE 0.632 without, 0.522 with AR(1), 0.491 with AR(≤5)),
+/// robust fitting (0.530 without), the weekend shape `auto` (0.504 without; it costs on the
+/// Taylor electricity trace, where it also narrows the intervals too much); `transform` stays
+/// `none` (`auto` 0.492, `log` 0.495: better on the Twitter traces, worse on taxi and
+/// Facebook).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LinearSeasonalSpec {
@@ -48,26 +113,85 @@ pub struct LinearSeasonalSpec {
     /// 5 for longer ones.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub harmonics: Option<Vec<usize>>,
+    /// A separate daily shape on weekends (UTC).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub weekday_shape: WeekdayShape,
+    /// A variance-stabilizing transform for multiplicative traffic.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub transform: Transform,
+    /// Robust (IRLS, Huber) rather than ordinary least squares.
+    #[serde(default = "default_robust", skip_serializing_if = "is_default_robust")]
+    pub robust: bool,
+    /// Largest order of the residual autoregression (AIC picks the order up to it); 0 turns
+    /// the short-horizon correction off.
+    #[serde(
+        default = "default_ar_order",
+        skip_serializing_if = "is_default_ar_order"
+    )]
+    pub ar_order: usize,
+}
+
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
+}
+
+/// Default of [`LinearSeasonalSpec::robust`].
+pub const DEFAULT_ROBUST: bool = true;
+/// Default of [`LinearSeasonalSpec::ar_order`].
+pub const DEFAULT_AR_ORDER: usize = 5;
+/// The largest `ar_order` accepted.
+pub const MAX_AR_ORDER: usize = 24;
+
+fn default_robust() -> bool {
+    DEFAULT_ROBUST
+}
+
+fn is_default_robust(robust: &bool) -> bool {
+    *robust == DEFAULT_ROBUST
+}
+
+fn default_ar_order() -> usize {
+    DEFAULT_AR_ORDER
+}
+
+fn is_default_ar_order(order: &usize) -> bool {
+    *order == DEFAULT_AR_ORDER
 }
 
 /// The most harmonics a season may ask for.
 pub const MAX_HARMONICS: usize = 50;
 const DAY: i64 = 86_400;
+const WEEK: i64 = 7 * DAY;
 /// The trend is frozen this fraction of the training span after the last observation.
 const TREND_REACH: f64 = 0.25;
-/// The residual correction's decay factor is clamped to at most this.
-const MAX_PHI: f64 = 0.99;
+/// The residual autoregression's roots are kept within this radius.
+const MAX_ROOT: f64 = 0.99;
 /// Error anchors stop once the correction has decayed below this fraction.
-const PHI_NEGLIGIBLE: f64 = 0.01;
+const AR_NEGLIGIBLE: f64 = 0.01;
 const MAX_ANCHOR: usize = 4096;
 /// Ridge penalty relative to the number of rows (columns are O(1), so `X'X` is O(rows)).
 const RIDGE: f64 = 1e-8;
+/// Huber's tuning constant (95 % efficiency under Gaussian noise).
+const HUBER: f64 = 1.345;
+/// Re-weighting passes of the robust fit.
+const ROBUST_ITERATIONS: usize = 3;
+/// MAD → standard deviation under Gaussian noise.
+const MAD_TO_SD: f64 = 1.4826;
+/// The Box-Cox λ grid searched.
+const LAMBDAS: [f64; 5] = [0.0, 0.25, 0.5, 0.75, 1.0];
+/// Data with zeros is shifted by this fraction of its mean before a log or Box-Cox.
+const ZERO_SHIFT: f64 = 0.01;
 
 impl LinearSeasonalSpec {
+    /// The seasons with every other option at its default.
     pub fn new(seasons: Vec<Span>) -> LinearSeasonalSpec {
         LinearSeasonalSpec {
             seasons,
             harmonics: None,
+            weekday_shape: WeekdayShape::default(),
+            transform: Transform::default(),
+            robust: DEFAULT_ROBUST,
+            ar_order: DEFAULT_AR_ORDER,
         }
     }
 
@@ -87,6 +211,12 @@ impl LinearSeasonalSpec {
                     "{bad} harmonics: must be between 1 and {MAX_HARMONICS}"
                 )));
             }
+        }
+        if self.ar_order > MAX_AR_ORDER {
+            return Err(ForecastError::InvalidSpec(format!(
+                "ar_order {}: must be at most {MAX_AR_ORDER}",
+                self.ar_order
+            )));
         }
         Ok(())
     }
@@ -125,11 +255,61 @@ impl Trend {
     }
 }
 
-/// The residual correction: `last · φ^d`, d = steps since the last observation at `at`.
+/// The weekend's daily shape, added to the regression on Saturdays and Sundays (UTC).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Weekend {
+    /// Level difference on weekend days.
+    pub level: f64,
+    /// Daily Fourier terms added on weekend days.
+    pub terms: Vec<FourierTerm>,
+}
+
+/// The Box-Cox transform `z = ((y + shift)^λ − 1) / λ`, `ln(y + shift)` for λ = 0.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct BoxCox {
+    pub lambda: f64,
+    pub shift: f64,
+}
+
+impl BoxCox {
+    /// `T(y)`; NaN where undefined (`y + shift ≤ 0` for the log).
+    pub fn forward(&self, y: f64) -> f64 {
+        let x = y + self.shift;
+        if x < 0.0 || (self.lambda == 0.0 && x == 0.0) {
+            f64::NAN
+        } else if self.lambda == 0.0 {
+            x.ln()
+        } else {
+            (x.powf(self.lambda) - 1.0) / self.lambda
+        }
+    }
+
+    /// `T⁻¹(z)`, monotone, always finite: values beyond the transform's range are clamped to
+    /// its ends.
+    pub fn inverse(&self, z: f64) -> f64 {
+        let x = if self.lambda == 0.0 {
+            z.min(700.0).exp()
+        } else {
+            (self.lambda * z + 1.0).max(0.0).powf(1.0 / self.lambda)
+        };
+        let y = x.min(f64::MAX) - self.shift;
+        if y.is_nan() { -self.shift } else { y }
+    }
+
+    /// `ln |dT/dy|` summed over `ys` (the Jacobian of the profile likelihood).
+    fn log_jacobian(lambda: f64, shift: f64, ys: &[f64]) -> f64 {
+        (lambda - 1.0) * ys.iter().map(|y| (y + shift).ln()).sum::<f64>()
+    }
+}
+
+/// The short-horizon correction: an AR(p) on the residuals (transformed space).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Correction {
-    pub phi: f64,
-    pub last: f64,
+    /// AR coefficients φ₁ … φ_p (empty: no correction).
+    pub ar: Vec<f64>,
+    /// The last p residuals up to and including the last observation, most recent first.
+    pub state: Vec<f64>,
+    /// The timestamp of the last observation (`state[0]`).
     pub at: i64,
 }
 
@@ -147,25 +327,93 @@ pub struct FittedLinearSeasonal {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     trend: Option<Trend>,
     terms: Vec<FourierTerm>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    weekend: Option<Weekend>,
     seasons: Vec<SeasonUsed>,
+    /// The transform the regression was fitted in (none: the values themselves).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    transform: Option<BoxCox>,
     correction: Correction,
     errors: ErrorQuantiles,
     training: TrainingInfo,
 }
 
-/// Which columns the design has.
+/// Which columns the design has: `[1, trend?, (sin, cos) per term, weekend?, (sin, cos) per
+/// weekend term]`; the weekend columns come last so that they can be dropped as a block.
 struct Design {
     /// `(center, scale, until)` when the trend is included.
     trend: Option<(i64, f64, i64)>,
     /// `(period, k)`, sorted by period then k.
     terms: Vec<(i64, u32)>,
     seasons: Vec<SeasonUsed>,
+    /// Indices into `terms` of the daily terms repeated for weekends (empty: no weekend block).
+    weekend: Vec<usize>,
 }
 
 impl Design {
-    fn columns(&self) -> usize {
+    /// Columns without the weekend block.
+    fn base_columns(&self) -> usize {
         1 + usize::from(self.trend.is_some()) + 2 * self.terms.len()
     }
+
+    fn columns(&self) -> usize {
+        let weekend = if self.weekend.is_empty() {
+            0
+        } else {
+            1 + 2 * self.weekend.len()
+        };
+        self.base_columns() + weekend
+    }
+
+    /// Writes the row of timestamp `t` into `row` (of length [`Design::columns`]). Sines and
+    /// cosines of harmonic k come from the base angle by the angle-addition recurrence: one
+    /// `sin_cos` per row and season, not per column.
+    fn fill_row(&self, t: i64, row: &mut [f64]) {
+        row[0] = 1.0;
+        let mut next = 1;
+        if let Some((center, scale, until)) = self.trend {
+            row[next] = Trend::x(center, scale, until, t);
+            next += 1;
+        }
+        let mut j = 0;
+        while j < self.terms.len() {
+            let period = self.terms[j].0;
+            let group_end = j + self.terms[j..]
+                .iter()
+                .take_while(|(p, _)| *p == period)
+                .count();
+            let group = &self.terms[j..group_end];
+            let k_max = group.last().map_or(0, |(_, k)| *k);
+            let (s1, c1) = angle(t, period).sin_cos();
+            let (mut sk, mut ck) = (s1, c1);
+            let mut g = 0;
+            for k in 1..=k_max {
+                if g < group.len() && group[g].1 == k {
+                    let c = next + 2 * (j + g);
+                    row[c] = sk;
+                    row[c + 1] = ck;
+                    g += 1;
+                }
+                (sk, ck) = (sk * c1 + ck * s1, ck * c1 - sk * s1);
+            }
+            j = group_end;
+        }
+        if !self.weekend.is_empty() {
+            let base = self.base_columns();
+            let w = if is_weekend(t) { 1.0 } else { 0.0 };
+            row[base] = w;
+            for (i, &term) in self.weekend.iter().enumerate() {
+                let c = next + 2 * term;
+                row[base + 1 + 2 * i] = w * row[c];
+                row[base + 2 + 2 * i] = w * row[c + 1];
+            }
+        }
+    }
+}
+
+/// Saturday or Sunday in UTC (1970-01-01 was a Thursday).
+fn is_weekend(t: i64) -> bool {
+    (t.div_euclid(DAY) + 3).rem_euclid(7) >= 5
 }
 
 impl Fit for LinearSeasonalSpec {
@@ -264,14 +512,198 @@ fn choose_design(spec: &LinearSeasonalSpec, history: &History) -> (Design, Vec<S
         ));
         None
     };
-    (
-        Design {
-            trend,
-            terms,
-            seasons: used,
-        },
-        notes,
-    )
+
+    let mut design = Design {
+        trend,
+        terms,
+        seasons: used,
+        weekend: Vec::new(),
+    };
+    if spec.weekday_shape != WeekdayShape::Off {
+        let daily: Vec<usize> = (0..design.terms.len())
+            .filter(|&j| design.terms[j].0 == DAY)
+            .collect();
+        let extra = 1 + 2 * daily.len();
+        if daily.is_empty() {
+            if spec.weekday_shape == WeekdayShape::Weekend {
+                notes.push("weekend shape: no daily season in the design: left out".to_string());
+            }
+        } else if span < 2 * WEEK {
+            if spec.weekday_shape == WeekdayShape::Weekend {
+                notes.push(format!(
+                    "weekend shape needs two weeks of history, {span}s observed: left out"
+                ));
+            }
+        } else if observed < 2 * (design.base_columns() + extra) {
+            notes.push(format!(
+                "{observed} observed steps are too few for a weekend shape: left out"
+            ));
+        } else {
+            design.weekend = daily;
+        }
+    }
+    (design, notes)
+}
+
+/// `X'X`. The weekend columns are copies of base columns on weekend rows and zero elsewhere,
+/// so their blocks are sums over weekend rows of base-column products: one product over all
+/// rows for the base block and one over the weekend rows (2/7 of them), about half the work
+/// of the full product.
+fn gram(design: &Design, x: ArrayView2<f64>, times: &[i64]) -> Array2<f64> {
+    let p = design.columns();
+    let base = design.base_columns();
+    if design.weekend.is_empty() || p != x.ncols() {
+        return x.t().dot(&x);
+    }
+    let xb = x.slice(s![.., ..base]);
+    let weekend_rows: Vec<usize> = (0..times.len()).filter(|&r| is_weekend(times[r])).collect();
+    let xw = xb.select(ndarray::Axis(0), &weekend_rows);
+    let gram_base = xb.t().dot(&xb);
+    let gram_weekend = xw.t().dot(&xw);
+    // The base column each weekend column copies on weekend rows.
+    let first_term = 1 + usize::from(design.trend.is_some());
+    let mut source = vec![0usize];
+    for &term in &design.weekend {
+        source.push(first_term + 2 * term);
+        source.push(first_term + 2 * term + 1);
+    }
+    let mut g = Array2::<f64>::zeros((p, p));
+    g.slice_mut(s![..base, ..base]).assign(&gram_base);
+    for (i, &si) in source.iter().enumerate() {
+        for a in 0..base {
+            g[(a, base + i)] = gram_weekend[(a, si)];
+            g[(base + i, a)] = gram_weekend[(a, si)];
+        }
+        for (j, &sj) in source.iter().enumerate() {
+            g[(base + i, base + j)] = gram_weekend[(si, sj)];
+        }
+    }
+    g
+}
+
+/// Solves the normal equations `gram · β = rhs` with linfa-linear (its QR least squares on the
+/// square system), after adding `ridge` to the diagonal.
+fn solve(
+    gram: ArrayView2<f64>,
+    rhs: ArrayView1<f64>,
+    ridge: f64,
+) -> Result<Array1<f64>, ForecastError> {
+    let p = rhs.len();
+    let mut a = gram.to_owned();
+    for i in 0..p {
+        a[(i, i)] += ridge;
+    }
+    let dataset = Dataset::new(a, rhs.to_owned());
+    let fitted = LinearRegression::new()
+        .with_intercept(false)
+        .fit(&dataset)
+        .map_err(|e| ForecastError::Fit(e.to_string()))?;
+    let beta = fitted.params().to_owned();
+    if beta.len() != p || !beta.iter().all(|b| b.is_finite()) {
+        return Err(ForecastError::Fit(
+            "least squares gave non-finite coefficients".to_string(),
+        ));
+    }
+    Ok(beta)
+}
+
+/// The residual sum of squares of `β` from the normal equations: `y'y − 2β'X'y + β'X'Xβ`.
+fn rss(gram: ArrayView2<f64>, rhs: ArrayView1<f64>, yy: f64, beta: &Array1<f64>) -> f64 {
+    let value = yy - 2.0 * beta.dot(&rhs) + beta.dot(&gram.dot(beta));
+    value.max(0.0)
+}
+
+/// Mean and standard deviation (1 for a constant) of `values`.
+fn standardize(values: &[f64]) -> Result<(f64, f64), ForecastError> {
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    if !mean.is_finite() {
+        return Err(ForecastError::Fit(
+            "values too large: their mean overflows".to_string(),
+        ));
+    }
+    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
+    let sd = var.sqrt();
+    Ok((mean, if sd.is_finite() && sd > 0.0 { sd } else { 1.0 }))
+}
+
+/// Chooses the transform for the observed values `ys` (the design's `x` and `gram = x'x` give
+/// the Box-Cox profile likelihood), with a note when one asked for is not applied.
+fn choose_transform(
+    transform: Transform,
+    ys: &[f64],
+    x: ArrayView2<f64>,
+    gram: ArrayView2<f64>,
+    ridge: f64,
+    notes: &mut Vec<String>,
+) -> Result<Option<BoxCox>, ForecastError> {
+    if transform == Transform::None {
+        return Ok(None);
+    }
+    let min = ys.iter().copied().fold(f64::INFINITY, f64::min);
+    if min < 0.0 {
+        if transform == Transform::Auto {
+            return Ok(None);
+        }
+        return Err(ForecastError::InvalidSpec(format!(
+            "transform {}: the data has negative values (down to {min}); use transform none",
+            if transform == Transform::Log {
+                "log"
+            } else {
+                "box-cox"
+            }
+        )));
+    }
+    let shift = if min > 0.0 {
+        0.0
+    } else {
+        let mean = ys.iter().sum::<f64>() / ys.len() as f64;
+        if mean > 0.0 && mean.is_finite() {
+            ZERO_SHIFT * mean
+        } else {
+            1.0
+        }
+    };
+    if shift > 0.0 {
+        notes.push(format!(
+            "the data has zeros: shifted by {} before the transform",
+            json_exact(shift)
+        ));
+    }
+    if transform == Transform::Log {
+        return Ok(Some(BoxCox { lambda: 0.0, shift }));
+    }
+    // Profile likelihood of λ: −n/2·ln(RSS(λ)/n) + (λ−1)·Σ ln(y + shift).
+    let n = ys.len() as f64;
+    let mut best: Option<(f64, f64)> = None;
+    for lambda in LAMBDAS {
+        let transform = BoxCox { lambda, shift };
+        let zs: Vec<f64> = ys.iter().map(|y| transform.forward(*y)).collect();
+        if !zs.iter().all(|z| z.is_finite()) {
+            continue;
+        }
+        let Ok((mean, sd)) = standardize(&zs) else {
+            continue;
+        };
+        let z = Array1::from_iter(zs.iter().map(|z| (z - mean) / sd));
+        let rhs = x.t().dot(&z);
+        let Ok(beta) = solve(gram, rhs.view(), ridge) else {
+            continue;
+        };
+        let rss = rss(gram, rhs.view(), z.dot(&z), &beta) * sd * sd;
+        if !(rss > 0.0 && rss.is_finite()) {
+            // A perfect fit: nothing to stabilize.
+            return Ok(None);
+        }
+        let ll = -0.5 * n * (rss / n).ln() + BoxCox::log_jacobian(lambda, shift, ys);
+        if ll.is_finite() && best.is_none_or(|(b, _)| ll > b) {
+            best = Some((ll, lambda));
+        }
+    }
+    match best {
+        Some((_, lambda)) if lambda < 1.0 => Ok(Some(BoxCox { lambda, shift })),
+        _ => Ok(None),
+    }
 }
 
 /// Fits on prepared history; `with_intervals = false` skips the error quantiles (for `auto`'s
@@ -287,55 +719,88 @@ pub(crate) fn fit_history(
             have: history.observed,
         });
     }
-    let (design, notes) = choose_design(spec, history);
-    let p = design.columns();
+    let (mut design, mut notes) = choose_design(spec, history);
 
-    // Observed rows only; the target standardized so that the ridge and the solver see O(1)
-    // numbers whatever the traffic's scale.
+    // Observed rows only.
     let rows: Vec<usize> = (0..history.len())
         .filter(|&i| !history.values[i].is_nan())
         .collect();
     let n_obs = rows.len();
-    let mean = rows.iter().map(|&i| history.values[i]).sum::<f64>() / n_obs as f64;
-    let var = rows
-        .iter()
-        .map(|&i| (history.values[i] - mean).powi(2))
-        .sum::<f64>()
-        / n_obs as f64;
-    let sd = if var.sqrt().is_finite() && var.sqrt() > 0.0 {
-        var.sqrt()
-    } else {
-        1.0
-    };
-    if !mean.is_finite() {
-        return Err(ForecastError::Fit(
-            "values too large: their mean overflows".to_string(),
-        ));
-    }
+    let ys: Vec<f64> = rows.iter().map(|&i| history.values[i]).collect();
+    standardize(&ys)?;
 
+    let p_all = design.columns();
     let times: Vec<i64> = rows.iter().map(|&i| history.time(i)).collect();
-    let x = design_matrix(&design, &times, p);
-    let mut y = Array1::<f64>::zeros(n_obs + p);
-    for (r, &i) in rows.iter().enumerate() {
-        y[r] = (history.values[i] - mean) / sd;
+    let mut x = Array2::<f64>::zeros((n_obs, p_all));
+    for (mut row, &t) in x.rows_mut().into_iter().zip(&times) {
+        if let Some(row) = row.as_slice_mut() {
+            design.fill_row(t, row);
+        }
     }
-    let dataset = Dataset::new(x, y);
-    let fitted = LinearRegression::new()
-        .with_intercept(false)
-        .fit(&dataset)
-        .map_err(|e| ForecastError::Fit(e.to_string()))?;
-    let beta = fitted.params();
-    if beta.len() != p || !beta.iter().all(|b| b.is_finite()) {
-        return Err(ForecastError::Fit(
-            "least squares gave non-finite coefficients".to_string(),
-        ));
+    let gram_all = gram(&design, x.view(), &times);
+    let ridge = RIDGE * n_obs as f64;
+
+    let transform = choose_transform(
+        spec.transform,
+        &ys,
+        x.view(),
+        gram_all.view(),
+        ridge,
+        &mut notes,
+    )?;
+    let zs: Vec<f64> = match &transform {
+        Some(t) => ys.iter().map(|y| t.forward(*y)).collect(),
+        None => ys.clone(),
+    };
+    // The target standardized, so that the ridge and the solver see O(1) numbers whatever the
+    // traffic's scale.
+    let (mean, sd) = standardize(&zs)?;
+    let z = Array1::from_iter(zs.iter().map(|v| (v - mean) / sd));
+    let rhs_all = x.t().dot(&z);
+    let zz = z.dot(&z);
+
+    // The weekend block, if any, is kept when asked for, or (auto) when it lowers the BIC.
+    let mut p = p_all;
+    let mut beta = solve(gram_all.view(), rhs_all.view(), ridge)?;
+    if !design.weekend.is_empty() && spec.weekday_shape == WeekdayShape::Auto {
+        let base = design.base_columns();
+        let reduced = solve(
+            gram_all.slice(s![..base, ..base]),
+            rhs_all.slice(s![..base]),
+            ridge,
+        )?;
+        let n = n_obs as f64;
+        let bic =
+            |rss: f64, k: usize| n * (rss.max(f64::MIN_POSITIVE) / n).ln() + k as f64 * n.ln();
+        let full_bic = bic(rss(gram_all.view(), rhs_all.view(), zz, &beta), p_all);
+        let reduced_bic = bic(
+            rss(
+                gram_all.slice(s![..base, ..base]),
+                rhs_all.slice(s![..base]),
+                zz,
+                &reduced,
+            ),
+            base,
+        );
+        if reduced_bic <= full_bic {
+            design.weekend.clear();
+            p = base;
+            beta = reduced;
+        }
+    }
+    let x = x.slice(s![.., ..p]);
+    let gram = gram_all.slice(s![..p, ..p]);
+    let rhs = rhs_all.slice(s![..p]);
+
+    if spec.robust {
+        beta = robust_refit(x, gram, rhs, &z, beta, ridge)?;
     }
 
-    // Residuals on the grid (NaN at gaps), in the series' units.
-    let fitted_values = dataset.records().slice(s![..n_obs, ..]).dot(beta);
+    // Residuals on the grid (NaN at gaps), in the transformed units.
+    let fitted_values = x.dot(&beta);
     let mut residuals = vec![f64::NAN; history.len()];
     for (r, &i) in rows.iter().enumerate() {
-        residuals[i] = (dataset.targets()[r] - fitted_values[r]) * sd;
+        residuals[i] = (z[r] - fitted_values[r]) * sd;
     }
 
     let mut column = 1;
@@ -360,18 +825,37 @@ pub(crate) fn fit_history(
             cos: beta[column + 2 * j + 1] * sd,
         })
         .collect();
+    let weekend = (!design.weekend.is_empty()).then(|| {
+        let base = design.base_columns();
+        Weekend {
+            level: beta[base] * sd,
+            terms: design
+                .weekend
+                .iter()
+                .enumerate()
+                .map(|(i, &j)| FourierTerm {
+                    period: design.terms[j].0,
+                    k: design.terms[j].1,
+                    sin: beta[base + 1 + 2 * i] * sd,
+                    cos: beta[base + 2 + 2 * i] * sd,
+                })
+                .collect(),
+        }
+    });
 
-    let phi = lag_one_autocorrelation(&residuals);
+    let ar = fit_ar(&residuals, spec.ar_order);
     let last = rows.last().copied().unwrap_or(0);
+    let state = state_at(&ar, &residuals[..=last]);
     let correction = Correction {
-        phi,
-        last: residuals[last],
+        ar,
+        state,
         at: history.time(last),
     };
     let errors = if with_intervals {
-        let mut errors = error_quantiles(&residuals, phi);
-        if n_obs > p {
-            errors.scale((n_obs as f64 / (n_obs - p) as f64).sqrt());
+        let mut errors = error_quantiles(&residuals, &correction.ar);
+        let params = p + correction.ar.len();
+        if n_obs > params {
+            errors.scale((n_obs as f64 / (n_obs - params) as f64).sqrt());
         }
         errors
     } else {
@@ -381,7 +865,9 @@ pub(crate) fn fit_history(
         intercept,
         trend,
         terms,
+        weekend,
         seasons: design.seasons,
+        transform,
         correction,
         errors,
         training: history.info(notes),
@@ -395,54 +881,54 @@ pub(crate) fn fit_history(
     Ok(model)
 }
 
-/// The design matrix, column-major (linfa-linalg's Householder QR works down columns), with
-/// `p` ridge rows `√(λ)·I` appended. Sines and cosines of harmonic k come from the base angle
-/// by the angle-addition recurrence: one `sin_cos` per row and season, not per column.
-fn design_matrix(design: &Design, times: &[i64], p: usize) -> Array2<f64> {
-    let n_obs = times.len();
-    let nrows = n_obs + p;
-    let mut buf = vec![0.0; nrows * p];
-    let col = |c: usize| c * nrows;
-    buf[col(0)..col(0) + n_obs].fill(1.0);
-    let mut next = 1;
-    if let Some((center, scale, until)) = design.trend {
-        let base = col(next);
-        for (r, &t) in times.iter().enumerate() {
-            buf[base + r] = Trend::x(center, scale, until, t);
+/// Iteratively re-weighted least squares with Huber weights on residuals standardized by their
+/// MAD. Only rows whose weight drops below 1 are touched: `X'WX = X'X − Σ (1 − wᵢ) xᵢxᵢ'`.
+fn robust_refit(
+    x: ArrayView2<f64>,
+    gram: ArrayView2<f64>,
+    rhs: ArrayView1<f64>,
+    z: &Array1<f64>,
+    mut beta: Array1<f64>,
+    ridge: f64,
+) -> Result<Array1<f64>, ForecastError> {
+    let n = z.len();
+    for _ in 0..ROBUST_ITERATIONS {
+        let residuals = z - &x.dot(&beta);
+        let mut abs: Vec<f64> = residuals.iter().map(|r| r.abs()).collect();
+        let scale = MAD_TO_SD * intervals::empirical_quantiles(&mut abs, &[0.5])[0];
+        // A (nearly) perfect fit: nothing to down-weight (z is standardized, so 1e-9 is tiny).
+        if scale.is_nan() || scale <= 1e-9 {
+            break;
         }
-        next += 1;
-    }
-    let mut j = 0;
-    while j < design.terms.len() {
-        let period = design.terms[j].0;
-        let group_end = j + design.terms[j..]
+        let limit = HUBER * scale;
+        let down: Vec<(usize, f64)> = residuals
             .iter()
-            .take_while(|(p, _)| *p == period)
-            .count();
-        let group = &design.terms[j..group_end];
-        let k_max = group.last().map_or(0, |(_, k)| *k);
-        for (r, &t) in times.iter().enumerate() {
-            let (s1, c1) = angle(t, period).sin_cos();
-            let (mut sk, mut ck) = (s1, c1);
-            let mut g = 0;
-            for k in 1..=k_max {
-                if g < group.len() && group[g].1 == k {
-                    let c = next + 2 * (j + g);
-                    buf[col(c) + r] = sk;
-                    buf[col(c + 1) + r] = ck;
-                    g += 1;
-                }
-                (sk, ck) = (sk * c1 + ck * s1, ck * c1 - sk * s1);
-            }
+            .enumerate()
+            .filter(|(_, r)| r.abs() > limit)
+            .map(|(i, r)| (i, (1.0 - limit / r.abs()).sqrt()))
+            .collect();
+        if down.is_empty() {
+            break;
         }
-        j = group_end;
+        let p = beta.len();
+        let mut xd = Array2::<f64>::zeros((down.len(), p));
+        let mut zd = Array1::<f64>::zeros(down.len());
+        for (r, &(i, root)) in down.iter().enumerate() {
+            for (target, source) in xd.row_mut(r).iter_mut().zip(x.row(i)) {
+                *target = source * root;
+            }
+            zd[r] = z[i] * root;
+        }
+        let gram_w = &gram - &xd.t().dot(&xd);
+        let rhs_w = &rhs - &xd.t().dot(&zd);
+        let next = solve(gram_w.view(), rhs_w.view(), ridge)?;
+        let change = (&next - &beta).iter().fold(0.0f64, |m, d| m.max(d.abs()));
+        beta = next;
+        if change < 1e-6 || down.len() == n {
+            break;
+        }
     }
-    let ridge = (RIDGE * n_obs as f64).sqrt();
-    for c in 0..p {
-        buf[col(c) + n_obs + c] = ridge;
-    }
-    // The shape matches the buffer by construction.
-    Array2::from_shape_vec((nrows, p).f(), buf).unwrap_or_else(|_| Array2::zeros((nrows, p)))
+    Ok(beta)
 }
 
 /// The phase angle of `t` in a `period`-second season, from absolute time.
@@ -450,35 +936,232 @@ fn angle(t: i64, period: i64) -> f64 {
     std::f64::consts::TAU * t.rem_euclid(period) as f64 / period as f64
 }
 
-/// The lag-1 autocorrelation of residuals over consecutive observed pairs, in [0, MAX_PHI].
-fn lag_one_autocorrelation(residuals: &[f64]) -> f64 {
-    let (mut num, mut den) = (0.0, 0.0);
-    for w in residuals.windows(2) {
-        if !w[0].is_nan() && !w[1].is_nan() {
-            num += w[0] * w[1];
-            den += w[0] * w[0];
+/// An AR(p) on the residuals, p ≤ `max_order` chosen by AIC, fitted by least squares (no
+/// intercept: the residuals are centred by the regression) on every residual whose `max_order`
+/// predecessors are observed, so gaps are skipped, never filled. Empty when no order beats
+/// white noise or the data is too thin.
+fn fit_ar(residuals: &[f64], max_order: usize) -> Vec<f64> {
+    let q = max_order;
+    if q == 0 || residuals.len() <= q {
+        return Vec::new();
+    }
+    // Cross-products of (r_t, r_{t−1}, …, r_{t−q}) over complete windows.
+    let mut m = Array2::<f64>::zeros((q + 1, q + 1));
+    let mut count = 0usize;
+    let mut run = 0usize;
+    for t in 0..residuals.len() {
+        if residuals[t].is_nan() {
+            run = 0;
+            continue;
+        }
+        run += 1;
+        if run <= q {
+            continue;
+        }
+        let window = &residuals[t - q..=t];
+        for a in 0..=q {
+            let ra = window[q - a];
+            for b in a..=q {
+                m[(a, b)] += ra * window[q - b];
+            }
+        }
+        count += 1;
+    }
+    if count < 10 * (q + 1)
+        || m[(0, 0)].is_nan()
+        || m[(0, 0)] <= 0.0
+        || !m.iter().all(|v| v.is_finite())
+    {
+        return Vec::new();
+    }
+    for a in 0..=q {
+        for b in 0..a {
+            m[(a, b)] = m[(b, a)];
         }
     }
-    if den > 0.0 && (num / den).is_finite() {
-        (num / den).clamp(0.0, MAX_PHI)
+    let n = count as f64;
+    let mut best = (n * (m[(0, 0)] / n).ln(), Vec::new());
+    for k in 1..=q {
+        let gram = m.slice(s![1..=k, 1..=k]);
+        let rhs = m.slice(s![1..=k, 0]);
+        let ridge = 1e-10 * (0..k).map(|i| gram[(i, i)]).sum::<f64>() / k as f64;
+        let Ok(phi) = solve(gram, rhs, ridge) else {
+            continue;
+        };
+        let rss = m[(0, 0)] - phi.dot(&rhs);
+        if rss.is_nan() || rss <= 0.0 {
+            continue;
+        }
+        let aic = n * (rss / n).ln() + 2.0 * k as f64;
+        if aic < best.0 {
+            best = (aic, phi.to_vec());
+        }
+    }
+    stabilize(best.1)
+}
+
+/// Shrinks the AR's roots inside [`MAX_ROOT`] (`φⱼ → φⱼ·γʲ` scales every root by γ), so its
+/// forecasts always decay to zero. The spectral radius is estimated from the growth of the
+/// companion recursion over many steps.
+fn stabilize(mut ar: Vec<f64>) -> Vec<f64> {
+    for _ in 0..3 {
+        let radius = spectral_radius(&ar);
+        if !radius.is_finite() {
+            return Vec::new();
+        }
+        if radius <= MAX_ROOT {
+            return ar;
+        }
+        let gamma = MAX_ROOT / radius * 0.999;
+        let mut g = 1.0;
+        for phi in &mut ar {
+            g *= gamma;
+            *phi *= g;
+        }
+    }
+    if spectral_radius(&ar) <= MAX_ROOT {
+        ar
     } else {
-        0.0
+        Vec::new()
     }
 }
 
-/// Errors of h-step forecasts from every origin with an observed residual just before it.
-fn error_quantiles(residuals: &[f64], phi: f64) -> ErrorQuantiles {
+/// The spectral radius of the AR's companion matrix, from the growth rate of its recursion.
+fn spectral_radius(ar: &[f64]) -> f64 {
+    const STEPS: usize = 2000;
+    if ar.is_empty() {
+        return 0.0;
+    }
+    if ar.len() == 1 {
+        return ar[0].abs();
+    }
+    let p = ar.len();
+    // An arbitrary start that excites every root.
+    let mut state: Vec<f64> = (0..p).map(|i| 1.0 / (i + 1) as f64).collect();
+    let mut log_growth = 0.0;
+    let mut log_half = 0.0;
+    for step in 0..STEPS {
+        let next: f64 = ar.iter().zip(&state).map(|(a, s)| a * s).sum();
+        state.rotate_right(1);
+        state[0] = next;
+        let norm = state.iter().map(|s| s.abs()).fold(0.0, f64::max);
+        if norm == 0.0 || !norm.is_finite() {
+            return if norm == 0.0 { 0.0 } else { f64::INFINITY };
+        }
+        log_growth += norm.ln();
+        for s in &mut state {
+            *s /= norm;
+        }
+        if step + 1 == STEPS / 2 {
+            log_half = log_growth;
+        }
+    }
+    ((log_growth - log_half) / (STEPS - STEPS / 2) as f64).exp()
+}
+
+/// The AR state (the last p residuals, most recent first) at the last observed value of
+/// `residuals`; missing values inside it are filled by the AR's own one-step forecasts, values
+/// before the window count as 0 (the residuals' mean).
+fn state_at(ar: &[f64], residuals: &[f64]) -> Vec<f64> {
+    let p = ar.len();
+    if p == 0 {
+        return Vec::new();
+    }
+    let Some(last) = residuals.iter().rposition(|v| !v.is_nan()) else {
+        return vec![0.0; p];
+    };
+    let from = last.saturating_sub(4 * p);
+    let mut filled: Vec<f64> = Vec::with_capacity(last + 1 - from);
+    for &v in &residuals[from..=last] {
+        let x = if v.is_nan() {
+            ar.iter()
+                .enumerate()
+                .map(|(j, a)| a * filled.len().checked_sub(j + 1).map_or(0.0, |i| filled[i]))
+                .sum()
+        } else {
+            v
+        };
+        filled.push(x);
+    }
+    (0..p)
+        .map(|j| filled.len().checked_sub(j + 1).map_or(0.0, |i| filled[i]))
+        .collect()
+}
+
+/// The AR's forecasts 1, 2, … steps after its state, at most `steps` of them: shorter when the
+/// rest is negligible (every later value is then 0).
+fn ar_path(ar: &[f64], state: &[f64], steps: usize) -> Vec<f64> {
+    let p = ar.len();
+    if p == 0 || state.len() != p {
+        return Vec::new();
+    }
+    let size = state.iter().fold(0.0f64, |m, s| m.max(s.abs()));
+    let mut window: Vec<f64> = state.to_vec();
+    let mut path = Vec::new();
+    while path.len() < steps {
+        let next: f64 = ar.iter().zip(&window).map(|(a, s)| a * s).sum();
+        window.rotate_right(1);
+        window[0] = next;
+        path.push(next);
+        if window.iter().all(|w| w.abs() <= 1e-12 * size) {
+            break;
+        }
+    }
+    path
+}
+
+/// `c[d]` such that the AR's forecast `d + 1` steps after its state `s` is `c[d] · s`, for
+/// `d < count`.
+fn lead_coefficients(ar: &[f64], count: usize) -> Vec<Vec<f64>> {
+    let p = ar.len();
+    // history[i]: coefficients of value i − p + 1 relative to the state (state[0] = index p − 1).
+    let mut history: Vec<Vec<f64>> = (0..p)
+        .map(|i| {
+            let mut e = vec![0.0; p];
+            e[p - 1 - i] = 1.0;
+            e
+        })
+        .collect();
+    for _ in 0..count {
+        let len = history.len();
+        let mut c = vec![0.0; p];
+        for (j, a) in ar.iter().enumerate() {
+            for (ci, hi) in c.iter_mut().zip(&history[len - 1 - j]) {
+                *ci += a * hi;
+            }
+        }
+        history.push(c);
+    }
+    history.split_off(p)
+}
+
+/// Errors of the corrected h-step forecasts from every origin whose p residuals before it are
+/// observed: `r[o+h] − c[h] · (r[o−1], …, r[o−p])`.
+fn error_quantiles(residuals: &[f64], ar: &[f64]) -> ErrorQuantiles {
     let n = residuals.len();
+    let p = ar.len();
     let mut anchors = Vec::new();
     let mut h = 0;
+    let mut leads = lead_coefficients(ar, 1);
     loop {
-        let decay = phi.powf(h as f64 + 1.0);
-        let errors: Vec<f64> = (1..n.saturating_sub(h))
-            .map(|o| residuals[o + h] - decay * residuals[o - 1])
-            .filter(|e| !e.is_nan())
+        if leads.len() <= h {
+            leads = lead_coefficients(ar, h + 1);
+        }
+        let c = leads.get(h).cloned().unwrap_or_default();
+        let errors: Vec<f64> = (p..n.saturating_sub(h))
+            .filter_map(|o| {
+                let actual = residuals[o + h];
+                let mut forecast = 0.0;
+                for (j, cj) in c.iter().enumerate() {
+                    forecast += cj * residuals[o - 1 - j];
+                }
+                let e = actual - forecast;
+                (!e.is_nan()).then_some(e)
+            })
             .collect();
         anchors.push((h, errors));
-        if decay < PHI_NEGLIGIBLE || h >= MAX_ANCHOR || h >= n / 2 {
+        let reach: f64 = c.iter().map(|v| v.abs()).sum();
+        if reach < AR_NEGLIGIBLE || h >= MAX_ANCHOR || h >= n / 2 {
             break;
         }
         h = if h == 0 { 1 } else { h * 2 };
@@ -487,20 +1170,43 @@ fn error_quantiles(residuals: &[f64], phi: f64) -> ErrorQuantiles {
 }
 
 impl FittedLinearSeasonal {
-    /// The regression part (level, trend, seasons) at any timestamp: no residual correction,
-    /// no clamping.
-    pub fn value_at(&self, t: i64) -> f64 {
+    /// The regression part in the transformed space (no correction).
+    fn value_z(&self, t: i64) -> f64 {
         let mut value = self.intercept;
         if let Some(trend) = &self.trend {
             value += trend.slope * Trend::x(trend.center, trend.scale, trend.until, t);
         }
-        for term in &self.terms {
-            if term.period > 0 {
-                let (s, c) = (angle(t, term.period) * term.k as f64).sin_cos();
-                value += term.sin * s + term.cos * c;
-            }
+        let fourier = |terms: &[FourierTerm]| -> f64 {
+            terms
+                .iter()
+                .filter(|term| term.period > 0)
+                .map(|term| {
+                    let (s, c) = (angle(t, term.period) * term.k as f64).sin_cos();
+                    term.sin * s + term.cos * c
+                })
+                .sum()
+        };
+        value += fourier(&self.terms);
+        if let Some(weekend) = &self.weekend
+            && is_weekend(t)
+        {
+            value += weekend.level + fourier(&weekend.terms);
         }
         value
+    }
+
+    /// Back to the data's units.
+    fn inverse(&self, z: f64) -> f64 {
+        match &self.transform {
+            Some(t) => t.inverse(z),
+            None => z,
+        }
+    }
+
+    /// The regression part (level, trend, seasons, weekend shape) at any timestamp, back-
+    /// transformed: no residual correction, no clamping.
+    pub fn value_at(&self, t: i64) -> f64 {
+        self.inverse(self.value_z(t))
     }
 
     /// The seasons in the design and their harmonics.
@@ -508,19 +1214,30 @@ impl FittedLinearSeasonal {
         &self.seasons
     }
 
+    /// The transform the regression was fitted in, if any.
+    pub fn transform(&self) -> Option<&BoxCox> {
+        self.transform.as_ref()
+    }
+
+    /// The residual autoregression's coefficients (empty: no correction).
+    pub fn ar(&self) -> &[f64] {
+        &self.correction.ar
+    }
+
+    /// Whether a weekend daily shape is part of the fit.
+    pub fn has_weekend_shape(&self) -> bool {
+        self.weekend.is_some()
+    }
+
     pub fn training(&self) -> &TrainingInfo {
         &self.training
     }
 
-    /// The residual correction at `t`, given the last observed residual `last` at `at`.
-    fn correction_at(&self, last: f64, at: i64, t: i64) -> f64 {
-        let steps = ((t as i128 - at as i128) / self.training.step.max(1) as i128).max(1);
-        last * self.correction.phi.powf(steps as f64)
-    }
-
     /// Point forecasts of steps `origin..(origin + len).min(history.len())` from each origin
     /// (indices into `history`, all ≥ the training length): the coefficients stay those of this
-    /// fit, the residual correction restarts from the last observation before each origin.
+    /// fit, the residual correction restarts from the residuals before each origin. Point
+    /// forecasts are the back-transformed regression + correction (the holdout fits have no
+    /// error table).
     pub(crate) fn holdout_forecasts(
         &self,
         history: &History,
@@ -529,20 +1246,42 @@ impl FittedLinearSeasonal {
     ) -> Vec<Vec<f64>> {
         let split = self.training.points.min(history.len());
         let base: Vec<f64> = (split..history.len())
-            .map(|i| self.value_at(history.time(i)))
+            .map(|i| self.value_z(history.time(i)))
             .collect();
+        let residuals: Vec<f64> = (split..history.len())
+            .map(|i| {
+                let v = history.values[i];
+                let z = match &self.transform {
+                    Some(t) => t.forward(v),
+                    None => v,
+                };
+                z - base[i - split]
+            })
+            .collect();
+        let step = history.step.max(1) as i128;
         origins
             .iter()
             .map(|&origin| {
                 let origin = origin.clamp(split, history.len());
-                let (last, at) = (split..origin)
-                    .rev()
-                    .find(|&i| !history.values[i].is_nan())
-                    .map_or((self.correction.last, self.correction.at), |i| {
-                        (history.values[i] - base[i - split], history.time(i))
-                    });
-                (origin..origin.saturating_add(len).min(history.len()))
-                    .map(|i| base[i - split] + self.correction_at(last, at, history.time(i)))
+                let seen = &residuals[..origin - split];
+                let (state, at) = match seen.iter().rposition(|v| !v.is_nan()) {
+                    Some(last) => (
+                        state_at(&self.correction.ar, seen),
+                        history.time(split + last),
+                    ),
+                    None => (self.correction.state.clone(), self.correction.at),
+                };
+                let first = ((history.time(origin) as i128 - at as i128) / step).max(1);
+                let offset = usize::try_from(first - 1).unwrap_or(usize::MAX);
+                let end = origin.saturating_add(len).min(history.len());
+                let steps = offset.saturating_add(end - origin);
+                let path = ar_path(&self.correction.ar, &state, steps);
+                (origin..end)
+                    .map(|i| {
+                        let lead = offset.saturating_add(i - origin);
+                        let z = base[i - split] + path.get(lead).copied().unwrap_or(0.0);
+                        self.inverse(z)
+                    })
                     .collect()
             })
             .collect()
@@ -555,34 +1294,54 @@ impl FittedLinearSeasonal {
             trend.slope = json_exact(trend.slope);
             trend.scale = json_exact(trend.scale);
         }
-        for term in &mut self.terms {
-            term.sin = json_exact(term.sin);
-            term.cos = json_exact(term.cos);
+        let round_terms = |terms: &mut [FourierTerm]| {
+            for term in terms {
+                term.sin = json_exact(term.sin);
+                term.cos = json_exact(term.cos);
+            }
+        };
+        round_terms(&mut self.terms);
+        if let Some(weekend) = &mut self.weekend {
+            weekend.level = json_exact(weekend.level);
+            round_terms(&mut weekend.terms);
         }
-        self.correction.phi = json_exact(self.correction.phi);
-        self.correction.last = json_exact(self.correction.last);
+        if let Some(transform) = &mut self.transform {
+            transform.lambda = json_exact(transform.lambda);
+            transform.shift = json_exact(transform.shift);
+        }
+        json_exact_all(&mut self.correction.ar);
+        json_exact_all(&mut self.correction.state);
         self.errors.round_for_json();
     }
 
     fn is_finite(&self) -> bool {
+        let terms_finite =
+            |terms: &[FourierTerm]| terms.iter().all(|t| t.sin.is_finite() && t.cos.is_finite());
         self.intercept.is_finite()
             && self
                 .trend
                 .as_ref()
                 .is_none_or(|t| t.slope.is_finite() && t.scale.is_finite() && t.scale > 0.0)
+            && terms_finite(&self.terms)
             && self
-                .terms
-                .iter()
-                .all(|t| t.sin.is_finite() && t.cos.is_finite())
-            && self.correction.phi.is_finite()
-            && self.correction.last.is_finite()
+                .weekend
+                .as_ref()
+                .is_none_or(|w| w.level.is_finite() && terms_finite(&w.terms))
+            && self.transform.as_ref().is_none_or(|t| {
+                (0.0..=1.0).contains(&t.lambda) && t.shift.is_finite() && t.shift >= 0.0
+            })
+            && self.correction.ar.iter().all(|a| a.is_finite())
+            && self.correction.state.iter().all(|s| s.is_finite())
             && self.errors.is_finite()
     }
 
     fn validate(&self) -> Result<(), ForecastError> {
         self.training.validate()?;
         self.errors.validate()?;
-        if !self.is_finite() || !(0.0..=1.0).contains(&self.correction.phi) {
+        if !self.is_finite()
+            || self.correction.state.len() != self.correction.ar.len()
+            || spectral_radius(&self.correction.ar) > 1.0
+        {
             return Err(ForecastError::Fit(
                 "corrupt model: non-finite or out-of-range coefficient".to_string(),
             ));
@@ -592,6 +1351,9 @@ impl FittedLinearSeasonal {
 }
 
 impl Predict for FittedLinearSeasonal {
+    /// The point forecast is the median: the back-transformed median of the transformed
+    /// forecast (regression + AR correction + the median of its errors at that horizon); bands
+    /// are error quantiles added in the transformed space, then back-transformed.
     fn predict(&self, horizon: usize, levels: &[f64]) -> Result<Forecast, ForecastError> {
         check_request(horizon, levels)?;
         self.validate()?;
@@ -602,22 +1364,48 @@ impl Predict for FittedLinearSeasonal {
         };
         let step = self.training.step;
         let origin = self.training.origin;
-        let Correction { last, at, .. } = self.correction;
-        let mut yhat: Vec<f64> = (0..horizon)
-            .map(|h| {
-                let t = origin + h as i64 * step;
-                self.value_at(t) + self.correction_at(last, at, t)
-            })
-            .collect();
+        let at = self.correction.at;
         // Steps between the last observation and the origin (trailing gaps) count as horizon.
         let offset = usize::try_from((origin as i128 - at as i128) / step as i128 - 1).unwrap_or(0);
-        let bands = intervals::bands(
-            &mut yhat,
-            levels,
+        let path = ar_path(
+            &self.correction.ar,
+            &self.correction.state,
+            offset.saturating_add(horizon),
+        );
+        let mut zhat: Vec<f64> = (0..horizon)
+            .map(|h| {
+                let t = origin + h as i64 * step;
+                let lead = offset.saturating_add(h);
+                self.value_z(t) + path.get(lead).copied().unwrap_or(0.0)
+            })
+            .collect();
+        let mut asked = levels.to_vec();
+        asked.push(0.5);
+        let clamp_z = self.transform.is_none() && self.training.nonnegative;
+        let mut bands = intervals::bands(
+            &mut zhat,
+            &asked,
             &self.errors,
             |h| h.saturating_add(offset),
-            self.training.nonnegative,
+            clamp_z,
         );
+        let median = bands.pop().map(|band| band.values).unwrap_or_default();
+        let back = |z: f64| {
+            let y = self.inverse(z);
+            if self.training.nonnegative {
+                y.max(0.0)
+            } else {
+                y
+            }
+        };
+        let yhat = median.into_iter().map(back).collect();
+        let bands = bands
+            .into_iter()
+            .map(|band| Band {
+                level: band.level,
+                values: band.values.into_iter().map(back).collect(),
+            })
+            .collect();
         Ok(Forecast {
             start: origin,
             step,
@@ -626,7 +1414,6 @@ impl Predict for FittedLinearSeasonal {
         })
     }
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -716,6 +1503,7 @@ mod tests {
         let spec = LinearSeasonalSpec {
             seasons: vec![span("1d"), span("2d")],
             harmonics: Some(vec![10, 10]),
+            ..LinearSeasonalSpec::new(vec![])
         };
         let model = spec.fit(&series).unwrap();
         // 2d harmonics 2, 4, …, 10 equal 1d harmonics 1 … 5.
@@ -781,8 +1569,9 @@ mod tests {
         let forecast = model.predict(100, &[0.5]).unwrap();
         let plain = model.value_at(forecast.start);
         assert!(forecast.yhat[0] > plain + 30.0);
-        assert!((forecast.yhat[99] - model.value_at(forecast.timestamp(99))).abs() < 0.1);
-        let phi = model.correction.phi;
+        // Far ahead: the regression plus the median error (small against the wander's sd 7).
+        assert!((forecast.yhat[99] - model.value_at(forecast.timestamp(99))).abs() < 1.5);
+        let phi = model.ar()[0];
         assert!(phi > 0.8 && phi < 0.95, "phi {phi}");
     }
 
@@ -795,5 +1584,305 @@ mod tests {
                 .unwrap_err(),
             ForecastError::TooShort { needed: 2, have: 1 }
         );
+    }
+
+    fn spec_with(
+        seasons: &[&str],
+        edit: impl FnOnce(&mut LinearSeasonalSpec),
+    ) -> LinearSeasonalSpec {
+        let mut spec = LinearSeasonalSpec::new(seasons.iter().map(|s| span(s)).collect());
+        edit(&mut spec);
+        spec
+    }
+
+    fn mae_against(forecast: &Forecast, truth: impl Fn(i64) -> f64) -> f64 {
+        forecast
+            .yhat
+            .iter()
+            .enumerate()
+            .map(|(h, y)| (y - truth(forecast.timestamp(h))).abs())
+            .sum::<f64>()
+            / forecast.len().max(1) as f64
+    }
+
+    fn assert_nested(forecast: &Forecast) {
+        // Levels asked in ascending order; the point forecast (the median) in the middle.
+        for h in 0..forecast.len() {
+            let values: Vec<f64> = forecast.bands.iter().map(|b| b.values[h]).collect();
+            assert!(values.iter().all(|v| v.is_finite()));
+            assert!(values.windows(2).all(|w| w[0] <= w[1]), "{values:?}");
+            let mid = values.len() / 2;
+            assert!(values[mid - 1] <= forecast.yhat[h] && forecast.yhat[h] <= values[mid]);
+        }
+    }
+
+    #[test]
+    fn a_pure_sine_is_recovered_exactly() {
+        let sine = |t: i64| 50.0 + 20.0 * (std::f64::consts::TAU * t as f64 / 3600.0).sin();
+        let values: Vec<f64> = (0..2000).map(|i| sine(i * 60)).collect();
+        let series = Series::new(0, 60, values).unwrap();
+        let model = spec_with(&["1h"], |_| {}).fit(&series).unwrap();
+        let forecast = model.predict(120, &[0.1, 0.9]).unwrap();
+        assert!(mae_against(&forecast, sine) < 1e-6);
+    }
+
+    #[test]
+    fn a_linear_trend_is_extrapolated() {
+        let line = |t: i64| 10.0 + 0.5 * (t / 300) as f64;
+        let values: Vec<f64> = (0..1000).map(|i| line(i * 300)).collect();
+        let series = Series::new(0, 300, values).unwrap();
+        let model = spec_with(&["1d"], |_| {}).fit(&series).unwrap();
+        let forecast = model.predict(50, &[0.1, 0.9]).unwrap();
+        assert!(mae_against(&forecast, line) < 1e-6);
+    }
+
+    /// A daily swing proportional to a rising level, with multiplicative noise.
+    fn multiplicative(t: i64, noise: f64) -> f64 {
+        let day = std::f64::consts::TAU * t as f64 / 86_400.0;
+        let level = 100.0 * (t as f64 / (20.0 * 86_400.0)).exp();
+        level * (1.0 + 0.8 * day.sin()).max(0.05) * noise.exp()
+    }
+
+    #[test]
+    fn log_and_box_cox_recover_a_multiplicative_season() {
+        let step = 1800;
+        let mut rng = Lcg(5);
+        let values: Vec<f64> = (0..28 * 48)
+            .map(|i| multiplicative(i * step, 0.05 * rng.normal()))
+            .collect();
+        let series = Series::new(0, step, values).unwrap();
+        let truth = |t: i64| multiplicative(t, 0.0);
+        let mae = |transform: Transform| {
+            let spec = spec_with(&["1d"], |s| {
+                s.transform = transform;
+                s.ar_order = 0;
+            });
+            let model = spec.fit(&series).unwrap();
+            let forecast = model.predict(96, &[0.025, 0.1, 0.9, 0.975]).unwrap();
+            assert_nested(&forecast);
+            assert!(forecast.bands[0].values.iter().all(|v| *v >= 0.0));
+            (mae_against(&forecast, truth), model)
+        };
+        let (plain, model) = mae(Transform::None);
+        assert!(model.transform().is_none());
+        let (log, model) = mae(Transform::Log);
+        assert_eq!(model.transform().unwrap().lambda, 0.0);
+        let (box_cox, model) = mae(Transform::BoxCox);
+        assert!(model.transform().unwrap().lambda <= 0.25);
+        assert!(log < 0.5 * plain, "log {log} vs none {plain}");
+        assert!(box_cox < 0.5 * plain, "box-cox {box_cox} vs none {plain}");
+    }
+
+    #[test]
+    fn transforms_refuse_negative_data_and_shift_zeros() {
+        let mut values: Vec<f64> = (0..1000).map(|i| 5.0 + (i % 24) as f64).collect();
+        values[10] = -1.0;
+        let series = Series::new(0, 3600, values.clone()).unwrap();
+        let log = spec_with(&["1d"], |s| s.transform = Transform::Log);
+        assert!(matches!(
+            log.fit(&series),
+            Err(ForecastError::InvalidSpec(_))
+        ));
+        let auto = spec_with(&["1d"], |s| s.transform = Transform::Auto);
+        assert!(auto.fit(&series).unwrap().transform().is_none());
+        values[10] = 0.0;
+        let series = Series::new(0, 3600, values).unwrap();
+        let model = log.fit(&series).unwrap();
+        assert!(model.transform().unwrap().shift > 0.0);
+        let forecast = model.predict(48, &[0.01, 0.5, 0.99]).unwrap();
+        assert_nested(&forecast);
+        assert!(forecast.bands[0].values.iter().all(|v| *v >= 0.0));
+    }
+
+    #[test]
+    fn robust_fitting_resists_an_outage() {
+        let step = 1800;
+        let mut rng = Lcg(9);
+        let mut values: Vec<f64> = (0..21 * 48)
+            .map(|i| truth(i * step) + 5.0 * rng.normal())
+            .collect();
+        // A 10-hour outage (zeros) and a spike.
+        for v in &mut values[300..320] {
+            *v = 0.0;
+        }
+        values[700] += 3000.0;
+        let series = Series::new(0, step, values).unwrap();
+        let error = |robust: bool| {
+            let model = spec_with(&["1d", "7d"], |s| {
+                s.robust = robust;
+                s.weekday_shape = WeekdayShape::Off;
+            })
+            .fit(&series)
+            .unwrap();
+            (0..21 * 48)
+                .map(|i| (model.value_at(i * step) - truth(i * step)).abs())
+                .sum::<f64>()
+                / (21 * 48) as f64
+        };
+        let (robust, ordinary) = (error(true), error(false));
+        assert!(robust < 3.0, "robust {robust}");
+        assert!(
+            robust < 0.3 * ordinary,
+            "robust {robust} vs ordinary {ordinary}"
+        );
+    }
+
+    #[test]
+    fn an_ar2_residual_is_found_and_exploited() {
+        let step = 60;
+        let mut rng = Lcg(17);
+        let (mut a1, mut a2) = (0.0, 0.0);
+        let values: Vec<f64> = (0..4 * 1440)
+            .map(|i| {
+                let a = 0.5 * a1 + 0.3 * a2 + 2.0 * rng.normal();
+                (a2, a1) = (a1, a);
+                100.0 + 30.0 * (std::f64::consts::TAU * i as f64 / 1440.0).sin() + a
+            })
+            .collect();
+        let series = Series::new(0, step, values.clone()).unwrap();
+        let model = spec_with(&["1d"], |_| {}).fit(&series).unwrap();
+        let ar = model.ar();
+        assert!(ar.len() >= 2, "{ar:?}");
+        assert!(
+            (ar[0] - 0.5).abs() < 0.08 && (ar[1] - 0.3).abs() < 0.08,
+            "{ar:?}"
+        );
+        // One-step forecasts over the last day: the AR(2) beats the lag-1 correction and no
+        // correction at all.
+        let one_step_mae = |order: usize| {
+            let spec = spec_with(&["1d"], |s| s.ar_order = order);
+            let mut sum = 0.0;
+            for end in (3 * 1440..4 * 1440).step_by(60) {
+                let model = spec.fit(&series.slice(0..end)).unwrap();
+                sum += (model.predict(1, &[]).unwrap().yhat[0] - values[end]).abs();
+            }
+            sum
+        };
+        let (none, one, five) = (one_step_mae(0), one_step_mae(1), one_step_mae(5));
+        assert!(
+            five < one && one < none,
+            "AR(5) {five}, AR(1) {one}, none {none}"
+        );
+    }
+
+    #[test]
+    fn weekend_days_get_their_own_daily_shape() {
+        let step = 1800;
+        // 1970-01-05 was a Monday: start there.
+        let start = 4 * DAY;
+        let shape = |t: i64| {
+            let day = std::f64::consts::TAU * t as f64 / 86_400.0;
+            if is_weekend(t) {
+                200.0 + 80.0 * day.cos()
+            } else {
+                300.0 + 100.0 * day.sin()
+            }
+        };
+        let mut rng = Lcg(23);
+        let values: Vec<f64> = (0..28 * 48)
+            .map(|i| shape(start + i * step) + 3.0 * rng.normal())
+            .collect();
+        let series = Series::new(start, step, values).unwrap();
+        let mut errors = Vec::new();
+        for mode in [WeekdayShape::Off, WeekdayShape::Weekend, WeekdayShape::Auto] {
+            let model = spec_with(&["1d", "7d"], |s| s.weekday_shape = mode)
+                .fit(&series)
+                .unwrap();
+            assert_eq!(model.has_weekend_shape(), mode != WeekdayShape::Off);
+            // A whole week ahead, weekend included.
+            let forecast = model.predict(7 * 48, &[0.1, 0.5, 0.9]).unwrap();
+            errors.push(mae_against(&forecast, shape));
+        }
+        assert!(errors[1] < 3.0 && errors[2] < 3.0, "{errors:?}");
+        assert!(errors[0] > 3.0 * errors[1], "{errors:?}");
+        // Too short a history: no weekend shape, and a note says why.
+        let short = series.slice(0..10 * 48);
+        let model = spec_with(&["1d"], |s| s.weekday_shape = WeekdayShape::Weekend)
+            .fit(&short)
+            .unwrap();
+        assert!(!model.has_weekend_shape());
+        assert!(
+            model
+                .training()
+                .fallbacks
+                .iter()
+                .any(|n| n.contains("two weeks"))
+        );
+    }
+
+    #[test]
+    fn the_split_gram_equals_the_full_product() {
+        let step = 3600;
+        let values: Vec<f64> = (0..30 * 24).map(|i| truth(i * step)).collect();
+        let history = History::new(&Series::new(0, step, values).unwrap()).unwrap();
+        let (design, _) = choose_design(&spec_with(&["1d", "7d"], |_| {}), &history);
+        assert!(!design.weekend.is_empty());
+        let times: Vec<i64> = (0..history.len()).map(|i| history.time(i)).collect();
+        let mut x = Array2::<f64>::zeros((times.len(), design.columns()));
+        for (mut row, &t) in x.rows_mut().into_iter().zip(&times) {
+            design.fill_row(t, row.as_slice_mut().unwrap());
+        }
+        let fast = gram(&design, x.view(), &times);
+        let full = x.t().dot(&x);
+        for (a, b) in fast.iter().zip(&full) {
+            assert!((a - b).abs() < 1e-9 * (1.0 + b.abs()), "{a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn utc_weekends() {
+        // 2024-06-01 was a Saturday, 2024-06-03 a Monday.
+        assert!(is_weekend(1_717_200_000));
+        assert!(is_weekend(1_717_200_000 + 2 * DAY - 1));
+        assert!(!is_weekend(1_717_200_000 + 2 * DAY));
+        assert!(!is_weekend(1_717_200_000 - 1));
+        assert!(!is_weekend(0));
+        assert!(is_weekend(2 * DAY));
+    }
+
+    #[test]
+    fn older_spec_json_still_parses_and_defaults_are_not_written() {
+        let spec: LinearSeasonalSpec =
+            serde_json::from_str(r#"{"seasons":["1d","7d"],"harmonics":[8,3]}"#).unwrap();
+        assert_eq!(spec.weekday_shape, WeekdayShape::default());
+        assert_eq!(spec.transform, Transform::default());
+        assert_eq!(spec.robust, DEFAULT_ROBUST);
+        assert_eq!(spec.ar_order, DEFAULT_AR_ORDER);
+        let json = serde_json::to_string(&LinearSeasonalSpec::new(vec![span("1d")])).unwrap();
+        assert_eq!(json, r#"{"seasons":["1d"]}"#);
+        let spec: LinearSeasonalSpec = serde_json::from_str(
+            r#"{"seasons":["1d"],"weekday_shape":"weekend","transform":"box-cox","robust":false,"ar_order":2}"#,
+        )
+        .unwrap();
+        assert_eq!(spec.transform, Transform::BoxCox);
+        assert!(
+            serde_json::from_str::<LinearSeasonalSpec>(r#"{"seasons":["1d"],"robus":true}"#)
+                .is_err()
+        );
+        assert!(
+            spec_with(&["1d"], |s| s.ar_order = MAX_AR_ORDER + 1)
+                .check()
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn lead_coefficients_match_the_recursion() {
+        let ar = [0.6, -0.2, 0.1];
+        let state = [1.0, -2.0, 0.5];
+        let path = ar_path(&ar, &state, 10);
+        let leads = lead_coefficients(&ar, 10);
+        for (d, c) in leads.iter().enumerate() {
+            let direct: f64 = c.iter().zip(&state).map(|(a, b)| a * b).sum();
+            assert!((direct - path[d]).abs() < 1e-12);
+        }
+        assert!((spectral_radius(&[0.5]) - 0.5).abs() < 1e-12);
+        // Roots 0.9 and 0.5: (1 − 0.9B)(1 − 0.5B) = 1 − 1.4B + 0.45B².
+        assert!((spectral_radius(&[1.4, -0.45]) - 0.9).abs() < 1e-3);
+        // A unit root is pulled inside.
+        let stable = stabilize(vec![1.0]);
+        assert!(stable[0] <= MAX_ROOT);
+        let stable = stabilize(vec![1.5, -0.4]);
+        assert!(spectral_radius(&stable) <= MAX_ROOT);
     }
 }

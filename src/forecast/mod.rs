@@ -15,7 +15,9 @@
 //! # Layout
 //!
 //! - [`seasonal_naive`]: the value one season earlier (the baseline).
-//! - [`linear`]: linear regression on a trend and Fourier terms per season (linfa-linear).
+//! - [`linear`]: linear regression on a trend and Fourier terms per season (linfa-linear), with
+//!   an optional weekend daily shape, log/Box-Cox transform, robust (IRLS) fitting and an AR(p)
+//!   short-horizon correction on its residuals.
 //! - [`holt_winters`]: Holt-Winters exponential smoothing (additive or multiplicative season,
 //!   damped trend), its smoothing parameters fitted on the training data.
 //! - [`auto`]: holdout model selection among the families (or a combination of the best two),
@@ -37,7 +39,7 @@ use serde::{Deserialize, Serialize};
 pub use auto::{AutoSpec, CandidateScore, Combine, Conformal, FittedAuto, Member, Validation};
 pub use history::TrainingInfo;
 pub use holt_winters::{FittedHoltWinters, HoltWintersSpec};
-pub use linear::{FittedLinearSeasonal, LinearSeasonalSpec, SeasonUsed};
+pub use linear::{FittedLinearSeasonal, LinearSeasonalSpec, SeasonUsed, Transform, WeekdayShape};
 pub use model_file::{ModelFile, ModelFileError};
 pub use seasonal_naive::{FittedSeasonalNaive, SeasonalNaiveSpec};
 
@@ -123,7 +125,8 @@ pub trait Predict {
 /// Version of the serialized [`FittedModel`] format, for the model files under `models/`
 /// (bumped whenever a saved model would no longer load or would predict differently).
 ///
-/// 2: `auto` keeps its members (one model, or a weighted combination) and conformal intervals.
+/// 2: `auto` keeps its members (one model, or a weighted combination) and conformal intervals;
+/// linear-seasonal keeps its transform, weekend block and AR correction.
 pub const MODEL_FORMAT_VERSION: u32 = 2;
 
 /// The longest forecast one call may ask for, in steps (a guard against allocating without
@@ -140,8 +143,10 @@ pub const MAX_SEASON_SECONDS: i64 = 366 * 86_400;
 /// `{"model":"auto","seasons":["1d","7d"]}`,
 /// `{"model":"seasonal-naive","seasons":["1d","7d"]}`,
 /// `{"model":"linear-seasonal","seasons":["1d","7d"],"harmonics":[10,5]}` (`harmonics`
-/// optional), `{"model":"holt-winters","seasons":["1d"],"seasonality":"auto","trend":"auto"}`
-/// (`seasonality` and `trend` optional). Unknown fields are refused, so a typo in a config or a `PUT` body is an error.
+/// optional, as are `weekday_shape`, `transform`, `robust` and `ar_order`: see
+/// [`LinearSeasonalSpec`]), `{"model":"holt-winters","seasons":["1d"],"seasonality":"auto",
+/// "trend":"auto"}` (`seasonality` and `trend` optional). Unknown fields are refused, so a typo
+/// in a config or a `PUT` body is an error.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "model", rename_all = "kebab-case")]
 pub enum ModelSpec {

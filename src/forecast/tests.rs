@@ -35,7 +35,8 @@ fn spec_json_forms() {
         parsed,
         ModelSpec::LinearSeasonal(LinearSeasonalSpec {
             seasons: daily_weekly(),
-            harmonics: Some(vec![8, 3])
+            harmonics: Some(vec![8, 3]),
+            ..LinearSeasonalSpec::new(vec![])
         })
     );
     let parsed: ModelSpec = serde_json::from_str(
@@ -77,11 +78,13 @@ fn specs_are_checked() {
     let spec = ModelSpec::LinearSeasonal(LinearSeasonalSpec {
         seasons: daily_weekly(),
         harmonics: Some(vec![10]),
+        ..LinearSeasonalSpec::new(vec![])
     });
     assert!(spec.check().is_err());
     let spec = ModelSpec::LinearSeasonal(LinearSeasonalSpec {
         seasons: vec![span("1d")],
         harmonics: Some(vec![0]),
+        ..LinearSeasonalSpec::new(vec![])
     });
     assert!(spec.check().is_err());
     // An unchecked invalid spec is an error at fit time, not a panic.
