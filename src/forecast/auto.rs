@@ -3,20 +3,25 @@
 //! combination when that scores better), refit it on everything, and take its prediction
 //! intervals from the errors it made out of sample (split conformal).
 //!
-//! - **Candidates** ([`candidates`]): seasonal naive for each season the older part supports
-//!   (daily and weekly repetition win on different traces, so each is scored on its own), and
-//!   linear-seasonal over all the seasons; simplest first. They are [`ModelSpec`]s fitted and
-//!   scored through [`ModelSpec`] and [`FittedModel`], so a new family is one line there.
-//! - **Holdout**: the last `min(¼ of the steps, 3 days)` (at least 24 steps). Each candidate
+//! - **Candidates** ([`candidates`]): linear-seasonal over all the seasons (the default), then
+//!   seasonal naive for each season the older part supports (daily and weekly repetition win on
+//!   different traces, so each is scored on its own). They are [`ModelSpec`]s fitted and scored
+//!   through [`ModelSpec`] and [`FittedModel`], so a new family is one line there.
+//! - **Holdout**: the last `min(¼ of the steps, 1 day)` (at least 24 steps). Each candidate
 //!   is fitted once at the split and forecasts from *every* step of the holdout (at most
 //!   [`MAX_ORIGINS`], evenly strided), keeping its parameters and updating only its state
 //!   ([`FittedModel::rolling_forecasts`]: no refit per origin, so hundreds of origins cost
 //!   little). A forecast from an origin sees only the data before it.
 //! - **Score**: the MAE over all those origins of the forecasts 1 to `H` steps ahead, `H` = 75
 //!   minutes of steps (at least 4): the service plans an hour ahead plus the pods' start-up
-//!   time, and that is where accuracy pays. Hundreds of origins over days make the choice
-//!   robust to one odd evening. A more complex candidate must beat the simpler ones by
-//!   [`SIMPLER_MARGIN`] (ties go to the simpler model).
+//!   time, and that is where accuracy pays. Hundreds of origins make the choice robust to one
+//!   odd hour. Another candidate must beat the default by [`SIMPLER_MARGIN`] (10 %), and a
+//!   combination the best single one by [`COMBINE_MARGIN`] (10 %): the split fit sees less
+//!   history than the final refit, and linear-seasonal gains most from the rest (its weekend
+//!   shape needs two weeks, its trend and AR terms firm up), so its holdout score is
+//!   pessimistic. Measured across the ten bundled traces (15/60-minute horizons, 50 origins):
+//!   mean MASE 0.524 with simplest-first and 1 % margins and a 3-day holdout, 0.515 with a
+//!   1-day holdout, 0.508 with the default first and 10 % margins.
 //! - **Combination**: the mean of the two best candidates' forecasts and the step-by-step
 //!   median of all of them (with three or more: robust to one candidate going astray, e.g.
 //!   weekly seasonal naive replaying last week's news spike) are scored on the same origins;
@@ -60,7 +65,7 @@ pub struct AutoSpec {
 /// The holdout is at most this fraction of the history…
 const HOLDOUT_FRACTION: usize = 4;
 /// …and at most this long…
-const HOLDOUT_SECONDS: i64 = 3 * 86_400;
+const HOLDOUT_SECONDS: i64 = 86_400;
 /// …but never fewer steps than this (for coarse steps).
 const HOLDOUT_MIN_STEPS: usize = 24;
 /// Forecasts are scored this far ahead: the plan's hour plus start-up time.
@@ -71,10 +76,11 @@ const SCORE_MIN_STEPS: usize = 4;
 const INTERVAL_SECONDS: i64 = 3 * 3600;
 /// At most this many holdout origins (evenly strided beyond), to bound the cost.
 pub const MAX_ORIGINS: usize = 600;
-/// A candidate must score this much (relatively) better than a simpler one to be chosen.
-pub const SIMPLER_MARGIN: f64 = 0.01;
+/// A candidate must score this much (relatively) better than the default (the first) to be
+/// chosen over it.
+pub const SIMPLER_MARGIN: f64 = 0.1;
 /// The combination must score this much (relatively) better than the best single candidate.
-pub const COMBINE_MARGIN: f64 = 0.01;
+pub const COMBINE_MARGIN: f64 = 0.1;
 /// Relative errors are divided by `max(|forecast|, LEVEL_FLOOR · mean |value|)`, so that a
 /// forecast near zero does not blow them up.
 const LEVEL_FLOOR: f64 = 0.1;
@@ -91,12 +97,14 @@ impl AutoSpec {
 }
 
 /// The candidates for a training part holding `observed` values on a grid of `step` seconds,
-/// simplest first: seasonal naive per season that fits (longest first; a season it does not
-/// fit would make seasonal naive fall back to another model at the split than after the final
-/// refit), then linear-seasonal over all seasons.
+/// the default first: linear-seasonal over all seasons, then seasonal naive per season that
+/// fits (longest first; a season it does not fit would make seasonal naive fall back to another
+/// model at the split than after the final refit).
 /// Adding a model family to `auto` is one line here.
 pub fn candidates(seasons: &[Span], step: i64, observed: usize) -> Vec<ModelSpec> {
-    let mut specs = Vec::new();
+    let mut specs = vec![ModelSpec::LinearSeasonal(LinearSeasonalSpec::new(
+        seasons.to_vec(),
+    ))];
     let mut longest_first = seasons.to_vec();
     longest_first.sort_unstable_by(|a, b| b.cmp(a));
     for season in longest_first {
@@ -108,15 +116,12 @@ pub fn candidates(seasons: &[Span], step: i64, observed: usize) -> Vec<ModelSpec
             ])));
         }
     }
-    if specs.is_empty() {
+    if specs.len() == 1 {
         // No season fits: seasonal naive falls back to the last value.
         specs.push(ModelSpec::SeasonalNaive(SeasonalNaiveSpec::new(
             seasons.to_vec(),
         )));
     }
-    specs.push(ModelSpec::LinearSeasonal(LinearSeasonalSpec::new(
-        seasons.to_vec(),
-    )));
     specs
 }
 
@@ -329,7 +334,7 @@ impl AutoSpec {
             }
         }
 
-        // The best single candidate; a later (more complex) one must beat it by the margin.
+        // The best single candidate; a later one must beat the best so far by the margin.
         let mut best: Option<usize> = None;
         for (i, t) in tried.iter().enumerate() {
             if best.is_none_or(|b| t.mae < tried[b].mae * (1.0 - SIMPLER_MARGIN)) {
@@ -756,7 +761,7 @@ mod tests {
             .unwrap();
         assert_eq!(model.family(), "seasonal-naive");
         let validation = model.validation().unwrap();
-        assert_eq!(validation.holdout_steps, 120);
+        assert_eq!(validation.holdout_steps, 48);
         assert!(
             validation
                 .scores
@@ -805,11 +810,11 @@ mod tests {
         // daily and weekly seasonal naive err by e[t] − e[t − lag] each, their mean by
         // e[t] − (e[t − day] + e[t − week]) / 2, about 13 % less.
         let mut rng = Lcg(21);
-        let shape: Vec<f64> = (0..48).map(|_| 500.0 + 300.0 * rng.uniform()).collect();
-        let values: Vec<f64> = (0..28 * 48)
-            .map(|i| shape[i % 48] + 20.0 * rng.normal())
+        let shape: Vec<f64> = (0..96).map(|_| 500.0 + 300.0 * rng.uniform()).collect();
+        let values: Vec<f64> = (0..28 * 96)
+            .map(|i| shape[i % 96] + 20.0 * rng.normal())
             .collect();
-        let series = Series::new(0, 1800, values).unwrap();
+        let series = Series::new(0, 900, values).unwrap();
         let model = AutoSpec::new(vec![span("1d"), span("7d")])
             .fit(&series)
             .unwrap();
@@ -892,8 +897,8 @@ mod tests {
         let model = AutoSpec::new(vec![span("1d"), span("7d")])
             .fit(&series)
             .unwrap();
-        // Every candidate is exact: ties go to the simplest.
-        assert_eq!(model.label(), "seasonal-naive(1w)");
+        // Every candidate is exact: ties go to the first, linear-seasonal.
+        assert_eq!(model.label(), "linear-seasonal(1d,1w)");
         let forecast = model.predict(5, &[0.01, 0.99]).unwrap();
         assert_eq!(forecast.yhat, vec![7.0; 5]);
         assert_eq!(forecast.bands[0].values, vec![7.0; 5]);
