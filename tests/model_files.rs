@@ -4,11 +4,13 @@
 
 mod common;
 
+use std::io::Read;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{BIN, Server, client, daily_samples, push_body, wait_for_200};
+use prescale::forecast::MODEL_FORMAT_VERSION;
 use prescale::series::format_timestamp;
 
 /// Trains a seasonal-naive model on three days of a daily cycle ending at `end`, recorded as
@@ -133,7 +135,11 @@ fn serve_refuses_a_bad_model_file_naming_it() {
         (
             write(
                 "future.json",
-                &text.replacen("\"format_version\": 1", "\"format_version\": 99", 1),
+                &text.replacen(
+                    &format!("\"format_version\": {MODEL_FORMAT_VERSION}"),
+                    "\"format_version\": 99",
+                    1,
+                ),
             ),
             "model format version 99",
         ),
@@ -157,15 +163,36 @@ fn serve_refuses_a_bad_model_file_naming_it() {
             ),
         )
         .unwrap();
-        let out = Command::new(BIN)
+        let mut child = Command::new(BIN)
             .args(["serve", "--listen", "127.0.0.1:0", "--config"])
             .arg(&config)
             .arg("--data-dir")
             .arg(dir.path().join("data"))
-            .output()
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
             .unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success(), "{}: started", path.display());
+        // A server that accepted the file would run forever: give it a minute, then fail.
+        let started = Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if started.elapsed() > Duration::from_secs(60) {
+                child.kill().unwrap();
+                child.wait().unwrap();
+                panic!("{}: the server started with this file", path.display());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let mut err = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        assert!(!status.success(), "{}: started", path.display());
         assert!(
             err.contains(path.to_str().unwrap()) && err.contains(needle),
             "{needle:?} or the path not in {err}"
