@@ -170,15 +170,14 @@ pub fn write_model_file(path: &Path, file: &ModelFile) -> Result<(), ModelFileEr
 
 /// Forecasts a day (at least 2 steps) and checks the result is finite and nested. The fitted
 /// models trust their own fields; a hand-edited file could break that trust and panic inside
-/// predict, so the trial runs under `catch_unwind` (quietly: the error says what happened).
+/// predict, so the trial runs under `catch_unwind` (the error says what happened).
 fn try_predict(file: &ModelFile) -> Result<(), String> {
     let steps = (86_400 / file.step_seconds.max(1)).clamp(2, 10_000) as usize;
-    let hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
+    // The panic hook is left alone: it is global, and silencing it here would also silence a
+    // panic on another thread at that moment.
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         file.model.predict(steps, &INTERVAL_LEVELS)
     }));
-    std::panic::set_hook(hook);
     let forecast = match outcome {
         Ok(Ok(forecast)) => forecast,
         Ok(Err(e)) => return Err(format!("the model cannot forecast: {e}")),

@@ -195,7 +195,8 @@ impl ErrorQuantiles {
 }
 
 /// Builds one band per level around `yhat`: `yhat[h] + error quantile(h, level)`, made monotone
-/// in level, clamped at 0 from below when `nonnegative` (the point forecast is clamped too).
+/// in level and nested around `yhat` (levels below ½ at most `yhat`, above ½ at least), clamped
+/// at 0 from below when `nonnegative` (the point forecast is clamped too).
 /// `effective_h(h)` maps a forecast step to the horizon the errors were measured at.
 pub(crate) fn bands(
     yhat: &mut [f64],
@@ -228,7 +229,15 @@ pub(crate) fn bands_scaled(
         let s = scale(h, *y);
         let mut floor = f64::NEG_INFINITY;
         for &i in &order {
-            let mut v = (*y + s * errors.quantile(eh, zs[i], &grid)).max(floor);
+            let mut v = *y + s * errors.quantile(eh, zs[i], &grid);
+            // Nested around the point forecast: a biased error distribution (its 10 % quantile
+            // above zero, say) must not put a lower band above `yhat`.
+            if levels[i] < 0.5 {
+                v = v.min(*y);
+            } else if levels[i] > 0.5 {
+                v = v.max(*y);
+            }
+            v = v.max(floor);
             floor = v;
             if nonnegative {
                 v = v.max(0.0);

@@ -8,14 +8,14 @@
 //!
 //! ```json
 //! {
-//!   "format_version": 1,
+//!   "format_version": 2,
 //!   "prescale_version": "0.1.0",
 //!   "dataset": "nasa-http-1995-1m.csv",
 //!   "step_seconds": 60,
 //!   "training": { "from": "…", "to": "…", "points": 20160, "observed": 20160 },
 //!   "seasons": ["1d", "7d"],
 //!   "spec": { "model": "auto", "seasons": ["1d", "7d"] },
-//!   "chosen": { "model": "auto(linear-seasonal)", "family": "linear-seasonal", … },
+//!   "chosen": { "model": "auto(linear-seasonal(1d,1w))", "family": "linear-seasonal", … },
 //!   "validation": { "split": …, "scores": [ … ] },
 //!   "fitted_at": "…",
 //!   "model": { "model": "auto", … }
@@ -23,7 +23,7 @@
 //! ```
 //!
 //! The format version is read first, on its own, so that a file from a newer (or older)
-//! prescale gets "format version 2, this prescale reads 1: retrain it" rather than a puzzling
+//! prescale gets "format version 3, this prescale reads 2: retrain it" rather than a puzzling
 //! complaint about some field deep inside `model`.
 
 use serde::{Deserialize, Serialize};
