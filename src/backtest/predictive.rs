@@ -200,9 +200,7 @@ mod tests {
     use crate::plan::MetricValue;
     use crate::series::SeriesKey;
 
-    fn span(text: &str) -> Span {
-        text.parse().unwrap()
-    }
+    use crate::series::test_span as span;
 
     fn target(quantile: f64) -> Target {
         Target {

@@ -210,9 +210,7 @@ pub fn span_text(seconds: i64) -> String {
 mod tests {
     use super::*;
 
-    fn span(text: &str) -> Span {
-        text.parse().unwrap()
-    }
+    use crate::series::test_span as span;
 
     #[test]
     fn origins_match_numpy() {

@@ -745,9 +745,7 @@ mod tests {
     use super::*;
     use crate::forecast::test_support::Lcg;
 
-    fn span(text: &str) -> Span {
-        text.parse().unwrap()
-    }
+    use crate::series::test_span as span;
 
     #[test]
     fn picks_seasonal_naive_on_an_exact_repeat() {

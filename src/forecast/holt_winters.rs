@@ -1118,9 +1118,7 @@ mod tests {
     use super::*;
     use crate::forecast::test_support::Lcg;
 
-    fn span(text: &str) -> Span {
-        text.parse().unwrap()
-    }
+    use crate::series::test_span as span;
 
     fn spec(seasons: &[&str]) -> HoltWintersSpec {
         HoltWintersSpec::new(seasons.iter().map(|s| span(s)).collect())

@@ -1419,9 +1419,7 @@ mod tests {
     use super::*;
     use crate::forecast::test_support::Lcg;
 
-    fn span(text: &str) -> Span {
-        text.parse().unwrap()
-    }
+    use crate::series::test_span as span;
 
     /// Daily + weekly sines and a trend, at 30-minute steps.
     fn truth(t: i64) -> f64 {

@@ -264,9 +264,7 @@ impl Predict for FittedSeasonalNaive {
 mod tests {
     use super::*;
 
-    fn span(text: &str) -> Span {
-        text.parse().unwrap()
-    }
+    use crate::series::test_span as span;
 
     fn spec(seasons: &[&str]) -> SeasonalNaiveSpec {
         SeasonalNaiveSpec::new(seasons.iter().map(|s| span(s)).collect())

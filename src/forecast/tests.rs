@@ -6,9 +6,7 @@ use proptest::prelude::*;
 use super::test_support::Lcg;
 use super::*;
 
-fn span(text: &str) -> Span {
-    text.parse().unwrap()
-}
+use crate::series::test_span as span;
 
 fn daily_weekly() -> Vec<Span> {
     vec![span("1d"), span("7d")]

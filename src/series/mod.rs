@@ -20,6 +20,8 @@ use std::fmt;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
+#[cfg(test)]
+pub(crate) use span::test_span;
 pub use span::{Span, parse_span_list};
 
 /// Unix time in whole seconds (UTC).

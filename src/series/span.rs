@@ -125,6 +125,12 @@ pub fn parse_span_list(text: &str) -> Result<Vec<Span>, SeriesError> {
         .collect()
 }
 
+/// `text` parsed as a span, for tests (panics on a bad literal).
+#[cfg(test)]
+pub(crate) fn test_span(text: &str) -> Span {
+    text.parse().expect("a valid span literal")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,9 +5,7 @@
 
 use super::*;
 
-fn span(text: &str) -> Span {
-    text.parse().unwrap()
-}
+use crate::series::test_span as span;
 
 struct Case {
     demand: Vec<f64>,
