@@ -405,33 +405,6 @@ async fn a_self_signed_certificate_is_generated_when_none_is_given() {
     );
 }
 
-/// Runs `prescale serve` with `args` and expects it to fail at start, returning its stderr.
-fn failed_start(dir: &Path, args: &[&str]) -> String {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.join("data"))
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if started.elapsed() > Duration::from_secs(30) {
-            let _ = child.kill();
-            panic!("prescale serve {args:?} did not stop");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
-    assert!(!status.success(), "{args:?} should fail:\n{stderr}");
-    stderr
-}
-
 #[test]
 fn unloadable_certificates_stop_the_start_with_the_file_named() {
     let dir = tempfile::tempdir().unwrap();
@@ -447,7 +420,7 @@ fn unloadable_certificates_stop_the_start_with_the_file_named() {
             "--tls-private-key-file",
             key.to_str().unwrap(),
         ]);
-        failed_start(dir.path(), &args)
+        common::failed_start(dir.path(), &args)
     };
     let missing = dir.path().join("missing.crt");
     let err = with(&missing, &key);
@@ -463,10 +436,10 @@ fn unloadable_certificates_stop_the_start_with_the_file_named() {
         "--requestheader-client-ca-file",
         absent_ca.to_str().unwrap(),
     ]);
-    let err = failed_start(dir.path(), &args);
+    let err = common::failed_start(dir.path(), &args);
     assert!(err.contains("absent-ca.crt"), "{err}");
     // A certificate without its key is a usage error.
-    let err = failed_start(dir.path(), &["--tls-cert-file", cert.to_str().unwrap()]);
+    let err = common::failed_start(dir.path(), &["--tls-cert-file", cert.to_str().unwrap()]);
     assert!(err.contains("--tls-private-key-file"), "{err}");
 }
 

@@ -4,9 +4,8 @@
 
 mod common;
 
-use std::io::Read;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{BIN, Server, client, daily_samples, push_body, wait_for_200};
@@ -163,36 +162,7 @@ fn serve_refuses_a_bad_model_file_naming_it() {
             ),
         )
         .unwrap();
-        let mut child = Command::new(BIN)
-            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-            .arg(&config)
-            .arg("--data-dir")
-            .arg(dir.path().join("data"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        // A server that accepted the file would run forever: give it a minute, then fail.
-        let started = Instant::now();
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break status;
-            }
-            if started.elapsed() > Duration::from_secs(60) {
-                child.kill().unwrap();
-                child.wait().unwrap();
-                panic!("{}: the server started with this file", path.display());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        let mut err = String::new();
-        child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut err)
-            .unwrap();
-        assert!(!status.success(), "{}: started", path.display());
+        let err = common::failed_start(dir.path(), &["--config", config.to_str().unwrap()]);
         assert!(
             err.contains(path.to_str().unwrap()) && err.contains(needle),
             "{needle:?} or the path not in {err}"

@@ -258,3 +258,31 @@ pub fn post_declaring(base: &str, path: &str, length: u64) -> (u16, serde_json::
         raw.extend_from_slice(&buffer[..n]);
     }
 }
+
+/// Runs `prescale serve` (data in `dir/data`) with `args` and expects it to fail at start within
+/// 30 seconds, returning its stderr.
+pub fn failed_start(dir: &Path, args: &[&str]) -> String {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.join("data"))
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            panic!("prescale serve {args:?} did not stop");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(!status.success(), "{args:?} should fail:\n{stderr}");
+    stderr
+}
