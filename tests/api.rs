@@ -171,14 +171,7 @@ async fn push_then_forecast_plan_and_external_metric() {
     assert!(planned.contains(&value), "{value} not in {planned:?}");
 
     // /metrics shows it too.
-    let text = client()
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = common::get_text(server.url("/metrics")).await;
     assert!(
         text.contains("prescale_target_replicas{target=\"checkout\"}"),
         "{text}"

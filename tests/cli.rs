@@ -4,7 +4,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{BIN, Server, client};
+use common::{BIN, Server};
 
 fn prescale(args: &[&str]) -> std::process::Output {
     Command::new(BIN).args(args).output().expect("run prescale")
@@ -32,14 +32,7 @@ async fn import_loads_a_dataset_that_serve_then_sees() {
     assert!(text.contains("imported 4032 samples into elb"), "{text}");
 
     let server = Server::start(&data, &[]);
-    let body: serde_json::Value = client()
-        .get(server.url("/api/v1/series/elb/samples"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body: serde_json::Value = common::get_json(server.url("/api/v1/series/elb/samples")).await;
     let samples = body["samples"].as_array().unwrap();
     assert_eq!(samples.len(), 4032);
     assert_eq!(samples[0]["timestamp"], "2014-04-10T00:04:00Z");

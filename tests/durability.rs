@@ -56,14 +56,8 @@ async fn acknowledged_batches_survive_sigkill() {
     );
 
     let server = Server::start(&data, &[]);
-    let body: serde_json::Value = client()
-        .get(server.url("/api/v1/series/durable/samples"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body: serde_json::Value =
+        common::get_json(server.url("/api/v1/series/durable/samples")).await;
     let stored: BTreeMap<i64, f64> = common::samples_of(&body);
     let lost: Vec<_> = expected
         .iter()

@@ -9,8 +9,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::pki::{Ca, https_client};
-use common::{BIN, Server, wait_for_200};
+use common::pki::{Ca, https_client, start_aggregated};
+use common::{BIN, Server};
 use serde_json::Value;
 
 const CONFIG: &str = r#"
@@ -67,24 +67,15 @@ async fn front_proxy_certificates_are_required_and_the_api_is_complete() {
     let stranger_ca = Ca::new("stranger-ca");
     let (cert, key) = serving_ca.server().write(dir.path(), "serving");
     let client_ca = front_proxy_ca.write(dir.path(), "front-proxy-ca");
-    let server = Server::start(
-        &dir.path().join("data"),
-        &[
-            "--config",
-            &config(dir.path()),
-            "--tls-listen",
-            "127.0.0.1:0",
-            "--tls-cert-file",
-            cert.to_str().unwrap(),
-            "--tls-private-key-file",
-            key.to_str().unwrap(),
-            "--requestheader-client-ca-file",
-            client_ca.to_str().unwrap(),
-            "--requestheader-allowed-names",
-            "front-proxy-client,aggregator",
-        ],
-    );
-    wait_for_200(&server.url("/readyz"), Duration::from_secs(30)).await;
+    let config = config(dir.path());
+    let server = start_aggregated(
+        dir.path(),
+        Path::new(&config),
+        (&cert, &key),
+        &client_ca,
+        "front-proxy-client,aggregator",
+    )
+    .await;
     let base = tls_base(&server);
     server.wait_for_log(
         &["front-proxy client certificates required"],

@@ -106,24 +106,14 @@ async fn kubectl_get_raw_over_https_with_a_client_certificate() {
         "replan_interval = \"1s\"\n[targets.web]\nseries = \"web_rps\"\ncapacity_per_replica = 10\nmin_replicas = 3\nmax_replicas = 9\nlabels = { env = \"prod\" }\n",
     )
     .unwrap();
-    let server = Server::start(
-        &dir.path().join("data"),
-        &[
-            "--config",
-            config.to_str().unwrap(),
-            "--tls-listen",
-            "127.0.0.1:0",
-            "--tls-cert-file",
-            cert.to_str().unwrap(),
-            "--tls-private-key-file",
-            key.to_str().unwrap(),
-            "--requestheader-client-ca-file",
-            client_ca.to_str().unwrap(),
-            "--requestheader-allowed-names",
-            "front-proxy-client",
-        ],
-    );
-    wait_for_200(&server.url("/readyz"), Duration::from_secs(30)).await;
+    let server = common::pki::start_aggregated(
+        dir.path(),
+        &config,
+        (&cert, &key),
+        &client_ca,
+        "front-proxy-client",
+    )
+    .await;
     let address = server.logged_field("tls_address").expect("TLS address");
 
     let kubeconfig = |name: &str, user: &str| {

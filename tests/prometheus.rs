@@ -76,14 +76,7 @@ impl Prometheus {
     async fn query(&self, expr: &str) -> Vec<Value> {
         let mut url = reqwest::Url::parse(&format!("{}/api/v1/query", self.url)).unwrap();
         url.query_pairs_mut().append_pair("query", expr);
-        let answer: Value = client()
-            .get(url)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let answer: Value = common::get_json(url).await;
         assert_eq!(answer["status"], "success", "{expr}: {answer}");
         answer["data"]["result"].as_array().unwrap().clone()
     }
@@ -172,14 +165,7 @@ async fn samples(server: &Server, key: &str) -> Vec<(i64, f64)> {
 
 /// prescale's `/metrics` as `name{labels}` → value.
 async fn metrics(server: &Server) -> BTreeMap<String, f64> {
-    let text = client()
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = common::get_text(server.url("/metrics")).await;
     text.lines()
         .filter(|line| !line.starts_with('#') && !line.is_empty())
         .filter_map(|line| {
@@ -670,14 +656,7 @@ async fn prometheus_remote_write_pull_metrics_and_alerts() {
     assert!(m[r#"prescale_alert_notifications_total{receiver="ok",outcome="delivered"}"#] >= 5.0);
 
     // promtool's linter finds nothing wrong with prescale's exposition.
-    let exposition = client()
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let exposition = common::get_text(server.url("/metrics")).await;
     let mut lint = Command::new("promtool")
         .args(["check", "metrics"])
         .stdin(Stdio::piped())
@@ -720,14 +699,7 @@ async fn prometheus_remote_write_pull_metrics_and_alerts() {
         }
     }
     assert!(exprs >= 15, "{exprs}");
-    let rules: Value = client()
-        .get(format!("{}/api/v1/rules", prometheus.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let rules: Value = common::get_json(format!("{}/api/v1/rules", prometheus.url)).await;
     let rules = rules["data"]["groups"][0]["rules"]
         .as_array()
         .unwrap()

@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{BIN, Server, client, now};
+use common::{BIN, Server, now};
 
 struct Replay(Child, String);
 
@@ -71,16 +71,7 @@ async fn replay_serves_a_live_counter_and_pushes_history() {
         "--history-series",
         "hist",
     ]);
-    let scrape = || async {
-        client()
-            .get(format!("{}/metrics", replay.1))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-    };
+    let scrape = || async { common::get_text(format!("{}/metrics", replay.1)).await };
     let first = scrape().await;
     tokio::time::sleep(Duration::from_millis(2100)).await;
     let second = scrape().await;

@@ -144,6 +144,30 @@ pub fn client() -> reqwest::Client {
 }
 
 /// Polls `url` until it answers `200` (or panics after `timeout`), returning the JSON body.
+/// `GET url` as JSON (panics on a transport error or a body that is not JSON).
+pub async fn get_json(url: impl reqwest::IntoUrl) -> serde_json::Value {
+    client()
+        .get(url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// `GET url` as text (panics on a transport error).
+pub async fn get_text(url: impl reqwest::IntoUrl) -> String {
+    client()
+        .get(url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
 pub async fn wait_for_200(url: &str, timeout: Duration) -> serde_json::Value {
     let client = client();
     let started = Instant::now();

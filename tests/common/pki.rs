@@ -102,3 +102,34 @@ pub fn https_client(ca: &str, identity: Option<&Leaf>) -> reqwest::Client {
     }
     builder.build().unwrap()
 }
+
+/// `prescale serve` as an aggregated API server (data in `dir/data`): `config`, the Kubernetes
+/// port on TLS with `cert`/`key`, client certificates required from `client_ca` for
+/// `allowed_names` (comma-separated); returns once `/readyz` answers 200.
+pub async fn start_aggregated(
+    dir: &Path,
+    config: &Path,
+    (cert, key): (&Path, &Path),
+    client_ca: &Path,
+    allowed_names: &str,
+) -> super::Server {
+    let path = |p: &Path| p.to_str().expect("a UTF-8 path").to_string();
+    let args = [
+        "--config".to_string(),
+        path(config),
+        "--tls-listen".to_string(),
+        "127.0.0.1:0".to_string(),
+        "--tls-cert-file".to_string(),
+        path(cert),
+        "--tls-private-key-file".to_string(),
+        path(key),
+        "--requestheader-client-ca-file".to_string(),
+        path(client_ca),
+        "--requestheader-allowed-names".to_string(),
+        allowed_names.to_string(),
+    ];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let server = super::Server::start(&dir.join("data"), &args);
+    super::wait_for_200(&server.url("/readyz"), std::time::Duration::from_secs(30)).await;
+    server
+}
