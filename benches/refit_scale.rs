@@ -44,12 +44,7 @@ struct Trace {
 
 fn traces() -> Vec<Trace> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets");
-    let mut paths: Vec<_> = std::fs::read_dir(&dir)
-        .expect("datasets/")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "csv"))
-        .collect();
-    paths.sort();
+    let paths = prescale::backtest::datasets_in(&dir).expect("datasets/ holds the bundled traces");
     paths
         .iter()
         .map(|path| {

@@ -9,7 +9,7 @@
 //! `cargo bench --bench store`. The space figure is `benches/store_size.rs`.
 
 use std::hint::black_box;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use prescale::series::csv::read_dataset;
@@ -19,12 +19,7 @@ use tempfile::TempDir;
 
 fn traces() -> Vec<(SeriesKey, Vec<Sample>)> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets");
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("datasets/ is readable")
-        .filter_map(|entry| entry.ok().map(|e| e.path()))
-        .filter(|path| path.extension().is_some_and(|ext| ext == "csv"))
-        .collect();
-    paths.sort();
+    let paths = prescale::backtest::datasets_in(&dir).expect("datasets/ holds the bundled traces");
     paths
         .iter()
         .map(|path| {

@@ -19,7 +19,7 @@
 //!   `du` counts them, per sample;
 //! - the same after closing and reopening the store (sled rounds its log up on recovery).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use prescale::series::csv::read_dataset;
@@ -35,12 +35,7 @@ struct Trace {
 
 fn traces() -> Vec<Trace> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets");
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("datasets/ is readable")
-        .filter_map(|entry| entry.ok().map(|e| e.path()))
-        .filter(|path| path.extension().is_some_and(|ext| ext == "csv"))
-        .collect();
-    paths.sort();
+    let paths = prescale::backtest::datasets_in(&dir).expect("datasets/ holds the bundled traces");
     paths
         .iter()
         .map(|path| Trace {
