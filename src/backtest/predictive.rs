@@ -122,30 +122,12 @@ impl Refitter {
                 .ok()?;
             self.cache[slot] = Some(forecast);
         }
-        self.cache[slot].as_ref().map(|f| prefix(f, steps))
+        self.cache[slot].as_ref().map(|f| f.window(0, steps))
     }
 
     /// The cached forecast of `slot` (for plotting what the planner saw).
     pub fn cached(&self, slot: usize) -> Option<&Forecast> {
         self.cache.get(slot).and_then(Option::as_ref)
-    }
-}
-
-/// The first `steps` steps of `forecast`.
-fn prefix(forecast: &Forecast, steps: usize) -> Forecast {
-    let steps = steps.min(forecast.len());
-    Forecast {
-        start: forecast.start,
-        step: forecast.step,
-        yhat: forecast.yhat[..steps].to_vec(),
-        bands: forecast
-            .bands
-            .iter()
-            .map(|band| crate::forecast::Band {
-                level: band.level,
-                values: band.values[..steps].to_vec(),
-            })
-            .collect(),
     }
 }
 

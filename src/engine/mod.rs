@@ -353,7 +353,7 @@ impl Engine {
             });
         }
         let full = model.predict(skip + steps, &INTERVAL_LEVELS)?;
-        Ok((entry, tail(full, skip)))
+        Ok((entry, full.window(skip, steps)))
     }
 
     // ----- the passes -----
@@ -541,15 +541,4 @@ impl Engine {
             model_fitted_at: entry.fitted_at,
         })
     }
-}
-
-/// `forecast` without its first `skip` steps.
-fn tail(mut forecast: Forecast, skip: usize) -> Forecast {
-    let skip = skip.min(forecast.len());
-    forecast.start = forecast.timestamp(skip);
-    forecast.yhat.drain(..skip);
-    for band in &mut forecast.bands {
-        band.values.drain(..skip);
-    }
-    forecast
 }

@@ -99,6 +99,27 @@ impl Forecast {
         self.start + i as i64 * self.step
     }
 
+    /// Steps `skip .. skip + len` (cut at the end), starting at step `skip`'s timestamp. A
+    /// forecast's values do not depend on its length, so this is what predicting from the same
+    /// model for that window would give.
+    pub fn window(&self, skip: usize, len: usize) -> Forecast {
+        let from = skip.min(self.len());
+        let to = from.saturating_add(len).min(self.len());
+        Forecast {
+            start: self.timestamp(from),
+            step: self.step,
+            yhat: self.yhat[from..to].to_vec(),
+            bands: self
+                .bands
+                .iter()
+                .map(|band| Band {
+                    level: band.level,
+                    values: band.values[from..to].to_vec(),
+                })
+                .collect(),
+        }
+    }
+
     /// The band for quantile `level`, if it was asked for (levels compare within 1e-9).
     pub fn quantile(&self, level: f64) -> Option<&[f64]> {
         self.bands
