@@ -87,8 +87,10 @@ for csv in "$datasets"/*.csv; do
     "$python" eval/peers.py "$csv" "${common[@]}" --models "" --emit-origins "$base.origins" >/dev/null
     scores=()
     for model in ${prescale_models//,/ }; do
+      # Its last line ends with the mean fit+predict seconds, kept for the summary.
       "$prescale" forecast --dataset "$csv" --origins-file "$base.origins" --horizon "$horizon" \
-        --model "$model" --season 1d,7d --train-window "$window" --out "$base.prescale-$model.csv" >/dev/null
+        --model "$model" --season 1d,7d --train-window "$window" --out "$base.prescale-$model.csv" \
+        | sed -n 's/.*mean fit+predict \([0-9.e+-]*\) s$/\1/p' > "$base.prescale-$model.seconds"
       scores+=(--score-file "prescale-$model=$base.prescale-$model.csv")
     done
     echo
@@ -105,7 +107,9 @@ if [ "$ran" -eq 0 ]; then
 fi
 
 echo
-echo "## Summary: prescale auto's MASE against the best peer's (ratio < 1: prescale is better)"
+echo "## Summary: prescale auto against the peers (MASE ratio < 1: prescale is more accurate)"
+echo "(speed: the fastest peer whose MASE is within 10 % of auto's or better, else the most accurate"
+echo " peer; mean fit+predict seconds per origin, as peers.py times its peers, all in this run)"
 "$python" - "$out" "$datasets" "$only" <<'PY'
 import glob, json, os, sys
 out, datasets, only = sys.argv[1], sys.argv[2], sys.argv[3]
@@ -116,20 +120,37 @@ for path in sorted(glob.glob(os.path.join(out, "*.json"))):
     if only and only not in name or os.path.dirname(r["dataset"]) != datasets.rstrip("/"):
         continue
     by = {m["model"]: m for m in r["results"]}
-    peers = [m for m in r["results"] if not m["model"].startswith("prescale-")]
+    peers = [m for m in r["results"] if not m["model"].startswith("prescale-")
+             and m["mase"] is not None]
     best = min(peers, key=lambda m: m["mase"]) if peers else None
     ours = {k[len("prescale-"):]: v["mase"] for k, v in by.items() if k.startswith("prescale-")}
-    rows.append((name, r["horizon_steps"], ours, best))
-models = sorted({m for _, _, ours, _ in rows for m in ours}, key=lambda m: m != "auto")
+    try:
+        secs = float(open(path[:-len(".json")] + ".prescale-auto.seconds").read())
+    except (OSError, ValueError):
+        secs = float("nan")
+    rows.append((name, r["horizon_steps"], ours, best, peers, secs))
+models = sorted({m for row in rows for m in row[2]}, key=lambda m: m != "auto")
 print("| dataset | horizon steps | " + " | ".join(f"prescale {m}" for m in models)
-      + " | best peer | its MASE | auto / best |")
-print("|---" * (len(models) + 5) + "|")
-wins = 0
-for name, h, ours, best in rows:
+      + " | best peer | its MASE | auto / best | auto s | speed peer | its s | speed-up |")
+print("|---" * (len(models) + 9) + "|")
+wins, speedups = 0, []
+for name, h, ours, best, peers, secs in rows:
     cells = [f"{ours[m]:.4g}" if m in ours else "" for m in models]
-    ratio = ours.get("auto", float("nan")) / best["mase"] if best else float("nan")
-    wins += ratio < 1
+    auto = ours.get("auto", float("nan"))
+    ratio = auto / best["mase"] if best else float("nan")
+    wins += ratio <= 1
+    timed = [m for m in peers if m.get("fit_predict_seconds")]
+    similar = [m for m in timed if m["mase"] <= 1.1 * auto]
+    pool = similar or sorted(timed, key=lambda m: m["mase"])[:1]
+    fast = min(pool, key=lambda m: m["fit_predict_seconds"]) if pool else None
+    speed = fast["fit_predict_seconds"] / secs if fast and secs > 0 else float("nan")
+    if speed == speed:
+        speedups.append(speed)
     print(f"| {name} | {h} | " + " | ".join(cells)
-          + (f" | {best['model']} | {best['mase']:.4g} | {ratio:.3f} |" if best else " | | | |"))
-print(f"\nprescale auto beats the best peer in {wins} of {len(rows)} dataset/horizon pairs")
+          + (f" | {best['model']} | {best['mase']:.4g} | {ratio:.3f}" if best else " | | |")
+          + f" | {secs:.4f} | " + (f"{fast['model']} | {fast['fit_predict_seconds']:.4f} | {speed:.0f}x |"
+                                 if fast else " | | |"))
+print(f"\nprescale auto is no worse than the best peer in {wins} of {len(rows)} dataset/horizon pairs")
+if speedups:
+    print(f"speed-up over the fastest peer of similar accuracy: {min(speedups):.0f}x to {max(speedups):.0f}x")
 PY

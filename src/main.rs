@@ -453,13 +453,14 @@ fn forecast_command(args: ForecastArgs) -> Result<()> {
         .map(|s| backtest::setup::span_text(s.seconds()))
         .collect();
     println!(
-        "wrote {} forecasts of {} steps ({} rows, model {}, seasons {}) to {}",
+        "wrote {} forecasts of {} steps ({} rows, model {}, seasons {}) to {}; mean fit+predict {:.6} s",
         written.origins,
         written.horizon_steps,
         written.rows,
         args.model,
         seasons.join(","),
-        args.out.display()
+        args.out.display(),
+        written.fit_predict_seconds
     );
     Ok(())
 }

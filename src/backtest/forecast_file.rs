@@ -47,6 +47,9 @@ pub struct Written {
     pub horizon_steps: usize,
     /// The seasons the model was given (those that fit twice in the window).
     pub seasons: Vec<Span>,
+    /// Mean wall time of one fit + predict (as `peers.py` times its peers: the model alone,
+    /// not reading the data).
+    pub fit_predict_seconds: f64,
 }
 
 /// Runs the request: reads, validates, forecasts every origin, then writes the file.
@@ -94,6 +97,8 @@ pub fn run(request: &Request<'_>) -> Result<Written, BacktestError> {
         rows: forecasts.iter().map(|f| f.yhat.len()).sum(),
         horizon_steps: horizon,
         seasons,
+        fit_predict_seconds: forecasts.iter().map(|f| f.seconds).sum::<f64>()
+            / forecasts.len().max(1) as f64,
     })
 }
 

@@ -255,8 +255,12 @@ pub(crate) fn bands_scaled(
         .collect()
 }
 
-/// Empirical quantiles (linear interpolation between order statistics, "type 7") of `errors`
-/// at `levels`; reorders `errors`. All zeros for no errors.
+/// Empirical quantiles of `errors` at `levels`: linear interpolation between order statistics
+/// at position `level · (n + 1)` ("type 6", clamped to the sample), whose expected coverage is
+/// exactly `level` for exchangeable errors — what a conformal interval needs. The common "type
+/// 7" (`level · (n − 1) + 1`) is too narrow for a small sample: from 48 holdout errors (a day
+/// of 30-minute steps) its 95 % band covers about 93 %. Reorders `errors`; all zeros for no
+/// errors.
 ///
 /// Only the order statistics needed are found (selection, divide and conquer over the
 /// positions), not a full sort: this runs for every anchor horizon of every fit.
@@ -264,8 +268,11 @@ pub(crate) fn empirical_quantiles(errors: &mut [f64], levels: &[f64]) -> Vec<f64
     if errors.is_empty() {
         return vec![0.0; levels.len()];
     }
-    let last = (errors.len() - 1) as f64;
-    let positions: Vec<f64> = levels.iter().map(|l| l.clamp(0.0, 1.0) * last).collect();
+    let n = errors.len() as f64;
+    let positions: Vec<f64> = levels
+        .iter()
+        .map(|l| (l.clamp(0.0, 1.0) * (n + 1.0) - 1.0).clamp(0.0, n - 1.0))
+        .collect();
     let mut wanted: Vec<usize> = positions
         .iter()
         .flat_map(|p| [p.floor() as usize, p.ceil() as usize])
@@ -373,8 +380,9 @@ mod tests {
     #[test]
     fn empirical_quantiles_interpolate() {
         let mut errors = vec![4.0, 1.0, 3.0, 2.0, 5.0];
+        // Type 6: position level·(n + 1), from 1, clamped to the sample.
         let q = empirical_quantiles(&mut errors, &[0.0, 0.25, 0.5, 1.0]);
-        assert_eq!(q, vec![1.0, 2.0, 3.0, 5.0]);
+        assert_eq!(q, vec![1.0, 1.5, 3.0, 5.0]);
         assert_eq!(empirical_quantiles(&mut [], &[0.5]), vec![0.0]);
         let mut errors = vec![7.0];
         assert_eq!(
@@ -398,7 +406,7 @@ mod tests {
             let expected: Vec<f64> = GRID
                 .iter()
                 .map(|l| {
-                    let pos = l * (n - 1) as f64;
+                    let pos = (l * (n + 1) as f64 - 1.0).clamp(0.0, (n - 1) as f64);
                     let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
                     sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
                 })

@@ -9,7 +9,10 @@
 //!   a day, 5 for longer ones; harmonics are capped below the Nyquist limit of the step
 //!   (`2k·step < P`), a frequency already present for another season is not added twice (it
 //!   would make the design singular), and only seasons shorter than the observed training span
-//!   are used. Several seasons are fitted at once (e.g. daily and weekly).
+//!   are used, and only seasons whose every part is observed in at least 1.5 cycles' worth of
+//!   steps ([`MIN_CYCLES`]): after a multi-day outage in a two-week window, part of the week
+//!   was seen once, and a weekly shape fitted to it replays the outage's aftermath or one odd
+//!   day. Several seasons are fitted at once (e.g. daily and weekly).
 //! - **Weekday shape** ([`WeekdayShape`]): traffic on Saturdays and Sundays often has another
 //!   daily shape, not just another level. With a daily season and at least two weeks of history,
 //!   the daily Fourier terms are repeated multiplied by a weekend indicator (plus a weekend
@@ -158,6 +161,11 @@ fn is_default_ar_order(order: &usize) -> bool {
     *order == DEFAULT_AR_ORDER
 }
 
+/// A season is fitted only when every part of it is observed in at least this many cycles'
+/// worth of steps: a shape seen once cannot be told from a one-off (an outage, a busy day).
+const MIN_CYCLES: f64 = 1.5;
+/// The parts a season is cut into to measure its coverage.
+const COVERAGE_BINS: usize = 28;
 /// The most harmonics a season may ask for.
 pub const MAX_HARMONICS: usize = 50;
 const DAY: i64 = 86_400;
@@ -411,6 +419,28 @@ impl Design {
     }
 }
 
+/// How many cycles of a `period`-second season the observations cover where they cover it
+/// least: the period is cut into [`COVERAGE_BINS`] parts (at least a step each) and each part's
+/// observed steps are counted in cycles' worth.
+fn min_cycles_observed(history: &History, period: i64) -> f64 {
+    let step = history.step.max(1);
+    let bins = usize::try_from(period / step)
+        .unwrap_or(1)
+        .clamp(1, COVERAGE_BINS);
+    let mut observed = vec![0usize; bins];
+    for (i, v) in history.values.iter().enumerate() {
+        if !v.is_nan() {
+            let phase = history.time(i).rem_euclid(period) as i128;
+            observed[(phase * bins as i128 / period as i128) as usize] += 1;
+        }
+    }
+    let per_cycle = period as f64 / (bins as f64 * step as f64);
+    observed
+        .iter()
+        .map(|&n| n as f64 / per_cycle)
+        .fold(f64::INFINITY, f64::min)
+}
+
 /// Saturday or Sunday in UTC (1970-01-01 was a Thursday).
 fn is_weekend(t: i64) -> bool {
     (t.div_euclid(DAY) + 3).rem_euclid(7) >= 5
@@ -447,6 +477,13 @@ fn choose_design(spec: &LinearSeasonalSpec, history: &History) -> (Design, Vec<S
             notes.push(format!(
                 "season {season} is not shorter than the observed span ({}s): left out",
                 span
+            ));
+            continue;
+        }
+        let cycles = min_cycles_observed(history, period);
+        if cycles < MIN_CYCLES {
+            notes.push(format!(
+                "season {season}: part of it is observed in only {cycles:.1} cycles (needs {MIN_CYCLES}): left out"
             ));
             continue;
         }
@@ -1760,6 +1797,36 @@ mod tests {
         assert!(
             five < one && one < none,
             "AR(5) {five}, AR(1) {one}, none {none}"
+        );
+    }
+
+    #[test]
+    fn a_season_seen_once_in_part_is_left_out() {
+        // 14 days hourly with a weekly shape: both seasons fit; a 2-day outage leaves two days
+        // of the week observed once, so the weekly season is left out and the note says why.
+        let values: Vec<f64> = (0..14 * 24)
+            .map(|i| 100.0 + 20.0 * (i % 24) as f64 + 30.0 * (i / 24 % 7) as f64)
+            .collect();
+        let spec = LinearSeasonalSpec::new(vec![span("1d"), span("7d")]);
+        let whole = spec
+            .fit(&Series::new(0, 3600, values.clone()).unwrap())
+            .unwrap();
+        assert_eq!(whole.seasons.len(), 2);
+        let mut gapped = values;
+        for v in &mut gapped[3 * 24..5 * 24] {
+            *v = f64::NAN;
+        }
+        let model = spec.fit(&Series::new(0, 3600, gapped).unwrap()).unwrap();
+        assert_eq!(model.seasons.len(), 1);
+        assert_eq!(model.seasons[0].season, span("1d"));
+        assert!(
+            model
+                .training
+                .fallbacks
+                .iter()
+                .any(|n| n.contains("season 1w") && n.contains("observed in only 1.0 cycles")),
+            "{:?}",
+            model.training.fallbacks
         );
     }
 
