@@ -1,9 +1,9 @@
 //! Scale: refit 10,000 series of 14 days at 1-minute steps (20,160 points each), as the engine's
-//! refit pass does, and report the time per series and the peak memory.
+//! refit passes do, and report the time per series and the peak memory.
 //!
-//!     cargo bench --bench refit_scale                              # 10,000 series
-//!     PRESCALE_SCALE_SERIES=500 cargo bench --bench refit_scale    # fewer
-//!     PRESCALE_SCALE_MODE=parallel cargo bench --bench refit_scale # one pass only
+//!     cargo bench --bench refit_scale                                # 10,000 series
+//!     PRESCALE_SCALE_SERIES=500 cargo bench --bench refit_scale      # fewer
+//!     PRESCALE_SCALE_MODE=parallel cargo bench --bench refit_scale   # the engine's passes only
 //!
 //! The series are generated from the bundled traces in `datasets/` (no extra data): each trace
 //! is put on a 1-minute grid by linear interpolation (gaps bridged), then every series picks a
@@ -14,12 +14,18 @@
 //!
 //! Each fit is what `Engine::refit` does for one series: the samples of the train window put on
 //! their grid (`plan::live::training_series`), then the engine's default spec (`auto` over 1d
-//! and 7d) fitted on them. The engine's refit pass (`Engine::refit_due`) runs one worker per
-//! core, each taking the next due series; the bench runs the same fits on one thread first (what
-//! one core does), then on one thread per core (the engine's pass).
+//! and 7d) fitted on them through `ModelSpec::refit`, given the series' cached model. Two passes
+//! per mode: the **first pass** (no cached model: `auto` selects, i.e. fits its candidates at
+//! the split, scores them on the holdout and refits the choice) and the **steady-state pass**
+//! one refit interval (10 minutes, 10 new samples) later (the selection is kept for
+//! `auto::RESELECT_SECONDS`; only the chosen members are refitted). The engine's refit pass
+//! (`Engine::refit_due`) runs one worker per core, each taking the next due series; mode
+//! `sequential` runs the passes on one thread (what one core does), `parallel` on one thread per
+//! core (the engine's passes), `both` (the default) both.
 //!
-//! Peak memory is VmHWM from /proc/self/status; it is reset between the passes (by writing 5
-//! to /proc/self/clear_refs) so each pass reports its own.
+//! Peak memory is VmHWM from /proc/self/status; it is reset before each pass (by writing 5 to
+//! /proc/self/clear_refs), so each pass reports its own (the steady-state pass's includes the
+//! first pass's models, which it refits from).
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -109,15 +115,17 @@ impl Rng {
     }
 }
 
-/// Series `i`: 14 days of 1-minute samples ending just before [`NOW`].
-fn generate(traces: &[Trace], i: usize) -> Vec<Sample> {
+/// Series `i`: 1-minute samples from 14 days before [`NOW`] to just before `end` (the same
+/// values at the same timestamps whatever `end`).
+fn generate(traces: &[Trace], i: usize, end: i64) -> Vec<Sample> {
     let mut rng = Rng(0x5EED_0000 + i as u64);
     let trace = &traces[rng.next() as usize % traces.len()];
     let len = trace.values.len();
     let shift = rng.next() as usize % len;
     let level = (1.5 * rng.normal()).exp();
     let start = NOW - POINTS as i64 * STEP;
-    (0..POINTS)
+    let points = ((end - start) / STEP) as usize;
+    (0..points)
         .map(|k| {
             let base = trace.values[(shift + k) % len];
             let noise = (1.0 + 0.05 * rng.normal()).max(0.0);
@@ -129,12 +137,23 @@ fn generate(traces: &[Trace], i: usize) -> Vec<Sample> {
         .collect()
 }
 
-/// What the engine does per series: the train window on its grid, then the fit.
-fn refit(spec: &ModelSpec, window: Span, samples: &[Sample]) -> FittedModel {
-    let series = training_series(samples, NOW, window).expect("a training series");
+/// What the engine does per series: the train window ending at `now` on its grid, then the
+/// fit, keeping what the series' previous model learnt when there is one
+/// (`ModelSpec::refit`, as `Engine::refit` does).
+fn refit(
+    spec: &ModelSpec,
+    window: Span,
+    now: i64,
+    samples: &[Sample],
+    previous: Option<&FittedModel>,
+) -> FittedModel {
+    let series = training_series(samples, now, window).expect("a training series");
     assert_eq!(series.len(), POINTS);
-    spec.fit(&series).expect("a fit")
+    spec.refit(&series, previous).expect("a fit")
 }
+
+/// The engine's refit interval: the steady-state pass refits this much later.
+const REFIT_INTERVAL: i64 = 600;
 
 #[derive(Default)]
 struct Totals {
@@ -142,9 +161,16 @@ struct Totals {
     fit: Duration,
 }
 
-/// Fits series `0..n` on `threads` threads (one per core: the engine's pass); returns the
-/// models (the engine's cache), the wall time and the per-phase CPU time summed over threads.
-fn pass(traces: &[Trace], n: usize, threads: usize) -> (Vec<FittedModel>, Duration, Totals) {
+/// Fits series `0..n` at `now` on `threads` threads (one per core: the engine's pass), each
+/// from its model in `previous` when given (the engine's cache after the previous pass);
+/// returns the models, the wall time and the per-phase CPU time summed over threads.
+fn pass(
+    traces: &[Trace],
+    n: usize,
+    threads: usize,
+    now: i64,
+    previous: Option<&[FittedModel]>,
+) -> (Vec<FittedModel>, Duration, Totals) {
     let settings = EngineSettings::default();
     let (spec, window) = (&settings.model, settings.train_window);
     let next = AtomicUsize::new(0);
@@ -162,9 +188,9 @@ fn pass(traces: &[Trace], n: usize, threads: usize) -> (Vec<FittedModel>, Durati
                         break;
                     }
                     let t0 = Instant::now();
-                    let samples = generate(traces, i);
+                    let samples = generate(traces, i, now);
                     let t1 = Instant::now();
-                    let model = refit(spec, window, &samples);
+                    let model = refit(spec, window, now, &samples, previous.map(|p| &p[i]));
                     local.generate += t1 - t0;
                     local.fit += t1.elapsed();
                     mine.push((i, model));
@@ -257,24 +283,30 @@ fn main() {
         "    memory before the passes: VmRSS {} (the traces at 1 minute)",
         mib(status_mib("VmRSS:"))
     );
-    if mode == "both" || mode == "sequential" {
+    // Each mode runs the engine's first pass (every model selected afresh: `auto` fits its
+    // candidates, scores them on the holdout, refits the choice) and then its steady-state
+    // pass one refit interval later (the choice kept, the chosen members refitted).
+    for (threads, wanted) in [(1, "sequential"), (cores, "parallel")] {
+        if mode != "both" && mode != wanted {
+            continue;
+        }
+        let label = if threads == 1 {
+            "1 thread (one core)".to_string()
+        } else {
+            format!("{threads} threads (the engine's pass)")
+        };
         reset_peak();
-        let (models, wall, totals) = pass(&traces, n, 1);
-        report("sequential, 1 thread (one core)", n, wall, &totals, &models);
-        drop(models);
-    }
-    if mode == "both" || mode == "parallel" {
-        let reset = reset_peak();
-        let (models, wall, totals) = pass(&traces, n, cores);
+        let (first, wall, totals) = pass(&traces, n, threads, NOW, None);
+        report(&format!("first pass, {label}"), n, wall, &totals, &first);
+        reset_peak();
+        let later = NOW + REFIT_INTERVAL;
+        let (models, wall, totals) = pass(&traces, n, threads, later, Some(&first));
         report(
-            &format!("parallel, {cores} threads"),
+            &format!("steady-state pass 10 minutes later, {label}"),
             n,
             wall,
             &totals,
             &models,
         );
-        if !reset && mode == "both" {
-            println!("    (VmHWM could not be reset: it covers both passes)");
-        }
     }
 }

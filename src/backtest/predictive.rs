@@ -73,7 +73,7 @@ impl Refitter {
         }
         let started = std::time::Instant::now();
         let outcome = training_series(before, now, self.train_window)
-            .and_then(|series| self.spec.fit(&series));
+            .and_then(|series| self.spec.refit(&series, self.model.as_ref()));
         self.fit_seconds += started.elapsed().as_secs_f64();
         self.fits += 1;
         let failed = match outcome {

@@ -76,6 +76,10 @@ pub use crate::plan::live::{INTERVAL_LEVELS, MAX_FORECAST_STEPS};
 pub struct ModelEntry {
     #[serde(skip)]
     pub model: FittedModel,
+    /// The spec the model was fitted with: a refit with the same spec may keep what the model
+    /// learnt ([`ModelSpec::refit`]).
+    #[serde(skip)]
+    pub spec: ModelSpec,
     pub name: String,
     pub fitted_at: Timestamp,
     pub fit_seconds: f64,
@@ -231,6 +235,7 @@ impl Engine {
         let entry = ModelEntry {
             name: model.name(),
             model,
+            spec: file.spec.clone(),
             fitted_at: file.fitted_at,
             fit_seconds: 0.0,
             training_points: file.training.observed,
@@ -411,10 +416,11 @@ impl Engine {
             .fit_micros
             .fetch_add((seconds * 1e6) as u64, Ordering::Relaxed);
         let error = match outcome {
-            Ok((model, training_points)) => {
+            Ok((model, spec, training_points)) => {
                 let entry = ModelEntry {
                     name: model.name(),
                     model,
+                    spec,
                     fitted_at: now,
                     fit_seconds: seconds,
                     training_points,
@@ -441,12 +447,23 @@ impl Engine {
         attempts.insert(key.clone(), attempt);
     }
 
-    /// The training series of `key` at `now` and its fit.
-    fn fit_series(&self, key: &SeriesKey, now: Timestamp) -> Result<(FittedModel, usize), String> {
+    /// The training series of `key` at `now` and its fit (keeping what the cached model of the
+    /// same spec learnt, [`ModelSpec::refit`]), with the spec.
+    fn fit_series(
+        &self,
+        key: &SeriesKey,
+        now: Timestamp,
+    ) -> Result<(FittedModel, ModelSpec, usize), String> {
         let series = self.training_series(key, now).map_err(|e| e.to_string())?;
         let points = series.present();
-        let model = self.spec(key).fit(&series).map_err(|e| e.to_string())?;
-        Ok((model, points))
+        let spec = self.spec(key);
+        let previous = self.models.read().expect("models lock").get(key).cloned();
+        let previous = previous
+            .as_deref()
+            .filter(|entry| entry.spec == spec)
+            .map(|entry| &entry.model);
+        let model = spec.refit(&series, previous).map_err(|e| e.to_string())?;
+        Ok((model, spec, points))
     }
 
     /// The samples of `key` in `now - train_window ..= now`, on their grid

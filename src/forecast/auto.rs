@@ -87,6 +87,9 @@ pub const MAX_ORIGINS: usize = 600;
 pub const SIMPLER_MARGIN: f64 = 0.1;
 /// The combination must score this much (relatively) better than the best single candidate.
 pub const COMBINE_MARGIN: f64 = 0.1;
+/// A selection is kept this long after the end of its holdout: refits in between refit the
+/// chosen members only ([`AutoSpec::refit_kept`]), then `auto` selects afresh.
+pub const RESELECT_SECONDS: i64 = 6 * 3600;
 /// A challenger's advantage over the holdout's blocks must be this many standard errors.
 const EVIDENCE_T: f64 = 2.0;
 /// Relative errors are divided by `max(|forecast|, LEVEL_FLOOR · mean |value|)`, so that a
@@ -401,6 +404,87 @@ impl AutoSpec {
     }
 }
 
+impl AutoSpec {
+    /// Refits the members `previous` chose on `history`, keeping its selection and conformal
+    /// quantiles, while that selection is fresh: made with these seasons on the same grid, its
+    /// holdout ending less than [`RESELECT_SECONDS`] before `history` ends. `None` when a fresh
+    /// selection is due (or a member cannot be refitted). The selection is what costs: the
+    /// candidates' fits at the split and their holdout forecasts, about half of a fit; the
+    /// engine refits every few minutes, and the traffic's character does not change that fast.
+    pub(crate) fn refit_kept(
+        &self,
+        history: &History,
+        previous: &FittedAuto,
+    ) -> Option<FittedAuto> {
+        let validation = previous.validation.as_ref()?;
+        let conformal = previous.conformal.as_ref()?;
+        let step = history.step;
+        if previous.training().step != step {
+            return None;
+        }
+        let selected_at = validation.split.checked_add(
+            i64::try_from(validation.holdout_steps)
+                .ok()?
+                .checked_mul(step)?,
+        )?;
+        let age = history.time(history.len()) - selected_at;
+        if !(0..RESELECT_SECONDS).contains(&age) {
+            return None;
+        }
+        let members = previous
+            .members
+            .iter()
+            .map(|member| {
+                let spec = self.member_spec(&member.model)?;
+                Some(Member {
+                    weight: member.weight,
+                    model: spec.fit_history(history, false).ok()?,
+                })
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(FittedAuto {
+            members,
+            combine: previous.combine,
+            conformal: Some(Conformal {
+                errors: conformal.errors.clone(),
+                floor: conformal.floor,
+                offset: trailing_gaps(history),
+            }),
+            validation: Some(validation.clone()),
+            fallbacks: Vec::new(),
+        })
+    }
+
+    /// The candidate spec a member was fitted from (as [`candidates`] builds them); `None` for
+    /// a model no candidate of these seasons makes.
+    fn member_spec(&self, model: &FittedModel) -> Option<ModelSpec> {
+        let spec = match model {
+            FittedModel::LinearSeasonal(_) => {
+                ModelSpec::LinearSeasonal(LinearSeasonalSpec::new(self.seasons.clone()))
+            }
+            FittedModel::SeasonalNaive(model) => {
+                let season = model.season()?;
+                if !self.seasons.contains(&season) {
+                    return None;
+                }
+                ModelSpec::SeasonalNaive(SeasonalNaiveSpec::new(vec![season]))
+            }
+            FittedModel::HoltWinters(_) | FittedModel::Auto(_) => return None,
+        };
+        Some(spec)
+    }
+}
+
+/// Steps between the last observation and the end of `history`.
+fn trailing_gaps(history: &History) -> usize {
+    history
+        .values
+        .iter()
+        .rev()
+        .take_while(|v| v.is_nan())
+        .count()
+}
+
 /// A spec's label before fitting (for a candidate that failed to fit).
 fn spec_label(spec: &ModelSpec) -> String {
     format!("{}({})", spec.name(), super::join_seasons(spec.seasons()))
@@ -626,12 +710,7 @@ fn finish(history: &History, selection: Selection) -> Result<FittedAuto, Forecas
             "values too large: the holdout errors overflow".to_string(),
         ));
     }
-    let offset = history
-        .values
-        .iter()
-        .rev()
-        .take_while(|v| v.is_nan())
-        .count();
+    let offset = trailing_gaps(history);
     Ok(FittedAuto {
         members,
         combine,
@@ -942,6 +1021,57 @@ mod tests {
         let (c80, c95) = (in80 as f64 / total as f64, in95 as f64 / total as f64);
         assert!((0.72..=0.88).contains(&c80), "80 %: {c80}");
         assert!((0.90..=0.99).contains(&c95), "95 %: {c95}");
+    }
+
+    #[test]
+    fn refits_keep_a_fresh_selection_and_select_again_when_it_is_stale() {
+        // 15 days at 5-minute steps, daily shape plus noise; fits over a 14-day window.
+        let step = 300;
+        let mut rng = Lcg(8);
+        let values: Vec<f64> = (0..15 * 288)
+            .map(|i| {
+                let phase = std::f64::consts::TAU * i as f64 / 288.0;
+                300.0 + 100.0 * phase.sin() + 10.0 * rng.normal()
+            })
+            .collect();
+        let series = Series::new(0, step, values).unwrap();
+        let window = |end: usize| series.slice(end - 14 * 288..end);
+        let spec = ModelSpec::Auto(AutoSpec::new(vec![span("1d"), span("7d")]));
+        let first = spec.fit(&window(14 * 288)).unwrap();
+        let FittedModel::Auto(chosen) = &first else {
+            panic!("auto fits an auto model")
+        };
+        let selection = chosen.validation().unwrap().clone();
+
+        // Two steps later: the selection and the conformal quantiles are kept, the members are
+        // refitted on the new window (their origin moved), and the forecast is the members'.
+        let later = spec.refit(&window(14 * 288 + 2), Some(&first)).unwrap();
+        let FittedModel::Auto(kept) = &later else {
+            panic!("auto refits an auto model")
+        };
+        assert_eq!(kept.validation(), Some(&selection));
+        assert_eq!(kept.conformal, chosen.conformal);
+        assert_eq!(later.origin(), first.origin() + 2 * step);
+        assert_eq!(kept.primary().origin(), later.origin());
+        assert_eq!(kept.label(), chosen.label());
+        assert_ne!(later, spec.fit(&window(14 * 288 + 2)).unwrap());
+
+        // Past RESELECT_SECONDS: a fresh selection, as a plain fit makes.
+        let stale_end = 14 * 288 + (RESELECT_SECONDS / step) as usize;
+        let stale = spec.refit(&window(stale_end), Some(&later)).unwrap();
+        assert_eq!(stale, spec.fit(&window(stale_end)).unwrap());
+        // Another spec's model, or none, is not reused either.
+        let other = ModelSpec::SeasonalNaive(SeasonalNaiveSpec::new(vec![span("1d")]));
+        let unrelated = other.fit(&window(14 * 288)).unwrap();
+        let end = 14 * 288 + 2;
+        assert_eq!(
+            spec.refit(&window(end), Some(&unrelated)).unwrap(),
+            spec.fit(&window(end)).unwrap()
+        );
+        assert_eq!(
+            spec.refit(&window(end), None).unwrap(),
+            spec.fit(&window(end)).unwrap()
+        );
     }
 
     #[test]

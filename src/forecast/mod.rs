@@ -242,6 +242,27 @@ impl ModelSpec {
         self.fit_history(&History::new(series)?, true)
     }
 
+    /// Fits `series` as [`ModelSpec::fit`] does, but keeps what `previous` — this spec's fit of
+    /// an earlier window of the same series — learnt that need not be learnt again: `auto`'s
+    /// choice of model and its conformal quantiles, while fresh
+    /// ([`auto::RESELECT_SECONDS`]); only the chosen members are refitted. Other specs, and
+    /// `auto` when its selection is due, fit from scratch. The engine's refits and the
+    /// backtest's replay of them go through here.
+    pub fn refit(
+        &self,
+        series: &Series,
+        previous: Option<&FittedModel>,
+    ) -> Result<FittedModel, ForecastError> {
+        self.check()?;
+        let history = History::new(series)?;
+        if let (ModelSpec::Auto(spec), Some(FittedModel::Auto(previous))) = (self, previous)
+            && let Some(model) = spec.refit_kept(&history, previous)
+        {
+            return Ok(FittedModel::Auto(model));
+        }
+        self.fit_history(&history, true)
+    }
+
     /// Fits on prepared history. `with_intervals = false` lets a family skip measuring its own
     /// error quantiles: `auto` fits its candidates this way and measures their errors itself,
     /// out of sample. (Adding a family: one arm here, one in [`FittedModel::rolling_forecasts`].)
