@@ -431,17 +431,12 @@ impl AutoSpec {
         if !(0..RESELECT_SECONDS).contains(&age) {
             return None;
         }
-        let members = previous
+        let specs = previous
             .members
             .iter()
-            .map(|member| {
-                let spec = self.member_spec(&member.model)?;
-                Some(Member {
-                    weight: member.weight,
-                    model: spec.fit_history(history, false).ok()?,
-                })
-            })
+            .map(|member| Some((self.member_spec(&member.model)?, member.weight)))
             .collect::<Option<Vec<_>>>()?;
+        let members = fit_members(history, specs).ok()?;
         Some(FittedAuto {
             members,
             combine: previous.combine,
@@ -475,6 +470,23 @@ impl AutoSpec {
     }
 }
 
+/// The members of a choice fitted on the whole history (without their own intervals: `auto`
+/// predicts with its conformal quantiles).
+fn fit_members(
+    history: &History,
+    specs: Vec<(ModelSpec, f64)>,
+) -> Result<Vec<Member>, ForecastError> {
+    specs
+        .into_iter()
+        .map(|(spec, weight)| {
+            Ok(Member {
+                weight,
+                model: spec.fit_history(history, false)?,
+            })
+        })
+        .collect()
+}
+
 /// Steps between the last observation and the end of `history`.
 fn trailing_gaps(history: &History) -> usize {
     history
@@ -493,13 +505,19 @@ fn spec_label(spec: &ModelSpec) -> String {
 /// The MAE of holdout forecasts 1 to `frame.scored` steps ahead (observed actuals only), and
 /// how many points it is over; NaN for none.
 fn mae(history: &History, frame: &Frame, forecasts: &[Vec<f64>]) -> (f64, usize) {
+    mae_at(history, &frame.origins, frame.scored, forecasts)
+}
+
+/// [`mae`] over some of the origins (`forecasts` are theirs).
+fn mae_at(
+    history: &History,
+    origins: &[usize],
+    scored: usize,
+    forecasts: &[Vec<f64>],
+) -> (f64, usize) {
     let (mut sum, mut points) = (0.0, 0usize);
-    for (&origin, forecast) in frame.origins.iter().zip(forecasts) {
-        for (actual, predicted) in history.values[origin..]
-            .iter()
-            .zip(forecast)
-            .take(frame.scored)
-        {
+    for (&origin, forecast) in origins.iter().zip(forecasts) {
+        for (actual, predicted) in history.values[origin..].iter().zip(forecast).take(scored) {
             let error = actual - predicted;
             if error.is_finite() {
                 sum += error.abs();
@@ -531,12 +549,13 @@ fn consistently_better(
         .max(1);
     let per_block = frame.scored.div_ceil(stride).max(1);
     let one = |forecasts: &[Vec<f64>], range: std::ops::Range<usize>| {
-        let sub = Frame {
-            origins: frame.origins[range.clone()].to_vec(),
-            scored: frame.scored,
-            reach: frame.reach,
-        };
-        mae(history, &sub, &forecasts[range]).0
+        mae_at(
+            history,
+            &frame.origins[range.clone()],
+            frame.scored,
+            &forecasts[range],
+        )
+        .0
     };
     let diffs: Vec<f64> = (0..frame.origins.len())
         .step_by(per_block)
@@ -691,15 +710,7 @@ fn finish(history: &History, selection: Selection) -> Result<FittedAuto, Forecas
         frame,
         validation,
     } = selection;
-    let members = specs
-        .into_iter()
-        .map(|(spec, weight)| {
-            Ok(Member {
-                weight,
-                model: spec.fit_history(history, false)?,
-            })
-        })
-        .collect::<Result<Vec<_>, ForecastError>>()?;
+    let members = fit_members(history, specs)?;
     let mean_level = mean_abs(&history.values);
     let floor = (mean_level * LEVEL_FLOOR).max(f64::MIN_POSITIVE);
     let floor = floor.is_finite().then_some(json_exact(floor));
