@@ -44,7 +44,10 @@
 //!   ahead the forecast is the regression alone.
 //!
 //! **Solving.** The design matrix `X` (columns scaled to O(1), target standardized) is built
-//! once, row-major; `X'X` is one matrix product (ndarray's blocked gemm), and linfa-linear
+//! once, row-major, and stored once per phase of the seasons' common period (the week): all its
+//! columns but the trend's repeat with it, so two weeks of data are half as many rows
+//! ([`rows::DesignRows`]); sines and cosines come from one rotation per row rather than a
+//! `sin_cos`. `X'X` is one matrix product (ndarray's blocked gemm), and linfa-linear
 //! solves the small `p×p` normal equations (a tiny ridge keeps them solvable when gaps leave a
 //! column nearly empty). Each robust re-weighting only subtracts the rows whose weight dropped
 //! below 1 (`X'WX = X'X − Σ (1−wᵢ) xᵢxᵢ'`), so the iterations cost a fraction of the first
@@ -69,6 +72,9 @@ use super::{
     json_exact_all,
 };
 use crate::series::{Series, Span};
+use rows::DesignRows;
+
+mod rows;
 
 /// Whether the daily shape may differ on weekends (Saturday and Sunday, UTC).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -373,10 +379,18 @@ impl Design {
         self.base_columns() + weekend
     }
 
+    /// The distinct periods of the Fourier terms, in the order of `terms`.
+    fn periods(&self) -> Vec<i64> {
+        let mut periods: Vec<i64> = self.terms.iter().map(|(p, _)| *p).collect();
+        periods.dedup();
+        periods
+    }
+
     /// Writes the row of timestamp `t` into `row` (of length [`Design::columns`]). Sines and
-    /// cosines of harmonic k come from the base angle by the angle-addition recurrence: one
-    /// `sin_cos` per row and season, not per column.
-    fn fill_row(&self, t: i64, row: &mut [f64]) {
+    /// cosines of harmonic k come from the base angle (`angles.at(t)`) by the angle-addition
+    /// recurrence: no `sin_cos` per column.
+    fn fill_row(&self, t: i64, angles: &mut BaseAngles, row: &mut [f64]) {
+        let base_angles = angles.at(t);
         row[0] = 1.0;
         let mut next = 1;
         if let Some((center, scale, until)) = self.trend {
@@ -384,7 +398,7 @@ impl Design {
             next += 1;
         }
         let mut j = 0;
-        while j < self.terms.len() {
+        for &(s1, c1) in base_angles {
             let period = self.terms[j].0;
             let group_end = j + self.terms[j..]
                 .iter()
@@ -392,7 +406,6 @@ impl Design {
                 .count();
             let group = &self.terms[j..group_end];
             let k_max = group.last().map_or(0, |(_, k)| *k);
-            let (s1, c1) = angle(t, period).sin_cos();
             let (mut sk, mut ck) = (s1, c1);
             let mut g = 0;
             for k in 1..=k_max {
@@ -416,6 +429,55 @@ impl Design {
                 row[base + 2 + 2 * i] = w * row[c + 1];
             }
         }
+    }
+}
+
+/// Rows filled between exact `sin_cos` values in [`BaseAngles`]: rounding grows by about one
+/// unit in the last place per rotation, so a few hundred keep it far below the fit's noise.
+const ROTATIONS_PER_EXACT: usize = 256;
+
+/// The sine and cosine of each season's base angle, carried from row to row: the row one step
+/// after the previous one gets them by one rotation (four multiplications) instead of a
+/// `sin_cos` per season; any other row, and every [`ROTATIONS_PER_EXACT`]-th, from `sin_cos`.
+struct BaseAngles {
+    periods: Vec<i64>,
+    step: i64,
+    /// `(sin, cos)` of one step's angle, per period.
+    rotations: Vec<(f64, f64)>,
+    current: Vec<(f64, f64)>,
+    last: Option<i64>,
+    rotated: usize,
+}
+
+impl BaseAngles {
+    fn new(design: &Design, step: i64) -> BaseAngles {
+        let periods = design.periods();
+        BaseAngles {
+            rotations: periods.iter().map(|&p| angle(step, p).sin_cos()).collect(),
+            current: vec![(0.0, 1.0); periods.len()],
+            periods,
+            step,
+            last: None,
+            rotated: 0,
+        }
+    }
+
+    /// `(sin, cos)` of the base angle of each period at `t`.
+    fn at(&mut self, t: i64) -> &[(f64, f64)] {
+        let next_step = self.last.and_then(|last| last.checked_add(self.step)) == Some(t);
+        if next_step && self.rotated < ROTATIONS_PER_EXACT {
+            for ((s, c), &(sd, cd)) in self.current.iter_mut().zip(&self.rotations) {
+                (*s, *c) = (*s * cd + *c * sd, *c * cd - *s * sd);
+            }
+            self.rotated += 1;
+        } else {
+            for (current, &period) in self.current.iter_mut().zip(&self.periods) {
+                *current = angle(t, period).sin_cos();
+            }
+            self.rotated = 0;
+        }
+        self.last = Some(t);
+        &self.current
     }
 }
 
@@ -582,19 +644,19 @@ fn choose_design(spec: &LinearSeasonalSpec, history: &History) -> (Design, Vec<S
     (design, notes)
 }
 
-/// `X'X`. The weekend columns are copies of base columns on weekend rows and zero elsewhere,
-/// so their blocks are sums over weekend rows of base-column products: one product over all
-/// rows for the base block and one over the weekend rows (2/7 of them), about half the work
-/// of the full product.
-fn gram(design: &Design, x: ArrayView2<f64>, times: &[i64]) -> Array2<f64> {
+/// `X'X` for a design whose rows from `weekend_from` on are the weekend rows (and only those).
+/// The weekend columns are copies of base columns on weekend rows and zero elsewhere, so their
+/// blocks are sums over weekend rows of base-column products: one product over all rows for
+/// the base block and one over the weekend rows (2/7 of them), about half the work of the full
+/// product.
+fn gram(design: &Design, x: ArrayView2<f64>, weekend_from: usize) -> Array2<f64> {
     let p = design.columns();
     let base = design.base_columns();
     if design.weekend.is_empty() || p != x.ncols() {
         return x.t().dot(&x);
     }
     let xb = x.slice(s![.., ..base]);
-    let weekend_rows: Vec<usize> = (0..times.len()).filter(|&r| is_weekend(times[r])).collect();
-    let xw = xb.select(ndarray::Axis(0), &weekend_rows);
+    let xw = x.slice(s![weekend_from.., ..base]);
     let gram_base = xb.t().dot(&xb);
     let gram_weekend = xw.t().dot(&xw);
     // The base column each weekend column copies on weekend rows.
@@ -646,12 +708,12 @@ fn solve(
 
 /// `X·β` for a design with contiguous rows. ndarray's generic matrix-vector product walks the
 /// rows through a slower iterator; over 20,000 rows it showed up as a fifth of a fit.
-fn mat_vec(x: ArrayView2<f64>, beta: &Array1<f64>) -> Array1<f64> {
+fn mat_vec(x: ArrayView2<f64>, beta: ArrayView1<f64>) -> Array1<f64> {
     x.rows()
         .into_iter()
         .map(|row| match (row.as_slice(), beta.as_slice()) {
             (Some(row), Some(beta)) => dot(row, beta),
-            _ => row.dot(beta),
+            _ => row.dot(&beta),
         })
         .collect()
 }
@@ -699,7 +761,7 @@ fn standardize(values: &[f64]) -> Result<(f64, f64), ForecastError> {
 fn choose_transform(
     transform: Transform,
     ys: &[f64],
-    x: ArrayView2<f64>,
+    rows: &DesignRows,
     gram: ArrayView2<f64>,
     ridge: f64,
     notes: &mut Vec<String>,
@@ -753,7 +815,7 @@ fn choose_transform(
             continue;
         };
         let z = Array1::from_iter(zs.iter().map(|z| (z - mean) / sd));
-        let rhs = t_mat_vec(x, &z);
+        let rhs = rows.t_mul(z.as_slice().expect("a vector"));
         let Ok(beta) = solve(gram, rhs.view(), ridge) else {
             continue;
         };
@@ -788,29 +850,18 @@ pub(crate) fn fit_history(
     }
     let (mut design, mut notes) = choose_design(spec, history);
 
-    // Observed rows only.
-    let rows: Vec<usize> = (0..history.len())
-        .filter(|&i| !history.values[i].is_nan())
-        .collect();
+    let rows = DesignRows::new(&design, history);
     let n_obs = rows.len();
-    let ys: Vec<f64> = rows.iter().map(|&i| history.values[i]).collect();
+    let ys: Vec<f64> = rows.grid.iter().map(|&i| history.values[i]).collect();
     standardize(&ys)?;
-
     let p_all = design.columns();
-    let times: Vec<i64> = rows.iter().map(|&i| history.time(i)).collect();
-    let mut x = Array2::<f64>::zeros((n_obs, p_all));
-    for (mut row, &t) in x.rows_mut().into_iter().zip(&times) {
-        if let Some(row) = row.as_slice_mut() {
-            design.fill_row(t, row);
-        }
-    }
-    let gram_all = gram(&design, x.view(), &times);
+    let gram_all = rows.gram(&design);
     let ridge = RIDGE * n_obs as f64;
 
     let transform = choose_transform(
         spec.transform,
         &ys,
-        x.view(),
+        &rows,
         gram_all.view(),
         ridge,
         &mut notes,
@@ -823,7 +874,7 @@ pub(crate) fn fit_history(
     // traffic's scale.
     let (mean, sd) = standardize(&zs)?;
     let z = Array1::from_iter(zs.iter().map(|v| (v - mean) / sd));
-    let rhs_all = t_mat_vec(x.view(), &z);
+    let rhs_all = rows.t_mul(z.as_slice().expect("a vector"));
     let zz = z.dot(&z);
 
     // The weekend block, if any, is kept when asked for, or (auto) when it lowers the BIC.
@@ -855,18 +906,17 @@ pub(crate) fn fit_history(
             beta = reduced;
         }
     }
-    let x = x.slice(s![.., ..p]);
     let gram = gram_all.slice(s![..p, ..p]);
     let rhs = rhs_all.slice(s![..p]);
 
     if spec.robust {
-        beta = robust_refit(x, gram, rhs, &z, beta, ridge)?;
+        beta = robust_refit(&design, &rows, gram, rhs, &z, beta, ridge)?;
     }
 
     // Residuals on the grid (NaN at gaps), in the transformed units.
-    let fitted_values = mat_vec(x, &beta);
+    let fitted_values = rows.mul(beta.view());
     let mut residuals = vec![f64::NAN; history.len()];
-    for (r, &i) in rows.iter().enumerate() {
+    for (r, &i) in rows.grid.iter().enumerate() {
         residuals[i] = (z[r] - fitted_values[r]) * sd;
     }
 
@@ -911,7 +961,7 @@ pub(crate) fn fit_history(
     });
 
     let ar = fit_ar(&residuals, spec.ar_order);
-    let last = rows.last().copied().unwrap_or(0);
+    let last = rows.grid.last().copied().unwrap_or(0);
     let state = state_at(&ar, &residuals[..=last]);
     let correction = Correction {
         ar,
@@ -951,8 +1001,9 @@ pub(crate) fn fit_history(
 /// Iteratively re-weighted least squares with Huber weights on residuals standardized by their
 /// MAD. Only rows whose weight drops below 1 are touched: `X'WX = X'X − Σ (1 − wᵢ) xᵢxᵢ'`.
 fn robust_refit(
-    x: ArrayView2<f64>,
-    gram: ArrayView2<f64>,
+    design: &Design,
+    rows: &DesignRows,
+    gram_x: ArrayView2<f64>,
     rhs: ArrayView1<f64>,
     z: &Array1<f64>,
     mut beta: Array1<f64>,
@@ -960,7 +1011,7 @@ fn robust_refit(
 ) -> Result<Array1<f64>, ForecastError> {
     let n = z.len();
     for _ in 0..ROBUST_ITERATIONS {
-        let residuals = z - &mat_vec(x, &beta);
+        let residuals = z - &rows.mul(beta.view());
         let mut abs: Vec<f64> = residuals.iter().map(|r| r.abs()).collect();
         let scale = MAD_TO_SD * intervals::empirical_quantiles(&mut abs, &[0.5])[0];
         // A (nearly) perfect fit: nothing to down-weight (z is standardized, so 1e-9 is tiny).
@@ -977,24 +1028,10 @@ fn robust_refit(
         if down.is_empty() {
             break;
         }
-        let p = beta.len();
-        let mut xd = Array2::<f64>::zeros((down.len(), p));
-        let mut zd = Array1::<f64>::zeros(down.len());
-        for (r, &(i, root)) in down.iter().enumerate() {
-            let (mut target, source) = (xd.row_mut(r), x.row(i));
-            match (target.as_slice_mut(), source.as_slice()) {
-                (Some(target), Some(source)) => {
-                    target
-                        .iter_mut()
-                        .zip(source)
-                        .for_each(|(t, v)| *t = v * root);
-                }
-                _ => target.zip_mut_with(&source, |t, v| *t = v * root),
-            }
-            zd[r] = z[i] * root;
-        }
-        let gram_w = &gram - &xd.t().dot(&xd);
-        let rhs_w = &rhs - &xd.t().dot(&zd);
+        let z_rows = z.as_slice().expect("a vector");
+        let (xd, zd, down_weekend_from) = rows.scaled_rows(&down, z_rows, beta.len());
+        let gram_w = &gram_x - &gram(design, xd.view(), down_weekend_from);
+        let rhs_w = &rhs - &t_mat_vec(xd.view(), &zd);
         let next = solve(gram_w.view(), rhs_w.view(), ridge)?;
         let change = (&next - &beta).iter().fold(0.0f64, |m, d| m.max(d.abs()));
         beta = next;
@@ -1913,12 +1950,16 @@ mod tests {
         let history = History::new(&Series::new(0, step, values).unwrap()).unwrap();
         let (design, _) = choose_design(&spec_with(&["1d", "7d"], |_| {}), &history);
         assert!(!design.weekend.is_empty());
-        let times: Vec<i64> = (0..history.len()).map(|i| history.time(i)).collect();
+        // Weekday rows first, as `fit_history` orders them.
+        let mut times: Vec<i64> = (0..history.len()).map(|i| history.time(i)).collect();
+        times.sort_by_key(|&t| is_weekend(t));
+        let weekend_from = times.partition_point(|&t| !is_weekend(t));
         let mut x = Array2::<f64>::zeros((times.len(), design.columns()));
+        let mut angles = BaseAngles::new(&design, step);
         for (mut row, &t) in x.rows_mut().into_iter().zip(&times) {
-            design.fill_row(t, row.as_slice_mut().unwrap());
+            design.fill_row(t, &mut angles, row.as_slice_mut().unwrap());
         }
-        let fast = gram(&design, x.view(), &times);
+        let fast = gram(&design, x.view(), weekend_from);
         let full = x.t().dot(&x);
         for (a, b) in fast.iter().zip(&full) {
             assert!((a - b).abs() < 1e-9 * (1.0 + b.abs()), "{a} vs {b}");
