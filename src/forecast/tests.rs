@@ -12,6 +12,26 @@ fn daily_weekly() -> Vec<Span> {
     vec![span("1d"), span("7d")]
 }
 
+/// A state of huge values whose forecast is their near-cancelling sum: reloaded from JSON it
+/// must give the same forecast, so JSON must reload every f64 exactly (serde_json's
+/// `float_roundtrip`), not to within an ulp. (A case proptest found.)
+#[test]
+fn huge_cancelling_states_reload_exactly() {
+    let mut values = vec![0.0; 20];
+    values[7] = -1e300;
+    values[12] = f64::INFINITY;
+    values[17] = f64::NAN;
+    let series = Series::new(0, 8229, values).unwrap();
+    let spec = ModelSpec::from_name("holt-winters", vec![span("1d")]).unwrap();
+    let model = spec.fit(&series).unwrap();
+    let loaded: FittedModel =
+        serde_json::from_str(&serde_json::to_string(&model).unwrap()).unwrap();
+    assert_eq!(
+        model.predict(1, &[]).unwrap().yhat,
+        loaded.predict(1, &[]).unwrap().yhat
+    );
+}
+
 #[test]
 fn spec_json_forms() {
     let spec = ModelSpec::default();

@@ -7,7 +7,7 @@
 //! trend value, and the products the fit needs (`X'X`, `X'z`, `Xβ`) are taken over phases: 14
 //! days of 1-minute data become 10,080 phase rows instead of 20,160 rows, 28 days a quarter.
 //! The arithmetic is the same sums in another order; when the seasons have no common period
-//! that fits twice in the history, every row is its own phase.
+//! shorter than the history, every row is its own phase.
 
 use ndarray::{Array1, Array2, ArrayView1, s};
 
@@ -62,9 +62,9 @@ impl DesignRows {
     pub(super) fn new(design: &Design, history: &History) -> DesignRows {
         let len = history.len();
         let grid: Vec<usize> = (0..len).filter(|&i| !history.values[i].is_nan()).collect();
-        // Phase keys: the grid index modulo the common period, when it repeats at least twice.
+        // Phase keys: the grid index modulo the common period, when the history is longer.
         let cycle = common_period_steps(design, history.step)
-            .filter(|&m| m > 0 && 2 * m <= len)
+            .filter(|&m| m > 0 && m < len)
             .unwrap_or(len.max(1));
         let mut observed = vec![false; cycle];
         for &i in &grid {
