@@ -1,0 +1,59 @@
+//! The engine's refits keep `auto`'s selection: on a real sled store, a series refitted an hour
+//! after its first fit keeps the holdout split chosen then (only the chosen members are refitted
+//! on the newer window), and one refitted after `auto::RESELECT_SECONDS` selects afresh.
+
+use std::path::Path;
+
+use prescale::engine::{Engine, EngineSettings};
+use prescale::forecast::ModelSpec;
+use prescale::forecast::auto::RESELECT_SECONDS;
+use prescale::series::csv::read_dataset;
+use prescale::series::{SeriesKey, Span};
+use prescale::store::Store;
+
+fn span(text: &str) -> Span {
+    text.parse().expect("a valid duration")
+}
+
+#[test]
+fn refits_keep_the_selection_until_it_is_stale() {
+    let data = read_dataset(Path::new("datasets/aws-elb-request-count-5m.csv")).unwrap();
+    let (series, samples) = (&data.series, &data.samples);
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let settings = EngineSettings {
+        refit_interval: span("10m"),
+        replan_interval: span("15s"),
+        train_window: span("7d"),
+        plan_horizon: span("1h"),
+        model: ModelSpec::from_name("auto", vec![span("1d")]).unwrap(),
+    };
+    let engine = Engine::new(store.clone(), settings).unwrap();
+    let key = SeriesKey::new("elb").unwrap();
+
+    // Stores the samples before `now`, refits, and returns the model's split and origin.
+    let mut stored = 0;
+    let mut refit_at = |now: i64| {
+        let known = samples.partition_point(|s| s.timestamp < now);
+        store.append(&key, &samples[stored..known]).unwrap();
+        stored = known;
+        assert_eq!(engine.refit_due(now).unwrap(), 1, "a refit at {now}");
+        let summary = engine.model(&key).expect("a model").model.summary();
+        let validation = summary.validation.expect("auto reports its holdout");
+        (validation.split, summary.origin)
+    };
+
+    let first = series.timestamp(8 * 288);
+    let (split, origin) = refit_at(first);
+    assert_eq!(origin, first);
+
+    // An hour later: a new fit on the newer window, the same selection.
+    let (kept_split, later_origin) = refit_at(first + 3600);
+    assert_eq!(later_origin, first + 3600, "the refit saw the new hour");
+    assert_eq!(kept_split, split, "the selection was kept");
+
+    // Past the reselection age: a fresh holdout at the end of the newer window.
+    let stale = first + RESELECT_SECONDS + 3600;
+    let (fresh_split, _) = refit_at(stale);
+    assert!(fresh_split > split, "{fresh_split} should follow {split}");
+}
