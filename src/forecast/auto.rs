@@ -87,8 +87,9 @@ pub const MAX_ORIGINS: usize = 600;
 pub const SIMPLER_MARGIN: f64 = 0.1;
 /// The combination must score this much (relatively) better than the best single candidate.
 pub const COMBINE_MARGIN: f64 = 0.1;
-/// A selection is kept this long after the end of its holdout: refits in between refit the
-/// chosen members only ([`AutoSpec::refit_kept`]), then `auto` selects afresh.
+/// A selection is kept at most this long (and at least half as long: [`keep_for`]) after the
+/// end of its holdout: refits in between refit the chosen members only
+/// ([`AutoSpec::refit_kept`]), then `auto` selects afresh.
 pub const RESELECT_SECONDS: i64 = 6 * 3600;
 /// A challenger's advantage over the holdout's blocks must be this many standard errors.
 const EVIDENCE_T: f64 = 2.0;
@@ -428,7 +429,7 @@ impl AutoSpec {
                 .checked_mul(step)?,
         )?;
         let age = history.time(history.len()) - selected_at;
-        if !(0..RESELECT_SECONDS).contains(&age) {
+        if !(0..keep_for(conformal)).contains(&age) {
             return None;
         }
         let specs = previous
@@ -485,6 +486,22 @@ fn fit_members(
             })
         })
         .collect()
+}
+
+/// How long a selection is kept: between half of [`RESELECT_SECONDS`] and all of it, spread
+/// by a hash of its conformal quantiles (what the series' holdout taught it). Series selected
+/// in the same pass (every series when the service starts) then select afresh over several
+/// later passes instead of all in one, so no refit pass costs much more than the others.
+fn keep_for(conformal: &Conformal) -> i64 {
+    // FNV-1a over the quantiles' bits: deterministic, and the same after a JSON round trip.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for value in conformal.errors.values() {
+        for byte in value.to_bits().to_le_bytes() {
+            hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    let half = RESELECT_SECONDS / 2;
+    half + (hash % (half as u64 + 1)) as i64
 }
 
 /// Steps between the last observation and the end of `history`.
@@ -1032,6 +1049,39 @@ mod tests {
         let (c80, c95) = (in80 as f64 / total as f64, in95 as f64 / total as f64);
         assert!((0.72..=0.88).contains(&c80), "80 %: {c80}");
         assert!((0.90..=0.99).contains(&c95), "95 %: {c95}");
+    }
+
+    #[test]
+    fn selections_are_kept_for_spread_times() {
+        // Ten series that differ only in their noise: their selections expire at different
+        // times between half of RESELECT_SECONDS and all of it.
+        let keeps: Vec<i64> = (0..10)
+            .map(|seed| {
+                let mut rng = Lcg(seed);
+                let values: Vec<f64> = (0..8 * 288)
+                    .map(|i| {
+                        let phase = std::f64::consts::TAU * i as f64 / 288.0;
+                        300.0 + 100.0 * phase.sin() + 10.0 * rng.normal()
+                    })
+                    .collect();
+                let series = Series::new(0, 300, values).unwrap();
+                let spec = ModelSpec::Auto(AutoSpec::new(vec![span("1d")]));
+                let FittedModel::Auto(fitted) = spec.fit(&series).unwrap() else {
+                    panic!("auto fits an auto model")
+                };
+                keep_for(fitted.conformal.as_ref().unwrap())
+            })
+            .collect();
+        assert!(
+            keeps
+                .iter()
+                .all(|k| (RESELECT_SECONDS / 2..=RESELECT_SECONDS).contains(k)),
+            "{keeps:?}"
+        );
+        let mut distinct = keeps.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert!(distinct.len() >= 8, "{keeps:?}");
     }
 
     #[test]

@@ -39,6 +39,11 @@ pub struct ErrorQuantiles {
 }
 
 impl ErrorQuantiles {
+    /// Every stored quantile, horizon by horizon.
+    pub(crate) fn values(&self) -> impl Iterator<Item = f64> + '_ {
+        self.quantiles.iter().flatten().copied()
+    }
+
     /// Zero-width intervals (no errors were observed).
     pub(crate) fn zero() -> ErrorQuantiles {
         ErrorQuantiles {
