@@ -4,6 +4,7 @@
 //!     cargo bench --bench refit_scale                                # 10,000 series
 //!     PRESCALE_SCALE_SERIES=500 cargo bench --bench refit_scale      # fewer
 //!     PRESCALE_SCALE_MODE=parallel cargo bench --bench refit_scale   # the engine's passes only
+//!     PRESCALE_SCALE_HOURS=7 cargo bench --bench refit_scale         # and 7 hours of passes
 //!
 //! The series are generated from the bundled traces in `datasets/` (no extra data): each trace
 //! is put on a 1-minute grid by linear interpolation (gaps bridged), then every series picks a
@@ -267,6 +268,11 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(if benching { 10_000 } else { 4 });
     let mode = std::env::var("PRESCALE_SCALE_MODE").unwrap_or_else(|_| "both".into());
+    // Hours of further passes after the steady-state one (0: none).
+    let hours: i64 = std::env::var("PRESCALE_SCALE_HOURS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
 
     let traces = traces();
@@ -308,5 +314,52 @@ fn main() {
             &totals,
             &models,
         );
+        if hours > 0 {
+            follow(&traces, n, threads, hours, models);
+        }
     }
+}
+
+/// The engine's passes every [`REFIT_INTERVAL`] for `hours` after the steady-state pass, each
+/// from the previous pass's models: selections expire between 3 and 6 hours (spread per series),
+/// so this shows what the passes that reselect cost. Prints the mean and the slowest pass and
+/// how many series selected afresh per pass.
+fn follow(traces: &[Trace], n: usize, threads: usize, hours: i64, mut models: Vec<FittedModel>) {
+    let split = |m: &FittedModel| m.summary().validation.map(|v| v.split);
+    let (mut total, mut slowest, mut passes) = (0.0, (0.0, 0), 0);
+    let mut reselected = Vec::new();
+    let mut times = Vec::new();
+    let last = hours * 3600 / REFIT_INTERVAL;
+    for k in 2..=last {
+        let now = NOW + k * REFIT_INTERVAL;
+        let (next, wall, _) = pass(traces, n, threads, now, Some(&models));
+        let fresh = next
+            .iter()
+            .zip(&models)
+            .filter(|(a, b)| split(a) != split(b))
+            .count();
+        let seconds = wall.as_secs_f64();
+        total += seconds;
+        passes += 1;
+        if seconds > slowest.0 {
+            slowest = (seconds, k);
+        }
+        reselected.push(fresh);
+        times.push(seconds);
+        models = next;
+    }
+    let most = reselected.iter().copied().max().unwrap_or(0);
+    let each: Vec<String> = times.iter().map(|t| format!("{t:.1}")).collect();
+    println!(
+        "passes every 10 minutes for {hours} h after it: {passes} passes, mean {:.1} s, slowest \
+         {:.1} s ({} min after the first pass); series selecting afresh per pass: at most {most}, \
+         {} in all; {}\n    each pass (s): {}\n    selecting afresh: {:?}",
+        total / passes.max(1) as f64,
+        slowest.0,
+        slowest.1 * REFIT_INTERVAL / 60,
+        reselected.iter().sum::<usize>(),
+        load_average(),
+        each.join(" "),
+        reselected,
+    );
 }
