@@ -2,18 +2,18 @@
 //! after its first fit keeps the holdout split chosen then (only the chosen members are refitted
 //! on the newer window), and one refitted after `auto::RESELECT_SECONDS` selects afresh.
 
+mod common;
+
 use std::path::Path;
 
 use prescale::engine::{Engine, EngineSettings};
 use prescale::forecast::ModelSpec;
 use prescale::forecast::auto::RESELECT_SECONDS;
+use prescale::series::SeriesKey;
 use prescale::series::csv::read_dataset;
-use prescale::series::{SeriesKey, Span};
 use prescale::store::Store;
 
-fn span(text: &str) -> Span {
-    text.parse().expect("a valid duration")
-}
+use common::span;
 
 #[test]
 fn refits_keep_the_selection_until_it_is_stale() {

@@ -6,6 +6,8 @@
 //! pass and a re-plan pass at `now` — once at the start of every step of the trace, which is
 //! exactly when the backtest's policies decide.
 
+mod common;
+
 use std::path::Path;
 
 use prescale::backtest::fleet::PolicyKind;
@@ -14,13 +16,11 @@ use prescale::backtest::simulate::{QUANTILES, ScalingConfig, simulate};
 use prescale::engine::{Engine, EngineSettings, PlanState};
 use prescale::forecast::ModelSpec;
 use prescale::plan::{MetricValue, Target};
+use prescale::series::SeriesKey;
 use prescale::series::csv::read_dataset;
-use prescale::series::{SeriesKey, Span};
 use prescale::store::Store;
 
-fn span(text: &str) -> Span {
-    text.parse().expect("a valid duration")
-}
+use common::span;
 
 #[test]
 fn engine_and_backtest_make_identical_plans() {

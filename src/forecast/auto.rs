@@ -936,15 +936,27 @@ mod tests {
         assert_eq!(forecast.bands[1].values, forecast.yhat);
     }
 
+    /// `days` days of `per_day` steps: `level + amplitude · sin(phase of the day)` plus
+    /// normal noise of standard deviation 10 from the seeded generator.
+    fn noisy_daily_sine(
+        seed: u64,
+        days: usize,
+        per_day: usize,
+        level: f64,
+        amplitude: f64,
+    ) -> Vec<f64> {
+        let mut rng = Lcg(seed);
+        (0..days * per_day)
+            .map(|i| {
+                let phase = std::f64::consts::TAU * i as f64 / per_day as f64;
+                level + amplitude * phase.sin() + 10.0 * rng.normal()
+            })
+            .collect()
+    }
+
     #[test]
     fn picks_linear_on_a_smooth_sine_with_noise() {
-        let mut rng = Lcg(9);
-        let values: Vec<f64> = (0..14 * 48)
-            .map(|i| {
-                let phase = std::f64::consts::TAU * i as f64 / 48.0;
-                200.0 + 80.0 * phase.sin() + 10.0 * rng.normal()
-            })
-            .collect();
+        let values = noisy_daily_sine(9, 14, 48, 200.0, 80.0);
         let series = Series::new(0, 1800, values).unwrap();
         let model = AutoSpec::new(vec![span("1d"), span("7d")])
             .fit(&series)
@@ -1057,13 +1069,7 @@ mod tests {
         // times between half of RESELECT_SECONDS and all of it.
         let keeps: Vec<i64> = (0..10)
             .map(|seed| {
-                let mut rng = Lcg(seed);
-                let values: Vec<f64> = (0..8 * 288)
-                    .map(|i| {
-                        let phase = std::f64::consts::TAU * i as f64 / 288.0;
-                        300.0 + 100.0 * phase.sin() + 10.0 * rng.normal()
-                    })
-                    .collect();
+                let values = noisy_daily_sine(seed, 8, 288, 300.0, 100.0);
                 let series = Series::new(0, 300, values).unwrap();
                 let spec = ModelSpec::Auto(AutoSpec::new(vec![span("1d")]));
                 let FittedModel::Auto(fitted) = spec.fit(&series).unwrap() else {
@@ -1088,13 +1094,7 @@ mod tests {
     fn refits_keep_a_fresh_selection_and_select_again_when_it_is_stale() {
         // 15 days at 5-minute steps, daily shape plus noise; fits over a 14-day window.
         let step = 300;
-        let mut rng = Lcg(8);
-        let values: Vec<f64> = (0..15 * 288)
-            .map(|i| {
-                let phase = std::f64::consts::TAU * i as f64 / 288.0;
-                300.0 + 100.0 * phase.sin() + 10.0 * rng.normal()
-            })
-            .collect();
+        let values = noisy_daily_sine(8, 15, 288, 300.0, 100.0);
         let series = Series::new(0, step, values).unwrap();
         let window = |end: usize| series.slice(end - 14 * 288..end);
         let spec = ModelSpec::Auto(AutoSpec::new(vec![span("1d"), span("7d")]));

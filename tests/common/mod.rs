@@ -310,3 +310,8 @@ pub fn failed_start(dir: &Path, args: &[&str]) -> String {
     assert!(!status.success(), "{args:?} should fail:\n{stderr}");
     stderr
 }
+
+/// A duration such as `10m` or `7d`, as the CLI and the config take them.
+pub fn span(text: &str) -> prescale::series::Span {
+    text.parse().expect("a valid duration")
+}
