@@ -1158,6 +1158,9 @@ fn stabilize(mut ar: Vec<f64>) -> Vec<f64> {
 /// The spectral radius of the AR's companion matrix, from the growth rate of its recursion.
 fn spectral_radius(ar: &[f64]) -> f64 {
     const STEPS: usize = 2000;
+    /// Steps between renormalizations (growth over them stays far inside f64's range for any
+    /// radius this is asked about; an overflow reads as an infinite radius).
+    const RESCALE: usize = 25;
     if ar.is_empty() {
         return 0.0;
     }
@@ -1165,27 +1168,35 @@ fn spectral_radius(ar: &[f64]) -> f64 {
         return ar[0].abs();
     }
     let p = ar.len();
+    // The recursion runs forward in one buffer, oldest value first, so that each step is one
+    // dot product of the coefficients (reversed) with the last p values.
+    let reversed: Vec<f64> = ar.iter().rev().copied().collect();
+    let mut x: Vec<f64> = Vec::with_capacity(STEPS + p);
     // An arbitrary start that excites every root.
-    let mut state: Vec<f64> = (0..p).map(|i| 1.0 / (i + 1) as f64).collect();
-    let mut log_growth = 0.0;
+    x.extend((0..p).rev().map(|i| 1.0 / (i + 1) as f64));
+    // ln of the size of the last p values, the scale divided out so far included.
+    let mut log_scale = 0.0;
     let mut log_half = 0.0;
-    for step in 0..STEPS {
-        let next: f64 = ar.iter().zip(&state).map(|(a, s)| a * s).sum();
-        state.rotate_right(1);
-        state[0] = next;
-        let norm = state.iter().map(|s| s.abs()).fold(0.0, f64::max);
-        if norm == 0.0 || !norm.is_finite() {
-            return if norm == 0.0 { 0.0 } else { f64::INFINITY };
-        }
-        log_growth += norm.ln();
-        for s in &mut state {
-            *s /= norm;
-        }
-        if step + 1 == STEPS / 2 {
-            log_half = log_growth;
+    for step in 1..=STEPS {
+        let t = x.len();
+        x.push(dot(&reversed, &x[t - p..t]));
+        if step % RESCALE == 0 || step == STEPS / 2 || step == STEPS {
+            let t = x.len();
+            let window = &mut x[t - p..];
+            let norm = window.iter().map(|s| s.abs()).fold(0.0, f64::max);
+            if norm == 0.0 || !norm.is_finite() {
+                return if norm == 0.0 { 0.0 } else { f64::INFINITY };
+            }
+            for s in window.iter_mut() {
+                *s /= norm;
+            }
+            log_scale += norm.ln();
+            if step == STEPS / 2 {
+                log_half = log_scale;
+            }
         }
     }
-    ((log_growth - log_half) / (STEPS - STEPS / 2) as f64).exp()
+    ((log_scale - log_half) / (STEPS - STEPS / 2) as f64).exp()
 }
 
 /// The AR state (the last p residuals, most recent first) at the last observed value of
