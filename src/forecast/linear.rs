@@ -188,6 +188,9 @@ const MAX_ANCHOR: usize = 4096;
 const MAX_ERROR_ORIGINS: usize = 4096;
 /// Ridge penalty relative to the number of rows (columns are O(1), so `X'X` is O(rows)).
 const RIDGE: f64 = 1e-8;
+/// Residuals are clipped at this many robust standard deviations (1.4826 · MAD) before the
+/// AR is fitted to them.
+const AR_CLIP: f64 = 3.0;
 /// Huber's tuning constant (95 % efficiency under Gaussian noise).
 const HUBER: f64 = 1.345;
 /// Re-weighting passes of the robust fit.
@@ -1051,14 +1054,34 @@ fn angle(t: i64, period: i64) -> f64 {
 }
 
 /// An AR(p) on the residuals, p ≤ `max_order` chosen by AIC, fitted by least squares (no
-/// intercept: the residuals are centred by the regression) on every residual whose `max_order`
-/// predecessors are observed, so gaps are skipped, never filled. Empty when no order beats
+/// intercept: the residuals are centred by the regression) to the residuals clipped at
+/// [`AR_CLIP`] robust scales, on every residual whose `max_order` predecessors are observed, so gaps are skipped, never filled. Empty when no order beats
 /// white noise or the data is too thin.
 fn fit_ar(residuals: &[f64], max_order: usize) -> Vec<f64> {
     let q = max_order;
     if q == 0 || residuals.len() <= q {
         return Vec::new();
     }
+    // Bounded influence: a flash crowd is a few residuals tens of scales out, and least squares
+    // would fit the AR to its shape; clipped at AR_CLIP robust scales, it counts as a large
+    // deviation, not as the dynamics. (The state a forecast starts from is not clipped.)
+    let mut abs: Vec<f64> = residuals
+        .iter()
+        .filter(|r| !r.is_nan())
+        .map(|r| r.abs())
+        .collect();
+    let bound = AR_CLIP * MAD_TO_SD * intervals::empirical_quantiles(&mut abs, &[0.5])[0];
+    let clipped: Vec<f64> = residuals
+        .iter()
+        .map(|r| {
+            if bound > 0.0 {
+                r.clamp(-bound, bound)
+            } else {
+                *r
+            }
+        })
+        .collect();
+    let residuals = &clipped[..];
     // Cross-products Σ r_{t−a}·r_{t−b} (0 ≤ a ≤ b ≤ q) over the complete windows, run by run
     // of consecutive observations: one dot product of shifted slices per (a, b).
     let mut m = Array2::<f64>::zeros((q + 1, q + 1));
@@ -1923,6 +1946,26 @@ mod tests {
         assert!(
             five < one && one < none,
             "AR(5) {five}, AR(1) {one}, none {none}"
+        );
+    }
+
+    #[test]
+    fn a_flash_crowd_does_not_become_the_ar() {
+        // AR(1) with φ = 0.6, and a flash crowd: 12 steps rising to 400 scales and back.
+        let mut rng = Lcg(17);
+        let mut residuals = vec![0.0; 6_000];
+        for t in 1..residuals.len() {
+            residuals[t] = 0.6 * residuals[t - 1] + rng.normal();
+        }
+        let clean = fit_ar(&residuals, 5);
+        for (i, r) in residuals[3_000..3_012].iter_mut().enumerate() {
+            *r += 400.0 * (1.0 - (i as f64 - 6.0).abs() / 6.0);
+        }
+        let spiked = fit_ar(&residuals, 5);
+        assert!((clean[0] - 0.6).abs() < 0.05, "{clean:?}");
+        assert!(
+            (spiked[0] - clean[0]).abs() < 0.05,
+            "clean {clean:?}, with the spike {spiked:?}"
         );
     }
 
