@@ -40,9 +40,10 @@
 //!   day), so the residuals are modelled by a linear autoregression AR(p), p ≤ `ar_order`
 //!   (24 by default: two hours at 5-minute steps, whose longer memory carries a busy or quiet
 //!   spell further ahead than a few lags can) chosen by AIC and fitted by least squares on runs
-//!   of consecutive observed residuals, its roots kept inside 0.99 so it always decays. The forecast adds the AR's recursion from the
-//!   last residuals: it matters for the first steps after the origin and fades to zero; far
-//!   ahead the forecast is the regression alone.
+//!   of consecutive observed residuals clipped at 3 robust standard deviations (so a flash
+//!   crowd does not become the AR's dynamics), its roots kept inside 0.99 so it always decays.
+//!   The forecast adds the AR's recursion from the last residuals: it matters for the first
+//!   steps after the origin and fades to zero; far ahead the forecast is the regression alone.
 //!
 //! **Solving.** The design matrix `X` (columns scaled to O(1), target standardized) is built
 //! once, row-major, and stored once per phase of the seasons' common period (the week): all its
@@ -1055,8 +1056,9 @@ fn angle(t: i64, period: i64) -> f64 {
 
 /// An AR(p) on the residuals, p ≤ `max_order` chosen by AIC, fitted by least squares (no
 /// intercept: the residuals are centred by the regression) to the residuals clipped at
-/// [`AR_CLIP`] robust scales, on every residual whose `max_order` predecessors are observed, so gaps are skipped, never filled. Empty when no order beats
-/// white noise or the data is too thin.
+/// [`AR_CLIP`] robust scales, on every residual whose `max_order` predecessors are observed,
+/// so gaps are skipped, never filled. Empty when no order beats white noise or the data is too
+/// thin.
 fn fit_ar(residuals: &[f64], max_order: usize) -> Vec<f64> {
     let q = max_order;
     if q == 0 || residuals.len() <= q {
@@ -1083,7 +1085,7 @@ fn fit_ar(residuals: &[f64], max_order: usize) -> Vec<f64> {
         .collect();
     let residuals = &clipped[..];
     // Cross-products Σ r_{t−a}·r_{t−b} (0 ≤ a ≤ b ≤ q) over the complete windows, run by run
-    // of consecutive observations: one dot product of shifted slices per (a, b).
+    // of consecutive observations.
     let mut m = Array2::<f64>::zeros((q + 1, q + 1));
     let mut count = 0usize;
     for run in residuals.split(|r| r.is_nan()) {
