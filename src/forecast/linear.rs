@@ -1073,16 +1073,9 @@ fn fit_ar(residuals: &[f64], max_order: usize) -> Vec<f64> {
         .map(|r| r.abs())
         .collect();
     let bound = AR_CLIP * MAD_TO_SD * intervals::empirical_quantiles(&mut abs, &[0.5])[0];
-    let clipped: Vec<f64> = residuals
-        .iter()
-        .map(|r| {
-            if bound > 0.0 {
-                r.clamp(-bound, bound)
-            } else {
-                *r
-            }
-        })
-        .collect();
+    // No scale (most residuals 0, or none observed): nothing to clip.
+    let bound = if bound > 0.0 { bound } else { f64::INFINITY };
+    let clipped: Vec<f64> = residuals.iter().map(|r| r.clamp(-bound, bound)).collect();
     let residuals = &clipped[..];
     // Cross-products Σ r_{t−a}·r_{t−b} (0 ≤ a ≤ b ≤ q) over the complete windows, run by run
     // of consecutive observations.
