@@ -6,15 +6,19 @@
 //!
 //! ```sh
 //! cargo run --release --example accuracy -- [DIR] [--origins N] [--models auto,linear-seasonal]
-//!     [--only SUBSTR] [--choices]
+//!     [--only SUBSTR] [--choices] [--step 1h]
 //! ```
+//!
+//! `--step` first averages every trace onto a coarser grid (a whole multiple of its own step;
+//! traces it does not divide are skipped): the bundled traces as traces of another step, a check
+//! that a change does not win only at the steps it was made on.
 
 use std::path::PathBuf;
 
 use prescale::backtest::{Setup, accuracy, dataset_name, datasets_in};
 use prescale::forecast::ModelSpec;
-use prescale::series::Span;
-use prescale::series::csv::read_dataset;
+use prescale::series::csv::{Dataset, read_dataset};
+use prescale::series::{Series, Span};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut dir = PathBuf::from("datasets");
@@ -22,6 +26,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut models = vec!["auto".to_string(), "linear-seasonal".to_string()];
     let mut only: Option<String> = None;
     let mut choices = false;
+    let mut coarser: Option<Span> = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -36,6 +41,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             "--only" => only = Some(args.next().ok_or("--only SUBSTR")?),
             "--choices" => choices = true,
+            "--step" => coarser = Some(args.next().ok_or("--step DURATION")?.parse()?),
             other => dir = PathBuf::from(other),
         }
     }
@@ -55,6 +61,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             continue;
         }
         let dataset = read_dataset(&path)?;
+        let dataset = match coarser {
+            None => dataset,
+            Some(step) => match averaged(&dataset.series, step.seconds())? {
+                Some(dataset) => dataset,
+                None => continue,
+            },
+        };
         let series = &dataset.series;
         let step = series.step();
         let horizons: [Span; 2] = if step <= 900 {
@@ -107,4 +120,32 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("mean MASE {model}: {:.4} over {n}", sum / n.max(1) as f64);
     }
     Ok(())
+}
+
+/// `series` averaged onto a grid of `step` seconds (the mean of the observed values of each
+/// group of whole steps; missing when none is observed), or `None` when `step` is not a larger
+/// whole multiple of the series' step.
+fn averaged(series: &Series, step: i64) -> Result<Option<Dataset>, Box<dyn std::error::Error>> {
+    let own = series.step();
+    if step <= own || step % own != 0 {
+        return Ok(None);
+    }
+    let factor = usize::try_from(step / own)?;
+    let values = series
+        .values()
+        .chunks_exact(factor)
+        .map(|group| {
+            let seen: Vec<f64> = group.iter().copied().filter(|v| !v.is_nan()).collect();
+            if seen.is_empty() {
+                f64::NAN
+            } else {
+                seen.iter().sum::<f64>() / seen.len() as f64
+            }
+        })
+        .collect();
+    let series = Series::new(series.start(), step, values)?;
+    Ok(Some(Dataset {
+        samples: series.samples(),
+        series,
+    }))
 }
