@@ -1060,7 +1060,11 @@ fn angle(t: i64, period: i64) -> f64 {
 /// so gaps are skipped, never filled. Empty when no order beats white noise or the data is too
 /// thin.
 fn fit_ar(residuals: &[f64], max_order: usize) -> Vec<f64> {
-    let q = max_order;
+    // The orders tried are those the data can support: at least 10 windows per coefficient
+    // (a short history lowers the largest order tried rather than losing the correction).
+    let observed = residuals.iter().filter(|r| !r.is_nan()).count();
+    // (`observed − q ≥ 10 (q + 1)`, the check below, for one run without gaps).
+    let q = max_order.min(observed.saturating_sub(10) / 11);
     if q == 0 || residuals.len() <= q {
         return Vec::new();
     }
@@ -1962,6 +1966,20 @@ mod tests {
             (spiked[0] - clean[0]).abs() < 0.05,
             "clean {clean:?}, with the spike {spiked:?}"
         );
+    }
+
+    #[test]
+    fn a_short_history_lowers_the_ar_order_instead_of_dropping_the_ar() {
+        // A week of hourly residuals, AR(1) with φ = 0.6: too few for 24 lags (10 windows per
+        // coefficient), enough for a lower order.
+        let mut rng = Lcg(23);
+        let mut residuals = vec![0.0; 168];
+        for t in 1..residuals.len() {
+            residuals[t] = 0.6 * residuals[t - 1] + rng.normal();
+        }
+        let ar = fit_ar(&residuals, 24);
+        assert!(!ar.is_empty() && ar.len() <= 14, "{ar:?}");
+        assert!((ar[0] - 0.6).abs() < 0.2, "{ar:?}");
     }
 
     #[test]
