@@ -432,12 +432,20 @@ impl AutoSpec {
         if !(0..keep_for(conformal)).contains(&age) {
             return None;
         }
-        let specs = previous
+        // Each member refitted from its previous fit (what a linear fit's robust iterations
+        // reached carries over).
+        let members = previous
             .members
             .iter()
-            .map(|member| Some((self.member_spec(&member.model)?, member.weight)))
+            .map(|member| {
+                let spec = self.member_spec(&member.model)?;
+                let model = spec.refit_history(history, &member.model).ok()?;
+                Some(Member {
+                    weight: member.weight,
+                    model,
+                })
+            })
             .collect::<Option<Vec<_>>>()?;
-        let members = fit_members(history, specs).ok()?;
         Some(FittedAuto {
             members,
             combine: previous.combine,

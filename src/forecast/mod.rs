@@ -287,6 +287,27 @@ impl ModelSpec {
     }
 }
 
+impl ModelSpec {
+    /// Fits on prepared history without intervals (as `auto`'s members are fitted), starting
+    /// from the series' `previous` fit of this spec where the family can use one (a linear fit
+    /// continues its robust iterations); otherwise a plain fit.
+    pub(crate) fn refit_history(
+        &self,
+        history: &History,
+        previous: &FittedModel,
+    ) -> Result<FittedModel, ForecastError> {
+        match (self, previous) {
+            (ModelSpec::LinearSeasonal(spec), FittedModel::LinearSeasonal(previous)) => {
+                self.check()?;
+                Ok(FittedModel::LinearSeasonal(linear::refit_history(
+                    spec, history, false, previous,
+                )?))
+            }
+            _ => self.fit_history(history, false),
+        }
+    }
+}
+
 impl Fit for ModelSpec {
     type Fitted = FittedModel;
 
