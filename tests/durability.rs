@@ -56,9 +56,24 @@ async fn acknowledged_batches_survive_sigkill() {
     );
 
     let server = Server::start(&data, &[]);
-    let body: serde_json::Value =
-        common::get_json(server.url("/api/v1/series/durable/samples")).await;
-    let stored: BTreeMap<i64, f64> = common::samples_of(&body);
+    // Read back in pages: one read returns at most a million samples (a release build
+    // pushes more than that before the kill) and says so with `truncated`.
+    let read = server.url("/api/v1/series/durable/samples");
+    let mut stored: BTreeMap<i64, f64> = BTreeMap::new();
+    let mut from = None;
+    loop {
+        let url = match from {
+            Some(from) => format!("{read}?from={from}"),
+            None => read.clone(),
+        };
+        let body: serde_json::Value = common::get_json(url).await;
+        let page: BTreeMap<i64, f64> = common::samples_of(&body);
+        from = page.keys().next_back().map(|last| last + 1);
+        stored.extend(page);
+        if body["truncated"] != serde_json::json!(true) || from.is_none() {
+            break;
+        }
+    }
     let lost: Vec<_> = expected
         .iter()
         .filter(|(t, v)| stored.get(t) != Some(v))
