@@ -53,7 +53,12 @@
 //! solves the small `p×p` normal equations (a tiny ridge keeps them solvable when gaps leave a
 //! column nearly empty). Each robust re-weighting only subtracts the rows whose weight dropped
 //! below 1 (`X'WX = X'X − Σ (1−wᵢ) xᵢxᵢ'`), so the iterations cost a fraction of the first
-//! pass; the Box-Cox profile reuses the same `X'X` for every λ.
+//! pass; the Box-Cox profile reuses the same `X'X` for every λ. A refit of the same series a
+//! few steps later (`auto`'s kept selections) starts its robust iterations from the previous
+//! fit's coefficients and keeps its weekend decision ([`refit_history`]): one re-weighting
+//! instead of three, the iterations carrying on across refits. For calibration, `auto` asks for
+//! leave-one-day-out values ([`fit_cross_validated`]): each day's coefficients from
+//! `X'WX − X_d'W_dX_d`, one `p×p` solve per day.
 //!
 //! **Intervals**: the error of an `h`-step forecast from origin `o` is the residual at `o+h`
 //! minus the AR correction forecast from the residuals before `o` — the error of the corrected
@@ -851,7 +856,20 @@ pub(crate) fn fit_history(
     history: &History,
     with_intervals: bool,
 ) -> Result<FittedLinearSeasonal, ForecastError> {
-    fit_from(spec, history, with_intervals, None)
+    Ok(fit_from(spec, history, with_intervals, None, None)?.0)
+}
+
+/// Fits on prepared history (without intervals) and also returns the regression's
+/// leave-one-day-out values ([`leave_one_day_out`]) per step of `history` from step `from` on,
+/// in the transformed units (NaN at gaps and before `from`): what
+/// [`FittedLinearSeasonal::cross_validated_forecasts`] forecasts from. `None` when the history
+/// holds fewer than two days.
+pub(crate) fn fit_cross_validated(
+    spec: &LinearSeasonalSpec,
+    history: &History,
+    from: usize,
+) -> Result<(FittedLinearSeasonal, Option<Vec<f64>>), ForecastError> {
+    fit_from(spec, history, false, None, Some(from))
 }
 
 /// Refits on prepared history starting from the series' `previous` fit of the same spec (a few
@@ -865,7 +883,7 @@ pub(crate) fn refit_history(
     with_intervals: bool,
     previous: &FittedLinearSeasonal,
 ) -> Result<FittedLinearSeasonal, ForecastError> {
-    fit_from(spec, history, with_intervals, Some(previous))
+    Ok(fit_from(spec, history, with_intervals, Some(previous), None)?.0)
 }
 
 fn fit_from(
@@ -873,7 +891,8 @@ fn fit_from(
     history: &History,
     with_intervals: bool,
     previous: Option<&FittedLinearSeasonal>,
-) -> Result<FittedLinearSeasonal, ForecastError> {
+    cross_validate_from: Option<usize>,
+) -> Result<(FittedLinearSeasonal, Option<Vec<f64>>), ForecastError> {
     if history.observed < 2 {
         return Err(ForecastError::TooShort {
             needed: 2,
@@ -970,6 +989,33 @@ fn fit_from(
     for (r, &i) in rows.grid.iter().enumerate() {
         residuals[i] = (z[r] - fitted_values[r]) * sd;
     }
+    let cross_validated = match cross_validate_from {
+        Some(from) => {
+            let standardized: Vec<f64> = z.iter().zip(&fitted_values).map(|(z, f)| z - f).collect();
+            let weights = if spec.robust {
+                huber_weights(&standardized)
+            } else {
+                vec![1.0; n_obs]
+            };
+            let fit = WeightedFit {
+                design: &design,
+                rows: &rows,
+                gram,
+                rhs,
+                z: &z,
+                weights: &weights,
+                ridge,
+            };
+            leave_one_day_out(&fit, history, from)?.map(|values| {
+                let mut on_grid = vec![f64::NAN; history.len()];
+                for (&i, v) in rows.grid.iter().zip(values) {
+                    on_grid[i] = v * sd + mean;
+                }
+                on_grid
+            })
+        }
+        None => None,
+    };
 
     let mut column = 1;
     let intercept = beta[0] * sd + mean;
@@ -1046,7 +1092,103 @@ fn fit_from(
             "values too large: the fit overflowed".to_string(),
         ));
     }
-    Ok(model)
+    Ok((model, cross_validated))
+}
+
+/// The Huber weights of standardized residuals (scale from their MAD): 1 within
+/// [`HUBER`] scales, `limit/|r|` beyond; all 1 when the scale is zero.
+fn huber_weights(residuals: &[f64]) -> Vec<f64> {
+    let mut abs: Vec<f64> = residuals.iter().map(|r| r.abs()).collect();
+    let scale = MAD_TO_SD * intervals::empirical_quantiles(&mut abs, &[0.5])[0];
+    let limit = HUBER * scale;
+    residuals
+        .iter()
+        .map(|r| {
+            if limit > 0.0 && r.abs() > limit {
+                limit / r.abs()
+            } else {
+                1.0
+            }
+        })
+        .collect()
+}
+
+/// At most this many leave-out blocks (days, or longer blocks for long histories).
+const MAX_BLOCKS: usize = 64;
+
+/// A weighted least-squares fit's parts: `X'X` and `X'z` unweighted (as the fit built them),
+/// the per-row weights it ended with.
+struct WeightedFit<'a> {
+    design: &'a Design,
+    rows: &'a DesignRows,
+    gram: ArrayView2<'a, f64>,
+    rhs: ArrayView1<'a, f64>,
+    z: &'a Array1<f64>,
+    weights: &'a [f64],
+    ridge: f64,
+}
+
+impl WeightedFit<'_> {
+    /// `(X'WX, X'Wz)` over `rows` `(row, √weight)`, or of all rows when `None`: the unweighted
+    /// products minus the rows whose weight is below 1 (`X'X − Σ (1−wᵢ) xᵢxᵢ'`).
+    fn products(&self, rows: &[(usize, f64)]) -> (Array2<f64>, Array1<f64>) {
+        let p = self.rhs.len();
+        let z = self.z.as_slice().expect("a vector");
+        let (x, zw, weekend_from) = self.rows.scaled_rows(rows, z, p);
+        (
+            gram(self.design, x.view(), weekend_from),
+            t_mat_vec(x.view(), &zw),
+        )
+    }
+}
+
+/// Leave-one-day-out values of the regression, per observed row (standardized units; NaN
+/// before step `from`): the observed rows are cut into days counted back from the end of
+/// `history`, and the rows of each day from `from` on get the values of the coefficients
+/// fitted on the other days with the same weights (`β₋d` from `X'WX − X_d'W_dX_d` and
+/// `X'Wz − X_d'W_dz_d`: a pass over the day's rows and a `p×p` solve, no refit). Out of sample
+/// for each of those days, where the holdout is one day: calibration from several days. `None`
+/// with fewer than two days.
+fn leave_one_day_out(
+    fit: &WeightedFit,
+    history: &History,
+    from: usize,
+) -> Result<Option<Vec<f64>>, ForecastError> {
+    let rows = fit.rows;
+    let len = history.len();
+    let per_day = usize::try_from(DAY / history.step.max(1))
+        .unwrap_or(1)
+        .max(1);
+    let block_steps = per_day.max(len.div_ceil(MAX_BLOCKS));
+    let block_of = |r: usize| (len - 1 - rows.grid[r]) / block_steps;
+    let n = rows.len();
+    if n == 0 || block_of(0) == block_of(n - 1) {
+        return Ok(None);
+    }
+    // X'WX over every row: the unweighted products less the down-weighted rows' share.
+    let down: Vec<(usize, f64)> = (0..n)
+        .filter(|&r| fit.weights[r] < 1.0)
+        .map(|r| (r, (1.0 - fit.weights[r]).sqrt()))
+        .collect();
+    let (gram_down, rhs_down) = fit.products(&down);
+    let gram_all = &fit.gram - &gram_down;
+    let rhs_all = &fit.rhs - &rhs_down;
+    // The blocks (consecutive rows, rows being in time order) that reach `from`, with √w.
+    let first = rows.grid.partition_point(|&i| i < from);
+    let mut values = vec![f64::NAN; n];
+    let mut start = first;
+    while start < n {
+        let block = block_of(start);
+        let end = start + (start..n).take_while(|&r| block_of(r) == block).count();
+        let chosen: Vec<(usize, f64)> = (start..end).map(|r| (r, fit.weights[r].sqrt())).collect();
+        let (g, b) = fit.products(&chosen);
+        let beta = solve((&gram_all - &g).view(), (&rhs_all - &b).view(), fit.ridge)?;
+        for (r, value) in (start..end).zip(&mut values[start..end]) {
+            *value = rows.value(r, beta.view());
+        }
+        start = end;
+    }
+    Ok(Some(values))
 }
 
 /// Iteratively re-weighted least squares with Huber weights on residuals standardized by their
@@ -1516,6 +1658,33 @@ impl FittedLinearSeasonal {
         let base: Vec<f64> = (split..history.len())
             .map(|i| self.value_z(history.time(i)))
             .collect();
+        self.forecasts_from(history, split, &base, origins, len)
+    }
+
+    /// Point forecasts as [`Self::holdout_forecasts`] makes them, from any origins of the
+    /// history this model was fitted on, with the regression's leave-one-day-out `values`
+    /// (from [`fit_cross_validated`]) in place of its own: every forecast step, and every
+    /// residual the correction starts from, out of sample for its day.
+    pub(crate) fn cross_validated_forecasts(
+        &self,
+        history: &History,
+        values: &[f64],
+        origins: &[usize],
+        len: usize,
+    ) -> Vec<Vec<f64>> {
+        self.forecasts_from(history, 0, values, origins, len)
+    }
+
+    /// Forecasts from `origins` (clamped to ≥ `split`) with the regression's values `base` for
+    /// the steps from `split` on.
+    fn forecasts_from(
+        &self,
+        history: &History,
+        split: usize,
+        base: &[f64],
+        origins: &[usize],
+        len: usize,
+    ) -> Vec<Vec<f64>> {
         let residuals: Vec<f64> = (split..history.len())
             .map(|i| {
                 let v = history.values[i];
@@ -2086,6 +2255,40 @@ mod tests {
             );
             assert!((w - f).abs() < 2.0, "at {t}: warm {w} vs fresh {f}");
         }
+    }
+
+    #[test]
+    fn leave_one_day_out_values_are_fits_without_the_day() {
+        // Ordinary least squares (no weights to re-estimate), no correction: the value a day
+        // gets is that of a fit on the other days, here checked for the sixth day from the
+        // end by refitting with that day's values removed.
+        let spec = spec_with(&["1d", "7d"], |s| {
+            s.robust = false;
+            s.ar_order = 0;
+        });
+        let history = window_with_an_outage(0);
+        let per_day = 48;
+        let len = history.len();
+        let (_, values) = fit_cross_validated(&spec, &history, 0).unwrap();
+        let values = values.unwrap();
+        let day = len - 6 * per_day..len - 5 * per_day;
+        let mut without = history.values.clone();
+        without[day.clone()].fill(f64::NAN);
+        let series = Series::new(history.start, history.step, without).unwrap();
+        let refit = spec.fit(&series).unwrap();
+        for i in day {
+            let expected = refit.value_at(history.time(i));
+            assert!(
+                (values[i] - expected).abs() < 1e-6 * expected.abs().max(1.0),
+                "step {i}: {} vs {expected}",
+                values[i]
+            );
+        }
+        // From a later step on only: the earlier steps have no value.
+        let (_, values) = fit_cross_validated(&spec, &history, len - per_day).unwrap();
+        let values = values.unwrap();
+        assert!(values[..len - per_day].iter().all(|v| v.is_nan()));
+        assert!(values[len - per_day..].iter().all(|v| v.is_finite()));
     }
 
     #[test]

@@ -186,6 +186,15 @@ impl DesignRows {
             .collect()
     }
 
+    /// `x·β` of observed row `r`.
+    pub(super) fn value(&self, r: usize, beta: ArrayView1<f64>) -> f64 {
+        let phase = self.phase_of[r];
+        let p = beta.len();
+        let row = self.phases.slice(s![phase, ..p]);
+        let slope = self.trend_column.map_or(0.0, |c| beta[c]);
+        row.dot(&beta) / self.roots[phase] + slope * self.trend[r]
+    }
+
     /// The rows `(row, factor)` (in increasing row order) of `[X z]`, their first `p` columns
     /// and their `z` times their factor, weekday rows first; with the index of the first weekend
     /// row (as [`gram`] wants).
