@@ -1,7 +1,7 @@
 //! Model selection with calibrated intervals: fit each candidate on the older part of the
 //! history, let it forecast the newest part from many rolling origins, keep the best (or a
 //! combination when that scores better), refit it on everything, and take its prediction
-//! intervals from the errors it made out of sample (split conformal).
+//! intervals from the errors it made out of sample (conformal).
 //!
 //! - **Candidates** ([`candidates`]): linear-seasonal over all the seasons (the default), then
 //!   seasonal naive for each season the older part supports (daily and weekly repetition win on
@@ -832,7 +832,7 @@ fn finish(history: &History, selection: Selection) -> Result<FittedAuto, Forecas
     errors.round_for_json();
     if !errors.is_finite() {
         return Err(ForecastError::Fit(
-            "values too large: the holdout errors overflow".to_string(),
+            "values too large: the calibration errors overflow".to_string(),
         ));
     }
     let offset = trailing_gaps(history);

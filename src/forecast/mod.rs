@@ -21,7 +21,7 @@
 //! - [`holt_winters`]: Holt-Winters exponential smoothing (additive or multiplicative season,
 //!   damped trend), its smoothing parameters fitted on the training data.
 //! - [`auto`]: holdout model selection among the families (or a combination of the best two),
-//!   with split-conformal intervals from the holdout's out-of-sample errors.
+//!   with conformal intervals from out-of-sample errors of the recent days.
 //! - `intervals`: prediction intervals from forecast errors per horizon step.
 //! - `history`: the training series prepared once (gaps, leading gaps, overflow checks).
 //! - [`model_file`]: a fitted model with its metadata, as saved under `models/` (text only).
