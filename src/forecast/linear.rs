@@ -2141,17 +2141,8 @@ mod tests {
 
     #[test]
     fn robust_fitting_resists_an_outage() {
-        let step = 1800;
-        let mut rng = Lcg(9);
-        let mut values: Vec<f64> = (0..21 * 48)
-            .map(|i| truth(i * step) + 5.0 * rng.normal())
-            .collect();
-        // A 10-hour outage (zeros) and a spike.
-        for v in &mut values[300..320] {
-            *v = 0.0;
-        }
-        values[700] += 3000.0;
-        let series = Series::new(0, step, values).unwrap();
+        let series = series_with_an_outage(0);
+        let step = series.step();
         let error = |robust: bool| {
             let model = spec_with(&["1d", "7d"], |s| {
                 s.robust = robust;
@@ -2172,9 +2163,9 @@ mod tests {
         );
     }
 
-    /// 21 days of `truth` at 30-minute steps with noise, an outage and a spike, from step
-    /// `from`: the window a refit sees `from` steps later.
-    fn window_with_an_outage(from: usize) -> History {
+    /// 21 days of `truth` at 30-minute steps with noise, a 10-hour outage (zeros) and a spike,
+    /// from step `from`: the window a refit sees `from` steps later.
+    fn series_with_an_outage(from: usize) -> Series {
         let step = 1800;
         let mut rng = Lcg(23);
         let mut values: Vec<f64> = (0..22 * 48)
@@ -2185,7 +2176,11 @@ mod tests {
         }
         values[700] += 3000.0;
         let values = values[from..from + 21 * 48].to_vec();
-        History::new(&Series::new(from as i64 * step, step, values).unwrap()).unwrap()
+        Series::new(from as i64 * step, step, values).unwrap()
+    }
+
+    fn window_with_an_outage(from: usize) -> History {
+        History::new(&series_with_an_outage(from)).unwrap()
     }
 
     #[test]
