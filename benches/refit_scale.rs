@@ -19,7 +19,8 @@
 //! per mode: the **first pass** (no cached model: `auto` selects, i.e. fits its candidates at
 //! the split, scores them on the holdout and refits the choice) and the **steady-state pass**
 //! one refit interval (10 minutes, 10 new samples) later (the selection is kept for
-//! `auto::RESELECT_SECONDS`; only the chosen members are refitted). The engine's refit pass
+//! `auto::RESELECT_SECONDS`; only the chosen members are refitted, from their previous fits).
+//! The engine's refit pass
 //! (`Engine::refit_due`) runs one worker per core, each taking the next due series; mode
 //! `sequential` runs the passes on one thread (what one core does), `parallel` on one thread per
 //! core (the engine's passes), `both` (the default) both.

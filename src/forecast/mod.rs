@@ -245,7 +245,8 @@ impl ModelSpec {
     /// Fits `series` as [`ModelSpec::fit`] does, but keeps what `previous` — this spec's fit of
     /// an earlier window of the same series — learnt that need not be learnt again: `auto`'s
     /// choice of model and its conformal quantiles, while fresh (3 to 6 hours:
-    /// [`auto::RESELECT_SECONDS`]); only the chosen members are refitted. Other specs, and
+    /// [`auto::RESELECT_SECONDS`]); only the chosen members are refitted, each from its
+    /// previous fit (a linear fit continues its robust iterations). Other specs, and
     /// `auto` when its selection is due, fit from scratch. The engine's refits and the
     /// backtest's replay of them go through here.
     pub fn refit(
