@@ -933,17 +933,18 @@ fn fit_from(
     // The weekend block, if any, is kept when asked for, or (auto) when it lowers the BIC; a
     // warm refit keeps the previous fit's decision.
     let mut p = p_all;
-    let mut beta = match &warm {
+    let warm_started = warm.is_some();
+    let mut beta = match warm {
         Some(start) => {
             if start.len() < p_all {
                 design.weekend.clear();
                 p = start.len();
             }
-            start.clone()
+            start
         }
         None => solve(gram_all.view(), rhs_all.view(), ridge)?,
     };
-    if warm.is_none() && !design.weekend.is_empty() && spec.weekday_shape == WeekdayShape::Auto {
+    if !warm_started && !design.weekend.is_empty() && spec.weekday_shape == WeekdayShape::Auto {
         let base = design.base_columns();
         let reduced = solve(
             gram_all.slice(s![..base, ..base]),
@@ -973,13 +974,13 @@ fn fit_from(
     let rhs = rhs_all.slice(s![..p]);
 
     if spec.robust {
-        let iterations = if warm.is_some() {
+        let iterations = if warm_started {
             WARM_ITERATIONS
         } else {
             ROBUST_ITERATIONS
         };
         beta = robust_refit(&design, &rows, gram, rhs, &z, beta, ridge, iterations)?;
-    } else if warm.is_some() {
+    } else if warm_started {
         beta = solve(gram, rhs, ridge)?;
     }
 
@@ -1095,21 +1096,46 @@ fn fit_from(
     Ok((model, cross_validated))
 }
 
-/// The Huber weights of standardized residuals (scale from their MAD): 1 within
-/// [`HUBER`] scales, `limit/|r|` beyond; all 1 when the scale is zero.
+/// The robust standard deviation of the observed values: 1.4826 · their median absolute value
+/// (the residuals are centred by the regression); NaN when none is observed.
+fn robust_scale(values: &[f64]) -> f64 {
+    let mut abs: Vec<f64> = values
+        .iter()
+        .filter(|v| !v.is_nan())
+        .map(|v| v.abs())
+        .collect();
+    MAD_TO_SD * intervals::empirical_quantiles(&mut abs, &[0.5])[0]
+}
+
+/// The Huber weights of standardized residuals: 1 within [`HUBER`] robust scales, `limit/|r|`
+/// beyond; all 1 for a (nearly) perfect fit (the residuals are standardized, so a scale of
+/// 1e-9 is tiny).
 fn huber_weights(residuals: &[f64]) -> Vec<f64> {
-    let mut abs: Vec<f64> = residuals.iter().map(|r| r.abs()).collect();
-    let scale = MAD_TO_SD * intervals::empirical_quantiles(&mut abs, &[0.5])[0];
+    let scale = robust_scale(residuals);
+    if scale.is_nan() || scale <= 1e-9 {
+        return vec![1.0; residuals.len()];
+    }
     let limit = HUBER * scale;
     residuals
         .iter()
         .map(|r| {
-            if limit > 0.0 && r.abs() > limit {
+            if r.abs() > limit {
                 limit / r.abs()
             } else {
                 1.0
             }
         })
+        .collect()
+}
+
+/// The rows whose weight is below 1, with `√(1 − w)`: what `X'WX = X'X − Σ (1 − wᵢ) xᵢxᵢ'`
+/// subtracts.
+fn down_weighted(weights: &[f64]) -> Vec<(usize, f64)> {
+    weights
+        .iter()
+        .enumerate()
+        .filter(|(_, w)| **w < 1.0)
+        .map(|(i, w)| (i, (1.0 - w).sqrt()))
         .collect()
 }
 
@@ -1129,8 +1155,8 @@ struct WeightedFit<'a> {
 }
 
 impl WeightedFit<'_> {
-    /// `(X'WX, X'Wz)` over `rows` `(row, √weight)`, or of all rows when `None`: the unweighted
-    /// products minus the rows whose weight is below 1 (`X'X − Σ (1−wᵢ) xᵢxᵢ'`).
+    /// `(X'X, X'z)` over `rows` `(row, factor)`, each row times its factor (`√w` gives that
+    /// row's share of `X'WX`, `√(1 − w)` what down-weighting it subtracts).
     fn products(&self, rows: &[(usize, f64)]) -> (Array2<f64>, Array1<f64>) {
         let p = self.rhs.len();
         let z = self.z.as_slice().expect("a vector");
@@ -1166,11 +1192,7 @@ fn leave_one_day_out(
         return Ok(None);
     }
     // X'WX over every row: the unweighted products less the down-weighted rows' share.
-    let down: Vec<(usize, f64)> = (0..n)
-        .filter(|&r| fit.weights[r] < 1.0)
-        .map(|r| (r, (1.0 - fit.weights[r]).sqrt()))
-        .collect();
-    let (gram_down, rhs_down) = fit.products(&down);
+    let (gram_down, rhs_down) = fit.products(&down_weighted(fit.weights));
     let gram_all = &fit.gram - &gram_down;
     let rhs_all = &fit.rhs - &rhs_down;
     // The blocks (consecutive rows, rows being in time order) that reach `from`, with √w.
@@ -1207,19 +1229,7 @@ fn robust_refit(
     let n = z.len();
     for _ in 0..iterations {
         let residuals = z - &rows.mul(beta.view());
-        let mut abs: Vec<f64> = residuals.iter().map(|r| r.abs()).collect();
-        let scale = MAD_TO_SD * intervals::empirical_quantiles(&mut abs, &[0.5])[0];
-        // A (nearly) perfect fit: nothing to down-weight (z is standardized, so 1e-9 is tiny).
-        if scale.is_nan() || scale <= 1e-9 {
-            break;
-        }
-        let limit = HUBER * scale;
-        let down: Vec<(usize, f64)> = residuals
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| r.abs() > limit)
-            .map(|(i, r)| (i, (1.0 - limit / r.abs()).sqrt()))
-            .collect();
+        let down = down_weighted(&huber_weights(residuals.as_slice().expect("a vector")));
         if down.is_empty() {
             break;
         }
@@ -1306,12 +1316,7 @@ fn fit_ar(residuals: &[f64], max_order: usize) -> Vec<f64> {
     // Bounded influence: a flash crowd is a few residuals tens of scales out, and least squares
     // would fit the AR to its shape; clipped at AR_CLIP robust scales, it counts as a large
     // deviation, not as the dynamics. (The state a forecast starts from is not clipped.)
-    let mut abs: Vec<f64> = residuals
-        .iter()
-        .filter(|r| !r.is_nan())
-        .map(|r| r.abs())
-        .collect();
-    let bound = AR_CLIP * MAD_TO_SD * intervals::empirical_quantiles(&mut abs, &[0.5])[0];
+    let bound = AR_CLIP * robust_scale(residuals);
     // No scale (most residuals 0, or none observed): nothing to clip.
     let bound = if bound > 0.0 { bound } else { f64::INFINITY };
     let clipped: Vec<f64> = residuals.iter().map(|r| r.clamp(-bound, bound)).collect();
