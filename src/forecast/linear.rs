@@ -859,9 +859,9 @@ pub(crate) fn fit_history(
     Ok(fit_from(spec, history, with_intervals, None, None)?.0)
 }
 
-/// Fits on prepared history (without intervals) and also returns the regression's
-/// leave-one-day-out values ([`leave_one_day_out`]) per step of `history` from step `from` on,
-/// in the transformed units (NaN at gaps and before `from`): what
+/// Fits on prepared history (without intervals) and also returns the regression's values per
+/// step of `history` in the transformed units (NaN at gaps), left out day by day
+/// ([`leave_one_day_out`]) for the days from step `from` on, the fit's own before them: what
 /// [`FittedLinearSeasonal::cross_validated_forecasts`] forecasts from. `None` when the history
 /// holds fewer than two days.
 pub(crate) fn fit_cross_validated(
@@ -1007,10 +1007,12 @@ fn fit_from(
                 weights: &weights,
                 ridge,
             };
-            leave_one_day_out(&fit, history, from)?.map(|values| {
+            // Steps before the left-out days keep the fit's own values: the correction's state
+            // at the first left-out origins starts from their residuals.
+            leave_one_day_out(&fit, history, from)?.map(|left_out| {
                 let mut on_grid = vec![f64::NAN; history.len()];
-                for (&i, v) in rows.grid.iter().zip(values) {
-                    on_grid[i] = v * sd + mean;
+                for ((&i, v), own) in rows.grid.iter().zip(left_out).zip(&fitted_values) {
+                    on_grid[i] = if v.is_nan() { *own } else { v } * sd + mean;
                 }
                 on_grid
             })
@@ -2284,11 +2286,23 @@ mod tests {
                 values[i]
             );
         }
-        // From a later step on only: the earlier steps have no value.
-        let (_, values) = fit_cross_validated(&spec, &history, len - per_day).unwrap();
+        // From a later step on only: the earlier steps are not left out, they carry the fit's
+        // own values (where the correction's state at the first left-out origin comes from).
+        let (model, values) = fit_cross_validated(&spec, &history, len - per_day).unwrap();
         let values = values.unwrap();
-        assert!(values[..len - per_day].iter().all(|v| v.is_nan()));
+        for (i, v) in values[..len - per_day].iter().enumerate() {
+            let own = model.value_at(history.time(i));
+            assert!(
+                (v - own).abs() < 1e-6 * own.abs().max(1.0),
+                "step {i}: {v} vs {own}"
+            );
+        }
         assert!(values[len - per_day..].iter().all(|v| v.is_finite()));
+        assert!(
+            (len - per_day..len)
+                .any(|i| (values[i] - model.value_at(history.time(i))).abs() > 1e-3),
+            "the last day is left out"
+        );
     }
 
     #[test]
