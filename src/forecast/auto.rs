@@ -515,28 +515,29 @@ fn fit_calibrated(
     let days = MIN_CALIBRATION_ORIGINS.div_ceil(per_day);
     let mut start = per_day.max(n.saturating_sub(days * per_day));
     let mut members = Vec::with_capacity(specs.len());
-    // Per member: `None` when it cannot forecast out of sample from past origins, `Some(None)`
-    // when it does so as fitted (seasonal naive), `Some(values)`: its leave-one-day-out values.
-    let mut values = Vec::with_capacity(specs.len());
+    // Per member: linear-seasonal's leave-one-day-out values (seasonal naive needs none).
+    let mut left_out = Vec::with_capacity(specs.len());
+    let mut out_of_sample = true;
     for (spec, weight) in specs {
-        let (model, cross_validated) = match &spec {
+        let (model, values) = match &spec {
             ModelSpec::LinearSeasonal(linear) => {
-                let (model, cv) = linear::fit_cross_validated(linear, history, start)?;
-                (FittedModel::LinearSeasonal(model), cv.map(Some))
+                let (model, values) = linear::fit_cross_validated(linear, history, start)?;
+                out_of_sample &= values.is_some();
+                (FittedModel::LinearSeasonal(model), values)
             }
-            ModelSpec::SeasonalNaive(_) => (spec.fit_history(history, false)?, Some(None)),
-            _ => (spec.fit_history(history, false)?, None),
+            ModelSpec::SeasonalNaive(_) => (spec.fit_history(history, false)?, None),
+            _ => {
+                out_of_sample = false;
+                (spec.fit_history(history, false)?, None)
+            }
         };
         if let FittedModel::SeasonalNaive(naive) = &model {
             start = start.max(naive.season_steps());
         }
         members.push(Member { weight, model });
-        values.push(cross_validated);
+        left_out.push(values);
     }
-    let Some(values) = values.into_iter().collect::<Option<Vec<_>>>() else {
-        return Ok((members, None));
-    };
-    if start >= n {
+    if !out_of_sample || start >= n {
         return Ok((members, None));
     }
     let stride = (n - start).div_ceil(MAX_CALIBRATION_ORIGINS).max(1);
@@ -547,7 +548,7 @@ fn fit_calibrated(
     };
     let parts: Vec<Vec<Vec<f64>>> = members
         .iter()
-        .zip(&values)
+        .zip(&left_out)
         .map(|(member, values)| match (&member.model, values) {
             (FittedModel::LinearSeasonal(model), Some(values)) => {
                 Ok(model.cross_validated_forecasts(history, values, &frame.origins, reach))

@@ -2343,14 +2343,20 @@ mod tests {
         );
     }
 
+    /// `len` residuals of an AR(1) with φ = 0.6 and unit noise.
+    fn ar1_residuals(seed: u64, len: usize) -> Vec<f64> {
+        let mut rng = Lcg(seed);
+        let mut residuals = vec![0.0; len];
+        for t in 1..len {
+            residuals[t] = 0.6 * residuals[t - 1] + rng.normal();
+        }
+        residuals
+    }
+
     #[test]
     fn a_flash_crowd_does_not_become_the_ar() {
         // AR(1) with φ = 0.6, and a flash crowd: 12 steps rising to 400 scales and back.
-        let mut rng = Lcg(17);
-        let mut residuals = vec![0.0; 6_000];
-        for t in 1..residuals.len() {
-            residuals[t] = 0.6 * residuals[t - 1] + rng.normal();
-        }
+        let mut residuals = ar1_residuals(17, 6_000);
         let clean = fit_ar(&residuals, 5);
         for (i, r) in residuals[3_000..3_012].iter_mut().enumerate() {
             *r += 400.0 * (1.0 - (i as f64 - 6.0).abs() / 6.0);
@@ -2367,12 +2373,7 @@ mod tests {
     fn a_short_history_lowers_the_ar_order_instead_of_dropping_the_ar() {
         // A week of hourly residuals, AR(1) with φ = 0.6: too few for 24 lags (10 windows per
         // coefficient), enough for a lower order.
-        let mut rng = Lcg(23);
-        let mut residuals = vec![0.0; 168];
-        for t in 1..residuals.len() {
-            residuals[t] = 0.6 * residuals[t - 1] + rng.normal();
-        }
-        let ar = fit_ar(&residuals, 24);
+        let ar = fit_ar(&ar1_residuals(23, 168), 24);
         assert!(!ar.is_empty() && ar.len() <= 14, "{ar:?}");
         assert!((ar[0] - 0.6).abs() < 0.2, "{ar:?}");
     }

@@ -286,9 +286,7 @@ impl ModelSpec {
             ModelSpec::Auto(spec) => FittedModel::Auto(spec.fit_history(history)?),
         })
     }
-}
 
-impl ModelSpec {
     /// Fits on prepared history without intervals (as `auto`'s members are fitted), starting
     /// from the series' `previous` fit of this spec where the family can use one (a linear fit
     /// continues its robust iterations); otherwise a plain fit.
