@@ -45,10 +45,11 @@
 //!   ([`ErrorQuantiles`]). The refitted final model predicts with these quantiles, not its
 //!   in-sample ones: out-of-sample errors are what the next hour will look like. The errors are
 //!   those of the final members' forecasts from every step of the most recent whole days that
-//!   hold [`MIN_CALIBRATION_ORIGINS`] steps (1 day at 1 minute, 4 at 5 minutes, the whole
-//!   window at 30 minutes and coarser), out of sample for each day: linear-seasonal forecasts
-//!   with its leave-one-day-out coefficients ([`linear::fit_cross_validated`]: a `p×p` solve
-//!   per day, no refit), seasonal naive from the past alone ([`fit_calibrated`]). The one-day
+//!   hold [`MIN_CALIBRATION_ORIGINS`] steps, within the later half of the window (1 day at 1
+//!   minute, 4 at 5 minutes, 7 of 14 at 30 minutes and coarser), each day forecast from the
+//!   past alone as the final fit forecasts: linear-seasonal with coefficients fitted on the days
+//!   before it ([`linear::fit_cross_validated`]: a `p×p` solve per day, no refit), seasonal
+//!   naive as fitted ([`fit_calibrated`]). The one-day
 //!   holdout alone calibrated one day's character, and on coarse steps too few errors (24 at
 //!   1 hour: a 95 % band from them covered 89 % on the bundled traces averaged to 1 hour, 94 %
 //!   now); the holdout's errors remain the fallback (a history under two days, Holt-Winters).
@@ -495,13 +496,15 @@ impl AutoSpec {
     }
 }
 
-/// The chosen members fitted on the whole history, with their combined forecasts from
-/// calibration origins spread over the whole history when every member can make them out of
-/// sample: seasonal naive from any origin, linear-seasonal from its leave-one-day-out fit
-/// ([`linear::fit_cross_validated`]). The holdout is one day; errors from every day are
-/// calibration of many days' character rather than of the last one (on coarse steps, a day
-/// holds only a few dozen errors), at the cost of a `p×p` solve per day. `None` (the holdout's
-/// errors calibrate) when a member has no such forecasts or the history has under two days.
+/// The chosen members fitted on the whole history, with their combined forecasts from the
+/// calibration origins (every step of the most recent whole days that hold
+/// [`MIN_CALIBRATION_ORIGINS`], within the later half of the history) when every member can
+/// make them out of sample and from the past alone: seasonal naive from any origin,
+/// linear-seasonal from its fits on the days before each day ([`linear::fit_cross_validated`]).
+/// The holdout is one day; errors from several days calibrate many days' character rather than
+/// the last one's (on coarse steps, a day holds only a few dozen errors), at the cost of a `p×p`
+/// solve per day. `None` (the holdout's errors calibrate) when a member has no such forecasts or
+/// the history has under two days.
 fn fit_calibrated(
     history: &History,
     specs: Vec<(ModelSpec, f64)>,
@@ -512,11 +515,15 @@ fn fit_calibrated(
     let per_day = usize::try_from(86_400 / history.step.max(1))
         .unwrap_or(1)
         .max(1);
-    let days = MIN_CALIBRATION_ORIGINS.div_ceil(per_day);
-    let mut start = per_day.max(n.saturating_sub(days * per_day));
+    // The later half of the window at most: every calibration day is forecast by a fit on at
+    // least as many days before it.
+    let days = MIN_CALIBRATION_ORIGINS
+        .div_ceil(per_day)
+        .min(n / per_day / 2);
+    let mut start = n - days * per_day;
     let mut members = Vec::with_capacity(specs.len());
-    // Per member: linear-seasonal's leave-one-day-out values (seasonal naive needs none).
-    let mut left_out = Vec::with_capacity(specs.len());
+    // Per member: linear-seasonal's day-ahead values (seasonal naive needs none).
+    let mut day_ahead = Vec::with_capacity(specs.len());
     let mut out_of_sample = true;
     for (spec, weight) in specs {
         let (model, values) = match &spec {
@@ -535,7 +542,7 @@ fn fit_calibrated(
             start = start.max(naive.season_steps());
         }
         members.push(Member { weight, model });
-        left_out.push(values);
+        day_ahead.push(values);
     }
     if !out_of_sample || start >= n {
         return Ok((members, None));
@@ -548,7 +555,7 @@ fn fit_calibrated(
     };
     let parts: Vec<Vec<Vec<f64>>> = members
         .iter()
-        .zip(&left_out)
+        .zip(&day_ahead)
         .map(|(member, values)| match (&member.model, values) {
             (FittedModel::LinearSeasonal(model), Some(values)) => {
                 Ok(model.cross_validated_forecasts(history, values, &frame.origins, reach))
@@ -1170,7 +1177,8 @@ mod tests {
     fn intervals_are_calibrated_on_several_days_at_coarse_steps() {
         // Hourly steps: the one-day holdout holds 24 origins, too few for a 95 % band (its
         // 2.5 % tails are interpolated between the extreme errors: 91.7 % coverage here).
-        // Calibration on the recent days' leave-one-day-out forecasts holds ten times more.
+        // Calibration on the later half of the window's day-ahead forecasts holds seven times
+        // more.
         let series = noisy_level(41, 3600, 40, |t| {
             let day = std::f64::consts::TAU * t / 86_400.0;
             1000.0 + 500.0 * day.sin() + 150.0 * (2.0 * day).cos()

@@ -57,8 +57,9 @@
 //! few steps later (`auto`'s kept selections) starts its robust iterations from the previous
 //! fit's coefficients and keeps its weekend decision ([`refit_history`]): one re-weighting
 //! instead of three, the iterations carrying on across refits. For calibration, `auto` asks for
-//! leave-one-day-out values ([`fit_cross_validated`]): each day's coefficients from
-//! `X'WX − X_d'W_dX_d`, one `p×p` solve per day.
+//! day-ahead values ([`fit_cross_validated`]): each recent day's coefficients fitted on the days
+//! before it, from `X'WX` less the products of that day and the later ones, one `p×p` solve per
+//! day.
 //!
 //! **Intervals**: the error of an `h`-step forecast from origin `o` is the residual at `o+h`
 //! minus the AR correction forecast from the residuals before `o` — the error of the corrected
@@ -860,8 +861,8 @@ pub(crate) fn fit_history(
 }
 
 /// Fits on prepared history (without intervals) and also returns the regression's values per
-/// step of `history` in the transformed units (NaN at gaps), left out day by day
-/// ([`leave_one_day_out`]) for the days from step `from` on, the fit's own before them: what
+/// step of `history` in the transformed units (NaN at gaps), fitted on the days before each day
+/// ([`fitted_on_days_before`]) for the days from step `from` on, the fit's own before them: what
 /// [`FittedLinearSeasonal::cross_validated_forecasts`] forecasts from. `None` when the history
 /// holds fewer than two days.
 pub(crate) fn fit_cross_validated(
@@ -1007,11 +1008,11 @@ fn fit_from(
                 weights: &weights,
                 ridge,
             };
-            // Steps before the left-out days keep the fit's own values: the correction's state
-            // at the first left-out origins starts from their residuals.
-            leave_one_day_out(&fit, history, from)?.map(|left_out| {
+            // Steps before the days forecast keep the fit's own values: the correction's state
+            // at the first calibration origins starts from their residuals.
+            fitted_on_days_before(&fit, history, from)?.map(|day_ahead| {
                 let mut on_grid = vec![f64::NAN; history.len()];
-                for ((&i, v), own) in rows.grid.iter().zip(left_out).zip(&fitted_values) {
+                for ((&i, v), own) in rows.grid.iter().zip(day_ahead).zip(&fitted_values) {
                     on_grid[i] = if v.is_nan() { *own } else { v } * sd + mean;
                 }
                 on_grid
@@ -1170,14 +1171,16 @@ impl WeightedFit<'_> {
     }
 }
 
-/// Leave-one-day-out values of the regression, per observed row (standardized units; NaN
-/// before step `from`): the observed rows are cut into days counted back from the end of
-/// `history`, and the rows of each day from `from` on get the values of the coefficients
-/// fitted on the other days with the same weights (`β₋d` from `X'WX − X_d'W_dX_d` and
-/// `X'Wz − X_d'W_dz_d`: a pass over the day's rows and a `p×p` solve, no refit). Out of sample
-/// for each of those days, where the holdout is one day: calibration from several days. `None`
-/// with fewer than two days.
-fn leave_one_day_out(
+/// Day-ahead values of the regression, per observed row (standardized units; NaN before step
+/// `from`): the observed rows are cut into days counted back from the end of `history`, and the
+/// rows of each day from `from` on get the values of the coefficients fitted on the days before
+/// it with the same weights (`X'WX` less the products of that day and every later one, summed
+/// going back from the end: a pass over the rows from `from` on and a `p×p` solve per day, no
+/// refit). Out of sample for each of those days, and forecast the way the final fit forecasts:
+/// from the past alone, not interpolated between days on both sides (which knows the level the
+/// days after reached, and was measured too narrow where it drifts). `None` when no observed
+/// row lies before the first of those days or none from `from` on.
+fn fitted_on_days_before(
     fit: &WeightedFit,
     history: &History,
     from: usize,
@@ -1190,27 +1193,31 @@ fn leave_one_day_out(
     let block_steps = per_day.max(len.div_ceil(MAX_BLOCKS));
     let block_of = |r: usize| (len - 1 - rows.grid[r]) / block_steps;
     let n = rows.len();
-    if n == 0 || block_of(0) == block_of(n - 1) {
+    let first = rows.grid.partition_point(|&i| i < from);
+    if first >= n || block_of(0) == block_of(first) {
         return Ok(None);
     }
     // X'WX over every row: the unweighted products less the down-weighted rows' share.
     let (gram_down, rhs_down) = fit.products(&down_weighted(fit.weights));
-    let gram_all = &fit.gram - &gram_down;
-    let rhs_all = &fit.rhs - &rhs_down;
-    // The blocks (consecutive rows, rows being in time order) that reach `from`, with √w.
-    let first = rows.grid.partition_point(|&i| i < from);
+    let mut gram_before = &fit.gram - &gram_down;
+    let mut rhs_before = &fit.rhs - &rhs_down;
     let mut values = vec![f64::NAN; n];
-    let mut start = first;
-    while start < n {
-        let block = block_of(start);
-        let end = start + (start..n).take_while(|&r| block_of(r) == block).count();
+    // The blocks (consecutive rows, rows being in time order) from the last back to the one
+    // that holds `first`, each taking its products (with √w) off what the earlier ones see.
+    let mut end = n;
+    while end > first {
+        let block = block_of(end - 1);
+        let start = rows.grid[..end].partition_point(|&i| (len - 1 - i) / block_steps > block);
         let chosen: Vec<(usize, f64)> = (start..end).map(|r| (r, fit.weights[r].sqrt())).collect();
         let (g, b) = fit.products(&chosen);
-        let beta = solve((&gram_all - &g).view(), (&rhs_all - &b).view(), fit.ridge)?;
-        for (r, value) in (start..end).zip(&mut values[start..end]) {
+        gram_before -= &g;
+        rhs_before -= &b;
+        let beta = solve(gram_before.view(), rhs_before.view(), fit.ridge)?;
+        let from_row = start.max(first);
+        for (r, value) in (from_row..end).zip(&mut values[from_row..end]) {
             *value = rows.value(r, beta.view());
         }
-        start = end;
+        end = start;
     }
     Ok(Some(values))
 }
@@ -1669,7 +1676,7 @@ impl FittedLinearSeasonal {
     }
 
     /// Point forecasts as [`Self::holdout_forecasts`] makes them, from any origins of the
-    /// history this model was fitted on, with the regression's leave-one-day-out `values`
+    /// history this model was fitted on, with the regression's day-ahead `values`
     /// (from [`fit_cross_validated`]) in place of its own: every forecast step, and every
     /// residual the correction starts from, out of sample for its day.
     pub(crate) fn cross_validated_forecasts(
@@ -2260,34 +2267,39 @@ mod tests {
     }
 
     #[test]
-    fn leave_one_day_out_values_are_fits_without_the_day() {
+    fn day_ahead_values_are_fits_on_the_days_before() {
         // Ordinary least squares (no weights to re-estimate), no correction: the value a day
-        // gets is that of a fit on the other days, here checked for the sixth day from the
-        // end by refitting with that day's values removed.
+        // gets is that of a fit on the days before it, here checked for the sixth day from the
+        // end by fitting the history up to that day and extrapolating.
         let spec = spec_with(&["1d", "7d"], |s| {
             s.robust = false;
             s.ar_order = 0;
         });
-        let history = window_with_an_outage(0);
+        let series = series_with_an_outage(0);
+        let history = History::new(&series).unwrap();
         let per_day = 48;
         let len = history.len();
-        let (_, values) = fit_cross_validated(&spec, &history, 0).unwrap();
+        let (_, values) = fit_cross_validated(&spec, &history, len - 6 * per_day).unwrap();
         let values = values.unwrap();
         let day = len - 6 * per_day..len - 5 * per_day;
-        let mut without = history.values.clone();
-        without[day.clone()].fill(f64::NAN);
-        let series = Series::new(history.start, history.step, without).unwrap();
-        let refit = spec.fit(&series).unwrap();
+        let before = spec.fit(&series.slice(0..day.start)).unwrap();
         for i in day {
-            let expected = refit.value_at(history.time(i));
+            let expected = before.value_at(history.time(i));
             assert!(
                 (values[i] - expected).abs() < 1e-6 * expected.abs().max(1.0),
                 "step {i}: {} vs {expected}",
                 values[i]
             );
         }
-        // From a later step on only: the earlier steps are not left out, they carry the fit's
-        // own values (where the correction's state at the first left-out origin comes from).
+        // No day before the first one asked for: no values.
+        assert!(
+            fit_cross_validated(&spec, &history, 10)
+                .unwrap()
+                .1
+                .is_none()
+        );
+        // From a later step on only: the earlier steps carry the fit's own values (where the
+        // correction's state at the first calibration origin comes from).
         let (model, values) = fit_cross_validated(&spec, &history, len - per_day).unwrap();
         let values = values.unwrap();
         for (i, v) in values[..len - per_day].iter().enumerate() {
@@ -2301,7 +2313,7 @@ mod tests {
         assert!(
             (len - per_day..len)
                 .any(|i| (values[i] - model.value_at(history.time(i))).abs() > 1e-3),
-            "the last day is left out"
+            "the last day is forecast from the days before it"
         );
     }
 
