@@ -71,8 +71,20 @@ pub struct Scaling {
     pub mean_fit_seconds: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fit_error: Option<String>,
+    /// How often the bands the engine was publishing held the demand, over every simulated step
+    /// ([`super::simulate::Simulation::published_coverage`]).
+    pub published_coverage: PublishedCoverage,
     pub policies: Vec<PolicyRow>,
     pub summary: Summary,
+}
+
+/// The share of the scored steps whose demand lay inside the 80 % and the 95 % band of the
+/// forecast the predictive policy planned on at that step (NaN, written `null`, without any).
+#[derive(Debug, Clone, Serialize)]
+pub struct PublishedCoverage {
+    pub steps: usize,
+    pub coverage80: f64,
+    pub coverage95: f64,
 }
 
 /// The simulated period.
@@ -220,6 +232,15 @@ impl Report {
                 fit_failures: simulation.fit_failures,
                 mean_fit_seconds: ratio(simulation.fit_seconds, simulation.fits as f64),
                 fit_error: simulation.fit_error.clone(),
+                published_coverage: {
+                    let counts = simulation.published_coverage(series.values());
+                    let steps = counts.steps as f64;
+                    PublishedCoverage {
+                        steps: counts.steps,
+                        coverage80: ratio(counts.in80 as f64, steps),
+                        coverage95: ratio(counts.in95 as f64, steps),
+                    }
+                },
                 policies,
                 summary,
             },
@@ -296,7 +317,7 @@ impl Report {
         out.push_str(&format!(
             "\nscaling: capacity {} per replica ({}), start-up delay {} ({} step(s)), replicas \
              {}..={}, from {} to {} ({} steps, {} scored), {} refitted every {} ({} fits, {} \
-             failed)\n",
+             failed); the bands it published held {} % (80 %) and {} % (95 %) of {} steps\n",
             num(s.capacity_per_replica),
             s.capacity_source,
             span_text(s.startup_delay_seconds),
@@ -310,7 +331,10 @@ impl Report {
             s.model,
             span_text(s.refit_interval_seconds),
             s.fits,
-            s.fit_failures
+            s.fit_failures,
+            num(100.0 * s.published_coverage.coverage80),
+            num(100.0 * s.published_coverage.coverage95),
+            s.published_coverage.steps
         ));
         let mut rows = vec![vec![
             "policy".to_string(),

@@ -79,11 +79,14 @@ pub struct Simulation {
     pub lead_time: Span,
     /// Oracle first, then the HPAs, then the predictive policies, each in parameter order.
     pub runs: Vec<PolicyRun>,
-    /// Per simulated step: the point forecast and 80 % band the predictive policies had for
-    /// that step (NaN before the first fit).
+    /// Per simulated step: the point forecast and the 80 % and 95 % bands the predictive
+    /// policies had for that step, i.e. what the engine was publishing (NaN before the first
+    /// fit).
     pub forecast_yhat: Vec<f64>,
     pub forecast_lo80: Vec<f64>,
     pub forecast_hi80: Vec<f64>,
+    pub forecast_lo95: Vec<f64>,
+    pub forecast_hi95: Vec<f64>,
     /// Fit attempts and failures of the predictive model, wall seconds spent fitting.
     pub fits: usize,
     pub fit_failures: usize,
@@ -184,6 +187,8 @@ pub fn simulate(
     let mut forecast_yhat = Vec::with_capacity(period.len());
     let mut forecast_lo80 = Vec::with_capacity(period.len());
     let mut forecast_hi80 = Vec::with_capacity(period.len());
+    let mut forecast_lo95 = Vec::with_capacity(period.len());
+    let mut forecast_hi95 = Vec::with_capacity(period.len());
     let mut known = 0; // samples strictly before `now`
     let mut desired = vec![0u32; runs.len()];
     let total = period.len();
@@ -245,6 +250,8 @@ pub fn simulate(
         forecast_yhat.push(at(cached.map(|f| f.yhat.as_slice()), start));
         forecast_lo80.push(at(cached.and_then(|f| f.quantile(0.1)), start));
         forecast_hi80.push(at(cached.and_then(|f| f.quantile(0.9)), start));
+        forecast_lo95.push(at(cached.and_then(|f| f.quantile(0.025)), start));
+        forecast_hi95.push(at(cached.and_then(|f| f.quantile(0.975)), start));
     }
     progress(total, total);
     Ok(Simulation {
@@ -256,6 +263,8 @@ pub fn simulate(
         forecast_yhat,
         forecast_lo80,
         forecast_hi80,
+        forecast_lo95,
+        forecast_hi95,
         fits: refitter.fits,
         fit_failures: refitter.failures,
         fit_seconds: refitter.fit_seconds,
@@ -275,6 +284,37 @@ impl Simulation {
             .iter()
             .find(|r| r.kind == kind && r.param.is_some_and(|p| (p - param).abs() < 1e-9))
     }
+
+    /// How often the bands the engine was publishing held the demand: over the simulated steps
+    /// of `demand` (the whole series) with an observed demand and a forecast, the share inside
+    /// the 80 % and inside the 95 % band (bounds included). Each step's forecast is the one the
+    /// policies planned on, made at the latest refit before it: a rolling check of the
+    /// intervals at every step, not at a sample of origins.
+    pub fn published_coverage(&self, demand: &[f64]) -> BandCoverage {
+        let mut coverage = BandCoverage::default();
+        let bands = self.forecast_lo80.iter().zip(&self.forecast_hi80);
+        let wide = self.forecast_lo95.iter().zip(&self.forecast_hi95);
+        for ((&d, (&lo80, &hi80)), (&lo95, &hi95)) in
+            demand[self.period.clone()].iter().zip(bands).zip(wide)
+        {
+            if [d, lo80, hi80, lo95, hi95].iter().all(|v| v.is_finite()) {
+                coverage.steps += 1;
+                coverage.in80 += usize::from(lo80 <= d && d <= hi80);
+                coverage.in95 += usize::from(lo95 <= d && d <= hi95);
+            }
+        }
+        coverage
+    }
+}
+
+/// Counts of [`Simulation::published_coverage`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BandCoverage {
+    /// Steps scored: an observed demand and a forecast for it.
+    pub steps: usize,
+    /// Of those, inside the 80 % band and inside the 95 % band.
+    pub in80: usize,
+    pub in95: usize,
 }
 
 #[cfg(test)]
