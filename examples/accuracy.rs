@@ -6,7 +6,7 @@
 //!
 //! ```sh
 //! cargo run --release --example accuracy -- [DIR] [--origins N] [--models auto,linear-seasonal]
-//!     [--only SUBSTR] [--choices] [--step 1h]
+//!     [--only SUBSTR] [--choices] [--step 1h] [--seasons 1d,7d]
 //! ```
 //!
 //! `--step` first averages every trace onto a coarser grid (a whole multiple of its own step;
@@ -27,6 +27,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut only: Option<String> = None;
     let mut choices = false;
     let mut coarser: Option<Span> = None;
+    let mut seasons: Vec<Span> = vec!["1d".parse()?, "7d".parse()?];
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -42,10 +43,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--only" => only = Some(args.next().ok_or("--only SUBSTR")?),
             "--choices" => choices = true,
             "--step" => coarser = Some(args.next().ok_or("--step DURATION")?.parse()?),
+            "--seasons" => {
+                seasons = args
+                    .next()
+                    .ok_or("--seasons LIST")?
+                    .split(',')
+                    .map(str::parse)
+                    .collect::<Result<_, _>>()?
+            }
             other => dir = PathBuf::from(other),
         }
     }
-    let seasons: Vec<Span> = vec!["1d".parse()?, "7d".parse()?];
     println!(
         "| dataset | h | {} |",
         models
