@@ -144,6 +144,19 @@ fn backtest_writes_the_report_and_the_plot() {
     assert!(oracle["param"].is_null());
     assert!(scaling["summary"]["text"].as_str().is_some());
     assert_eq!(scaling["period"]["steps"], 2020);
+    // The bands the engine published, scored at every step with a demand and a forecast (the
+    // 8 gaps and nothing else left out: the first refit is at the first simulated step), held
+    // the demand about as often as they claim.
+    let held = &scaling["published_coverage"];
+    assert_eq!(held["steps"], scaling["period"]["scored_steps"], "{held}");
+    let (c80, c95) = (
+        held["coverage80"].as_f64().unwrap(),
+        held["coverage95"].as_f64().unwrap(),
+    );
+    assert!(
+        (0.65..=0.95).contains(&c80) && (0.85..=1.0).contains(&c95) && c80 <= c95,
+        "{held}"
+    );
 
     let picture = std::fs::read_to_string(&svg).unwrap();
     assert!(picture.starts_with("<svg"), "{}", &picture[..80]);

@@ -438,7 +438,8 @@ fn summarize(policies: &[PolicyRow]) -> Summary {
     }
 }
 
-/// One row per dataset for `backtest --all`: MASE per model, the HPA reference, the summary's
+/// One row per dataset for `backtest --all`: MASE per model, how often the bands the engine
+/// published held the demand ([`PublishedCoverage`], 80 % / 95 %), the HPA reference, the summary's
 /// choice (or, marked `none (closest …)`, the predictive setting that came closest), and the
 /// time taken. `failed` lists the datasets that could not run, with why.
 pub fn overview(reports: &[Report], failed: &[(String, String)]) -> String {
@@ -449,7 +450,8 @@ pub fn overview(reports: &[Report], failed: &[(String, String)]) -> String {
     let mut header = vec!["dataset".to_string(), "step".into()];
     header.extend(models.iter().map(|m| format!("MASE {m}")));
     header.extend([
-        "HPA0.6 under %".to_string(),
+        "bands held % (80/95)".to_string(),
+        "HPA0.6 under %".into(),
         "HPA0.6 cost/oracle".into(),
         "predictive".into(),
         "under %".into(),
@@ -464,6 +466,12 @@ pub fn overview(reports: &[Report], failed: &[(String, String)]) -> String {
             let mase = r.accuracy.iter().find(|a| &a.model == m).map(|a| a.mase);
             row.push(mase.map_or_else(String::new, num));
         }
+        let held = &r.scaling.published_coverage;
+        row.push(format!(
+            "{:.1} / {:.1}",
+            100.0 * held.coverage80,
+            100.0 * held.coverage95
+        ));
         let s = &r.scaling.summary;
         let hpa = r.policy(PolicyKind::ReactiveHpa, Some(REFERENCE_UTILIZATION));
         row.push(num(100.0 * s.hpa_underprovisioned_fraction));
