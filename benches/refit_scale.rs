@@ -20,10 +20,9 @@
 //! the split, scores them on the holdout and refits the choice) and the **steady-state pass**
 //! one refit interval (10 minutes, 10 new samples) later (the selection is kept for
 //! `auto::RESELECT_SECONDS`; only the chosen members are refitted, from their previous fits).
-//! The engine's refit pass
-//! (`Engine::refit_due`) runs one worker per core, each taking the next due series; mode
-//! `sequential` runs the passes on one thread (what one core does), `parallel` on one thread per
-//! core (the engine's passes), `both` (the default) both.
+//! The engine's refit pass (`Engine::refit_due`) runs one worker per core, each taking the next
+//! due series; mode `sequential` runs the passes on one thread (what one core does), `parallel`
+//! on one thread per core (the engine's passes), `both` (the default) both.
 //!
 //! Peak memory is VmHWM from /proc/self/status; it is reset before each pass (by writing 5 to
 //! /proc/self/clear_refs), so each pass reports its own (the steady-state pass's includes the

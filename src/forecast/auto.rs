@@ -35,8 +35,8 @@
 //!   in the [`Validation`], the members and weights in the model.
 //! - **Why refit**: forecasting from the split-fitted models (state moved to the end, no refit)
 //!   was measured and is worse across the traces (mean MASE 0.609 vs 0.578), so the chosen
-//!   members are refitted on the whole history; the conformal errors of the split fit are then
-//!   slightly conservative for the refitted model.
+//!   members are refitted on the whole history, and their intervals calibrated on the refitted
+//!   members' own out-of-sample forecasts (below).
 //! - **Intervals** (conformal): the chosen forecaster's out-of-sample errors, per horizon step,
 //!   relative to the forecast's level (`error / max(|forecast|, floor)`: traffic's errors grow
 //!   with its level, so the band follows the daily cycle instead of being as wide at night as
@@ -49,10 +49,10 @@
 //!   minute, 4 at 5 minutes, 7 of 14 at 30 minutes and coarser), each day forecast from the
 //!   past alone as the final fit forecasts: linear-seasonal with coefficients fitted on the days
 //!   before it ([`linear::fit_cross_validated`]: a `p×p` solve per day, no refit), seasonal
-//!   naive as fitted ([`fit_calibrated`]). The one-day
-//!   holdout alone calibrated one day's character, and on coarse steps too few errors (24 at
-//!   1 hour: a 95 % band from them covered 89 % on the bundled traces averaged to 1 hour, 94 %
-//!   now); the holdout's errors remain the fallback (a history under two days, Holt-Winters).
+//!   naive as fitted ([`fit_calibrated`]). The one-day holdout alone calibrated one day's
+//!   character, and on coarse steps too few errors (24 at 1 hour: a 95 % band from them covered
+//!   89 % on the bundled traces averaged to 1 hour, 94 % now); the holdout's errors remain the
+//!   fallback (a history under two days, Holt-Winters).
 //!
 //! A history too short to hold out (or whose holdout holds no observation, or where no
 //! candidate could be scored) gets plain seasonal naive with its own intervals, which itself
@@ -197,10 +197,11 @@ impl Combine {
         *self == Combine::Mean
     }
 
-    /// The combined value of the members' `values` at one step (reorders `values`).
-    fn of(&self, weights: &[f64], values: &mut Vec<f64>) -> f64 {
+    /// The combined value of the members' `values` at one step, `weights` in member order
+    /// (reorders `values`).
+    fn of(&self, weights: impl Iterator<Item = f64>, values: &mut Vec<f64>) -> f64 {
         match self {
-            Combine::Mean => weights.iter().zip(values.iter()).map(|(w, v)| w * v).sum(),
+            Combine::Mean => weights.zip(values.iter()).map(|(w, v)| w * v).sum(),
             Combine::Median => median(values),
         }
     }
@@ -512,9 +513,7 @@ fn fit_calibrated(
     reach: usize,
 ) -> Result<(Vec<Member>, Option<Calibration>), ForecastError> {
     let n = history.len();
-    let per_day = usize::try_from(86_400 / history.step.max(1))
-        .unwrap_or(1)
-        .max(1);
+    let per_day = history.steps_per_day();
     // The later half of the window at most: every calibration day is forecast by a fit on at
     // least as many days before it.
     let days = MIN_CALIBRATION_ORIGINS
@@ -563,7 +562,6 @@ fn fit_calibrated(
             (model, _) => model.rolling_forecasts(history, &frame.origins, reach),
         })
         .collect::<Result<_, _>>()?;
-    let weights: Vec<f64> = members.iter().map(|m| m.weight).collect();
     let mut column = Vec::with_capacity(parts.len());
     let forecasts = (0..frame.origins.len())
         .map(|j| {
@@ -572,7 +570,7 @@ fn fit_calibrated(
                 .map(|h| {
                     column.clear();
                     column.extend(parts.iter().map(|p| p[j][h]));
-                    combine.of(&weights, &mut column)
+                    combine.of(members.iter().map(|m| m.weight), &mut column)
                 })
                 .collect()
         })
@@ -971,12 +969,13 @@ impl Predict for FittedAuto {
             start = forecast.start;
             parts.push(forecast.yhat);
         }
-        let weights: Vec<f64> = self.members.iter().map(|m| m.weight).collect();
         let mut column = Vec::with_capacity(parts.len());
         for (h, y) in yhat.iter_mut().enumerate() {
             column.clear();
             column.extend(parts.iter().map(|part| part[h]));
-            *y = self.combine.of(&weights, &mut column);
+            *y = self
+                .combine
+                .of(self.members.iter().map(|m| m.weight), &mut column);
         }
         let scale = |_: usize, y: f64| conformal.floor.map_or(1.0, |floor| y.abs().max(floor));
         let bands = intervals::bands_scaled(

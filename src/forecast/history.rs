@@ -68,6 +68,11 @@ impl History {
         self.values.len()
     }
 
+    /// Steps in a day (at least 1: a step of a day or longer counts as one).
+    pub fn steps_per_day(&self) -> usize {
+        usize::try_from(86_400 / self.step.max(1)).map_or(1, |n| n.max(1))
+    }
+
     /// The start of step `i` (`i ≤ len`, which cannot overflow: checked in [`History::new`]).
     pub fn time(&self, i: usize) -> Timestamp {
         self.start + i as i64 * self.step

@@ -863,8 +863,8 @@ pub(crate) fn fit_history(
 /// Fits on prepared history (without intervals) and also returns the regression's values per
 /// step of `history` in the transformed units (NaN at gaps), fitted on the days before each day
 /// ([`fitted_on_days_before`]) for the days from step `from` on, the fit's own before them: what
-/// [`FittedLinearSeasonal::cross_validated_forecasts`] forecasts from. `None` when the history
-/// holds fewer than two days.
+/// [`FittedLinearSeasonal::cross_validated_forecasts`] forecasts from. `None` when no observed
+/// day lies before the one holding `from`, or no observed step from `from` on.
 pub(crate) fn fit_cross_validated(
     spec: &LinearSeasonalSpec,
     history: &History,
@@ -1142,7 +1142,7 @@ fn down_weighted(weights: &[f64]) -> Vec<(usize, f64)> {
         .collect()
 }
 
-/// At most this many leave-out blocks (days, or longer blocks for long histories).
+/// At most this many day-ahead blocks (days, or longer blocks for long histories).
 const MAX_BLOCKS: usize = 64;
 
 /// A weighted least-squares fit's parts: `X'X` and `X'z` unweighted (as the fit built them),
@@ -1187,10 +1187,7 @@ fn fitted_on_days_before(
 ) -> Result<Option<Vec<f64>>, ForecastError> {
     let rows = fit.rows;
     let len = history.len();
-    let per_day = usize::try_from(DAY / history.step.max(1))
-        .unwrap_or(1)
-        .max(1);
-    let block_steps = per_day.max(len.div_ceil(MAX_BLOCKS));
+    let block_steps = history.steps_per_day().max(len.div_ceil(MAX_BLOCKS));
     let block_of = |r: usize| (len - 1 - rows.grid[r]) / block_steps;
     let n = rows.len();
     let first = rows.grid.partition_point(|&i| i < from);
