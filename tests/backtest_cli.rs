@@ -82,6 +82,7 @@ fn backtest_writes_the_report_and_the_plot() {
     assert!(stdout.contains("| seasonal-naive"), "{stdout}");
     assert!(stdout.contains("| reactive-hpa"), "{stdout}");
     assert!(stdout.contains("summary: "), "{stdout}");
+    assert!(stdout.contains("the bands it published held "), "{stdout}");
 
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
@@ -187,6 +188,18 @@ fn backtest_all_prints_one_row_per_dataset() {
     assert_eq!(rows.len(), 3, "a header and two rows:\n{stdout}");
     assert!(rows[1].starts_with("| first.csv"), "{stdout}");
     assert!(rows[2].starts_with("| second.csv"), "{stdout}");
+    // Each row says how often the bands the engine published held the demand (80 / 95 %).
+    assert!(rows[0].contains("bands held % (80/95)"), "{stdout}");
+    for row in &rows[1..] {
+        let held: Vec<f64> = row
+            .split('|')
+            .find(|cell| cell.contains(" / "))
+            .unwrap_or_else(|| panic!("no bands-held cell: {row}"))
+            .split('/')
+            .map(|v| v.trim().parse().unwrap())
+            .collect();
+        assert!(held[0] <= held[1] && held[1] <= 100.0, "{row}");
+    }
     // Not a terminal: plain progress lines instead of a bar.
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("[2/2] "), "{stderr}");
