@@ -2,31 +2,29 @@
 //! dataset, and read or write the [`ModelFile`] that `prescale serve` starts a series from.
 //!
 //! The window and the seasons follow the offline tools' rules, so a trained model is the one
-//! the backtest would have fitted at the end of the trace: the training series is built by
-//! [`plan::live::training_series`](crate::plan::live::training_series) (as the engine builds
-//! it), and seasons that do not fit twice in it are dropped by
-//! [`backtest::setup::usable_seasons`](crate::backtest::setup::usable_seasons).
+//! the backtest would have fitted at the end of the trace: the training series is built and
+//! the seasons that do not fit twice in it are dropped by [`crate::forecast::window`], as the
+//! service's live cycle does.
 //!
 //! The file I/O lives here rather than in `forecast`, which stays pure: `forecast::model_file`
 //! only turns text into a checked model file and back.
 
 use std::path::Path;
 
-use crate::backtest::BacktestError;
-use crate::backtest::setup::{DEFAULT_TRAIN_WINDOW_SECONDS, no_season, span_text, usable_seasons};
 use crate::forecast::model_file::Provenance;
-use crate::forecast::{ForecastError, ModelFile, ModelFileError, ModelSpec};
-use crate::plan::live::{INTERVAL_LEVELS, training_series};
+use crate::forecast::window::{DEFAULT_TRAIN_WINDOW, training_series, usable_seasons};
+use crate::forecast::{ForecastError, INTERVAL_LEVELS, ModelFile, ModelFileError, ModelSpec};
 use crate::series::csv::{CsvError, read_dataset};
-use crate::series::{Span, Timestamp};
+use crate::series::{Span, Timestamp, span_text};
 
 /// Why a model could not be trained or saved.
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
     #[error(transparent)]
     Dataset(#[from] CsvError),
-    #[error(transparent)]
-    Setup(#[from] BacktestError),
+    /// A bad request: an unknown model, a window shorter than the dataset's step.
+    #[error("{0}")]
+    Input(String),
     #[error("{path}: {source}")]
     Forecast { path: String, source: ForecastError },
     #[error(transparent)]
@@ -65,60 +63,40 @@ pub fn train(request: &TrainRequest<'_>) -> Result<Trained, TrainError> {
     let step = dataset.step();
     let window_seconds = request
         .train_window
-        .map_or(DEFAULT_TRAIN_WINDOW_SECONDS, Span::seconds);
+        .unwrap_or(DEFAULT_TRAIN_WINDOW)
+        .seconds();
     if window_seconds < step {
-        return Err(BacktestError::Input(format!(
+        return Err(TrainError::Input(format!(
             "the train window {} is shorter than the dataset's step ({})",
             span_text(window_seconds),
             span_text(step)
-        ))
-        .into());
+        )));
     }
     let window = Span::from_seconds(window_seconds / step * step)
-        .map_err(|e| BacktestError::Input(e.to_string()))?;
+        .map_err(|e| TrainError::Input(e.to_string()))?;
     let last = dataset.samples.last().map_or(0, |s| s.timestamp);
     // As the backtest fits at an origin: the window before it, the origin just after the data.
     let origin = last + step;
-    let training = training_series(&dataset.samples, origin, window).map_err(|source| {
-        TrainError::Forecast {
-            path: name.clone(),
-            source,
-        }
-    })?;
+    let in_file = |source| TrainError::Forecast {
+        path: name.clone(),
+        source,
+    };
+    let training = training_series(&dataset.samples, origin, window).map_err(in_file)?;
     let mut notes = Vec::new();
     let steps = training.len();
+    let history = span_text(steps as i64 * step);
     if (steps as i64) * step < window.seconds() {
         notes.push(format!(
-            "the dataset holds {} of history, less than the train window of {}: trained on \
-             all of it",
-            span_text(steps as i64 * step),
+            "the dataset holds {history} of history, less than the train window of {}: trained \
+             on all of it",
             span_text(window.seconds())
         ));
     }
-    let (seasons, _) = usable_seasons(&request.seasons, step, steps);
-    if seasons.is_empty() {
-        let trace = format!("{name}: {steps} steps of {}", span_text(step));
-        return Err(no_season(&request.seasons, step, steps, &trace).into());
-    }
-    if seasons.len() < request.seasons.len() {
-        let dropped: Vec<String> = request
-            .seasons
-            .iter()
-            .filter(|s| !seasons.contains(s))
-            .map(|s| span_text(s.seconds()))
-            .collect();
-        notes.push(format!(
-            "season(s) {} dropped: they do not fit twice in {} of history or are shorter than \
-             2 steps",
-            dropped.join(","),
-            span_text(steps as i64 * step)
-        ));
-    }
-    let spec = ModelSpec::from_name(request.model, seasons).map_err(BacktestError::from)?;
-    let model = spec.fit(&training).map_err(|source| TrainError::Forecast {
-        path: name.clone(),
-        source,
-    })?;
+    let usable = usable_seasons(&request.seasons, step, steps).map_err(in_file)?;
+    notes.extend(usable.dropped_note(&format!("{history} of history")));
+    let spec = ModelSpec::from_name(request.model, usable.kept)
+        .map_err(|e| TrainError::Input(e.to_string()))?;
+    let model = spec.fit(&training).map_err(in_file)?;
     let dataset_name = request
         .dataset
         .file_name()
@@ -208,11 +186,7 @@ fn try_predict(file: &ModelFile) -> Result<(), String> {
 /// A few lines for people: the model chosen, the training range, the validation scores.
 pub fn describe(file: &ModelFile) -> String {
     use crate::series::format_timestamp;
-    let seasons: Vec<String> = file
-        .seasons
-        .iter()
-        .map(|s| span_text(s.seconds()))
-        .collect();
+    let seasons: Vec<String> = file.seasons.iter().map(|s| s.days_text()).collect();
     let mut out = format!(
         "model:      {} (spec {}, seasons {})\ntraining:   {} .. {} ({} steps of {}, {} observed)\n",
         file.chosen.model,

@@ -23,7 +23,8 @@ use crate::series::{Span, Timestamp, format_timestamp, parse_timestamp};
 
 use super::BacktestError;
 use super::accuracy::{OriginForecast, forecast_from};
-use super::setup::{DEFAULT_TRAIN_WINDOW_SECONDS, no_season, usable_seasons};
+use super::setup::too_short_for_seasons;
+use crate::forecast::window::{DEFAULT_TRAIN_WINDOW, usable_seasons};
 
 /// What `prescale forecast` is asked for.
 #[derive(Debug, Clone)]
@@ -60,13 +61,12 @@ pub fn run(request: &Request<'_>) -> Result<Written, BacktestError> {
     let horizon = ((request.horizon.seconds() / step) as usize).max(1);
     let window_seconds = request
         .train_window
-        .map_or(DEFAULT_TRAIN_WINDOW_SECONDS, Span::seconds);
+        .unwrap_or(DEFAULT_TRAIN_WINDOW)
+        .seconds();
     let win = (window_seconds / step) as usize;
-    let (seasons, _) = usable_seasons(&request.seasons, step, win);
-    if seasons.is_empty() {
-        let trace = format!("{} steps of {step} s", series.len());
-        return Err(no_season(&request.seasons, step, win, &trace));
-    }
+    let seasons = usable_seasons(&request.seasons, step, win)
+        .map_err(|e| too_short_for_seasons(e, &format!("{} steps of {step} s", series.len())))?
+        .kept;
     let train_window = Span::from_seconds(win.max(1) as i64 * step)
         .map_err(|e| BacktestError::Input(e.to_string()))?;
     let spec = ModelSpec::from_name(request.model, seasons.clone())?;

@@ -10,8 +10,9 @@ use crate::series::format_timestamp;
 use super::Capacity;
 use super::accuracy::AccuracyRow;
 use super::fleet::PolicyKind;
-use super::setup::{Setup, span_text};
+use super::setup::Setup;
 use super::simulate::{ScalingConfig, Simulation};
+use crate::series::span_text;
 
 /// The HPA setting the summary compares against: the common default target utilization.
 pub const REFERENCE_UTILIZATION: f64 = 0.6;
@@ -225,8 +226,8 @@ impl Report {
                     scored_steps: simulation.oracle().tally.steps,
                 },
                 model: config.model.name().to_string(),
-                refit_interval_seconds: config.refit_interval.seconds(),
-                plan_horizon_seconds: config.plan_horizon.seconds(),
+                refit_interval_seconds: config.cycle.refit_interval.seconds(),
+                plan_horizon_seconds: config.cycle.plan_horizon.seconds(),
                 stabilization_seconds: config.stabilization.seconds(),
                 fits: simulation.fits,
                 fit_failures: simulation.fit_failures,

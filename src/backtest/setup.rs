@@ -8,12 +8,11 @@
 //! - origins are `np.unique(np.linspace(lo, n - h, K).astype(int))` with
 //!   `lo = max(win, n // 2)`.
 
-use crate::series::Span;
+use crate::forecast::ForecastError;
+use crate::forecast::window::{DEFAULT_TRAIN_WINDOW, usable_seasons};
+use crate::series::{Span, span_text};
 
 use super::BacktestError;
-
-/// The train window used when none is given: the engine's default, two weeks.
-pub const DEFAULT_TRAIN_WINDOW_SECONDS: i64 = 14 * 86_400;
 
 /// Grid parameters of one backtest (all in steps of the dataset's grid).
 #[derive(Debug, Clone, PartialEq)]
@@ -56,7 +55,7 @@ impl Setup {
         let n = points;
         let horizon_steps = ((horizon.seconds() / step) as usize).max(1);
         let describe_trace = || format!("{n} steps of {}", span_text(step));
-        let requested = train_window.map_or(DEFAULT_TRAIN_WINDOW_SECONDS, Span::seconds);
+        let requested = train_window.unwrap_or(DEFAULT_TRAIN_WINDOW).seconds();
         let mut win = (requested / step) as usize;
         let mut notes = Vec::new();
         if win == 0 {
@@ -94,23 +93,12 @@ impl Setup {
                 describe_trace()
             )));
         }
-        let (kept, kept_steps) = usable_seasons(seasons, step, win);
-        if kept.is_empty() {
-            return Err(no_season(seasons, step, win, &describe_trace()));
-        }
-        if kept.len() < seasons.len() {
-            let dropped: Vec<String> = seasons
-                .iter()
-                .filter(|s| !kept.contains(s))
-                .map(|s| span_text(s.seconds()))
-                .collect();
-            notes.push(format!(
-                "season(s) {} dropped: they do not fit twice in the train window of {} or are \
-                 shorter than 2 steps",
-                dropped.join(","),
-                span_text(win as i64 * step)
-            ));
-        }
+        let usable = usable_seasons(seasons, step, win)
+            .map_err(|e| too_short_for_seasons(e, &describe_trace()))?;
+        notes.extend(usable.dropped_note(&format!(
+            "the train window of {}",
+            span_text(win as i64 * step)
+        )));
         let train_window = Span::from_seconds(win as i64 * step)
             .map_err(|e| BacktestError::Input(e.to_string()))?;
         Ok(Setup {
@@ -119,8 +107,8 @@ impl Setup {
             horizon_steps,
             train_window_steps: win,
             train_window,
-            seasons: kept,
-            seasons_steps: kept_steps,
+            seasons: usable.kept,
+            seasons_steps: usable.kept_steps,
             first_origin: win.max(n / 2),
             notes,
         })
@@ -137,30 +125,11 @@ impl Setup {
     }
 }
 
-/// The seasons peers.py keeps for a window of `win` steps: at least 2 steps long, fitting twice
-/// in the window, each step count once; with their lengths in steps.
-pub fn usable_seasons(seasons: &[Span], step: i64, win: usize) -> (Vec<Span>, Vec<usize>) {
-    let mut kept = Vec::new();
-    let mut kept_steps: Vec<usize> = Vec::new();
-    for season in seasons {
-        let s = (season.seconds() / step) as usize;
-        if s >= 2 && 2 * s <= win && !kept_steps.contains(&s) {
-            kept.push(*season);
-            kept_steps.push(s);
-        }
-    }
-    (kept, kept_steps)
-}
-
-/// The error for a window that holds no usable season.
-pub(crate) fn no_season(seasons: &[Span], step: i64, win: usize, trace: &str) -> BacktestError {
-    let names: Vec<String> = seasons.iter().map(|s| span_text(s.seconds())).collect();
+/// A window that holds no usable season, said of the trace (`trace` describes it).
+pub(crate) fn too_short_for_seasons(error: ForecastError, trace: &str) -> BacktestError {
     BacktestError::TooShort(format!(
-        "no season of {} fits twice in the train window of {} ({win} steps) while being at \
-         least 2 steps long; the trace ({trace}) is too short for them, or the seasons are too \
-         short for its step",
-        names.join(","),
-        span_text(win as i64 * step),
+        "{error}; the trace ({trace}) is too short for them, or the seasons are too short for \
+         its step"
     ))
 }
 
@@ -195,15 +164,6 @@ pub fn origin_indices(lo: usize, hi: usize, k: usize) -> Vec<usize> {
     out.sort_unstable();
     out.dedup();
     out
-}
-
-/// A number of seconds as the largest exact unit up to days (`86400` → `1d`, `1209600` →
-/// `14d`: days read better than weeks in reports).
-pub fn span_text(seconds: i64) -> String {
-    if seconds > 0 && seconds % 86_400 == 0 {
-        return format!("{}d", seconds / 86_400);
-    }
-    Span::from_seconds(seconds).map_or_else(|_| format!("{seconds}s"), |s| s.to_string())
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 #[cfg(test)]
 pub(crate) use span::test_span;
-pub use span::{Span, parse_span_list};
+pub use span::{Span, parse_span_list, span_text};
 
 /// Unix time in whole seconds (UTC).
 pub type Timestamp = i64;

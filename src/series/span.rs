@@ -24,6 +24,19 @@ const UNITS: [(char, i64); 5] = [
 ];
 
 impl Span {
+    /// A span of `seconds` known at compile time (the defaults): a non-positive value fails the
+    /// build, not the service.
+    pub const fn of_seconds(seconds: i64) -> Span {
+        assert!(seconds > 0, "a span must be positive");
+        Span(seconds)
+    }
+
+    /// The span in the largest exact unit up to days (`86400` → `1d`, `1209600` → `14d`: days
+    /// read better than weeks in reports and messages).
+    pub fn days_text(self) -> String {
+        span_text(self.0)
+    }
+
     /// A span of `seconds`; errors when it is not positive.
     pub fn from_seconds(seconds: i64) -> Result<Span, SeriesError> {
         if seconds <= 0 {
@@ -50,6 +63,14 @@ impl Span {
         debug_assert!(step_seconds > 0);
         (self.0 / step_seconds) as usize
     }
+}
+
+/// A number of seconds as [`Span::days_text`] writes it; not positive: `{seconds}s`.
+pub fn span_text(seconds: i64) -> String {
+    if seconds > 0 && seconds % 86_400 == 0 {
+        return format!("{}d", seconds / 86_400);
+    }
+    Span::from_seconds(seconds).map_or_else(|_| format!("{seconds}s"), |s| s.to_string())
 }
 
 impl FromStr for Span {

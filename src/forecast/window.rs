@@ -1,0 +1,140 @@
+//! The training window: what a fit at `now` is trained on, which seasons such a window can
+//! hold, and the one default window length.
+//!
+//! The service's live cycle, the backtest and `prescale train` all build training series here,
+//! so a model trained offline or replayed in a backtest saw exactly what the service would have
+//! fitted on at that moment.
+
+use crate::series::{Sample, Series, Span, Timestamp, infer_step, span_text};
+
+use super::ForecastError;
+
+/// The history a fit sees unless told otherwise: two weeks (two weekly seasons).
+pub const DEFAULT_TRAIN_WINDOW: Span = Span::of_seconds(14 * 86_400);
+
+/// The series a fit at `now` is trained on: the samples in `now - train_window ..= now`, put on
+/// their grid (step = their most common difference, phase = the first sample's), so leading
+/// and trailing gaps are trimmed away. `samples` must be sorted; those outside the window are
+/// ignored.
+pub fn training_series(
+    samples: &[Sample],
+    now: Timestamp,
+    train_window: Span,
+) -> Result<Series, ForecastError> {
+    let from = now - train_window.seconds();
+    let begin = samples.partition_point(|s| s.timestamp < from);
+    let end = samples.partition_point(|s| s.timestamp <= now);
+    let window = &samples[begin..end.max(begin)];
+    let step = infer_step(window).ok_or(ForecastError::TooShort {
+        needed: 2,
+        have: window.len(),
+    })?;
+    Series::from_samples(window, step).map_err(|e| ForecastError::InvalidSpec(e.to_string()))
+}
+
+/// The seasons a window of `window_steps` steps of `step` seconds can be fitted with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UsableSeasons {
+    /// The seasons kept, as given.
+    pub kept: Vec<Span>,
+    /// The seasons kept, in steps.
+    pub kept_steps: Vec<usize>,
+    /// The seasons asked for and not kept.
+    pub dropped: Vec<Span>,
+}
+
+impl UsableSeasons {
+    /// A note for a report when seasons were dropped (`window` names the window, e.g. "the
+    /// train window of 7d"); `None` when every season was kept.
+    pub fn dropped_note(&self, window: &str) -> Option<String> {
+        if self.dropped.is_empty() {
+            return None;
+        }
+        let names: Vec<String> = self.dropped.iter().map(|s| s.days_text()).collect();
+        Some(format!(
+            "season(s) {} dropped: they do not fit twice in {window} or are shorter than 2 steps",
+            names.join(",")
+        ))
+    }
+}
+
+/// The seasons kept for a window of `window_steps` (the evaluation yardstick's rule): at least
+/// 2 steps long, fitting twice in the window, each step count once. None kept is an error
+/// naming the seasons and the window.
+pub fn usable_seasons(
+    seasons: &[Span],
+    step: i64,
+    window_steps: usize,
+) -> Result<UsableSeasons, ForecastError> {
+    let mut usable = UsableSeasons {
+        kept: Vec::new(),
+        kept_steps: Vec::new(),
+        dropped: Vec::new(),
+    };
+    for season in seasons {
+        let s = (season.seconds() / step) as usize;
+        if usable.kept_steps.contains(&s) {
+            continue; // the same season again
+        }
+        if s >= 2 && 2 * s <= window_steps {
+            usable.kept.push(*season);
+            usable.kept_steps.push(s);
+        } else {
+            usable.dropped.push(*season);
+        }
+    }
+    if usable.kept.is_empty() {
+        let names: Vec<String> = seasons.iter().map(|s| s.days_text()).collect();
+        return Err(ForecastError::NoSeason(format!(
+            "no season of {} fits twice in the train window of {} ({window_steps} steps) while \
+             being at least 2 steps long",
+            names.join(","),
+            span_text(window_steps as i64 * step),
+        )));
+    }
+    Ok(usable)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn span(s: i64) -> Span {
+        Span::from_seconds(s).unwrap()
+    }
+
+    #[test]
+    fn training_window_is_inclusive_and_trimmed() {
+        let samples: Vec<Sample> = [0, 60, 120, 180, 300]
+            .iter()
+            .map(|&t| Sample::new(t, t as f64).unwrap())
+            .collect();
+        let series = training_series(&samples, 240, span(180)).unwrap();
+        assert_eq!(series.start(), 60);
+        assert_eq!(series.values(), &[60.0, 120.0, 180.0]);
+        assert_eq!(
+            training_series(&samples, 30, span(60)).unwrap_err(),
+            ForecastError::TooShort { needed: 2, have: 1 }
+        );
+    }
+
+    #[test]
+    fn seasons_must_fit_twice_and_be_two_steps_long() {
+        // 7 days at 5 minutes: 2016 steps; 1d = 288 fits, 7d does not, 5m is one step.
+        let usable =
+            usable_seasons(&[span(86_400), span(7 * 86_400), span(300)], 300, 2016).unwrap();
+        assert_eq!(usable.kept, vec![span(86_400)]);
+        assert_eq!(usable.kept_steps, vec![288]);
+        assert_eq!(usable.dropped, vec![span(7 * 86_400), span(300)]);
+        let note = usable.dropped_note("the train window of 7d").unwrap();
+        assert!(note.starts_with("season(s) 7d,5m dropped"), "{note}");
+        // The same season twice is kept once, and not reported as dropped.
+        let usable = usable_seasons(&[span(86_400), span(86_400)], 300, 2016).unwrap();
+        assert_eq!((usable.kept.len(), usable.dropped.len()), (1, 0));
+        let err = usable_seasons(&[span(86_400)], 300, 400).unwrap_err();
+        assert!(
+            err.to_string().contains("no season of 1d fits twice"),
+            "{err}"
+        );
+    }
+}
