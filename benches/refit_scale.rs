@@ -14,7 +14,7 @@
 //! as the engine's cache keeps them.
 //!
 //! Each fit is what `Engine::refit` does for one series: the samples of the train window put on
-//! their grid (`plan::live::training_series`), then the engine's default spec (`auto` over 1d
+//! their grid (`forecast::window::training_series`), then the engine's default spec (`auto` over 1d
 //! and 7d) fitted on them through `ModelSpec::refit`, given the series' cached model. Two passes
 //! per mode: the **first pass** (no cached model: `auto` selects, i.e. fits its candidates at
 //! the split, scores them on the holdout and refits the choice) and the **steady-state pass**
@@ -34,8 +34,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use prescale::engine::EngineSettings;
+use prescale::forecast::window::training_series;
 use prescale::forecast::{FittedModel, ModelSpec};
-use prescale::plan::live::training_series;
 use prescale::series::{Sample, Span};
 
 const STEP: i64 = 60;

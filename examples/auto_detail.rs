@@ -2,7 +2,7 @@
 //! realized MAE of each candidate over the next `h` steps.
 use prescale::backtest::Setup;
 use prescale::forecast::ModelSpec;
-use prescale::plan::live::training_series;
+use prescale::forecast::window::training_series;
 use prescale::series::Span;
 use prescale::series::csv::read_dataset;
 

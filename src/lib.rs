@@ -12,6 +12,8 @@
 //! - [`store`]: durable history in sled, as compressed blocks per series; targets.
 //! - [`forecast`]: models behind one fit/predict split, with prediction intervals (pure).
 //! - [`plan`]: forecast + target → replica targets ahead of time (pure).
+//! - [`live`]: one refit/plan cycle — when to refit, what a fit sees, what a failed fit keeps,
+//!   the forecast a plan reads — run by the engine and replayed by the backtest (pure).
 //! - [`engine`]: the running service's loops — periodic refit and re-plan — and the cache of the
 //!   latest forecasts and plans (one writer, many readers).
 //! - [`api`]: the axum routers — REST, the Kubernetes external metrics API, `/metrics`, health.
@@ -35,6 +37,7 @@ pub mod config;
 pub mod demo;
 pub mod engine;
 pub mod forecast;
+pub mod live;
 pub mod monitor;
 pub mod plan;
 pub mod replay;

@@ -447,11 +447,7 @@ fn forecast_command(args: ForecastArgs) -> Result<()> {
         out: &args.out,
     };
     let written = backtest::forecast_file::run(&request)?;
-    let seasons: Vec<String> = written
-        .seasons
-        .iter()
-        .map(|s| backtest::setup::span_text(s.seconds()))
-        .collect();
+    let seasons: Vec<String> = written.seasons.iter().map(|s| s.days_text()).collect();
     println!(
         "wrote {} forecasts of {} steps ({} rows, model {}, seasons {}) to {}; mean fit+predict {:.6} s",
         written.origins,

@@ -4,8 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
+use prescale::forecast::INTERVAL_LEVELS;
 use prescale::forecast::{MODEL_FORMAT_VERSION, ModelFile};
-use prescale::plan::live::INTERVAL_LEVELS;
 
 fn files(dir: &str, extension: &str) -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = std::fs::read_dir(dir)

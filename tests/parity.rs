@@ -1,6 +1,8 @@
 //! The parity test (DESIGN.md): one recorded trace through the live engine, on a real sled store
 //! with a fixed clock, and through the backtest's scaling simulation. Both must make the same
-//! plans at every step, or the backtest would not measure what production does.
+//! plans at every step, or the backtest would not measure what production does. Both run the
+//! one live cycle (`prescale::live`), so this holds by construction; the test guards it (the
+//! engine's store reads, locks and threads around the cycle are the engine's own).
 //!
 //! The engine is driven the way its runner drives it — samples land in the store, then a refit
 //! pass and a re-plan pass at `now` — once at the start of every step of the trace, which is
@@ -11,10 +13,11 @@ mod common;
 use std::path::Path;
 
 use prescale::backtest::fleet::PolicyKind;
-use prescale::backtest::predictive::{PredictivePolicy, Refitter};
+use prescale::backtest::predictive::PredictivePolicy;
 use prescale::backtest::simulate::{QUANTILES, ScalingConfig, simulate};
 use prescale::engine::{Engine, EngineSettings, PlanState};
 use prescale::forecast::ModelSpec;
+use prescale::live::{CycleSettings, SeriesCycle, plan_levels};
 use prescale::plan::{MetricValue, Target};
 use prescale::series::SeriesKey;
 use prescale::series::csv::read_dataset;
@@ -45,9 +48,11 @@ fn engine_and_backtest_make_identical_plans() {
         utilizations: vec![],
         quantiles: QUANTILES.to_vec(),
         model: ModelSpec::from_name("linear-seasonal", vec![span("1d")]).unwrap(),
-        train_window: span("7d"),
-        refit_interval: span("1h"),
-        plan_horizon: span("1h"),
+        cycle: CycleSettings {
+            train_window: span("7d"),
+            refit_interval: span("1h"),
+            plan_horizon: span("1h"),
+        },
         stabilization: span("5m"),
     };
     let simulation = simulate(series, samples, period.clone(), &config, &mut |_, _| {}).unwrap();
@@ -56,10 +61,10 @@ fn engine_and_backtest_make_identical_plans() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     let settings = EngineSettings {
-        refit_interval: config.refit_interval,
+        refit_interval: config.cycle.refit_interval,
         replan_interval: span("15s"),
-        train_window: config.train_window,
-        plan_horizon: config.plan_horizon,
+        train_window: config.cycle.train_window,
+        plan_horizon: config.cycle.plan_horizon,
         model: config.model.clone(),
     };
     let engine = Engine::new(store.clone(), settings).unwrap();
@@ -86,12 +91,8 @@ fn engine_and_backtest_make_identical_plans() {
     }
 
     // The backtest's building blocks, to compare whole plans and not only replica counts.
-    let mut refitter = Refitter::new(
-        config.model.clone(),
-        config.train_window,
-        config.refit_interval,
-        targets.len(),
-    );
+    let mut cycle = SeriesCycle::new(config.model.clone());
+    let levels = plan_levels(QUANTILES);
     let mut policies: Vec<PredictivePolicy> = targets
         .iter()
         .map(|(_, target)| PredictivePolicy::new(target.clone()))
@@ -110,14 +111,19 @@ fn engine_and_backtest_make_identical_plans() {
         }
         engine.refit_due(now).unwrap();
         engine.replan(now);
-        refitter.tick(now, &samples[..known]);
+        cycle.tick(now, &samples[..known], &config.cycle, &mut || 0.0);
 
         for (k, (name, _)) in targets.iter().enumerate() {
             let state = engine.plan_state(name).expect("every target gets a state");
-            let forecast = refitter.forecast(k, &policies[k].target, now, config.plan_horizon);
             let observed = samples[..known].last().copied();
-            backtest_replicas[k] =
-                policies[k].decide(forecast.as_ref(), now, observed, backtest_replicas[k]);
+            backtest_replicas[k] = policies[k].decide(
+                &mut cycle,
+                now,
+                observed,
+                &levels,
+                &config.cycle,
+                backtest_replicas[k],
+            );
             match (&*state, &policies[k].last_plan) {
                 (PlanState::Planned { plan, .. }, Some(backtest_plan)) => {
                     assert_eq!(plan, backtest_plan, "target {name} at step {t}");

@@ -1,7 +1,7 @@
 //! Rolling-origin forecast accuracy, with the yardstick's definitions (`eval/peers.py`):
 //!
 //! - at each origin the model is fitted on the train window strictly before it — built exactly
-//!   as the engine builds a training series ([`crate::plan::live::training_series`]: the
+//!   as the engine builds a training series ([`crate::forecast::window::training_series`]: the
 //!   samples of the window on their grid, leading and trailing gaps trimmed, inner gaps left to
 //!   the model) — and forecasts `h` steps starting *at* the origin;
 //! - per origin: MAE, RMSE, sMAPE (%, `200·|y−ŷ|/(|y|+|ŷ|)`, 0 when both are 0), MASE = MAE
@@ -15,8 +15,9 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use crate::forecast::INTERVAL_LEVELS;
+use crate::forecast::window::training_series;
 use crate::forecast::{ForecastError, ModelSpec};
-use crate::plan::live::{INTERVAL_LEVELS, training_series};
 use crate::series::{Sample, Series, Span, Timestamp};
 
 use super::setup::Setup;

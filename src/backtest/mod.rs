@@ -2,8 +2,8 @@
 //! planner, and measure it against the yardstick's forecast metrics and against a reactive HPA
 //! and a perfect-foresight oracle.
 //!
-//! Pure and synchronous like `forecast` and `plan`, which it drives exactly as the service's
-//! engine does ([`crate::plan::live`] holds the shared rules); it reads only the dataset file
+//! Pure and synchronous like `forecast` and `plan`, which it drives through the service's own
+//! live cycle ([`crate::live`]); it reads only the dataset file
 //! and writes only what it is asked to. It may read the clock, to time fits.
 //!
 //! # Layout
@@ -13,7 +13,7 @@
 //! - [`accuracy`]: rolling-origin MAE, RMSE, sMAPE, MASE, interval coverage and fit time.
 //! - [`fleet`]: pods that take time to start, and what a policy cost and served.
 //! - [`hpa`]: the Kubernetes HPA algorithm with its defaults (the reactive baseline).
-//! - [`predictive`]: the engine's refit schedule, forecast and planner, replayed.
+//! - [`predictive`]: prescale's live cycle and planner, replayed.
 //! - [`simulate`]: every policy over the same steps from the same state.
 //! - [`report`]: the JSON report, the summary line and the text tables.
 //! - [`plot`]: the SVG picture (plotters).
@@ -128,8 +128,8 @@ impl Default for Options {
             startup_delay: span(120),
             min_replicas: 1,
             max_replicas: 10_000,
-            refit_interval: span(600),
-            plan_horizon: span(3600),
+            refit_interval: crate::live::DEFAULT_REFIT_INTERVAL,
+            plan_horizon: crate::live::DEFAULT_PLAN_HORIZON,
             stabilization: span(300),
         }
     }
@@ -243,9 +243,11 @@ pub fn run(
         utilizations: simulate::UTILIZATIONS.to_vec(),
         quantiles: simulate::QUANTILES.to_vec(),
         model: models[0].clone(),
-        train_window: setup.train_window,
-        refit_interval: options.refit_interval,
-        plan_horizon: options.plan_horizon,
+        cycle: crate::live::CycleSettings {
+            train_window: setup.train_window,
+            refit_interval: options.refit_interval,
+            plan_horizon: options.plan_horizon,
+        },
         stabilization: options.stabilization,
     };
     let simulation = simulate::simulate(

@@ -23,13 +23,14 @@
 use std::ops::Range;
 
 use crate::forecast::ModelSpec;
+use crate::live::{CycleSettings, SeriesCycle, plan_levels};
 use crate::plan::{MetricValue, Target};
 use crate::series::{Sample, Series, SeriesKey, Span};
 
 use super::BacktestError;
 use super::fleet::{Fleet, PolicyKind, Tally, replicas_for};
 use super::hpa::Hpa;
-use super::predictive::{PredictivePolicy, Refitter};
+use super::predictive::PredictivePolicy;
 
 /// The HPA target utilizations simulated.
 pub const UTILIZATIONS: [f64; 5] = [0.5, 0.6, 0.7, 0.8, 0.9];
@@ -49,9 +50,7 @@ pub struct ScalingConfig {
     /// The model the predictive policy refits (the engine's `model` setting).
     pub model: ModelSpec,
     /// The engine's `train_window`, `refit_interval` and `plan_horizon` settings.
-    pub train_window: Span,
-    pub refit_interval: Span,
-    pub plan_horizon: Span,
+    pub cycle: CycleSettings,
     /// The predictive targets' scale-down stabilization (the target default, 5 minutes).
     pub stabilization: Span,
 }
@@ -146,12 +145,10 @@ pub fn simulate(
         .collect();
     let mut predictive: Vec<PredictivePolicy> =
         targets.into_iter().map(PredictivePolicy::new).collect();
-    let mut refitter = Refitter::new(
-        config.model.clone(),
-        config.train_window,
-        config.refit_interval,
-        predictive.len(),
-    );
+    let mut cycle = SeriesCycle::new(config.model.clone());
+    let levels = plan_levels(config.quantiles.iter().copied());
+    let started = std::time::Instant::now();
+    let mut clock = || started.elapsed().as_secs_f64();
 
     let run = |kind, param, fleet_delay| {
         (
@@ -178,11 +175,6 @@ pub fn simulate(
             .iter()
             .map(|&q| run(PolicyKind::Predictive, Some(q), delay)),
     );
-    let plotted = config
-        .quantiles
-        .iter()
-        .position(|&q| (q - 0.9).abs() < 1e-9)
-        .unwrap_or(0);
 
     let mut forecast_yhat = Vec::with_capacity(period.len());
     let mut forecast_lo80 = Vec::with_capacity(period.len());
@@ -207,7 +199,7 @@ pub fn simulate(
             .map(|p| demand[p])
             .filter(|d| d.is_finite());
         if !predictive.is_empty() {
-            refitter.tick(now, before);
+            cycle.tick(now, before, &config.cycle, &mut clock);
         }
 
         let mut slot = 0;
@@ -220,11 +212,11 @@ pub fn simulate(
             slot += 1;
             desired[slot] = hpa.decide(metric, runs[slot].1.provisioned());
         }
-        for (k, policy) in predictive.iter_mut().enumerate() {
+        for policy in &mut predictive {
             slot += 1;
-            let forecast = refitter.forecast(k, &policy.target, now, config.plan_horizon);
+            let current = runs[slot].1.provisioned();
             desired[slot] =
-                policy.decide(forecast.as_ref(), now, observed, runs[slot].1.provisioned());
+                policy.decide(&mut cycle, now, observed, &levels, &config.cycle, current);
         }
 
         for ((run, fleet), &want) in runs.iter_mut().zip(&desired) {
@@ -245,7 +237,7 @@ pub fn simulate(
                 .copied()
                 .unwrap_or(f64::NAN)
         };
-        let cached = refitter.cached(plotted);
+        let cached = cycle.cached_forecast();
         let start = cached.map_or(0, |f| f.start);
         forecast_yhat.push(at(cached.map(|f| f.yhat.as_slice()), start));
         forecast_lo80.push(at(cached.and_then(|f| f.quantile(0.1)), start));
@@ -265,10 +257,10 @@ pub fn simulate(
         forecast_hi80,
         forecast_lo95,
         forecast_hi95,
-        fits: refitter.fits,
-        fit_failures: refitter.failures,
-        fit_seconds: refitter.fit_seconds,
-        fit_error: refitter.first_error,
+        fits: cycle.stats.fits,
+        fit_failures: cycle.stats.failures,
+        fit_seconds: cycle.stats.seconds,
+        fit_error: cycle.stats.first_error,
     })
 }
 

@@ -1,13 +1,18 @@
 //! The running service's core: periodic refit of every series, periodic re-plan of every target,
 //! and the cache of the latest fitted models and plans that the API reads.
 //!
+//! The rules of one cycle — when to refit, what a fit sees, what is kept when it fails, the
+//! forecast a plan reads — are [`crate::live`]'s: the engine holds one [`SeriesCycle`] per
+//! series and one [`Planner`] per target, feeds them from the store, and publishes what they
+//! decide. The backtest replays the same cycle, so it measures what the service does.
+//!
 //! One writer, many readers (as in kube-rs' controller caches): only the engine's passes write
-//! the caches; API handlers take a read lock just long enough to clone an `Arc` of an immutable
-//! entry, so a read never waits for a fit, and never fits a model itself.
+//! the caches; API handlers take a lock just long enough to clone an `Arc` of an immutable
+//! entry, so a read never waits for a fit, and never fits a model itself (fits run on a job
+//! taken out of the cycle, without holding it).
 //!
 //! Every method takes `now` as an argument and nothing here reads the clock: [`runner`] passes
-//! the system time, tests and the backtest parity check pass a fixed one. Fitting and planning
-//! are the pure `forecast` and `plan` functions; the engine only feeds them from the store.
+//! the system time, tests and the backtest parity check pass a fixed one.
 
 pub mod runner;
 
@@ -18,11 +23,13 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::forecast::{FittedModel, Forecast, ForecastError, ModelFile, ModelSpec};
-use crate::plan::live::{self, forecast_levels, plan_forecast_steps};
+use crate::forecast::{Forecast, ForecastError, ModelFile, ModelSpec};
+use crate::live::{self, CycleSettings, NoForecast, SeriesCycle, Unplanned, plan_levels};
 use crate::plan::{self, Plan, Planner, Target};
-use crate::series::{Series, SeriesKey, Span, Timestamp};
+use crate::series::{Series, SeriesKey, Span, Timestamp, infer_step};
 use crate::store::{SeriesInfo, Store, StoreError};
+
+pub use crate::live::{MAX_FORECAST_STEPS, ModelEntry};
 
 /// Errors the engine reports to its callers.
 #[derive(Debug, thiserror::Error)]
@@ -56,42 +63,31 @@ pub struct EngineSettings {
     pub model: ModelSpec,
 }
 
+/// Re-plan every target this often unless configured otherwise.
+pub const DEFAULT_REPLAN_INTERVAL: Span = Span::of_seconds(15);
+
 impl Default for EngineSettings {
     fn default() -> Self {
-        let span = |s| Span::from_seconds(s).expect("positive");
+        let cycle = CycleSettings::default();
         EngineSettings {
-            refit_interval: span(600),
-            replan_interval: span(15),
-            train_window: span(14 * 86_400),
-            plan_horizon: span(3_600),
+            refit_interval: cycle.refit_interval,
+            replan_interval: DEFAULT_REPLAN_INTERVAL,
+            train_window: cycle.train_window,
+            plan_horizon: cycle.plan_horizon,
             model: ModelSpec::default(),
         }
     }
 }
 
-pub use crate::plan::live::{INTERVAL_LEVELS, MAX_FORECAST_STEPS};
-
-/// A fitted model in the cache.
-#[derive(Debug, Clone, Serialize)]
-pub struct ModelEntry {
-    #[serde(skip)]
-    pub model: FittedModel,
-    /// The spec the model was fitted with: a refit with the same spec may keep what the model
-    /// learnt ([`ModelSpec::refit`]).
-    #[serde(skip)]
-    pub spec: ModelSpec,
-    pub name: String,
-    pub fitted_at: Timestamp,
-    pub fit_seconds: f64,
-    /// Observed steps in the training window.
-    pub training_points: usize,
-}
-
-/// A series' last fit attempt: what the refit schedule remembers, and the error when it failed.
-#[derive(Debug, Clone)]
-struct FitAttempt {
-    schedule: live::FitAttempt,
-    error: Option<String>,
+impl EngineSettings {
+    /// The live cycle's part of the settings.
+    pub fn cycle(&self) -> CycleSettings {
+        CycleSettings {
+            refit_interval: self.refit_interval,
+            train_window: self.train_window,
+            plan_horizon: self.plan_horizon,
+        }
+    }
 }
 
 /// A target's latest planning outcome: a plan, or the reason there is none.
@@ -121,15 +117,16 @@ pub struct EngineStats {
     pub plan_failures: AtomicU64,
 }
 
+/// One series' cycle, shared by the passes and the readers.
+type Cycle = Arc<Mutex<SeriesCycle>>;
+
 /// The service core. Share it as `Arc<Engine>`.
 pub struct Engine {
     store: Store,
     settings: EngineSettings,
     targets: RwLock<BTreeMap<String, Arc<Target>>>,
-    models: RwLock<HashMap<SeriesKey, Arc<ModelEntry>>>,
-    /// Series fitted with another spec than `settings.model`: those started from a model file.
-    specs: RwLock<HashMap<SeriesKey, ModelSpec>>,
-    attempts: Mutex<HashMap<SeriesKey, FitAttempt>>,
+    /// Every series' live cycle: its schedule, model and planning forecast.
+    cycles: RwLock<HashMap<SeriesKey, Cycle>>,
     plans: RwLock<HashMap<String, Arc<PlanState>>>,
     /// Each target's stabilization memory.
     planners: Mutex<HashMap<String, Planner>>,
@@ -152,9 +149,7 @@ impl Engine {
             store,
             settings,
             targets: RwLock::new(targets),
-            models: RwLock::default(),
-            specs: RwLock::default(),
-            attempts: Mutex::default(),
+            cycles: RwLock::default(),
             plans: RwLock::default(),
             planners: Mutex::default(),
             first_pass_done: AtomicBool::new(false),
@@ -215,6 +210,36 @@ impl Engine {
             .collect()
     }
 
+    // ----- series cycles -----
+
+    /// The cycle of `key`, if the engine has met the series.
+    fn cycle(&self, key: &SeriesKey) -> Option<Cycle> {
+        self.cycles.read().expect("cycles lock").get(key).cloned()
+    }
+
+    /// The cycle of `key`, created (fitted with the engine's `[model]`) when new.
+    fn cycle_or_new(&self, key: &SeriesKey) -> Cycle {
+        if let Some(cycle) = self.cycle(key) {
+            return cycle;
+        }
+        let mut cycles = self.cycles.write().expect("cycles lock");
+        cycles
+            .entry(key.clone())
+            .or_insert_with(|| Arc::new(Mutex::new(SeriesCycle::new(self.settings.model.clone()))))
+            .clone()
+    }
+
+    /// Runs `read` on the cycle of `key`, if any.
+    fn with_cycle<T>(
+        &self,
+        key: &SeriesKey,
+        read: impl FnOnce(&mut SeriesCycle) -> T,
+    ) -> Option<T> {
+        let cycle = self.cycle(key)?;
+        let mut cycle = cycle.lock().expect("cycle lock");
+        Some(read(&mut cycle))
+    }
+
     // ----- model files -----
 
     /// Starts `key` from a model file (`[model_files]` in the config): its fitted model is cached
@@ -240,52 +265,32 @@ impl Engine {
             fit_seconds: 0.0,
             training_points: file.training.observed,
         };
-        self.specs
+        let samples_seen = self
+            .store
+            .info(key)
+            .ok()
+            .flatten()
+            .map_or(0, |info| info.samples);
+        let cycle = SeriesCycle::seeded(entry, now, samples_seen, usable);
+        self.cycles
             .write()
-            .expect("specs lock")
-            .insert(key.clone(), file.spec.clone());
-        self.models
-            .write()
-            .expect("models lock")
-            .insert(key.clone(), Arc::new(entry));
-        if usable {
-            let samples_seen = self
-                .store
-                .info(key)
-                .ok()
-                .flatten()
-                .map_or(0, |info| info.samples);
-            let attempt = FitAttempt {
-                schedule: live::FitAttempt {
-                    at: now,
-                    samples_seen,
-                    failed: false,
-                },
-                error: None,
-            };
-            self.attempts
-                .lock()
-                .expect("attempts lock")
-                .insert(key.clone(), attempt);
-        }
+            .expect("cycles lock")
+            .insert(key.clone(), Arc::new(Mutex::new(cycle)));
         self.wake.notify_waiters();
         usable
     }
 
     /// The spec `key` is fitted with.
     pub fn spec(&self, key: &SeriesKey) -> ModelSpec {
-        self.specs
-            .read()
-            .expect("specs lock")
-            .get(key)
-            .cloned()
+        self.with_cycle(key, |cycle| cycle.spec().clone())
             .unwrap_or_else(|| self.settings.model.clone())
     }
 
     // ----- reads for the API -----
 
     pub fn model(&self, key: &SeriesKey) -> Option<Arc<ModelEntry>> {
-        self.models.read().expect("models lock").get(key).cloned()
+        self.with_cycle(key, |cycle| cycle.model().cloned())
+            .flatten()
     }
 
     pub fn plan_state(&self, target: &str) -> Option<Arc<PlanState>> {
@@ -316,49 +321,59 @@ impl Engine {
 
     /// Why `key` has no model, when it has none.
     pub fn no_model_reason(&self, key: &SeriesKey) -> String {
-        match self.attempts.lock().expect("attempts lock").get(key) {
-            Some(FitAttempt {
-                error: Some(error), ..
-            }) => format!("the last fit failed: {error}"),
-            _ => "not fitted yet; the engine fits new series within seconds".to_string(),
-        }
+        no_model_reason(self.last_fit_error(key).as_deref())
     }
 
     /// The error of the last fit of `key`, when it failed (a previous model may still be in
     /// use). Read by the monitor's alerts.
     pub fn last_fit_error(&self, key: &SeriesKey) -> Option<String> {
-        self.attempts
-            .lock()
-            .expect("attempts lock")
-            .get(key)
-            .and_then(|attempt| attempt.error.clone())
+        self.with_cycle(key, |cycle| cycle.last_error().map(str::to_string))
+            .flatten()
     }
 
     /// A forecast of `key` covering `now .. now + horizon`, from its cached model (predicting is
-    /// cheap; fitting never happens here). The first point is the step that contains `now`, or
-    /// the model's origin when that is later.
+    /// cheap; fitting never happens here), with the 80 % and 95 % bands. The first point is the
+    /// step that contains `now`, or the model's origin when that is later. Read from the
+    /// forecast the plans read when it reaches that far: the monitor publishes what the plans
+    /// acted on.
     pub fn forecast(
         &self,
         key: &SeriesKey,
         now: Timestamp,
         horizon: Span,
     ) -> Result<(Arc<ModelEntry>, Forecast), EngineError> {
-        let entry = self.model(key).ok_or_else(|| EngineError::NoModel {
+        let no_model = |reason: String| EngineError::NoModel {
             series: key.to_string(),
-            reason: self.no_model_reason(key),
+            reason,
+        };
+        let Some(cycle) = self.cycle(key) else {
+            return Err(no_model(no_model_reason(None)));
+        };
+        let mut cycle = cycle.lock().expect("cycle lock");
+        let forecast = cycle.forecast(now, horizon).map_err(|why| match why {
+            NoForecast::NoModel { last_error } => no_model(no_model_reason(last_error.as_deref())),
+            NoForecast::TooOld => no_model("its data is too old to forecast from now".into()),
+            NoForecast::Predict(error) => EngineError::Forecast(error),
         })?;
-        let model = &entry.model;
-        let step = model.step();
-        let skip = ((now - model.origin()).max(0) / step) as usize;
-        let steps = horizon.steps_ceil(step);
-        if skip + steps > MAX_FORECAST_STEPS {
-            return Err(EngineError::NoModel {
-                series: key.to_string(),
-                reason: "its data is too old to forecast from now".into(),
-            });
-        }
-        let full = model.predict(skip + steps, &INTERVAL_LEVELS)?;
-        Ok((entry, full.window(skip, steps)))
+        let entry = cycle
+            .model()
+            .cloned()
+            .expect("a forecast comes from a model");
+        Ok((entry, forecast))
+    }
+
+    /// The value a target without a plan publishes: what a reactive HPA would ask for from the
+    /// newest fresh observation of its series, on the series' own step ([`plan::reactive`]).
+    pub fn fallback_value(&self, target: &Target, now: Timestamp) -> Result<f64, EngineError> {
+        let observed = self.store.latest(&target.series)?;
+        let step = match self.model(&target.series) {
+            Some(entry) => Some(entry.model.step()),
+            None => {
+                let recent = self.store.read(&target.series, now - 3600, now + 1)?;
+                infer_step(&recent)
+            }
+        };
+        Ok(plan::reactive::fallback_value(target, observed, now, step))
     }
 
     // ----- the passes -----
@@ -367,26 +382,29 @@ impl Engine {
     /// older than the refit interval. Returns how many fits ran.
     pub fn refit_due(&self, now: Timestamp) -> Result<usize, EngineError> {
         let started = Instant::now();
-        let due: Vec<SeriesInfo> = {
-            let series = self.store.list()?;
-            let attempts = self.attempts.lock().expect("attempts lock");
-            series
-                .into_iter()
-                .filter(|info| {
-                    let last = attempts.get(&info.key).map(|a| &a.schedule);
-                    live::refit_due(last, now, info.samples, self.settings.refit_interval)
-                })
-                .collect()
-        };
+        let interval = self.settings.refit_interval;
+        let due: Vec<(SeriesInfo, Cycle)> = self
+            .store
+            .list()?
+            .into_iter()
+            .filter_map(|info| {
+                let cycle = self.cycle_or_new(&info.key);
+                let due = cycle
+                    .lock()
+                    .expect("cycle lock")
+                    .refit_due(now, info.samples, interval);
+                due.then_some((info, cycle))
+            })
+            .collect();
         // Fits are independent and CPU-bound: one worker per core takes the next due series
-        // until none is left (each fit takes its locks only to store its outcome).
+        // until none is left (each fit holds its cycle only to take its job and record).
         let workers = std::thread::available_parallelism()
             .map_or(1, |n| n.get())
             .min(due.len());
         let next = AtomicUsize::new(0);
         let work = || {
-            while let Some(info) = due.get(next.fetch_add(1, Ordering::Relaxed)) {
-                self.refit(&info.key, now, info.samples);
+            while let Some((info, cycle)) = due.get(next.fetch_add(1, Ordering::Relaxed)) {
+                self.refit(info, cycle, now);
             }
         };
         if workers <= 1 {
@@ -406,82 +424,63 @@ impl Engine {
         Ok(fitted)
     }
 
-    /// Fits one series on its train window ending at `now` and caches the model (or the error).
-    fn refit(&self, key: &SeriesKey, now: Timestamp, samples_seen: u64) {
+    /// Fits one series on its train window ending at `now` and records the outcome in its cycle.
+    fn refit(&self, info: &SeriesInfo, cycle: &Cycle, now: Timestamp) {
         let started = Instant::now();
-        let outcome = self.fit_series(key, now);
+        let job = cycle.lock().expect("cycle lock").fit_job();
+        let window = self.settings.train_window;
+        let outcome = self
+            .store
+            .read(&info.key, now - window.seconds(), now + 1)
+            .map_err(|e| e.to_string())
+            .and_then(|samples| job.run(&samples, now, window));
         let seconds = started.elapsed().as_secs_f64();
         self.stats.fits.fetch_add(1, Ordering::Relaxed);
         self.stats
             .fit_micros
             .fetch_add((seconds * 1e6) as u64, Ordering::Relaxed);
-        let error = match outcome {
-            Ok((model, spec, training_points)) => {
-                let entry = ModelEntry {
-                    name: model.name(),
-                    model,
-                    spec,
-                    fitted_at: now,
-                    fit_seconds: seconds,
-                    training_points,
-                };
-                let mut models = self.models.write().expect("models lock");
-                models.insert(key.clone(), Arc::new(entry));
-                None
-            }
-            Err(error) => {
-                self.stats.fit_failures.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(series = %key, %error, "fit failed");
-                Some(error)
-            }
-        };
-        let attempt = FitAttempt {
-            schedule: live::FitAttempt {
-                at: now,
-                samples_seen,
-                failed: error.is_some(),
-            },
-            error,
-        };
-        let mut attempts = self.attempts.lock().expect("attempts lock");
-        attempts.insert(key.clone(), attempt);
+        let recorded =
+            cycle
+                .lock()
+                .expect("cycle lock")
+                .record(now, info.samples, outcome, seconds);
+        if let Err(error) = recorded {
+            self.stats.fit_failures.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(series = %info.key, %error, "fit failed");
+        }
     }
 
-    /// The training series of `key` at `now` and its fit (keeping what the cached model of the
-    /// same spec learnt, [`ModelSpec::refit`]), with the spec.
-    fn fit_series(
-        &self,
-        key: &SeriesKey,
-        now: Timestamp,
-    ) -> Result<(FittedModel, ModelSpec, usize), String> {
-        let series = self.training_series(key, now).map_err(|e| e.to_string())?;
-        let points = series.present();
-        let spec = self.spec(key);
-        let previous = self.models.read().expect("models lock").get(key).cloned();
-        let previous = previous
-            .as_deref()
-            .filter(|entry| entry.spec == spec)
-            .map(|entry| &entry.model);
-        let model = spec.refit(&series, previous).map_err(|e| e.to_string())?;
-        Ok((model, spec, points))
-    }
-
-    /// The samples of `key` in `now - train_window ..= now`, on their grid
-    /// ([`live::training_series`], which the backtest replays too).
+    /// The samples of `key` in `now - train_window ..= now`, on their grid, as a fit at `now`
+    /// sees them ([`crate::forecast::window::training_series`]).
     pub fn training_series(&self, key: &SeriesKey, now: Timestamp) -> Result<Series, EngineError> {
         let window = self.settings.train_window;
         let samples = self.store.read(key, now - window.seconds(), now + 1)?;
-        Ok(live::training_series(&samples, now, window)?)
+        Ok(crate::forecast::window::training_series(
+            &samples, now, window,
+        )?)
     }
 
     /// Plans every target at `now` from the cached models and the newest observations.
     pub fn replan(&self, now: Timestamp) {
-        for (name, target) in self.targets() {
-            let state = match self.plan_target(&name, &target, now) {
+        let targets = self.targets();
+        // One forecast per series serves all its targets: it carries every quantile they plan on.
+        let mut quantiles: HashMap<&SeriesKey, Vec<f64>> = HashMap::new();
+        for (_, target) in &targets {
+            quantiles
+                .entry(&target.series)
+                .or_default()
+                .push(target.quantile);
+        }
+        let levels: HashMap<&SeriesKey, Vec<f64>> = quantiles
+            .into_iter()
+            .map(|(key, qs)| (key, plan_levels(qs)))
+            .collect();
+        for (name, target) in &targets {
+            let state = match self.plan_target(name, target, now, &levels[&target.series]) {
                 Ok(state) => state,
                 Err(reason) => {
                     self.stats.plan_failures.fetch_add(1, Ordering::Relaxed);
-                    let since = match self.plan_state(&name).as_deref() {
+                    let since = match self.plan_state(name).as_deref() {
                         Some(PlanState::Unplanned { since, .. }) => *since,
                         _ => now,
                     };
@@ -489,7 +488,7 @@ impl Engine {
                 }
             };
             let mut plans = self.plans.write().expect("plans lock");
-            plans.insert(name, Arc::new(state));
+            plans.insert(name.clone(), Arc::new(state));
         }
         self.stats.replan_passes.fetch_add(1, Ordering::Relaxed);
     }
@@ -499,63 +498,78 @@ impl Engine {
         self.first_pass_done.store(true, Ordering::Release);
     }
 
+    /// Whether the first refit pass has ended.
+    pub fn first_pass_done(&self) -> bool {
+        self.first_pass_done.load(Ordering::Acquire)
+    }
+
     fn plan_target(
         &self,
         name: &str,
         target: &Target,
         now: Timestamp,
+        levels: &[f64],
     ) -> Result<PlanState, String> {
-        let Some(entry) = self.model(&target.series) else {
+        let series = target.series.as_str();
+        let no_samples = || -> Result<PlanState, String> {
+            Err(format!(
+                "series {series:?} has no samples yet: push some or import a dataset"
+            ))
+        };
+        let Some(cycle) = self.cycle(&target.series) else {
             if self
                 .store
                 .info(&target.series)
                 .map_err(|e| e.to_string())?
                 .is_none()
             {
-                return Err(format!(
-                    "series {:?} has no samples yet: push some or import a dataset",
-                    target.series.as_str()
-                ));
+                return no_samples();
             }
             return Err(format!(
-                "no model for series {:?}: {}",
-                target.series.as_str(),
-                self.no_model_reason(&target.series)
+                "no model for series {series:?}: {}",
+                no_model_reason(None)
             ));
         };
-        let model = &entry.model;
-        let steps = plan_forecast_steps(
-            now,
-            target.lead_time,
-            self.settings.plan_horizon,
-            model.origin(),
-            model.step(),
-        )
-        .ok_or_else(|| {
-            format!(
-                "the newest data of series {:?} is too old to plan from",
-                target.series.as_str()
-            )
-        })?;
-        let forecast = model
-            .predict(steps, &forecast_levels(target.quantile))
-            .map_err(|e| e.to_string())?;
         let observed = self
             .store
             .latest(&target.series)
             .map_err(|e| e.to_string())?;
-        let plan = self
-            .planners
-            .lock()
-            .expect("planners lock")
-            .entry(name.to_string())
-            .or_default()
-            .plan(target, &forecast, now, observed)
-            .map_err(|e| e.to_string())?;
-        Ok(PlanState::Planned {
-            plan,
-            model: entry.name.clone(),
-            model_fitted_at: entry.fitted_at,
-        })
+        let mut cycle = cycle.lock().expect("cycle lock");
+        let mut planners = self.planners.lock().expect("planners lock");
+        let planner = planners.entry(name.to_string()).or_default();
+        let settings = self.settings.cycle();
+        match live::plan_target(
+            planner, target, &mut cycle, now, observed, levels, &settings,
+        ) {
+            Ok(plan) => {
+                let entry = cycle.model().expect("a plan comes from a model");
+                Ok(PlanState::Planned {
+                    plan,
+                    model: entry.name.clone(),
+                    model_fitted_at: entry.fitted_at,
+                })
+            }
+            Err(Unplanned::Forecast(NoForecast::NoModel { last_error })) => {
+                if observed.is_none() {
+                    return no_samples();
+                }
+                Err(format!(
+                    "no model for series {series:?}: {}",
+                    no_model_reason(last_error.as_deref())
+                ))
+            }
+            Err(Unplanned::Forecast(NoForecast::TooOld)) => Err(format!(
+                "the newest data of series {series:?} is too old to plan from"
+            )),
+            Err(other) => Err(other.to_string()),
+        }
+    }
+}
+
+/// Why a series has no model, from its last fit error.
+fn no_model_reason(last_error: Option<&str>) -> String {
+    match last_error {
+        Some(error) => format!("the last fit failed: {error}"),
+        None => "not fitted yet; the engine fits new series within seconds".to_string(),
     }
 }

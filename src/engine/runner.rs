@@ -32,10 +32,7 @@ async fn refit_loop(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>) {
         let pass = engine.clone();
         let outcome = tokio::task::spawn_blocking(move || {
             let fitted = pass.refit_due(system_now());
-            if !pass
-                .first_pass_done
-                .load(std::sync::atomic::Ordering::Acquire)
-            {
+            if !pass.first_pass_done() {
                 pass.replan(system_now());
                 pass.mark_first_pass_done();
             }

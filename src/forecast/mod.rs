@@ -25,6 +25,7 @@
 //! - `intervals`: prediction intervals from forecast errors per horizon step.
 //! - `history`: the training series prepared once (gaps, leading gaps, overflow checks).
 //! - [`model_file`]: a fitted model with its metadata, as saved under `models/` (text only).
+//! - [`window`]: what a fit at `now` is trained on, the seasons it can hold, the default window.
 
 pub mod auto;
 mod history;
@@ -33,6 +34,7 @@ mod intervals;
 pub mod linear;
 pub mod model_file;
 pub mod seasonal_naive;
+pub mod window;
 
 use serde::{Deserialize, Serialize};
 
@@ -46,6 +48,10 @@ pub use seasonal_naive::{FittedSeasonalNaive, SeasonalNaiveSpec};
 use crate::series::{Series, Span, Timestamp};
 use history::History;
 
+/// The quantile levels of the 80 % and 95 % central intervals, which every forecast the service
+/// publishes carries.
+pub const INTERVAL_LEVELS: [f64; 4] = [0.025, 0.1, 0.9, 0.975];
+
 /// Errors from fitting or predicting.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ForecastError {
@@ -58,6 +64,9 @@ pub enum ForecastError {
     /// A quantile level outside (0, 1).
     #[error("quantile level {0} is not strictly between 0 and 1")]
     InvalidLevel(f64),
+    /// No season asked for fits the training window (twice, and at least 2 steps long).
+    #[error("{0}")]
+    NoSeason(String),
     /// The numerical fit failed (e.g. a singular design matrix).
     #[error("fit failed: {0}")]
     Fit(String),
@@ -126,6 +135,20 @@ impl Forecast {
             .iter()
             .find(|band| (band.level - level).abs() < 1e-9)
             .map(|band| band.values.as_slice())
+    }
+
+    /// The same forecast with only the bands at `levels`, in that order (levels it lacks are
+    /// left out).
+    pub fn with_levels(mut self, levels: &[f64]) -> Forecast {
+        let mut bands = std::mem::take(&mut self.bands);
+        self.bands = levels
+            .iter()
+            .filter_map(|&level| {
+                let i = bands.iter().position(|b| (b.level - level).abs() < 1e-9)?;
+                Some(bands.swap_remove(i))
+            })
+            .collect();
+        self
     }
 }
 

@@ -21,7 +21,7 @@
 //! "load"`) and the published replica count always agree.
 
 mod labels;
-pub mod live;
+pub mod reactive;
 mod target;
 
 use serde::{Deserialize, Serialize};

@@ -4,6 +4,7 @@
 //! ceil(d / 10)), and the period starting at step 1 (the initial count is the oracle's for d(0)).
 
 use super::*;
+use crate::live::CycleSettings;
 
 use crate::series::test_span as span;
 
@@ -25,9 +26,11 @@ fn run_case(case: &Case) -> Simulation {
         utilizations: vec![1.0],
         quantiles: case.quantiles.clone(),
         model: ModelSpec::from_name("seasonal-naive", vec![span(case.season)]).unwrap(),
-        train_window: span("1h"),
-        refit_interval: span("10m"),
-        plan_horizon: span("1h"),
+        cycle: CycleSettings {
+            train_window: span("1h"),
+            refit_interval: span("10m"),
+            plan_horizon: span("1h"),
+        },
         stabilization: span("5m"),
     };
     simulate(

@@ -1,0 +1,72 @@
+//! The reactive side of planning: what a reactive autoscaler asks for from the load observed
+//! now. It is the value a target publishes when it has no plan (no model yet, data too old), so
+//! an HPA following prescale never loses its metric and never scales below what the load
+//! needs.
+
+use crate::series::{Sample, Timestamp};
+
+use super::{MetricValue, Target, clamp_load, observed_is_fresh, to_replicas};
+
+/// The grid step assumed for the freshness of an observation when the series' step is unknown
+/// (a series with a single sample).
+const UNKNOWN_STEP: i64 = 60;
+
+/// The value published for `target` without a plan: the replicas (or load) the newest fresh
+/// observation needs, with the planner's own rounding and clamp; `min_replicas` (or its load)
+/// without a fresh observation. `step` is the series' grid step, which decides how old an
+/// observation may be ([`observed_is_fresh`]); `None` when unknown.
+pub fn fallback_value(
+    target: &Target,
+    observed: Option<Sample>,
+    now: Timestamp,
+    step: Option<i64>,
+) -> f64 {
+    let step = step.filter(|s| *s > 0).unwrap_or(UNKNOWN_STEP);
+    let load = observed
+        .filter(|sample| observed_is_fresh(*sample, now, step))
+        .map_or(0.0, |sample| sample.value.max(0.0));
+    match target.metric_value {
+        MetricValue::Replicas => f64::from(to_replicas(load, target).0),
+        MetricValue::Load => clamp_load(load, target),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target() -> Target {
+        serde_json::from_str(
+            r#"{"series":"rps","capacity_per_replica":10,"min_replicas":2,"max_replicas":8}"#,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn fallback_is_reactive_then_min() {
+        let target = target();
+        let fresh = Sample::new(1000, 55.0).unwrap();
+        assert_eq!(fallback_value(&target, Some(fresh), 1030, Some(60)), 6.0);
+        assert_eq!(fallback_value(&target, Some(fresh), 100_000, Some(60)), 2.0);
+        assert_eq!(fallback_value(&target, None, 0, None), 2.0);
+        let huge = Sample::new(1000, 1e6).unwrap();
+        assert_eq!(fallback_value(&target, Some(huge), 1000, None), 8.0);
+        // Exactly n × capacity is n replicas, as the planner rounds.
+        let exact = Sample::new(1000, 30.000000000000004).unwrap();
+        assert_eq!(fallback_value(&target, Some(exact), 1000, None), 3.0);
+        let mut load = target.clone();
+        load.metric_value = MetricValue::Load;
+        assert_eq!(fallback_value(&load, Some(fresh), 1030, None), 55.0);
+        assert_eq!(fallback_value(&load, None, 1030, None), 20.0);
+    }
+
+    #[test]
+    fn freshness_follows_the_series_step() {
+        // Half an hour old: stale on a 1-minute grid (5 minutes at most), fresh on a 30-minute
+        // grid (three steps).
+        let target = target();
+        let sample = Sample::new(0, 55.0).unwrap();
+        assert_eq!(fallback_value(&target, Some(sample), 1800, Some(60)), 2.0);
+        assert_eq!(fallback_value(&target, Some(sample), 1800, Some(1800)), 6.0);
+    }
+}
