@@ -1,6 +1,6 @@
 //! The training data as every model family sees it, prepared once: non-finite values turned
 //! into gaps, leading gaps dropped (they carry nothing), trailing gaps kept (the forecast still
-//! starts at the end of the series, as the [`Fit`](super::Fit) contract says).
+//! starts at the end of the series, as [`ModelSpec::fit`](super::ModelSpec::fit) promises).
 //!
 //! Preparing here, rather than in each family, keeps the edge cases in one place: an all-gap
 //! series is a `TooShort` error, and timestamps that would overflow are refused before any

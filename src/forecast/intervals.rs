@@ -15,7 +15,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Band, ForecastError, json_exact_all};
+use super::history::TrainingInfo;
+use super::{Band, Forecast, ForecastError, json_exact_all};
 
 /// The levels at which error quantiles are stored.
 pub(crate) const GRID: [f64; 25] = [
@@ -196,6 +197,24 @@ impl ErrorQuantiles {
         } else {
             qs[lo] + slope * (z - z0)
         }
+    }
+}
+
+/// The forecast from `training`'s origin on its grid: `yhat` with [`bands`] around it from
+/// `errors`, clamped at 0 when the training data was non-negative.
+pub(crate) fn forecast(
+    training: &TrainingInfo,
+    mut yhat: Vec<f64>,
+    levels: &[f64],
+    errors: &ErrorQuantiles,
+    effective_h: impl Fn(usize) -> usize,
+) -> Forecast {
+    let bands = bands(&mut yhat, levels, errors, effective_h, training.nonnegative);
+    Forecast {
+        start: training.origin,
+        step: training.step,
+        yhat,
+        bands,
     }
 }
 

@@ -68,13 +68,12 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::family::{Family, FamilySpec, fit_series};
 use super::history::{History, TrainingInfo};
 use super::intervals;
 use super::linear::LinearSeasonalSpec;
 use super::seasonal_naive::SeasonalNaiveSpec;
-use super::{
-    Fit, FittedModel, Forecast, ForecastError, ModelSpec, Predict, check_request, check_seasons,
-};
+use super::{FittedModel, Forecast, ForecastError, ModelSpec, ModelSummary};
 use crate::series::{Series, Span};
 
 mod combine;
@@ -89,6 +88,9 @@ pub use select::{
 
 use conformal::{finish, keep_for, trailing_gaps};
 
+/// The family's name.
+const NAME: &str = "auto";
+
 /// Parameters of `auto`: the seasons its candidates may use.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -98,7 +100,7 @@ pub struct AutoSpec {
 
 /// A selection is kept at most this long (and at least half as long: [`keep_for`]) after the
 /// end of its holdout: refits in between refit the chosen members only
-/// ([`AutoSpec::refit_kept`]), then `auto` selects afresh.
+/// ([`AutoSpec::refit_selection`]), then `auto` selects afresh.
 pub const RESELECT_SECONDS: i64 = 6 * 3600;
 
 impl AutoSpec {
@@ -106,9 +108,9 @@ impl AutoSpec {
         AutoSpec { seasons }
     }
 
-    /// Validates the parameters (see [`super::ModelSpec::check`]).
-    pub fn check(&self) -> Result<(), ForecastError> {
-        check_seasons(&self.seasons)
+    /// Fits on `series` into this family's own type (what [`super::ModelSpec::fit`] wraps).
+    pub fn fit(&self, series: &Series) -> Result<FittedAuto, ForecastError> {
+        fit_series(self, series, |history| self.fit_auto(history))
     }
 }
 
@@ -136,18 +138,40 @@ pub struct FittedAuto {
     fallbacks: Vec<String>,
 }
 
-impl Fit for AutoSpec {
-    type Fitted = FittedAuto;
+impl FamilySpec for AutoSpec {
+    fn name(&self) -> &'static str {
+        NAME
+    }
 
-    fn fit(&self, series: &Series) -> Result<FittedAuto, ForecastError> {
-        self.check()?;
-        self.fit_history(&History::new(series)?)
+    fn seasons(&self) -> &[Span] {
+        &self.seasons
+    }
+
+    /// `auto` measures its intervals out of sample whatever `with_intervals` asks.
+    fn fit_history(
+        &self,
+        history: &History,
+        with_intervals: bool,
+    ) -> Result<FittedModel, ForecastError> {
+        let _ = with_intervals;
+        self.fit_auto(history).map(FittedModel::Auto)
+    }
+
+    /// While `previous`, an `auto` fit, holds a fresh selection: [`AutoSpec::refit_selection`].
+    fn refit_kept(&self, history: &History, previous: &FittedModel) -> Option<FittedModel> {
+        match previous {
+            FittedModel::Auto(previous) => self
+                .refit_selection(history, previous)
+                .map(FittedModel::Auto),
+            _ => None,
+        }
     }
 }
 
 impl AutoSpec {
-    /// Fits on prepared history.
-    pub(crate) fn fit_history(&self, history: &History) -> Result<FittedAuto, ForecastError> {
+    /// Fits on prepared history: the selection on the holdout, then the chosen members refitted
+    /// and calibrated; plain seasonal naive when that is not possible.
+    fn fit_auto(&self, history: &History) -> Result<FittedAuto, ForecastError> {
         self.check()?;
         let why = match self.select(history) {
             Ok(selection) => match finish(history, selection) {
@@ -168,20 +192,14 @@ impl AutoSpec {
             fallbacks: vec![format!("{why}: using seasonal naive without validation")],
         })
     }
-}
 
-impl AutoSpec {
     /// Refits the members `previous` chose on `history`, keeping its selection and conformal
     /// quantiles, while that selection is fresh: made with these seasons on the same grid, its
     /// holdout ending less than [`RESELECT_SECONDS`] before `history` ends. `None` when a fresh
     /// selection is due (or a member cannot be refitted). The selection is what costs: the
     /// candidates' fits at the split and their holdout forecasts, about half of a fit; the
     /// engine refits every few minutes, and the traffic's character does not change that fast.
-    pub(crate) fn refit_kept(
-        &self,
-        history: &History,
-        previous: &FittedAuto,
-    ) -> Option<FittedAuto> {
+    fn refit_selection(&self, history: &History, previous: &FittedAuto) -> Option<FittedAuto> {
         let validation = previous.validation.as_ref()?;
         let conformal = previous.conformal.as_ref()?;
         let step = history.step;
@@ -266,12 +284,8 @@ impl FittedAuto {
         &self.fallbacks
     }
 
-    pub fn training(&self) -> &TrainingInfo {
-        self.primary().training()
-    }
-
     /// The family that predicts: the chosen one's, or `combination`.
-    pub fn family(&self) -> &'static str {
+    pub fn chosen_family(&self) -> &'static str {
         if self.members.len() > 1 {
             "combination"
         } else {
@@ -282,7 +296,7 @@ impl FittedAuto {
     /// What was chosen, with its seasons: `linear-seasonal(1d,1w)`,
     /// `combination(seasonal-naive(1w) + linear-seasonal(1d,1w))` (a mean), or
     /// `median(seasonal-naive(1w), seasonal-naive(1d), linear-seasonal(1d,1w))`.
-    pub fn label(&self) -> String {
+    pub fn chosen(&self) -> String {
         let labels: Vec<String> = self.members.iter().map(|m| m.model.label()).collect();
         match (self.members.len(), self.combine) {
             (1, _) => self.primary().label(),
@@ -294,6 +308,30 @@ impl FittedAuto {
     /// How the members are combined.
     pub fn combine(&self) -> Combine {
         self.combine
+    }
+}
+
+impl Family for FittedAuto {
+    fn family(&self) -> &'static str {
+        NAME
+    }
+
+    fn training(&self) -> &TrainingInfo {
+        self.primary().training()
+    }
+
+    /// Those of the model the choice rests on ([`FittedAuto::primary`]).
+    fn seasons_used(&self) -> (Vec<Span>, Vec<usize>) {
+        self.primary().as_family().seasons_used()
+    }
+
+    /// `auto(` what was chosen `)`.
+    fn name(&self) -> String {
+        format!("auto({})", self.chosen())
+    }
+
+    fn label(&self) -> String {
+        self.name()
     }
 
     /// Checks a model read from a file: members present, not nested, weights positive and
@@ -332,12 +370,10 @@ impl FittedAuto {
         }
         Ok(())
     }
-}
 
-impl Predict for FittedAuto {
-    fn predict(&self, horizon: usize, levels: &[f64]) -> Result<Forecast, ForecastError> {
-        check_request(horizon, levels)?;
-        self.validate()?;
+    /// The members' combined point forecasts with the conformal bands (without them, the
+    /// single member's own forecast).
+    fn forecast(&self, horizon: usize, levels: &[f64]) -> Result<Forecast, ForecastError> {
         let Some(conformal) = &self.conformal else {
             return self.primary().predict(horizon, levels);
         };
@@ -372,6 +408,30 @@ impl Predict for FittedAuto {
             yhat,
             bands,
         })
+    }
+
+    fn rolling_forecasts(
+        &self,
+        _history: &History,
+        _origins: &[usize],
+        _len: usize,
+    ) -> Result<Vec<Vec<f64>>, ForecastError> {
+        Err(ForecastError::InvalidSpec(
+            "auto is not a candidate of auto".to_string(),
+        ))
+    }
+
+    /// The family that predicts is the chosen one (or `combination`); `auto`'s own fallbacks
+    /// come first, its validation is attached.
+    fn summary(&self) -> ModelSummary {
+        ModelSummary::new(
+            self.name(),
+            self.chosen_family(),
+            self.seasons_used(),
+            self.training(),
+            self.fallbacks.clone(),
+            self.validation.clone(),
+        )
     }
 }
 

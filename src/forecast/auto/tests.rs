@@ -18,7 +18,7 @@ fn picks_seasonal_naive_on_an_exact_repeat() {
     let model = AutoSpec::new(vec![span("1d"), span("7d")])
         .fit(&series)
         .unwrap();
-    assert_eq!(model.family(), "seasonal-naive");
+    assert_eq!(model.chosen_family(), "seasonal-naive");
     let validation = model.validation().unwrap();
     assert_eq!(validation.holdout_steps, 48);
     // Linear-seasonal was scored, without the weekly season: 9 days before the split do
@@ -62,7 +62,7 @@ fn picks_linear_on_a_smooth_sine_with_noise() {
     let model = AutoSpec::new(vec![span("1d"), span("7d")])
         .fit(&series)
         .unwrap();
-    assert_eq!(model.family(), "linear-seasonal");
+    assert_eq!(model.chosen_family(), "linear-seasonal");
     let scores = &model.validation().unwrap().scores;
     assert!(scores.len() >= 3, "{scores:?}");
 }
@@ -71,7 +71,7 @@ fn picks_linear_on_a_smooth_sine_with_noise() {
 fn short_history_falls_back_and_says_so() {
     let series = Series::new(0, 3600, vec![1.0, 2.0, 3.0, 4.0, 5.0]).unwrap();
     let model = AutoSpec::new(vec![span("1d")]).fit(&series).unwrap();
-    assert_eq!(model.family(), "seasonal-naive");
+    assert_eq!(model.chosen_family(), "seasonal-naive");
     assert!(model.validation().is_none());
     assert!(model.fallbacks()[0].contains("too short to hold out"));
     let forecast = model.predict(3, &[0.5]).unwrap();
@@ -100,7 +100,7 @@ fn combines_two_seasonal_naives_with_independent_errors() {
         validation.chosen.starts_with("combination(seasonal-naive"),
         "{validation:?}"
     );
-    assert_eq!(model.family(), "combination");
+    assert_eq!(model.chosen_family(), "combination");
     assert_eq!(model.members().len(), 2);
     let score = |name: &str| {
         validation
@@ -245,7 +245,7 @@ fn refits_keep_a_fresh_selection_and_select_again_when_it_is_stale() {
     assert_eq!(kept.conformal, chosen.conformal);
     assert_eq!(later.origin(), first.origin() + 2 * step);
     assert_eq!(kept.primary().origin(), later.origin());
-    assert_eq!(kept.label(), chosen.label());
+    assert_eq!(kept.chosen(), chosen.chosen());
     assert_ne!(later, spec.fit(&window(14 * 288 + 2)).unwrap());
 
     // Past RESELECT_SECONDS: a fresh selection, as a plain fit makes.
@@ -310,7 +310,7 @@ fn constant_series_and_gaps_validate_to_exact_forecasts() {
         .unwrap();
     // Every candidate is exact: ties go to the first, linear-seasonal; without the weekly
     // season, as the gap leaves part of the week observed only once.
-    assert_eq!(model.label(), "linear-seasonal(1d)");
+    assert_eq!(model.chosen(), "linear-seasonal(1d)");
     assert!(
         model
             .primary()

@@ -57,12 +57,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::family::{Family, FamilySpec, fit_series};
 use super::history::{History, TrainingInfo};
 use super::intervals::{self, ErrorQuantiles};
-use super::{
-    Fit, Forecast, ForecastError, MAX_HORIZON, Predict, check_request, check_seasons, json_exact,
-    json_exact_all,
-};
+use super::{FittedModel, Forecast, ForecastError, MAX_HORIZON, json_exact, json_exact_all};
 use crate::series::{Series, Span};
 
 mod fit;
@@ -70,6 +68,9 @@ mod optimize;
 mod recursion;
 
 pub(crate) use fit::fit_history;
+
+/// The family's name.
+const NAME: &str = "holt-winters";
 
 /// Which seasonality to fit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -155,9 +156,9 @@ impl HoltWintersSpec {
         }
     }
 
-    /// Validates the parameters (see [`super::ModelSpec::check`]).
-    pub fn check(&self) -> Result<(), ForecastError> {
-        check_seasons(&self.seasons)
+    /// Fits on `series` into this family's own type (what [`super::ModelSpec::fit`] wraps).
+    pub fn fit(&self, series: &Series) -> Result<FittedHoltWinters, ForecastError> {
+        fit_series(self, series, |history| fit_history(self, history, true))
     }
 
     /// The shortest season with two full cycles in `history`, and its length in steps, with a
@@ -241,12 +242,21 @@ pub struct FittedHoltWinters {
     training: TrainingInfo,
 }
 
-impl Fit for HoltWintersSpec {
-    type Fitted = FittedHoltWinters;
+impl FamilySpec for HoltWintersSpec {
+    fn name(&self) -> &'static str {
+        NAME
+    }
 
-    fn fit(&self, series: &Series) -> Result<FittedHoltWinters, ForecastError> {
-        self.check()?;
-        fit_history(self, &History::new(series)?, true)
+    fn seasons(&self) -> &[Span] {
+        &self.seasons
+    }
+
+    fn fit_history(
+        &self,
+        history: &History,
+        with_intervals: bool,
+    ) -> Result<FittedModel, ForecastError> {
+        fit_history(self, history, with_intervals).map(FittedModel::HoltWinters)
     }
 }
 
@@ -271,10 +281,6 @@ impl FittedHoltWinters {
     /// Root mean squared one-step error in sample.
     pub fn rmse(&self) -> f64 {
         self.rmse
-    }
-
-    pub fn training(&self) -> &TrainingInfo {
-        &self.training
     }
 
     fn round_for_json(&mut self) {
@@ -317,6 +323,20 @@ impl FittedHoltWinters {
         };
         (bound * 1e3).is_finite()
     }
+}
+
+impl Family for FittedHoltWinters {
+    fn family(&self) -> &'static str {
+        NAME
+    }
+
+    fn training(&self) -> &TrainingInfo {
+        &self.training
+    }
+
+    fn seasons_used(&self) -> (Vec<Span>, Vec<usize>) {
+        (self.season.into_iter().collect(), Vec::new())
+    }
 
     fn validate(&self) -> Result<(), ForecastError> {
         self.training.validate()?;
@@ -341,16 +361,12 @@ impl FittedHoltWinters {
         }
         Ok(())
     }
-}
 
-impl Predict for FittedHoltWinters {
-    fn predict(&self, horizon: usize, levels: &[f64]) -> Result<Forecast, ForecastError> {
-        check_request(horizon, levels)?;
-        self.validate()?;
+    fn forecast(&self, horizon: usize, levels: &[f64]) -> Result<Forecast, ForecastError> {
         let phi = self.phi();
         let mut damp = 0.0;
         let mut power = 1.0;
-        let mut yhat: Vec<f64> = (0..horizon)
+        let yhat: Vec<f64> = (0..horizon)
             .map(|h| {
                 power *= phi;
                 damp += power;
@@ -358,19 +374,22 @@ impl Predict for FittedHoltWinters {
             })
             .collect();
         let offset = self.trailing_gaps;
-        let bands = intervals::bands(
-            &mut yhat,
+        Ok(intervals::forecast(
+            &self.training,
+            yhat,
             levels,
             &self.errors,
             |h| h.saturating_add(offset),
-            self.training.nonnegative,
-        );
-        Ok(Forecast {
-            start: self.training.origin,
-            step: self.training.step,
-            yhat,
-            bands,
-        })
+        ))
+    }
+
+    fn rolling_forecasts(
+        &self,
+        history: &History,
+        origins: &[usize],
+        len: usize,
+    ) -> Result<Vec<Vec<f64>>, ForecastError> {
+        Ok(self.rolling_forecasts_from(history, origins, len))
     }
 }
 

@@ -213,7 +213,7 @@ impl FittedHoltWinters {
     /// the steps of `history` after it, and each of `origins` (indices into `history`, at or
     /// after the training data's end) gets the forecasts of steps `origin..origin + len` (cut at
     /// the end of `history`) from the state built on the observations before it.
-    pub(crate) fn rolling_forecasts(
+    pub(super) fn rolling_forecasts_from(
         &self,
         history: &History,
         origins: &[usize],

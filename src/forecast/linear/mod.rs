@@ -79,9 +79,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::family::{Family, FamilySpec, fit_series};
 use super::history::{History, TrainingInfo};
 use super::intervals::ErrorQuantiles;
-use super::{Fit, ForecastError, check_seasons, json_exact, json_exact_all};
+use super::{FittedModel, Forecast, ForecastError, check_seasons, json_exact, json_exact_all};
 use crate::series::{Series, Span};
 
 mod ar;
@@ -190,6 +191,8 @@ fn is_default_ar_order(order: &usize) -> bool {
     *order == DEFAULT_AR_ORDER
 }
 
+/// The family's name.
+const NAME: &str = "linear-seasonal";
 /// The most harmonics a season may ask for.
 pub const MAX_HARMONICS: usize = 50;
 const DAY: i64 = 86_400;
@@ -208,30 +211,9 @@ impl LinearSeasonalSpec {
         }
     }
 
-    /// Validates the parameters (see [`super::ModelSpec::check`]).
-    pub fn check(&self) -> Result<(), ForecastError> {
-        check_seasons(&self.seasons)?;
-        if let Some(harmonics) = &self.harmonics {
-            if harmonics.len() != self.seasons.len() {
-                return Err(ForecastError::InvalidSpec(format!(
-                    "{} harmonics given for {} seasons: give one per season",
-                    harmonics.len(),
-                    self.seasons.len()
-                )));
-            }
-            if let Some(bad) = harmonics.iter().find(|k| **k == 0 || **k > MAX_HARMONICS) {
-                return Err(ForecastError::InvalidSpec(format!(
-                    "{bad} harmonics: must be between 1 and {MAX_HARMONICS}"
-                )));
-            }
-        }
-        if self.ar_order > MAX_AR_ORDER {
-            return Err(ForecastError::InvalidSpec(format!(
-                "ar_order {}: must be at most {MAX_AR_ORDER}",
-                self.ar_order
-            )));
-        }
-        Ok(())
+    /// Fits on `series` into this family's own type (what [`super::ModelSpec::fit`] wraps).
+    pub fn fit(&self, series: &Series) -> Result<FittedLinearSeasonal, ForecastError> {
+        fit_series(self, series, |history| fit_history(self, history, true))
     }
 
     fn harmonics_for(&self, i: usize, season: Span) -> usize {
@@ -313,12 +295,61 @@ pub struct FittedLinearSeasonal {
     training: TrainingInfo,
 }
 
-impl Fit for LinearSeasonalSpec {
-    type Fitted = FittedLinearSeasonal;
+impl FamilySpec for LinearSeasonalSpec {
+    fn name(&self) -> &'static str {
+        NAME
+    }
 
-    fn fit(&self, series: &Series) -> Result<FittedLinearSeasonal, ForecastError> {
-        self.check()?;
-        fit_history(self, &History::new(series)?, true)
+    fn seasons(&self) -> &[Span] {
+        &self.seasons
+    }
+
+    /// The seasons, and the harmonics (one count per season) and AR order within bounds.
+    fn check(&self) -> Result<(), ForecastError> {
+        check_seasons(&self.seasons)?;
+        if let Some(harmonics) = &self.harmonics {
+            if harmonics.len() != self.seasons.len() {
+                return Err(ForecastError::InvalidSpec(format!(
+                    "{} harmonics given for {} seasons: give one per season",
+                    harmonics.len(),
+                    self.seasons.len()
+                )));
+            }
+            if let Some(bad) = harmonics.iter().find(|k| **k == 0 || **k > MAX_HARMONICS) {
+                return Err(ForecastError::InvalidSpec(format!(
+                    "{bad} harmonics: must be between 1 and {MAX_HARMONICS}"
+                )));
+            }
+        }
+        if self.ar_order > MAX_AR_ORDER {
+            return Err(ForecastError::InvalidSpec(format!(
+                "ar_order {}: must be at most {MAX_AR_ORDER}",
+                self.ar_order
+            )));
+        }
+        Ok(())
+    }
+
+    fn fit_history(
+        &self,
+        history: &History,
+        with_intervals: bool,
+    ) -> Result<FittedModel, ForecastError> {
+        fit_history(self, history, with_intervals).map(FittedModel::LinearSeasonal)
+    }
+
+    /// From the previous fit's coefficients and weekend decision ([`refit_history`]).
+    fn refit_history(
+        &self,
+        history: &History,
+        previous: &FittedModel,
+    ) -> Result<FittedModel, ForecastError> {
+        match previous {
+            FittedModel::LinearSeasonal(previous) => {
+                refit_history(self, history, false, previous).map(FittedModel::LinearSeasonal)
+            }
+            _ => self.fit_history(history, false),
+        }
     }
 }
 
@@ -386,10 +417,6 @@ impl FittedLinearSeasonal {
         self.weekend.is_some()
     }
 
-    pub fn training(&self) -> &TrainingInfo {
-        &self.training
-    }
-
     /// Rounds every stored number so that a saved model predicts exactly like this one.
     fn round_for_json(&mut self) {
         self.intercept = json_exact(self.intercept);
@@ -437,6 +464,23 @@ impl FittedLinearSeasonal {
             && self.correction.state.iter().all(|s| s.is_finite())
             && self.errors.is_finite()
     }
+}
+
+impl Family for FittedLinearSeasonal {
+    fn family(&self) -> &'static str {
+        NAME
+    }
+
+    fn training(&self) -> &TrainingInfo {
+        &self.training
+    }
+
+    fn seasons_used(&self) -> (Vec<Span>, Vec<usize>) {
+        self.seasons
+            .iter()
+            .map(|used| (used.season, used.harmonics))
+            .unzip()
+    }
 
     fn validate(&self) -> Result<(), ForecastError> {
         self.training.validate()?;
@@ -450,6 +494,22 @@ impl FittedLinearSeasonal {
             ));
         }
         Ok(())
+    }
+
+    /// The point forecast is the median: the back-transformed median of the transformed
+    /// forecast (regression + AR correction + the median of its errors at that horizon); bands
+    /// are error quantiles added in the transformed space, then back-transformed.
+    fn forecast(&self, horizon: usize, levels: &[f64]) -> Result<Forecast, ForecastError> {
+        self.forecast_from_origin(horizon, levels)
+    }
+
+    fn rolling_forecasts(
+        &self,
+        history: &History,
+        origins: &[usize],
+        len: usize,
+    ) -> Result<Vec<Vec<f64>>, ForecastError> {
+        Ok(self.holdout_forecasts(history, origins, len))
     }
 }
 

@@ -7,7 +7,7 @@ use super::solve::dot;
 use super::{FittedLinearSeasonal, FourierTerm, Trend};
 use crate::forecast::history::History;
 use crate::forecast::intervals;
-use crate::forecast::{Band, Forecast, ForecastError, Predict, check_request};
+use crate::forecast::{Band, Forecast, ForecastError};
 
 impl FittedLinearSeasonal {
     /// The regression part in the transformed space (no correction).
@@ -130,15 +130,14 @@ impl FittedLinearSeasonal {
             })
             .collect()
     }
-}
 
-impl Predict for FittedLinearSeasonal {
-    /// The point forecast is the median: the back-transformed median of the transformed
-    /// forecast (regression + AR correction + the median of its errors at that horizon); bands
-    /// are error quantiles added in the transformed space, then back-transformed.
-    fn predict(&self, horizon: usize, levels: &[f64]) -> Result<Forecast, ForecastError> {
-        check_request(horizon, levels)?;
-        self.validate()?;
+    /// [`Family::forecast`](crate::forecast::family::Family::forecast): the regression and the
+    /// AR correction from the origin, bands in the transformed space, back-transformed.
+    pub(super) fn forecast_from_origin(
+        &self,
+        horizon: usize,
+        levels: &[f64],
+    ) -> Result<Forecast, ForecastError> {
         let Some(_) = self.training.forecast_time(horizon) else {
             return Err(ForecastError::InvalidSpec(format!(
                 "horizon {horizon}: forecast timestamps overflow"

@@ -11,8 +11,8 @@ use super::fit::warm_start;
 use super::rows::DesignRows;
 use super::solve::{gram, standardize};
 use super::*;
+use crate::forecast::Forecast;
 use crate::forecast::test_support::Lcg;
-use crate::forecast::{Forecast, Predict};
 
 use crate::series::test_span as span;
 
