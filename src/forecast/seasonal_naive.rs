@@ -15,7 +15,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::family::{Family, FamilySpec, fit_series};
-use super::history::{History, TrainingInfo};
+use super::history::{History, TrainingInfo, season_length};
 use super::intervals::{self, ErrorQuantiles};
 use super::{FittedModel, Forecast, ForecastError, json_exact_all};
 use crate::series::{Series, Span};
@@ -52,8 +52,15 @@ impl SeasonalNaiveSpec {
         seasons.sort_unstable_by(|a, b| b.cmp(a));
         let mut notes = Vec::new();
         for season in seasons {
-            let Some(m) = season_steps(season, history.step, &mut notes) else {
-                continue;
+            let m = match season_length(season, history.step) {
+                Ok((m, rounded)) => {
+                    notes.extend(rounded);
+                    m
+                }
+                Err(note) => {
+                    notes.push(note);
+                    continue;
+                }
             };
             if history.len() > m && history.observed > m {
                 return (Some((season, m)), notes);
@@ -67,25 +74,6 @@ impl SeasonalNaiveSpec {
         notes.push("no season is supported: forecasting the last observed value".to_string());
         (None, notes)
     }
-}
-
-/// A season's length in whole steps, or `None` (with a note) when it is under two steps.
-fn season_steps(season: Span, step: i64, notes: &mut Vec<String>) -> Option<usize> {
-    let exact = season.seconds() / step;
-    let rem = season.seconds() % step;
-    let m = if rem * 2 >= step { exact + 1 } else { exact };
-    if m < 2 {
-        notes.push(format!(
-            "season {season} is shorter than two steps of {step}s: ignored"
-        ));
-        return None;
-    }
-    if rem != 0 {
-        notes.push(format!(
-            "season {season} is not a whole number of {step}s steps: rounded to {m} steps"
-        ));
-    }
-    usize::try_from(m).ok()
 }
 
 /// A fitted seasonal naive model: the last season of values and its error quantiles.

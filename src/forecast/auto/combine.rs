@@ -31,6 +31,24 @@ impl Combine {
             Combine::Median => median(values),
         }
     }
+
+    /// The members' forecasts combined step by step, as long as the shortest of them: `parts`
+    /// one forecast per member, `weights` theirs, both in member order.
+    pub(super) fn steps<P: AsRef<[f64]>>(
+        &self,
+        weights: impl Iterator<Item = f64> + Clone,
+        parts: &[P],
+    ) -> Vec<f64> {
+        let len = parts.iter().map(|p| p.as_ref().len()).min().unwrap_or(0);
+        let mut column = Vec::with_capacity(parts.len());
+        (0..len)
+            .map(|h| {
+                column.clear();
+                column.extend(parts.iter().map(|p| p.as_ref()[h]));
+                self.of(weights.clone(), &mut column)
+            })
+            .collect()
+    }
 }
 
 /// The equally weighted mean of the two best-scoring candidates, scored (`None` with fewer
@@ -64,21 +82,11 @@ pub(super) fn median_of_all(history: &History, frame: &Frame, tried: &[Tried]) -
     if singles.len() < 3 {
         return None;
     }
-    let mut column = Vec::with_capacity(singles.len());
+    // The median takes no weights.
     let forecasts: Vec<Vec<f64>> = (0..frame.origins.len())
         .map(|j| {
-            let len = singles
-                .iter()
-                .map(|t| t.forecasts[j].len())
-                .min()
-                .unwrap_or(0);
-            (0..len)
-                .map(|h| {
-                    column.clear();
-                    column.extend(singles.iter().map(|t| t.forecasts[j][h]));
-                    median(&mut column)
-                })
-                .collect()
+            let parts: Vec<&[f64]> = singles.iter().map(|t| t.forecasts[j].as_slice()).collect();
+            Combine::Median.steps(std::iter::empty(), &parts)
         })
         .collect();
     let (mae, _) = mae(history, frame, &forecasts);

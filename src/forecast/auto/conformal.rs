@@ -92,17 +92,10 @@ fn fit_calibrated(
             (model, _) => model.rolling_forecasts(history, &frame.origins, reach),
         })
         .collect::<Result<_, _>>()?;
-    let mut column = Vec::with_capacity(parts.len());
     let forecasts = (0..frame.origins.len())
         .map(|j| {
-            let len = parts.iter().map(|p| p[j].len()).min().unwrap_or(0);
-            (0..len)
-                .map(|h| {
-                    column.clear();
-                    column.extend(parts.iter().map(|p| p[j][h]));
-                    combine.of(members.iter().map(|m| m.weight), &mut column)
-                })
-                .collect()
+            let at_origin: Vec<&[f64]> = parts.iter().map(|p| p[j].as_slice()).collect();
+            combine.steps(members.iter().map(|m| m.weight), &at_origin)
         })
         .collect();
     Ok((members, Some(Calibration { frame, forecasts })))
@@ -134,16 +127,6 @@ pub(super) fn keep_for(conformal: &Conformal) -> i64 {
     }
     let half = RESELECT_SECONDS / 2;
     half + (hash % (half as u64 + 1)) as i64
-}
-
-/// Steps between the last observation and the end of `history`.
-pub(super) fn trailing_gaps(history: &History) -> usize {
-    history
-        .values
-        .iter()
-        .rev()
-        .take_while(|v| v.is_nan())
-        .count()
 }
 
 /// The horizons (steps ahead, from 0) at which conformal quantiles are kept, below `reach`:
@@ -221,7 +204,7 @@ pub(super) fn finish(history: &History, selection: Selection) -> Result<FittedAu
             "values too large: the calibration errors overflow".to_string(),
         ));
     }
-    let offset = trailing_gaps(history);
+    let offset = history.trailing_gaps();
     Ok(FittedAuto {
         members,
         combine,

@@ -86,7 +86,7 @@ pub use select::{
     COMBINE_MARGIN, CandidateScore, MAX_ORIGINS, SIMPLER_MARGIN, Validation, candidates,
 };
 
-use conformal::{finish, keep_for, trailing_gaps};
+use conformal::{finish, keep_for};
 
 /// The family's name.
 const NAME: &str = "auto";
@@ -235,7 +235,7 @@ impl AutoSpec {
             conformal: Some(Conformal {
                 errors: conformal.errors.clone(),
                 floor: conformal.floor,
-                offset: trailing_gaps(history),
+                offset: history.trailing_gaps(),
             }),
             validation: Some(validation.clone()),
             fallbacks: Vec::new(),
@@ -377,7 +377,6 @@ impl Family for FittedAuto {
         let Some(conformal) = &self.conformal else {
             return self.primary().predict(horizon, levels);
         };
-        let mut yhat = vec![0.0; horizon];
         let mut start = self.primary().origin();
         let mut parts = Vec::with_capacity(self.members.len());
         for member in &self.members {
@@ -385,14 +384,9 @@ impl Family for FittedAuto {
             start = forecast.start;
             parts.push(forecast.yhat);
         }
-        let mut column = Vec::with_capacity(parts.len());
-        for (h, y) in yhat.iter_mut().enumerate() {
-            column.clear();
-            column.extend(parts.iter().map(|part| part[h]));
-            *y = self
-                .combine
-                .of(self.members.iter().map(|m| m.weight), &mut column);
-        }
+        let mut yhat = self
+            .combine
+            .steps(self.members.iter().map(|m| m.weight), &parts);
         let scale = |_: usize, y: f64| conformal.floor.map_or(1.0, |floor| y.abs().max(floor));
         let bands = intervals::bands_scaled(
             &mut yhat,

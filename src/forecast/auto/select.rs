@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::AutoSpec;
 use super::combine::{Combine, combine_best_two, median_of_all};
-use crate::forecast::history::History;
+use crate::forecast::history::{History, season_length};
 use crate::forecast::linear::LinearSeasonalSpec;
 use crate::forecast::seasonal_naive::SeasonalNaiveSpec;
 use crate::forecast::{ModelSpec, join_seasons, json_exact};
@@ -46,8 +46,7 @@ pub fn candidates(seasons: &[Span], step: i64, observed: usize) -> Vec<ModelSpec
     longest_first.sort_unstable_by(|a, b| b.cmp(a));
     for season in longest_first {
         // Seasonal naive needs one season + 1 step (rounded as seasonal naive rounds).
-        let m = (season.seconds() as i128 + step as i128 / 2) / step.max(1) as i128;
-        if m >= 2 && m < observed as i128 {
+        if season_length(season, step.max(1)).is_ok_and(|(m, _)| m < observed) {
             specs.push(ModelSpec::SeasonalNaive(SeasonalNaiveSpec::new(vec![
                 season,
             ])));

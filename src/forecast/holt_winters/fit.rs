@@ -2,7 +2,7 @@
 //! by AIC, the final pass and the in-sample error quantiles.
 
 use super::optimize::{Candidate, Form, fit_form};
-use super::recursion::{Trace, initial, run};
+use super::recursion::{Trace, damped, initial, run};
 use super::{
     FittedHoltWinters, HoltWintersSpec, MIN_FOR_TREND, MIN_OBSERVED, Seasonality,
     SeasonalityChoice, Trend, TrendChoice,
@@ -144,12 +144,7 @@ pub(crate) fn fit_history(
             "the fitted Holt-Winters recursion diverged".to_string(),
         ));
     }
-    let trailing_gaps = history
-        .values
-        .iter()
-        .rev()
-        .take_while(|v| v.is_nan())
-        .count();
+    let trailing_gaps = history.trailing_gaps();
     // The smoothing parameters fitted (the initial states are not fitted but estimated).
     let p = best.form.dims();
     let errors = if with_intervals {
@@ -206,14 +201,12 @@ fn error_quantiles(y: &[f64], best: &Candidate, trace: &Trace, m: usize) -> Erro
     let stride = (n.saturating_sub(warmup) / MAX_ORIGINS).max(1);
     let mut anchors = Vec::new();
     let mut h = 0usize;
-    let mut damp = 0.0;
-    let mut power = 1.0;
-    let mut counted = 0usize;
+    let mut damping = damped(phi);
+    let (mut damp, mut counted) = (0.0, 0usize);
     loop {
         // The trend multiplier of an (h + 1)-step forecast: φ + φ² + … + φ^(h+1).
         while counted <= h {
-            power *= phi;
-            damp += power;
+            damp = damping.next().unwrap_or(damp);
             counted += 1;
         }
         let lag = if m > 0 { m * (h / m + 1) } else { 0 };

@@ -58,7 +58,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::family::{Family, FamilySpec, fit_series};
-use super::history::{History, TrainingInfo};
+use super::history::{History, TrainingInfo, season_length};
 use super::intervals::{self, ErrorQuantiles};
 use super::{FittedModel, Forecast, ForecastError, MAX_HORIZON, json_exact, json_exact_all};
 use crate::series::{Series, Span};
@@ -66,6 +66,8 @@ use crate::series::{Series, Span};
 mod fit;
 mod optimize;
 mod recursion;
+
+use recursion::damped;
 
 pub(crate) use fit::fit_history;
 
@@ -170,16 +172,13 @@ impl HoltWintersSpec {
         let step = history.step;
         let mut chosen = None;
         for season in seasons {
-            let exact = season.seconds() / step;
-            let rem = season.seconds() % step;
-            let m = if rem * 2 >= step { exact + 1 } else { exact };
-            let Ok(m) = usize::try_from(m) else { continue };
-            if m < 2 {
-                notes.push(format!(
-                    "season {season} is shorter than two steps of {step}s: ignored"
-                ));
-                continue;
-            }
+            let (m, rounded) = match season_length(season, step) {
+                Ok(length) => length,
+                Err(note) => {
+                    notes.push(note);
+                    continue;
+                }
+            };
             if let Some((used, _)) = chosen {
                 notes.push(format!(
                     "season {season} not used: Holt-Winters models one season, the shortest \
@@ -188,11 +187,7 @@ impl HoltWintersSpec {
                 continue;
             }
             if history.len() >= 2 * m && history.observed >= m {
-                if rem != 0 {
-                    notes.push(format!(
-                        "season {season} is not a whole number of {step}s steps: rounded to {m} steps"
-                    ));
-                }
+                notes.extend(rounded);
                 chosen = Some((season, m));
             } else {
                 notes.push(format!(
@@ -363,15 +358,10 @@ impl Family for FittedHoltWinters {
     }
 
     fn forecast(&self, horizon: usize, levels: &[f64]) -> Result<Forecast, ForecastError> {
-        let phi = self.phi();
-        let mut damp = 0.0;
-        let mut power = 1.0;
-        let yhat: Vec<f64> = (0..horizon)
-            .map(|h| {
-                power *= phi;
-                damp += power;
-                self.point(h, damp)
-            })
+        let yhat: Vec<f64> = damped(self.phi())
+            .take(horizon)
+            .enumerate()
+            .map(|(h, damp)| self.point(h, damp))
             .collect();
         let offset = self.trailing_gaps;
         Ok(intervals::forecast(

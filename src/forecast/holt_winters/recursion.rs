@@ -188,6 +188,17 @@ pub(super) fn initial(y2: &[f64], m: usize, mult: bool) -> Option<Init> {
     })
 }
 
+/// The trend multipliers of the forecasts 1, 2, 3, … steps ahead: `φ`, `φ + φ²`,
+/// `φ + φ² + φ³`, … (the slope's damped sum; 1, 2, 3, … for φ = 1, all 0 without a trend).
+pub(super) fn damped(phi: f64) -> impl Iterator<Item = f64> {
+    let (mut damp, mut power) = (0.0, 1.0);
+    std::iter::repeat_with(move || {
+        power *= phi;
+        damp += power;
+        damp
+    })
+}
+
 impl FittedHoltWinters {
     /// The point forecast `h` steps after the origin (no clamping).
     pub(crate) fn point(&self, h: usize, damp: f64) -> f64 {
@@ -239,11 +250,9 @@ impl FittedHoltWinters {
         let mut next = 0;
         for t in split..=n {
             while let Some(&(origin, k)) = order.get(next).filter(|(o, _)| *o == t) {
-                let (mut damp, mut power) = (0.0, 1.0);
                 out[k] = (origin..origin.saturating_add(len).min(n))
-                    .map(|i| {
-                        power *= phi;
-                        damp += power;
+                    .zip(damped(phi))
+                    .map(|(i, damp)| {
                         let base = level + damp * slope;
                         match (m, mult) {
                             (0, _) => base,
