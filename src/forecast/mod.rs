@@ -504,6 +504,13 @@ pub(crate) fn json_exact_all(values: &mut [f64]) {
 
 #[cfg(test)]
 pub(crate) mod test_support {
+    use super::TrainingInfo;
+
+    /// Whether one of the fit's notes (its fallbacks) mentions `words`.
+    pub(crate) fn noted(training: &TrainingInfo, words: &str) -> bool {
+        training.fallbacks.iter().any(|note| note.contains(words))
+    }
+
     /// A deterministic pseudo-random stream, so tests need no extra dependency.
     pub(crate) struct Lcg(pub u64);
 

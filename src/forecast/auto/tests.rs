@@ -4,9 +4,17 @@
 use super::conformal::anchors;
 use super::select::{Frame, consistently_better, mae};
 use super::*;
-use crate::forecast::test_support::Lcg;
+use crate::forecast::test_support::{Lcg, noted};
 
 use crate::series::test_span as span;
+
+/// `auto` over daily and weekly seasons fitted on `values` at `step` seconds from 0.
+fn fit_daily_weekly(step: i64, values: Vec<f64>) -> FittedAuto {
+    let series = Series::new(0, step, values).unwrap();
+    AutoSpec::new(vec![span("1d"), span("7d")])
+        .fit(&series)
+        .unwrap()
+}
 
 #[test]
 fn picks_seasonal_naive_on_an_exact_repeat() {
@@ -14,10 +22,7 @@ fn picks_seasonal_naive_on_an_exact_repeat() {
     let mut rng = Lcg(5);
     let day: Vec<f64> = (0..48).map(|_| 100.0 + 50.0 * rng.uniform()).collect();
     let values: Vec<f64> = (0..480).map(|i| day[i % 48]).collect();
-    let series = Series::new(0, 1800, values).unwrap();
-    let model = AutoSpec::new(vec![span("1d"), span("7d")])
-        .fit(&series)
-        .unwrap();
+    let model = fit_daily_weekly(1800, values);
     assert_eq!(model.chosen_family(), "seasonal-naive");
     let validation = model.validation().unwrap();
     assert_eq!(validation.holdout_steps, 48);
@@ -58,10 +63,7 @@ fn noisy_daily_sine(
 #[test]
 fn picks_linear_on_a_smooth_sine_with_noise() {
     let values = noisy_daily_sine(9, 14, 48, 200.0, 80.0);
-    let series = Series::new(0, 1800, values).unwrap();
-    let model = AutoSpec::new(vec![span("1d"), span("7d")])
-        .fit(&series)
-        .unwrap();
+    let model = fit_daily_weekly(1800, values);
     assert_eq!(model.chosen_family(), "linear-seasonal");
     let scores = &model.validation().unwrap().scores;
     assert!(scores.len() >= 3, "{scores:?}");
@@ -91,10 +93,7 @@ fn combines_two_seasonal_naives_with_independent_errors() {
         let next = 0.5 * (values[t - day] + values[t - week]) + 5.0 * rng.normal();
         values.push(next);
     }
-    let series = Series::new(0, 900, values).unwrap();
-    let model = AutoSpec::new(vec![span("1d"), span("7d")])
-        .fit(&series)
-        .unwrap();
+    let model = fit_daily_weekly(900, values);
     let validation = model.validation().unwrap();
     assert!(
         validation.chosen.starts_with("combination(seasonal-naive"),
@@ -139,14 +138,14 @@ fn noisy_level(seed: u64, step: i64, days: i64, level: impl Fn(f64) -> f64) -> S
     Series::new(0, step, values).unwrap()
 }
 
-/// The share of actuals inside `auto`'s 80 % and 95 % bands over the `horizon` steps after
-/// each of `ends`, fitted on the `window` steps before it.
-fn coverage(
+/// Checks the share of actuals inside `auto`'s 80 % and 95 % bands over the `horizon` steps
+/// after each of `ends`, fitted on the `window` steps before it, against `c80` and `c95`.
+fn assert_coverage(
     series: &Series,
-    window: usize,
-    ends: impl Iterator<Item = usize>,
-    horizon: usize,
-) -> (f64, f64) {
+    (window, ends, horizon): (usize, impl Iterator<Item = usize>, usize),
+    c80: std::ops::RangeInclusive<f64>,
+    c95: std::ops::RangeInclusive<f64>,
+) {
     let spec = AutoSpec::new(vec![span("1d"), span("7d")]);
     let (mut total, mut in80, mut in95) = (0usize, 0usize, 0usize);
     for end in ends {
@@ -160,7 +159,9 @@ fn coverage(
             in95 += usize::from(f.bands[0].values[h] <= a && a <= f.bands[3].values[h]);
         }
     }
-    (in80 as f64 / total as f64, in95 as f64 / total as f64)
+    let (in80, in95) = (in80 as f64 / total as f64, in95 as f64 / total as f64);
+    assert!(c80.contains(&in80), "80 %: {in80}");
+    assert!(c95.contains(&in95), "95 %: {in95}");
 }
 
 #[test]
@@ -173,9 +174,7 @@ fn conformal_intervals_cover_near_nominal_on_known_noise() {
         1000.0 + 500.0 * day.sin() + 200.0 * week.cos()
     });
     let ends = (0..24).map(|k| 17 * 288 + k * 48);
-    let (c80, c95) = coverage(&series, 14 * 288, ends, 12);
-    assert!((0.72..=0.88).contains(&c80), "80 %: {c80}");
-    assert!((0.90..=0.99).contains(&c95), "95 %: {c95}");
+    assert_coverage(&series, (14 * 288, ends, 12), 0.72..=0.88, 0.90..=0.99);
 }
 
 #[test]
@@ -189,9 +188,7 @@ fn intervals_are_calibrated_on_several_days_at_coarse_steps() {
         1000.0 + 500.0 * day.sin() + 150.0 * (2.0 * day).cos()
     });
     let ends = (0..120).map(|k| 14 * 24 + k * 5);
-    let (c80, c95) = coverage(&series, 14 * 24, ends, 4);
-    assert!((0.74..=0.86).contains(&c80), "80 %: {c80}");
-    assert!((0.925..=0.975).contains(&c95), "95 %: {c95}");
+    assert_coverage(&series, (14 * 24, ends, 4), 0.74..=0.86, 0.925..=0.975);
 }
 
 #[test]
@@ -304,23 +301,12 @@ fn constant_series_and_gaps_validate_to_exact_forecasts() {
     for v in &mut values[100..140] {
         *v = f64::NAN;
     }
-    let series = Series::new(0, 1800, values).unwrap();
-    let model = AutoSpec::new(vec![span("1d"), span("7d")])
-        .fit(&series)
-        .unwrap();
+    let model = fit_daily_weekly(1800, values);
     // Every candidate is exact: ties go to the first, linear-seasonal; without the weekly
     // season, as the gap leaves part of the week observed only once.
     assert_eq!(model.chosen(), "linear-seasonal(1d)");
-    assert!(
-        model
-            .primary()
-            .training()
-            .fallbacks
-            .iter()
-            .any(|n| n.contains("season 1w")),
-        "{:?}",
-        model.primary().training().fallbacks
-    );
+    let training = model.primary().training();
+    assert!(noted(training, "season 1w"), "{:?}", training.fallbacks);
     let forecast = model.predict(5, &[0.01, 0.99]).unwrap();
     assert_eq!(forecast.yhat, vec![7.0; 5]);
     assert_eq!(forecast.bands[0].values, vec![7.0; 5]);

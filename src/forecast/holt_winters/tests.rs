@@ -2,12 +2,21 @@
 
 use super::optimize::{PHI_HI, PHI_LO};
 use super::*;
-use crate::forecast::test_support::Lcg;
+use crate::forecast::test_support::{Lcg, noted};
 
 use crate::series::test_span as span;
 
 fn spec(seasons: &[&str]) -> HoltWintersSpec {
     HoltWintersSpec::new(seasons.iter().map(|s| span(s)).collect())
+}
+
+/// A daily season with the given choices.
+fn daily(seasonality: SeasonalityChoice, trend: TrendChoice) -> HoltWintersSpec {
+    HoltWintersSpec {
+        seasonality,
+        trend,
+        ..spec(&["1d"])
+    }
 }
 
 fn fit(spec: &HoltWintersSpec, values: Vec<f64>, step: i64) -> FittedHoltWinters {
@@ -48,10 +57,7 @@ fn season_scaling_with_level_is_multiplicative() {
     let auto = fit(&spec(&["1d"]), values.clone(), 3600);
     assert_eq!(auto.seasonality(), Seasonality::Multiplicative);
     let additive = fit(
-        &HoltWintersSpec {
-            seasonality: SeasonalityChoice::Additive,
-            ..spec(&["1d"])
-        },
+        &daily(SeasonalityChoice::Additive, TrendChoice::Auto),
         values,
         3600,
     );
@@ -76,14 +82,7 @@ fn a_linear_trend_is_followed() {
         TrendChoice::Damped,
         TrendChoice::Additive,
     ] {
-        let model = fit(
-            &HoltWintersSpec {
-                trend,
-                ..spec(&["1d"])
-            },
-            values.clone(),
-            3600,
-        );
+        let model = fit(&daily(SeasonalityChoice::Auto, trend), values.clone(), 3600);
         assert_ne!(model.trend(), Trend::None, "{trend:?}");
         let forecast = model.predict(6, &[]).unwrap();
         let expected: Vec<f64> = (192..198).map(truth).collect();
@@ -95,11 +94,7 @@ fn a_linear_trend_is_followed() {
     }
     // Damped: the forecast keeps rising but ever more slowly.
     let model = fit(
-        &HoltWintersSpec {
-            trend: TrendChoice::Damped,
-            seasonality: SeasonalityChoice::Additive,
-            ..spec(&["1d"])
-        },
+        &daily(SeasonalityChoice::Additive, TrendChoice::Damped),
         values,
         3600,
     );
@@ -142,13 +137,7 @@ fn constant_series_forecasts_the_constant() {
                 assert!((band.values[h] - c).abs() < 1e-9);
             }
         }
-        assert!(
-            model
-                .training()
-                .fallbacks
-                .iter()
-                .any(|n| n.contains("constant"))
-        );
+        assert!(noted(model.training(), "constant"));
     }
 }
 
@@ -160,21 +149,15 @@ fn short_history_falls_back_then_errors() {
     assert_eq!(model.season(), None);
     assert_eq!(model.seasonality(), Seasonality::None);
     let notes = &model.training().fallbacks;
-    assert!(notes.iter().any(|n| n.contains("1d")), "{notes:?}");
-    assert!(notes.iter().any(|n| n.contains("Holt")), "{notes:?}");
+    assert!(noted(model.training(), "1d"), "{notes:?}");
+    assert!(noted(model.training(), "Holt"), "{notes:?}");
     let forecast = model.predict(3, &[0.1, 0.9]).unwrap();
     assert!((forecast.yhat[0] - 40.0).abs() < 1.0, "{:?}", forecast.yhat);
 
     // Five points: simple exponential smoothing.
     let model = fit(&spec(&["1d"]), vec![1.0, 2.0, 1.5, 2.5, 2.0], 3600);
     assert_eq!(model.trend(), Trend::None);
-    assert!(
-        model
-            .training()
-            .fallbacks
-            .iter()
-            .any(|n| n.contains("simple"))
-    );
+    assert!(noted(model.training(), "simple"));
 
     // Two observations: too short.
     let series = Series::new(0, 60, vec![1.0, f64::NAN, 2.0]).unwrap();
@@ -191,7 +174,7 @@ fn the_shortest_supported_season_is_used() {
     assert_eq!(model.season(), Some(span("2h")));
     let model = fit(&spec(&["7d", "1d"]), values, 3600);
     assert_eq!(model.season(), Some(span("1d")));
-    assert!(model.training().fallbacks.iter().any(|n| n.contains("1w")));
+    assert!(noted(model.training(), "1w"));
 }
 
 #[test]
@@ -251,21 +234,12 @@ fn round_trips_through_json_exactly() {
 fn multiplicative_is_refused_on_non_positive_values() {
     let values: Vec<f64> = (0..24 * 5).map(|i| 10.0 * shape(i)).collect();
     let model = fit(
-        &HoltWintersSpec {
-            seasonality: SeasonalityChoice::Multiplicative,
-            ..spec(&["1d"])
-        },
+        &daily(SeasonalityChoice::Multiplicative, TrendChoice::Auto),
         values,
         3600,
     );
     assert_eq!(model.seasonality(), Seasonality::Additive);
-    assert!(
-        model
-            .training()
-            .fallbacks
-            .iter()
-            .any(|n| n.contains("positive"))
-    );
+    assert!(noted(model.training(), "positive"));
 }
 
 #[test]

@@ -12,7 +12,7 @@ use super::rows::DesignRows;
 use super::solve::{gram, standardize};
 use super::*;
 use crate::forecast::Forecast;
-use crate::forecast::test_support::Lcg;
+use crate::forecast::test_support::{Lcg, noted};
 
 use crate::series::test_span as span;
 
@@ -84,9 +84,8 @@ fn harmonics_are_capped_below_nyquist_and_seasons_by_span() {
             harmonics: 5
         }]
     );
-    let notes = &model.training().fallbacks;
-    assert!(notes.iter().any(|n| n.contains("Nyquist")));
-    assert!(notes.iter().any(|n| n.contains("1d")));
+    assert!(noted(model.training(), "Nyquist"));
+    assert!(noted(model.training(), "1d"));
 }
 
 #[test]
@@ -562,12 +561,9 @@ fn a_season_seen_once_in_part_is_left_out() {
     let model = spec.fit(&Series::new(0, 3600, gapped).unwrap()).unwrap();
     assert_eq!(model.seasons.len(), 1);
     assert_eq!(model.seasons[0].season, span("1d"));
+    let note = "season 1w: part of it is observed in only 1.0 cycles";
     assert!(
-        model
-            .training
-            .fallbacks
-            .iter()
-            .any(|n| n.contains("season 1w") && n.contains("observed in only 1.0 cycles")),
+        noted(&model.training, note),
         "{:?}",
         model.training.fallbacks
     );
@@ -609,13 +605,7 @@ fn weekend_days_get_their_own_daily_shape() {
         .fit(&short)
         .unwrap();
     assert!(!model.has_weekend_shape());
-    assert!(
-        model
-            .training()
-            .fallbacks
-            .iter()
-            .any(|n| n.contains("two weeks"))
-    );
+    assert!(noted(model.training(), "two weeks"));
 }
 
 #[test]
