@@ -6,9 +6,9 @@
 //!
 //! Crate-private on purpose: outside `forecast` the two enums are the interface (serializable,
 //! matched on by nobody), and their methods are one-line delegations through
-//! [`ModelSpec::as_family`](super::ModelSpec::as_family) and [`FittedModel::as_family`], the only `match` on the variants.
-//! A new family implements both traits and adds one variant to each enum; `auto` lists it in
-//! its candidates.
+//! [`ModelSpec::as_family`](super::ModelSpec::as_family) and [`FittedModel::as_family`], the only
+//! `match` on the variants. A new family implements both traits and adds one variant to each enum;
+//! `auto` lists it in its candidates.
 
 use super::history::{History, TrainingInfo};
 use super::{
@@ -122,9 +122,10 @@ pub(crate) trait Family {
     }
 }
 
-/// Fits `spec` on `series` the way [`ModelSpec::fit`](super::ModelSpec::fit) does (the spec checked, the series
-/// prepared once) with `fit`, the family's own fit on prepared history: the typed `fit` of each
-/// family's spec, which returns the family's own fitted type rather than a [`FittedModel`].
+/// Fits `spec` on `series` the way [`ModelSpec::fit`](super::ModelSpec::fit) does (the spec
+/// checked, the series prepared once) with `fit`, the family's own fit on prepared history: the
+/// typed `fit` of each family's spec, which returns the family's own fitted type rather than a
+/// [`FittedModel`].
 pub(crate) fn fit_series<S: FamilySpec, F>(
     spec: &S,
     series: &Series,

@@ -36,7 +36,7 @@ pub struct Conformal {
 /// the last one's (on coarse steps, a day holds only a few dozen errors), at the cost of a `p×p`
 /// solve per day. `None` (the holdout's errors calibrate) when a member has no such forecasts or
 /// the history has under two days.
-fn fit_calibrated(
+pub(super) fn fit_calibrated(
     history: &History,
     specs: Vec<(ModelSpec, f64)>,
     combine: Combine,
@@ -107,9 +107,10 @@ pub(super) struct Calibration {
     pub(super) forecasts: Vec<Vec<f64>>,
 }
 
-/// Calibration takes the most recent whole days that hold at least this many origins: enough
-/// for five errors beyond the outermost stored quantile (0.5 %, [`GRID`](crate::forecast::intervals::GRID)).
-const MIN_CALIBRATION_ORIGINS: usize = 1000;
+/// Calibration takes the most recent whole days that hold at least this many origins: enough for
+/// five errors beyond the outermost stored quantile (0.5 %,
+/// [`GRID`](crate::forecast::intervals::GRID)).
+pub(super) const MIN_CALIBRATION_ORIGINS: usize = 1000;
 /// At most this many calibration origins (evenly strided), to bound the cost.
 const MAX_CALIBRATION_ORIGINS: usize = 1000;
 

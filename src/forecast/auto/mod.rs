@@ -13,21 +13,21 @@
 //!   ([`FittedModel::rolling_forecasts`]: no refit per origin, so hundreds of origins cost
 //!   little). A forecast from an origin sees only the data before it.
 //! - **Score**: the MAE over all those origins of the forecasts 1 to `H` steps ahead, `H` = 75
-//!   minutes of steps (at least 4): the service plans an hour ahead plus the pods' start-up
-//!   time, and that is where accuracy pays. Hundreds of origins make the choice robust to one
-//!   odd hour. Another candidate must beat the default by [`SIMPLER_MARGIN`] (10 %), and a
-//!   combination the best single one by [`COMBINE_MARGIN`] (10 %): the split fit sees less
-//!   history than the final refit, and linear-seasonal gains most from the rest (its weekend
-//!   shape needs two weeks, its trend and AR terms firm up), so its holdout score is
-//!   pessimistic. The advantage must also be consistent ([`consistently_better`]): the
-//!   holdout's origins are cut into blocks that share no scored step, and the mean block
-//!   difference must be [`EVIDENCE_T`] (2) standard errors above zero, so one bad hour of the
+//!   minutes of steps (at least 4): the service plans an hour ahead plus the pods' start-up time,
+//!   and that is where accuracy pays. Hundreds of origins make the choice robust to one odd hour.
+//!   Another candidate must beat the default by [`SIMPLER_MARGIN`] (10 %), and a combination the
+//!   best single one by [`COMBINE_MARGIN`] (10 %): the split fit sees less history than the final
+//!   refit, and linear-seasonal gains most from the rest (its weekend shape needs two weeks, its
+//!   trend and AR terms firm up), so its holdout score is pessimistic. The advantage must also be
+//!   consistent ([`consistently_better`](select::consistently_better)): the holdout's origins are
+//!   cut into blocks that share no scored step, and the mean block difference must be
+//!   [`EVIDENCE_T`](select::EVIDENCE_T) (2) standard errors above zero, so one bad hour of the
 //!   default (an outage's aftermath, a news spike) does not hand the choice to a model that is
-//!   worse the rest of the time. Measured across the ten bundled traces (15/60-minute
-//!   horizons, 50 origins): mean MASE 0.524 with simplest-first and 1 % margins and a 3-day
-//!   holdout, 0.515 with a 1-day holdout, 0.508 with the default first and 10 % margins, 0.490
-//!   with the evidence test (0.493 at 1 standard error, 0.487 at 3, 0.488 at 4: 2 is the
-//!   conventional level, not the best one on these traces).
+//!   worse the rest of the time. Measured across the ten bundled traces (15/60-minute horizons, 50
+//!   origins): mean MASE 0.524 with simplest-first and 1 % margins and a 3-day holdout, 0.515 with
+//!   a 1-day holdout, 0.508 with the default first and 10 % margins, 0.490 with the evidence test
+//!   (0.493 at 1 standard error, 0.487 at 3, 0.488 at 4: 2 is the conventional level, not the best
+//!   one on these traces).
 //! - **Combination**: the mean of the two best candidates' forecasts and the step-by-step
 //!   median of all of them (with three or more: robust to one candidate going astray, e.g.
 //!   weekly seasonal naive replaying last week's news spike) are scored on the same origins;
@@ -38,21 +38,22 @@
 //!   members are refitted on the whole history, and their intervals calibrated on the refitted
 //!   members' own out-of-sample forecasts (below).
 //! - **Intervals** (conformal): the chosen forecaster's out-of-sample errors, per horizon step,
-//!   relative to the forecast's level (`error / max(|forecast|, floor)`: traffic's errors grow
-//!   with its level, so the band follows the daily cycle instead of being as wide at night as
-//!   at the peak; measured: absolute errors under-cover the flash-crowd traces, e.g. 86 % for
-//!   95 % on Apple tweets), neighbouring steps pooled around anchor horizons, up to 3 hours ahead
-//!   ([`ErrorQuantiles`]). The refitted final model predicts with these quantiles, not its
-//!   in-sample ones: out-of-sample errors are what the next hour will look like. The errors are
-//!   those of the final members' forecasts from every step of the most recent whole days that
-//!   hold [`MIN_CALIBRATION_ORIGINS`] steps, within the later half of the window (1 day at 1
-//!   minute, 4 at 5 minutes, 7 of 14 at 30 minutes and coarser), each day forecast from the
-//!   past alone as the final fit forecasts: linear-seasonal with coefficients fitted on the days
-//!   before it ([`linear::fit_cross_validated`]: a `p×p` solve per day, no refit), seasonal
-//!   naive as fitted ([`fit_calibrated`]). The one-day holdout alone calibrated one day's
-//!   character, and on coarse steps too few errors (24 at 1 hour: a 95 % band from them covered
-//!   89 % on the bundled traces averaged to 1 hour, 94 % now); the holdout's errors remain the
-//!   fallback (a history under two days, Holt-Winters).
+//!   relative to the forecast's level (`error / max(|forecast|, floor)`: traffic's errors grow with
+//!   its level, so the band follows the daily cycle instead of being as wide at night as at the
+//!   peak; measured: absolute errors under-cover the flash-crowd traces, e.g. 86 % for 95 % on
+//!   Apple tweets), neighbouring steps pooled around anchor horizons, up to 3 hours ahead
+//!   ([`ErrorQuantiles`](super::intervals::ErrorQuantiles)). The refitted final model predicts with
+//!   these quantiles, not its in-sample ones: out-of-sample errors are what the next hour will look
+//!   like. The errors are those of the final members' forecasts from every step of the most recent
+//!   whole days that hold [`MIN_CALIBRATION_ORIGINS`](conformal::MIN_CALIBRATION_ORIGINS) steps,
+//!   within the later half of the window (1 day at 1 minute, 4 at 5 minutes, 7 of 14 at 30 minutes
+//!   and coarser), each day forecast from the past alone as the final fit forecasts:
+//!   linear-seasonal with coefficients fitted on the days before it
+//!   ([`linear::fit_cross_validated`](super::linear::fit_cross_validated): a `p×p` solve per day,
+//!   no refit), seasonal naive as fitted ([`fit_calibrated`](conformal::fit_calibrated)). The
+//!   one-day holdout alone calibrated one day's character, and on coarse steps too few errors (24
+//!   at 1 hour: a 95 % band from them covered 89 % on the bundled traces averaged to 1 hour, 94 %
+//!   now); the holdout's errors remain the fallback (a history under two days, Holt-Winters).
 //!
 //! A history too short to hold out (or whose holdout holds no observation, or where no
 //! candidate could be scored) gets plain seasonal naive with its own intervals, which itself

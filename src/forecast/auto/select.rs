@@ -31,7 +31,7 @@ pub const SIMPLER_MARGIN: f64 = 0.1;
 /// The combination must score this much (relatively) better than the best single candidate.
 pub const COMBINE_MARGIN: f64 = 0.1;
 /// A challenger's advantage over the holdout's blocks must be this many standard errors.
-const EVIDENCE_T: f64 = 2.0;
+pub(super) const EVIDENCE_T: f64 = 2.0;
 
 /// The candidates for a training part holding `observed` values on a grid of `step` seconds,
 /// the default first: linear-seasonal over all seasons, then seasonal naive per season that

@@ -7,7 +7,7 @@ use crate::series::Span;
 
 /// A season is fitted only when every part of it is observed in at least this many cycles'
 /// worth of steps: a shape seen once cannot be told from a one-off (an outage, a busy day).
-const MIN_CYCLES: f64 = 1.5;
+pub(super) const MIN_CYCLES: f64 = 1.5;
 /// The parts a season is cut into to measure its coverage.
 const COVERAGE_BINS: usize = 28;
 /// The trend is frozen this fraction of the training span after the last observation.

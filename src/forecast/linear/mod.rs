@@ -5,14 +5,14 @@
 //! with `z = T(y)` the (optionally Box-Cox transformed) value.
 //!
 //! - **Fourier terms** from absolute time (`t mod P`), so the fitted model can be evaluated at
-//!   any timestamp ([`FittedLinearSeasonal::value_at`]). Defaults: 10 harmonics for seasons up to
-//!   a day, 5 for longer ones; harmonics are capped below the Nyquist limit of the step
-//!   (`2k·step < P`), a frequency already present for another season is not added twice (it
-//!   would make the design singular), and only seasons shorter than the observed training span
-//!   are used, and only seasons whose every part is observed in at least 1.5 cycles' worth of
-//!   steps ([`MIN_CYCLES`](design::MIN_CYCLES)): after a multi-day outage in a two-week window, part of the week
-//!   was seen once, and a weekly shape fitted to it replays the outage's aftermath or one odd
-//!   day. Several seasons are fitted at once (e.g. daily and weekly).
+//!   any timestamp ([`FittedLinearSeasonal::value_at`]). Defaults: 10 harmonics for seasons up to a
+//!   day, 5 for longer ones; harmonics are capped below the Nyquist limit of the step (`2k·step <
+//!   P`), a frequency already present for another season is not added twice (it would make the
+//!   design singular), and only seasons shorter than the observed training span are used, and only
+//!   seasons whose every part is observed in at least 1.5 cycles' worth of steps
+//!   ([`MIN_CYCLES`](design::MIN_CYCLES)): after a multi-day outage in a two-week window, part of
+//!   the week was seen once, and a weekly shape fitted to it replays the outage's aftermath or one
+//!   odd day. Several seasons are fitted at once (e.g. daily and weekly).
 //! - **Weekday shape** ([`WeekdayShape`]): traffic on Saturdays and Sundays often has another
 //!   daily shape, not just another level. With a daily season and at least two weeks of history,
 //!   the daily Fourier terms are repeated multiplied by a weekend indicator (plus a weekend
@@ -363,11 +363,11 @@ pub(crate) fn fit_history(
     Ok(fit_from(spec, history, with_intervals, None, None)?.0)
 }
 
-/// Fits on prepared history (without intervals) and also returns the regression's values per
-/// step of `history` in the transformed units (NaN at gaps), fitted on the days before each day
-/// ([`day_ahead::fitted_on_days_before`]) for the days from step `from` on, the fit's own before them: what
-/// [`FittedLinearSeasonal::cross_validated_forecasts`] forecasts from. `None` when no observed
-/// day lies before the one holding `from`, or no observed step from `from` on.
+/// Fits on prepared history (without intervals) and also returns the regression's values per step
+/// of `history` in the transformed units (NaN at gaps), fitted on the days before each day
+/// ([`day_ahead::fitted_on_days_before`]) for the days from step `from` on, the fit's own before
+/// them: what [`FittedLinearSeasonal::cross_validated_forecasts`] forecasts from. `None` when no
+/// observed day lies before the one holding `from`, or no observed step from `from` on.
 pub(crate) fn fit_cross_validated(
     spec: &LinearSeasonalSpec,
     history: &History,

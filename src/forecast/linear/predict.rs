@@ -61,10 +61,10 @@ impl FittedLinearSeasonal {
         self.forecasts_from(history, split, &base, origins, len)
     }
 
-    /// Point forecasts as [`Self::holdout_forecasts`] makes them, from any origins of the
-    /// history this model was fitted on, with the regression's day-ahead `values`
-    /// (from [`fit_cross_validated`]) in place of its own: every forecast step, and every
-    /// residual the correction starts from, out of sample for its day.
+    /// Point forecasts as [`Self::holdout_forecasts`] makes them, from any origins of the history
+    /// this model was fitted on, with the regression's day-ahead `values` (from
+    /// [`fit_cross_validated`](super::fit_cross_validated)) in place of its own: every forecast
+    /// step, and every residual the correction starts from, out of sample for its day.
     pub(crate) fn cross_validated_forecasts(
         &self,
         history: &History,
