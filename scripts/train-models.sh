@@ -12,7 +12,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 cargo build --release --quiet --bin prescale
-bin=target/release/prescale
+# The binary cargo just built (CARGO_TARGET_DIR when set, as cargo itself reads it).
+bin="${CARGO_TARGET_DIR:-target}/release/prescale"
 export SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct -- datasets 2>/dev/null || true)}"
 export SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH:-0}"
 filter="${1:-}"

@@ -1,6 +1,6 @@
 //! The training data as every model family sees it, prepared once: non-finite values turned
 //! into gaps, leading gaps dropped (they carry nothing), trailing gaps kept (the forecast still
-//! starts at the end of the series, as the [`Fit`](super::Fit) contract says).
+//! starts at the end of the series, as [`ModelSpec::fit`](super::ModelSpec::fit) promises).
 //!
 //! Preparing here, rather than in each family, keeps the edge cases in one place: an all-gap
 //! series is a `TooShort` error, and timestamps that would overflow are refused before any
@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::ForecastError;
-use crate::series::{Series, Timestamp};
+use crate::series::{Series, Span, Timestamp};
 
 /// A training series on its grid, leading gaps trimmed.
 #[derive(Debug, Clone)]
@@ -78,6 +78,11 @@ impl History {
         self.start + i as i64 * self.step
     }
 
+    /// Steps after the last observation (trailing gaps: they count as forecast horizon).
+    pub fn trailing_gaps(&self) -> usize {
+        self.values.iter().rev().take_while(|v| v.is_nan()).count()
+    }
+
     /// Where a forecast from this history starts.
     pub fn origin(&self) -> Timestamp {
         self.time(self.len())
@@ -124,6 +129,26 @@ impl History {
             fallbacks,
         }
     }
+}
+
+/// A season's length in whole steps of `step` seconds (positive), rounded to the nearest step (a
+/// half up), with a note when it had to be rounded; a note instead when it is under two steps
+/// (no season on this grid). Seasonal naive, Holt-Winters and `auto`'s candidates round alike.
+pub(crate) fn season_length(season: Span, step: i64) -> Result<(usize, Option<String>), String> {
+    let exact = season.seconds() / step;
+    let rem = season.seconds() % step;
+    let m = if rem * 2 >= step { exact + 1 } else { exact };
+    // (Never negative: seasons and steps are positive.)
+    let steps = usize::try_from(m).unwrap_or(0);
+    if steps < 2 {
+        return Err(format!(
+            "season {season} is shorter than two steps of {step}s: ignored"
+        ));
+    }
+    let rounded = (rem != 0).then(|| {
+        format!("season {season} is not a whole number of {step}s steps: rounded to {m} steps")
+    });
+    Ok((steps, rounded))
 }
 
 /// What a fitted model remembers about its training data: enough for the summary, for the

@@ -10,12 +10,17 @@
 //!   levels are close in probability but far in value, interpolate smoothly); beyond the grid
 //!   (e.g. 0.999) the outermost slope is extended, never inwards.
 //!
-//! Bands are made monotone in the level after the fact, so a higher level is never below a
-//! lower one whatever rounding does.
+//! Each band is a function of its own level alone, whatever other levels the same call asks
+//! for, and monotone in the level by construction: the table at a horizon is made
+//! non-decreasing in the level (a running maximum, which leaves a table of order statistics as
+//! it is), the interpolation in the level stays between the grid values around it and extends
+//! outwards only, and every later step (adding the point forecast, nesting around it, clamping
+//! at 0, back-transforming) is non-decreasing too, rounding included.
 
 use serde::{Deserialize, Serialize};
 
-use super::{Band, ForecastError, json_exact_all};
+use super::history::TrainingInfo;
+use super::{Band, Forecast, ForecastError, json_exact_all};
 
 /// The levels at which error quantiles are stored.
 pub(crate) const GRID: [f64; 25] = [
@@ -138,70 +143,106 @@ impl ErrorQuantiles {
         Ok(())
     }
 
-    /// The `level` error quantile `h` steps ahead. `z` is `probit(level)`, computed once per
-    /// level by the caller. Assumes [`ErrorQuantiles::validate`] passed.
-    /// `grid` is `probit` of the stored levels, computed once per call of [`bands`].
-    fn quantile(&self, h: usize, z: f64, grid: &[f64]) -> f64 {
+    /// The stored quantiles at horizon `h`, one per grid level, into `row`: interpolated
+    /// linearly between the anchor horizons around `h` (the first anchor's before it, the last
+    /// one's after it), then made non-decreasing in the level by a running maximum. Assumes
+    /// [`ErrorQuantiles::validate`] passed.
+    fn row_at(&self, h: usize, row: &mut Vec<f64>) {
+        row.clear();
         let after = self.horizons.partition_point(|&a| a <= h);
-        if after == 0 {
-            return self.row_quantile(0, z, grid);
+        if after == 0 || after >= self.horizons.len() {
+            let anchor = after.min(self.horizons.len()).saturating_sub(1);
+            row.extend(self.quantiles.get(anchor).into_iter().flatten());
+        } else {
+            let (h0, h1) = (self.horizons[after - 1], self.horizons[after]);
+            let w = (h - h0) as f64 / (h1 - h0) as f64;
+            let (q0, q1) = (&self.quantiles[after - 1], &self.quantiles[after]);
+            row.extend(q0.iter().zip(q1).map(|(a, b)| a + (b - a) * w));
         }
-        if after >= self.horizons.len() {
-            return self.row_quantile(self.horizons.len() - 1, z, grid);
+        // (Only a value below an earlier one changes: stored values are kept to the bit.)
+        let mut highest = f64::NEG_INFINITY;
+        for q in row.iter_mut() {
+            if *q < highest {
+                *q = highest;
+            } else {
+                highest = *q;
+            }
         }
-        let (h0, h1) = (self.horizons[after - 1], self.horizons[after]);
-        let w = (h - h0) as f64 / (h1 - h0) as f64;
-        let q0 = self.row_quantile(after - 1, z, grid);
-        let q1 = self.row_quantile(after, z, grid);
-        q0 + (q1 - q0) * w
     }
 
-    /// `probit` of the stored levels.
+    /// `probit` of the stored levels, computed once per call of [`bands`].
     fn grid(&self) -> Vec<f64> {
         self.levels.iter().map(|l| probit(*l)).collect()
     }
 
-    /// The quantile at normal score `z` of anchor row `row`, interpolated in `z`.
-    fn row_quantile(&self, row: usize, z: f64, grid: &[f64]) -> f64 {
-        let Some(qs) = self.quantiles.get(row) else {
-            return 0.0;
-        };
-        let n = qs.len().min(grid.len());
-        if n == 0 {
-            return 0.0;
-        }
-        if n == 1 {
-            return qs[0];
-        }
-        let (lo, hi) = if z <= grid[0] {
-            (0, 1)
-        } else if z >= grid[n - 1] {
-            (n - 2, n - 1)
-        } else {
-            let i = grid[..n].partition_point(|g| *g <= z);
-            (i - 1, i)
-        };
-        let (z0, z1) = (grid[lo], grid[hi]);
-        let slope = if z1 > z0 {
-            ((qs[hi] - qs[lo]) / (z1 - z0)).max(0.0)
-        } else {
-            0.0
-        };
-        // Within the grid: interpolate; outside it: extend the outermost slope from the
-        // nearest end (never towards the centre).
-        if z <= z0 {
-            qs[lo] + slope * (z - z0)
-        } else if z >= z1 && hi == n - 1 {
-            qs[hi] + slope * (z - z1)
-        } else {
-            qs[lo] + slope * (z - z0)
-        }
+    /// The `level` error quantile `h` steps ahead, `z = probit(level)` ([`bands`] computes the
+    /// row once per horizon instead).
+    #[cfg(test)]
+    fn quantile(&self, h: usize, z: f64, grid: &[f64]) -> f64 {
+        let mut row = Vec::new();
+        self.row_at(h, &mut row);
+        row_quantile(&row, z, grid)
     }
 }
 
-/// Builds one band per level around `yhat`: `yhat[h] + error quantile(h, level)`, made monotone
-/// in level and nested around `yhat` (levels below ½ at most `yhat`, above ½ at least), clamped
-/// at 0 from below when `nonnegative` (the point forecast is clamped too).
+/// The quantile at normal score `z` of a `row` of quantiles at the `grid` scores, non-decreasing
+/// (as [`ErrorQuantiles::row_at`] makes it), interpolated linearly in `z`: between two grid
+/// scores the value stays between theirs; beyond the grid the outermost slope is extended
+/// outwards (never towards the centre). Non-decreasing in `z`, rounding included.
+fn row_quantile(row: &[f64], z: f64, grid: &[f64]) -> f64 {
+    let n = row.len().min(grid.len());
+    if n == 0 {
+        return 0.0;
+    }
+    if n == 1 {
+        return row[0];
+    }
+    let (lo, hi) = if z <= grid[0] {
+        (0, 1)
+    } else if z >= grid[n - 1] {
+        (n - 2, n - 1)
+    } else {
+        let i = grid[..n].partition_point(|g| *g <= z);
+        (i - 1, i)
+    };
+    let (z0, z1) = (grid[lo], grid[hi]);
+    let slope = if z1 > z0 {
+        ((row[hi] - row[lo]) / (z1 - z0)).max(0.0)
+    } else {
+        0.0
+    };
+    if z <= z0 {
+        row[lo] + slope * (z - z0)
+    } else if z >= z1 && hi == n - 1 {
+        row[hi] + slope * (z - z1)
+    } else {
+        // Rounding must not carry the value past the next grid value.
+        (row[lo] + slope * (z - z0)).min(row[hi])
+    }
+}
+
+/// The forecast from `training`'s origin on its grid: `yhat` with [`bands`] around it from
+/// `errors`, clamped at 0 when the training data was non-negative.
+pub(crate) fn forecast(
+    training: &TrainingInfo,
+    mut yhat: Vec<f64>,
+    levels: &[f64],
+    errors: &ErrorQuantiles,
+    effective_h: impl Fn(usize) -> usize,
+) -> Forecast {
+    let bands = bands(&mut yhat, levels, errors, effective_h, training.nonnegative);
+    Forecast {
+        start: training.origin,
+        step: training.step,
+        yhat,
+        bands,
+    }
+}
+
+/// Builds one band per level around `yhat`: `yhat[h] + error quantile(h, level)`, nested around
+/// `yhat` (levels below ½ at most `yhat`, above ½ at least), clamped at 0 from below when
+/// `nonnegative` (the point forecast is clamped too). Each band depends on its own level only,
+/// and a higher level's band is never below a lower one's.
 /// `effective_h(h)` maps a forecast step to the horizon the errors were measured at.
 pub(crate) fn bands(
     yhat: &mut [f64],
@@ -224,30 +265,31 @@ pub(crate) fn bands_scaled(
     scale: impl Fn(usize, f64) -> f64,
     nonnegative: bool,
 ) -> Vec<Band> {
-    let mut order: Vec<usize> = (0..levels.len()).collect();
-    order.sort_by(|&a, &b| levels[a].total_cmp(&levels[b]));
     let zs: Vec<f64> = levels.iter().map(|l| probit(*l)).collect();
     let grid = errors.grid();
     let mut values = vec![Vec::with_capacity(yhat.len()); levels.len()];
+    // The table at the current effective horizon (consecutive steps often share one).
+    let (mut row, mut row_h) = (Vec::with_capacity(grid.len()), None);
     for (h, y) in yhat.iter_mut().enumerate() {
         let eh = effective_h(h);
+        if row_h != Some(eh) {
+            errors.row_at(eh, &mut row);
+            row_h = Some(eh);
+        }
         let s = scale(h, *y);
-        let mut floor = f64::NEG_INFINITY;
-        for &i in &order {
-            let mut v = *y + s * errors.quantile(eh, zs[i], &grid);
+        for ((&level, &z), band) in levels.iter().zip(&zs).zip(&mut values) {
+            let mut v = *y + s * row_quantile(&row, z, &grid);
             // Nested around the point forecast: a biased error distribution (its 10 % quantile
             // above zero, say) must not put a lower band above `yhat`.
-            if levels[i] < 0.5 {
+            if level < 0.5 {
                 v = v.min(*y);
-            } else if levels[i] > 0.5 {
+            } else if level > 0.5 {
                 v = v.max(*y);
             }
-            v = v.max(floor);
-            floor = v;
             if nonnegative {
                 v = v.max(0.0);
             }
-            values[i].push(v);
+            band.push(v);
         }
         if nonnegative {
             *y = y.max(0.0);
@@ -438,6 +480,57 @@ mod tests {
         let grid = table.grid();
         assert!(table.quantile(0, probit(0.9999), &grid) > table.quantile(0, probit(0.995), &grid));
         assert!(table.quantile(0, probit(0.0001), &grid) < table.quantile(0, probit(0.005), &grid));
+    }
+
+    #[test]
+    fn quantiles_are_monotone_in_the_level_even_for_a_disordered_table() {
+        // Rows as no sample gives them (a dip, a plateau, values an ulp apart), and a next
+        // anchor whose row crosses the first one: every horizon's quantile stays monotone in z,
+        // across grid values and beyond the grid.
+        let mut first: Vec<f64> = GRID.iter().map(|l| 10.0 * (l - 0.5)).collect();
+        first[7] = first[9] + 1.0;
+        first[12] = first[11];
+        first[13] = first[12].next_up();
+        let second: Vec<f64> = first.iter().rev().map(|q| -2.0 * q + 0.3).collect();
+        let table = ErrorQuantiles {
+            levels: GRID.to_vec(),
+            horizons: vec![0, 7],
+            quantiles: vec![first, second],
+        };
+        table.validate().unwrap();
+        let grid = table.grid();
+        for h in 0..10 {
+            let mut previous = f64::NEG_INFINITY;
+            for i in 1..20_000 {
+                let z = -4.0 + 8.0 * i as f64 / 20_000.0;
+                let q = table.quantile(h, z, &grid);
+                assert!(q >= previous, "h {h}, z {z}: {q} < {previous}");
+                previous = q;
+            }
+            for &g in &grid {
+                let q = table.quantile(h, g, &grid);
+                let below = table.quantile(h, g.next_down(), &grid);
+                assert!(below <= q, "h {h} at the grid value {g}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_band_depends_on_its_own_level_only() {
+        let errors: Vec<f64> = (0..500).map(|i| ((i * 37) % 101) as f64 - 40.0).collect();
+        let short: Vec<f64> = errors.iter().take(20).map(|e| 3.0 * e).collect();
+        let table =
+            ErrorQuantiles::from_errors(vec![(0, errors), (6, short)], |a, b| (b - a) as f64);
+        let band = |levels: &[f64], level: f64| {
+            let mut yhat = vec![5.0, -2.0, 0.0, 30.0, 1.0, 7.0, 8.0, 9.0];
+            let bands = bands_scaled(&mut yhat, levels, &table, |h| h, |_, y| 1.0 + y.abs(), true);
+            bands.into_iter().find(|b| b.level == level).unwrap().values
+        };
+        for level in [0.9, 0.93, 0.5, 0.004] {
+            let alone = band(&[level], level);
+            assert_eq!(alone, band(&[0.1, level, 0.975], level));
+            assert_eq!(alone, band(&[0.975, level, 0.025, 0.1, 0.9, 0.999], level));
+        }
     }
 
     #[test]

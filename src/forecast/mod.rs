@@ -10,7 +10,8 @@
 //!   forecast and the quantiles asked for at predict time.
 //!
 //! The engine, the backtest and model files see these two closed enums rather than trait
-//! objects; each model family lives in its own module behind the [`Fit`] and [`Predict`] traits.
+//! objects. Each model family lives in its own module behind one crate-private interface
+//! (`family`: a spec side and a fitted side), and the enums' methods delegate to it.
 //!
 //! # Layout
 //!
@@ -22,12 +23,14 @@
 //!   damped trend), its smoothing parameters fitted on the training data.
 //! - [`auto`]: holdout model selection among the families (or a combination of the best two),
 //!   with conformal intervals from out-of-sample errors of the recent days.
+//! - `family`: the interface every family implements and the enums delegate to.
 //! - `intervals`: prediction intervals from forecast errors per horizon step.
 //! - `history`: the training series prepared once (gaps, leading gaps, overflow checks).
 //! - [`model_file`]: a fitted model with its metadata, as saved under `models/` (text only).
 //! - [`window`]: what a fit at `now` is trained on, the seasons it can hold, the default window.
 
 pub mod auto;
+mod family;
 mod history;
 pub mod holt_winters;
 mod intervals;
@@ -46,6 +49,7 @@ pub use model_file::{ModelFile, ModelFileError};
 pub use seasonal_naive::{FittedSeasonalNaive, SeasonalNaiveSpec};
 
 use crate::series::{Series, Span, Timestamp};
+use family::{Family, FamilySpec};
 use history::History;
 
 /// The quantile levels of the 80 % and 95 % central intervals, which every forecast the service
@@ -152,20 +156,6 @@ impl Forecast {
     }
 }
 
-/// Fitting: a configured, unfitted model turns a training series into a fitted one.
-pub trait Fit {
-    type Fitted: Predict;
-    /// Fits on `series` (gaps are `NaN` and mean "unknown", never zero). The fitted model
-    /// forecasts from `series.end()`.
-    fn fit(&self, series: &Series) -> Result<Self::Fitted, ForecastError>;
-}
-
-/// Prediction: a fitted model forecasts `horizon` steps from the end of its training data.
-pub trait Predict {
-    /// Point forecast and the `levels` quantiles (each strictly in (0, 1)) for `horizon` steps.
-    fn predict(&self, horizon: usize, levels: &[f64]) -> Result<Forecast, ForecastError>;
-}
-
 /// Version of the serialized [`FittedModel`] format, for the model files under `models/`
 /// (bumped whenever a saved model would no longer load or would predict differently).
 ///
@@ -228,35 +218,30 @@ impl ModelSpec {
         Ok(spec)
     }
 
+    /// The family behind the enum: every method below delegates to it.
+    pub(crate) fn as_family(&self) -> &dyn FamilySpec {
+        match self {
+            ModelSpec::SeasonalNaive(spec) => spec,
+            ModelSpec::LinearSeasonal(spec) => spec,
+            ModelSpec::HoltWinters(spec) => spec,
+            ModelSpec::Auto(spec) => spec,
+        }
+    }
+
     /// The model's name as in JSON and on the command line.
     pub fn name(&self) -> &'static str {
-        match self {
-            ModelSpec::SeasonalNaive(_) => "seasonal-naive",
-            ModelSpec::LinearSeasonal(_) => "linear-seasonal",
-            ModelSpec::HoltWinters(_) => "holt-winters",
-            ModelSpec::Auto(_) => "auto",
-        }
+        self.as_family().name()
     }
 
     /// The seasons the spec may use.
     pub fn seasons(&self) -> &[Span] {
-        match self {
-            ModelSpec::SeasonalNaive(spec) => &spec.seasons,
-            ModelSpec::LinearSeasonal(spec) => &spec.seasons,
-            ModelSpec::HoltWinters(spec) => &spec.seasons,
-            ModelSpec::Auto(spec) => &spec.seasons,
-        }
+        self.as_family().seasons()
     }
 
     /// Validates the parameters once, before any fit (the fit checks again, cheaply, so an
     /// unchecked spec is an error value, never a panic).
     pub fn check(&self) -> Result<(), ForecastError> {
-        match self {
-            ModelSpec::SeasonalNaive(spec) => spec.check(),
-            ModelSpec::LinearSeasonal(spec) => spec.check(),
-            ModelSpec::HoltWinters(spec) => spec.check(),
-            ModelSpec::Auto(spec) => spec.check(),
-        }
+        self.as_family().check()
     }
 
     /// Fits this spec on `series`.
@@ -279,35 +264,24 @@ impl ModelSpec {
     ) -> Result<FittedModel, ForecastError> {
         self.check()?;
         let history = History::new(series)?;
-        if let (ModelSpec::Auto(spec), Some(FittedModel::Auto(previous))) = (self, previous)
-            && let Some(model) = spec.refit_kept(&history, previous)
+        if let Some(previous) = previous
+            && let Some(model) = self.as_family().refit_kept(&history, previous)
         {
-            return Ok(FittedModel::Auto(model));
+            return Ok(model);
         }
         self.fit_history(&history, true)
     }
 
     /// Fits on prepared history. `with_intervals = false` lets a family skip measuring its own
     /// error quantiles: `auto` fits its candidates this way and measures their errors itself,
-    /// out of sample. (Adding a family: one arm here, one in [`FittedModel::rolling_forecasts`].)
+    /// out of sample.
     pub(crate) fn fit_history(
         &self,
         history: &History,
         with_intervals: bool,
     ) -> Result<FittedModel, ForecastError> {
         self.check()?;
-        Ok(match self {
-            ModelSpec::SeasonalNaive(spec) => FittedModel::SeasonalNaive(
-                seasonal_naive::fit_history(spec, history, with_intervals)?,
-            ),
-            ModelSpec::LinearSeasonal(spec) => {
-                FittedModel::LinearSeasonal(linear::fit_history(spec, history, with_intervals)?)
-            }
-            ModelSpec::HoltWinters(spec) => {
-                FittedModel::HoltWinters(holt_winters::fit_history(spec, history, with_intervals)?)
-            }
-            ModelSpec::Auto(spec) => FittedModel::Auto(spec.fit_history(history)?),
-        })
+        self.as_family().fit_history(history, with_intervals)
     }
 
     /// Fits on prepared history without intervals (as `auto`'s members are fitted), starting
@@ -318,23 +292,8 @@ impl ModelSpec {
         history: &History,
         previous: &FittedModel,
     ) -> Result<FittedModel, ForecastError> {
-        match (self, previous) {
-            (ModelSpec::LinearSeasonal(spec), FittedModel::LinearSeasonal(previous)) => {
-                self.check()?;
-                Ok(FittedModel::LinearSeasonal(linear::refit_history(
-                    spec, history, false, previous,
-                )?))
-            }
-            _ => self.fit_history(history, false),
-        }
-    }
-}
-
-impl Fit for ModelSpec {
-    type Fitted = FittedModel;
-
-    fn fit(&self, series: &Series) -> Result<FittedModel, ForecastError> {
-        ModelSpec::fit(self, series)
+        self.check()?;
+        self.as_family().refit_history(history, previous)
     }
 }
 
@@ -350,47 +309,32 @@ pub enum FittedModel {
 }
 
 impl FittedModel {
+    /// The family behind the enum: every method below delegates to it.
+    pub(crate) fn as_family(&self) -> &dyn Family {
+        match self {
+            FittedModel::SeasonalNaive(model) => model,
+            FittedModel::LinearSeasonal(model) => model,
+            FittedModel::HoltWinters(model) => model,
+            FittedModel::Auto(model) => model,
+        }
+    }
+
     /// The model family that predicts, e.g. `linear-seasonal`; for `auto`, what it chose in
     /// parentheses, with its seasons: `auto(linear-seasonal(1d,1w))`,
     /// `auto(combination(seasonal-naive(1w) + linear-seasonal(1d,1w)))`.
     pub fn name(&self) -> String {
-        match self {
-            FittedModel::Auto(model) => format!("auto({})", model.label()),
-            _ => self.family().to_string(),
-        }
+        self.as_family().name()
     }
 
     /// The family, as [`ModelSpec::name`] spells it.
     pub fn family(&self) -> &'static str {
-        match self {
-            FittedModel::SeasonalNaive(_) => "seasonal-naive",
-            FittedModel::LinearSeasonal(_) => "linear-seasonal",
-            FittedModel::HoltWinters(_) => "holt-winters",
-            FittedModel::Auto(_) => "auto",
-        }
+        self.as_family().family()
     }
 
     /// The family with the seasons it actually uses, e.g. `seasonal-naive(1w)`,
     /// `seasonal-naive(last value)`, `linear-seasonal(1d,1w)`; for `auto`, [`FittedModel::name`].
     pub fn label(&self) -> String {
-        match self {
-            FittedModel::SeasonalNaive(model) => {
-                format!("seasonal-naive({})", join_seasons(&naive_seasons(model).0))
-            }
-            FittedModel::LinearSeasonal(model) => {
-                format!(
-                    "linear-seasonal({})",
-                    join_seasons(&linear_seasons(model).0)
-                )
-            }
-            FittedModel::HoltWinters(model) => {
-                format!(
-                    "holt-winters({})",
-                    join_seasons(&model.season().into_iter().collect::<Vec<_>>())
-                )
-            }
-            FittedModel::Auto(_) => self.name(),
-        }
+        self.as_family().label()
     }
 
     /// Point forecasts from later origins with the fitted parameters kept, for `auto`'s
@@ -404,31 +348,12 @@ impl FittedModel {
         origins: &[usize],
         len: usize,
     ) -> Result<Vec<Vec<f64>>, ForecastError> {
-        match self {
-            FittedModel::SeasonalNaive(model) => Ok(seasonal_naive::rolling_forecasts(
-                history,
-                model.season_steps(),
-                origins,
-                len,
-            )),
-            FittedModel::LinearSeasonal(model) => {
-                Ok(model.holdout_forecasts(history, origins, len))
-            }
-            FittedModel::HoltWinters(model) => Ok(model.rolling_forecasts(history, origins, len)),
-            FittedModel::Auto(_) => Err(ForecastError::InvalidSpec(
-                "auto is not a candidate of auto".to_string(),
-            )),
-        }
+        self.as_family().rolling_forecasts(history, origins, len)
     }
 
     /// What the model knows about its training data.
     pub fn training(&self) -> &TrainingInfo {
-        match self {
-            FittedModel::SeasonalNaive(model) => model.training(),
-            FittedModel::LinearSeasonal(model) => model.training(),
-            FittedModel::HoltWinters(model) => model.training(),
-            FittedModel::Auto(model) => model.training(),
-        }
+        self.as_family().training()
     }
 
     /// The first timestamp this model forecasts (the end of its training data).
@@ -444,65 +369,12 @@ impl FittedModel {
     /// Point forecast and the `levels` quantiles (each strictly in (0, 1)) for `horizon` steps
     /// from [`FittedModel::origin`].
     pub fn predict(&self, horizon: usize, levels: &[f64]) -> Result<Forecast, ForecastError> {
-        match self {
-            FittedModel::SeasonalNaive(model) => model.predict(horizon, levels),
-            FittedModel::LinearSeasonal(model) => model.predict(horizon, levels),
-            FittedModel::HoltWinters(model) => model.predict(horizon, levels),
-            FittedModel::Auto(model) => model.predict(horizon, levels),
-        }
+        self.as_family().predict(horizon, levels)
     }
 
     /// A description of the fit for people (shown by the REST API next to the forecast).
     pub fn summary(&self) -> ModelSummary {
-        let (family, seasons, harmonics, training, auto) = match self {
-            FittedModel::SeasonalNaive(model) => {
-                let (seasons, harmonics) = naive_seasons(model);
-                ("seasonal-naive", seasons, harmonics, model.training(), None)
-            }
-            FittedModel::LinearSeasonal(model) => {
-                let (seasons, harmonics) = linear_seasons(model);
-                (
-                    "linear-seasonal",
-                    seasons,
-                    harmonics,
-                    model.training(),
-                    None,
-                )
-            }
-            FittedModel::HoltWinters(model) => (
-                "holt-winters",
-                model.season().into_iter().collect(),
-                Vec::new(),
-                model.training(),
-                None,
-            ),
-            FittedModel::Auto(model) => {
-                let inner = model.primary().summary();
-                (
-                    model.family(),
-                    inner.seasons,
-                    inner.harmonics,
-                    model.training(),
-                    Some(model),
-                )
-            }
-        };
-        let mut fallbacks = auto.map(|m| m.fallbacks().to_vec()).unwrap_or_default();
-        fallbacks.extend(training.fallbacks.iter().cloned());
-        ModelSummary {
-            model: self.name(),
-            family: family.to_string(),
-            seasons,
-            harmonics,
-            train_start: training.start,
-            origin: training.origin,
-            step: training.step,
-            points: training.points,
-            observed: training.observed,
-            clamped_at_zero: training.nonnegative,
-            fallbacks,
-            validation: auto.and_then(|m| m.validation().cloned()),
-        }
+        self.as_family().summary()
     }
 }
 
@@ -513,24 +385,6 @@ pub(crate) fn join_seasons(seasons: &[Span]) -> String {
         "last value".to_string()
     } else {
         names.join(",")
-    }
-}
-
-fn naive_seasons(model: &FittedSeasonalNaive) -> (Vec<Span>, Vec<usize>) {
-    (model.season().into_iter().collect(), Vec::new())
-}
-
-fn linear_seasons(model: &FittedLinearSeasonal) -> (Vec<Span>, Vec<usize>) {
-    model
-        .seasons()
-        .iter()
-        .map(|used| (used.season, used.harmonics))
-        .unzip()
-}
-
-impl Predict for FittedModel {
-    fn predict(&self, horizon: usize, levels: &[f64]) -> Result<Forecast, ForecastError> {
-        FittedModel::predict(self, horizon, levels)
     }
 }
 
@@ -564,6 +418,36 @@ pub struct ModelSummary {
     /// `auto` only: the holdout scores of each candidate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub validation: Option<Validation>,
+}
+
+impl ModelSummary {
+    /// The summary of a fit: `model` its [`FittedModel::name`], `family` the family that
+    /// predicts, the seasons (and harmonics) used, its training data, the simplifications
+    /// taken before those of the training data's fit (`auto`'s), its validation (`auto`'s).
+    pub(crate) fn new(
+        model: String,
+        family: &str,
+        (seasons, harmonics): (Vec<Span>, Vec<usize>),
+        training: &TrainingInfo,
+        mut fallbacks: Vec<String>,
+        validation: Option<Validation>,
+    ) -> ModelSummary {
+        fallbacks.extend(training.fallbacks.iter().cloned());
+        ModelSummary {
+            model,
+            family: family.to_string(),
+            seasons,
+            harmonics,
+            train_start: training.start,
+            origin: training.origin,
+            step: training.step,
+            points: training.points,
+            observed: training.observed,
+            clamped_at_zero: training.nonnegative,
+            fallbacks,
+            validation,
+        }
+    }
 }
 
 /// Checks a season list: 1 to [`MAX_SEASONS`] distinct seasons of at most a year.
@@ -643,6 +527,13 @@ pub(crate) fn json_exact_all(values: &mut [f64]) {
 
 #[cfg(test)]
 pub(crate) mod test_support {
+    use super::TrainingInfo;
+
+    /// Whether one of the fit's notes (its fallbacks) mentions `words`.
+    pub(crate) fn noted(training: &TrainingInfo, words: &str) -> bool {
+        training.fallbacks.iter().any(|note| note.contains(words))
+    }
+
     /// A deterministic pseudo-random stream, so tests need no extra dependency.
     pub(crate) struct Lcg(pub u64);
 

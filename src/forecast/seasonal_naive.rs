@@ -14,10 +14,14 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::history::{History, TrainingInfo};
+use super::family::{Family, FamilySpec, fit_series};
+use super::history::{History, TrainingInfo, season_length};
 use super::intervals::{self, ErrorQuantiles};
-use super::{Fit, Forecast, ForecastError, Predict, check_request, check_seasons, json_exact_all};
+use super::{FittedModel, Forecast, ForecastError, json_exact_all};
 use crate::series::{Series, Span};
+
+/// The family's name.
+const NAME: &str = "seasonal-naive";
 
 /// Parameters of seasonal naive: the candidate seasons (the longest supported one is used).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,9 +40,9 @@ impl SeasonalNaiveSpec {
         SeasonalNaiveSpec { seasons }
     }
 
-    /// Validates the parameters (see [`super::ModelSpec::check`]).
-    pub fn check(&self) -> Result<(), ForecastError> {
-        check_seasons(&self.seasons)
+    /// Fits on `series` into this family's own type (what [`super::ModelSpec::fit`] wraps).
+    pub fn fit(&self, series: &Series) -> Result<FittedSeasonalNaive, ForecastError> {
+        fit_series(self, series, |history| fit_history(self, history, true))
     }
 
     /// The season to use on `history` and its length in steps (`None` = no season supported:
@@ -48,8 +52,15 @@ impl SeasonalNaiveSpec {
         seasons.sort_unstable_by(|a, b| b.cmp(a));
         let mut notes = Vec::new();
         for season in seasons {
-            let Some(m) = season_steps(season, history.step, &mut notes) else {
-                continue;
+            let m = match season_length(season, history.step) {
+                Ok((m, rounded)) => {
+                    notes.extend(rounded);
+                    m
+                }
+                Err(note) => {
+                    notes.push(note);
+                    continue;
+                }
             };
             if history.len() > m && history.observed > m {
                 return (Some((season, m)), notes);
@@ -65,25 +76,6 @@ impl SeasonalNaiveSpec {
     }
 }
 
-/// A season's length in whole steps, or `None` (with a note) when it is under two steps.
-fn season_steps(season: Span, step: i64, notes: &mut Vec<String>) -> Option<usize> {
-    let exact = season.seconds() / step;
-    let rem = season.seconds() % step;
-    let m = if rem * 2 >= step { exact + 1 } else { exact };
-    if m < 2 {
-        notes.push(format!(
-            "season {season} is shorter than two steps of {step}s: ignored"
-        ));
-        return None;
-    }
-    if rem != 0 {
-        notes.push(format!(
-            "season {season} is not a whole number of {step}s steps: rounded to {m} steps"
-        ));
-    }
-    usize::try_from(m).ok()
-}
-
 /// A fitted seasonal naive model: the last season of values and its error quantiles.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FittedSeasonalNaive {
@@ -96,12 +88,21 @@ pub struct FittedSeasonalNaive {
     training: TrainingInfo,
 }
 
-impl Fit for SeasonalNaiveSpec {
-    type Fitted = FittedSeasonalNaive;
+impl FamilySpec for SeasonalNaiveSpec {
+    fn name(&self) -> &'static str {
+        NAME
+    }
 
-    fn fit(&self, series: &Series) -> Result<FittedSeasonalNaive, ForecastError> {
-        self.check()?;
-        fit_history(self, &History::new(series)?, true)
+    fn seasons(&self) -> &[Span] {
+        &self.seasons
+    }
+
+    fn fit_history(
+        &self,
+        history: &History,
+        with_intervals: bool,
+    ) -> Result<FittedModel, ForecastError> {
+        fit_history(self, history, with_intervals).map(FittedModel::SeasonalNaive)
     }
 }
 
@@ -218,9 +219,19 @@ impl FittedSeasonalNaive {
     pub(crate) fn season_steps(&self) -> usize {
         self.reference.len().max(1)
     }
+}
 
-    pub fn training(&self) -> &TrainingInfo {
+impl Family for FittedSeasonalNaive {
+    fn family(&self) -> &'static str {
+        NAME
+    }
+
+    fn training(&self) -> &TrainingInfo {
         &self.training
+    }
+
+    fn seasons_used(&self) -> (Vec<Span>, Vec<usize>) {
+        (self.season.into_iter().collect(), Vec::new())
     }
 
     fn validate(&self) -> Result<(), ForecastError> {
@@ -233,30 +244,34 @@ impl FittedSeasonalNaive {
         }
         Ok(())
     }
-}
 
-impl Predict for FittedSeasonalNaive {
-    fn predict(&self, horizon: usize, levels: &[f64]) -> Result<Forecast, ForecastError> {
-        check_request(horizon, levels)?;
-        self.validate()?;
+    fn forecast(&self, horizon: usize, levels: &[f64]) -> Result<Forecast, ForecastError> {
         let m = self.reference.len();
-        let mut yhat: Vec<f64> = (0..horizon).map(|h| self.reference[h % m]).collect();
+        let yhat: Vec<f64> = (0..horizon).map(|h| self.reference[h % m]).collect();
         // Within a bucket (one season ahead) the error distribution is the same: look it up at
         // the bucket's first step; the last-value fallback has one anchor per horizon.
         let effective = |h: usize| if m == 1 { h } else { h / m * m };
-        let bands = intervals::bands(
-            &mut yhat,
+        Ok(intervals::forecast(
+            &self.training,
+            yhat,
             levels,
             &self.errors,
             effective,
-            self.training.nonnegative,
-        );
-        Ok(Forecast {
-            start: self.training.origin,
-            step: self.training.step,
-            yhat,
-            bands,
-        })
+        ))
+    }
+
+    fn rolling_forecasts(
+        &self,
+        history: &History,
+        origins: &[usize],
+        len: usize,
+    ) -> Result<Vec<Vec<f64>>, ForecastError> {
+        Ok(rolling_forecasts(
+            history,
+            self.season_steps(),
+            origins,
+            len,
+        ))
     }
 }
 

@@ -250,6 +250,42 @@ fn median_band_is_near_the_point_forecast() {
     }
 }
 
+#[test]
+fn a_band_does_not_depend_on_the_other_levels_asked_for() {
+    // Callers ask for a target's quantile together with the interval levels, or alone: the
+    // band of a level is the same to the bit either way, in any order, with repeats.
+    let series = traffic(15, 1800, 5, |rng| 40.0 * rng.student3());
+    let lists: [&[f64]; 4] = [
+        &[0.9],
+        &[0.1, 0.9, 0.975],
+        &[0.975, 0.9, 0.025, 0.1, 0.9],
+        &[0.5, 0.93, 0.9, 0.999, 0.001],
+    ];
+    for name in ["seasonal-naive", "linear-seasonal", "holt-winters", "auto"] {
+        let model = ModelSpec::from_name(name, daily_weekly())
+            .unwrap()
+            .fit(&series)
+            .unwrap();
+        let alone = model.predict(200, &[0.9]).unwrap();
+        for levels in lists {
+            let forecast = model.predict(200, levels).unwrap();
+            assert_eq!(forecast.yhat, alone.yhat, "{name}: {levels:?}");
+            for (band, level) in forecast.bands.iter().zip(levels) {
+                assert_eq!(band.level, *level);
+                if *level == 0.9 {
+                    assert_eq!(band.values, alone.bands[0].values, "{name}: {levels:?}");
+                }
+            }
+        }
+        let odd = model.predict(200, &[0.93]).unwrap();
+        assert_eq!(
+            odd.bands[0].values,
+            model.predict(200, &[0.001, 0.93, 0.999]).unwrap().bands[1].values,
+            "{name}"
+        );
+    }
+}
+
 /// Fraction of held-out values inside the 80 % interval, over rolling origins.
 fn coverage_80(spec: &ModelSpec, series: &Series, train_days: usize, origins: usize) -> f64 {
     let day = (86_400 / series.step()) as usize;

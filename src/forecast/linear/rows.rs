@@ -11,7 +11,9 @@
 
 use ndarray::{Array1, Array2, ArrayView1, s};
 
-use super::{BaseAngles, Design, Trend, WEEK, gram, is_weekend, mat_vec, t_mat_vec};
+use super::design::{BaseAngles, Design, is_weekend};
+use super::solve::{gram, mat_vec, t_mat_vec};
+use super::{Trend, WEEK};
 use crate::forecast::history::History;
 
 pub(super) struct DesignRows {
@@ -236,7 +238,8 @@ impl DesignRows {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{LinearSeasonalSpec, WeekdayShape, choose_design};
+    use super::super::design::choose_design;
+    use super::super::{LinearSeasonalSpec, WeekdayShape};
     use super::*;
     use crate::series::Series;
 

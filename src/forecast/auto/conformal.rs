@@ -1,0 +1,229 @@
+//! The chosen members fitted on the whole history and their split-conformal intervals: the
+//! out-of-sample errors of their forecasts from recent days (or the holdout), per horizon.
+
+use serde::{Deserialize, Serialize};
+
+use super::combine::Combine;
+use super::select::{Frame, Selection};
+use super::{FittedAuto, Member, RESELECT_SECONDS};
+use crate::forecast::history::History;
+use crate::forecast::intervals::ErrorQuantiles;
+use crate::forecast::linear;
+use crate::forecast::{FittedModel, ForecastError, ModelSpec, json_exact};
+
+/// Relative errors are divided by `max(|forecast|, LEVEL_FLOOR · mean |value|)`, so that a
+/// forecast near zero does not blow them up.
+const LEVEL_FLOOR: f64 = 0.1;
+
+/// Split-conformal intervals: quantiles of the holdout's out-of-sample errors per horizon.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Conformal {
+    /// Quantiles of `error / max(|forecast|, floor)` (or of the error itself if `floor` is
+    /// absent).
+    pub(super) errors: ErrorQuantiles,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) floor: Option<f64>,
+    /// Steps between the last observation and the origin (trailing gaps count as horizon).
+    pub(super) offset: usize,
+}
+
+/// The chosen members fitted on the whole history, with their combined forecasts from the
+/// calibration origins (every step of the most recent whole days that hold
+/// [`MIN_CALIBRATION_ORIGINS`], within the later half of the history) when every member can
+/// make them out of sample and from the past alone: seasonal naive from any origin,
+/// linear-seasonal from its fits on the days before each day ([`linear::fit_cross_validated`]).
+/// The holdout is one day; errors from several days calibrate many days' character rather than
+/// the last one's (on coarse steps, a day holds only a few dozen errors), at the cost of a `p×p`
+/// solve per day. `None` (the holdout's errors calibrate) when a member has no such forecasts or
+/// the history has under two days.
+pub(super) fn fit_calibrated(
+    history: &History,
+    specs: Vec<(ModelSpec, f64)>,
+    combine: Combine,
+    reach: usize,
+) -> Result<(Vec<Member>, Option<Calibration>), ForecastError> {
+    let n = history.len();
+    let per_day = history.steps_per_day();
+    // The later half of the window at most: every calibration day is forecast by a fit on at
+    // least as many days before it.
+    let days = MIN_CALIBRATION_ORIGINS
+        .div_ceil(per_day)
+        .min(n / per_day / 2);
+    let mut start = n - days * per_day;
+    let mut members = Vec::with_capacity(specs.len());
+    // Per member: linear-seasonal's day-ahead values (seasonal naive needs none).
+    let mut day_ahead = Vec::with_capacity(specs.len());
+    let mut out_of_sample = true;
+    for (spec, weight) in specs {
+        let (model, values) = match &spec {
+            ModelSpec::LinearSeasonal(linear) => {
+                let (model, values) = linear::fit_cross_validated(linear, history, start)?;
+                out_of_sample &= values.is_some();
+                (FittedModel::LinearSeasonal(model), values)
+            }
+            ModelSpec::SeasonalNaive(_) => (spec.fit_history(history, false)?, None),
+            _ => {
+                out_of_sample = false;
+                (spec.fit_history(history, false)?, None)
+            }
+        };
+        if let FittedModel::SeasonalNaive(naive) = &model {
+            start = start.max(naive.season_steps());
+        }
+        members.push(Member { weight, model });
+        day_ahead.push(values);
+    }
+    if !out_of_sample || start >= n {
+        return Ok((members, None));
+    }
+    let stride = (n - start).div_ceil(MAX_CALIBRATION_ORIGINS).max(1);
+    let frame = Frame {
+        origins: (start..n).step_by(stride).collect(),
+        scored: 0,
+        reach,
+    };
+    let parts: Vec<Vec<Vec<f64>>> = members
+        .iter()
+        .zip(&day_ahead)
+        .map(|(member, values)| match (&member.model, values) {
+            (FittedModel::LinearSeasonal(model), Some(values)) => {
+                Ok(model.cross_validated_forecasts(history, values, &frame.origins, reach))
+            }
+            (model, _) => model.rolling_forecasts(history, &frame.origins, reach),
+        })
+        .collect::<Result<_, _>>()?;
+    let forecasts = (0..frame.origins.len())
+        .map(|j| {
+            let at_origin: Vec<&[f64]> = parts.iter().map(|p| p[j].as_slice()).collect();
+            combine.steps(members.iter().map(|m| m.weight), &at_origin)
+        })
+        .collect();
+    Ok((members, Some(Calibration { frame, forecasts })))
+}
+
+/// Forecasts from calibration origins and where they start.
+pub(super) struct Calibration {
+    pub(super) frame: Frame,
+    pub(super) forecasts: Vec<Vec<f64>>,
+}
+
+/// Calibration takes the most recent whole days that hold at least this many origins: enough for
+/// five errors beyond the outermost stored quantile (0.5 %,
+/// [`GRID`](crate::forecast::intervals::GRID)).
+pub(super) const MIN_CALIBRATION_ORIGINS: usize = 1000;
+/// At most this many calibration origins (evenly strided), to bound the cost.
+const MAX_CALIBRATION_ORIGINS: usize = 1000;
+
+/// How long a selection is kept: between half of [`RESELECT_SECONDS`] and all of it, spread
+/// by a hash of its conformal quantiles (what the series' holdout taught it). Series selected
+/// in the same pass (every series when the service starts) then select afresh over several
+/// later passes instead of all in one, so no refit pass costs much more than the others.
+pub(super) fn keep_for(conformal: &Conformal) -> i64 {
+    // FNV-1a over the quantiles' bits: deterministic, and the same after a JSON round trip.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for value in conformal.errors.values() {
+        for byte in value.to_bits().to_le_bytes() {
+            hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    let half = RESELECT_SECONDS / 2;
+    half + (hash % (half as u64 + 1)) as i64
+}
+
+/// The horizons (steps ahead, from 0) at which conformal quantiles are kept, below `reach`:
+/// every step up to 4, then about 1.5× apart.
+pub(super) fn anchors(reach: usize) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut h = 0;
+    while h < reach {
+        out.push(h);
+        h = if h < 4 { h + 1 } else { h + h.div_ceil(2) };
+    }
+    out
+}
+
+/// Split-conformal error quantiles of the chosen forecaster's holdout forecasts: at each
+/// anchor horizon, the errors of every origin at the steps closer to it than to its
+/// neighbours, relative to the forecast's level when `floor` is given.
+fn conformal_errors(
+    history: &History,
+    frame: &Frame,
+    forecasts: &[Vec<f64>],
+    floor: Option<f64>,
+) -> ErrorQuantiles {
+    let anchors = anchors(frame.reach);
+    let mut pooled = Vec::with_capacity(anchors.len());
+    for (k, &a) in anchors.iter().enumerate() {
+        let lo = if k == 0 {
+            a
+        } else {
+            a - (a - anchors[k - 1]) / 2
+        };
+        let hi = anchors
+            .get(k + 1)
+            .map_or(frame.reach, |&b| a + (b - a).div_ceil(2));
+        let mut errors = Vec::new();
+        for (&origin, forecast) in frame.origins.iter().zip(forecasts) {
+            let end = hi.min(forecast.len());
+            if lo >= end {
+                continue;
+            }
+            let actuals = &history.values[origin + lo..origin + end];
+            for (&actual, &predicted) in actuals.iter().zip(&forecast[lo..end]) {
+                let error = match floor {
+                    Some(floor) => (actual - predicted) / predicted.abs().max(floor),
+                    None => actual - predicted,
+                };
+                if error.is_finite() {
+                    errors.push(error);
+                }
+            }
+        }
+        pooled.push((a, errors));
+    }
+    ErrorQuantiles::from_errors(pooled, |_, _| 1.0)
+}
+
+/// Refits the chosen members on the whole history and attaches the conformal quantiles.
+pub(super) fn finish(history: &History, selection: Selection) -> Result<FittedAuto, ForecastError> {
+    let Selection {
+        combine,
+        specs,
+        forecasts,
+        frame,
+        validation,
+    } = selection;
+    let (members, calibration) = fit_calibrated(history, specs, combine, frame.reach)?;
+    let Calibration { frame, forecasts } = calibration.unwrap_or(Calibration { frame, forecasts });
+    let mean_level = mean_abs(&history.values);
+    let floor = (mean_level * LEVEL_FLOOR).max(f64::MIN_POSITIVE);
+    let floor = floor.is_finite().then_some(json_exact(floor));
+    let mut errors = conformal_errors(history, &frame, &forecasts, floor);
+    errors.round_for_json();
+    if !errors.is_finite() {
+        return Err(ForecastError::Fit(
+            "values too large: the calibration errors overflow".to_string(),
+        ));
+    }
+    let offset = history.trailing_gaps();
+    Ok(FittedAuto {
+        members,
+        combine,
+        conformal: Some(Conformal {
+            errors,
+            floor,
+            offset,
+        }),
+        validation: Some(validation),
+        fallbacks: Vec::new(),
+    })
+}
+
+/// The mean absolute observed value (NaN for none).
+fn mean_abs(values: &[f64]) -> f64 {
+    let (sum, count) = values
+        .iter()
+        .filter(|v| !v.is_nan())
+        .fold((0.0, 0usize), |(s, c), v| (s + v.abs(), c + 1));
+    sum / count as f64
+}

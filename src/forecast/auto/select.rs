@@ -1,0 +1,319 @@
+//! Model selection on the holdout: the candidates, their rolling-origin forecasts and scores,
+//! the evidence test, and the choice among them and their combinations.
+
+use serde::{Deserialize, Serialize};
+
+use super::AutoSpec;
+use super::combine::{Combine, combine_best_two, median_of_all};
+use crate::forecast::history::{History, season_length};
+use crate::forecast::linear::LinearSeasonalSpec;
+use crate::forecast::seasonal_naive::SeasonalNaiveSpec;
+use crate::forecast::{ModelSpec, join_seasons, json_exact};
+use crate::series::{Span, Timestamp};
+
+/// The holdout is at most this fraction of the history…
+const HOLDOUT_FRACTION: usize = 4;
+/// …and at most this long…
+const HOLDOUT_SECONDS: i64 = 86_400;
+/// …but never fewer steps than this (for coarse steps).
+const HOLDOUT_MIN_STEPS: usize = 24;
+/// Forecasts are scored this far ahead: the plan's hour plus start-up time.
+const SCORE_SECONDS: i64 = 75 * 60;
+/// …but at least this many steps (coarse steps).
+const SCORE_MIN_STEPS: usize = 4;
+/// Conformal error quantiles are measured this far ahead (held constant beyond).
+const INTERVAL_SECONDS: i64 = 3 * 3600;
+/// At most this many holdout origins (evenly strided beyond), to bound the cost.
+pub const MAX_ORIGINS: usize = 600;
+/// A candidate must score this much (relatively) better than the default (the first) to be
+/// chosen over it.
+pub const SIMPLER_MARGIN: f64 = 0.1;
+/// The combination must score this much (relatively) better than the best single candidate.
+pub const COMBINE_MARGIN: f64 = 0.1;
+/// A challenger's advantage over the holdout's blocks must be this many standard errors.
+pub(super) const EVIDENCE_T: f64 = 2.0;
+
+/// The candidates for a training part holding `observed` values on a grid of `step` seconds,
+/// the default first: linear-seasonal over all seasons, then seasonal naive per season that
+/// fits (longest first; a season it does not fit would make seasonal naive fall back to another
+/// model at the split than after the final refit).
+/// Adding a model family to `auto` is one line here.
+pub fn candidates(seasons: &[Span], step: i64, observed: usize) -> Vec<ModelSpec> {
+    let mut specs = vec![ModelSpec::LinearSeasonal(LinearSeasonalSpec::new(
+        seasons.to_vec(),
+    ))];
+    let mut longest_first = seasons.to_vec();
+    longest_first.sort_unstable_by(|a, b| b.cmp(a));
+    for season in longest_first {
+        // Seasonal naive needs one season + 1 step (rounded as seasonal naive rounds).
+        if season_length(season, step.max(1)).is_ok_and(|(m, _)| m < observed) {
+            specs.push(ModelSpec::SeasonalNaive(SeasonalNaiveSpec::new(vec![
+                season,
+            ])));
+        }
+    }
+    if specs.len() == 1 {
+        // No season fits: seasonal naive falls back to the last value.
+        specs.push(ModelSpec::SeasonalNaive(SeasonalNaiveSpec::new(
+            seasons.to_vec(),
+        )));
+    }
+    specs
+}
+
+/// How the candidates fared on the holdout.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Validation {
+    /// First holdout timestamp: candidates were fitted on the data before it.
+    pub split: Timestamp,
+    /// Holdout length in steps.
+    pub holdout_steps: usize,
+    /// Forecast origins within the holdout (every `origin_stride`-th step from the split).
+    pub origins: usize,
+    pub origin_stride: usize,
+    /// Forecasts were scored 1 to `scored_steps` steps ahead.
+    pub scored_steps: usize,
+    /// One score per candidate, in the order tried, then the combination of the best two.
+    pub scores: Vec<CandidateScore>,
+    /// What was chosen (a candidate's `model`).
+    pub chosen: String,
+}
+
+/// A candidate's holdout score.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CandidateScore {
+    /// e.g. `seasonal-naive(1d)`, `linear-seasonal(1d,1w)`,
+    /// `combination(seasonal-naive(1w) + linear-seasonal(1d,1w))`.
+    pub model: String,
+    /// Mean absolute error over the holdout forecasts (absent if the candidate could not fit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mae: Option<f64>,
+    /// Forecast steps scored (observed values × origins × steps ahead).
+    pub points: usize,
+    /// Why the candidate could not be scored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The holdout's frame: the origins and how far each forecast reaches.
+pub(super) struct Frame {
+    pub(super) origins: Vec<usize>,
+    /// Steps scored ahead of each origin.
+    pub(super) scored: usize,
+    /// Steps forecast ahead of each origin (≥ `scored`), for the conformal quantiles.
+    pub(super) reach: usize,
+}
+
+/// A candidate's holdout forecasts and score.
+pub(super) struct Tried {
+    pub(super) label: String,
+    /// Indices into the candidate list, with weights (one for a single candidate).
+    pub(super) parts: Vec<(usize, f64)>,
+    pub(super) combine: Combine,
+    pub(super) forecasts: Vec<Vec<f64>>,
+    pub(super) mae: f64,
+}
+
+/// What the holdout chose.
+pub(super) struct Selection {
+    pub(super) combine: Combine,
+    pub(super) specs: Vec<(ModelSpec, f64)>,
+    pub(super) forecasts: Vec<Vec<f64>>,
+    pub(super) frame: Frame,
+    pub(super) validation: Validation,
+}
+
+impl AutoSpec {
+    /// Scores the candidates on the holdout and returns the choice, or why no holdout was
+    /// possible.
+    pub(super) fn select(&self, history: &History) -> Result<Selection, String> {
+        let n = history.len();
+        let per = |seconds: i64| usize::try_from(seconds / history.step.max(1)).unwrap_or(0);
+        let holdout = (n / HOLDOUT_FRACTION).min(per(HOLDOUT_SECONDS).max(HOLDOUT_MIN_STEPS));
+        let too_short = || format!("a history of {n} steps is too short to hold out");
+        if holdout < 2 {
+            return Err(too_short());
+        }
+        let split = n - holdout;
+        let train = history.head(split).ok_or_else(too_short)?;
+        if history.values[split..].iter().all(|v| v.is_nan()) {
+            return Err("the holdout holds no observation".to_string());
+        }
+        let stride = holdout.div_ceil(MAX_ORIGINS).max(1);
+        let scored = per(SCORE_SECONDS).max(SCORE_MIN_STEPS).min(holdout);
+        let reach = per(INTERVAL_SECONDS).max(scored).min(holdout);
+        let frame = Frame {
+            origins: (split..n).step_by(stride).collect(),
+            scored,
+            reach,
+        };
+
+        let specs = candidates(&self.seasons, history.step, train.observed);
+        let mut scores = Vec::new();
+        let mut tried: Vec<Tried> = Vec::new();
+        for (index, spec) in specs.iter().enumerate() {
+            let outcome = spec.fit_history(&train, false).and_then(|model| {
+                let forecasts = model.rolling_forecasts(history, &frame.origins, frame.reach)?;
+                Ok((model.label(), forecasts))
+            });
+            match outcome {
+                Ok((label, forecasts)) => {
+                    let (mae, points) = mae(history, &frame, &forecasts);
+                    scores.push(CandidateScore {
+                        model: label.clone(),
+                        mae: mae.is_finite().then(|| json_exact(mae)),
+                        points,
+                        error: (!mae.is_finite()).then(|| "no finite forecast to score".into()),
+                    });
+                    if mae.is_finite() {
+                        tried.push(Tried {
+                            label,
+                            parts: vec![(index, 1.0)],
+                            combine: Combine::Mean,
+                            forecasts,
+                            mae,
+                        });
+                    }
+                }
+                Err(e) => scores.push(CandidateScore {
+                    model: spec_label(spec),
+                    mae: None,
+                    points: 0,
+                    error: Some(e.to_string()),
+                }),
+            }
+        }
+
+        // The best single candidate; a later one must beat the best so far by the margin,
+        // and consistently over the holdout.
+        let mut best: Option<usize> = None;
+        for (i, t) in tried.iter().enumerate() {
+            if best.is_none_or(|b| {
+                t.mae < tried[b].mae * (1.0 - SIMPLER_MARGIN)
+                    && consistently_better(history, &frame, &t.forecasts, &tried[b].forecasts)
+            }) {
+                best = Some(i);
+            }
+        }
+        let Some(best) = best else {
+            return Err("no candidate could be scored on the holdout".to_string());
+        };
+        let mut chosen = best;
+        let combinations = [
+            combine_best_two(history, &frame, &tried),
+            median_of_all(history, &frame, &tried),
+        ];
+        let mut to_beat = tried[best].mae * (1.0 - COMBINE_MARGIN);
+        for combined in combinations.into_iter().flatten() {
+            scores.push(CandidateScore {
+                model: combined.label.clone(),
+                mae: Some(json_exact(combined.mae)),
+                points: mae(history, &frame, &combined.forecasts).1,
+                error: None,
+            });
+            if combined.mae < to_beat
+                && consistently_better(history, &frame, &combined.forecasts, &tried[best].forecasts)
+            {
+                to_beat = combined.mae;
+                tried.push(combined);
+                chosen = tried.len() - 1;
+            }
+        }
+        let winner = tried.swap_remove(chosen);
+        let validation = Validation {
+            split: history.time(split),
+            holdout_steps: holdout,
+            origins: frame.origins.len(),
+            origin_stride: stride,
+            scored_steps: scored,
+            scores,
+            chosen: winner.label,
+        };
+        Ok(Selection {
+            combine: winner.combine,
+            specs: winner
+                .parts
+                .iter()
+                .map(|&(i, w)| (specs[i].clone(), w))
+                .collect(),
+            forecasts: winner.forecasts,
+            frame,
+            validation,
+        })
+    }
+}
+
+/// A spec's label before fitting (for a candidate that failed to fit).
+fn spec_label(spec: &ModelSpec) -> String {
+    format!("{}({})", spec.name(), join_seasons(spec.seasons()))
+}
+
+/// The MAE of holdout forecasts 1 to `frame.scored` steps ahead (observed actuals only), and
+/// how many points it is over; NaN for none.
+pub(super) fn mae(history: &History, frame: &Frame, forecasts: &[Vec<f64>]) -> (f64, usize) {
+    mae_at(history, &frame.origins, frame.scored, forecasts)
+}
+
+/// [`mae`] over some of the origins (`forecasts` are theirs).
+fn mae_at(
+    history: &History,
+    origins: &[usize],
+    scored: usize,
+    forecasts: &[Vec<f64>],
+) -> (f64, usize) {
+    let (mut sum, mut points) = (0.0, 0usize);
+    for (&origin, forecast) in origins.iter().zip(forecasts) {
+        for (actual, predicted) in history.values[origin..].iter().zip(forecast).take(scored) {
+            let error = actual - predicted;
+            if error.is_finite() {
+                sum += error.abs();
+                points += 1;
+            }
+        }
+    }
+    if points == 0 || !sum.is_finite() {
+        (f64::NAN, points)
+    } else {
+        (sum / points as f64, points)
+    }
+}
+
+/// Whether `challenger`'s holdout forecasts beat `incumbent`'s consistently rather than on a
+/// few bad hours of the incumbent: origins are grouped into blocks that do not share scored
+/// steps (overlapping forecasts' errors are not independent), and the mean of the blocks'
+/// differences in MAE must be [`EVIDENCE_T`] standard errors above zero.
+pub(super) fn consistently_better(
+    history: &History,
+    frame: &Frame,
+    challenger: &[Vec<f64>],
+    incumbent: &[Vec<f64>],
+) -> bool {
+    let stride = frame
+        .origins
+        .get(1)
+        .map_or(1, |&b| b - frame.origins[0])
+        .max(1);
+    let per_block = frame.scored.div_ceil(stride).max(1);
+    let one = |forecasts: &[Vec<f64>], range: std::ops::Range<usize>| {
+        mae_at(
+            history,
+            &frame.origins[range.clone()],
+            frame.scored,
+            &forecasts[range],
+        )
+        .0
+    };
+    let diffs: Vec<f64> = (0..frame.origins.len())
+        .step_by(per_block)
+        .map(|start| start..(start + per_block).min(frame.origins.len()))
+        .map(|range| one(incumbent, range.clone()) - one(challenger, range))
+        .filter(|d| d.is_finite())
+        .collect();
+    let k = diffs.len();
+    if k < 2 {
+        return false;
+    }
+    let mean = diffs.iter().sum::<f64>() / k as f64;
+    let var = diffs.iter().map(|d| (d - mean).powi(2)).sum::<f64>() / (k - 1) as f64;
+    mean > 0.0 && mean >= EVIDENCE_T * (var / k as f64).sqrt()
+}

@@ -1,0 +1,337 @@
+//! Unit tests of `auto`: what it picks on known shapes, combinations, coverage of its conformal
+//! intervals, kept selections and their expiry, the evidence test.
+
+use super::conformal::anchors;
+use super::select::{Frame, consistently_better, mae};
+use super::*;
+use crate::forecast::test_support::{Lcg, noted};
+
+use crate::series::test_span as span;
+
+/// `auto` over daily and weekly seasons fitted on `values` at `step` seconds from 0.
+fn fit_daily_weekly(step: i64, values: Vec<f64>) -> FittedAuto {
+    let series = Series::new(0, step, values).unwrap();
+    AutoSpec::new(vec![span("1d"), span("7d")])
+        .fit(&series)
+        .unwrap()
+}
+
+#[test]
+fn picks_seasonal_naive_on_an_exact_repeat() {
+    // An irregular daily shape repeated exactly, 10 days at 30-minute steps.
+    let mut rng = Lcg(5);
+    let day: Vec<f64> = (0..48).map(|_| 100.0 + 50.0 * rng.uniform()).collect();
+    let values: Vec<f64> = (0..480).map(|i| day[i % 48]).collect();
+    let model = fit_daily_weekly(1800, values);
+    assert_eq!(model.chosen_family(), "seasonal-naive");
+    let validation = model.validation().unwrap();
+    assert_eq!(validation.holdout_steps, 48);
+    // Linear-seasonal was scored, without the weekly season: 9 days before the split do
+    // not show every part of the week twice.
+    assert!(
+        validation
+            .scores
+            .iter()
+            .any(|s| s.model == "linear-seasonal(1d)"),
+        "{validation:?}"
+    );
+    assert!(validation.scores.iter().any(|s| s.mae == Some(0.0)));
+    // Exact: zero-width intervals.
+    let forecast = model.predict(10, &[0.05, 0.95]).unwrap();
+    assert_eq!(forecast.bands[0].values, forecast.yhat);
+    assert_eq!(forecast.bands[1].values, forecast.yhat);
+}
+
+/// `days` days of `per_day` steps: `level + amplitude · sin(phase of the day)` plus
+/// normal noise of standard deviation 10 from the seeded generator.
+fn noisy_daily_sine(
+    seed: u64,
+    days: usize,
+    per_day: usize,
+    level: f64,
+    amplitude: f64,
+) -> Vec<f64> {
+    let mut rng = Lcg(seed);
+    (0..days * per_day)
+        .map(|i| {
+            let phase = std::f64::consts::TAU * i as f64 / per_day as f64;
+            level + amplitude * phase.sin() + 10.0 * rng.normal()
+        })
+        .collect()
+}
+
+#[test]
+fn picks_linear_on_a_smooth_sine_with_noise() {
+    let values = noisy_daily_sine(9, 14, 48, 200.0, 80.0);
+    let model = fit_daily_weekly(1800, values);
+    assert_eq!(model.chosen_family(), "linear-seasonal");
+    let scores = &model.validation().unwrap().scores;
+    assert!(scores.len() >= 3, "{scores:?}");
+}
+
+#[test]
+fn short_history_falls_back_and_says_so() {
+    let series = Series::new(0, 3600, vec![1.0, 2.0, 3.0, 4.0, 5.0]).unwrap();
+    let model = AutoSpec::new(vec![span("1d")]).fit(&series).unwrap();
+    assert_eq!(model.chosen_family(), "seasonal-naive");
+    assert!(model.validation().is_none());
+    assert!(model.fallbacks()[0].contains("too short to hold out"));
+    let forecast = model.predict(3, &[0.5]).unwrap();
+    assert_eq!(forecast.yhat, vec![5.0; 3]);
+}
+
+#[test]
+fn combines_two_seasonal_naives_with_independent_errors() {
+    // A sharp random first week (linear's harmonics cannot follow it), then every step the
+    // mean of the same step a day and a week earlier, plus a little noise: each seasonal
+    // naive alone errs by half the (large) day-to-week difference, their mean only by the
+    // noise.
+    let mut rng = Lcg(21);
+    let (day, week) = (96, 7 * 96);
+    let mut values: Vec<f64> = (0..week).map(|_| 500.0 + 300.0 * rng.uniform()).collect();
+    for t in week..28 * 96 {
+        let next = 0.5 * (values[t - day] + values[t - week]) + 5.0 * rng.normal();
+        values.push(next);
+    }
+    let model = fit_daily_weekly(900, values);
+    let validation = model.validation().unwrap();
+    assert!(
+        validation.chosen.starts_with("combination(seasonal-naive"),
+        "{validation:?}"
+    );
+    assert_eq!(model.chosen_family(), "combination");
+    assert_eq!(model.members().len(), 2);
+    let score = |name: &str| {
+        validation
+            .scores
+            .iter()
+            .find(|s| s.model == name)
+            .and_then(|s| s.mae)
+            .unwrap()
+    };
+    let best_single = score("seasonal-naive(1d)").min(score("seasonal-naive(1w)"));
+    assert!(score(&validation.chosen) < best_single * (1.0 - COMBINE_MARGIN));
+    // The prediction is the members' mean, and survives JSON.
+    let forecast = model.predict(48, &[0.1, 0.9]).unwrap();
+    let a = model.members()[0].model.predict(48, &[]).unwrap();
+    let b = model.members()[1].model.predict(48, &[]).unwrap();
+    for h in 0..48 {
+        assert!((forecast.yhat[h] - 0.5 * (a.yhat[h] + b.yhat[h])).abs() < 1e-9);
+    }
+    let json = serde_json::to_string(&FittedModel::Auto(model.clone())).unwrap();
+    let loaded: FittedModel = serde_json::from_str(&json).unwrap();
+    assert_eq!(loaded.predict(48, &[0.1, 0.9]).unwrap(), forecast);
+    assert!(
+        loaded
+            .name()
+            .starts_with("auto(combination(seasonal-naive(")
+    );
+}
+
+/// A daily shape (and weekly, given `level`) with Gaussian noise whose size follows the
+/// level (sd 5 % of it), `days` days at `step` seconds.
+fn noisy_level(seed: u64, step: i64, days: i64, level: impl Fn(f64) -> f64) -> Series {
+    let mut rng = Lcg(seed);
+    let values: Vec<f64> = (0..days * 86_400 / step)
+        .map(|i| level((i * step) as f64) * (1.0 + 0.05 * rng.normal()))
+        .collect();
+    Series::new(0, step, values).unwrap()
+}
+
+/// Checks the share of actuals inside `auto`'s 80 % and 95 % bands over the `horizon` steps
+/// after each of `ends`, fitted on the `window` steps before it, against `c80` and `c95`.
+fn assert_coverage(
+    series: &Series,
+    (window, ends, horizon): (usize, impl Iterator<Item = usize>, usize),
+    c80: std::ops::RangeInclusive<f64>,
+    c95: std::ops::RangeInclusive<f64>,
+) {
+    let spec = AutoSpec::new(vec![span("1d"), span("7d")]);
+    let (mut total, mut in80, mut in95) = (0usize, 0usize, 0usize);
+    for end in ends {
+        let model = spec.fit(&series.slice(end - window..end)).unwrap();
+        assert!(model.validation().is_some());
+        let f = model.predict(horizon, &[0.025, 0.1, 0.9, 0.975]).unwrap();
+        for h in 0..horizon {
+            let a = series.values()[end + h];
+            total += 1;
+            in80 += usize::from(f.bands[1].values[h] <= a && a <= f.bands[2].values[h]);
+            in95 += usize::from(f.bands[0].values[h] <= a && a <= f.bands[3].values[h]);
+        }
+    }
+    let (in80, in95) = (in80 as f64 / total as f64, in95 as f64 / total as f64);
+    assert!(c80.contains(&in80), "80 %: {in80}");
+    assert!(c95.contains(&in95), "95 %: {in95}");
+}
+
+#[test]
+fn conformal_intervals_cover_near_nominal_on_known_noise() {
+    // A daily + weekly shape at 5-minute steps: rolling origins over four days, the next
+    // hour scored.
+    let series = noisy_level(33, 300, 21, |t| {
+        let day = std::f64::consts::TAU * t / 86_400.0;
+        let week = std::f64::consts::TAU * t / 604_800.0;
+        1000.0 + 500.0 * day.sin() + 200.0 * week.cos()
+    });
+    let ends = (0..24).map(|k| 17 * 288 + k * 48);
+    assert_coverage(&series, (14 * 288, ends, 12), 0.72..=0.88, 0.90..=0.99);
+}
+
+#[test]
+fn intervals_are_calibrated_on_several_days_at_coarse_steps() {
+    // Hourly steps: the one-day holdout holds 24 origins, too few for a 95 % band (its
+    // 2.5 % tails are interpolated between the extreme errors: 91.7 % coverage here).
+    // Calibration on the later half of the window's day-ahead forecasts holds seven times
+    // more.
+    let series = noisy_level(41, 3600, 40, |t| {
+        let day = std::f64::consts::TAU * t / 86_400.0;
+        1000.0 + 500.0 * day.sin() + 150.0 * (2.0 * day).cos()
+    });
+    let ends = (0..120).map(|k| 14 * 24 + k * 5);
+    assert_coverage(&series, (14 * 24, ends, 4), 0.74..=0.86, 0.925..=0.975);
+}
+
+#[test]
+fn selections_are_kept_for_spread_times() {
+    // Ten series that differ only in their noise: their selections expire at different
+    // times between half of RESELECT_SECONDS and all of it.
+    let keeps: Vec<i64> = (0..10)
+        .map(|seed| {
+            let values = noisy_daily_sine(seed, 8, 288, 300.0, 100.0);
+            let series = Series::new(0, 300, values).unwrap();
+            let spec = ModelSpec::Auto(AutoSpec::new(vec![span("1d")]));
+            let FittedModel::Auto(fitted) = spec.fit(&series).unwrap() else {
+                panic!("auto fits an auto model")
+            };
+            keep_for(fitted.conformal.as_ref().unwrap())
+        })
+        .collect();
+    assert!(
+        keeps
+            .iter()
+            .all(|k| (RESELECT_SECONDS / 2..=RESELECT_SECONDS).contains(k)),
+        "{keeps:?}"
+    );
+    let mut distinct = keeps.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert!(distinct.len() >= 8, "{keeps:?}");
+}
+
+#[test]
+fn refits_keep_a_fresh_selection_and_select_again_when_it_is_stale() {
+    // 15 days at 5-minute steps, daily shape plus noise; fits over a 14-day window.
+    let step = 300;
+    let values = noisy_daily_sine(8, 15, 288, 300.0, 100.0);
+    let series = Series::new(0, step, values).unwrap();
+    let window = |end: usize| series.slice(end - 14 * 288..end);
+    let spec = ModelSpec::Auto(AutoSpec::new(vec![span("1d"), span("7d")]));
+    let first = spec.fit(&window(14 * 288)).unwrap();
+    let FittedModel::Auto(chosen) = &first else {
+        panic!("auto fits an auto model")
+    };
+    let selection = chosen.validation().unwrap().clone();
+
+    // Two steps later: the selection and the conformal quantiles are kept, the members are
+    // refitted on the new window (their origin moved), and the forecast is the members'.
+    let later = spec.refit(&window(14 * 288 + 2), Some(&first)).unwrap();
+    let FittedModel::Auto(kept) = &later else {
+        panic!("auto refits an auto model")
+    };
+    assert_eq!(kept.validation(), Some(&selection));
+    assert_eq!(kept.conformal, chosen.conformal);
+    assert_eq!(later.origin(), first.origin() + 2 * step);
+    assert_eq!(kept.primary().origin(), later.origin());
+    assert_eq!(kept.chosen(), chosen.chosen());
+    assert_ne!(later, spec.fit(&window(14 * 288 + 2)).unwrap());
+
+    // Past RESELECT_SECONDS: a fresh selection, as a plain fit makes.
+    let stale_end = 14 * 288 + (RESELECT_SECONDS / step) as usize;
+    let stale = spec.refit(&window(stale_end), Some(&later)).unwrap();
+    assert_eq!(stale, spec.fit(&window(stale_end)).unwrap());
+    // Another spec's model, or none, is not reused either.
+    let other = ModelSpec::SeasonalNaive(SeasonalNaiveSpec::new(vec![span("1d")]));
+    let unrelated = other.fit(&window(14 * 288)).unwrap();
+    let end = 14 * 288 + 2;
+    assert_eq!(
+        spec.refit(&window(end), Some(&unrelated)).unwrap(),
+        spec.fit(&window(end)).unwrap()
+    );
+    assert_eq!(
+        spec.refit(&window(end), None).unwrap(),
+        spec.fit(&window(end)).unwrap()
+    );
+}
+
+#[test]
+fn one_bad_hour_is_not_evidence() {
+    // A day of 5-minute holdout, forecasts scored 12 steps ahead. The challenger is 20 %
+    // better on average only because the incumbent missed one hour badly: not consistent.
+    // Better by 20 % at every step: consistent.
+    let n = 2 * 288;
+    let history = History::new(&Series::new(0, 300, vec![100.0; n]).unwrap()).unwrap();
+    let frame = Frame {
+        origins: (288..n).collect(),
+        scored: 12,
+        reach: 12,
+    };
+    let off_by = |e: f64| vec![100.0 + e; 12];
+    let challenger: Vec<Vec<f64>> = frame.origins.iter().map(|_| off_by(8.0)).collect();
+    let spiky: Vec<Vec<f64>> = frame
+        .origins
+        .iter()
+        .map(|&o| {
+            off_by(if (400..412).contains(&o) {
+                10.0 + 4.0 * 288.0
+            } else {
+                10.0
+            })
+        })
+        .collect();
+    assert!(mae(&history, &frame, &challenger).0 < 0.8 * mae(&history, &frame, &spiky).0);
+    assert!(!consistently_better(&history, &frame, &challenger, &spiky));
+    let steady: Vec<Vec<f64>> = frame.origins.iter().map(|_| off_by(10.0)).collect();
+    assert!(consistently_better(&history, &frame, &challenger, &steady));
+    assert!(!consistently_better(&history, &frame, &steady, &challenger));
+}
+
+#[test]
+fn constant_series_and_gaps_validate_to_exact_forecasts() {
+    let mut values = vec![7.0; 14 * 48];
+    for v in &mut values[100..140] {
+        *v = f64::NAN;
+    }
+    let model = fit_daily_weekly(1800, values);
+    // Every candidate is exact: ties go to the first, linear-seasonal; without the weekly
+    // season, as the gap leaves part of the week observed only once.
+    assert_eq!(model.chosen(), "linear-seasonal(1d)");
+    let training = model.primary().training();
+    assert!(noted(training, "season 1w"), "{:?}", training.fallbacks);
+    let forecast = model.predict(5, &[0.01, 0.99]).unwrap();
+    assert_eq!(forecast.yhat, vec![7.0; 5]);
+    assert_eq!(forecast.bands[0].values, vec![7.0; 5]);
+    assert_eq!(forecast.bands[1].values, vec![7.0; 5]);
+}
+
+#[test]
+fn corrupt_member_lists_are_errors() {
+    let series = Series::new(0, 3600, (0..400).map(|i| (i % 24) as f64).collect()).unwrap();
+    let mut model = AutoSpec::new(vec![span("1d")]).fit(&series).unwrap();
+    model.members[0].weight = 0.5;
+    assert!(matches!(
+        model.predict(3, &[0.5]),
+        Err(ForecastError::Fit(_))
+    ));
+    model.members.clear();
+    assert!(matches!(
+        model.predict(3, &[0.5]),
+        Err(ForecastError::Fit(_))
+    ));
+}
+
+#[test]
+fn anchors_are_dense_first_then_sparse() {
+    assert_eq!(anchors(0), Vec::<usize>::new());
+    assert_eq!(anchors(3), vec![0, 1, 2]);
+    assert_eq!(anchors(20), vec![0, 1, 2, 3, 4, 6, 9, 14]);
+}
