@@ -84,7 +84,7 @@ pub struct Config {
     pub engine: EngineSettings,
     /// Targets declared in the file; they replace stored targets of the same name at start.
     pub targets: BTreeMap<String, Target>,
-    // Prometheus in and out, alerts (issue 6).
+    // Prometheus in and out: remote_write, pull sources; alerts.
     pub remote_write: RemoteWriteConfig,
     pub sources: Vec<SourceConfig>,
     pub alerts: AlertsConfig,
@@ -117,7 +117,7 @@ struct FileConfig {
     model: Option<ModelSpec>,
     #[serde(default)]
     targets: BTreeMap<String, Target>,
-    // Prometheus in and out, alerts (issue 6).
+    // Prometheus in and out: remote_write, pull sources; alerts.
     remote_write: Option<RemoteWriteConfig>,
     #[serde(default)]
     sources: Vec<SourceConfig>,
@@ -170,7 +170,7 @@ impl Config {
                 .check()
                 .map_err(|e| invalid(format!("targets.{target_name}: {e}")))?;
         }
-        // Prometheus in and out, alerts (issue 6).
+        // Prometheus in and out: remote_write, pull sources; alerts.
         let remote_write = file.remote_write.unwrap_or_default();
         remote_write
             .check()

@@ -1,6 +1,6 @@
 //! The pods of one simulated policy and what they cost and serve.
 //!
-//! Semantics (issue 3): a policy decides at the start of step `t`; a replica added at `t` is
+//! Semantics: a policy decides at the start of step `t`; a replica added at `t` is
 //! ready from step `t + delay` (the start-up delay rounded up to whole steps) and is paid for
 //! from `t`; removal is immediate and takes starting pods first (the newest first), as a
 //! ReplicaSet scaling down deletes not-ready pods before ready ones. A step's `r(t)` is the
