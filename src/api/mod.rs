@@ -31,7 +31,6 @@ pub mod health;
 pub mod k8s;
 pub mod keda;
 pub mod metrics;
-pub mod monitor_metrics;
 pub mod provider;
 pub mod remote_write;
 pub mod rest;
