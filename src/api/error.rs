@@ -84,16 +84,13 @@ where
     T: Send + 'static,
     E: std::fmt::Display + Send + 'static,
 {
-    tokio::task::spawn_blocking(decode)
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-        .map_err(|e| {
-            if too_large(&e) {
-                ApiError::PayloadTooLarge(e.to_string())
-            } else {
-                ApiError::BadRequest(e.to_string())
-            }
-        })
+    on_blocking_pool(decode).await?.map_err(|e| {
+        if too_large(&e) {
+            ApiError::PayloadTooLarge(e.to_string())
+        } else {
+            ApiError::BadRequest(e.to_string())
+        }
+    })
 }
 
 /// Runs blocking store work on the blocking pool and flattens its errors into [`ApiError`].
@@ -103,10 +100,20 @@ where
     T: Send + 'static,
     E: std::fmt::Display + Send + 'static,
 {
+    on_blocking_pool(work)
+        .await?
+        .map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+/// `work`'s own result, or a `500` when the task panicked.
+async fn on_blocking_pool<R, F>(work: F) -> Result<R, ApiError>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
     tokio::task::spawn_blocking(work)
         .await
-        .map_err(|e| ApiError::Internal(format!("worker failed: {e}")))?
-        .map_err(|e| ApiError::Internal(e.to_string()))
+        .map_err(|e| ApiError::Internal(format!("worker failed: {e}")))
 }
 
 #[cfg(test)]

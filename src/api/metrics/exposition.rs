@@ -25,11 +25,6 @@ use prometheus_client::registry::{Metric, Registry};
 pub trait Labels: EncodeLabelSet + Clone + Hash + Eq + Debug + Send + Sync + 'static {}
 impl<T: EncodeLabelSet + Clone + Hash + Eq + Debug + Send + Sync + 'static> Labels for T {}
 
-/// A gauge family with `f64` values.
-pub type GaugeFamily<L> = Family<L, Gauge<f64, AtomicU64>>;
-/// A counter family with integer values.
-pub type CounterFamily<L> = Family<L, Counter>;
-
 /// The two text formats `/metrics` can answer in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -62,10 +57,9 @@ impl Exposition {
         help: &str,
         values: impl IntoIterator<Item = (L, f64)>,
     ) {
-        let family = GaugeFamily::<L>::default();
-        for (labels, value) in values {
-            family.get_or_create(&labels).set(value);
-        }
+        let family = filled(values, |gauge: &Gauge<f64, AtomicU64>, value| {
+            gauge.set(value);
+        });
         self.register(name, help, family);
     }
 
@@ -83,10 +77,9 @@ impl Exposition {
         help: &str,
         values: impl IntoIterator<Item = (L, u64)>,
     ) {
-        let family = CounterFamily::<L>::default();
-        for (labels, value) in values {
-            family.get_or_create(&labels).inc_by(value);
-        }
+        let family = filled(values, |counter: &Counter, value| {
+            counter.inc_by(value);
+        });
         self.register(counter_family(name), help, family);
     }
 
@@ -122,6 +115,18 @@ impl Exposition {
         written.expect("encoding into a String");
         out
     }
+}
+
+/// A family with one metric per label set, each given its value by `set`.
+fn filled<L: Labels, M: Default, V>(
+    values: impl IntoIterator<Item = (L, V)>,
+    set: impl Fn(&M, V),
+) -> Family<L, M> {
+    let family = Family::<L, M>::default();
+    for (labels, value) in values {
+        set(&family.get_or_create(&labels), value);
+    }
+    family
 }
 
 /// A counter's current value.
