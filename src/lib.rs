@@ -16,7 +16,9 @@
 //!   the forecast a plan reads — run by the engine and replayed by the backtest (pure).
 //! - [`engine`]: the running service's loops — periodic refit and re-plan — and the cache of the
 //!   latest forecasts and plans (one writer, many readers).
-//! - [`api`]: the axum routers — REST, the Kubernetes external metrics API, `/metrics`, health.
+//! - [`api`]: the axum routers — REST, remote_write, `/metrics`, health — and the external
+//!   metrics provider the HPA (through `api::k8s`, a kit for serving a Kubernetes aggregated
+//!   API server) and the KEDA scaler read.
 //! - [`backtest`]: replay a recorded trace offline — rolling-origin accuracy and a scaling
 //!   simulation of prescale against a reactive HPA and a perfect-foresight oracle (pure).
 //! - [`config`]: one validated `Config` from defaults, a TOML file and flags.

@@ -444,15 +444,16 @@ async fn fake_api_server(
 ) -> u16 {
     use axum::http::{HeaderMap, StatusCode};
     use axum::response::IntoResponse;
-    use prescale::api::secure::{TlsListener, TlsPeer};
-    use prescale::api::tls::{CertSource, TlsSources};
+    use prescale::api::k8s::secure::listener::{TlsListener, TlsPeer};
+    use prescale::api::k8s::secure::tls::{CertSource, TlsSources};
 
     let (cert, key) = cluster_ca.server().write(dir, "apiserver");
     let sources = TlsSources {
         cert: CertSource::Files { cert, key },
         client_ca: None,
     };
-    let tls = prescale::api::tls::load(sources, Duration::from_secs(60), stop.clone()).unwrap();
+    let tls = prescale::api::k8s::secure::tls::load(sources, Duration::from_secs(60), stop.clone())
+        .unwrap();
     let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = tcp.local_addr().unwrap().port();
     let app = axum::Router::new().route(

@@ -7,7 +7,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
-use super::AppState;
+use super::state::AppState;
 use crate::engine::PlanState;
 
 pub fn routes() -> Router<AppState> {

@@ -14,8 +14,9 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 
-use super::{ApiError, AppState, blocking, read_body};
-use crate::collect::remote_write::{MAX_BODY_BYTES, RemoteWriteError, decode};
+use super::error::{ApiError, decode, read_body};
+use super::state::AppState;
+use crate::collect::remote_write::{self, MAX_BODY_BYTES, RemoteWriteError};
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/api/v1/write", post(write))
@@ -42,13 +43,11 @@ async fn accept(state: &AppState, headers: &HeaderMap, body: Body) -> Result<(),
     let advice = "lower queue_config.max_samples_per_send";
     let body = read_body(headers, body, MAX_BODY_BYTES, advice).await?;
     let ingest = state.ingest.clone();
-    let decoded = tokio::task::spawn_blocking(move || decode(&body, &ingest.remote_write))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-        .map_err(|e| match e {
-            RemoteWriteError::TooLarge { .. } => ApiError::PayloadTooLarge(e.to_string()),
-            other => ApiError::BadRequest(other.to_string()),
-        })?;
+    let decoded = decode(
+        move || remote_write::decode(&body, &ingest.remote_write),
+        |e| matches!(e, RemoteWriteError::TooLarge { .. }),
+    )
+    .await?;
     let counters = &state.ingest.remote_write_counters;
     if decoded.tally.not_allowed > 0 && !counters.warned_not_allowed.swap(true, Ordering::Relaxed) {
         tracing::warn!(
@@ -65,14 +64,10 @@ async fn accept(state: &AppState, headers: &HeaderMap, body: Body) -> Result<(),
         );
     }
     if !decoded.batch.is_empty() {
-        let store = state.engine.store().clone();
         let batch = decoded.batch;
-        blocking(move || store.append_batch(&batch)).await?;
         state
-            .committer
-            .durable()
-            .await
-            .map_err(|e| ApiError::Internal(format!("samples not durable: {e}")))?;
+            .append_durably(move |store| store.append_batch(&batch))
+            .await?;
     }
     // Counted once durable: the counters say what prescale holds.
     counters.add(&decoded.tally);

@@ -12,7 +12,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, AppState, blocking, read_body};
+use super::error::{ApiError, blocking, decode, read_body};
+use super::state::AppState;
 use crate::collect::CollectError;
 use crate::collect::push::{describe_json_error, parse_push};
 use crate::engine::{EngineError, PlanState, runner::system_now};
@@ -77,24 +78,17 @@ async fn accept_push(
     let key = series_key(series)?;
     let advice = "send at most 100000 samples per batch";
     let body = read_body(headers, body, MAX_PUSH_BODY, advice).await?;
-    let samples = tokio::task::spawn_blocking(move || parse_push(&body))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-        .map_err(|e| match e {
-            CollectError::TooLarge { .. } => ApiError::PayloadTooLarge(e.to_string()),
-            other => ApiError::BadRequest(other.to_string()),
-        })?;
+    let samples = decode(
+        move || parse_push(&body),
+        |e| matches!(e, CollectError::TooLarge { .. }),
+    )
+    .await?;
     if samples.is_empty() {
         return Ok(0);
     }
-    let store = state.engine.store().clone();
-    let written = blocking(move || store.append(&key, &samples)).await?;
     state
-        .committer
-        .durable()
+        .append_durably(move |store| store.append(&key, &samples))
         .await
-        .map_err(|e| ApiError::Internal(format!("samples not durable: {e}")))?;
-    Ok(written)
 }
 
 #[derive(Deserialize)]

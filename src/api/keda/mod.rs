@@ -16,7 +16,8 @@
 //!   `metric_value = "replicas"` (the HPA KEDA creates then asks for exactly the planned count)
 //!   or `capacity_per_replica` for `"load"`;
 //! - `GetMetrics`: the value the external metrics API would publish now — the plan's, or the
-//!   safe fallback without one (`api::kube::published_value`);
+//!   safe fallback without one — from the same [`Provider`] (with the selector that matches
+//!   everything: the trigger names the target, not a label set);
 //! - `IsActive`: whether that value is above zero (KEDA scales an inactive workload to its
 //!   `minReplicaCount`, which may be zero);
 //! - `StreamIsActive`: the same answer at once, then again whenever it changes (checked every
@@ -40,10 +41,10 @@ use tokio_stream::Stream;
 use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
 use tonic::{Request, Response, Status};
 
-use super::AppState;
-use super::kube::published_value;
-use super::secure::stopped;
-use crate::engine::runner::system_now;
+use super::k8s::selector::Selector;
+use super::k8s::shutdown::stopped;
+use super::provider::{Provider, Unserved};
+use super::state::AppState;
 use crate::plan::{MetricValue, Target, check_namespace};
 use externalscaler::external_scaler_server::{ExternalScaler, ExternalScalerServer};
 use externalscaler::{
@@ -54,16 +55,23 @@ use externalscaler::{
 /// The trigger metadata key naming the prescale target.
 pub const TARGET_KEY: &str = "target";
 
-/// The gRPC service over the shared API state.
+/// The gRPC service over the external metrics provider.
 #[derive(Clone)]
 pub struct Scaler {
-    state: AppState,
+    provider: Provider,
+    /// How often `StreamIsActive` asks again: the replanning interval, within 1 s to 1 min.
+    period: Duration,
     shutdown: watch::Receiver<bool>,
 }
 
 impl Scaler {
     pub fn new(state: AppState, shutdown: watch::Receiver<bool>) -> Scaler {
-        Scaler { state, shutdown }
+        let replan = state.engine.settings().replan_interval.seconds();
+        Scaler {
+            provider: Provider::new(&state),
+            period: Duration::from_secs(replan.clamp(1, 60) as u64),
+            shutdown,
+        }
     }
 
     /// The target a ScaledObject's trigger names.
@@ -78,20 +86,34 @@ impl Scaler {
         if !object.namespace.is_empty() {
             check_namespace(&object.namespace).map_err(Status::invalid_argument)?;
         }
-        let target = self.state.engine.target(name).ok_or_else(|| {
-            Status::not_found(format!(
-                "no prescale target {name:?} (named by ScaledObject {}/{})",
-                object.namespace, object.name
-            ))
-        })?;
+        let target = self
+            .provider
+            .target(name)
+            .map_err(|unserved| not_served(object, name, unserved))?;
         Ok((name.clone(), target))
     }
 
-    async fn value(&self, object: &ScaledObjectRef) -> Result<(String, Arc<Target>, f64), Status> {
-        let (name, target) = self.resolve(object)?;
-        let value =
-            published_value(&self.state, &name, &target, system_now(), &object.namespace).await;
-        Ok((name, target, value))
+    /// The value the external metrics API publishes now for the trigger's target.
+    async fn value(&self, object: &ScaledObjectRef) -> Result<(String, f64), Status> {
+        let (name, _) = self.resolve(object)?;
+        let published = self
+            .provider
+            .value(&object.namespace, &name, &Selector::default())
+            .await
+            .map_err(|unserved| not_served(object, &name, unserved))?;
+        Ok((name, published.value))
+    }
+}
+
+/// The gRPC status for a target the provider does not serve.
+fn not_served(object: &ScaledObjectRef, name: &str, unserved: Unserved) -> Status {
+    match unserved {
+        Unserved::UnknownMetric => Status::not_found(format!(
+            "no prescale target {name:?} (named by ScaledObject {}/{})",
+            object.namespace, object.name
+        )),
+        // The empty selector matches every label set.
+        Unserved::NoMatch { .. } => Status::internal("the empty selector matched nothing"),
     }
 }
 
@@ -111,7 +133,7 @@ impl ExternalScaler for Scaler {
         &self,
         request: Request<ScaledObjectRef>,
     ) -> Result<Response<IsActiveResponse>, Status> {
-        let (_, _, value) = self.value(request.get_ref()).await?;
+        let (_, value) = self.value(request.get_ref()).await?;
         Ok(Response::new(IsActiveResponse {
             result: value > 0.0,
         }))
@@ -127,19 +149,12 @@ impl ExternalScaler for Scaler {
         self.resolve(&object)?;
         let (send, receive) = mpsc::channel(4);
         let scaler = self.clone();
-        let period = Duration::from_secs(
-            self.state
-                .engine
-                .settings()
-                .replan_interval
-                .seconds()
-                .clamp(1, 60) as u64,
-        );
+        let period = self.period;
         tokio::spawn(async move {
             let mut shutdown = scaler.shutdown.clone();
             let mut last = None;
             loop {
-                let answer = scaler.value(&object).await.map(|(_, _, value)| value > 0.0);
+                let answer = scaler.value(&object).await.map(|(_, value)| value > 0.0);
                 let failed = answer.is_err();
                 if answer.as_ref().ok() != last.as_ref() {
                     last = answer.as_ref().ok().copied();
@@ -182,7 +197,7 @@ impl ExternalScaler for Scaler {
     ) -> Result<Response<GetMetricsResponse>, Status> {
         let request = request.into_inner();
         let object = request.scaled_object_ref.unwrap_or_default();
-        let (name, _, value) = self.value(&object).await?;
+        let (name, value) = self.value(&object).await?;
         let metric_name = if request.metric_name.is_empty() {
             name
         } else {

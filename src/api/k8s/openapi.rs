@@ -13,13 +13,13 @@
 use std::sync::LazyLock;
 
 use axum::Router;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
 
-use super::AppState;
-use super::kube::failure;
+use super::external::{GROUP, VERSION};
+use super::status::Status;
 
 const LIST: &str = "io.k8s.metrics.pkg.apis.external_metrics.v1beta1.ExternalMetricValueList";
 const VALUE: &str = "io.k8s.metrics.pkg.apis.external_metrics.v1beta1.ExternalMetricValue";
@@ -28,7 +28,7 @@ const METRIC_PATH: &str = "/apis/external.metrics.k8s.io/v1beta1/namespaces/{nam
 /// Where the v3 group-version document lives (relative to `/openapi/v3/`).
 pub const V3_GROUP_VERSION_PATH: &str = "apis/external.metrics.k8s.io/v1beta1";
 
-pub fn routes() -> Router<AppState> {
+pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
         .route("/openapi/v2", get(|| async { json_document(&V2) }))
         .route("/openapi/v3", get(|| async { json_document(&V3_INDEX) }))
@@ -39,12 +39,9 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/openapi/{*rest}",
             get(|| async {
-                failure(
-                    StatusCode::NOT_FOUND,
-                    "NotFound",
+                Status::not_found(
                     "no such OpenAPI document: prescale serves /openapi/v2, /openapi/v3 and \
-                     /openapi/v3/apis/external.metrics.k8s.io/v1beta1"
-                        .to_string(),
+                     /openapi/v3/apis/external.metrics.k8s.io/v1beta1",
                 )
             }),
         )
@@ -59,6 +56,10 @@ fn json_document(document: &Value) -> Response {
         document.to_string(),
     )
         .into_response()
+}
+
+fn group_version_kind() -> Value {
+    json!({ "group": GROUP, "kind": "ExternalMetricValueList", "version": VERSION })
 }
 
 /// The schemas, with `$ref`s rooted at `prefix` (`#/definitions/` or `#/components/schemas/`).
@@ -80,11 +81,7 @@ fn schemas(prefix: &str) -> Value {
                     "items": { "$ref": format!("{prefix}{VALUE}") },
                 },
             },
-            "x-kubernetes-group-version-kind": [{
-                "group": "external.metrics.k8s.io",
-                "kind": "ExternalMetricValueList",
-                "version": "v1beta1",
-            }],
+            "x-kubernetes-group-version-kind": [group_version_kind()],
         },
         VALUE: {
             "description": "One external metric value, with the labels it was selected by.",
@@ -117,47 +114,50 @@ fn schemas(prefix: &str) -> Value {
     })
 }
 
-const DESCRIPTION: &str = "read the external metric: a prescale target's planned value";
+/// The GET operation on [`METRIC_PATH`], in both versions: `parameters` and the `200` answer
+/// are written as each version spells them, the rest is shared.
+fn operation(parameters: Value, ok: Value) -> Value {
+    json!({
+        "description": "read the external metric: a prescale target's planned value",
+        "operationId": "readNamespacedExternalMetricValue",
+        "tags": ["externalMetrics_v1beta1"],
+        "parameters": parameters,
+        "responses": {
+            "200": ok,
+            "400": { "description": "BadRequest: the label selector does not parse" },
+            "401": { "description": "Unauthorized" },
+            "404": { "description": "NotFound: no such target, namespace or label set" },
+        },
+    })
+}
+
+fn info() -> Value {
+    json!({ "title": "prescale external metrics", "version": env!("CARGO_PKG_VERSION") })
+}
 
 /// Swagger 2.0, as `/openapi/v2` is served by every Kubernetes API server.
 static V2: LazyLock<Value> = LazyLock::new(|| {
+    let mut get = operation(
+        json!([
+            { "name": "namespace", "in": "path", "required": true, "type": "string",
+              "description": "The HPA's namespace." },
+            { "name": "name", "in": "path", "required": true, "type": "string",
+              "description": "The metric name: a prescale target." },
+            { "name": "labelSelector", "in": "query", "type": "string", "uniqueItems": true,
+              "description": "A Kubernetes label selector matched against the target's label \
+                              set." },
+        ]),
+        json!({ "description": "OK", "schema": { "$ref": format!("#/definitions/{LIST}") } }),
+    );
+    get["consumes"] = json!(["*/*"]);
+    get["produces"] = json!(["application/json"]);
+    get["schemes"] = json!(["https"]);
+    get["x-kubernetes-action"] = json!("get");
+    get["x-kubernetes-group-version-kind"] = group_version_kind();
     json!({
         "swagger": "2.0",
-        "info": { "title": "prescale external metrics", "version": env!("CARGO_PKG_VERSION") },
-        "paths": {
-            METRIC_PATH: {
-                "get": {
-                    "description": DESCRIPTION,
-                    "operationId": "readNamespacedExternalMetricValue",
-                    "tags": ["externalMetrics_v1beta1"],
-                    "consumes": ["*/*"],
-                    "produces": ["application/json"],
-                    "schemes": ["https"],
-                    "parameters": [
-                        { "name": "namespace", "in": "path", "required": true, "type": "string",
-                          "description": "The HPA's namespace." },
-                        { "name": "name", "in": "path", "required": true, "type": "string",
-                          "description": "The metric name: a prescale target." },
-                        { "name": "labelSelector", "in": "query", "type": "string",
-                          "uniqueItems": true,
-                          "description": "A Kubernetes label selector matched against the \
-                                          target's label set." },
-                    ],
-                    "responses": {
-                        "200": { "description": "OK", "schema": { "$ref": format!("#/definitions/{LIST}") } },
-                        "400": { "description": "BadRequest: the label selector does not parse" },
-                        "401": { "description": "Unauthorized" },
-                        "404": { "description": "NotFound: no such target, namespace or label set" },
-                    },
-                    "x-kubernetes-action": "get",
-                    "x-kubernetes-group-version-kind": {
-                        "group": "external.metrics.k8s.io",
-                        "kind": "ExternalMetricValueList",
-                        "version": "v1beta1",
-                    },
-                },
-            },
-        },
+        "info": info(),
+        "paths": { METRIC_PATH: { "get": get } },
         "definitions": schemas("#/definitions/"),
     })
 });
@@ -165,34 +165,23 @@ static V2: LazyLock<Value> = LazyLock::new(|| {
 /// OpenAPI 3.0 for the `external.metrics.k8s.io/v1beta1` group-version.
 static V3: LazyLock<Value> = LazyLock::new(|| {
     let string = json!({ "type": "string" });
+    let get = operation(
+        json!([
+            { "name": "namespace", "in": "path", "required": true, "schema": string },
+            { "name": "name", "in": "path", "required": true, "schema": string },
+            { "name": "labelSelector", "in": "query", "schema": string },
+        ]),
+        json!({
+            "description": "OK",
+            "content": { "application/json": {
+                "schema": { "$ref": format!("#/components/schemas/{LIST}") },
+            } },
+        }),
+    );
     json!({
         "openapi": "3.0.0",
-        "info": { "title": "prescale external metrics", "version": env!("CARGO_PKG_VERSION") },
-        "paths": {
-            METRIC_PATH: {
-                "get": {
-                    "description": DESCRIPTION,
-                    "operationId": "readNamespacedExternalMetricValue",
-                    "tags": ["externalMetrics_v1beta1"],
-                    "parameters": [
-                        { "name": "namespace", "in": "path", "required": true, "schema": string },
-                        { "name": "name", "in": "path", "required": true, "schema": string },
-                        { "name": "labelSelector", "in": "query", "schema": string },
-                    ],
-                    "responses": {
-                        "200": {
-                            "description": "OK",
-                            "content": { "application/json": {
-                                "schema": { "$ref": format!("#/components/schemas/{LIST}") },
-                            } },
-                        },
-                        "400": { "description": "BadRequest: the label selector does not parse" },
-                        "401": { "description": "Unauthorized" },
-                        "404": { "description": "NotFound: no such target, namespace or label set" },
-                    },
-                },
-            },
-        },
+        "info": info(),
+        "paths": { METRIC_PATH: { "get": get } },
         "components": { "schemas": schemas("#/components/schemas/") },
     })
 });
@@ -225,8 +214,8 @@ pub fn documents() -> [(&'static str, &'static Value); 3] {
 
 #[cfg(test)]
 mod tests {
+    use super::super::external::GROUP_VERSION;
     use super::*;
-    use crate::api::kube::GROUP_VERSION;
 
     #[test]
     fn documents_reference_only_what_they_define() {

@@ -5,7 +5,7 @@
 //! (keys `requestheader-client-ca-file` and `requestheader-allowed-names`, a JSON list). A pod
 //! cannot mount a ConfigMap of another namespace, so prescale fetches it with its service account
 //! (the `extension-apiserver-authentication-reader` RoleBinding in `deploy/`) and writes the CA
-//! to `--requestheader-client-ca-file`, where the TLS reloader (`api::tls`) picks it up. It is
+//! to `--requestheader-client-ca-file`, where the TLS reloader (`secure::tls`) picks it up. It is
 //! fetched once at start (failure is fatal: a server asked to authenticate must not start
 //! unauthenticated) and again every [`REFRESH`], so a rotated front-proxy CA reaches prescale
 //! without a restart; a failed refresh is logged and the file kept.
@@ -19,6 +19,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use tokio::sync::watch;
+
+use super::shutdown::stopped;
 
 /// How often the ConfigMap is fetched again.
 pub const REFRESH: Duration = Duration::from_secs(600);
@@ -162,7 +164,7 @@ pub async fn refresh(path: PathBuf, mut shutdown: watch::Receiver<bool>) {
     loop {
         tokio::select! {
             _ = tokio::time::sleep(REFRESH) => {}
-            _ = super::secure::stopped(&mut shutdown) => return,
+            _ = stopped(&mut shutdown) => return,
         }
         let outcome = match fetch().await {
             Ok(settings) => write_ca(&path, &settings.client_ca_pem),

@@ -1,23 +1,14 @@
-//! The Kubernetes port: the discovery documents, the external metrics API and the OpenAPI
-//! documents over TLS, for the kube-apiserver's aggregation layer (which only speaks HTTPS to
-//! an APIService's backend) and for `kubectl get --raw` through it.
-//!
-//! A [`TlsListener`] accepts TCP connections and runs each TLS handshake in its own task (a slow
-//! or silent client cannot hold up the others), with the configuration in force at that moment
-//! (see `api::tls` for reloading); axum then serves HTTP/1.1 on the established streams. The
-//! peer's verified client certificate travels with each connection as a [`TlsPeer`], which the
-//! authentication middleware (`api::frontproxy`) reads.
-//!
-//! The router is the Kubernetes part of the plain port's (`api::kube`, `api::openapi`) plus the
-//! health probes; anything else is a `404` `Status`.
+//! The TLS listener of the Kubernetes port: it accepts TCP connections and runs each TLS
+//! handshake in its own task (a slow or silent client cannot hold up the others), with the
+//! configuration in force at that moment (see [`super::tls`] for reloading); axum then serves
+//! HTTP/1.1 on the established streams. The peer's verified client certificate travels with
+//! each connection as a [`TlsPeer`], which the authentication middleware
+//! ([`super::frontproxy`]) reads.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::connect_info::Connected;
-use axum::http::StatusCode;
 use axum::serve::{IncomingStream, Listener};
 use rustls::pki_types::CertificateDer;
 use tokio::net::{TcpListener, TcpStream};
@@ -25,10 +16,8 @@ use tokio::sync::{mpsc, watch};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 
-use super::frontproxy::{Authentication, authenticate};
-use super::kube::failure;
+use super::super::shutdown::stopped;
 use super::tls::TlsConfig;
-use super::{AppState, health, kube};
 
 /// Longest a client may take to complete its TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -149,49 +138,4 @@ async fn accept_loop(
             }
         });
     }
-}
-
-/// Resolves once `shutdown` holds `true` (or its sender is gone).
-pub async fn stopped(shutdown: &mut watch::Receiver<bool>) {
-    while !*shutdown.borrow_and_update() {
-        if shutdown.changed().await.is_err() {
-            return;
-        }
-    }
-}
-
-/// The Kubernetes port's router.
-pub fn router(state: AppState, authentication: Arc<Authentication>) -> Router {
-    Router::new()
-        .merge(kube::routes())
-        .fallback(|| async {
-            failure(
-                StatusCode::NOT_FOUND,
-                "NotFound",
-                "the server could not find the requested resource".to_string(),
-            )
-        })
-        .layer(axum::middleware::from_fn_with_state(
-            authentication,
-            authenticate,
-        ))
-        // Probes stay outside authentication, as Kubernetes API servers leave them.
-        .merge(health::routes())
-        .with_state(state)
-}
-
-/// Serves the Kubernetes port on `tcp` until `shutdown`.
-pub async fn serve(
-    tcp: TcpListener,
-    tls: TlsConfig,
-    state: AppState,
-    authentication: Arc<Authentication>,
-    shutdown: watch::Receiver<bool>,
-) -> std::io::Result<()> {
-    let listener = TlsListener::new(tcp, tls, shutdown.clone());
-    let app = router(state, authentication).into_make_service_with_connect_info::<TlsPeer>();
-    let mut stop = shutdown;
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move { stopped(&mut stop).await })
-        .await
 }

@@ -6,7 +6,7 @@
 //! headers (`X-Remote-User`, `X-Remote-Group`). So, with `--requestheader-client-ca-file`:
 //!
 //! - the TLS handshake asks for a client certificate and refuses one not signed by that CA
-//!   (`api::tls`);
+//!   ([`super::tls`]);
 //! - a request without a verified client certificate is answered `401 Unauthorized` (a
 //!   Kubernetes `Status`), as is one whose certificate's common name is not in
 //!   `--requestheader-allowed-names` (when that list is given);
@@ -26,12 +26,11 @@
 use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::StatusCode;
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 
-use super::kube::failure;
-use super::secure::TlsPeer;
+use super::super::status::Status;
+use super::listener::TlsPeer;
 
 /// The request header naming the user the front proxy authenticated.
 pub const USER_HEADER: &str = "x-remote-user";
@@ -66,12 +65,10 @@ pub async fn authenticate(
     };
     let Some(client) = &peer.client else {
         tracing::warn!(remote = %peer.remote, %method, %path, "refused: no client certificate");
-        return failure(
-            StatusCode::UNAUTHORIZED,
-            "Unauthorized",
-            "Unauthorized: a client certificate signed by the request-header CA is required"
-                .to_string(),
-        );
+        return Status::unauthorized(
+            "Unauthorized: a client certificate signed by the request-header CA is required",
+        )
+        .into_response();
     };
     let common_name = client.common_name.as_deref().unwrap_or("");
     if !allowed_names.is_empty() && !allowed_names.iter().any(|name| name == common_name) {
@@ -79,14 +76,11 @@ pub async fn authenticate(
             remote = %peer.remote, %method, %path, common_name,
             "refused: client certificate common name not in --requestheader-allowed-names"
         );
-        return failure(
-            StatusCode::UNAUTHORIZED,
-            "Unauthorized",
-            format!(
-                "Unauthorized: client certificate common name {common_name:?} is not one of the \
-                 allowed names {allowed_names:?}"
-            ),
-        );
+        return Status::unauthorized(format!(
+            "Unauthorized: client certificate common name {common_name:?} is not one of the \
+             allowed names {allowed_names:?}"
+        ))
+        .into_response();
     }
     let headers = request.headers();
     let user = headers

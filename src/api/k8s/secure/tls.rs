@@ -198,7 +198,7 @@ fn build(sources: &TlsSources, material: &Material) -> Result<ServerConfig, TlsE
                 })?;
             }
             // Unauthenticated handshakes are allowed so that a client without a certificate
-            // gets a readable `401 Status` (from `api::frontproxy`) instead of a TLS alert; a
+            // gets a readable `401 Status` (from `secure::frontproxy`) instead of a TLS alert; a
             // certificate that is presented must still chain to this CA, or the handshake fails.
             let verifier =
                 WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())

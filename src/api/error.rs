@@ -1,0 +1,146 @@
+//! [`ApiError`], the `{"error": message}` answer of the REST paths, and the helpers that turn
+//! the failures of request bodies and blocking work into it.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+/// An error answered as `{"error": message}` with its status.
+#[derive(Debug)]
+pub enum ApiError {
+    BadRequest(String),
+    NotFound(String),
+    PayloadTooLarge(String),
+    Unavailable(String),
+    Internal(String),
+}
+
+impl ApiError {
+    fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let (ApiError::BadRequest(message)
+        | ApiError::NotFound(message)
+        | ApiError::PayloadTooLarge(message)
+        | ApiError::Unavailable(message)
+        | ApiError::Internal(message)) = self;
+        if status.is_server_error() {
+            tracing::error!(%status, %message, "request failed");
+        }
+        (status, Json(serde_json::json!({ "error": message }))).into_response()
+    }
+}
+
+/// Reads a request body of at most `limit` bytes; `advice` ends the 413 message (what the
+/// client should do instead).
+///
+/// A declared `Content-Length` over the limit is refused before a byte of the body is read:
+/// answering at once, instead of reading up to the limit and then cutting the upload off, lets
+/// the client see the `413` rather than a connection reset in the middle of its upload. A body
+/// without a declared length is cut at the limit while it is read.
+pub async fn read_body(
+    headers: &axum::http::HeaderMap,
+    body: axum::body::Body,
+    limit: usize,
+    advice: &str,
+) -> Result<axum::body::Bytes, ApiError> {
+    let too_large =
+        || ApiError::PayloadTooLarge(format!("body larger than {limit} bytes: {advice}"));
+    let declared = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|text| text.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        return Err(too_large());
+    }
+    axum::body::to_bytes(body, limit).await.map_err(|error| {
+        // `to_bytes` reports an exceeded limit as a `LengthLimitError` source.
+        let over = std::error::Error::source(&error)
+            .is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
+        if over {
+            too_large()
+        } else {
+            ApiError::BadRequest(format!("could not read the request body: {error}"))
+        }
+    })
+}
+
+/// Decodes a request body on the blocking pool: an error `too_large` recognises is a `413`,
+/// any other a `400` (the body is at fault, not the server).
+pub async fn decode<T, E, F>(decode: F, too_large: fn(&E) -> bool) -> Result<T, ApiError>
+where
+    F: FnOnce() -> Result<T, E> + Send + 'static,
+    T: Send + 'static,
+    E: std::fmt::Display + Send + 'static,
+{
+    on_blocking_pool(decode).await?.map_err(|e| {
+        if too_large(&e) {
+            ApiError::PayloadTooLarge(e.to_string())
+        } else {
+            ApiError::BadRequest(e.to_string())
+        }
+    })
+}
+
+/// Runs blocking store work on the blocking pool and flattens its errors into [`ApiError`].
+pub async fn blocking<T, E, F>(work: F) -> Result<T, ApiError>
+where
+    F: FnOnce() -> Result<T, E> + Send + 'static,
+    T: Send + 'static,
+    E: std::fmt::Display + Send + 'static,
+{
+    on_blocking_pool(work)
+        .await?
+        .map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+/// `work`'s own result, or a `500` when the task panicked.
+async fn on_blocking_pool<R, F>(work: F) -> Result<R, ApiError>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| ApiError::Internal(format!("worker failed: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::{HeaderMap, HeaderValue, header};
+
+    #[tokio::test]
+    async fn bodies_over_the_limit_are_413_declared_or_not() {
+        let undeclared = read_body(
+            &HeaderMap::new(),
+            Body::from(vec![0u8; 100]),
+            10,
+            "split it",
+        )
+        .await;
+        match undeclared {
+            Err(ApiError::PayloadTooLarge(message)) => assert!(message.contains("split it")),
+            other => panic!("expected 413, got {other:?}"),
+        }
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from_static("1000000"));
+        // The declared length alone decides: the (short) body is never read.
+        let declared = read_body(&headers, Body::from(vec![0u8; 5]), 10, "x").await;
+        assert!(matches!(declared, Err(ApiError::PayloadTooLarge(_))));
+        let fine = read_body(&HeaderMap::new(), Body::from(vec![7u8; 10]), 10, "x").await;
+        assert_eq!(fine.unwrap().len(), 10);
+    }
+}

@@ -1,0 +1,239 @@
+//! The Kubernetes external metrics API (`external.metrics.k8s.io/v1beta1`), so that a stock
+//! HorizontalPodAutoscaler reads what an [`ExternalMetricsProvider`] publishes:
+//!
+//! - `GET /apis` (`APIGroupList`), `GET /apis/external.metrics.k8s.io` (`APIGroup`) and
+//!   `GET /apis/external.metrics.k8s.io/v1beta1` (`APIResourceList`, one resource per metric
+//!   the provider lists): the discovery documents clients such as `kubectl get --raw` and the
+//!   aggregator read;
+//! - `GET /apis/external.metrics.k8s.io/v1beta1/namespaces/{ns}/{metric}?labelSelector=…`: an
+//!   `ExternalMetricValueList` with the provider's value, as a Kubernetes quantity string.
+//!
+//! This module checks the request — the namespace must be a possible name (else `404`), the
+//! `labelSelector` must parse as Kubernetes parses it ([`super::selector`], else `400`) — and
+//! renders the answer; the provider decides what the metric is worth, and answers a metric it
+//! does not serve with one of the [`Status`]es below ([`metric_not_found`],
+//! [`no_matching_series`]). The answer holds exactly one item: the HPA adds up the items of an
+//! `External` metric, so a provider publishes one label set per metric.
+//!
+//! The trait follows kubernetes-sigs/custom-metrics-apiserver's `ExternalMetricsProvider`
+//! (`ListAllExternalMetrics`, `GetExternalMetric`), so the split is the one Kubernetes metrics
+//! adapters know.
+
+use std::collections::{BTreeMap, HashMap};
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{Value, json};
+
+use super::selector::Selector;
+use super::status::Status;
+use crate::plan::check_namespace;
+use crate::series::format_timestamp;
+
+pub const GROUP: &str = "external.metrics.k8s.io";
+pub const VERSION: &str = "v1beta1";
+pub const GROUP_VERSION: &str = "external.metrics.k8s.io/v1beta1";
+
+/// One external metric's value now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExternalMetricValue {
+    pub metric_name: String,
+    /// The label set the value is published with (the one the selector matched).
+    pub metric_labels: BTreeMap<String, String>,
+    /// When the value holds (unix seconds).
+    pub timestamp: i64,
+    pub value: f64,
+}
+
+/// What the external metrics API serves.
+pub trait ExternalMetricsProvider: Clone + Send + Sync + 'static {
+    /// The metric names, one discovery resource each.
+    fn list_all_external_metrics(&self) -> Vec<String>;
+
+    /// The value of `metric` for `selector`, asked from `namespace` (a valid namespace name);
+    /// a metric it does not serve is a `Status` ([`metric_not_found`],
+    /// [`no_matching_series`]).
+    fn get_external_metric(
+        &self,
+        namespace: &str,
+        metric: &str,
+        selector: &Selector,
+    ) -> impl Future<Output = Result<ExternalMetricValue, Status>> + Send;
+}
+
+/// The `404` for a metric name the provider does not serve.
+pub fn metric_not_found(metric: &str, why: &str) -> Status {
+    Status::not_found(format!("external metric {metric:?} not found: {why}"))
+        .about(GROUP, metric, metric)
+}
+
+/// The `404` for a selector that matches none of a metric's label sets (rather than an empty
+/// list, which the HPA would read as "no value").
+pub fn no_matching_series(
+    metric: &str,
+    selector: &Selector,
+    labels: &BTreeMap<String, String>,
+) -> Status {
+    let published: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    Status::not_found(format!(
+        "external metric {metric:?} has no series matching the label selector {selector:?}: \
+         its only label set is {{{}}}",
+        published.join(","),
+        selector = selector.to_string()
+    ))
+    .about(GROUP, metric, metric)
+}
+
+/// The discovery documents and the metric path, over `provider`.
+pub fn routes<S, P>(provider: P) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    P: ExternalMetricsProvider,
+{
+    Router::new()
+        .route("/apis", get(api_group_list))
+        .route("/apis/external.metrics.k8s.io", get(api_group))
+        .route(
+            "/apis/external.metrics.k8s.io/v1beta1",
+            get(api_resource_list::<P>),
+        )
+        .route(
+            "/apis/external.metrics.k8s.io/v1beta1/namespaces/{namespace}/{metric}",
+            get(external_metric::<P>),
+        )
+        .with_state(provider)
+}
+
+fn group_document() -> Value {
+    let version = json!({ "groupVersion": GROUP_VERSION, "version": VERSION });
+    json!({
+        "name": GROUP,
+        "versions": [version.clone()],
+        "preferredVersion": version,
+    })
+}
+
+async fn api_group_list() -> Json<Value> {
+    Json(json!({
+        "kind": "APIGroupList",
+        "apiVersion": "v1",
+        "groups": [group_document()],
+    }))
+}
+
+async fn api_group() -> Json<Value> {
+    let mut group = group_document();
+    group["kind"] = json!("APIGroup");
+    group["apiVersion"] = json!("v1");
+    Json(group)
+}
+
+async fn api_resource_list<P: ExternalMetricsProvider>(State(provider): State<P>) -> Json<Value> {
+    let resources: Vec<Value> = provider
+        .list_all_external_metrics()
+        .into_iter()
+        .map(|name| {
+            json!({
+                "name": name,
+                "singularName": "",
+                "namespaced": true,
+                "kind": "ExternalMetricValueList",
+                "verbs": ["get"],
+            })
+        })
+        .collect();
+    Json(json!({
+        "kind": "APIResourceList",
+        "apiVersion": "v1",
+        "groupVersion": GROUP_VERSION,
+        "resources": resources,
+    }))
+}
+
+async fn external_metric<P: ExternalMetricsProvider>(
+    State(provider): State<P>,
+    Path((namespace, metric)): Path<(String, String)>,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Result<Response, Status> {
+    let about = |status: Status| status.about(GROUP, &metric, &metric);
+    check_namespace(&namespace)
+        .map_err(|why| about(Status::not_found(format!("namespace not found: {why}"))))?;
+    let Query(params) = query
+        .map_err(|rejection| about(Status::bad_request(format!("invalid query: {rejection}"))))?;
+    let selector = Selector::parse(params.get("labelSelector").map_or("", String::as_str))
+        .map_err(|why| about(Status::bad_request(format!("invalid labelSelector: {why}"))))?;
+    let value = provider
+        .get_external_metric(&namespace, &metric, &selector)
+        .await?;
+    Ok(Json(json!({
+        "kind": "ExternalMetricValueList",
+        "apiVersion": GROUP_VERSION,
+        "metadata": {},
+        "items": [{
+            "metricName": value.metric_name,
+            "metricLabels": value.metric_labels,
+            "timestamp": format_timestamp(value.timestamp),
+            "value": quantity(value.value),
+        }],
+    }))
+    .into_response())
+}
+
+/// A Kubernetes quantity string: integers as such (`12`), other values in milli-units rounded to
+/// the nearest (`1500m`), the canonical form the HPA controller parses.
+pub fn quantity(value: f64) -> String {
+    if !value.is_finite() {
+        return "0".to_string();
+    }
+    let milli = (value * 1000.0).round();
+    if milli.abs() >= 9.0e15 {
+        // Beyond exact milli-unit integers: whole units are precise enough.
+        return format!("{}", value.round() as i64);
+    }
+    let milli = milli as i64;
+    if milli % 1000 == 0 {
+        format!("{}", milli / 1000)
+    } else {
+        format!("{milli}m")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantities_are_canonical() {
+        assert_eq!(quantity(12.0), "12");
+        assert_eq!(quantity(0.0), "0");
+        assert_eq!(quantity(1.5), "1500m");
+        assert_eq!(quantity(123.4567), "123457m");
+        assert_eq!(quantity(0.0004), "0");
+        assert_eq!(quantity(2.9999999), "3");
+        assert_eq!(quantity(-1.25), "-1250m");
+        assert_eq!(quantity(f64::NAN), "0");
+        assert_eq!(quantity(1e17), "100000000000000000");
+    }
+
+    #[test]
+    fn unserved_metrics_are_named() {
+        let labels = BTreeMap::from([("target".to_string(), "web".to_string())]);
+        let selector = Selector::parse("env=prod").unwrap();
+        let status = no_matching_series("web", &selector, &labels);
+        assert_eq!(status.code, 404);
+        assert!(
+            status.message.contains("{target=web}"),
+            "{}",
+            status.message
+        );
+        assert_eq!(status.body()["details"]["name"], "web");
+        let status = metric_not_found("nope", "no prescale target of that name");
+        assert_eq!(
+            status.message,
+            "external metric \"nope\" not found: no prescale target of that name"
+        );
+    }
+}

@@ -1,0 +1,70 @@
+//! What every handler shares: the engine, the group committer, the request counters, the
+//! Prometheus ingest settings and the monitor.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+use super::error::{ApiError, blocking};
+use crate::collect::Ingest;
+use crate::collect::commit::Committer;
+use crate::engine::Engine;
+use crate::monitor::Monitor;
+use crate::store::{Store, StoreError};
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub engine: Arc<Engine>,
+    pub committer: Committer,
+    pub counters: Arc<ApiCounters>,
+    /// The remote_write allow-list, its counters and the pull sources' statuses.
+    pub ingest: Arc<Ingest>,
+    /// The snapshot of forecasts, errors, decisions and alerts `/metrics` serves.
+    pub monitor: Arc<Monitor>,
+}
+
+/// Request counters shown by `/metrics`.
+#[derive(Debug, Default)]
+pub struct ApiCounters {
+    pub samples_ingested: AtomicU64,
+    pub batches_accepted: AtomicU64,
+    pub batches_rejected: AtomicU64,
+    pub external_metric_reads: AtomicU64,
+    pub external_metric_fallbacks: AtomicU64,
+}
+
+impl AppState {
+    /// State for `engine`; starts the group-commit task, so call it inside a tokio runtime.
+    pub fn new(engine: Arc<Engine>) -> AppState {
+        let committer = Committer::start(engine.store().clone());
+        AppState {
+            monitor: Arc::new(Monitor::new(engine.clone(), None)),
+            engine,
+            committer,
+            counters: Arc::default(),
+            ingest: Arc::default(),
+        }
+    }
+
+    /// The same state with the Prometheus ingest settings and the monitor (with its alerts).
+    pub fn with_monitoring(mut self, ingest: Arc<Ingest>, monitor: Arc<Monitor>) -> AppState {
+        self.ingest = ingest;
+        self.monitor = monitor;
+        self
+    }
+
+    /// Runs `append` (a store write) on the blocking pool, then waits until the group commit
+    /// has made it durable: the push API and remote_write answer `204` only after this.
+    pub async fn append_durably<F>(&self, append: F) -> Result<usize, ApiError>
+    where
+        F: FnOnce(&Store) -> Result<usize, StoreError> + Send + 'static,
+    {
+        let store = self.engine.store().clone();
+        let written = blocking(move || append(&store)).await?;
+        self.committer
+            .durable()
+            .await
+            .map_err(|e| ApiError::Internal(format!("samples not durable: {e}")))?;
+        Ok(written)
+    }
+}
