@@ -8,7 +8,8 @@
 //! set, `target=NAME` plus the target's `labels`. The selector must match that set. The value
 //! is the target's plan for `now + lead_time` — its replicas or its load, as the target's
 //! `metric_value` says — and a known metric is never left without one: with no plan, the
-//! target's safe fallback ([`fallback_value`]) is served instead, logged with the reason there
+//! target's safe fallback ([`Engine::fallback_value`]: what a reactive HPA would ask for from
+//! the newest fresh observation) is served instead, logged with the reason there
 //! is no plan and counted (`prescale_external_metric_fallbacks_total`; every read counts in
 //! `prescale_external_metric_reads_total`).
 
@@ -24,8 +25,7 @@ use super::k8s::status::Status;
 use super::state::{ApiCounters, AppState};
 use crate::engine::runner::system_now;
 use crate::engine::{Engine, PlanState};
-use crate::plan::{MetricValue, Target, observed_is_fresh};
-use crate::series::Sample;
+use crate::plan::Target;
 
 /// Answers external metric values from the engine's plans.
 #[derive(Clone)]
@@ -102,7 +102,7 @@ impl Provider {
                 self.counters
                     .external_metric_fallbacks
                     .fetch_add(1, Ordering::Relaxed);
-                let value = fallback_value(&target, self.observed(&target).await, now);
+                let value = self.fallback(&target, now).await;
                 tracing::warn!(target = %metric, %namespace, value, %reason, "serving the fallback value: no plan");
                 value
             }
@@ -115,15 +115,19 @@ impl Provider {
         })
     }
 
-    /// The newest stored sample of the target's series (read on the blocking pool).
-    async fn observed(&self, target: &Target) -> Option<Sample> {
-        let store = self.engine.store().clone();
-        let series = target.series.clone();
-        tokio::task::spawn_blocking(move || store.latest(&series))
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .flatten()
+    /// The engine's fallback value for `target` (it reads the store: on the blocking pool);
+    /// `min_replicas` (or its load) when even that cannot be read.
+    async fn fallback(&self, target: &Arc<Target>, now: i64) -> f64 {
+        let engine = self.engine.clone();
+        let asked = target.clone();
+        let read = tokio::task::spawn_blocking(move || engine.fallback_value(&asked, now)).await;
+        match read {
+            Ok(Ok(value)) => value,
+            outcome => {
+                tracing::warn!(target = ?target.series, ?outcome, "the fallback value could not be read");
+                crate::plan::reactive::fallback_value(target, None, now, None)
+            }
+        }
     }
 }
 
@@ -150,41 +154,5 @@ impl ExternalMetricsProvider for Provider {
             }
             Err(Unserved::NoMatch { labels }) => Err(no_matching_series(metric, selector, &labels)),
         }
-    }
-}
-
-/// The value served when a target has no plan: what a reactive HPA would ask for from the
-/// newest fresh observation, never below `min_replicas`; `min_replicas` without one.
-pub fn fallback_value(target: &Target, observed: Option<Sample>, now: i64) -> f64 {
-    let c = target.capacity_per_replica;
-    let min = f64::from(target.min_replicas);
-    let max = f64::from(target.max_replicas);
-    // A minute-grid freshness rule: the series' step is unknown without a model.
-    let load = observed
-        .filter(|sample| observed_is_fresh(*sample, now, 60))
-        .map_or(0.0, |sample| sample.value.max(0.0));
-    let replicas = (load / c - 1e-9).ceil().clamp(min, max);
-    match target.metric_value {
-        MetricValue::Replicas => replicas,
-        MetricValue::Load => load.clamp(min * c, max * c),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fallback_is_reactive_then_min() {
-        let target: Target = serde_json::from_str(
-            r#"{"series":"rps","capacity_per_replica":10,"min_replicas":2,"max_replicas":8}"#,
-        )
-        .unwrap();
-        let fresh = Sample::new(1000, 55.0).unwrap();
-        assert_eq!(fallback_value(&target, Some(fresh), 1030), 6.0);
-        assert_eq!(fallback_value(&target, Some(fresh), 100_000), 2.0);
-        assert_eq!(fallback_value(&target, None, 0), 2.0);
-        let huge = Sample::new(1000, 1e6).unwrap();
-        assert_eq!(fallback_value(&target, Some(huge), 1000), 8.0);
     }
 }
