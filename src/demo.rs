@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use crate::plan::{MetricValue, Target};
 use crate::series::csv::read_samples;
-use crate::series::{Sample, SeriesKey, Span, Timestamp};
+use crate::series::{Sample, SeriesKey, Timestamp};
 use crate::store::{Store, StoreError};
 
 /// The bundled trace.
@@ -59,9 +59,9 @@ pub fn load(store: &Store, now: Timestamp) -> Result<(Target, Replay), StoreErro
         capacity_per_replica: p99 / 20.0,
         min_replicas: 1,
         max_replicas: 60,
-        lead_time: Span::from_seconds(180).expect("positive"),
+        lead_time: crate::plan::DEFAULT_LEAD_TIME,
         quantile: 0.9,
-        scale_down_stabilization: Span::from_seconds(300).expect("positive"),
+        scale_down_stabilization: crate::plan::DEFAULT_STABILIZATION,
         metric_value: MetricValue::Replicas,
         labels: Default::default(),
     };

@@ -1,8 +1,9 @@
 //! The monitor: what prescale publishes about its own forecasts and plans, and the alerts on
 //! them. Every re-plan interval it
-//! 1. forecasts each series at `now + lead_time` (the largest lead time of the targets on that
-//!    series, or 3 minutes for a series no target uses) and records every future step's
-//!    forecast in the series' [`ledger`];
+//! 1. reads each series' forecast at `now + lead_time` (the largest lead time of the targets on
+//!    that series, or the targets' default for a series no target uses) — the forecast the
+//!    plans acted on, from the series' live cycle ([`Engine::forecast`]) — and records every
+//!    future step's forecast in the series' [`ledger`];
 //! 2. compares the last hour of actual samples with the forecasts recorded for them (error,
 //!    interval coverage, steps above the 95 % bound);
 //! 3. reads every target's current decision: why it is what it is, and whether the plan hits
@@ -31,7 +32,7 @@ use crate::series::{Sample, SeriesKey, Span, Timestamp};
 use ledger::{Accuracy, Ledger, PointForecast};
 
 /// The lead time of a series no target uses: the targets' default.
-pub const DEFAULT_LEAD: i64 = 180;
+pub const DEFAULT_LEAD: i64 = crate::plan::DEFAULT_LEAD_TIME.seconds();
 
 /// The window of the forecast error metrics.
 pub const ERROR_WINDOW: i64 = 3600;

@@ -31,7 +31,8 @@ use crate::series::{Sample, Timestamp};
 
 pub use labels::{check_label_key, check_label_value, check_namespace};
 pub use target::{
-    MAX_REPLICAS, MAX_TARGET_NAME_LEN, MetricValue, TARGET_LABEL, Target, check_target_name,
+    DEFAULT_LEAD_TIME, DEFAULT_STABILIZATION, MAX_REPLICAS, MAX_TARGET_NAME_LEN, MetricValue,
+    TARGET_LABEL, Target, check_target_name,
 };
 
 /// Errors from planning or from validating a target.

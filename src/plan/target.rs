@@ -65,8 +65,14 @@ fn default_min_replicas() -> u32 {
     1
 }
 
+/// A target's pod start-up lead time unless it gives one.
+pub const DEFAULT_LEAD_TIME: Span = Span::of_seconds(180);
+
+/// A target's scale-down stabilization window unless it gives one (the HPA's default).
+pub const DEFAULT_STABILIZATION: Span = Span::of_seconds(300);
+
 fn default_lead_time() -> Span {
-    Span::from_seconds(180).expect("positive")
+    DEFAULT_LEAD_TIME
 }
 
 fn default_quantile() -> f64 {
@@ -74,7 +80,7 @@ fn default_quantile() -> f64 {
 }
 
 fn default_stabilization() -> Span {
-    Span::from_seconds(300).expect("positive")
+    DEFAULT_STABILIZATION
 }
 
 /// The largest replica bound accepted; far beyond any Deployment, small enough that

@@ -48,7 +48,7 @@ impl Span {
     }
 
     /// The span in seconds (always > 0).
-    pub fn seconds(self) -> i64 {
+    pub const fn seconds(self) -> i64 {
         self.0
     }
 
