@@ -64,6 +64,8 @@ pub fn load(store: &Store, now: Timestamp) -> Result<(Target, Replay), StoreErro
         scale_down_stabilization: crate::plan::DEFAULT_STABILIZATION,
         metric_value: MetricValue::Replicas,
         labels: Default::default(),
+        reactive_utilization: None,
+        slo: None,
     };
     Ok((
         target,

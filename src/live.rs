@@ -446,6 +446,8 @@ mod tests {
             scale_down_stabilization: span("5m"),
             metric_value: MetricValue::Replicas,
             labels: Default::default(),
+            reactive_utilization: None,
+            slo: None,
         }
     }
 

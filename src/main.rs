@@ -165,6 +165,10 @@ struct BacktestArgs {
     /// How often the predictive policy refits [default: the engine's 10m].
     #[arg(long, default_value = "10m", value_name = "DUR")]
     refit_every: Span,
+    /// Add one SLO-mode policy: prescale adapts its headroom so that this fraction of steps is
+    /// fully served (e.g. 0.99).
+    #[arg(long, value_name = "FRACTION")]
+    slo: Option<f64>,
     /// Write the JSON report here (with --dataset).
     #[arg(long, value_name = "REPORT.json", conflicts_with = "all")]
     json: Option<PathBuf>,
@@ -297,6 +301,7 @@ fn backtest_command(args: BacktestArgs) -> Result<()> {
         min_replicas: args.min_replicas,
         max_replicas: args.max_replicas,
         refit_interval: args.refit_every,
+        slo: args.slo,
         ..backtest::Options::default()
     };
     for name in &args.model {

@@ -66,6 +66,37 @@ fn daily(i: usize) -> f64 {
 }
 
 #[test]
+fn slo_adds_one_policy_that_serves_about_its_slo() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("report.json");
+    let mut args = vec!["backtest", "--dataset", ELB];
+    args.extend(FAST);
+    args.extend(["--slo", "0.95", "--json", json.to_str().unwrap()]);
+    let stdout = ok(&prescale(&args));
+    assert!(stdout.contains("| slo "), "{stdout}");
+    assert!(stdout.contains("slo=0.95: under-provisioned"), "{stdout}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let policies = report["scaling"]["policies"].as_array().unwrap();
+    let slo: Vec<_> = policies.iter().filter(|p| p["policy"] == "slo").collect();
+    assert_eq!(slo.len(), 1);
+    assert_eq!(slo[0]["param"], 0.95);
+    // Adapted online from its own misses: near the 5 % it was asked for, far from the 50 % a
+    // plan on the median would miss.
+    let under = slo[0]["underprovisioned_fraction"].as_f64().unwrap();
+    assert!(under < 0.1, "{}", slo[0]);
+    let check = &report["scaling"]["summary"]["slo"];
+    assert_eq!(check["slo"], 0.95, "{check}");
+    assert!(check["cost_vs_hpa"].as_f64().unwrap() > 0.0, "{check}");
+    // A bad SLO is refused with a message naming the flag.
+    let mut args = vec!["backtest", "--dataset", ELB, "--slo", "1.5"];
+    args.extend(FAST);
+    let out = prescale(&args);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--slo"));
+}
+
+#[test]
 fn backtest_writes_the_report_and_the_plot() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("report.json");
@@ -122,12 +153,33 @@ fn backtest_writes_the_report_and_the_plot() {
             .starts_with("auto")
     );
     let policies = scaling["policies"].as_array().unwrap();
-    assert_eq!(policies.len(), 11);
+    assert_eq!(policies.len(), 26);
     let count = |name: &str| policies.iter().filter(|p| p["policy"] == name).count();
     assert_eq!(
-        (count("oracle"), count("reactive-hpa"), count("predictive")),
-        (1, 5, 5)
+        (
+            count("oracle"),
+            count("reactive-hpa"),
+            count("predictive"),
+            count("hybrid")
+        ),
+        (1, 5, 5, 15)
     );
+    for hybrid in policies.iter().filter(|p| p["policy"] == "hybrid") {
+        let floor = hybrid["reactive_utilization"].as_f64().unwrap();
+        assert!((0.7..=0.9).contains(&floor), "{hybrid}");
+    }
+    // Every HPA setting is matched with prescale's cheapest setting as reliable, or none.
+    let matched = scaling["summary"]["matched"].as_array().unwrap();
+    assert_eq!(matched.len(), 5);
+    for m in matched {
+        if let Some(choice) = m["choice"].as_object() {
+            assert!(
+                choice["underprovisioned_fraction"].as_f64().unwrap()
+                    <= m["hpa_underprovisioned_fraction"].as_f64().unwrap(),
+                "{m}"
+            );
+        }
+    }
     for p in policies {
         for key in [
             "underprovisioned_fraction",

@@ -47,6 +47,9 @@ fn engine_and_backtest_make_identical_plans() {
         max_replicas: 1000,
         utilizations: vec![],
         quantiles: QUANTILES.to_vec(),
+        reactive_utilizations: vec![],
+        slo: None,
+        follower: Default::default(),
         model: ModelSpec::from_name("linear-seasonal", vec![span("1d")]).unwrap(),
         cycle: CycleSettings {
             train_window: span("7d"),
@@ -82,6 +85,8 @@ fn engine_and_backtest_make_identical_plans() {
                 scale_down_stabilization: config.stabilization,
                 metric_value: MetricValue::Replicas,
                 labels: Default::default(),
+                reactive_utilization: None,
+                slo: None,
             };
             (format!("q{}", (quantile * 100.0).round()), target)
         })

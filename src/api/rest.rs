@@ -330,7 +330,12 @@ struct DecisionView {
     forecast_load: f64,
     observed_load: Option<f64>,
     safety_net: bool,
+    reactive_load: Option<f64>,
+    reactive_floor: bool,
     stabilized: bool,
+    headroom: f64,
+    slo: Option<f64>,
+    service_level: crate::plan::ServiceLevelReport,
     capacity_per_replica: f64,
     unclamped_replicas: u64,
     clamp: Clamp,
@@ -390,7 +395,12 @@ async fn get_plan(
         forecast_load: d.forecast_load,
         observed_load: d.observed_load,
         safety_net: d.safety_net,
+        reactive_load: d.reactive_load,
+        reactive_floor: d.reactive_floor,
         stabilized: d.stabilized,
+        headroom: d.headroom,
+        slo: target.slo,
+        service_level: d.service_level,
         capacity_per_replica: d.capacity_per_replica,
         unclamped_replicas: d.unclamped_replicas,
         clamp: d.clamp,
@@ -428,10 +438,24 @@ fn explain(d: &crate::plan::Decision, target: &Target) -> String {
         format_timestamp(d.window_end),
         target.lead_time,
     );
+    if let Some(slo) = target.slo {
+        why.push_str(&format!(
+            "including a headroom of {:.3}x adapted to an SLO of {slo} (served so far: {:.4} of \
+             {} steps), ",
+            d.headroom, d.service_level.realized, d.service_level.scored_steps
+        ));
+    }
     if d.safety_net {
         let observed = d.observed_load.unwrap_or_default();
         why.push_str(&format!(
             "but the observed load {observed:.2} is higher and is used instead (safety net), "
+        ));
+    }
+    if d.reactive_floor {
+        let floor = d.reactive_load.unwrap_or_default();
+        why.push_str(&format!(
+            "the reactive floor at utilization {} asks for more ({floor:.2} of capacity), ",
+            target.reactive_utilization.unwrap_or(1.0)
         ));
     }
     if d.stabilized {

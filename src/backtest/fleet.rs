@@ -110,6 +110,10 @@ impl Tally {
 pub enum PolicyKind {
     /// prescale: the real planner on the real forecaster; `param` = the quantile.
     Predictive,
+    /// prescale with a reactive floor; `param` = the quantile, beside `reactive_utilization`.
+    Hybrid,
+    /// prescale in SLO mode (adapted headroom); `param` = the SLO.
+    Slo,
     /// The Kubernetes HPA on the last observed load; `param` = the target utilization.
     ReactiveHpa,
     /// Perfect foresight, no start-up delay; no `param`.
@@ -117,9 +121,19 @@ pub enum PolicyKind {
 }
 
 impl PolicyKind {
+    /// True for prescale's own policies (planned through [`crate::live`]).
+    pub fn is_prescale(self) -> bool {
+        matches!(
+            self,
+            PolicyKind::Predictive | PolicyKind::Hybrid | PolicyKind::Slo
+        )
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             PolicyKind::Predictive => "predictive",
+            PolicyKind::Hybrid => "hybrid",
+            PolicyKind::Slo => "slo",
             PolicyKind::ReactiveHpa => "reactive-hpa",
             PolicyKind::Oracle => "oracle",
         }

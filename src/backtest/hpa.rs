@@ -79,6 +79,44 @@ impl Hpa {
     }
 }
 
+/// The HPA that follows prescale's published replica count (an `External` metric with an
+/// `AverageValue` target of 1, so its recommendation is the published count itself), set up as
+/// docs/kubernetes.md recommends: `behavior.scaleUp.tolerance: 0` (Kubernetes 1.35+) so it
+/// scales up as soon as prescale asks, the default 10 % tolerance for scaling down, and
+/// `behavior.scaleDown.stabilizationWindowSeconds: 0` because prescale stabilizes itself. Its
+/// 15 s sync period is within the first step of the start-up delay (steps are 1 minute or
+/// more), so it is not modelled separately.
+#[derive(Debug, Clone, Copy)]
+pub struct Follower {
+    pub scale_up_tolerance: f64,
+    pub scale_down_tolerance: f64,
+}
+
+impl Default for Follower {
+    fn default() -> Follower {
+        Follower {
+            scale_up_tolerance: 0.0,
+            scale_down_tolerance: TOLERANCE,
+        }
+    }
+}
+
+impl Follower {
+    /// The count the HPA scales to when prescale publishes `published` and `current` run.
+    pub fn follow(&self, published: u32, current: u32) -> u32 {
+        if current == 0 {
+            return published;
+        }
+        let ratio = f64::from(published) / f64::from(current);
+        let within = if ratio >= 1.0 {
+            ratio - 1.0 <= self.scale_up_tolerance
+        } else {
+            1.0 - ratio <= self.scale_down_tolerance
+        };
+        if within { current } else { published }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,6 +159,19 @@ mod tests {
         assert_eq!(hpa.decide(Some(100.0), 2), 10);
         assert_eq!(hpa.decide(None, 10), 10);
         assert_eq!(hpa.decide(Some(10.0), 10), 1);
+    }
+
+    #[test]
+    fn follower_scales_up_at_once_and_down_past_its_tolerance() {
+        let follower = Follower::default();
+        assert_eq!(follower.follow(21, 20), 21);
+        assert_eq!(follower.follow(19, 20), 20, "5 % down: within tolerance");
+        assert_eq!(follower.follow(17, 20), 17);
+        let default_hpa = Follower {
+            scale_up_tolerance: TOLERANCE,
+            ..Follower::default()
+        };
+        assert_eq!(default_hpa.follow(21, 20), 20, "the default HPA waits");
     }
 
     #[test]

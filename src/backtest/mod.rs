@@ -105,6 +105,8 @@ pub struct Options {
     pub plan_horizon: Span,
     /// The predictive targets' scale-down stabilization (the target default, 5 minutes).
     pub stabilization: Span,
+    /// `--slo`: add one SLO-mode policy at this SLO.
+    pub slo: Option<f64>,
 }
 
 impl Default for Options {
@@ -131,6 +133,7 @@ impl Default for Options {
             refit_interval: crate::live::DEFAULT_REFIT_INTERVAL,
             plan_horizon: crate::live::DEFAULT_PLAN_HORIZON,
             stabilization: span(300),
+            slo: None,
         }
     }
 }
@@ -152,6 +155,13 @@ impl Options {
             return bad(format!(
                 "--min-replicas ({}) is above --max-replicas ({})",
                 self.min_replicas, self.max_replicas
+            ));
+        }
+        if let Some(slo) = self.slo
+            && !(0.5..1.0).contains(&slo)
+        {
+            return bad(format!(
+                "--slo must be at least 0.5 and below 1 (e.g. 0.99), got {slo}"
             ));
         }
         if self.max_replicas > crate::plan::MAX_REPLICAS {
@@ -242,6 +252,9 @@ pub fn run(
         max_replicas: options.max_replicas,
         utilizations: simulate::UTILIZATIONS.to_vec(),
         quantiles: simulate::QUANTILES.to_vec(),
+        reactive_utilizations: simulate::REACTIVE_UTILIZATIONS.to_vec(),
+        slo: options.slo,
+        follower: hpa::Follower::default(),
         model: models[0].clone(),
         cycle: crate::live::CycleSettings {
             train_window: setup.train_window,

@@ -22,6 +22,7 @@ type Fallible<T = ()> = Result<T, Box<dyn std::error::Error>>;
 const PREDICTIVE: RGBColor = RGBColor(31, 119, 180);
 const HPA: RGBColor = RGBColor(214, 39, 40);
 const ORACLE: RGBColor = RGBColor(44, 160, 44);
+const HYBRID: RGBColor = RGBColor(148, 103, 189);
 const FONT: &str = "sans-serif";
 
 /// Writes the picture of `outcome` to `path`.
@@ -192,20 +193,28 @@ fn replica_panel(
     week: &Week,
 ) -> Fallible {
     let sim = &outcome.simulation;
-    let quantile = outcome
-        .report
-        .scaling
-        .summary
-        .choice
-        .as_ref()
-        .map_or(0.9, |c| c.quantile);
+    let choice = outcome.report.scaling.summary.choice.as_ref();
     // Drawn in this order, so prescale's line is on top.
     let mut lines = vec![("oracle".to_string(), ORACLE, sim.oracle())];
     if let Some(run) = sim.run(PolicyKind::ReactiveHpa, REFERENCE_UTILIZATION) {
         lines.push((format!("HPA u={REFERENCE_UTILIZATION}"), HPA, run));
     }
-    if let Some(run) = sim.run(PolicyKind::Predictive, quantile) {
-        lines.push((format!("prescale q={quantile}"), PREDICTIVE, run));
+    let shown = match choice {
+        Some(c) => sim
+            .runs
+            .iter()
+            .find(|r| {
+                r.kind.as_str() == c.policy
+                    && r.param == Some(c.param)
+                    && r.reactive_utilization == c.reactive_utilization
+            })
+            .map(|run| (format!("prescale {}", c.label()), run)),
+        None => sim
+            .run(PolicyKind::Predictive, 0.9)
+            .map(|run| ("prescale q=0.9".to_string(), run)),
+    };
+    if let Some((name, run)) = shown {
+        lines.push((name, PREDICTIVE, run));
     }
     let top = lines
         .iter()
@@ -261,8 +270,9 @@ fn frontier_panel(area: &DrawingArea<SVGBackend, Shift>, outcome: &Outcome) -> F
             .filter(|p| p.policy == kind.as_str() && p.cost_vs_oracle.is_finite())
             .map(|p| {
                 let param = p.param.unwrap_or(f64::NAN);
-                let label = match kind {
-                    PolicyKind::Predictive => format!("q={param}"),
+                let label = match (kind, p.reactive_utilization) {
+                    (PolicyKind::Predictive, _) => format!("q={param}"),
+                    (PolicyKind::Hybrid, Some(u)) => format!("q={param}+{u}"),
                     _ => format!("u={param}"),
                 };
                 (100.0 * p.underprovisioned_fraction, p.cost_vs_oracle, label)
@@ -271,7 +281,8 @@ fn frontier_panel(area: &DrawingArea<SVGBackend, Shift>, outcome: &Outcome) -> F
     };
     let predictive = points(PolicyKind::Predictive);
     let hpa = points(PolicyKind::ReactiveHpa);
-    let all = || predictive.iter().chain(&hpa);
+    let hybrid = pareto(points(PolicyKind::Hybrid));
+    let all = || predictive.iter().chain(&hpa).chain(&hybrid);
     let right = all().map(|p| p.0).fold(1.0, f64::max) * 1.15;
     let top = all().map(|p| p.1).fold(1.2, f64::max) * 1.08;
     let bottom = all().map(|p| p.1).fold(1.0, f64::min).min(1.0) * 0.95;
@@ -295,6 +306,11 @@ fn frontier_panel(area: &DrawingArea<SVGBackend, Shift>, outcome: &Outcome) -> F
     for (name, color, series) in [
         ("prescale (forecast quantile q)", PREDICTIVE, &predictive),
         ("reactive HPA (target utilization u)", HPA, &hpa),
+        (
+            "prescale hybrid, its frontier (q + reactive floor u)",
+            HYBRID,
+            &hybrid,
+        ),
     ] {
         let line: Vec<(f64, f64)> = series.iter().map(|p| (p.0, p.1)).collect();
         chart.draw_series(LineSeries::new(line, color.stroke_width(2)))?;
@@ -325,6 +341,19 @@ fn frontier_panel(area: &DrawingArea<SVGBackend, Shift>, outcome: &Outcome) -> F
         .label_font((FONT, 14))
         .draw()?;
     Ok(())
+}
+
+/// The points no other point beats on both axes (less under-provisioning and less cost),
+/// ordered by under-provisioning.
+fn pareto(mut points: Vec<(f64, f64, String)>) -> Vec<(f64, f64, String)> {
+    points.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
+    let mut front: Vec<(f64, f64, String)> = Vec::new();
+    for point in points {
+        if front.last().is_none_or(|last| point.1 < last.1) {
+            front.push(point);
+        }
+    }
+    front
 }
 
 /// Adds a legend entry drawn as a short line of `color` and `width`.

@@ -82,6 +82,8 @@ mod tests {
             scale_down_stabilization: span("5m"),
             metric_value: MetricValue::Replicas,
             labels: Default::default(),
+            reactive_utilization: None,
+            slo: None,
         };
         let spec = ModelSpec::from_name("seasonal-naive", vec![span("1h")]).unwrap();
         let mut series = SeriesCycle::new(spec);

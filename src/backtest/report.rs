@@ -104,8 +104,12 @@ pub struct Period {
 #[derive(Debug, Clone, Serialize)]
 pub struct PolicyRow {
     pub policy: &'static str,
-    /// Quantile (predictive), target utilization (reactive-hpa), `null` (oracle).
+    /// Quantile (predictive, hybrid), SLO (slo), target utilization (reactive-hpa), `null`
+    /// (oracle).
     pub param: Option<f64>,
+    /// The hybrid's reactive floor (absent for the other policies).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reactive_utilization: Option<f64>,
     pub underprovisioned_fraction: f64,
     pub unserved_fraction: f64,
     pub replica_hours: f64,
@@ -113,30 +117,86 @@ pub struct PolicyRow {
     pub scale_events: usize,
 }
 
-/// The verdict: the cheapest predictive setting that under-provisions no more than the HPA at
-/// u = 0.6.
+/// The verdict: the cheapest prescale setting (predictive, hybrid or slo) that under-provisions
+/// no more than the HPA at u = 0.6; the same for every simulated HPA setting (`matched`); and,
+/// with `--slo`, how the SLO policy did against the cheapest HPA meeting the same SLO.
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
     pub hpa_utilization: f64,
     pub hpa_underprovisioned_fraction: f64,
     pub hpa_replica_hours: f64,
-    /// `None` when every predictive setting under-provisions more than that HPA.
+    /// `None` when every prescale setting under-provisions more than that HPA.
     pub choice: Option<Choice>,
-    /// When there is no choice: the predictive setting that under-provisions least (the
+    /// When there is no choice: the prescale setting that under-provisions least (the
     /// cheapest of those), for comparison.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub closest: Option<Choice>,
+    /// Per simulated HPA setting, prescale's cheapest setting with no more under-provisioning.
+    pub matched: Vec<Matched>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slo: Option<SloCheck>,
     /// The same in one sentence.
     pub text: String,
 }
 
+/// One prescale setting, measured against an HPA setting.
 #[derive(Debug, Clone, Serialize)]
 pub struct Choice {
+    /// `predictive`, `hybrid` or `slo`.
+    pub policy: &'static str,
+    /// The policy row's `param`.
+    pub param: f64,
+    /// The forecast quantile planned on (the SLO policy's base band for `slo`).
     pub quantile: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reactive_utilization: Option<f64>,
     pub underprovisioned_fraction: f64,
     pub replica_hours: f64,
     pub cost_vs_hpa: f64,
     pub cost_vs_oracle: f64,
+    pub scale_events: usize,
+}
+
+impl Choice {
+    /// `q=0.9`, `q=0.9+floor0.8` or `slo=0.99`.
+    pub fn label(&self) -> String {
+        setting_label(self.policy, self.param, self.reactive_utilization)
+    }
+}
+
+/// One HPA setting and prescale's cheapest setting that under-provisions no more.
+#[derive(Debug, Clone, Serialize)]
+pub struct Matched {
+    pub hpa_utilization: f64,
+    pub hpa_underprovisioned_fraction: f64,
+    pub hpa_replica_hours: f64,
+    pub hpa_scale_events: usize,
+    /// `None` when no prescale setting is as reliable.
+    pub choice: Option<Choice>,
+}
+
+/// The SLO policy against the cheapest HPA setting that meets the same SLO (the HPA at the
+/// lowest utilization simulated when none does).
+#[derive(Debug, Clone, Serialize)]
+pub struct SloCheck {
+    pub slo: f64,
+    pub underprovisioned_fraction: f64,
+    pub replica_hours: f64,
+    pub scale_events: usize,
+    pub hpa_utilization: f64,
+    pub hpa_meets_slo: bool,
+    pub hpa_underprovisioned_fraction: f64,
+    pub cost_vs_hpa: f64,
+    pub cost_vs_oracle: f64,
+}
+
+/// How a prescale setting is named in tables.
+fn setting_label(policy: &str, param: f64, reactive_utilization: Option<f64>) -> String {
+    match (policy, reactive_utilization) {
+        ("slo", _) => format!("slo={param}"),
+        (_, Some(u)) => format!("q={param}+floor{u}"),
+        _ => format!("q={param}"),
+    }
 }
 
 impl Report {
@@ -163,6 +223,7 @@ impl Report {
                 PolicyRow {
                     policy: run.kind.as_str(),
                     param: run.param,
+                    reactive_utilization: run.reactive_utilization,
                     underprovisioned_fraction: run.tally.underprovisioned_fraction(),
                     unserved_fraction: run.tally.unserved_fraction(),
                     replica_hours: hours,
@@ -171,7 +232,7 @@ impl Report {
                 }
             })
             .collect();
-        let summary = summarize(&policies);
+        let summary = summarize(&policies, config.slo);
         let period = &simulation.period;
         let mut notes = setup.notes.clone();
         notes.extend(
@@ -349,7 +410,11 @@ impl Report {
         for p in &s.policies {
             rows.push(vec![
                 p.policy.to_string(),
-                p.param.map_or_else(String::new, |v| format!("{v}")),
+                match (p.param, p.reactive_utilization) {
+                    (Some(q), Some(u)) => format!("{q} floor {u}"),
+                    (Some(v), None) => format!("{v}"),
+                    (None, _) => String::new(),
+                },
                 num(100.0 * p.underprovisioned_fraction),
                 num(100.0 * p.unserved_fraction),
                 num(p.replica_hours),
@@ -358,76 +423,135 @@ impl Report {
             ]);
         }
         out.push_str(&table(&rows));
+        out.push_str("\nprescale's cheapest setting as reliable as each HPA setting:\n");
+        out.push_str(&matched_table(&s.summary.matched));
+        if let Some(check) = &s.summary.slo {
+            out.push_str(&format!(
+                "\nslo={}: under-provisioned {}% of steps at {}x the replica-hours of the HPA at \
+                 u={} ({}, {}% under-provisioned), {} scale events\n",
+                check.slo,
+                num(100.0 * check.underprovisioned_fraction),
+                num(check.cost_vs_hpa),
+                check.hpa_utilization,
+                if check.hpa_meets_slo {
+                    "the cheapest HPA meeting the SLO"
+                } else {
+                    "no HPA setting meets the SLO"
+                },
+                num(100.0 * check.hpa_underprovisioned_fraction),
+                check.scale_events
+            ));
+        }
         out.push_str(&format!("\nsummary: {}\n", s.summary.text));
         out
     }
 }
 
-/// The summary for a list of policy rows.
-fn summarize(policies: &[PolicyRow]) -> Summary {
-    let reference = policies.iter().find(|p| {
+fn is_prescale(p: &PolicyRow) -> bool {
+    [PolicyKind::Predictive, PolicyKind::Hybrid, PolicyKind::Slo]
+        .iter()
+        .any(|k| k.as_str() == p.policy)
+}
+
+fn hpa_row(policies: &[PolicyRow], u: f64) -> Option<&PolicyRow> {
+    policies.iter().find(|p| {
         p.policy == PolicyKind::ReactiveHpa.as_str()
-            && p.param
-                .is_some_and(|u| (u - REFERENCE_UTILIZATION).abs() < 1e-9)
-    });
-    let Some(hpa) = reference else {
+            && p.param.is_some_and(|v| (v - u).abs() < 1e-9)
+    })
+}
+
+fn as_choice(p: &PolicyRow, hpa: &PolicyRow) -> Choice {
+    let param = p.param.unwrap_or(f64::NAN);
+    Choice {
+        policy: p.policy,
+        param,
+        quantile: if p.policy == PolicyKind::Slo.as_str() {
+            super::simulate::SLO_QUANTILE
+        } else {
+            param
+        },
+        reactive_utilization: p.reactive_utilization,
+        underprovisioned_fraction: p.underprovisioned_fraction,
+        replica_hours: p.replica_hours,
+        cost_vs_hpa: ratio(p.replica_hours, hpa.replica_hours),
+        cost_vs_oracle: p.cost_vs_oracle,
+        scale_events: p.scale_events,
+    }
+}
+
+/// The cheapest prescale setting under-provisioning no more than `hpa`.
+fn cheapest_as_reliable(policies: &[PolicyRow], hpa: &PolicyRow) -> Option<Choice> {
+    policies
+        .iter()
+        .filter(|p| is_prescale(p))
+        .filter(|p| p.underprovisioned_fraction <= hpa.underprovisioned_fraction)
+        .min_by(|a, b| a.replica_hours.total_cmp(&b.replica_hours))
+        .map(|p| as_choice(p, hpa))
+}
+
+/// The summary for a list of policy rows (`slo`: the `--slo` asked for).
+fn summarize(policies: &[PolicyRow], slo: Option<f64>) -> Summary {
+    let matched: Vec<Matched> = policies
+        .iter()
+        .filter(|p| p.policy == PolicyKind::ReactiveHpa.as_str())
+        .map(|hpa| Matched {
+            hpa_utilization: hpa.param.unwrap_or(f64::NAN),
+            hpa_underprovisioned_fraction: hpa.underprovisioned_fraction,
+            hpa_replica_hours: hpa.replica_hours,
+            hpa_scale_events: hpa.scale_events,
+            choice: cheapest_as_reliable(policies, hpa),
+        })
+        .collect();
+    let slo = slo.and_then(|slo| slo_check(policies, slo));
+    let Some(hpa) = hpa_row(policies, REFERENCE_UTILIZATION) else {
         return Summary {
             hpa_utilization: REFERENCE_UTILIZATION,
             hpa_underprovisioned_fraction: f64::NAN,
             hpa_replica_hours: f64::NAN,
             choice: None,
             closest: None,
+            matched,
+            slo,
             text: "none: the HPA at u = 0.6 was not simulated".into(),
         };
     };
-    let as_choice = |p: &PolicyRow| Choice {
-        quantile: p.param.unwrap_or(f64::NAN),
-        underprovisioned_fraction: p.underprovisioned_fraction,
-        replica_hours: p.replica_hours,
-        cost_vs_hpa: ratio(p.replica_hours, hpa.replica_hours),
-        cost_vs_oracle: p.cost_vs_oracle,
-    };
-    let predictive = || {
-        policies
-            .iter()
-            .filter(|p| p.policy == PolicyKind::Predictive.as_str())
-    };
-    let choice = predictive()
-        .filter(|p| p.underprovisioned_fraction <= hpa.underprovisioned_fraction)
-        .min_by(|a, b| a.replica_hours.total_cmp(&b.replica_hours))
-        .map(as_choice);
+    let choice = cheapest_as_reliable(policies, hpa);
     let closest = if choice.is_some() {
         None
     } else {
-        predictive()
+        policies
+            .iter()
+            .filter(|p| is_prescale(p))
             .min_by(|a, b| {
                 a.underprovisioned_fraction
                     .total_cmp(&b.underprovisioned_fraction)
                     .then(a.replica_hours.total_cmp(&b.replica_hours))
             })
-            .map(as_choice)
+            .map(|p| as_choice(p, hpa))
     };
     let text = match (&choice, &closest) {
         (Some(c), _) => format!(
-            "predictive q={} under-provisions {}% of steps (HPA u=0.6: {}%) at {}x the HPA's \
-             cost and {}x the oracle's",
-            c.quantile,
+            "prescale {} under-provisions {}% of steps (HPA u=0.6: {}%) at {}x the HPA's \
+             cost and {}x the oracle's, with {} scale events (HPA: {})",
+            c.label(),
             num(100.0 * c.underprovisioned_fraction),
             num(100.0 * hpa.underprovisioned_fraction),
             num(c.cost_vs_hpa),
-            num(c.cost_vs_oracle)
+            num(c.cost_vs_oracle),
+            c.scale_events,
+            hpa.scale_events
         ),
         (None, Some(c)) => format!(
-            "none: every predictive setting under-provisions more than the HPA at u=0.6 ({}% \
-             of steps); the closest, q={}, under-provisions {}% at {}x the HPA's cost and {}x \
+            "none: every prescale setting under-provisions more than the HPA at u=0.6 ({}% \
+             of steps); the closest, {}, under-provisions {}% at {}x the HPA's cost and {}x \
              the oracle's",
             num(100.0 * hpa.underprovisioned_fraction),
-            c.quantile,
+            c.label(),
             num(100.0 * c.underprovisioned_fraction),
             num(c.cost_vs_hpa),
             num(c.cost_vs_oracle)
         ),
-        (None, None) => "none: no predictive setting was simulated".to_string(),
+        (None, None) => "none: no prescale setting was simulated".to_string(),
     };
     Summary {
         hpa_utilization: REFERENCE_UTILIZATION,
@@ -435,8 +559,44 @@ fn summarize(policies: &[PolicyRow]) -> Summary {
         hpa_replica_hours: hpa.replica_hours,
         choice,
         closest,
+        matched,
+        slo,
         text,
     }
+}
+
+/// The SLO policy's row against the cheapest HPA meeting `1 − slo` (the lowest utilization
+/// simulated when none does).
+fn slo_check(policies: &[PolicyRow], slo: f64) -> Option<SloCheck> {
+    let row = policies.iter().find(|p| {
+        p.policy == PolicyKind::Slo.as_str() && p.param.is_some_and(|v| (v - slo).abs() < 1e-9)
+    })?;
+    let hpas = || {
+        policies
+            .iter()
+            .filter(|p| p.policy == PolicyKind::ReactiveHpa.as_str())
+    };
+    let meeting = hpas()
+        .filter(|h| h.underprovisioned_fraction <= 1.0 - slo + 1e-12)
+        .min_by(|a, b| a.replica_hours.total_cmp(&b.replica_hours));
+    let hpa = meeting.or_else(|| {
+        hpas().min_by(|a, b| {
+            a.param
+                .unwrap_or(f64::NAN)
+                .total_cmp(&b.param.unwrap_or(f64::NAN))
+        })
+    })?;
+    Some(SloCheck {
+        slo,
+        underprovisioned_fraction: row.underprovisioned_fraction,
+        replica_hours: row.replica_hours,
+        scale_events: row.scale_events,
+        hpa_utilization: hpa.param.unwrap_or(f64::NAN),
+        hpa_meets_slo: meeting.is_some(),
+        hpa_underprovisioned_fraction: hpa.underprovisioned_fraction,
+        cost_vs_hpa: ratio(row.replica_hours, hpa.replica_hours),
+        cost_vs_oracle: row.cost_vs_oracle,
+    })
 }
 
 /// One row per dataset for `backtest --all`: MASE per model, how often the bands the engine
@@ -454,7 +614,7 @@ pub fn overview(reports: &[Report], failed: &[(String, String)]) -> String {
         "bands held % (80/95)".to_string(),
         "HPA0.6 under %".into(),
         "HPA0.6 cost/oracle".into(),
-        "predictive".into(),
+        "prescale".into(),
         "under %".into(),
         "cost/HPA".into(),
         "cost/oracle".into(),
@@ -478,8 +638,8 @@ pub fn overview(reports: &[Report], failed: &[(String, String)]) -> String {
         row.push(num(100.0 * s.hpa_underprovisioned_fraction));
         row.push(hpa.map_or_else(String::new, |h| num(h.cost_vs_oracle)));
         let (label, shown) = match (&s.choice, &s.closest) {
-            (Some(c), _) => (format!("q={}", c.quantile), Some(c)),
-            (None, Some(c)) => (format!("none (closest q={})", c.quantile), Some(c)),
+            (Some(c), _) => (c.label(), Some(c)),
+            (None, Some(c)) => (format!("none (closest {})", c.label()), Some(c)),
             (None, None) => ("none".to_string(), None),
         };
         row.push(label);
@@ -499,6 +659,42 @@ pub fn overview(reports: &[Report], failed: &[(String, String)]) -> String {
         out.push_str(&format!("{name}: not backtested: {why}\n"));
     }
     out
+}
+
+/// The summary's `matched` list as a table.
+pub fn matched_table(matched: &[Matched]) -> String {
+    let mut rows = vec![vec![
+        "HPA u".to_string(),
+        "HPA under %".into(),
+        "HPA scale events".into(),
+        "prescale".into(),
+        "under %".into(),
+        "cost/HPA".into(),
+        "scale events".into(),
+    ]];
+    for m in matched {
+        let mut row = vec![
+            format!("{}", m.hpa_utilization),
+            num(100.0 * m.hpa_underprovisioned_fraction),
+            m.hpa_scale_events.to_string(),
+        ];
+        match &m.choice {
+            Some(c) => row.extend([
+                c.label(),
+                num(100.0 * c.underprovisioned_fraction),
+                num(c.cost_vs_hpa),
+                c.scale_events.to_string(),
+            ]),
+            None => row.extend([
+                "none".to_string(),
+                String::new(),
+                String::new(),
+                String::new(),
+            ]),
+        }
+        rows.push(row);
+    }
+    table(&rows)
 }
 
 /// A Markdown table (pipes, header rule), columns padded for reading in a terminal.
@@ -566,6 +762,7 @@ mod tests {
         PolicyRow {
             policy: policy.as_str(),
             param,
+            reactive_utilization: None,
             underprovisioned_fraction: under,
             unserved_fraction: 0.0,
             replica_hours: hours,
@@ -583,13 +780,15 @@ mod tests {
             row(PolicyKind::Predictive, Some(0.9), 0.05, 16.0),
             row(PolicyKind::Predictive, Some(0.99), 0.01, 19.0),
         ];
-        let s = summarize(&policies);
+        let s = summarize(&policies, None);
         let c = s.choice.unwrap();
         assert_eq!(c.quantile, 0.9);
         assert!((c.cost_vs_hpa - 0.8).abs() < 1e-12);
         assert!((c.cost_vs_oracle - 1.6).abs() < 1e-12);
         assert!(s.text.contains("q=0.9"), "{}", s.text);
-        let s = summarize(&policies[..3]);
+        assert_eq!(s.matched.len(), 1);
+        assert_eq!(s.matched[0].choice.as_ref().unwrap().param, 0.9);
+        let s = summarize(&policies[..3], None);
         assert!(s.choice.is_none());
         assert_eq!(s.closest.unwrap().quantile, 0.5);
         assert!(s.text.starts_with("none"), "{}", s.text);

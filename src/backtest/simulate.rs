@@ -16,9 +16,12 @@
 //!   forecaster has a full train window from the first step) to the end of the trace.
 //!
 //! Policies: the oracle (`r(t) = ceil(d(t)/c)`, no delay), the reactive HPA ([`Hpa`]) for each
-//! target utilization, and prescale ([`PredictivePolicy`]) for each quantile, all within the same
-//! `min ..= max`. The predictive targets take the start-up delay as it is simulated (rounded up
-//! to whole steps) as their lead time: a pod asked for at `t` serves from `t + delay`.
+//! target utilization, and prescale ([`PredictivePolicy`]) for each quantile (`predictive`), for
+//! each quantile with each reactive floor (`hybrid`), and in SLO mode (`slo`, when asked), all
+//! within the same `min ..= max`. prescale's targets take the start-up delay as it is simulated
+//! (rounded up to whole steps) as their lead time: a pod asked for at `t` serves from
+//! `t + delay`. The Deployment follows prescale's published count through an HPA
+//! ([`Follower`]), as in a cluster.
 
 use std::ops::Range;
 
@@ -29,7 +32,7 @@ use crate::series::{Sample, Series, SeriesKey, Span};
 
 use super::BacktestError;
 use super::fleet::{Fleet, PolicyKind, Tally, replicas_for};
-use super::hpa::Hpa;
+use super::hpa::{Follower, Hpa};
 use super::predictive::PredictivePolicy;
 
 /// The HPA target utilizations simulated.
@@ -37,6 +40,12 @@ pub const UTILIZATIONS: [f64; 5] = [0.5, 0.6, 0.7, 0.8, 0.9];
 
 /// The forecast quantiles simulated.
 pub const QUANTILES: [f64; 5] = [0.5, 0.8, 0.9, 0.95, 0.99];
+
+/// The reactive floors simulated with each quantile (the hybrid policies).
+pub const REACTIVE_UTILIZATIONS: [f64; 3] = [0.7, 0.8, 0.9];
+
+/// The forecast band SLO mode multiplies by its headroom (the target default).
+pub const SLO_QUANTILE: f64 = 0.9;
 
 /// How a simulation runs.
 #[derive(Debug, Clone)]
@@ -47,6 +56,12 @@ pub struct ScalingConfig {
     pub max_replicas: u32,
     pub utilizations: Vec<f64>,
     pub quantiles: Vec<f64>,
+    /// Reactive floors: one hybrid policy per quantile and floor.
+    pub reactive_utilizations: Vec<f64>,
+    /// One SLO-mode policy at this SLO, when given.
+    pub slo: Option<f64>,
+    /// The HPA between prescale's metric and the Deployment.
+    pub follower: Follower,
     /// The model the predictive policy refits (the engine's `model` setting).
     pub model: ModelSpec,
     /// The engine's `train_window`, `refit_interval` and `plan_horizon` settings.
@@ -59,8 +74,11 @@ pub struct ScalingConfig {
 #[derive(Debug, Clone)]
 pub struct PolicyRun {
     pub kind: PolicyKind,
-    /// Quantile (predictive) or target utilization (HPA); `None` for the oracle.
+    /// Quantile (predictive, hybrid), SLO (slo) or target utilization (HPA); `None` for the
+    /// oracle.
     pub param: Option<f64>,
+    /// The hybrid's reactive floor.
+    pub reactive_utilization: Option<f64>,
     pub tally: Tally,
     /// Per simulated step: replicas provisioned (paid) and ready.
     pub provisioned: Vec<u32>,
@@ -120,8 +138,7 @@ pub fn simulate(
         .find(|d| d.is_finite())
         .map_or(min, |d| replicas_for(*d, c, min, max));
 
-    let mut targets = Vec::new();
-    for &quantile in &config.quantiles {
+    let target = |quantile, reactive_utilization, slo| {
         let target = Target {
             series: SeriesKey::new("backtest").expect("a valid name"),
             capacity_per_replica: c,
@@ -132,29 +149,43 @@ pub fn simulate(
             scale_down_stabilization: config.stabilization,
             metric_value: MetricValue::Replicas,
             labels: Default::default(),
+            reactive_utilization,
+            slo,
         };
         target
             .check()
-            .map_err(|e| BacktestError::Input(e.to_string()))?;
-        targets.push(target);
+            .map(|()| target)
+            .map_err(|e| BacktestError::Input(e.to_string()))
+    };
+    // prescale's policies: (kind, param, target).
+    let mut settings = Vec::new();
+    for &q in &config.quantiles {
+        settings.push((PolicyKind::Predictive, q, target(q, None, None)?));
+    }
+    for &q in &config.quantiles {
+        for &u in &config.reactive_utilizations {
+            settings.push((PolicyKind::Hybrid, q, target(q, Some(u), None)?));
+        }
+    }
+    if let Some(slo) = config.slo {
+        settings.push((PolicyKind::Slo, slo, target(SLO_QUANTILE, None, Some(slo))?));
     }
     let mut hpas: Vec<Hpa> = config
         .utilizations
         .iter()
         .map(|&u| Hpa::new(u, c, step, min, max))
         .collect();
-    let mut predictive: Vec<PredictivePolicy> =
-        targets.into_iter().map(PredictivePolicy::new).collect();
+    let levels = plan_levels(settings.iter().map(|(_, _, t)| t.quantile));
     let mut cycle = SeriesCycle::new(config.model.clone());
-    let levels = plan_levels(config.quantiles.iter().copied());
     let started = std::time::Instant::now();
     let mut clock = || started.elapsed().as_secs_f64();
 
-    let run = |kind, param, fleet_delay| {
+    let run = |kind, param, reactive_utilization, fleet_delay| {
         (
             PolicyRun {
                 kind,
                 param,
+                reactive_utilization,
                 tally: Tally::default(),
                 provisioned: Vec::with_capacity(period.len()),
                 ready: Vec::with_capacity(period.len()),
@@ -162,19 +193,22 @@ pub fn simulate(
             Fleet::new(initial, fleet_delay),
         )
     };
-    let mut runs = vec![run(PolicyKind::Oracle, None, 0)];
+    let mut runs = vec![run(PolicyKind::Oracle, None, None, 0)];
     runs.extend(
         config
             .utilizations
             .iter()
-            .map(|&u| run(PolicyKind::ReactiveHpa, Some(u), delay)),
+            .map(|&u| run(PolicyKind::ReactiveHpa, Some(u), None, delay)),
     );
     runs.extend(
-        config
-            .quantiles
+        settings
             .iter()
-            .map(|&q| run(PolicyKind::Predictive, Some(q), delay)),
+            .map(|(kind, param, t)| run(*kind, Some(*param), t.reactive_utilization, delay)),
     );
+    let mut predictive: Vec<PredictivePolicy> = settings
+        .into_iter()
+        .map(|(_, _, t)| PredictivePolicy::new(t))
+        .collect();
 
     let mut forecast_yhat = Vec::with_capacity(period.len());
     let mut forecast_lo80 = Vec::with_capacity(period.len());
@@ -215,8 +249,9 @@ pub fn simulate(
         for policy in &mut predictive {
             slot += 1;
             let current = runs[slot].1.provisioned();
-            desired[slot] =
+            let published =
                 policy.decide(&mut cycle, now, observed, &levels, &config.cycle, current);
+            desired[slot] = config.follower.follow(published, current);
         }
 
         for ((run, fleet), &want) in runs.iter_mut().zip(&desired) {

@@ -9,8 +9,12 @@
 //!    for is the highest forecast quantile over the steps that overlap `now .. now + lead_time`;
 //! 2. **headroom** — that quantile is the target's `quantile` band of the forecast (e.g. 0.9),
 //!    not the point forecast;
-//! 3. **safety net** — when the observed load already exceeds it, the observed load is used
-//!    instead, so the plan never falls below what a reactive HPA asks for now;
+//! 3. **safety net and reactive floor** — when the observed load already exceeds it, the
+//!    observed load is used instead; with `reactive_utilization` the plan never falls below what
+//!    an HPA at that utilization asks for the observed load (with the HPA's tolerance around the
+//!    count published last), so prescale alone is never less safe than the HPA it replaces;
+//!    in SLO mode the forecast load is first multiplied by the target's adapted headroom
+//!    ([`service_level`]);
 //! 4. **stabilization** — scaling down goes only to the highest recommendation of the trailing
 //!    `scale_down_stabilization` window (the HPA's rule); scaling up is immediate;
 //! 5. **capacity and clamp** — `ceil(load / capacity_per_replica)`, clamped to
@@ -22,6 +26,7 @@
 
 mod labels;
 pub mod reactive;
+pub mod service_level;
 mod target;
 
 use serde::{Deserialize, Serialize};
@@ -30,6 +35,7 @@ use crate::forecast::Forecast;
 use crate::series::{Sample, Timestamp};
 
 pub use labels::{check_label_key, check_label_value, check_namespace};
+pub use service_level::{ServiceLevel, ServiceLevelReport};
 pub use target::{
     DEFAULT_LEAD_TIME, DEFAULT_STABILIZATION, MAX_REPLICAS, MAX_TARGET_NAME_LEN, MetricValue,
     TARGET_LABEL, Target, check_target_name,
@@ -71,6 +77,10 @@ pub struct PlanInput<'a> {
     pub observed: Option<Sample>,
     /// Earlier recommendations (any order; only those inside the stabilization window count).
     pub recent: &'a [Recommendation],
+    /// The multiple of the forecast load planned for (1 outside SLO mode).
+    pub headroom: f64,
+    /// The count published last, around which the reactive floor's tolerance holds.
+    pub last_published: Option<u32>,
 }
 
 /// Which replica bound changed the count, if any.
@@ -91,15 +101,22 @@ pub struct Decision {
     pub load: f64,
     /// The forecast quantile used as headroom.
     pub quantile: f64,
+    /// The multiple of that quantile planned for: 1, or in SLO mode the adapted headroom.
+    pub headroom: f64,
     /// The window whose load is provisioned for: `now .. now + lead_time`.
     pub window_start: Timestamp,
     pub window_end: Timestamp,
-    /// The highest `quantile` forecast over the window.
+    /// The highest `quantile` forecast over the window, times `headroom`.
     pub forecast_load: f64,
     /// The observed load used by the safety net, when fresh.
     pub observed_load: Option<f64>,
     /// True when the observed load exceeded the forecast and raised the plan.
     pub safety_net: bool,
+    /// The reactive floor's load (its replica count times the capacity), with
+    /// `reactive_utilization` and a fresh observation.
+    pub reactive_load: Option<f64>,
+    /// True when the reactive floor raised the plan above the forecast and the safety net.
+    pub reactive_floor: bool,
     /// True when the stabilization window held the count above the current recommendation.
     pub stabilized: bool,
     pub capacity_per_replica: f64,
@@ -108,6 +125,9 @@ pub struct Decision {
     pub clamp: Clamp,
     /// What this decision adds to the stabilization window.
     pub recommendation: Recommendation,
+    /// What the target served so far and the headroom this decision used (filled by
+    /// [`Planner::plan`]; a bare [`plan`] has scored nothing).
+    pub service_level: ServiceLevelReport,
 }
 
 impl Decision {
@@ -145,10 +165,17 @@ pub struct Plan {
 #[derive(Debug, Clone, Default)]
 pub struct Planner {
     recent: Vec<Recommendation>,
+    service: ServiceLevel,
 }
 
 impl Planner {
-    /// Plans at `now` against the remembered recommendations, then remembers this one.
+    /// What the target served so far, and its current headroom.
+    pub fn service_level(&self) -> ServiceLevelReport {
+        self.service.report()
+    }
+
+    /// Plans at `now` against the remembered recommendations, then remembers this one. The
+    /// observation is first scored against what was published (see [`service_level`]).
     pub fn plan(
         &mut self,
         target: &Target,
@@ -159,14 +186,23 @@ impl Planner {
         let window = target.scale_down_stabilization.seconds();
         self.recent
             .retain(|r| r.timestamp > now - window && r.timestamp <= now);
-        let plan = plan(PlanInput {
+        let lead = target.lead_time.seconds();
+        if let Some(sample) = observed.filter(|s| s.timestamp <= now) {
+            self.service
+                .score(sample, target.capacity_per_replica, lead, target.slo);
+        }
+        let mut plan = plan(PlanInput {
             target,
             forecast,
             now,
             observed,
             recent: &self.recent,
+            headroom: self.service.headroom(),
+            last_published: self.service.last_published(),
         })?;
+        plan.current.service_level = self.service.report();
         self.recent.push(plan.current.recommendation);
+        self.service.publish(now, plan.current.replicas, lead);
         Ok(plan)
     }
 }
@@ -186,6 +222,8 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, PlanError> {
         now,
         observed,
         recent,
+        headroom,
+        last_published,
     } = input;
     let band = forecast
         .quantile(target.quantile)
@@ -200,11 +238,16 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, PlanError> {
             needed: window_end,
         });
     }
-    let forecast_load = max_over(band, needed_steps.clone());
+    let forecast_load = headroom * max_over(band, needed_steps.clone());
     let observed_load = observed
         .filter(|sample| observed_is_fresh(*sample, now, step))
         .map(|sample| sample.value.max(0.0));
-    let required = observed_load.map_or(forecast_load, |o| o.max(forecast_load));
+    let reactive_load = target
+        .reactive_utilization
+        .zip(observed_load)
+        .map(|(u, o)| reactive::floor_load(o, u, target.capacity_per_replica, last_published));
+    let unfloored = observed_load.map_or(forecast_load, |o| o.max(forecast_load));
+    let required = reactive_load.map_or(unfloored, |r| r.max(unfloored));
     let window = target.scale_down_stabilization.seconds();
     let held = recent
         .iter()
@@ -216,11 +259,14 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, PlanError> {
         replicas,
         load: clamp_load(held, target),
         quantile: target.quantile,
+        headroom,
         window_start: now,
         window_end,
         forecast_load,
         observed_load,
         safety_net: observed_load.is_some_and(|o| o > forecast_load),
+        reactive_load,
+        reactive_floor: reactive_load.is_some_and(|r| r > unfloored),
         stabilized: held > required,
         capacity_per_replica: target.capacity_per_replica,
         unclamped_replicas: unclamped,
@@ -228,6 +274,12 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, PlanError> {
         recommendation: Recommendation {
             timestamp: now,
             load: required,
+        },
+        service_level: ServiceLevelReport {
+            scored_steps: 0,
+            missed_steps: 0,
+            realized: 1.0,
+            headroom,
         },
     };
 
@@ -245,7 +297,7 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, PlanError> {
         if steps.end > band.len() {
             break;
         }
-        let load = max_over(band, steps);
+        let load = headroom * max_over(band, steps);
         memory.push(Recommendation { timestamp, load });
         let held = memory
             .iter()
@@ -323,6 +375,8 @@ mod tests {
             scale_down_stabilization: Span::from_seconds(300).unwrap(),
             metric_value: MetricValue::Replicas,
             labels: Default::default(),
+            reactive_utilization: None,
+            slo: None,
         }
     }
 
@@ -346,6 +400,8 @@ mod tests {
             now,
             observed,
             recent: &[],
+            headroom: 1.0,
+            last_published: None,
         })
         .unwrap()
     }
@@ -420,6 +476,8 @@ mod tests {
             now,
             observed: None,
             recent: &recent,
+            headroom: 1.0,
+            last_published: None,
         };
         let p = plan(input(300)).unwrap();
         assert!(p.current.stabilized);
@@ -472,6 +530,8 @@ mod tests {
             now: 0,
             observed: None,
             recent: &[],
+            headroom: 1.0,
+            last_published: None,
         })
         .unwrap_err();
         assert!(matches!(err, PlanError::ForecastTooShort { .. }));
@@ -483,6 +543,8 @@ mod tests {
             now: 0,
             observed: None,
             recent: &[],
+            headroom: 1.0,
+            last_published: None,
         })
         .unwrap_err();
         assert_eq!(err, PlanError::MissingQuantile(0.5));
@@ -504,5 +566,58 @@ mod tests {
         assert_eq!(at(15).replicas, 2);
         // The trajectory stops where the forecast no longer covers a full lead window.
         assert_eq!(p.points.last().unwrap().timestamp, 16 * 60);
+    }
+
+    #[test]
+    fn reactive_floor_keeps_the_plan_at_the_hpa_recommendation() {
+        // The forecast says 20, the observed load is 60: the safety net asks for 6 replicas, an
+        // HPA at u = 0.6 for ceil(60 / 6) = 10.
+        let f = forecast(&[20.0; 100]);
+        let mut t = target(60);
+        let observed = Some(Sample::new(0, 60.0).unwrap());
+        assert_eq!(run(&t, &f, 0, observed).current.replicas, 6);
+        t.reactive_utilization = Some(0.6);
+        let p = run(&t, &f, 0, observed);
+        assert_eq!(p.current.replicas, 10);
+        assert!(p.current.reactive_floor);
+        assert_eq!(p.current.reactive_load, Some(100.0));
+        // Without a fresh observation there is no floor.
+        let p = run(&t, &f, 3600, observed);
+        assert_eq!(p.current.reactive_load, None);
+        assert_eq!(p.current.replicas, 2);
+    }
+
+    #[test]
+    fn slo_headroom_grows_after_misses_and_plans_more() {
+        let mut t = target(60);
+        t.slo = Some(0.99);
+        let f = forecast(&[50.0; 400]);
+        let mut planner = Planner::default();
+        let first = planner.plan(&t, &f, 0, None).unwrap();
+        assert_eq!((first.current.replicas, first.current.headroom), (5, 1.0));
+        // The load rises faster than the pods start: every step is missed.
+        for i in 1..10 {
+            let observed = Sample::new(i * 60, 60.0 + 20.0 * i as f64).unwrap();
+            planner.plan(&t, &f, i * 60, Some(observed)).unwrap();
+        }
+        let report = planner.service_level();
+        assert!(report.missed_steps >= 8, "{report:?}");
+        assert!(report.headroom > 1.3, "{report:?}");
+        let later = planner
+            .plan(&t, &f, 600, Some(Sample::new(600, 10.0).unwrap()))
+            .unwrap();
+        assert!(later.current.replicas >= 7, "{later:?}");
+        assert!(later.current.forecast_load > 65.0, "{later:?}");
+        assert!(later.current.headroom > 1.3);
+        // A target without an SLO keeps a headroom of 1, but still reports its misses.
+        t.slo = None;
+        let mut plain = Planner::default();
+        plain.plan(&t, &f, 0, None).unwrap();
+        for i in 1..10 {
+            let observed = Sample::new(i * 60, 60.0 + 20.0 * i as f64).unwrap();
+            plain.plan(&t, &f, i * 60, Some(observed)).unwrap();
+        }
+        assert_eq!(plain.service_level().headroom, 1.0);
+        assert!(plain.service_level().missed_steps >= 1);
     }
 }

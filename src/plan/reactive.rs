@@ -31,6 +31,23 @@ pub fn fallback_value(
     }
 }
 
+/// The HPA's default tolerance: no change while the metric is within 10 % of its target.
+pub const HPA_TOLERANCE: f64 = 0.1;
+
+/// The reactive floor in load units: the replicas an HPA targeting `utilization` of
+/// `capacity` per pod asks for `observed` (`ceil(observed / (u·c))`, or the `current` count
+/// while the ratio is within [`HPA_TOLERANCE`] of it), times `capacity`.
+pub fn floor_load(observed: f64, utilization: f64, capacity: f64, current: Option<u32>) -> f64 {
+    let per_pod = utilization * capacity;
+    let replicas = match current.filter(|n| *n > 0) {
+        Some(n) if (observed / (f64::from(n) * per_pod) - 1.0).abs() <= HPA_TOLERANCE => {
+            f64::from(n)
+        }
+        _ => (observed / per_pod - 1e-9).ceil().max(0.0),
+    };
+    replicas * capacity
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -58,6 +75,16 @@ mod tests {
         load.metric_value = MetricValue::Load;
         assert_eq!(fallback_value(&load, Some(fresh), 1030, None), 55.0);
         assert_eq!(fallback_value(&load, None, 1030, None), 20.0);
+    }
+
+    #[test]
+    fn floor_is_the_hpa_recommendation_with_its_tolerance() {
+        // u = 0.5 of 10: 5 per pod; 22.5 needs 5 pods (50 of load).
+        assert_eq!(floor_load(22.5, 0.5, 10.0, None), 50.0);
+        assert_eq!(floor_load(22.5, 0.5, 10.0, Some(3)), 50.0);
+        // Within 10 % of 4 pods (20): the count stays.
+        assert_eq!(floor_load(21.9, 0.5, 10.0, Some(4)), 40.0);
+        assert_eq!(floor_load(0.0, 0.5, 10.0, Some(4)), 0.0);
     }
 
     #[test]

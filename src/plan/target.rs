@@ -49,6 +49,17 @@ pub struct Target {
     pub scale_down_stabilization: Span,
     #[serde(default)]
     pub metric_value: MetricValue,
+    /// The reactive floor: never plan fewer replicas than an HPA targeting this utilization of
+    /// `capacity_per_replica` asks for the observed load (with the HPA's 10 % tolerance), so the
+    /// plan is never less safe than the HPA it replaces. In `0.05 ..= 1`; absent: no floor
+    /// beyond the safety net (which is the floor at utilization 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reactive_utilization: Option<f64>,
+    /// SLO mode: the fraction of steps that must be fully served (e.g. 0.99). The forecast's
+    /// `quantile` band is then multiplied by a headroom adapted online from the target's own
+    /// realized misses (see `plan::service_level`). In `0.5 .. 1`; absent: a fixed headroom.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slo: Option<f64>,
     /// Extra labels of the published external metric, beside `target = NAME` (which is always
     /// there): an HPA's `metric.selector` is matched against this one label set, e.g.
     /// `{env = "prod"}` for `matchLabels: {target: checkout, env: prod}`. Optional, absent from
@@ -116,6 +127,20 @@ impl Target {
             return bad(format!(
                 "quantile must be strictly between 0 and 1, got {}",
                 self.quantile
+            ));
+        }
+        if let Some(u) = self.reactive_utilization
+            && !(0.05..=1.0).contains(&u)
+        {
+            return bad(format!(
+                "reactive_utilization must be between 0.05 and 1, got {u}"
+            ));
+        }
+        if let Some(slo) = self.slo
+            && !(0.5..1.0).contains(&slo)
+        {
+            return bad(format!(
+                "slo must be at least 0.5 and below 1 (e.g. 0.99), got {slo}"
             ));
         }
         for (key, value) in &self.labels {

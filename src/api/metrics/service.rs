@@ -116,7 +116,7 @@ fn plans(out: &mut Exposition, engine: &Engine) {
     let help = "1 when the target has a plan, 0 when it is served its fallback.";
     out.gauges("prescale_target_planned", help, planned);
     type Pick = fn(&Decision) -> Option<f64>;
-    let families: [(&str, &str, Pick); 5] = [
+    let families: [(&str, &str, Pick); 9] = [
         (
             "prescale_target_replicas",
             "Planned replicas for now + lead time.",
@@ -141,6 +141,26 @@ fn plans(out: &mut Exposition, engine: &Engine) {
             "prescale_target_safety_net",
             "1 when observed load exceeded the forecast and raised the plan.",
             |d| Some(if d.safety_net { 1.0 } else { 0.0 }),
+        ),
+        (
+            "prescale_target_reactive_floor_load",
+            "Load the reactive floor provisions for (its replicas times the capacity).",
+            |d| d.reactive_load,
+        ),
+        (
+            "prescale_target_headroom",
+            "Multiple of the forecast quantile planned for (adapted in SLO mode, else 1).",
+            |d| Some(d.headroom),
+        ),
+        (
+            "prescale_target_service_level",
+            "Realized fraction of scored steps whose observed load the estimated ready replicas served.",
+            |d| (d.service_level.scored_steps > 0).then_some(d.service_level.realized),
+        ),
+        (
+            "prescale_target_scored_steps",
+            "Observed samples scored against the replicas estimated ready since the planner started.",
+            |d| Some(d.service_level.scored_steps as f64),
         ),
     ];
     for (name, help, pick) in families {

@@ -25,6 +25,9 @@ fn run_case(case: &Case) -> Simulation {
         max_replicas: 100,
         utilizations: vec![1.0],
         quantiles: case.quantiles.clone(),
+        reactive_utilizations: vec![],
+        slo: None,
+        follower: Default::default(),
         model: ModelSpec::from_name("seasonal-naive", vec![span(case.season)]).unwrap(),
         cycle: CycleSettings {
             train_window: span("1h"),

@@ -1,0 +1,210 @@
+//! The realized service level of a target, and the headroom SLO mode adapts from it.
+//!
+//! A step is *missed* when the observed load was above what the replicas that were ready could
+//! serve. prescale does not see the Deployment, so the ready count is estimated from its own
+//! published counts: a pod asked for at `τ` serves from `τ + lead_time` and a removed pod goes at
+//! once, so the pods ready at `t` are at most the fewest published over `t − lead_time ..= t`.
+//! Each observed sample is scored once, however often the target is planned.
+//!
+//! **SLO mode** (a target with `slo`): the forecast load is multiplied by a headroom `h` that
+//! follows adaptive conformal inference on the miss indicator: after each scored step
+//! `h ← h · exp(γ · (miss − (1 − slo)))`, kept within [`MIN_HEADROOM`]`..=`[`MAX_HEADROOM`]. A
+//! miss raises `h` by about `γ`; each served step lowers it by `γ · (1 − slo)`, so in the long
+//! run the missed fraction settles where the two balance: at `1 − slo`.
+
+use std::collections::VecDeque;
+
+use serde::{Deserialize, Serialize};
+
+use crate::series::{Sample, Timestamp};
+
+/// The ACI step size `γ` (per scored step, in log headroom).
+pub const ADAPTATION_RATE: f64 = 0.05;
+
+/// Bounds of the adapted headroom, as multiples of the forecast quantile.
+pub const MIN_HEADROOM: f64 = 0.5;
+pub const MAX_HEADROOM: f64 = 4.0;
+
+/// Published counts kept at most (a lead time is a few minutes; the service plans every few
+/// seconds, so this bounds the memory of a long lead time planned often).
+const MAX_PUBLISHED: usize = 4096;
+
+/// What a target served: the figures the plan API and `/metrics` show.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ServiceLevelReport {
+    /// Observed samples scored, and of those, missed.
+    pub scored_steps: u64,
+    pub missed_steps: u64,
+    /// `1 − missed / scored` (1 before any step was scored).
+    pub realized: f64,
+    /// The headroom multiplying the forecast load (1 outside SLO mode).
+    pub headroom: f64,
+}
+
+/// A target's service-level memory.
+#[derive(Debug, Clone)]
+pub struct ServiceLevel {
+    /// `(when, replicas)` published, oldest first.
+    published: VecDeque<(Timestamp, u32)>,
+    last_scored: Option<Timestamp>,
+    scored: u64,
+    missed: u64,
+    headroom: f64,
+}
+
+impl Default for ServiceLevel {
+    fn default() -> ServiceLevel {
+        ServiceLevel {
+            published: VecDeque::new(),
+            last_scored: None,
+            scored: 0,
+            missed: 0,
+            headroom: 1.0,
+        }
+    }
+}
+
+impl ServiceLevel {
+    /// The headroom to plan with now.
+    pub fn headroom(&self) -> f64 {
+        self.headroom
+    }
+
+    /// The count published last, if any.
+    pub fn last_published(&self) -> Option<u32> {
+        self.published.back().map(|(_, replicas)| *replicas)
+    }
+
+    /// Scores `observed` (once per sample timestamp) against the replicas estimated ready at its
+    /// time, and with `slo` adapts the headroom. Samples older than the last one scored, or
+    /// from before anything was published, are not scored.
+    pub fn score(&mut self, observed: Sample, capacity: f64, lead_time: i64, slo: Option<f64>) {
+        if self.last_scored.is_some_and(|t| observed.timestamp <= t) {
+            return;
+        }
+        let Some(ready) = self.ready_at(observed.timestamp, lead_time) else {
+            return;
+        };
+        self.last_scored = Some(observed.timestamp);
+        let miss = observed.value > f64::from(ready) * capacity * (1.0 + 1e-9);
+        self.scored += 1;
+        self.missed += u64::from(miss);
+        if let Some(slo) = slo {
+            let error = f64::from(u8::from(miss)) - (1.0 - slo);
+            self.headroom =
+                (self.headroom * (ADAPTATION_RATE * error).exp()).clamp(MIN_HEADROOM, MAX_HEADROOM);
+        }
+    }
+
+    /// The fewest replicas published over `at − lead_time ..= at`, counting the count in force
+    /// at `at − lead_time`; `None` when nothing was published by `at − lead_time`.
+    fn ready_at(&self, at: Timestamp, lead_time: i64) -> Option<u32> {
+        let from = at - lead_time;
+        let in_force = self
+            .published
+            .iter()
+            .rev()
+            .find(|(t, _)| *t <= from)
+            .map(|(_, r)| *r)?;
+        let later = self
+            .published
+            .iter()
+            .filter(|(t, _)| *t > from && *t <= at)
+            .map(|(_, r)| *r);
+        Some(later.fold(in_force, u32::min))
+    }
+
+    /// Remembers the count published at `now`, forgetting what no later score can need.
+    pub fn publish(&mut self, now: Timestamp, replicas: u32, lead_time: i64) {
+        self.published.push_back((now, replicas));
+        // Keep the newest entry at or before `now − 2·lead` and everything after it: scores come
+        // for samples up to a few steps old.
+        let horizon = now - 2 * lead_time.max(1) - 3600;
+        while self.published.len() > 1 && self.published[1].0 <= horizon {
+            self.published.pop_front();
+        }
+        while self.published.len() > MAX_PUBLISHED {
+            self.published.pop_front();
+        }
+    }
+
+    pub fn report(&self) -> ServiceLevelReport {
+        ServiceLevelReport {
+            scored_steps: self.scored,
+            missed_steps: self.missed,
+            realized: if self.scored == 0 {
+                1.0
+            } else {
+                1.0 - self.missed as f64 / self.scored as f64
+            },
+            headroom: self.headroom,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(t: i64, v: f64) -> Sample {
+        Sample::new(t, v).unwrap()
+    }
+
+    #[test]
+    fn ready_is_the_fewest_published_over_the_lead_window() {
+        let mut level = ServiceLevel::default();
+        level.publish(0, 5, 120);
+        level.publish(60, 10, 120);
+        // At 120 the 10 asked for at 60 are not ready yet: 5 serve 50.
+        level.score(sample(120, 60.0), 10.0, 120, None);
+        assert_eq!(level.report().missed_steps, 1);
+        // At 180 they are: 100 served.
+        level.score(sample(180, 60.0), 10.0, 120, None);
+        assert_eq!(level.report().missed_steps, 1);
+        assert_eq!(level.report().scored_steps, 2);
+        // The same sample is scored once; an older one is not scored.
+        level.score(sample(180, 600.0), 10.0, 120, None);
+        level.score(sample(100, 600.0), 10.0, 120, None);
+        assert_eq!(level.report().scored_steps, 2);
+        // Before anything was published nothing is scored.
+        let mut fresh = ServiceLevel::default();
+        fresh.score(sample(0, 1.0), 10.0, 120, None);
+        assert_eq!(fresh.report().scored_steps, 0);
+        assert_eq!(fresh.report().realized, 1.0);
+    }
+
+    #[test]
+    fn headroom_rises_on_misses_and_decays_when_served() {
+        let mut level = ServiceLevel::default();
+        level.publish(0, 1, 60);
+        for i in 1..=5 {
+            level.score(sample(60 * i + 60, 100.0), 10.0, 60, Some(0.99));
+            level.publish(60 * i, 1, 60);
+        }
+        let after_misses = level.headroom();
+        assert!(after_misses > 1.2, "{after_misses}");
+        for i in 6..=200 {
+            level.score(sample(60 * i + 60, 1.0), 10.0, 60, Some(0.99));
+            level.publish(60 * i, 1, 60);
+        }
+        assert!(level.headroom() < after_misses);
+        assert!(level.headroom() >= MIN_HEADROOM);
+        // Without an SLO the headroom never moves.
+        let mut plain = ServiceLevel::default();
+        plain.publish(0, 1, 60);
+        plain.score(sample(120, 100.0), 10.0, 60, None);
+        assert_eq!(plain.headroom(), 1.0);
+        assert_eq!(plain.report().missed_steps, 1);
+    }
+
+    #[test]
+    fn memory_is_bounded() {
+        let mut level = ServiceLevel::default();
+        for t in 0..100_000 {
+            level.publish(t, 3, 60);
+        }
+        assert!(level.published.len() <= MAX_PUBLISHED);
+        level.score(sample(99_999, 1.0), 10.0, 60, None);
+        assert_eq!(level.report().scored_steps, 1);
+    }
+}

@@ -1,0 +1,140 @@
+//! SLO mode and the reactive floor through the real binary: a target with `slo` publishes a plan
+//! whose headroom rises after the observed load beats the replicas it published, and the plan API
+//! and `/metrics` show the headroom and the realized service level.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Server, client, daily_samples, get_json, get_text, now, push_body, wait_for_200};
+use serde_json::Value;
+
+const CONFIG: &str = r#"
+replan_interval = "1s"
+
+[targets.checkout]
+series = "checkout_rps"
+capacity_per_replica = 20.0
+min_replicas = 2
+max_replicas = 30
+lead_time = "3s"
+slo = 0.99
+reactive_utilization = 0.7
+"#;
+
+async fn push(server: &Server, samples: &[(i64, f64)]) {
+    let response = client()
+        .post(server.url("/api/v1/series/checkout_rps/samples"))
+        .header("content-type", "application/json")
+        .body(push_body(samples))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+}
+
+async fn plan(server: &Server) -> Value {
+    get_json(server.url("/api/v1/targets/checkout/plan")).await
+}
+
+#[tokio::test]
+async fn slo_headroom_rises_after_misses_and_is_published() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("prescale.toml");
+    std::fs::write(&config, CONFIG).unwrap();
+    let server = Server::start(
+        &dir.path().join("data"),
+        &["--config", config.to_str().unwrap()],
+    );
+    // Three days of a daily cycle up to a minute ago.
+    let start = now();
+    push(&server, &daily_samples(start - 60, 3 * 1440)).await;
+    let first = wait_for_200(
+        &server.url("/api/v1/targets/checkout/plan"),
+        Duration::from_secs(60),
+    )
+    .await;
+    let current = &first["current"];
+    assert_eq!(current["headroom"], 1.0, "{first}");
+    assert_eq!(current["slo"], 0.99, "{first}");
+    assert_eq!(current["service_level"]["missed_steps"], 0, "{first}");
+    // Let a few plans be published more than a lead time ago, so that later samples are scored.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+
+    // Load far above anything published: every new sample is a missed step.
+    for _ in 0..6 {
+        push(&server, &[(now(), 5000.0)]).await;
+        tokio::time::sleep(Duration::from_millis(1600)).await;
+    }
+    let after = plan(&server).await;
+    let current = &after["current"];
+    let level = &current["service_level"];
+    assert!(level["missed_steps"].as_u64().unwrap() >= 3, "{after}");
+    assert!(level["realized"].as_f64().unwrap() < 1.0, "{after}");
+    let headroom = current["headroom"].as_f64().unwrap();
+    assert!(
+        headroom > 1.1,
+        "the headroom should rise after misses: {after}"
+    );
+    assert_eq!(current["service_level"]["headroom"], current["headroom"]);
+    // The reactive floor follows the observed load (capped at max_replicas).
+    assert!(
+        current["reactive_load"].as_f64().unwrap() > 5000.0,
+        "{after}"
+    );
+    assert_eq!(current["replicas"], 30, "{after}");
+    assert!(
+        current["reason"].as_str().unwrap().contains("SLO"),
+        "{after}"
+    );
+
+    let metrics = get_text(server.url("/metrics")).await;
+    let gauge = |name: &str| -> f64 {
+        let line = metrics
+            .lines()
+            .find(|l| l.starts_with(&format!("{name}{{target=\"checkout\"}}")))
+            .unwrap_or_else(|| panic!("{name} missing:\n{metrics}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    assert!(gauge("prescale_target_headroom") > 1.1);
+    assert!(gauge("prescale_target_service_level") < 1.0);
+    assert!(gauge("prescale_target_scored_steps") >= 3.0);
+}
+
+#[tokio::test]
+async fn slo_and_floor_are_checked_at_the_edge() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"), &[]);
+    for (body, field) in [
+        (
+            r#"{"series":"rps","capacity_per_replica":10,"max_replicas":5,"slo":1.0}"#,
+            "slo",
+        ),
+        (
+            r#"{"series":"rps","capacity_per_replica":10,"max_replicas":5,"reactive_utilization":0}"#,
+            "reactive_utilization",
+        ),
+    ] {
+        let response = client()
+            .put(server.url("/api/v1/targets/t1"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400);
+        let error: Value = response.json().await.unwrap();
+        assert!(error["error"].as_str().unwrap().contains(field), "{error}");
+    }
+    let response = client()
+        .put(server.url("/api/v1/targets/t1"))
+        .header("content-type", "application/json")
+        .body(r#"{"series":"rps","capacity_per_replica":10,"max_replicas":5,"slo":0.99,"reactive_utilization":0.8}"#)
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
+    let target = get_json(server.url("/api/v1/targets/t1")).await;
+    assert_eq!(target["slo"], 0.99, "{target}");
+    assert_eq!(target["reactive_utilization"], 0.8, "{target}");
+}
