@@ -3,8 +3,18 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::select::{Frame, Tried, mae};
+use super::holdout::{Frame, mae};
 use crate::forecast::history::History;
+
+/// A candidate's holdout forecasts and score.
+pub(super) struct Tried {
+    pub(super) label: String,
+    /// Indices into the candidate list, with weights (one for a single candidate).
+    pub(super) parts: Vec<(usize, f64)>,
+    pub(super) combine: Combine,
+    pub(super) forecasts: Vec<Vec<f64>>,
+    pub(super) mae: f64,
+}
 
 /// How the members' point forecasts are combined.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -4,7 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::combine::Combine;
-use super::select::{Frame, Selection};
+use super::holdout::Frame;
+use super::select::Selection;
 use super::{FittedAuto, Member, RESELECT_SECONDS};
 use crate::forecast::history::History;
 use crate::forecast::intervals::ErrorQuantiles;

@@ -64,6 +64,7 @@
 //! - this module: the spec, the fitted model and its family interface, refits that keep a
 //!   selection;
 //! - `select`: the candidates, the holdout and its scores, the choice;
+//! - `holdout`: the holdout's frame and the MAE that scores forecasts on it;
 //! - `combine`: combinations of the candidates' forecasts (mean of two, median of all);
 //! - `conformal`: the final fit of the chosen members and their calibrated intervals.
 
@@ -79,6 +80,7 @@ use crate::series::{Series, Span};
 
 mod combine;
 mod conformal;
+mod holdout;
 mod select;
 
 pub use combine::Combine;

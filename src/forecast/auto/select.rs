@@ -4,7 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::AutoSpec;
-use super::combine::{Combine, combine_best_two, median_of_all};
+use super::combine::{Combine, Tried, combine_best_two, median_of_all};
+use super::holdout::{Frame, mae, mae_at};
 use crate::forecast::history::{History, season_length};
 use crate::forecast::linear::LinearSeasonalSpec;
 use crate::forecast::seasonal_naive::SeasonalNaiveSpec;
@@ -93,25 +94,6 @@ pub struct CandidateScore {
     /// Why the candidate could not be scored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-}
-
-/// The holdout's frame: the origins and how far each forecast reaches.
-pub(super) struct Frame {
-    pub(super) origins: Vec<usize>,
-    /// Steps scored ahead of each origin.
-    pub(super) scored: usize,
-    /// Steps forecast ahead of each origin (≥ `scored`), for the conformal quantiles.
-    pub(super) reach: usize,
-}
-
-/// A candidate's holdout forecasts and score.
-pub(super) struct Tried {
-    pub(super) label: String,
-    /// Indices into the candidate list, with weights (one for a single candidate).
-    pub(super) parts: Vec<(usize, f64)>,
-    pub(super) combine: Combine,
-    pub(super) forecasts: Vec<Vec<f64>>,
-    pub(super) mae: f64,
 }
 
 /// What the holdout chose.
@@ -246,36 +228,6 @@ impl AutoSpec {
 /// A spec's label before fitting (for a candidate that failed to fit).
 fn spec_label(spec: &ModelSpec) -> String {
     format!("{}({})", spec.name(), join_seasons(spec.seasons()))
-}
-
-/// The MAE of holdout forecasts 1 to `frame.scored` steps ahead (observed actuals only), and
-/// how many points it is over; NaN for none.
-pub(super) fn mae(history: &History, frame: &Frame, forecasts: &[Vec<f64>]) -> (f64, usize) {
-    mae_at(history, &frame.origins, frame.scored, forecasts)
-}
-
-/// [`mae`] over some of the origins (`forecasts` are theirs).
-fn mae_at(
-    history: &History,
-    origins: &[usize],
-    scored: usize,
-    forecasts: &[Vec<f64>],
-) -> (f64, usize) {
-    let (mut sum, mut points) = (0.0, 0usize);
-    for (&origin, forecast) in origins.iter().zip(forecasts) {
-        for (actual, predicted) in history.values[origin..].iter().zip(forecast).take(scored) {
-            let error = actual - predicted;
-            if error.is_finite() {
-                sum += error.abs();
-                points += 1;
-            }
-        }
-    }
-    if points == 0 || !sum.is_finite() {
-        (f64::NAN, points)
-    } else {
-        (sum / points as f64, points)
-    }
 }
 
 /// Whether `challenger`'s holdout forecasts beat `incumbent`'s consistently rather than on a

@@ -2,7 +2,8 @@
 //! intervals, kept selections and their expiry, the evidence test.
 
 use super::conformal::anchors;
-use super::select::{Frame, consistently_better, mae};
+use super::holdout::{Frame, mae};
+use super::select::consistently_better;
 use super::*;
 use crate::forecast::test_support::{Lcg, noted};
 

@@ -214,7 +214,8 @@ pub(super) fn fit_form(
     warm: Option<Smoothing>,
 ) -> Candidate {
     let dims = form.dims();
-    let mut f = |u: &[f64; 4]| objective(y, form, &form.params(u), &init, ring);
+    let multiplicative = form.seasonality == Seasonality::Multiplicative;
+    let mut f = |u: &[f64; 4]| objective(y, multiplicative, &form.params(u), &init, ring);
     let budget = EVALS_PER_DIM * dims;
     let best = match warm {
         Some(p) => {

@@ -1,7 +1,6 @@
 //! The smoothing recursion: its initial state, one pass over the data (the objective and the
 //! recorded state) and the forecasts from later origins that carry it on.
 
-use super::optimize::Form;
 use super::{FittedHoltWinters, Seasonality, Smoothing, Trend};
 use crate::forecast::history::History;
 
@@ -115,10 +114,10 @@ pub(super) fn run<const MULT: bool, const RECORD: bool>(
     }
 }
 
-/// [`run`] dispatched on the seasonality, without a trace.
+/// [`run`] dispatched on the seasonality (multiplicative or not), without a trace.
 pub(super) fn objective(
     y: &[f64],
-    form: Form,
+    multiplicative: bool,
     p: &Smoothing,
     init: &Init,
     ring: &mut [f64],
@@ -128,7 +127,7 @@ pub(super) fn objective(
         slope: Vec::new(),
         season: Vec::new(),
     };
-    let pass = if form.seasonality == Seasonality::Multiplicative {
+    let pass = if multiplicative {
         run::<true, false>(y, p, init, ring, &mut none)
     } else {
         run::<false, false>(y, p, init, ring, &mut none)
