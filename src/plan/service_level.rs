@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::series::{Sample, Timestamp};
 
 /// The ACI step size `γ` (per scored step, in log headroom).
-pub const ADAPTATION_RATE: f64 = 0.05;
+pub const ADAPTATION_RATE: f64 = 0.1;
 
 /// Bounds of the adapted headroom, as multiples of the forecast quantile.
 pub const MIN_HEADROOM: f64 = 0.5;
