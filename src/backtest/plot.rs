@@ -177,14 +177,7 @@ fn demand_panel(area: &DrawingArea<SVGBackend, Shift>, outcome: &Outcome, week: 
         chart.draw_series(LineSeries::new(run, PREDICTIVE.mix(0.7).stroke_width(1)))?;
     }
     legend(&mut chart, "point forecast", PREDICTIVE.to_rgba(), 2)?;
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .label_font((FONT, 14))
-        .draw()?;
-    Ok(())
+    legend_box(&mut chart, SeriesLabelPosition::UpperLeft)
 }
 
 fn replica_panel(
@@ -252,14 +245,7 @@ fn replica_panel(
         chart.draw_series(LineSeries::new(points, color.stroke_width(1)))?;
         legend(&mut chart, name, color.to_rgba(), 2)?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .label_font((FONT, 14))
-        .draw()?;
-    Ok(())
+    legend_box(&mut chart, SeriesLabelPosition::UpperLeft)
 }
 
 fn frontier_panel(area: &DrawingArea<SVGBackend, Shift>, outcome: &Outcome) -> Fallible {
@@ -333,14 +319,7 @@ fn frontier_panel(area: &DrawingArea<SVGBackend, Shift>, outcome: &Outcome) -> F
         ORACLE.to_rgba(),
         4,
     )?;
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .label_font((FONT, 14))
-        .draw()?;
-    Ok(())
+    legend_box(&mut chart, SeriesLabelPosition::UpperRight)
 }
 
 /// The points no other point beats on both axes (less under-provisioning and less cost),
@@ -354,6 +333,29 @@ fn pareto(mut points: Vec<(f64, f64, String)>) -> Vec<(f64, f64, String)> {
         }
     }
     front
+}
+
+/// Draws the legend entries at `position`.
+fn legend_box<'a, DB: DrawingBackend + 'a>(
+    chart: &mut ChartContext<
+        'a,
+        DB,
+        Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+    >,
+    position: SeriesLabelPosition,
+) -> Fallible
+where
+    DB::ErrorType: 'static,
+{
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font((FONT, 14))
+        .draw()
+        .map_err(|e| e.to_string())?;
+    Ok(())
 }
 
 /// Adds a legend entry drawn as a short line of `color` and `width`.

@@ -393,7 +393,13 @@ mod tests {
         }
     }
 
-    fn run(t: &Target, f: &Forecast, now: i64, observed: Option<Sample>) -> Plan {
+    /// A bare plan: nothing remembered, a headroom of 1.
+    fn try_run(
+        t: &Target,
+        f: &Forecast,
+        now: i64,
+        observed: Option<Sample>,
+    ) -> Result<Plan, PlanError> {
         plan(PlanInput {
             target: t,
             forecast: f,
@@ -403,7 +409,10 @@ mod tests {
             headroom: 1.0,
             last_published: None,
         })
-        .unwrap()
+    }
+
+    fn run(t: &Target, f: &Forecast, now: i64, observed: Option<Sample>) -> Plan {
+        try_run(t, f, now, observed).unwrap()
     }
 
     #[test]
@@ -524,29 +533,11 @@ mod tests {
     #[test]
     fn errors_are_values() {
         let f = forecast(&[10.0; 3]);
-        let err = plan(PlanInput {
-            target: &target(600),
-            forecast: &f,
-            now: 0,
-            observed: None,
-            recent: &[],
-            headroom: 1.0,
-            last_published: None,
-        })
-        .unwrap_err();
+        let err = try_run(&target(600), &f, 0, None).unwrap_err();
         assert!(matches!(err, PlanError::ForecastTooShort { .. }));
         let mut t = target(60);
         t.quantile = 0.5;
-        let err = plan(PlanInput {
-            target: &t,
-            forecast: &f,
-            now: 0,
-            observed: None,
-            recent: &[],
-            headroom: 1.0,
-            last_published: None,
-        })
-        .unwrap_err();
+        let err = try_run(&t, &f, 0, None).unwrap_err();
         assert_eq!(err, PlanError::MissingQuantile(0.5));
     }
 
