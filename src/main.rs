@@ -3,24 +3,17 @@
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use tokio::sync::watch;
 
-use prescale::alerts::Alerts;
 use prescale::api::cluster::ClusterOptions;
-use prescale::api::{AppState, router};
+use prescale::app::{Options, Service, open_store};
 use prescale::backtest::{self, Capacity, Outcome, Stage};
-use prescale::collect::Ingest;
 use prescale::collect::import::import_dataset;
-use prescale::collect::prometheus_pull::{PullStatus, Puller};
 use prescale::config::{Config, DEFAULT_DATA_DIR, Overrides};
-use prescale::engine::{Engine, runner};
-use prescale::monitor::Monitor;
+use prescale::engine::runner;
 use prescale::series::{SeriesKey, Span, format_timestamp};
-use prescale::store::Store;
 
 /// Predictive autoscaling: learn each service's traffic and scale before the load arrives.
 #[derive(Parser)]
@@ -259,15 +252,6 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
-}
-
-fn open_store(dir: &std::path::Path) -> Result<Store> {
-    Store::open(dir).with_context(|| {
-        format!(
-            "cannot open the store in {} (is another prescale using it?)",
-            dir.display()
-        )
-    })
 }
 
 fn import(dataset: PathBuf, series: String, data_dir: PathBuf) -> Result<()> {
@@ -512,122 +496,16 @@ fn serve(
 ) -> Result<()> {
     let config = Config::load(config.as_deref(), overrides)?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    runtime.block_on(run(config, demo, cluster))
-}
-
-async fn run(config: Config, demo: bool, cluster: ClusterOptions) -> Result<()> {
-    let store = open_store(&config.data_dir)?;
-    let engine = Arc::new(Engine::new(store.clone(), config.engine.clone())?);
-    for (name, target) in &config.targets {
-        engine
-            .put_target(name, target.clone())
-            .with_context(|| format!("target {name:?} from the config file"))?;
-    }
-    let started = runner::system_now();
-    for seed in &config.model_files {
-        let usable = engine.seed_model(&seed.series, &seed.file, started);
-        let file = &seed.file;
-        tracing::info!(
-            series = %seed.series,
-            file = %seed.path.display(),
-            model = %file.chosen.model,
-            trained_until = %format_timestamp(file.training.to),
-            "series starts from its model file"
-        );
-        if !usable {
-            tracing::warn!(
-                series = %seed.series,
-                file = %seed.path.display(),
-                "the model's training data ends too long ago to forecast from now; the series \
-                 has forecasts once it is refitted on fresh samples"
-            );
+    runtime.block_on(async {
+        let running = Service::start(config, Options { demo, cluster }).await?;
+        // The service also stops by itself when its plain HTTP port fails.
+        let stopped = running.token();
+        tokio::select! {
+            () = signal() => {}
+            () = stopped.cancelled() => {}
         }
-    }
-    let (stop, shutdown) = watch::channel(false);
-    if demo {
-        let now = runner::system_now();
-        let loader = store.clone();
-        let (target, replay) =
-            tokio::task::spawn_blocking(move || prescale::demo::load(&loader, now)).await??;
-        engine.put_target(prescale::demo::DEMO_TARGET, target)?;
-        tokio::spawn(prescale::demo::replay(
-            store.clone(),
-            replay,
-            runner::system_now,
-            shutdown.clone(),
-        ));
-        tracing::info!(
-            series = prescale::demo::DEMO_SERIES,
-            target = prescale::demo::DEMO_TARGET,
-            "demo history loaded; its last week replays live"
-        );
-    }
-    let loops = tokio::spawn(runner::run(engine.clone(), shutdown.clone()));
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
-    // Prometheus in and out, alerts (issue 6): pull sources, the monitor and its alerts.
-    let state = AppState::new(engine.clone());
-    let ingest = prometheus_ingest(&config, &state, shutdown.clone());
-    let alerts = Arc::new(Alerts::start(
-        &config.alerts,
-        config.engine.refit_interval,
-        shutdown.clone(),
-    ));
-    let monitor = Arc::new(Monitor::new(engine.clone(), Some(alerts)));
-    tokio::spawn(monitor.clone().run(runner::system_now, shutdown.clone()));
-    let state = state.with_monitoring(ingest, monitor);
-    // Kubernetes serving (issue 5): the TLS port and the KEDA scaler, beside the plain port.
-    prescale::api::cluster::start(&cluster, state.clone(), shutdown.clone())
-        .await
-        .context("cannot start the Kubernetes ports")?;
-    tracing::info!(
-        listen = %listener.local_addr()?,
-        data_dir = %config.data_dir.display(),
-        targets = engine.targets().len(),
-        "prescale serving"
-    );
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(signal())
-        .await
-        .context("HTTP server failed")?;
-    tracing::info!("shutting down: stopping the engine and flushing the store");
-    let _ = stop.send(true);
-    let _ = loops.await;
-    tokio::task::spawn_blocking(move || store.flush()).await??;
-    Ok(())
-}
-
-/// The remote_write settings, and one task per `[[sources]]` entry.
-fn prometheus_ingest(
-    config: &Config,
-    state: &AppState,
-    shutdown: watch::Receiver<bool>,
-) -> Arc<Ingest> {
-    if config.remote_write.allow.is_empty() {
-        tracing::info!(
-            "remote_write (POST /api/v1/write) keeps no metric until [remote_write] allow names some"
-        );
-    }
-    let mut pulls = Vec::new();
-    for source in &config.sources {
-        let status = Arc::new(PullStatus::new(source.series.clone()));
-        pulls.push(status.clone());
-        let puller = Puller {
-            source: source.clone(),
-            status,
-            store: state.engine.store().clone(),
-            committer: state.committer.clone(),
-            default_backfill: config.engine.train_window,
-            now: runner::system_now,
-        };
-        tracing::info!(source = %source.series, url = %source.url, query = %source.query, "Prometheus pull source");
-        tokio::spawn(puller.run(shutdown.clone()));
-    }
-    Arc::new(Ingest {
-        remote_write: config.remote_write.clone(),
-        remote_write_counters: Default::default(),
-        pulls,
+        running.shutdown().await?;
+        Ok(())
     })
 }
 
