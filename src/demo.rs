@@ -77,12 +77,12 @@ pub fn load(store: &Store, now: Timestamp) -> Result<(Target, Replay), StoreErro
 }
 
 /// Appends each held-back sample once its time has come, until the replay is exhausted or
-/// `shutdown` fires. `now` reads the clock.
+/// `token` is cancelled. `now` reads the clock.
 pub async fn replay(
     store: Store,
     replay: Replay,
     now: impl Fn() -> Timestamp,
-    mut shutdown: tokio::sync::watch::Receiver<bool>,
+    token: tokio_util::sync::CancellationToken,
 ) {
     let mut next = 0;
     while next < replay.samples.len() {
@@ -102,8 +102,9 @@ pub async fn replay(
             next += due;
         }
         tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
-            _ = shutdown.changed() => return,
+            biased;
+            () = token.cancelled() => return,
+            () = tokio::time::sleep(Duration::from_secs(5)) => {}
         }
     }
 }

@@ -33,6 +33,7 @@
 
 pub mod alerts;
 pub mod api;
+pub mod app;
 pub mod backtest;
 pub mod collect;
 pub mod config;

@@ -440,7 +440,8 @@ async fn fake_api_server(
     dir: &Path,
     cluster_ca: &Ca,
     config_map: Value,
-    stop: tokio::sync::watch::Receiver<bool>,
+    stop: tokio_util::sync::CancellationToken,
+    tasks: &tokio_util::task::TaskTracker,
 ) -> u16 {
     use axum::http::{HeaderMap, StatusCode};
     use axum::response::IntoResponse;
@@ -452,8 +453,13 @@ async fn fake_api_server(
         cert: CertSource::Files { cert, key },
         client_ca: None,
     };
-    let tls = prescale::api::k8s::secure::tls::load(sources, Duration::from_secs(60), stop.clone())
-        .unwrap();
+    let tls = prescale::api::k8s::secure::tls::load(
+        sources,
+        Duration::from_secs(60),
+        stop.clone(),
+        tasks,
+    )
+    .unwrap();
     let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = tcp.local_addr().unwrap().port();
     let app = axum::Router::new().route(
@@ -470,7 +476,7 @@ async fn fake_api_server(
             }
         }),
     );
-    let listener = TlsListener::new(tcp, tls, stop);
+    let listener = TlsListener::new(tcp, tls, stop, tasks);
     tokio::spawn(async move {
         axum::serve(
             listener,
@@ -487,7 +493,8 @@ async fn the_front_proxy_ca_and_names_are_read_from_the_cluster() {
     let dir = tempfile::tempdir().unwrap();
     let cluster_ca = Ca::new("cluster-ca");
     let front_proxy_ca = Ca::new("front-proxy-ca");
-    let (_stop, stop) = tokio::sync::watch::channel(false);
+    let stop = tokio_util::sync::CancellationToken::new();
+    let tasks = tokio_util::task::TaskTracker::new();
     let config_map = serde_json::json!({
         "kind": "ConfigMap",
         "metadata": {"name": "extension-apiserver-authentication", "namespace": "kube-system"},
@@ -497,7 +504,7 @@ async fn the_front_proxy_ca_and_names_are_read_from_the_cluster() {
             "requestheader-username-headers": "[\"X-Remote-User\"]",
         },
     });
-    let port = fake_api_server(dir.path(), &cluster_ca, config_map, stop).await;
+    let port = fake_api_server(dir.path(), &cluster_ca, config_map, stop, &tasks).await;
     let account = dir.path().join("serviceaccount");
     std::fs::create_dir(&account).unwrap();
     std::fs::write(account.join("token"), "service-account-token\n").unwrap();

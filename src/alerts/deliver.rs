@@ -13,7 +13,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde::Deserialize;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::rules::{Notification, Status};
 use crate::series::format_timestamp;
@@ -84,13 +86,15 @@ pub struct Receiver {
 }
 
 impl Receiver {
-    /// Starts the receiver's task on the current runtime.
+    /// Starts the receiver's task on `tasks`; it stops when `token` is cancelled (a delivery
+    /// try under way is finished first, its timeout bounding the wait).
     pub fn start(
         name: String,
         config: ReceiverConfig,
         timeout: Duration,
         attempts: u32,
-        shutdown: watch::Receiver<bool>,
+        token: CancellationToken,
+        tasks: &TaskTracker,
     ) -> Receiver {
         let (queue, inbox) = mpsc::channel(QUEUE);
         let stats = Arc::new(ReceiverStats::default());
@@ -98,14 +102,14 @@ impl Receiver {
             .timeout(timeout)
             .build()
             .expect("a client with a timeout always builds");
-        tokio::spawn(worker(
+        tasks.spawn(worker(
             name.clone(),
             config,
             client,
             attempts.max(1),
             stats.clone(),
             inbox,
-            shutdown,
+            token,
         ));
         Receiver { name, stats, queue }
     }
@@ -126,15 +130,16 @@ async fn worker(
     attempts: u32,
     stats: Arc<ReceiverStats>,
     mut inbox: mpsc::Receiver<Notification>,
-    mut shutdown: watch::Receiver<bool>,
+    token: CancellationToken,
 ) {
     loop {
         let notification = tokio::select! {
+            biased;
+            () = token.cancelled() => return,
             next = inbox.recv() => match next {
                 Some(n) => n,
                 None => return,
             },
-            _ = shutdown.changed() => return,
         };
         let body = payload(config.kind, &notification);
         let mut attempt = 0;
@@ -173,8 +178,9 @@ async fn worker(
             stats.retries.fetch_add(1, Ordering::Relaxed);
             let wait = Duration::from_secs(1 << (attempt - 1).min(6)).min(Duration::from_secs(60));
             tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
-                _ = shutdown.changed() => return,
+                biased;
+                () = token.cancelled() => return,
+                () = tokio::time::sleep(wait) => {}
             }
         }
     }

@@ -34,7 +34,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use serde::Deserialize;
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::series::Span;
 use deliver::{Receiver, ReceiverConfig};
@@ -151,11 +152,13 @@ pub struct Alerts {
 }
 
 impl Alerts {
-    /// Starts one delivery task per receiver on the current runtime.
+    /// Starts one delivery task per receiver on `tasks`, each stopping when `token` is
+    /// cancelled.
     pub fn start(
         config: &AlertsConfig,
         refit_interval: Span,
-        shutdown: watch::Receiver<bool>,
+        token: &CancellationToken,
+        tasks: &TaskTracker,
     ) -> Alerts {
         let timeout = Duration::from_secs(config.timeout.seconds() as u64);
         let receivers = config
@@ -168,7 +171,8 @@ impl Alerts {
                     receiver.clone(),
                     timeout,
                     config.attempts,
-                    shutdown.clone(),
+                    token.clone(),
+                    tasks,
                 )
             })
             .collect();

@@ -11,7 +11,8 @@
 use std::net::SocketAddr;
 
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::health;
 use super::k8s;
@@ -49,17 +50,18 @@ pub struct ClusterPorts {
     pub keda: Option<SocketAddr>,
 }
 
-/// Starts the TLS port and the KEDA port as configured, serving them in background tasks until
-/// `shutdown` turns true. Errors (an unreadable certificate file, an explicit address that
-/// cannot be bound) are returned before anything is served.
+/// Starts the TLS port and the KEDA port as configured, serving them in background tasks on
+/// `tasks` until `token` is cancelled. Errors (an unreadable certificate file, an explicit
+/// address that cannot be bound) are returned before anything is served.
 pub async fn start(
     options: &ClusterOptions,
     state: AppState,
-    shutdown: watch::Receiver<bool>,
+    token: &CancellationToken,
+    tasks: &TaskTracker,
 ) -> Result<ClusterPorts, ClusterError> {
     let api = k8s::routes(Provider::new(&state));
     let probes = health::routes().with_state(state.clone());
-    let tls = secure::start(&options.secure, api, probes, shutdown.clone()).await?;
+    let tls = secure::start(&options.secure, api, probes, token, tasks).await?;
     let mut ports = ClusterPorts { tls, keda: None };
     if let Some(address) = options.keda_listen {
         let tcp = TcpListener::bind(address)
@@ -71,7 +73,7 @@ pub async fn start(
             grpc_address = %bound.map_or("?".to_string(), |a| a.to_string()),
             "KEDA external scaler serving (gRPC)"
         );
-        tokio::spawn(keda::serve(tcp, state, shutdown));
+        tasks.spawn(keda::serve(tcp, state, token.clone(), tasks.clone()));
     }
     Ok(ports)
 }

@@ -4,6 +4,8 @@
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
+use tokio_util::task::TaskTracker;
+
 use super::error::{ApiError, blocking};
 use crate::collect::Ingest;
 use crate::collect::commit::Committer;
@@ -34,9 +36,10 @@ pub struct ApiCounters {
 }
 
 impl AppState {
-    /// State for `engine`; starts the group-commit task, so call it inside a tokio runtime.
-    pub fn new(engine: Arc<Engine>) -> AppState {
-        let committer = Committer::start(engine.store().clone());
+    /// State for `engine`; starts the group-commit task on `tasks`, so call it inside a tokio
+    /// runtime.
+    pub fn new(engine: Arc<Engine>, tasks: &TaskTracker) -> AppState {
+        let committer = Committer::start(engine.store().clone(), tasks);
         AppState {
             monitor: Arc::new(Monitor::new(engine.clone(), None)),
             engine,

@@ -6,6 +6,7 @@
 //! share one flush, and a write is never acknowledged by a flush that began before it.
 
 use tokio::sync::{mpsc, oneshot};
+use tokio_util::task::TaskTracker;
 
 use crate::store::Store;
 
@@ -18,10 +19,14 @@ pub struct Committer {
 }
 
 impl Committer {
-    /// Starts the flushing task on the current tokio runtime. It ends when every handle is gone.
-    pub fn start(store: Store) -> Committer {
+    /// Starts the flushing task on `tasks`. It ends when every handle is gone.
+    ///
+    /// It watches no cancellation token, unlike the service's other tasks: while the HTTP
+    /// servers shut down gracefully, the requests still in flight wait here for their writes
+    /// to be durable, and must get an answer. Their handles go with them, and so does this task.
+    pub fn start(store: Store, tasks: &TaskTracker) -> Committer {
         let (tickets, mut queue) = mpsc::unbounded_channel::<Ticket>();
-        tokio::spawn(async move {
+        tasks.spawn(async move {
             while let Some(first) = queue.recv().await {
                 let mut waiting = vec![first];
                 while let Ok(more) = queue.try_recv() {

@@ -50,7 +50,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde::Deserialize;
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 use super::commit::Committer;
 use crate::series::{Sample, SeriesKey, Span, Timestamp};
@@ -326,9 +326,9 @@ pub struct Puller {
 }
 
 impl Puller {
-    /// Polls until `shutdown` turns true: at once, then every `interval`, backing off after
-    /// failures.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+    /// Polls until `token` is cancelled: at once, then every `interval`, backing off after
+    /// failures. A poll under way is finished first.
+    pub async fn run(self, token: CancellationToken) {
         let client = match reqwest::Client::builder()
             .timeout(Duration::from_secs(self.source.timeout.seconds() as u64))
             .build()
@@ -377,11 +377,9 @@ impl Puller {
                 }
             };
             tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
-                _ = shutdown.changed() => return,
-            }
-            if *shutdown.borrow() {
-                return;
+                biased;
+                () = token.cancelled() => return,
+                () = tokio::time::sleep(wait) => {}
             }
         }
     }

@@ -1,5 +1,6 @@
 //! The engine's loops on tokio: a refit loop and a re-plan loop, each doing its CPU work on the
-//! blocking pool (never on the async threads), both stopping when the shutdown signal fires.
+//! blocking pool (never on the async threads), both stopping when the service's cancellation
+//! token is cancelled.
 //!
 //! They are separate so that a long refit pass over many series never delays the 15-second
 //! re-plan of targets, which only needs the models already cached.
@@ -7,7 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 use super::Engine;
 use crate::series::Timestamp;
@@ -20,14 +21,17 @@ pub fn system_now() -> Timestamp {
 /// How often the refit loop looks for series that are due (new series, stale models).
 const REFIT_CHECK: Duration = Duration::from_secs(5);
 
-/// Runs both loops until `shutdown` turns true.
-pub async fn run(engine: Arc<Engine>, shutdown: watch::Receiver<bool>) {
-    let refit = tokio::spawn(refit_loop(engine.clone(), shutdown.clone()));
-    let replan = tokio::spawn(replan_loop(engine, shutdown));
-    let _ = tokio::join!(refit, replan);
+/// Runs both loops until `token` is cancelled; a pass under way is finished first.
+pub async fn run(engine: Arc<Engine>, token: CancellationToken) {
+    // One task, two futures: each does its work on the blocking pool, so neither waits for
+    // the other, and whoever awaits this awaits both.
+    tokio::join!(
+        refit_loop(engine.clone(), &token),
+        replan_loop(engine, &token)
+    );
 }
 
-async fn refit_loop(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>) {
+async fn refit_loop(engine: Arc<Engine>, token: &CancellationToken) {
     loop {
         let pass = engine.clone();
         let outcome = tokio::task::spawn_blocking(move || {
@@ -50,28 +54,24 @@ async fn refit_loop(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>) {
             Err(error) => tracing::error!(%error, "refit task panicked"),
         }
         tokio::select! {
-            _ = tokio::time::sleep(REFIT_CHECK) => {}
-            _ = engine.wake.notified() => {}
-            _ = shutdown.changed() => return,
-        }
-        if *shutdown.borrow() {
-            return;
+            biased;
+            () = token.cancelled() => return,
+            () = tokio::time::sleep(REFIT_CHECK) => {}
+            () = engine.wake.notified() => {}
         }
     }
 }
 
-async fn replan_loop(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>) {
+async fn replan_loop(engine: Arc<Engine>, token: &CancellationToken) {
     let every = Duration::from_secs(engine.settings().replan_interval.seconds() as u64);
     let mut ticker = tokio::time::interval(every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
+            biased;
+            () = token.cancelled() => return,
             _ = ticker.tick() => {}
-            _ = engine.wake.notified() => {}
-            _ = shutdown.changed() => return,
-        }
-        if *shutdown.borrow() {
-            return;
+            () = engine.wake.notified() => {}
         }
         let pass = engine.clone();
         if let Err(error) = tokio::task::spawn_blocking(move || pass.replan(system_now())).await {

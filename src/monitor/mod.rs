@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 use crate::alerts::Alerts;
 use crate::alerts::rules::{Facts, ModelFacts, SeriesFacts, TargetFacts};
@@ -200,18 +200,16 @@ impl Monitor {
         Ok(())
     }
 
-    /// Runs [`tick`](Self::tick) every re-plan interval until `shutdown` turns true.
-    pub async fn run(self: Arc<Self>, now: fn() -> Timestamp, mut shutdown: watch::Receiver<bool>) {
+    /// Runs [`tick`](Self::tick) every re-plan interval until `token` is cancelled.
+    pub async fn run(self: Arc<Self>, now: fn() -> Timestamp, token: CancellationToken) {
         let every = Duration::from_secs(self.engine.settings().replan_interval.seconds() as u64);
         let mut ticker = tokio::time::interval(every);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
+                biased;
+                () = token.cancelled() => return,
                 _ = ticker.tick() => {}
-                _ = shutdown.changed() => return,
-            }
-            if *shutdown.borrow() {
-                return;
             }
             let monitor = self.clone();
             match tokio::task::spawn_blocking(move || monitor.tick(now())).await {

@@ -18,9 +18,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use tokio::sync::watch;
-
-use super::shutdown::stopped;
+use tokio_util::sync::CancellationToken;
 
 /// How often the ConfigMap is fetched again.
 pub const REFRESH: Duration = Duration::from_secs(600);
@@ -159,12 +157,13 @@ pub fn write_ca(path: &Path, pem: &str) -> Result<(), InClusterError> {
     std::fs::rename(&temporary, path).map_err(write_failed)
 }
 
-/// Refreshes the CA file every [`REFRESH`] until `shutdown`; failures are logged.
-pub async fn refresh(path: PathBuf, mut shutdown: watch::Receiver<bool>) {
+/// Refreshes the CA file every [`REFRESH`] until `token` is cancelled; failures are logged.
+pub async fn refresh(path: PathBuf, token: CancellationToken) {
     loop {
         tokio::select! {
-            _ = tokio::time::sleep(REFRESH) => {}
-            _ = stopped(&mut shutdown) => return,
+            biased;
+            () = token.cancelled() => return,
+            () = tokio::time::sleep(REFRESH) => {}
         }
         let outcome = match fetch().await {
             Ok(settings) => write_ca(&path, &settings.client_ca_pem),

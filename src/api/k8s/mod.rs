@@ -11,8 +11,10 @@
 //! - [`secure`]: the TLS port with front-proxy client-certificate authentication — its flags,
 //!   certificates (reloaded when they change, or self-signed), listener and authentication;
 //! - [`incluster`]: the front-proxy CA and allowed names read from the cluster
-//!   (`--requestheader-from-cluster`);
-//! - [`shutdown`]: waiting for the stop signal the serving tasks share.
+//!   (`--requestheader-from-cluster`).
+//!
+//! The serving tasks stop when a `CancellationToken` is cancelled, and are spawned on a
+//! `TaskTracker` the caller passes, so that its shutdown can await them.
 //!
 //! [`routes`] is everything a client reaches on the Kubernetes paths (`/apis/...`,
 //! `/openapi/...`), with the API server's content negotiation: answers are `application/json`; a
@@ -26,7 +28,6 @@ pub mod incluster;
 pub mod openapi;
 pub mod secure;
 pub mod selector;
-pub mod shutdown;
 pub mod status;
 
 use axum::Router;

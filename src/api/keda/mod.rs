@@ -36,13 +36,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tokio_stream::Stream;
 use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tonic::{Request, Response, Status};
 
 use super::k8s::selector::Selector;
-use super::k8s::shutdown::stopped;
 use super::provider::{Provider, Unserved};
 use super::state::AppState;
 use crate::plan::{MetricValue, Target, check_namespace};
@@ -61,16 +62,22 @@ pub struct Scaler {
     provider: Provider,
     /// How often `StreamIsActive` asks again: the replanning interval, within 1 s to 1 min.
     period: Duration,
-    shutdown: watch::Receiver<bool>,
+    /// Ends the `StreamIsActive` streams on shutdown.
+    token: CancellationToken,
+    /// Where the streams' tasks run, so that shutdown awaits them.
+    tasks: TaskTracker,
 }
 
 impl Scaler {
-    pub fn new(state: AppState, shutdown: watch::Receiver<bool>) -> Scaler {
+    /// The scaler over `state`; its streams stop when `token` is cancelled, their tasks
+    /// spawned on `tasks`.
+    pub fn new(state: AppState, token: CancellationToken, tasks: TaskTracker) -> Scaler {
         let replan = state.engine.settings().replan_interval.seconds();
         Scaler {
             provider: Provider::new(&state),
             period: Duration::from_secs(replan.clamp(1, 60) as u64),
-            shutdown,
+            token,
+            tasks,
         }
     }
 
@@ -150,8 +157,7 @@ impl ExternalScaler for Scaler {
         let (send, receive) = mpsc::channel(4);
         let scaler = self.clone();
         let period = self.period;
-        tokio::spawn(async move {
-            let mut shutdown = scaler.shutdown.clone();
+        self.tasks.spawn(async move {
             let mut last = None;
             loop {
                 let answer = scaler.value(&object).await.map(|(_, value)| value > 0.0);
@@ -169,7 +175,7 @@ impl ExternalScaler for Scaler {
                 tokio::select! {
                     _ = tokio::time::sleep(period) => {}
                     _ = send.closed() => return,
-                    _ = stopped(&mut shutdown) => return,
+                    () = scaler.token.cancelled() => return,
                 }
             }
         });
@@ -213,15 +219,18 @@ impl ExternalScaler for Scaler {
     }
 }
 
-/// Serves the scaler on `tcp` until `shutdown`.
-pub async fn serve(tcp: TcpListener, state: AppState, shutdown: watch::Receiver<bool>) {
-    let service = ExternalScalerServer::new(Scaler::new(state, shutdown.clone()));
-    let mut stop = shutdown;
+/// Serves the scaler on `tcp` until `token` is cancelled (then lets the calls in flight end),
+/// spawning its streams' tasks on `tasks`.
+pub async fn serve(
+    tcp: TcpListener,
+    state: AppState,
+    token: CancellationToken,
+    tasks: TaskTracker,
+) {
+    let service = ExternalScalerServer::new(Scaler::new(state, token.clone(), tasks));
     let outcome = tonic::transport::Server::builder()
         .add_service(service)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(tcp), async move {
-            stopped(&mut stop).await
-        })
+        .serve_with_incoming_shutdown(TcpListenerStream::new(tcp), token.cancelled_owned())
         .await;
     if let Err(error) = outcome {
         tracing::error!(%error, "the KEDA external scaler stopped");

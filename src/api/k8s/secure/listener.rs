@@ -12,11 +12,12 @@ use axum::extract::connect_info::Connected;
 use axum::serve::{IncomingStream, Listener};
 use rustls::pki_types::CertificateDer;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
-use super::super::shutdown::stopped;
 use super::tls::TlsConfig;
 
 /// Longest a client may take to complete its TLS handshake.
@@ -72,13 +73,19 @@ pub struct TlsListener {
 }
 
 impl TlsListener {
-    /// Starts accepting on `tcp` with the configurations `tls` publishes, until `shutdown`.
-    pub fn new(tcp: TcpListener, tls: TlsConfig, shutdown: watch::Receiver<bool>) -> TlsListener {
+    /// Starts accepting on `tcp` with the configurations `tls` publishes, until `token` is
+    /// cancelled. The accept loop and the handshakes run on `tasks`.
+    pub fn new(
+        tcp: TcpListener,
+        tls: TlsConfig,
+        token: CancellationToken,
+        tasks: &TaskTracker,
+    ) -> TlsListener {
         let local = tcp
             .local_addr()
             .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
         let (ready, established) = mpsc::channel(64);
-        tokio::spawn(accept_loop(tcp, tls, ready, shutdown));
+        tasks.spawn(accept_loop(tcp, tls, ready, token, tasks.clone()));
         TlsListener { established, local }
     }
 }
@@ -107,12 +114,14 @@ async fn accept_loop(
     tcp: TcpListener,
     tls: TlsConfig,
     ready: mpsc::Sender<(TlsStream<TcpStream>, TlsPeer)>,
-    mut shutdown: watch::Receiver<bool>,
+    token: CancellationToken,
+    tasks: TaskTracker,
 ) {
     loop {
         let accepted = tokio::select! {
+            biased;
+            () = token.cancelled() => return,
             accepted = tcp.accept() => accepted,
-            _ = stopped(&mut shutdown) => return,
         };
         let (stream, remote) = match accepted {
             Ok(accepted) => accepted,
@@ -125,7 +134,7 @@ async fn accept_loop(
         };
         let acceptor = TlsAcceptor::from(tls.current());
         let ready = ready.clone();
-        tokio::spawn(async move {
+        tasks.spawn(async move {
             match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                 Ok(Ok(stream)) => {
                     let peer = TlsPeer::new(remote, stream.get_ref().1.peer_certificates());

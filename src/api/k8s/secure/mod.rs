@@ -31,10 +31,10 @@ use std::time::Duration;
 
 use axum::Router;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::incluster::{self, InClusterError};
-use super::shutdown::stopped;
 use super::status::Status;
 use crate::series::Span;
 use frontproxy::{Authentication, authenticate};
@@ -114,15 +114,17 @@ pub enum SecureServingError {
 }
 
 /// Loads the certificates, binds the port as configured and serves `api` (authenticated) and
-/// `probes` (not: Kubernetes API servers leave the health probes open) in a background task
-/// until `shutdown` turns true. Answers the bound address, or `None` when the port is off.
+/// `probes` (not: Kubernetes API servers leave the health probes open) in background tasks on
+/// `tasks` until `token` is cancelled. Answers the bound address, or `None` when the port is
+/// off.
 /// Errors (an unreadable certificate file, an explicit address that cannot be bound) are
 /// returned before anything is served.
 pub async fn start(
     options: &SecureServingOptions,
     api: Router,
     probes: Router,
-    shutdown: watch::Receiver<bool>,
+    token: &CancellationToken,
+    tasks: &TaskTracker,
 ) -> Result<Option<SocketAddr>, SecureServingError> {
     if options.no_tls {
         return Ok(None);
@@ -140,9 +142,9 @@ pub async fn start(
         },
         client_ca: options.requestheader_client_ca_file.clone(),
     };
-    let authentication = authentication(options, &shutdown).await?;
+    let authentication = authentication(options, token, tasks).await?;
     let interval = Duration::from_secs(options.tls_reload_interval.seconds().max(1) as u64);
-    let tls = tls::load(sources, interval, shutdown.clone())?;
+    let tls = tls::load(sources, interval, token.clone(), tasks)?;
     match (&authentication, &options.requestheader_client_ca_file) {
         (Authentication::FrontProxy { allowed_names }, Some(ca)) => tracing::info!(
             client_ca = %ca.display(),
@@ -161,8 +163,10 @@ pub async fn start(
         "Kubernetes API serving over TLS"
     );
     let app = router(api, probes, Arc::new(authentication));
-    tokio::spawn(async move {
-        if let Err(error) = serve(tcp, tls, app, shutdown).await {
+    let serving = (token.clone(), tasks.clone());
+    tasks.spawn(async move {
+        let (token, tasks) = serving;
+        if let Err(error) = serve(tcp, tls, app, token, &tasks).await {
             tracing::error!(%error, "the Kubernetes TLS port stopped");
         }
     });
@@ -173,7 +177,8 @@ pub async fn start(
 /// front-proxy CA (and, unless given, the allowed names) first, and keeps the CA file fresh.
 async fn authentication(
     options: &SecureServingOptions,
-    shutdown: &watch::Receiver<bool>,
+    token: &CancellationToken,
+    tasks: &TaskTracker,
 ) -> Result<Authentication, SecureServingError> {
     let Some(ca) = &options.requestheader_client_ca_file else {
         return Ok(Authentication::None);
@@ -189,7 +194,7 @@ async fn authentication(
             client_ca = %ca.display(),
             "front-proxy CA read from kube-system/extension-apiserver-authentication"
         );
-        tokio::spawn(incluster::refresh(ca.clone(), shutdown.clone()));
+        tasks.spawn(incluster::refresh(ca.clone(), token.clone()));
     }
     Ok(Authentication::FrontProxy { allowed_names })
 }
@@ -205,18 +210,19 @@ pub fn router(api: Router, probes: Router, authentication: Arc<Authentication>) 
         .merge(probes)
 }
 
-/// Serves `app` on `tcp` until `shutdown`.
+/// Serves `app` on `tcp` until `token` is cancelled: the listener stops accepting, the
+/// requests in flight are finished. The listener's tasks are spawned on `tasks`.
 pub async fn serve(
     tcp: TcpListener,
     tls: TlsConfig,
     app: Router,
-    shutdown: watch::Receiver<bool>,
+    token: CancellationToken,
+    tasks: &TaskTracker,
 ) -> std::io::Result<()> {
-    let listener = TlsListener::new(tcp, tls, shutdown.clone());
+    let listener = TlsListener::new(tcp, tls, token.clone(), tasks);
     let app = app.into_make_service_with_connect_info::<TlsPeer>();
-    let mut stop = shutdown;
     axum::serve(listener, app)
-        .with_graceful_shutdown(async move { stopped(&mut stop).await })
+        .with_graceful_shutdown(token.cancelled_owned())
         .await
 }
 

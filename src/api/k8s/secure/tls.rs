@@ -25,6 +25,8 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 /// What can go wrong loading TLS material; every message names the file.
 #[derive(Debug, thiserror::Error)]
@@ -239,11 +241,13 @@ fn describe(cert_pem: &[u8]) -> String {
 }
 
 /// Loads the TLS configuration once (errors are fatal here) and, when any of it comes from
-/// files, spawns the watcher that reloads it every `interval` until `shutdown` turns true.
+/// files, spawns the watcher that reloads it every `interval` on `tasks`, until `token` is
+/// cancelled.
 pub fn load(
     sources: TlsSources,
     interval: Duration,
-    shutdown: watch::Receiver<bool>,
+    token: CancellationToken,
+    tasks: &TaskTracker,
 ) -> Result<TlsConfig, TlsError> {
     let generated = match sources.cert {
         CertSource::SelfSigned => Some(self_signed()?),
@@ -266,8 +270,8 @@ pub fn load(
     let (publish, current) = watch::channel(Arc::new(config));
     let watched = matches!(sources.cert, CertSource::Files { .. }) || sources.client_ca.is_some();
     if watched {
-        tokio::spawn(watch_files(
-            sources, generated, material, interval, publish, shutdown,
+        tasks.spawn(watch_files(
+            sources, generated, material, interval, publish, token,
         ));
     }
     Ok(TlsConfig { current })
@@ -281,7 +285,7 @@ async fn watch_files(
     loaded: Material,
     interval: Duration,
     publish: watch::Sender<Arc<ServerConfig>>,
-    mut shutdown: watch::Receiver<bool>,
+    token: CancellationToken,
 ) {
     // What was last seen on disk: the contents, or the error reading them.
     let mut seen: Result<Material, String> = Ok(loaded);
@@ -290,11 +294,9 @@ async fn watch_files(
     ticks.tick().await;
     loop {
         tokio::select! {
+            biased;
+            () = token.cancelled() => return,
             _ = ticks.tick() => {}
-            _ = shutdown.changed() => {
-                if *shutdown.borrow() { return; }
-                continue;
-            }
         }
         let (sources_now, generated_now) = (sources.clone(), generated.clone());
         let outcome = tokio::task::spawn_blocking(move || {

@@ -1,0 +1,306 @@
+//! The running service, as one value: [`Service::start`] opens the store, builds the engine,
+//! binds the listeners and spawns every background task; [`Running::shutdown`] stops them all,
+//! awaits them and flushes the store.
+//!
+//! Every task is spawned on one [`TaskTracker`] and watches one [`CancellationToken`], as
+//! mini-redis hands its `Shutdown` to every connection: cancelling the token asks each task
+//! to stop at its next wait (the HTTP servers stop accepting and finish the requests in
+//! flight), and waiting on the tracker proves that they all did before the store is flushed.
+//! When [`Running::shutdown`] returns, nothing holds the store any more, so the same process
+//! can open it again (`tests/app.rs` does).
+//!
+//! The tasks: the engine's refit and re-plan loops, the monitor, one delivery task per alert
+//! receiver, one pull per Prometheus source, the demo's replay (with `--demo`), the group
+//! commit, the plain HTTP port, and the Kubernetes TLS port and KEDA scaler with their helpers
+//! ([`crate::api::cluster`]).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::task::{JoinError, JoinHandle};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::alerts::Alerts;
+use crate::api::cluster::{self, ClusterError, ClusterOptions, ClusterPorts};
+use crate::api::{AppState, router};
+use crate::collect::Ingest;
+use crate::collect::prometheus_pull::{PullStatus, Puller};
+use crate::config::Config;
+use crate::engine::{Engine, EngineError, runner};
+use crate::monitor::Monitor;
+use crate::series::format_timestamp;
+use crate::store::{Store, StoreError};
+
+/// Why the service could not start, or did not stop cleanly.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("cannot open the store in {} (is another prescale using it?)", .path.display())]
+    Store {
+        path: PathBuf,
+        #[source]
+        source: StoreError,
+    },
+    #[error("target {name:?} from the config file")]
+    Target {
+        name: String,
+        #[source]
+        source: EngineError,
+    },
+    #[error("cannot listen on {address}")]
+    Listen {
+        address: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot start the Kubernetes ports")]
+    Cluster(#[source] ClusterError),
+    #[error("HTTP server failed")]
+    Http(#[source] std::io::Error),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// Writing the demo history, or the final flush.
+    #[error(transparent)]
+    Storage(#[from] StoreError),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// A task the start or the shutdown waited on panicked.
+    #[error(transparent)]
+    Task(#[from] JoinError),
+}
+
+/// What `serve`'s flags add to the [`Config`].
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// `--demo`: the bundled trace as history ending now, its last week replayed live, and
+    /// the target `demo` on it.
+    pub demo: bool,
+    /// The Kubernetes TLS port and the KEDA scaler.
+    pub cluster: ClusterOptions,
+}
+
+/// Starts the service; see [`Service::start`].
+pub struct Service;
+
+/// A started service: its bound addresses, and the means to stop it.
+///
+/// Dropping it without [`shutdown`](Running::shutdown) or [`wait`](Running::wait) leaves the
+/// tasks running on the runtime until the runtime itself goes.
+pub struct Running {
+    /// The plain HTTP port (a port of `0` in the config resolved).
+    pub listen: SocketAddr,
+    /// The Kubernetes TLS port and the KEDA port, where they are on.
+    pub cluster: ClusterPorts,
+    token: CancellationToken,
+    tasks: TaskTracker,
+    /// The plain HTTP port's task, whose end (graceful or failed) ends the service.
+    http: JoinHandle<std::io::Result<()>>,
+    store: Store,
+}
+
+impl Service {
+    /// Opens the store in `config.data_dir`, builds the engine (the config's targets and model
+    /// files in it), binds the ports and spawns every background task, on the current tokio
+    /// runtime. A start that fails half-way stops what it had started before returning the
+    /// error, so the store is released.
+    pub async fn start(config: Config, options: Options) -> Result<Running, AppError> {
+        let token = CancellationToken::new();
+        let tasks = TaskTracker::new();
+        match launch(&config, options, &token, &tasks).await {
+            Ok(running) => Ok(running),
+            Err(error) => {
+                token.cancel();
+                tasks.close();
+                tasks.wait().await;
+                Err(error)
+            }
+        }
+    }
+}
+
+impl Running {
+    /// The token every task watches: cancelling it (a signal handler, another task) stops the
+    /// service as [`shutdown`](Running::shutdown) does. It is cancelled, too, when the plain
+    /// HTTP port stops by itself.
+    pub fn token(&self) -> CancellationToken {
+        self.token.clone()
+    }
+
+    /// Stops the service: cancels the token, then [`wait`](Running::wait)s.
+    pub async fn shutdown(self) -> Result<(), AppError> {
+        self.token.cancel();
+        self.wait().await
+    }
+
+    /// Runs until the token is cancelled (or the plain HTTP port fails), then awaits every
+    /// task and flushes the store. Errors: the HTTP port's failure, a task that panicked, a
+    /// failed flush.
+    pub async fn wait(self) -> Result<(), AppError> {
+        let served = self.http.await;
+        tracing::info!("shutting down: stopping the engine and flushing the store");
+        self.token.cancel();
+        self.tasks.close();
+        self.tasks.wait().await;
+        let store = self.store;
+        tokio::task::spawn_blocking(move || store.flush()).await??;
+        served?.map_err(AppError::Http)
+    }
+}
+
+/// Opens the store in `dir`, naming the directory and the likely cause when it cannot.
+pub fn open_store(dir: &Path) -> Result<Store, AppError> {
+    Store::open(dir).map_err(|source| AppError::Store {
+        path: dir.to_path_buf(),
+        source,
+    })
+}
+
+/// Everything [`Service::start`] does, spawning on `tasks` and stopping on `token`.
+async fn launch(
+    config: &Config,
+    options: Options,
+    token: &CancellationToken,
+    tasks: &TaskTracker,
+) -> Result<Running, AppError> {
+    let store = open_store(&config.data_dir)?;
+    let engine = Arc::new(Engine::new(store.clone(), config.engine.clone())?);
+    for (name, target) in &config.targets {
+        engine
+            .put_target(name, target.clone())
+            .map_err(|source| AppError::Target {
+                name: name.clone(),
+                source,
+            })?;
+    }
+    seed_models(&engine, config);
+    if options.demo {
+        start_demo(&engine, &store, token, tasks).await?;
+    }
+    tasks.spawn(runner::run(engine.clone(), token.clone()));
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| AppError::Listen {
+            address: config.listen,
+            source,
+        })?;
+    // Prometheus in and out, alerts: pull sources, the monitor and its alerts.
+    let state = AppState::new(engine.clone(), tasks);
+    let ingest = prometheus_ingest(config, &state, token, tasks);
+    let alerts = Alerts::start(&config.alerts, config.engine.refit_interval, token, tasks);
+    let monitor = Arc::new(Monitor::new(engine.clone(), Some(Arc::new(alerts))));
+    tasks.spawn(monitor.clone().run(runner::system_now, token.clone()));
+    let state = state.with_monitoring(ingest, monitor);
+    // Kubernetes serving: the TLS port and the KEDA scaler, beside the plain port.
+    let cluster = cluster::start(&options.cluster, state.clone(), token, tasks)
+        .await
+        .map_err(AppError::Cluster)?;
+    let listen = listener.local_addr()?;
+    tracing::info!(
+        listen = %listen,
+        data_dir = %config.data_dir.display(),
+        targets = engine.targets().len(),
+        "prescale serving"
+    );
+    let stop = token.clone();
+    let http = tasks.spawn(async move {
+        let served = axum::serve(listener, router(state))
+            .with_graceful_shutdown(stop.clone().cancelled_owned())
+            .await;
+        stop.cancel();
+        served
+    });
+    Ok(Running {
+        listen,
+        cluster,
+        token: token.clone(),
+        tasks: tasks.clone(),
+        http,
+        store,
+    })
+}
+
+/// Starts the config's `[model_files]` series from their files.
+fn seed_models(engine: &Engine, config: &Config) {
+    let started = runner::system_now();
+    for seed in &config.model_files {
+        let usable = engine.seed_model(&seed.series, &seed.file, started);
+        let file = &seed.file;
+        tracing::info!(
+            series = %seed.series,
+            file = %seed.path.display(),
+            model = %file.chosen.model,
+            trained_until = %format_timestamp(file.training.to),
+            "series starts from its model file"
+        );
+        if !usable {
+            tracing::warn!(
+                series = %seed.series,
+                file = %seed.path.display(),
+                "the model's training data ends too long ago to forecast from now; the series \
+                 has forecasts once it is refitted on fresh samples"
+            );
+        }
+    }
+}
+
+/// `--demo`: writes the demo history, defines the demo target and spawns the live replay.
+async fn start_demo(
+    engine: &Engine,
+    store: &Store,
+    token: &CancellationToken,
+    tasks: &TaskTracker,
+) -> Result<(), AppError> {
+    let now = runner::system_now();
+    let loader = store.clone();
+    let (target, replay) =
+        tokio::task::spawn_blocking(move || crate::demo::load(&loader, now)).await??;
+    engine.put_target(crate::demo::DEMO_TARGET, target)?;
+    tasks.spawn(crate::demo::replay(
+        store.clone(),
+        replay,
+        runner::system_now,
+        token.clone(),
+    ));
+    tracing::info!(
+        series = crate::demo::DEMO_SERIES,
+        target = crate::demo::DEMO_TARGET,
+        "demo history loaded; its last week replays live"
+    );
+    Ok(())
+}
+
+/// The remote_write settings, and one pull task per `[[sources]]` entry.
+fn prometheus_ingest(
+    config: &Config,
+    state: &AppState,
+    token: &CancellationToken,
+    tasks: &TaskTracker,
+) -> Arc<Ingest> {
+    if config.remote_write.allow.is_empty() {
+        tracing::info!(
+            "remote_write (POST /api/v1/write) keeps no metric until [remote_write] allow names some"
+        );
+    }
+    let mut pulls = Vec::new();
+    for source in &config.sources {
+        let status = Arc::new(PullStatus::new(source.series.clone()));
+        pulls.push(status.clone());
+        let puller = Puller {
+            source: source.clone(),
+            status,
+            store: state.engine.store().clone(),
+            committer: state.committer.clone(),
+            default_backfill: config.engine.train_window,
+            now: runner::system_now,
+        };
+        tracing::info!(source = %source.series, url = %source.url, query = %source.query, "Prometheus pull source");
+        tasks.spawn(puller.run(token.clone()));
+    }
+    Arc::new(Ingest {
+        remote_write: config.remote_write.clone(),
+        remote_write_counters: Default::default(),
+        pulls,
+    })
+}
