@@ -28,7 +28,8 @@ if [ "$profile" = release ]; then
 else
   cargo build --locked --quiet --bin prescale
 fi
-prescale=target/$profile/prescale
+# The binary cargo just built (CARGO_TARGET_DIR when set, as cargo itself reads it).
+prescale=${CARGO_TARGET_DIR:-target}/$profile/prescale
 
 out=target/notebook
 rm -rf "$out"

@@ -10,7 +10,7 @@ if ! command -v kubectl >/dev/null 2>&1; then
   exit 1
 fi
 
-# ----- Kubernetes (issue 5): Python tools in .venv, then the manifests and the Dockerfile -----
+# ----- Kubernetes: Python tools in .venv, then the manifests and the Dockerfile -----
 # Installed only when scripts/ci-requirements.txt changed since the last install (a stamp in
 # .venv), so a second run costs nothing.
 requirements=scripts/ci-requirements.txt
@@ -26,7 +26,7 @@ fi
 export PRESCALE_OPENAPI_VALIDATOR="$PWD/.venv/bin/openapi-spec-validator"
 # ----- end Kubernetes -----
 
-# ----- Prometheus in and out (issue 6) -----
+# ----- Prometheus in and out -----
 # tests/prometheus.rs runs the real Prometheus, and promtool checks the rules and the demo's
 # Prometheus config: both come with Debian's prometheus package (installed only when missing).
 # check-jsonschema (PyPI, in .venv above) validates docker-compose.yml against the Compose
@@ -50,11 +50,11 @@ for mounted in $(grep -oE '\./deploy/[A-Za-z0-9_./-]+' docker-compose.yml | sort
     exit 1
   fi
 done
-# ----- end of issue 6 -----
+# ----- end of Prometheus in and out -----
 
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
 cargo test --all-targets --locked "$@"
 
-# ----- Backtest notebook (issue 3): executed headless against reports generated in this run -----
+# ----- Backtest notebook: executed headless against reports generated in this run -----
 bash scripts/notebook.sh
