@@ -3,15 +3,20 @@
 //!
 //! # Layout
 //!
-//! The flow of one datum, left to right; arrows point one way (`api → engine → {store,
-//! forecast, plan} → series`). See `DESIGN.md` for the contracts.
+//! The flow of one datum, left to right; arrows point one way (`app → api → engine → live →
+//! {forecast, plan} → series`, `engine → store → series`). See `ARCHITECTURE.md` for the
+//! invariants and where to start reading, `DESIGN.md` for the contracts.
 //!
+//! - [`app`]: the running service as one value — `Service::start` opens the store, builds the
+//!   engine, binds the ports and spawns every task; `Running::shutdown` stops and awaits them.
+//!   (The binary's `cli` modules, one per command, parse flags and call into the library.)
 //! - [`series`]: core types — series keys, samples, regular grids with gaps, durations, the
 //!   dataset CSV reader.
 //! - [`collect`]: outside input (JSON push, CSV import) turned into validated samples.
 //! - [`store`]: durable history in sled, as compressed blocks per series; targets.
 //! - [`forecast`]: models behind one fit/predict split, with prediction intervals (pure).
-//! - [`plan`]: forecast + target → replica targets ahead of time (pure).
+//! - [`plan`]: forecast + target → replica targets ahead of time: lead time, headroom (fixed, or
+//!   adapted to an SLO), safety net and reactive floor, stabilization, clamp (pure).
 //! - [`live`]: one refit/plan cycle — when to refit, what a fit sees, what a failed fit keeps,
 //!   the forecast a plan reads — run by the engine and replayed by the backtest (pure).
 //! - [`engine`]: the running service's loops — periodic refit and re-plan — and the cache of the

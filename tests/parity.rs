@@ -13,6 +13,7 @@ mod common;
 use std::path::Path;
 
 use prescale::backtest::fleet::PolicyKind;
+use prescale::backtest::hpa::Follower;
 use prescale::backtest::predictive::PredictivePolicy;
 use prescale::backtest::simulate::{QUANTILES, ScalingConfig, simulate};
 use prescale::engine::{Engine, EngineSettings, PlanState};
@@ -49,7 +50,12 @@ fn engine_and_backtest_make_identical_plans() {
         quantiles: QUANTILES.to_vec(),
         reactive_utilizations: vec![],
         slo: None,
-        follower: Default::default(),
+        // An HPA that follows the published count exactly, so that the simulated Deployment
+        // runs what the engine published (the default follower ignores small scale-downs).
+        follower: Follower {
+            scale_up_tolerance: 0.0,
+            scale_down_tolerance: 0.0,
+        },
         model: ModelSpec::from_name("linear-seasonal", vec![span("1d")]).unwrap(),
         cycle: CycleSettings {
             train_window: span("7d"),
