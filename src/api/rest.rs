@@ -398,7 +398,7 @@ async fn get_plan(
         reactive_load: d.reactive_load,
         reactive_floor: d.reactive_floor,
         stabilized: d.stabilized,
-        headroom: d.headroom,
+        headroom: d.service_level.headroom,
         slo: target.slo,
         service_level: d.service_level,
         capacity_per_replica: d.capacity_per_replica,
@@ -442,7 +442,7 @@ fn explain(d: &crate::plan::Decision, target: &Target) -> String {
         why.push_str(&format!(
             "including a headroom of {:.3}x adapted to an SLO of {slo} (served so far: {:.4} of \
              {} steps), ",
-            d.headroom, d.service_level.realized, d.service_level.scored_steps
+            d.service_level.headroom, d.service_level.realized, d.service_level.scored_steps
         ));
     }
     if d.safety_net {

@@ -77,8 +77,9 @@ pub struct PlanInput<'a> {
     pub observed: Option<Sample>,
     /// Earlier recommendations (any order; only those inside the stabilization window count).
     pub recent: &'a [Recommendation],
-    /// The multiple of the forecast load planned for (1 outside SLO mode).
-    pub headroom: f64,
+    /// What the target served so far; its `headroom` multiplies the forecast load (1 outside
+    /// SLO mode, [`ServiceLevelReport::UNSCORED`] for a plan without a planner's memory).
+    pub service_level: ServiceLevelReport,
     /// The count published last, around which the reactive floor's tolerance holds.
     pub last_published: Option<u32>,
 }
@@ -101,12 +102,10 @@ pub struct Decision {
     pub load: f64,
     /// The forecast quantile used as headroom.
     pub quantile: f64,
-    /// The multiple of that quantile planned for: 1, or in SLO mode the adapted headroom.
-    pub headroom: f64,
     /// The window whose load is provisioned for: `now .. now + lead_time`.
     pub window_start: Timestamp,
     pub window_end: Timestamp,
-    /// The highest `quantile` forecast over the window, times `headroom`.
+    /// The highest `quantile` forecast over the window, times `service_level.headroom`.
     pub forecast_load: f64,
     /// The observed load used by the safety net, when fresh.
     pub observed_load: Option<f64>,
@@ -125,8 +124,8 @@ pub struct Decision {
     pub clamp: Clamp,
     /// What this decision adds to the stabilization window.
     pub recommendation: Recommendation,
-    /// What the target served so far and the headroom this decision used (filled by
-    /// [`Planner::plan`]; a bare [`plan`] has scored nothing).
+    /// What the target served so far, and the headroom this decision multiplied the forecast
+    /// by: 1, or in SLO mode the adapted one.
     pub service_level: ServiceLevelReport,
 }
 
@@ -191,16 +190,15 @@ impl Planner {
             self.service
                 .score(sample, target.capacity_per_replica, lead, target.slo);
         }
-        let mut plan = plan(PlanInput {
+        let plan = plan(PlanInput {
             target,
             forecast,
             now,
             observed,
             recent: &self.recent,
-            headroom: self.service.headroom(),
+            service_level: self.service.report(),
             last_published: self.service.last_published(),
         })?;
-        plan.current.service_level = self.service.report();
         self.recent.push(plan.current.recommendation);
         self.service.publish(now, plan.current.replicas, lead);
         Ok(plan)
@@ -222,9 +220,10 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, PlanError> {
         now,
         observed,
         recent,
-        headroom,
+        service_level,
         last_published,
     } = input;
+    let headroom = service_level.headroom;
     let band = forecast
         .quantile(target.quantile)
         .ok_or(PlanError::MissingQuantile(target.quantile))?;
@@ -259,7 +258,6 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, PlanError> {
         replicas,
         load: clamp_load(held, target),
         quantile: target.quantile,
-        headroom,
         window_start: now,
         window_end,
         forecast_load,
@@ -275,12 +273,7 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, PlanError> {
             timestamp: now,
             load: required,
         },
-        service_level: ServiceLevelReport {
-            scored_steps: 0,
-            missed_steps: 0,
-            realized: 1.0,
-            headroom,
-        },
+        service_level,
     };
 
     // The trajectory: one point per later step, stabilized against everything before it.
@@ -406,7 +399,7 @@ mod tests {
             now,
             observed,
             recent: &[],
-            headroom: 1.0,
+            service_level: ServiceLevelReport::UNSCORED,
             last_published: None,
         })
     }
@@ -485,7 +478,7 @@ mod tests {
             now,
             observed: None,
             recent: &recent,
-            headroom: 1.0,
+            service_level: ServiceLevelReport::UNSCORED,
             last_published: None,
         };
         let p = plan(input(300)).unwrap();
@@ -585,7 +578,10 @@ mod tests {
         let f = forecast(&[50.0; 400]);
         let mut planner = Planner::default();
         let first = planner.plan(&t, &f, 0, None).unwrap();
-        assert_eq!((first.current.replicas, first.current.headroom), (5, 1.0));
+        assert_eq!(
+            (first.current.replicas, first.current.service_level.headroom),
+            (5, 1.0)
+        );
         // The load rises faster than the pods start: every step is missed.
         for i in 1..10 {
             let observed = Sample::new(i * 60, 60.0 + 20.0 * i as f64).unwrap();
@@ -599,7 +595,7 @@ mod tests {
             .unwrap();
         assert!(later.current.replicas >= 7, "{later:?}");
         assert!(later.current.forecast_load > 65.0, "{later:?}");
-        assert!(later.current.headroom > 1.3);
+        assert!(later.current.service_level.headroom > 1.3);
         // A target without an SLO keeps a headroom of 1, but still reports its misses.
         t.slo = None;
         let mut plain = Planner::default();

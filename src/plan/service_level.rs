@@ -41,6 +41,16 @@ pub struct ServiceLevelReport {
     pub headroom: f64,
 }
 
+impl ServiceLevelReport {
+    /// Nothing scored yet, a headroom of 1: what a target starts with.
+    pub const UNSCORED: ServiceLevelReport = ServiceLevelReport {
+        scored_steps: 0,
+        missed_steps: 0,
+        realized: 1.0,
+        headroom: 1.0,
+    };
+}
+
 /// A target's service-level memory.
 #[derive(Debug, Clone)]
 pub struct ServiceLevel {
@@ -59,17 +69,12 @@ impl Default for ServiceLevel {
             last_scored: None,
             scored: 0,
             missed: 0,
-            headroom: 1.0,
+            headroom: ServiceLevelReport::UNSCORED.headroom,
         }
     }
 }
 
 impl ServiceLevel {
-    /// The headroom to plan with now.
-    pub fn headroom(&self) -> f64 {
-        self.headroom
-    }
-
     /// The count published last, if any.
     pub fn last_published(&self) -> Option<u32> {
         self.published.back().map(|(_, replicas)| *replicas)
@@ -181,19 +186,19 @@ mod tests {
             level.score(sample(60 * i + 60, 100.0), 10.0, 60, Some(0.99));
             level.publish(60 * i, 1, 60);
         }
-        let after_misses = level.headroom();
+        let after_misses = level.report().headroom;
         assert!(after_misses > 1.2, "{after_misses}");
         for i in 6..=200 {
             level.score(sample(60 * i + 60, 1.0), 10.0, 60, Some(0.99));
             level.publish(60 * i, 1, 60);
         }
-        assert!(level.headroom() < after_misses);
-        assert!(level.headroom() >= MIN_HEADROOM);
+        assert!(level.report().headroom < after_misses);
+        assert!(level.report().headroom >= MIN_HEADROOM);
         // Without an SLO the headroom never moves.
         let mut plain = ServiceLevel::default();
         plain.publish(0, 1, 60);
         plain.score(sample(120, 100.0), 10.0, 60, None);
-        assert_eq!(plain.headroom(), 1.0);
+        assert_eq!(plain.report().headroom, 1.0);
         assert_eq!(plain.report().missed_steps, 1);
     }
 

@@ -150,7 +150,7 @@ fn plans(out: &mut Exposition, engine: &Engine) {
         (
             "prescale_target_headroom",
             "Multiple of the forecast quantile planned for (adapted in SLO mode, else 1).",
-            |d| Some(d.headroom),
+            |d| Some(d.service_level.headroom),
         ),
         (
             "prescale_target_service_level",
