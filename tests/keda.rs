@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Server, client, now, push_body};
+use common::{Server, client, now};
 use prescale::api::keda::externalscaler::external_scaler_client::ExternalScalerClient;
 use prescale::api::keda::externalscaler::{GetMetricsRequest, ScaledObjectRef};
 use tokio_stream::StreamExt;
@@ -184,14 +184,7 @@ async fn keda_reads_specs_metrics_and_activity_over_grpc() {
     // With history, the value is the plan's: what the external metrics API publishes.
     let samples = common::daily_samples(now(), 3 * 1440);
     for chunk in samples.chunks(1000) {
-        let response = client()
-            .post(server.url("/api/v1/series/web_rps/samples"))
-            .header("content-type", "application/json")
-            .body(push_body(chunk))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 204);
+        common::push_samples(&server, "web_rps", chunk).await;
     }
     let plan = common::wait_for_200(
         &server.url("/api/v1/targets/web/plan"),

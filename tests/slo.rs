@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Server, client, daily_samples, get_json, get_text, now, push_body, wait_for_200};
+use common::{Server, client, daily_samples, get_json, get_text, now, push_samples, wait_for_200};
 use serde_json::Value;
 
 const CONFIG: &str = r#"
@@ -21,17 +21,6 @@ lead_time = "3s"
 slo = 0.99
 reactive_utilization = 0.7
 "#;
-
-async fn push(server: &Server, samples: &[(i64, f64)]) {
-    let response = client()
-        .post(server.url("/api/v1/series/checkout_rps/samples"))
-        .header("content-type", "application/json")
-        .body(push_body(samples))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 204);
-}
 
 async fn plan(server: &Server) -> Value {
     get_json(server.url("/api/v1/targets/checkout/plan")).await
@@ -48,7 +37,12 @@ async fn slo_headroom_rises_after_misses_and_is_published() {
     );
     // Three days of a daily cycle up to a minute ago.
     let start = now();
-    push(&server, &daily_samples(start - 60, 3 * 1440)).await;
+    push_samples(
+        &server,
+        "checkout_rps",
+        &daily_samples(start - 60, 3 * 1440),
+    )
+    .await;
     let first = wait_for_200(
         &server.url("/api/v1/targets/checkout/plan"),
         Duration::from_secs(60),
@@ -63,7 +57,7 @@ async fn slo_headroom_rises_after_misses_and_is_published() {
 
     // Load far above anything published: every new sample is a missed step.
     for _ in 0..6 {
-        push(&server, &[(now(), 5000.0)]).await;
+        push_samples(&server, "checkout_rps", &[(now(), 5000.0)]).await;
         tokio::time::sleep(Duration::from_millis(1600)).await;
     }
     let after = plan(&server).await;

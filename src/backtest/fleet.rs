@@ -121,13 +121,9 @@ pub enum PolicyKind {
 }
 
 impl PolicyKind {
-    /// True for prescale's own policies (planned through [`crate::live`]).
-    pub fn is_prescale(self) -> bool {
-        matches!(
-            self,
-            PolicyKind::Predictive | PolicyKind::Hybrid | PolicyKind::Slo
-        )
-    }
+    /// prescale's own policies (planned through [`crate::live`]).
+    pub const PRESCALE: [PolicyKind; 3] =
+        [PolicyKind::Predictive, PolicyKind::Hybrid, PolicyKind::Slo];
 
     pub fn as_str(self) -> &'static str {
         match self {

@@ -158,7 +158,7 @@ impl Options {
             ));
         }
         if let Some(slo) = self.slo
-            && !(0.5..1.0).contains(&slo)
+            && !crate::plan::slo_in_range(slo)
         {
             return bad(format!(
                 "--slo must be at least 0.5 and below 1 (e.g. 0.99), got {slo}"

@@ -256,10 +256,10 @@ fn frontier_panel(area: &DrawingArea<SVGBackend, Shift>, outcome: &Outcome) -> F
             .filter(|p| p.policy == kind.as_str() && p.cost_vs_oracle.is_finite())
             .map(|p| {
                 let param = p.param.unwrap_or(f64::NAN);
-                let label = match (kind, p.reactive_utilization) {
-                    (PolicyKind::Predictive, _) => format!("q={param}"),
-                    (PolicyKind::Hybrid, Some(u)) => format!("q={param}+{u}"),
-                    _ => format!("u={param}"),
+                let label = if kind == PolicyKind::ReactiveHpa {
+                    format!("u={param}")
+                } else {
+                    super::report::setting_label(p.policy, param, p.reactive_utilization)
                 };
                 (100.0 * p.underprovisioned_fraction, p.cost_vs_oracle, label)
             })

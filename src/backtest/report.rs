@@ -191,7 +191,7 @@ pub struct SloCheck {
 }
 
 /// How a prescale setting is named in tables.
-fn setting_label(policy: &str, param: f64, reactive_utilization: Option<f64>) -> String {
+pub(super) fn setting_label(policy: &str, param: f64, reactive_utilization: Option<f64>) -> String {
     match (policy, reactive_utilization) {
         ("slo", _) => format!("slo={param}"),
         (_, Some(u)) => format!("q={param}+floor{u}"),
@@ -317,14 +317,7 @@ impl Report {
 
     /// The policy row of `policy` with `param`.
     pub fn policy(&self, policy: PolicyKind, param: Option<f64>) -> Option<&PolicyRow> {
-        self.scaling.policies.iter().find(|p| {
-            p.policy == policy.as_str()
-                && match (p.param, param) {
-                    (Some(a), Some(b)) => (a - b).abs() < 1e-9,
-                    (None, None) => true,
-                    _ => false,
-                }
-        })
+        find_row(&self.scaling.policies, policy, param)
     }
 
     /// The text the CLI prints for one dataset: the frame, the accuracy table, the policy
@@ -447,17 +440,20 @@ impl Report {
     }
 }
 
-fn is_prescale(p: &PolicyRow) -> bool {
-    [PolicyKind::Predictive, PolicyKind::Hybrid, PolicyKind::Slo]
-        .iter()
-        .any(|k| k.as_str() == p.policy)
+/// The row of `policy` with `param`.
+fn find_row(policies: &[PolicyRow], policy: PolicyKind, param: Option<f64>) -> Option<&PolicyRow> {
+    policies.iter().find(|p| {
+        p.policy == policy.as_str()
+            && match (p.param, param) {
+                (Some(a), Some(b)) => (a - b).abs() < 1e-9,
+                (None, None) => true,
+                _ => false,
+            }
+    })
 }
 
-fn hpa_row(policies: &[PolicyRow], u: f64) -> Option<&PolicyRow> {
-    policies.iter().find(|p| {
-        p.policy == PolicyKind::ReactiveHpa.as_str()
-            && p.param.is_some_and(|v| (v - u).abs() < 1e-9)
-    })
+fn is_prescale(p: &PolicyRow) -> bool {
+    PolicyKind::PRESCALE.iter().any(|k| k.as_str() == p.policy)
 }
 
 fn as_choice(p: &PolicyRow, hpa: &PolicyRow) -> Choice {
@@ -503,7 +499,11 @@ fn summarize(policies: &[PolicyRow], slo: Option<f64>) -> Summary {
         })
         .collect();
     let slo = slo.and_then(|slo| slo_check(policies, slo));
-    let Some(hpa) = hpa_row(policies, REFERENCE_UTILIZATION) else {
+    let Some(hpa) = find_row(
+        policies,
+        PolicyKind::ReactiveHpa,
+        Some(REFERENCE_UTILIZATION),
+    ) else {
         return Summary {
             hpa_utilization: REFERENCE_UTILIZATION,
             hpa_underprovisioned_fraction: f64::NAN,
@@ -568,9 +568,7 @@ fn summarize(policies: &[PolicyRow], slo: Option<f64>) -> Summary {
 /// The SLO policy's row against the cheapest HPA meeting `1 − slo` (the lowest utilization
 /// simulated when none does).
 fn slo_check(policies: &[PolicyRow], slo: f64) -> Option<SloCheck> {
-    let row = policies.iter().find(|p| {
-        p.policy == PolicyKind::Slo.as_str() && p.param.is_some_and(|v| (v - slo).abs() < 1e-9)
-    })?;
+    let row = find_row(policies, PolicyKind::Slo, Some(slo))?;
     let hpas = || {
         policies
             .iter()

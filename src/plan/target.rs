@@ -94,6 +94,12 @@ fn default_stabilization() -> Span {
     DEFAULT_STABILIZATION
 }
 
+/// Whether `slo` is an SLO a target may state: at least 0.5 (half the steps served), below 1
+/// (no plan serves every step for sure).
+pub fn slo_in_range(slo: f64) -> bool {
+    (0.5..1.0).contains(&slo)
+}
+
 /// The largest replica bound accepted; far beyond any Deployment, small enough that
 /// `replicas * capacity` never loses precision.
 pub const MAX_REPLICAS: u32 = 1_000_000;
@@ -137,7 +143,7 @@ impl Target {
             ));
         }
         if let Some(slo) = self.slo
-            && !(0.5..1.0).contains(&slo)
+            && !slo_in_range(slo)
         {
             return bad(format!(
                 "slo must be at least 0.5 and below 1 (e.g. 0.99), got {slo}"

@@ -222,6 +222,19 @@ pub fn push_body(samples: &[(i64, f64)]) -> String {
     format!(r#"{{"samples":[{}]}}"#, items.join(","))
 }
 
+/// Pushes `samples` to `series` through the JSON push API and expects `204`.
+pub async fn push_samples(server: &Server, series: &str, samples: &[(i64, f64)]) {
+    let response = client()
+        .post(server.url(&format!("/api/v1/series/{series}/samples")))
+        .header("content-type", "application/json")
+        .body(push_body(samples))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    assert_eq!(status, 204, "{}", response.text().await.unwrap());
+}
+
 pub fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
