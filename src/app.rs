@@ -37,9 +37,12 @@ use crate::store::{Store, StoreError};
 /// Why the service could not start, or did not stop cleanly.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
-    #[error("cannot open the store in {} (is another prescale using it?)", .path.display())]
+    #[error("cannot open the store in {}: {why}", .path.display())]
     Store {
         path: PathBuf,
+        /// The likely cause, in words: the disk is full, another process holds it, or see the
+        /// source.
+        why: &'static str,
         #[source]
         source: StoreError,
     },
@@ -153,6 +156,13 @@ impl Running {
 pub fn open_store(dir: &Path) -> Result<Store, AppError> {
     Store::open(dir).map_err(|source| AppError::Store {
         path: dir.to_path_buf(),
+        why: if source.is_disk_full() {
+            "the disk is full: free space on the device that holds it"
+        } else if source.is_locked() {
+            "another process holds its lock (is another prescale using it?)"
+        } else {
+            "the cause follows"
+        },
         source,
     })
 }

@@ -160,10 +160,7 @@ impl Config {
             plan_horizon: file.plan_horizon.unwrap_or(defaults.plan_horizon),
             model: file.model.unwrap_or(defaults.model),
         };
-        engine
-            .model
-            .check()
-            .map_err(|e| invalid(format!("model: {e}")))?;
+        engine.check().map_err(invalid)?;
         for (target_name, target) in &file.targets {
             check_target_name(target_name).map_err(|e| invalid(format!("targets: {e}")))?;
             target
@@ -267,6 +264,28 @@ mod tests {
         let target = &config.targets["checkout"];
         assert_eq!(target.max_replicas, 40);
         assert_eq!(target.lead_time.seconds(), 180);
+    }
+
+    #[test]
+    fn intervals_and_windows_have_ranges() {
+        for (at, past) in [
+            ("refit_interval = \"1d\"", "refit_interval = \"9s\""),
+            ("replan_interval = \"1h\"", "replan_interval = \"3601s\""),
+            ("train_window = \"365d\"", "train_window = \"366d\""),
+            ("plan_horizon = \"14d\"", "plan_horizon = \"59s\""),
+        ] {
+            assert!(load(at).is_ok(), "{at}");
+            let error = load(past).unwrap_err().to_string();
+            let name = past.split(' ').next().unwrap();
+            assert!(
+                error.contains(&format!("{name} must be between")),
+                "{error}"
+            );
+        }
+        let error = load("[targets.x]\nseries = \"rps\"\ncapacity_per_replica = 1\nmax_replicas = 2\nlead_time = \"9223372036854775807s\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("longest duration"), "{error}");
     }
 
     #[test]

@@ -1,5 +1,7 @@
-//! [`ApiError`], the `{"error": message}` answer of the REST paths, and the helpers that turn
-//! the failures of request bodies and blocking work into it.
+//! [`ApiError`], the `{"error": message}` answer of the REST paths, the helpers that turn
+//! the failures of request bodies and blocking work into it, and [`json_errors`], the layer
+//! that gives axum's own refusals (a wrong method, a path that is not UTF-8, a body an
+//! extractor refuses) the same shape.
 
 use axum::Json;
 use axum::http::StatusCode;
@@ -10,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 pub enum ApiError {
     BadRequest(String),
     NotFound(String),
+    Conflict(String),
     PayloadTooLarge(String),
     Unavailable(String),
     Internal(String),
@@ -20,6 +23,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -32,6 +36,7 @@ impl IntoResponse for ApiError {
         let status = self.status();
         let (ApiError::BadRequest(message)
         | ApiError::NotFound(message)
+        | ApiError::Conflict(message)
         | ApiError::PayloadTooLarge(message)
         | ApiError::Unavailable(message)
         | ApiError::Internal(message)) = self;
@@ -40,6 +45,56 @@ impl IntoResponse for ApiError {
         }
         (status, Json(serde_json::json!({ "error": message }))).into_response()
     }
+}
+
+/// The longest refusal text [`json_errors`] carries over into its JSON message.
+const MAX_REFUSAL_TEXT: usize = 4096;
+
+/// Makes every `4xx` and `5xx` answer JSON `{"error": …}`: an answer that is already JSON (ours,
+/// or a Kubernetes `Status`) passes unchanged; axum's plain-text refusals keep their text as the
+/// message; an empty one (a wrong method is `405` with no body) gets a message naming the
+/// method and the path.
+pub async fn json_errors(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    use axum::http::{Method, header};
+    let method = request.method().clone();
+    let path: String = request.uri().path().chars().take(200).collect();
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json || method == Method::HEAD
+    {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, MAX_REFUSAL_TEXT)
+        .await
+        .map(|bytes| String::from_utf8_lossy(&bytes).trim().to_string())
+        .unwrap_or_default();
+    let message = if !text.is_empty() {
+        text
+    } else if status == StatusCode::METHOD_NOT_ALLOWED {
+        // axum adds the `Allow` header outside this layer, so it is named, not quoted.
+        format!("method {method} is not allowed on {path}: the Allow header lists those that are")
+    } else {
+        format!(
+            "{} ({method} {path})",
+            status.canonical_reason().unwrap_or("error")
+        )
+    };
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/json"),
+    );
+    let body = serde_json::json!({ "error": message }).to_string();
+    Response::from_parts(parts, axum::body::Body::from(body))
 }
 
 /// Reads a request body of at most `limit` bytes; `advice` ends the 413 message (what the

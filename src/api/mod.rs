@@ -23,7 +23,8 @@
 //!
 //! Handlers only read the engine's caches (and append to the store): no handler fits a model.
 //! Errors are JSON `{"error": "..."}` with a 4xx status naming what was wrong (Kubernetes
-//! paths answer with a Kubernetes `Status` object instead, as clients of that API expect).
+//! paths answer with a Kubernetes `Status` object instead, as clients of that API expect);
+//! [`error::json_errors`] gives axum's own refusals the same shape.
 
 pub mod cluster;
 pub mod error;
@@ -50,5 +51,6 @@ pub fn router(state: AppState) -> Router {
         .merge(health::routes())
         .merge(remote_write::routes())
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
+        .layer(axum::middleware::from_fn(error::json_errors))
         .with_state(state)
 }

@@ -3,7 +3,11 @@
 //! The body is decoded off the async threads, the kept samples are appended in one batch, and
 //! the answer is `204` only once they are durable (the same group commit as the push API). A
 //! body that does not decode is `400` — Prometheus drops such a batch rather than retrying it
-//! forever — and a body over [`MAX_BODY_BYTES`] is `413`. A storage failure is `500`, which
+//! forever — and a body over [`MAX_BODY_BYTES`], or one that decompresses past
+//! `MAX_DECODED_BYTES` or holds more series, labels or samples than a request may, is `413`
+//! with a message naming the limit. At most [`MAX_CONCURRENT_DECODES`] bodies are decoded at
+//! once (decoding is CPU work; more at once would only hold more memory), so what decoding holds
+//! is bounded whatever the number of connections. A storage failure is `500`, which
 //! Prometheus retries: nothing it sent is lost. See `collect::remote_write` for what is kept.
 
 use std::sync::atomic::Ordering;
@@ -16,7 +20,12 @@ use axum::routing::post;
 
 use super::error::{ApiError, decode, read_body};
 use super::state::AppState;
-use crate::collect::remote_write::{self, MAX_BODY_BYTES, RemoteWriteError};
+use crate::collect::remote_write::{self, MAX_BODY_BYTES};
+
+/// How many remote_write bodies are decompressed and decoded at once; the others wait.
+pub const MAX_CONCURRENT_DECODES: usize = 4;
+
+static DECODING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(MAX_CONCURRENT_DECODES);
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/api/v1/write", post(write))
@@ -43,11 +52,16 @@ async fn accept(state: &AppState, headers: &HeaderMap, body: Body) -> Result<(),
     let advice = "lower queue_config.max_samples_per_send";
     let body = read_body(headers, body, MAX_BODY_BYTES, advice).await?;
     let ingest = state.ingest.clone();
+    let permit = DECODING
+        .acquire()
+        .await
+        .map_err(|_| ApiError::Unavailable("shutting down".into()))?;
     let decoded = decode(
         move || remote_write::decode(&body, &ingest.remote_write),
-        |e| matches!(e, RemoteWriteError::TooLarge { .. }),
+        remote_write::is_too_large,
     )
     .await?;
+    drop(permit);
     let counters = &state.ingest.remote_write_counters;
     if decoded.tally.not_allowed > 0 && !counters.warned_not_allowed.swap(true, Ordering::Relaxed) {
         tracing::warn!(

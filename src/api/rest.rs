@@ -34,6 +34,10 @@ pub fn routes() -> Router<AppState> {
             post(push_samples).get(read_samples),
         )
         .route("/api/v1/series", get(list_series))
+        .route(
+            "/api/v1/series/{series}",
+            axum::routing::delete(delete_series),
+        )
         .route("/api/v1/series/{series}/forecast", get(forecast))
         .route("/api/v1/targets", get(list_targets))
         .route(
@@ -305,6 +309,29 @@ async fn put_target(
         StatusCode::CREATED
     };
     Ok((status, Json(target)))
+}
+
+/// `DELETE /api/v1/series/{series}`: the series' history and model are removed (`204`);
+/// `409` while a target uses it, `404` when there is no such series.
+async fn delete_series(
+    State(state): State<AppState>,
+    Path(series): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let key = series_key(series)?;
+    let engine = state.engine.clone();
+    let lookup = key.clone();
+    let existed = tokio::task::spawn_blocking(move || engine.delete_series(&lookup))
+        .await
+        .map_err(|e| ApiError::Internal(format!("worker failed: {e}")))?
+        .map_err(|e| match e {
+            EngineError::InUse { .. } => ApiError::Conflict(e.to_string()),
+            other => ApiError::Internal(other.to_string()),
+        })?;
+    if existed {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound(format!("no series {:?}", key.as_str())))
+    }
 }
 
 /// `DELETE /api/v1/targets/{target}`

@@ -24,9 +24,11 @@ pub fn import_dataset(
     let dataset = read_dataset(path)?;
     let samples = &dataset.samples;
     for (i, sample) in samples.iter().enumerate() {
-        super::check_timestamp(sample.timestamp).map_err(|e| {
-            CollectError::Invalid(format!("{}: data row {}: {e}", path.display(), i + 1))
-        })?;
+        super::check_timestamp(sample.timestamp)
+            .and_then(|()| super::check_value(sample.value))
+            .map_err(|e| {
+                CollectError::Invalid(format!("{}: data row {}: {e}", path.display(), i + 1))
+            })?;
     }
     store.append(key, samples)?;
     store.flush()?;

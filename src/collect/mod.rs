@@ -52,6 +52,27 @@ pub const MAX_BATCH_SAMPLES: usize = 100_000;
 /// always milliseconds or nanoseconds sent as seconds, and is refused with a hint.
 pub const TIMESTAMP_RANGE: std::ops::RangeInclusive<Timestamp> = -2_208_988_800..=10_413_792_000;
 
+/// The largest sample value accepted from outside: 1e15, beyond any rate of requests, bytes or
+/// CPU seconds per second. Loads are never negative. A value outside `0 ..= 1e15` is almost
+/// always a unit error or a corrupt writer, and planning on it would only publish
+/// `max_replicas`; bounding it keeps every sum in the forecast far from overflow.
+pub const MAX_SAMPLE_VALUE: f64 = 1e15;
+
+/// Checks that a (finite) value is a load: in `0 ..= MAX_SAMPLE_VALUE`.
+pub fn check_value(value: f64) -> Result<(), String> {
+    if value < 0.0 {
+        Err(format!(
+            "value {value} is negative: a load is never below 0"
+        ))
+    } else if value > MAX_SAMPLE_VALUE {
+        Err(format!(
+            "value {value} is larger than the largest load accepted, {MAX_SAMPLE_VALUE:e}"
+        ))
+    } else {
+        Ok(())
+    }
+}
+
 /// Checks that a timestamp lies in [`TIMESTAMP_RANGE`].
 pub fn check_timestamp(timestamp: Timestamp) -> Result<(), String> {
     if TIMESTAMP_RANGE.contains(&timestamp) {

@@ -251,7 +251,7 @@ struct MatrixSeries {
 #[derive(Debug, Default, PartialEq)]
 pub struct Points {
     pub samples: Vec<Sample>,
-    /// NaN or infinite values skipped.
+    /// NaN, infinite, negative or larger than 1e15 values skipped.
     pub skipped: u64,
 }
 
@@ -297,7 +297,7 @@ pub fn parse_answer(status: u16, body: &[u8]) -> Result<Points, PullError> {
                     PullError::Decode(format!("value {text:?} at {time} is not a number"))
                 })?,
             };
-            if !value.is_finite() {
+            if !value.is_finite() || super::check_value(value).is_err() {
                 points.skipped += 1;
                 continue;
             }

@@ -7,7 +7,7 @@
 use serde::Deserialize;
 use serde::de::{self, Deserializer};
 
-use super::{CollectError, MAX_BATCH_SAMPLES, check_timestamp};
+use super::{CollectError, MAX_BATCH_SAMPLES, check_timestamp, check_value};
 use crate::series::{Sample, Timestamp, parse_timestamp};
 
 #[derive(Deserialize)]
@@ -82,6 +82,8 @@ pub fn parse_push(body: &[u8]) -> Result<Vec<Sample>, CollectError> {
             check_timestamp(raw.timestamp)
                 .map_err(|e| CollectError::Invalid(format!("samples[{i}].timestamp: {e}")))?;
             Sample::new(raw.timestamp, raw.value)
+                .map_err(|e| e.to_string())
+                .and_then(|sample| check_value(sample.value).map(|()| sample))
                 .map_err(|e| CollectError::Invalid(format!("samples[{i}].value: {e}")))
         })
         .collect()

@@ -31,11 +31,15 @@
 //!   batch create no duplicates;
 //! - stale markers (the special NaN Prometheus writes when a series disappears) are skipped,
 //!   as are other non-finite values (a gap is a missing sample in prescale, never a NaN): they
-//!   are counted, not errors, so one NaN never makes Prometheus drop a whole batch.
+//!   are counted, not errors, so one NaN never makes Prometheus drop a whole batch; so are
+//!   samples with a timestamp outside 1900–2300 or a value outside `0 ..= 1e15`
+//!   (`collect::MAX_SAMPLE_VALUE`: loads are never negative).
 //!
 //! A body that is not snappy, not a protobuf `WriteRequest`, or truncated is an error (`400`,
 //! which Prometheus does not retry); a series without a metric name or with a key prescale
 //! cannot store (control characters, longer than 512 bytes) is skipped and counted.
+
+mod wire;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -48,9 +52,20 @@ use crate::series::{Sample, SeriesKey, Timestamp};
 /// 2,000 samples per request, tens of kilobytes). Larger bodies get `413`.
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
-/// The largest decompressed message accepted. Snappy states the decompressed length up front,
-/// so a small body claiming a huge message is refused before anything is allocated.
-pub const MAX_DECODED_BYTES: usize = 64 * 1024 * 1024;
+/// The largest decompressed message accepted (32 MiB, the limit Prometheus puts on its own
+/// remote read bodies). Snappy states the decompressed length up front, so a small body
+/// claiming a huge message is refused before anything is allocated.
+pub const MAX_DECODED_BYTES: usize = 32 * 1024 * 1024;
+
+/// The most series one request may carry. Prometheus sends at most `max_samples_per_send`
+/// (default 2,000) samples per request, so at most that many series.
+pub const MAX_REQUEST_SERIES: usize = 100_000;
+
+/// The most labels, all series together, one request may carry.
+pub const MAX_REQUEST_LABELS: usize = 1_000_000;
+
+/// The most samples one request may carry.
+pub const MAX_REQUEST_SAMPLES: usize = 1_000_000;
 
 /// The bit pattern of Prometheus' stale marker (`value.StaleNaN`).
 pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
@@ -96,6 +111,13 @@ pub enum RemoteWriteError {
     Snappy(String),
     #[error("decompressed body of {got} bytes is larger than the limit of {max} bytes")]
     TooLarge { got: usize, max: usize },
+    /// More series, labels or samples than one request may hold: counted on the wire, before
+    /// any of them is decoded.
+    #[error(
+        "the request holds more than {max} {what}, the limit per request: \
+         lower queue_config.max_samples_per_send"
+    )]
+    TooMany { what: &'static str, max: usize },
     #[error("body is not a protobuf WriteRequest: {0}")]
     Protobuf(String),
 }
@@ -162,7 +184,7 @@ pub struct Tally {
     pub not_allowed: u64,
     /// Samples of series without a metric name or whose key cannot be stored.
     pub invalid_series: u64,
-    /// Samples with a timestamp outside 1900–2300.
+    /// Samples with a timestamp outside 1900–2300 or a value outside `0 ..= 1e15`.
     pub out_of_range: u64,
 }
 
@@ -181,7 +203,18 @@ pub fn decode(body: &[u8], config: &RemoteWriteConfig) -> Result<Decoded, Remote
     Ok(to_samples(request, config))
 }
 
-/// The snappy block and protobuf layers alone.
+/// Whether `error` is a limit (answered `413`) rather than a malformed body (`400`).
+pub fn is_too_large(error: &RemoteWriteError) -> bool {
+    matches!(
+        error,
+        RemoteWriteError::TooLarge { .. } | RemoteWriteError::TooMany { .. }
+    )
+}
+
+/// The snappy block and protobuf layers alone. The decompressed length is checked against
+/// [`MAX_DECODED_BYTES`] before decompressing, and the series, labels and samples are counted
+/// on the wire before the message is decoded: an empty `TimeSeries` takes 2 bytes on the wire
+/// and 48 in memory, so a body within the byte limit could otherwise decode to gigabytes.
 pub fn decode_request(body: &[u8]) -> Result<WriteRequest, RemoteWriteError> {
     let len =
         snap::raw::decompress_len(body).map_err(|e| RemoteWriteError::Snappy(e.to_string()))?;
@@ -194,6 +227,7 @@ pub fn decode_request(body: &[u8]) -> Result<WriteRequest, RemoteWriteError> {
     let raw = snap::raw::Decoder::new()
         .decompress_vec(body)
         .map_err(|e| RemoteWriteError::Snappy(e.to_string()))?;
+    wire::check_counts(&raw)?;
     <WriteRequest as prost::Message>::decode(raw.as_slice())
         .map_err(|e| RemoteWriteError::Protobuf(e.to_string()))
 }
@@ -273,7 +307,9 @@ fn to_samples(request: WriteRequest, config: &RemoteWriteConfig) -> Decoded {
                 continue;
             }
             let timestamp: Timestamp = sample.timestamp.div_euclid(1000);
-            if super::check_timestamp(timestamp).is_err() {
+            if super::check_timestamp(timestamp).is_err()
+                || super::check_value(sample.value).is_err()
+            {
                 out.tally.out_of_range += 1;
                 continue;
             }

@@ -26,7 +26,7 @@ use serde::Serialize;
 use crate::forecast::{Forecast, ForecastError, ModelFile, ModelSpec};
 use crate::live::{self, CycleSettings, NoForecast, SeriesCycle, Unplanned, plan_levels};
 use crate::plan::{self, Plan, Planner, Target};
-use crate::series::{Series, SeriesKey, Span, Timestamp, infer_step};
+use crate::series::{Series, SeriesKey, Span, Timestamp, infer_step, span_text};
 use crate::store::{SeriesInfo, Store, StoreError};
 
 pub use crate::live::{MAX_FORECAST_STEPS, ModelEntry};
@@ -46,6 +46,12 @@ pub enum EngineError {
     NoModel { series: String, reason: String },
     #[error("invalid target definition: {0}")]
     InvalidJson(String),
+    /// A series that targets still use cannot be deleted.
+    #[error("series {series:?} is used by target(s) {}: delete or change them first", targets.join(", "))]
+    InUse {
+        series: String,
+        targets: Vec<String>,
+    },
 }
 
 /// How the engine runs; all durations have defaults (see [`EngineSettings::default`]).
@@ -80,6 +86,32 @@ impl Default for EngineSettings {
 }
 
 impl EngineSettings {
+    /// The documented range of each interval and window (`name`, value, shortest, longest): a
+    /// refit every 10 s to 1 d, a re-plan every 1 s to 1 h, a training window of 1 h to 365 d,
+    /// a plan horizon of 1 m to 14 d.
+    fn ranges(&self) -> [(&'static str, Span, i64, i64); 4] {
+        [
+            ("refit_interval", self.refit_interval, 10, 86_400),
+            ("replan_interval", self.replan_interval, 1, 3_600),
+            ("train_window", self.train_window, 3_600, 365 * 86_400),
+            ("plan_horizon", self.plan_horizon, 60, 14 * 86_400),
+        ]
+    }
+
+    /// Checks every interval and window against its range; the error names the setting.
+    pub fn check(&self) -> Result<(), String> {
+        for (name, value, shortest, longest) in self.ranges() {
+            if !(shortest..=longest).contains(&value.seconds()) {
+                return Err(format!(
+                    "{name} must be between {} and {}, got {value}",
+                    span_text(shortest),
+                    span_text(longest)
+                ));
+            }
+        }
+        self.model.check().map_err(|e| format!("model: {e}"))
+    }
+
     /// The live cycle's part of the settings.
     pub fn cycle(&self) -> CycleSettings {
         CycleSettings {
@@ -137,13 +169,26 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// An engine over `store`, with the targets persisted in it.
+    /// An engine over `store`, with the targets persisted in it. A stored target that no longer
+    /// reads or passes [`Target::check`] (written by a version with looser bounds) is not served
+    /// and is logged: one bad target never stops the service, nor the others.
     pub fn new(store: Store, settings: EngineSettings) -> Result<Engine, EngineError> {
         let mut targets = BTreeMap::new();
         for (name, json) in store.targets()? {
-            let target: Target = serde_json::from_slice(&json)
-                .map_err(|e| StoreError::Corrupt(format!("stored target {name:?}: {e}")))?;
-            targets.insert(name, Arc::new(target));
+            let target = serde_json::from_slice::<Target>(&json)
+                .map_err(|e| e.to_string())
+                .and_then(|t| t.check().map(|()| t).map_err(|e| e.to_string()));
+            match target {
+                Ok(target) => {
+                    targets.insert(name, Arc::new(target));
+                }
+                Err(error) => tracing::error!(
+                    target_name = %name,
+                    %error,
+                    "stored target is invalid and is not served: PUT a valid one under this name \
+                     or DELETE it"
+                ),
+            }
         }
         Ok(Engine {
             store,
@@ -190,6 +235,26 @@ impl Engine {
         self.targets.write().expect("targets lock").remove(name);
         self.plans.write().expect("plans lock").remove(name);
         self.planners.lock().expect("planners lock").remove(name);
+        Ok(existed)
+    }
+
+    /// Deletes a series' history and model. Refused while a target uses the series (its
+    /// HPA would lose its metric): the error names the targets. True if the series existed.
+    pub fn delete_series(&self, key: &SeriesKey) -> Result<bool, EngineError> {
+        let users: Vec<String> = self
+            .targets()
+            .into_iter()
+            .filter(|(_, target)| &target.series == key)
+            .map(|(name, _)| name)
+            .collect();
+        if !users.is_empty() {
+            return Err(EngineError::InUse {
+                series: key.to_string(),
+                targets: users,
+            });
+        }
+        let existed = self.store.delete_series(key)?;
+        self.cycles.write().expect("cycles lock").remove(key);
         Ok(existed)
     }
 

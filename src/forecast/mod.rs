@@ -71,6 +71,9 @@ pub enum ForecastError {
     /// No season asked for fits the training window (twice, and at least 2 steps long).
     #[error("{0}")]
     NoSeason(String),
+    /// The training window holds more steps than a fit may take (samples spaced too finely).
+    #[error("{0}")]
+    Grid(String),
     /// The numerical fit failed (e.g. a singular design matrix).
     #[error("fit failed: {0}")]
     Fit(String),

@@ -12,10 +12,17 @@ use super::ForecastError;
 /// The history a fit sees unless told otherwise: two weeks (two weekly seasons).
 pub const DEFAULT_TRAIN_WINDOW: Span = Span::of_seconds(14 * 86_400);
 
+/// The most steps a training window may hold: 200,000 (the default 14 days fit at a step of 7 s
+/// or more). A fit's
+/// memory and time grow with it (a 1.2 M-step grid, 14 days at 1 s, took about 200 MB), so a
+/// series whose samples are spaced more finely than that is refused with a clear error rather
+/// than fitted on a grid whatever its size.
+pub const MAX_TRAIN_STEPS: usize = 200_000;
+
 /// The series a fit at `now` is trained on: the samples in `now - train_window ..= now`, put on
 /// their grid (step = their most common difference, phase = the first sample's), so leading
 /// and trailing gaps are trimmed away. `samples` must be sorted; those outside the window are
-/// ignored.
+/// ignored. A window of more than [`MAX_TRAIN_STEPS`] steps at that step is an error.
 pub fn training_series(
     samples: &[Sample],
     now: Timestamp,
@@ -29,7 +36,18 @@ pub fn training_series(
         needed: 2,
         have: window.len(),
     })?;
-    Series::from_samples(window, step).map_err(|e| ForecastError::InvalidSpec(e.to_string()))
+    let steps = train_window.seconds() / step;
+    if steps > MAX_TRAIN_STEPS as i64 {
+        return Err(ForecastError::Grid(format!(
+            "the training window of {} holds {steps} steps of {step}s (the samples' most common \
+             spacing), more than the limit of {MAX_TRAIN_STEPS}: send samples at a regular \
+             interval of at least {}s, or shorten train_window",
+            train_window.days_text(),
+            (train_window.seconds() as u64).div_ceil(MAX_TRAIN_STEPS as u64),
+        )));
+    }
+    Series::from_samples_within(window, step, MAX_TRAIN_STEPS + 1)
+        .map_err(|e| ForecastError::Grid(e.to_string()))
 }
 
 /// The seasons a window of `window_steps` steps of `step` seconds can be fitted with.
@@ -116,6 +134,27 @@ mod tests {
             training_series(&samples, 30, span(60)).unwrap_err(),
             ForecastError::TooShort { needed: 2, have: 1 }
         );
+    }
+
+    #[test]
+    fn a_grid_is_bounded_whatever_the_spacing() {
+        // Three samples over 14 days, two of them 1 s apart: the most common spacing is 1 s,
+        // and the window would be 1.2 M steps.
+        let now = 14 * 86_400;
+        let samples = [
+            Sample::new(1, 1.0).unwrap(),
+            Sample::new(2, 1.0).unwrap(),
+            Sample::new(now, 1.0).unwrap(),
+        ];
+        let error = training_series(&samples, now, span(14 * 86_400)).unwrap_err();
+        assert!(matches!(error, ForecastError::Grid(_)), "{error}");
+        let message = error.to_string();
+        assert!(
+            message.contains("1209600 steps of 1s") && message.contains("at least 7s"),
+            "{message}"
+        );
+        // The same spacing in a window it fits is fine.
+        assert!(training_series(&samples, 100, span(100)).is_ok());
     }
 
     #[test]

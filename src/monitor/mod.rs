@@ -138,8 +138,16 @@ impl Monitor {
                 let mut ahead = None;
                 if let Some(entry) = &model {
                     let step = entry.model.step();
-                    let horizon = Span::from_seconds(lead + step).expect("positive");
-                    match engine.forecast(key, now, horizon) {
+                    // Both are bounded (lead time ≤ 6h, a step ≤ a span), so this cannot
+                    // overflow; the error path is for a model file's impossible step.
+                    let forecast = Span::from_seconds(lead.saturating_add(step))
+                        .map_err(|e| {
+                            EngineError::Forecast(crate::forecast::ForecastError::InvalidSpec(
+                                e.to_string(),
+                            ))
+                        })
+                        .and_then(|horizon| engine.forecast(key, now, horizon));
+                    match forecast {
                         Ok((_, forecast)) => {
                             for i in 0..forecast.len() {
                                 if forecast.timestamp(i) > now {

@@ -37,8 +37,9 @@ use crate::series::{Sample, Timestamp};
 pub use labels::{check_label_key, check_label_value, check_namespace};
 pub use service_level::{ServiceLevel, ServiceLevelReport};
 pub use target::{
-    DEFAULT_LEAD_TIME, DEFAULT_STABILIZATION, MAX_REPLICAS, MAX_TARGET_NAME_LEN, MetricValue,
-    TARGET_LABEL, Target, check_target_name, slo_in_range,
+    DEFAULT_LEAD_TIME, DEFAULT_STABILIZATION, MAX_CAPACITY, MAX_LEAD_TIME, MAX_REPLICAS,
+    MAX_STABILIZATION, MAX_TARGET_NAME_LEN, MetricValue, TARGET_LABEL, Target, check_target_name,
+    slo_in_range,
 };
 
 /// Errors from planning or from validating a target.

@@ -100,6 +100,18 @@ pub fn slo_in_range(slo: f64) -> bool {
     (0.5..1.0).contains(&slo)
 }
 
+/// The longest `lead_time` accepted: six hours, far beyond any pod's start-up (a node's
+/// provisioning included); a plan further ahead than that is no longer about start-up.
+pub const MAX_LEAD_TIME: Span = Span::of_seconds(6 * 3600);
+
+/// The longest `scale_down_stabilization` accepted: one hour, the HPA's own bound for
+/// `stabilizationWindowSeconds`.
+pub const MAX_STABILIZATION: Span = Span::of_seconds(3600);
+
+/// The largest `capacity_per_replica` accepted: with sample values bounded by
+/// `collect::MAX_SAMPLE_VALUE` (1e15), a larger capacity would only ever plan `min_replicas`.
+pub const MAX_CAPACITY: f64 = 1e15;
+
 /// The largest replica bound accepted; far beyond any Deployment, small enough that
 /// `replicas * capacity` never loses precision.
 pub const MAX_REPLICAS: u32 = 1_000_000;
@@ -108,10 +120,22 @@ impl Target {
     /// Checks every field; the error names the field at fault.
     pub fn check(&self) -> Result<(), PlanError> {
         let bad = |message: String| Err(PlanError::InvalidTarget(message));
-        if !(self.capacity_per_replica.is_finite() && self.capacity_per_replica > 0.0) {
+        if !(self.capacity_per_replica > 0.0 && self.capacity_per_replica <= MAX_CAPACITY) {
             return bad(format!(
-                "capacity_per_replica must be a positive number, got {}",
+                "capacity_per_replica must be a positive number of at most {MAX_CAPACITY:e}, got {}",
                 self.capacity_per_replica
+            ));
+        }
+        if self.lead_time > MAX_LEAD_TIME {
+            return bad(format!(
+                "lead_time must be at most {MAX_LEAD_TIME}, got {}",
+                self.lead_time
+            ));
+        }
+        if self.scale_down_stabilization > MAX_STABILIZATION {
+            return bad(format!(
+                "scale_down_stabilization must be at most {MAX_STABILIZATION}, got {}",
+                self.scale_down_stabilization
             ));
         }
         if self.min_replicas > self.max_replicas {
@@ -238,6 +262,41 @@ mod tests {
         t.max_replicas = 0;
         t.min_replicas = 0;
         assert!(t.check().is_err());
+    }
+
+    #[test]
+    fn every_bounded_field_is_accepted_at_its_bound_and_refused_past_it() {
+        let parse = |field: &str, value: &str| -> Result<Target, String> {
+            let mut json = serde_json::json!({
+                "series": "rps", "capacity_per_replica": 50, "max_replicas": 10
+            });
+            json[field] = serde_json::from_str(value).unwrap();
+            let target: Target = serde_json::from_value(json).map_err(|e| e.to_string())?;
+            target.check().map_err(|e| e.to_string())?;
+            Ok(target)
+        };
+        let cases = [
+            ("lead_time", "\"6h\"", "\"21601s\""),
+            ("scale_down_stabilization", "\"1h\"", "\"3601s\""),
+            ("capacity_per_replica", "1e15", "1.1e15"),
+            ("max_replicas", "1000000", "1000001"),
+            ("quantile", "0.999", "1"),
+            ("reactive_utilization", "1", "1.01"),
+            ("slo", "0.999", "1"),
+        ];
+        for (field, at, past) in cases {
+            assert!(
+                parse(field, at).is_ok(),
+                "{field} = {at}: {:?}",
+                parse(field, at)
+            );
+            let error = parse(field, past).unwrap_err();
+            assert!(error.contains(field), "{field} = {past}: {error}");
+        }
+        // What once overflowed the monitor: refused while parsing, naming the duration.
+        let error = parse("lead_time", "\"9223372036854775807s\"").unwrap_err();
+        assert!(error.contains("longest duration"), "{error}");
+        assert!(parse("lead_time", "9223372036854775807").is_err());
     }
 
     #[test]

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 #[cfg(test)]
 pub(crate) use span::test_span;
-pub use span::{Span, parse_span_list, span_text};
+pub use span::{MAX_SPAN, Span, parse_span_list, span_text};
 
 /// Unix time in whole seconds (UTC).
 pub type Timestamp = i64;
@@ -40,7 +40,18 @@ pub enum SeriesError {
     NonFinite(f64),
     #[error("step must be positive, got {0}")]
     Step(i64),
+    /// Samples whose spacing and span would make a grid too long to hold.
+    #[error(
+        "{steps} steps of {step}s from the first sample to the last, more than the limit of \
+         {max}: the samples' most common spacing is too small for the time they span"
+    )]
+    GridTooLong { steps: u64, step: i64, max: usize },
 }
+
+/// The longest grid [`Series::from_samples`] builds: 10 million steps (80 MB of values), over
+/// a year at 5 s. A longer one is an error, so a few samples with an odd spacing can never make
+/// a grid that exhausts memory.
+pub const MAX_GRID_STEPS: usize = 10_000_000;
 
 /// Maximum length of a series name in bytes.
 pub const MAX_KEY_LEN: usize = 512;
@@ -185,8 +196,18 @@ impl Series {
     }
 
     /// Puts sorted samples on a grid of `step` seconds whose phase is that of the first sample.
-    /// Several samples in one step are averaged; steps without a sample are gaps.
+    /// Several samples in one step are averaged; steps without a sample are gaps. A grid longer
+    /// than [`MAX_GRID_STEPS`] is an error.
     pub fn from_samples(samples: &[Sample], step: i64) -> Result<Series, SeriesError> {
+        Series::from_samples_within(samples, step, MAX_GRID_STEPS)
+    }
+
+    /// [`Series::from_samples`] with a grid of at most `max_steps` steps.
+    pub fn from_samples_within(
+        samples: &[Sample],
+        step: i64,
+        max_steps: usize,
+    ) -> Result<Series, SeriesError> {
         if step <= 0 {
             return Err(SeriesError::Step(step));
         }
@@ -199,14 +220,25 @@ impl Series {
         };
         let start = first.timestamp;
         let last = samples.iter().map(|s| s.timestamp).max().unwrap_or(start);
-        let len = ((last - start) / step + 1) as usize;
+        // Sorted samples lie within 1900–2300 where they come from outside, but this is also
+        // called on anything: widen to i128 so no span overflows.
+        let steps = (i128::from(last) - i128::from(start)) / i128::from(step) + 1;
+        if steps > max_steps as i128 {
+            return Err(SeriesError::GridTooLong {
+                steps: u64::try_from(steps).unwrap_or(u64::MAX),
+                step,
+                max: max_steps,
+            });
+        }
+        let len = steps as usize;
         let mut sums = vec![0.0; len];
         let mut counts = vec![0u32; len];
         for sample in samples {
             if sample.timestamp < start {
                 continue;
             }
-            let slot = ((sample.timestamp - start) / step) as usize;
+            let slot =
+                ((i128::from(sample.timestamp) - i128::from(start)) / i128::from(step)) as usize;
             sums[slot] += sample.value;
             counts[slot] += 1;
         }
@@ -423,6 +455,20 @@ mod tests {
         let s = samples(&[(0, 1.0), (60, 1.0), (120, 1.0), (300, 1.0), (360, 1.0)]);
         assert_eq!(infer_step(&s), Some(60));
         assert_eq!(infer_step(&s[..1]), None);
+    }
+
+    #[test]
+    fn grids_are_bounded() {
+        let s = [
+            Sample::new(i64::MIN / 2, 1.0).unwrap(),
+            Sample::new(i64::MAX / 2, 2.0).unwrap(),
+        ];
+        let error = Series::from_samples(&s, 1).unwrap_err().to_string();
+        assert!(error.contains("more than the limit of 10000000"), "{error}");
+        // A step so long that the span itself would overflow i64 arithmetic: no panic.
+        let series = Series::from_samples(&s, i64::MAX).unwrap();
+        assert_eq!(series.len(), 2);
+        assert!(Series::from_samples_within(&s[..1], 60, 1).is_ok());
     }
 
     #[test]

@@ -1,5 +1,10 @@
 //! Human-readable durations (`30s`, `5m`, `1h`, `7d`, `2w`) as used in config files, CLI flags and
-//! JSON: a whole, positive number of seconds.
+//! JSON: a whole, positive number of seconds, at most [`MAX_SPAN`] (ten years).
+//!
+//! The upper bound is what makes arithmetic on spans safe everywhere: every timestamp prescale
+//! accepts lies within 1900–2300 (about ±1.1e10 s), so a timestamp plus or minus a few spans
+//! stays far inside `i64`, and no lead time, window or horizon sent by a client can overflow a
+//! sum deep in the monitor or the planner.
 //!
 //! One type serves every place a duration is written by a person (lead time, step, season, train
 //! window), so that `5m` means the same thing in a flag, a TOML file and a `PUT` body.
@@ -11,7 +16,11 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::SeriesError;
 
-/// A positive whole number of seconds, written and read as `90s`, `5m`, `1h`, `7d`, `2w`.
+/// The longest span accepted anywhere: 3650 days (ten years).
+pub const MAX_SPAN: Span = Span(3650 * 86_400);
+
+/// A positive whole number of seconds, at most [`MAX_SPAN`], written and read as `90s`, `5m`,
+/// `1h`, `7d`, `2w`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Span(i64);
 
@@ -27,7 +36,10 @@ impl Span {
     /// A span of `seconds` known at compile time (the defaults): a non-positive value fails the
     /// build, not the service.
     pub const fn of_seconds(seconds: i64) -> Span {
-        assert!(seconds > 0, "a span must be positive");
+        assert!(
+            seconds > 0 && seconds <= MAX_SPAN.0,
+            "a span must be positive and at most ten years"
+        );
         Span(seconds)
     }
 
@@ -37,11 +49,16 @@ impl Span {
         span_text(self.0)
     }
 
-    /// A span of `seconds`; errors when it is not positive.
+    /// A span of `seconds`; errors when it is not positive or longer than [`MAX_SPAN`].
     pub fn from_seconds(seconds: i64) -> Result<Span, SeriesError> {
         if seconds <= 0 {
             return Err(SeriesError::Duration(format!(
                 "{seconds}s: a duration must be positive"
+            )));
+        }
+        if seconds > MAX_SPAN.0 {
+            return Err(SeriesError::Duration(format!(
+                "{seconds}s: a duration must be at most {MAX_SPAN} (3650 days)"
             )));
         }
         Ok(Span(seconds))
@@ -97,8 +114,16 @@ impl FromStr for Span {
         if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
             return Err(bad());
         }
-        let n: i64 = digits.parse().map_err(|_| bad())?;
-        let seconds = n.checked_mul(multiplier).ok_or_else(bad)?;
+        let too_long = || {
+            SeriesError::Duration(format!(
+                "{text:?} is longer than the longest duration accepted, {MAX_SPAN} (3650 days)"
+            ))
+        };
+        let n: i64 = digits.parse().map_err(|_| too_long())?;
+        let seconds = n.checked_mul(multiplier).ok_or_else(too_long)?;
+        if seconds > MAX_SPAN.0 {
+            return Err(too_long());
+        }
         Span::from_seconds(seconds)
     }
 }
@@ -180,6 +205,24 @@ mod tests {
         ] {
             assert!(text.parse::<Span>().is_err(), "{text:?} should not parse");
         }
+    }
+
+    #[test]
+    fn spans_are_bounded_at_ten_years() {
+        assert_eq!("3650d".parse::<Span>().unwrap(), MAX_SPAN);
+        assert_eq!(Span::from_seconds(MAX_SPAN.seconds()).unwrap(), MAX_SPAN);
+        for text in [
+            "3651d",
+            "9223372036854775807s",
+            "99999999999999999999s",
+            "522w",
+        ] {
+            let error = text.parse::<Span>().unwrap_err().to_string();
+            assert!(error.contains("longest duration"), "{text}: {error}");
+        }
+        assert!(Span::from_seconds(MAX_SPAN.seconds() + 1).is_err());
+        assert!(serde_json::from_str::<Span>("9223372036854775807").is_err());
+        assert!(serde_json::from_str::<Span>("\"9223372036854775807s\"").is_err());
     }
 
     #[test]

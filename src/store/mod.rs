@@ -112,6 +112,32 @@ pub enum StoreError {
     Options(String),
 }
 
+impl StoreError {
+    /// The I/O error underneath, if any.
+    fn io(&self) -> Option<&std::io::Error> {
+        match self {
+            StoreError::Sled(sled::Error::Io(e)) | StoreError::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// True when the device holding the store is full (`ENOSPC`, or a quota).
+    pub fn is_disk_full(&self) -> bool {
+        self.io().is_some_and(|e| {
+            matches!(
+                e.kind(),
+                std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+            )
+        })
+    }
+
+    /// True when another process holds the store's lock.
+    pub fn is_locked(&self) -> bool {
+        self.io()
+            .is_some_and(|e| e.to_string().contains("could not acquire lock"))
+    }
+}
+
 /// What the catalogue knows about one series.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SeriesInfo {
@@ -216,6 +242,9 @@ struct SeriesState {
     dirty_since: Instant,
     /// The head has been read from sled.
     loaded: bool,
+    /// Removed by [`Store::delete_series`]: a writer that took this state before the removal
+    /// starts over on a new one, a reader finds nothing.
+    deleted: bool,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -301,6 +330,7 @@ impl Store {
                 dirty: false,
                 dirty_since: Instant::now(),
                 loaded: false,
+                deleted: false,
             };
             registry.series.insert(key, Arc::new(Mutex::new(state)));
         }
@@ -373,6 +403,9 @@ impl Store {
         // head's part; decoding happens after.
         let (raw, head_part) = {
             let mut state = lock(&series);
+            if state.deleted {
+                return Ok(Vec::new());
+            }
             inner.load(&mut state)?;
             let head_part: Vec<Sample> = state
                 .head
@@ -426,6 +459,9 @@ impl Store {
             return Ok(None);
         };
         let mut state = lock(&series);
+        if state.deleted {
+            return Ok(None);
+        }
         self.inner.load(&mut state)?;
         if let Some(last) = state.head.last() {
             return Ok(Some(*last));
@@ -458,6 +494,43 @@ impl Store {
             .iter()
             .filter_map(|series| lock(series).info())
             .collect())
+    }
+
+    /// Removes a series: its sealed blocks, its head and its catalogue entry, in that order (a
+    /// crash part-way leaves a catalogue entry with fewer blocks, which the recount after a
+    /// crash settles; never a block without a name). Durable when it returns. True if it
+    /// existed. An append racing with the delete lands in a new series of the same name.
+    pub fn delete_series(&self, key: &SeriesKey) -> Result<bool, StoreError> {
+        let inner = &self.inner;
+        let removed = inner
+            .registry
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .series
+            .remove(key);
+        let Some(series) = removed else {
+            return Ok(false);
+        };
+        let mut state = lock(&series);
+        state.deleted = true;
+        state.head = Vec::new();
+        let id = state.id;
+        let keys = inner
+            .blocks
+            .range(block_key(id, Timestamp::MIN).to_vec()..=head_key(id).to_vec())
+            .keys();
+        for k in keys {
+            let k = k?;
+            let _writer = lock(&inner.writer);
+            inner.blocks.remove(k)?;
+        }
+        {
+            let _writer = lock(&inner.writer);
+            inner.catalog.remove(key.as_str().as_bytes())?;
+        }
+        drop(state);
+        inner.flush()?;
+        Ok(true)
     }
 
     /// Stores (or replaces) a target's JSON; durable when it returns.
@@ -648,6 +721,7 @@ impl Inner {
             dirty: false,
             dirty_since: Instant::now(),
             loaded: true,
+            deleted: false,
         };
         // Entered before any of its blocks is written, so that after a crash its blocks have a
         // name and its id is not handed out again.
@@ -666,10 +740,17 @@ impl Inner {
         if samples.is_empty() {
             return Ok(0);
         }
-        let series = self.get_or_create(key)?;
-        let mut state = lock(&series);
-        self.apply(&mut state, &sorted_unique(samples))?;
-        Ok(samples.len())
+        let samples = sorted_unique(samples);
+        loop {
+            let series = self.get_or_create(key)?;
+            let mut state = lock(&series);
+            if state.deleted {
+                // Deleted between the lookup and the lock: the next lookup creates it anew.
+                continue;
+            }
+            self.apply(&mut state, &samples)?;
+            return Ok(samples.len());
+        }
     }
 
     /// One sled write. All writes go through here, one at a time.

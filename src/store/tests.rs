@@ -577,3 +577,51 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_deleted_series_is_gone_for_good_and_its_name_starts_anew() {
+    let dir = tempfile::tempdir().unwrap();
+    let (junk, kept) = (key("junk"), key("kept"));
+    let store = {
+        let store = Store::open_with(dir.path(), small(16)).unwrap();
+        store
+            .append(&junk, &grid(0, 60, 100, |i| i as f64))
+            .unwrap();
+        store
+            .append(&kept, &grid(0, 60, 100, |i| i as f64))
+            .unwrap();
+        store.flush().unwrap();
+        // Sealed blocks and a head, flushed: all of it goes.
+        assert!(store.delete_series(&junk).unwrap());
+        assert!(!store.delete_series(&junk).unwrap());
+        assert_eq!(store.read(&junk, i64::MIN, i64::MAX).unwrap(), vec![]);
+        assert_eq!(store.latest(&junk).unwrap(), None);
+        assert_eq!(store.info(&junk).unwrap(), None);
+        let names: Vec<_> = store.list().unwrap().into_iter().map(|i| i.key).collect();
+        assert_eq!(names, [kept.clone()]);
+        // No block of it is left behind.
+        let ids: std::collections::HashSet<_> = store
+            .inner
+            .blocks
+            .iter()
+            .keys()
+            .map(|k| k.unwrap()[..4].to_vec())
+            .collect();
+        assert_eq!(ids.len(), 1, "only the kept series has blocks");
+        // The name starts anew, empty.
+        store.append(&junk, &[s(10_000, 7.0)]).unwrap();
+        store.flush().unwrap();
+        assert_eq!(
+            store.read(&junk, i64::MIN, i64::MAX).unwrap(),
+            vec![s(10_000, 7.0)]
+        );
+        store
+    };
+    let store = reopen_as_after_crash(store, dir.path(), &small(16));
+    assert_eq!(
+        store.read(&junk, i64::MIN, i64::MAX).unwrap(),
+        vec![s(10_000, 7.0)]
+    );
+    assert_eq!(store.info(&junk).unwrap().unwrap().samples, 1);
+    assert_eq!(store.info(&kept).unwrap().unwrap().samples, 100);
+}

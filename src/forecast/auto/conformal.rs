@@ -16,6 +16,11 @@ use crate::forecast::{FittedModel, ForecastError, ModelSpec, json_exact};
 /// forecast near zero does not blow them up.
 const LEVEL_FLOOR: f64 = 0.1;
 
+/// The smallest floor: an all-zero series (or one of denormals) has a mean level of 0, and a
+/// floor of 0 would divide by zero; any positive floor gives its zero errors a zero-width band.
+/// Far above the denormals that `json_exact` would round to 0, far below any real load.
+const MIN_FLOOR: f64 = 1e-9;
+
 /// Split-conformal intervals: quantiles of the holdout's out-of-sample errors per horizon.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Conformal {
@@ -197,7 +202,7 @@ pub(super) fn finish(history: &History, selection: Selection) -> Result<FittedAu
     let (members, calibration) = fit_calibrated(history, specs, combine, frame.reach)?;
     let Calibration { frame, forecasts } = calibration.unwrap_or(Calibration { frame, forecasts });
     let mean_level = mean_abs(&history.values);
-    let floor = (mean_level * LEVEL_FLOOR).max(f64::MIN_POSITIVE);
+    let floor = (mean_level * LEVEL_FLOOR).max(MIN_FLOOR);
     let floor = floor.is_finite().then_some(json_exact(floor));
     let mut errors = conformal_errors(history, &frame, &forecasts, floor);
     errors.round_for_json();

@@ -1,0 +1,407 @@
+//! What an attacker inside the cluster (or a broken client) sends, against the real binary over
+//! loopback: nothing may crash, wedge or silently corrupt the service.
+//!
+//! - a remote_write decode bomb is refused with `413` before it is decoded, and memory stays
+//!   bounded while several arrive at once;
+//! - a duration that would overflow (`lead_time` of `i64::MAX` seconds) is `400`, and the
+//!   monitor keeps running;
+//! - an all-zero series gets a flat forecast with a zero-width band and a plan of
+//!   `min_replicas`;
+//! - samples spaced so that the training grid would be huge get a clear error, not a fit;
+//! - negative and huge loads are refused naming the sample;
+//! - a series can be deleted (`409` while a target uses it), and stays deleted after `kill -9`;
+//! - axum's own plain-text and empty refusals come as JSON.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Server, client, now, push_body};
+use prescale::collect::remote_write::{
+    MAX_DECODED_BYTES, MAX_REQUEST_SERIES, PromSample, TimeSeries, WriteRequest, encode,
+};
+use serde_json::{Value, json};
+
+async fn send(
+    method: reqwest::Method,
+    server: &Server,
+    path: &str,
+    body: Option<String>,
+) -> (u16, Value) {
+    let mut request = client().request(method, server.url(path));
+    if let Some(body) = body {
+        request = request
+            .header("content-type", "application/json")
+            .body(body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    if status == 204 {
+        assert!(text.is_empty(), "{text}");
+        return (status, Value::Null);
+    }
+    let body = serde_json::from_str(&text)
+        .unwrap_or_else(|_| panic!("{status}: answer is not JSON: {text:?}"));
+    (status, body)
+}
+
+async fn get(server: &Server, path: &str) -> (u16, Value) {
+    send(reqwest::Method::GET, server, path, None).await
+}
+
+fn error_of(body: &Value) -> &str {
+    body["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error in {body}"))
+}
+
+/// The server's resident memory in MiB, from /proc.
+fn rss_mib(server: &Server) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.child.id())).unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .expect("VmRSS");
+    kib / 1024
+}
+
+async fn post_remote_write(server: &Server, body: Vec<u8>) -> (u16, Value) {
+    let response = client()
+        .post(server.url("/api/v1/write"))
+        .header("content-type", "application/x-protobuf")
+        .header("content-encoding", "snappy")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let body = response.json().await.unwrap_or(Value::Null);
+    (status, body)
+}
+
+#[tokio::test]
+async fn remote_write_bombs_are_refused_before_they_are_decoded() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("prescale.toml");
+    std::fs::write(&config, "[remote_write]\nallow = [\"*\"]\n").unwrap();
+    let server = Server::start(
+        &dir.path().join("data"),
+        &["--config", config.to_str().unwrap(), "--no-tls"],
+    );
+    let before = rss_mib(&server);
+
+    // 32 MiB of empty TimeSeries (2 bytes each on the wire, about 48 in memory): a body of a
+    // few MB that would decode to gigabytes.
+    let raw = [0x0a_u8, 0x00].repeat(MAX_DECODED_BYTES / 2);
+    let bomb = snap::raw::Encoder::new().compress_vec(&raw).unwrap();
+    assert!(bomb.len() < 4 * 1024 * 1024, "{}", bomb.len());
+    let (a, b, c) = tokio::join!(
+        post_remote_write(&server, bomb.clone()),
+        post_remote_write(&server, bomb.clone()),
+        post_remote_write(&server, bomb.clone()),
+    );
+    for (status, body) in [a, b, c] {
+        assert_eq!(status, 413, "{body}");
+        let error = error_of(&body);
+        assert!(
+            error.contains(&format!("more than {MAX_REQUEST_SERIES} series")),
+            "{error}"
+        );
+    }
+    // One byte more than the decompressed limit: refused on the snappy header alone.
+    let over = vec![0u8; MAX_DECODED_BYTES + 1];
+    let (status, body) = post_remote_write(
+        &server,
+        snap::raw::Encoder::new().compress_vec(&over).unwrap(),
+    )
+    .await;
+    assert_eq!(status, 413, "{body}");
+    assert!(error_of(&body).contains("larger than the limit"), "{body}");
+    let after = rss_mib(&server);
+    assert!(
+        after < before + 400,
+        "resident memory grew from {before} MiB to {after} MiB"
+    );
+
+    // A request within every limit is still stored.
+    let t = now() * 1000;
+    let fine = WriteRequest {
+        timeseries: vec![TimeSeries {
+            labels: vec![prescale::collect::remote_write::Label {
+                name: "__name__".into(),
+                value: "rps".into(),
+            }],
+            samples: vec![PromSample {
+                value: 5.0,
+                timestamp: t,
+            }],
+        }],
+    };
+    let (status, body) = post_remote_write(&server, encode(&fine)).await;
+    assert_eq!(status, 204, "{body}");
+    let (status, body) = get(&server, "/api/v1/series/rps/samples").await;
+    assert_eq!(status, 200);
+    assert_eq!(body["samples"].as_array().unwrap().len(), 1, "{body}");
+}
+
+#[tokio::test]
+async fn durations_and_loads_are_bounded_at_the_edge() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("prescale.toml");
+    std::fs::write(&config, "replan_interval = \"1s\"\n").unwrap();
+    let server = Server::start(
+        &dir.path().join("data"),
+        &["--config", config.to_str().unwrap(), "--no-tls"],
+    );
+    let put = |body: Value| {
+        send(
+            reqwest::Method::PUT,
+            &server,
+            "/api/v1/targets/x",
+            Some(body.to_string()),
+        )
+    };
+    let target = |field: &str, value: Value| {
+        let mut body = json!({"series": "rps", "capacity_per_replica": 10, "max_replicas": 5});
+        body[field] = value;
+        body
+    };
+    // What once made every monitor pass panic.
+    let (status, body) = put(target("lead_time", json!("9223372036854775807s"))).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(error_of(&body).contains("longest duration"), "{body}");
+    let (status, body) = put(target("lead_time", json!("7h"))).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        error_of(&body).contains("lead_time must be at most 6h"),
+        "{body}"
+    );
+    let (status, body) = put(target("scale_down_stabilization", json!("2h"))).await;
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = put(target("capacity_per_replica", json!(1e300))).await;
+    assert_eq!(status, 400, "{body}");
+    // At the bound: accepted, and the monitor keeps passing over it.
+    let (status, body) = put(target("lead_time", json!("6h"))).await;
+    assert_eq!(status, 201, "{body}");
+    let series: Vec<(i64, f64)> = (0..120).map(|i| (now() - 60 * (120 - i), 5.0)).collect();
+    common::push_samples(&server, "rps", &series).await;
+    let since = now();
+    let started = std::time::Instant::now();
+    while last_monitor_pass(&server).await < since + 2 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the monitor stopped passing"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let log = server.log.lock().unwrap().join("\n");
+    assert!(!log.contains("panicked"), "{log}");
+
+    // Loads: negative, huge, and the largest accepted.
+    let t = now();
+    for (value, needle) in [(-1.0, "negative"), (1.79e308, "largest load accepted")] {
+        let (status, body) = send(
+            reqwest::Method::POST,
+            &server,
+            "/api/v1/series/rps/samples",
+            Some(push_body(&[(t, 1.0), (t + 1, value)])),
+        )
+        .await;
+        assert_eq!(status, 400, "{body}");
+        let error = error_of(&body);
+        assert!(
+            error.contains("samples[1].value") && error.contains(needle),
+            "{error}"
+        );
+    }
+    let (status, body) = send(
+        reqwest::Method::POST,
+        &server,
+        "/api/v1/series/rps/samples",
+        Some(push_body(&[(t, 1e15)])),
+    )
+    .await;
+    assert_eq!(status, 204, "{body}");
+}
+
+#[tokio::test]
+async fn degenerate_series_get_an_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"), &["--no-tls"]);
+    let end = now() - now().rem_euclid(60);
+    // Two days of zeros at one minute.
+    let zeros: Vec<(i64, f64)> = (0..2 * 1440)
+        .map(|i| (end - 60 * (2 * 1440 - i), 0.0))
+        .collect();
+    for chunk in zeros.chunks(1000) {
+        common::push_samples(&server, "idle", chunk).await;
+    }
+    let (status, body) = send(
+        reqwest::Method::PUT,
+        &server,
+        "/api/v1/targets/idle",
+        Some(json!({"series": "idle", "capacity_per_replica": 10, "min_replicas": 2, "max_replicas": 5}).to_string()),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let plan = common::wait_for_200(
+        &server.url("/api/v1/targets/idle/plan"),
+        Duration::from_secs(90),
+    )
+    .await;
+    assert_eq!(plan["current"]["replicas"], 2, "{plan}");
+    let (status, forecast) = get(&server, "/api/v1/series/idle/forecast?horizon=30m").await;
+    assert_eq!(status, 200, "{forecast}");
+    let points = forecast["points"].as_array().expect("points");
+    assert!(!points.is_empty(), "{forecast}");
+    for point in points {
+        let text = point.to_string();
+        for number in point
+            .as_object()
+            .unwrap()
+            .values()
+            .filter_map(Value::as_f64)
+        {
+            assert_eq!(number, 0.0, "a zero series forecasts zeros: {text}");
+        }
+    }
+
+    // Three samples over 13 days, two of them a second apart: the 14-day training grid would
+    // hold 1.2 M steps. The series gets a clear reason instead of a 200 MB fit.
+    let sparse = [
+        (end - 13 * 86_400, 1.0),
+        (end - 13 * 86_400 + 1, 1.0),
+        (end, 1.0),
+    ];
+    common::push_samples(&server, "sparse", &sparse).await;
+    let started = std::time::Instant::now();
+    loop {
+        let (status, body) = get(&server, "/api/v1/series/sparse/forecast").await;
+        if status != 200 && error_of(&body).contains("more than the limit of 200000") {
+            assert!(status < 500 || status == 503, "{status} {body}");
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no clear refusal: {status} {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_series_can_be_deleted_unless_a_target_uses_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut server = Server::start(&data, &["--no-tls"]);
+    let samples: Vec<(i64, f64)> = (0..600).map(|i| (now() - 60 * (600 - i), 3.0)).collect();
+    common::push_samples(&server, "junk", &samples).await;
+    common::push_samples(&server, "kept", &samples).await;
+    let (status, body) = send(
+        reqwest::Method::PUT,
+        &server,
+        "/api/v1/targets/uses-junk",
+        Some(json!({"series": "junk", "capacity_per_replica": 10, "max_replicas": 5}).to_string()),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = send(
+        reqwest::Method::DELETE,
+        &server,
+        "/api/v1/series/junk",
+        None,
+    )
+    .await;
+    assert_eq!(status, 409, "{body}");
+    assert!(error_of(&body).contains("uses-junk"), "{body}");
+    assert_eq!(
+        status_of(
+            reqwest::Method::DELETE,
+            &server,
+            "/api/v1/targets/uses-junk"
+        )
+        .await,
+        204
+    );
+    assert_eq!(
+        status_of(reqwest::Method::DELETE, &server, "/api/v1/series/junk").await,
+        204
+    );
+    let (status, body) = send(
+        reqwest::Method::DELETE,
+        &server,
+        "/api/v1/series/junk",
+        None,
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
+    let (_, list) = get(&server, "/api/v1/series").await;
+    let names: Vec<&str> = list["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["series"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["kept"], "{list}");
+    let (status, read) = get(&server, "/api/v1/series/junk/samples").await;
+    assert_eq!(status, 404, "{read}");
+
+    // Gone for good: not back after kill -9; a new series of the same name starts empty.
+    server.kill();
+    let server = Server::start(&data, &["--no-tls"]);
+    let (_, list) = get(&server, "/api/v1/series").await;
+    assert_eq!(list["series"].as_array().unwrap().len(), 1, "{list}");
+    common::push_samples(&server, "junk", &samples[..5]).await;
+    let (_, read) = get(&server, "/api/v1/series/junk/samples").await;
+    assert_eq!(read["samples"].as_array().map(Vec::len), Some(5), "{read}");
+    let (_, read) = get(&server, "/api/v1/series/kept/samples").await;
+    assert_eq!(
+        read["samples"].as_array().map(Vec::len),
+        Some(600),
+        "{read}"
+    );
+}
+
+#[tokio::test]
+async fn axum_refusals_come_as_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"), &["--no-tls"]);
+    // A wrong method: axum answers 405 with an empty body.
+    let (status, body) = send(reqwest::Method::PATCH, &server, "/api/v1/targets/x", None).await;
+    assert_eq!(status, 405, "{body}");
+    let error = error_of(&body);
+    assert!(
+        error.contains("PATCH") && error.contains("not allowed"),
+        "{error}"
+    );
+    // A path segment that is not UTF-8: axum's Path extractor answers in plain text.
+    let (status, body) = get(&server, "/api/v1/series/%FF%FE/forecast").await;
+    assert_eq!(status, 400, "{body}");
+    assert!(!error_of(&body).is_empty(), "{body}");
+    // A query that does not parse.
+    let (status, body) = get(&server, "/api/v1/series/x/samples?from=%FF").await;
+    assert!((400..500).contains(&status), "{status} {body}");
+    error_of(&body);
+}
+
+/// `prescale_monitor_last_pass_timestamp_seconds` from `/metrics`.
+async fn last_monitor_pass(server: &Server) -> i64 {
+    let text = common::get_text(server.url("/metrics")).await;
+    text.lines()
+        .find_map(|l| l.strip_prefix("prescale_monitor_last_pass_timestamp_seconds "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map_or(0, |v| v as i64)
+}
+
+async fn status_of(method: reqwest::Method, server: &Server, path: &str) -> u16 {
+    client()
+        .request(method, server.url(path))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
