@@ -598,7 +598,7 @@ fn a_deleted_series_is_gone_for_good_and_its_name_starts_anew() {
         assert_eq!(store.latest(&junk).unwrap(), None);
         assert_eq!(store.info(&junk).unwrap(), None);
         let names: Vec<_> = store.list().unwrap().into_iter().map(|i| i.key).collect();
-        assert_eq!(names, [kept.clone()]);
+        assert_eq!(names, std::slice::from_ref(&kept));
         // No block of it is left behind.
         let ids: std::collections::HashSet<_> = store
             .inner
