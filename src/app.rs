@@ -11,8 +11,8 @@
 //!
 //! The tasks: the engine's refit and re-plan loops, the monitor, one delivery task per alert
 //! receiver, one pull per Prometheus source, the demo's replay (with `--demo`), the group
-//! commit, the plain HTTP port, and the Kubernetes TLS port and KEDA scaler with their helpers
-//! ([`crate::api::cluster`]).
+//! commit, the store's repair after a write error ([`repair_store`]), the plain HTTP port, and
+//! the Kubernetes TLS port and KEDA scaler with their helpers ([`crate::api::cluster`]).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -167,6 +167,41 @@ pub fn open_store(dir: &Path) -> Result<Store, AppError> {
     })
 }
 
+/// How often a store out of service tries to repair itself, at first and at most: the wait
+/// doubles after each failed try, so a disk that stays full costs one reopen every 30 s.
+const REPAIR_FIRST_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+const REPAIR_LONGEST_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Watches the store and, after a write error (a full disk, an I/O error) has put it out of
+/// service, repairs it: reopens it as after a crash once the cause is gone, so writes succeed
+/// again without a restart. `/readyz` says not ready meanwhile (see `Engine::readiness`).
+pub async fn repair_store(store: Store, token: CancellationToken) {
+    let mut wait = REPAIR_FIRST_WAIT;
+    loop {
+        tokio::select! {
+            biased;
+            () = token.cancelled() => return,
+            () = tokio::time::sleep(wait) => {}
+        }
+        let Some(failure) = store.failure() else {
+            wait = REPAIR_FIRST_WAIT;
+            continue;
+        };
+        let repairing = store.clone();
+        match tokio::task::spawn_blocking(move || repairing.repair()).await {
+            Ok(Ok(())) => {
+                tracing::warn!(%failure, "store repaired after a write error: writes are accepted again");
+                wait = REPAIR_FIRST_WAIT;
+            }
+            Ok(Err(error)) => {
+                tracing::error!(%error, retry_in = ?wait, "store still out of service");
+                wait = (wait * 2).min(REPAIR_LONGEST_WAIT);
+            }
+            Err(error) => tracing::error!(%error, "store repair task failed"),
+        }
+    }
+}
+
 /// Everything [`Service::start`] does, spawning on `tasks` and stopping on `token`.
 async fn launch(
     config: &Config,
@@ -189,6 +224,7 @@ async fn launch(
         start_demo(&engine, &store, token, tasks).await?;
     }
     tasks.spawn(runner::run(engine.clone(), token.clone()));
+    tasks.spawn(repair_store(store.clone(), token.clone()));
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|source| AppError::Listen {

@@ -63,9 +63,10 @@ impl AppState {
         F: FnOnce(&Store) -> Result<usize, StoreError> + Send + 'static,
     {
         let store = self.engine.store().clone();
+        let generation = self.committer.generation();
         let written = blocking(move || append(&store)).await?;
         self.committer
-            .durable()
+            .durable(generation)
             .await
             .map_err(|e| ApiError::Internal(format!("samples not durable: {e}")))?;
         Ok(written)

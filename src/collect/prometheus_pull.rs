@@ -428,11 +428,12 @@ impl Puller {
                 );
                 let count = samples.len() as u64;
                 let newest = samples.iter().map(|s| s.timestamp).max();
+                let generation = self.committer.generation();
                 tokio::task::spawn_blocking(move || store.append(&key, &samples))
                     .await
                     .map_err(|e| PullError::Durability(e.to_string()))??;
                 self.committer
-                    .durable()
+                    .durable(generation)
                     .await
                     .map_err(PullError::Durability)?;
                 written += count;

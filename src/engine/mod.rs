@@ -365,6 +365,11 @@ impl Engine {
     /// Ready once the first refit pass is done and every target has a plan or a stated reason.
     /// Returns the names of targets still waiting.
     pub fn readiness(&self) -> Result<(), Vec<String>> {
+        if let Some(failure) = self.store.failure() {
+            return Err(vec![format!(
+                "the store is out of service after a write error, repairing: {failure}"
+            )]);
+        }
         if !self.first_pass_done.load(Ordering::Acquire) {
             return Err(vec![
                 "the first fit and planning pass has not finished".into(),

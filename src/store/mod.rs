@@ -68,6 +68,19 @@
 //!   after a crash recounts every series from its blocks (one scan of all data, and it removes
 //!   the ignored leftovers) before it serves anything.
 //!
+//! # Recovering from a write error
+//!
+//! A sled 0.34 database that met an I/O error (a full disk) fails every later write, and its
+//! memory holds samples that were never made durable. So the first storage error puts the
+//! whole store out of service: every read and write fails with [`StoreError::Unavailable`]
+//! (a refused batch is never served from memory) and [`Store::failure`] says why. The service
+//! then calls [`Store::repair`], which drops the failed database without closing it cleanly
+//! and opens the directory again as after a crash, once there is room ([`MIN_FREE_BYTES`]):
+//! reads and writes resume without a restart, and show what reached the disk, as a restart
+//! would (every acknowledged sample; of a refused batch at most what sled wrote before the
+//! error, as after a crash). [`Store::generation`] lets a writer that appended before a repair
+//! and flushed after it see that its samples went with the old database.
+//!
 //! # Concurrency
 //!
 //! Each series has its own mutex; different series are appended in parallel and a reader of
@@ -110,6 +123,10 @@ pub enum StoreError {
     TooManySeries,
     #[error("invalid store options: {0}")]
     Options(String),
+    /// A write failed (a full disk, an I/O error) and the store has not been repaired yet:
+    /// nothing is read or written until it is (see "Recovering from a write error").
+    #[error("the store is unavailable until it is repaired after a write error: {0}")]
+    Unavailable(String),
 }
 
 impl StoreError {
@@ -192,6 +209,13 @@ impl Default for StoreOptions {
 /// the sled 0.34 deadlock described above.
 pub const SEGMENT_SIZE: usize = 512 << 10;
 
+/// The least free space on the store's file system for it to be opened (at start, and by a
+/// repair): 16 MiB. sled 0.34 writes while it opens (a snapshot, the log's tail), and running
+/// out of space there corrupts its log for good ("Read corrupted data" at every later start,
+/// seen on a full tmpfs); below this the open is refused as "the disk is full" and nothing is
+/// written.
+pub const MIN_FREE_BYTES: u64 = 16 << 20;
+
 /// Marks the directory as a prescale store and names its format, for future migrations.
 const FORMAT_KEY: &[u8] = b"prescale.store.format";
 const FORMAT: &[u8] = b"1";
@@ -202,7 +226,20 @@ const CLEAN_KEY: &[u8] = b"prescale.store.clean";
 /// A handle on the store; cheap to clone, safe to share between threads.
 #[derive(Clone)]
 pub struct Store {
-    inner: Arc<Inner>,
+    shared: Arc<Shared>,
+}
+
+/// What every handle shares: the open database, and what it takes to open it again.
+struct Shared {
+    dir: std::path::PathBuf,
+    options: StoreOptions,
+    /// The open database; `None` while a repair has closed it and could not reopen it yet.
+    current: RwLock<Option<Arc<Inner>>>,
+    /// Why the store stopped serving, from the first write error until a repair succeeds.
+    failure: Mutex<Option<String>>,
+    /// How many repairs have succeeded: a writer that appended before a repair and flushed
+    /// after it must not be told its samples are durable (see [`Store::generation`]).
+    generation: AtomicU64,
 }
 
 struct Inner {
@@ -217,6 +254,9 @@ struct Inner {
     /// Group commit: flushes asked for, and the number covered by the last finished flush.
     flushes_asked: AtomicU64,
     flushes_done: Mutex<u64>,
+    /// Set when a write failed: this database is never closed cleanly (its memory may hold
+    /// samples that were refused), only dropped.
+    failed: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Default)]
@@ -270,6 +310,104 @@ impl Store {
     /// Opens (creating if missing) the store in `dir`. After a crash this first recounts every
     /// series from its blocks (see the module doc).
     pub fn open_with(dir: &Path, options: StoreOptions) -> Result<Store, StoreError> {
+        let inner = Inner::open(dir, options.clone())?;
+        Ok(Store {
+            shared: Arc::new(Shared {
+                dir: dir.to_path_buf(),
+                options,
+                current: RwLock::new(Some(Arc::new(inner))),
+                failure: Mutex::new(None),
+                generation: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    /// The open database, unless a write error has put the store out of service.
+    fn inner(&self) -> Result<Arc<Inner>, StoreError> {
+        if let Some(failure) = lock(&self.shared.failure).as_ref() {
+            return Err(StoreError::Unavailable(failure.clone()));
+        }
+        self.shared
+            .current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+            .ok_or_else(|| StoreError::Unavailable("the store is closed".into()))
+    }
+
+    /// Passes `result` on; a storage error puts the store out of service until [`repair`]
+    /// (a sled database that met an I/O error fails every later write).
+    ///
+    /// [`repair`]: Store::repair
+    fn watch<T>(&self, inner: &Inner, result: Result<T, StoreError>) -> Result<T, StoreError> {
+        if let Err(StoreError::Sled(error)) = &result {
+            inner.failed.store(true, Ordering::SeqCst);
+            let mut failure = lock(&self.shared.failure);
+            if failure.is_none() {
+                let disk = if result.as_ref().err().is_some_and(StoreError::is_disk_full) {
+                    "the disk is full: "
+                } else {
+                    ""
+                };
+                *failure = Some(format!("{disk}{error}"));
+            }
+        }
+        result
+    }
+
+    /// Why the store is out of service, if it is.
+    pub fn failure(&self) -> Option<String> {
+        lock(&self.shared.failure).clone()
+    }
+
+    /// Bumped by every successful [`repair`](Store::repair). A writer reads it before it
+    /// appends and again once its flush returned: if it changed, the samples went to the
+    /// database the repair threw away, and must not be acknowledged.
+    pub fn generation(&self) -> u64 {
+        self.shared.generation.load(Ordering::SeqCst)
+    }
+
+    /// After a write error: closes the failed database without writing anything more to it,
+    /// and opens the directory again as after a crash (the recount drops whatever the refused
+    /// writes left in memory). Succeeds, and puts the store back in service, once the cause is
+    /// gone (space was freed); until then it fails, and the store stays out of service. Does
+    /// nothing when the store is healthy.
+    pub fn repair(&self) -> Result<(), StoreError> {
+        if self.failure().is_none() {
+            return Ok(());
+        }
+        let mut current = self
+            .shared
+            .current
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(old) = current.take() {
+            old.failed.store(true, Ordering::SeqCst);
+            // Readers that still hold it finish on it; sled lets the directory go once the
+            // last of them is done (open_sled waits for that).
+            drop(old);
+        }
+        let inner =
+            Inner::open(&self.shared.dir, self.shared.options.clone()).inspect_err(|e| {
+                *lock(&self.shared.failure) = Some(format!(
+                    "{}{e}",
+                    if e.is_disk_full() {
+                        "the disk is full: "
+                    } else {
+                        ""
+                    }
+                ));
+            })?;
+        *current = Some(Arc::new(inner));
+        self.shared.generation.fetch_add(1, Ordering::SeqCst);
+        *lock(&self.shared.failure) = None;
+        Ok(())
+    }
+}
+
+impl Inner {
+    /// Opens the database in `dir` (see [`Store::open_with`]).
+    fn open(dir: &Path, options: StoreOptions) -> Result<Inner, StoreError> {
         if options.block_samples < 2 || options.block_samples > block::MAX_BLOCK_SAMPLES / 4 {
             return Err(StoreError::Options(format!(
                 "block_samples must be between 2 and {}, got {}",
@@ -278,6 +416,16 @@ impl Store {
             )));
         }
         std::fs::create_dir_all(dir)?;
+        let free = fs2::available_space(dir)?;
+        if free < MIN_FREE_BYTES {
+            return Err(StoreError::Io(std::io::Error::new(
+                std::io::ErrorKind::StorageFull,
+                format!(
+                    "{free} bytes free on its file system, at least {MIN_FREE_BYTES} are needed \
+                     to open it safely"
+                ),
+            )));
+        }
         let db = open_sled(dir, &options)?;
         match db.get(FORMAT_KEY)? {
             Some(format) if format.as_ref() == FORMAT => {}
@@ -345,23 +493,33 @@ impl Store {
             writer: Mutex::new(()),
             flushes_asked: AtomicU64::new(0),
             flushes_done: Mutex::new(0),
+            failed: std::sync::atomic::AtomicBool::new(false),
         };
-        if !clean {
-            inner.recover()?;
+        // Failing from here on, the database is dropped without a clean close.
+        let opened = (|| {
+            if !clean {
+                inner.recover()?;
+            }
+            // From now until a clean close, the catalogue's counts may fall behind.
+            inner.db.insert(CLEAN_KEY, b"0")?;
+            inner.db.flush()?;
+            Ok(())
+        })();
+        if let Err(error) = opened {
+            inner.failed.store(true, Ordering::SeqCst);
+            return Err(error);
         }
-        // From now until a clean close, the catalogue's counts may fall behind.
-        inner.db.insert(CLEAN_KEY, b"0")?;
-        inner.db.flush()?;
-        Ok(Store {
-            inner: Arc::new(inner),
-        })
+        Ok(inner)
     }
+}
 
+impl Store {
     /// Appends samples to one series (any order; an existing timestamp is overwritten). Not
     /// durable until [`flush`](Self::flush). Returns the number of samples accepted.
     pub fn append(&self, key: &SeriesKey, samples: &[Sample]) -> Result<usize, StoreError> {
         validate(key, samples)?;
-        self.inner.append_one(key, samples)
+        let inner = self.inner()?;
+        self.watch(&inner, inner.append_one(key, samples))
     }
 
     /// Appends samples to many series: the ingest path. Every sample is checked before anything
@@ -372,9 +530,10 @@ impl Store {
         for (key, samples) in batch {
             validate(key, samples)?;
         }
+        let inner = self.inner()?;
         let mut written = 0;
         for (key, samples) in batch {
-            written += self.inner.append_one(key, samples)?;
+            written += self.watch(&inner, inner.append_one(key, samples))?;
         }
         Ok(written)
     }
@@ -382,7 +541,8 @@ impl Store {
     /// Makes everything appended before the call durable (written and fsynced). Concurrent
     /// calls share one sled flush.
     pub fn flush(&self) -> Result<(), StoreError> {
-        self.inner.flush()
+        let inner = self.inner()?;
+        self.watch(&inner, inner.flush())
     }
 
     /// The samples of `key` with `from <= timestamp < to`, sorted. An unknown series has none.
@@ -395,10 +555,10 @@ impl Store {
         if from >= to {
             return Ok(Vec::new());
         }
-        let Some(series) = self.inner.get(key) else {
+        let inner = self.inner()?;
+        let Some(series) = inner.get(key) else {
             return Ok(Vec::new());
         };
-        let inner = &self.inner;
         // Under the lock: the raw sealed blocks (cheap reference-counted buffers) and the
         // head's part; decoding happens after.
         let (raw, head_part) = {
@@ -455,14 +615,15 @@ impl Store {
 
     /// The newest sample of `key`, from the in-memory head (one read from sled the first time).
     pub fn latest(&self, key: &SeriesKey) -> Result<Option<Sample>, StoreError> {
-        let Some(series) = self.inner.get(key) else {
+        let inner = self.inner()?;
+        let Some(series) = inner.get(key) else {
             return Ok(None);
         };
         let mut state = lock(&series);
         if state.deleted {
             return Ok(None);
         }
-        self.inner.load(&mut state)?;
+        inner.load(&mut state)?;
         if let Some(last) = state.head.last() {
             return Ok(Some(*last));
         }
@@ -470,8 +631,7 @@ impl Store {
         match state.sealed_end {
             Some(end) => {
                 let key = &state.key;
-                let bytes = self
-                    .inner
+                let bytes = inner
                     .blocks
                     .get(block_key(state.id, end))?
                     .ok_or_else(|| corrupt_block(key, end, "the last sealed block is missing"))?;
@@ -484,12 +644,15 @@ impl Store {
 
     /// What the store knows about `key`, including appends not yet flushed.
     pub fn info(&self, key: &SeriesKey) -> Result<Option<SeriesInfo>, StoreError> {
-        Ok(self.inner.get(key).and_then(|series| lock(&series).info()))
+        Ok(self
+            .inner()?
+            .get(key)
+            .and_then(|series| lock(&series).info()))
     }
 
     /// Every series with at least one sample, sorted by key.
     pub fn list(&self) -> Result<Vec<SeriesInfo>, StoreError> {
-        let all: Vec<_> = self.inner.registry().series.values().cloned().collect();
+        let all = self.inner()?.all_series();
         Ok(all
             .iter()
             .filter_map(|series| lock(series).info())
@@ -501,7 +664,79 @@ impl Store {
     /// crash settles; never a block without a name). Durable when it returns. True if it
     /// existed. An append racing with the delete lands in a new series of the same name.
     pub fn delete_series(&self, key: &SeriesKey) -> Result<bool, StoreError> {
-        let inner = &self.inner;
+        let inner = self.inner()?;
+        let deleted = inner.delete_series(key);
+        self.watch(&inner, deleted)
+    }
+
+    /// Stores (or replaces) a target's JSON; durable when it returns.
+    pub fn put_target(&self, name: &str, json: &[u8]) -> Result<(), StoreError> {
+        let inner = self.inner()?;
+        let stored = (|| {
+            inner.targets.insert(name.as_bytes(), json)?;
+            inner.flush()
+        })();
+        self.watch(&inner, stored)
+    }
+
+    /// Deletes a target; durable when it returns. True if it existed.
+    pub fn delete_target(&self, name: &str) -> Result<bool, StoreError> {
+        let inner = self.inner()?;
+        let deleted = (|| {
+            let existed = inner.targets.remove(name.as_bytes())?.is_some();
+            if existed {
+                inner.flush()?;
+            }
+            Ok(existed)
+        })();
+        self.watch(&inner, deleted)
+    }
+
+    /// Every target as `(name, json)`, sorted by name.
+    pub fn targets(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        self.inner()?
+            .targets
+            .iter()
+            .map(|item| {
+                let (name, json) = item?;
+                let name = String::from_utf8(name.to_vec()).map_err(|_| {
+                    StoreError::Corrupt(format!(
+                        "target name {:?} is not UTF-8",
+                        String::from_utf8_lossy(&name)
+                    ))
+                })?;
+                Ok((name, json.to_vec()))
+            })
+            .collect()
+    }
+
+    /// Bytes the database files take (sled's log and blob files).
+    pub fn size_on_disk(&self) -> Result<u64, StoreError> {
+        Ok(self.inner()?.db.size_on_disk()?)
+    }
+
+    /// Counts series, samples, blocks and their bytes. Scans every block: for reports and
+    /// benchmarks, not for a hot path.
+    pub fn stats(&self) -> Result<StoreStats, StoreError> {
+        let mut stats = StoreStats::default();
+        for info in self.list()? {
+            stats.series += 1;
+            stats.samples += info.samples;
+        }
+        for item in self.inner()?.blocks.iter() {
+            let (k, v) = item?;
+            stats.blocks += 1;
+            stats.block_bytes += (k.len() + v.len()) as u64;
+        }
+        stats.size_on_disk = self.size_on_disk()?;
+        Ok(stats)
+    }
+}
+
+impl Inner {
+    /// [`Store::delete_series`] on this database.
+    fn delete_series(&self, key: &SeriesKey) -> Result<bool, StoreError> {
+        let inner = self;
         let removed = inner
             .registry
             .write()
@@ -531,61 +766,6 @@ impl Store {
         drop(state);
         inner.flush()?;
         Ok(true)
-    }
-
-    /// Stores (or replaces) a target's JSON; durable when it returns.
-    pub fn put_target(&self, name: &str, json: &[u8]) -> Result<(), StoreError> {
-        self.inner.targets.insert(name.as_bytes(), json)?;
-        self.inner.flush()
-    }
-
-    /// Deletes a target; durable when it returns. True if it existed.
-    pub fn delete_target(&self, name: &str) -> Result<bool, StoreError> {
-        let existed = self.inner.targets.remove(name.as_bytes())?.is_some();
-        if existed {
-            self.inner.flush()?;
-        }
-        Ok(existed)
-    }
-
-    /// Every target as `(name, json)`, sorted by name.
-    pub fn targets(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
-        self.inner
-            .targets
-            .iter()
-            .map(|item| {
-                let (name, json) = item?;
-                let name = String::from_utf8(name.to_vec()).map_err(|_| {
-                    StoreError::Corrupt(format!(
-                        "target name {:?} is not UTF-8",
-                        String::from_utf8_lossy(&name)
-                    ))
-                })?;
-                Ok((name, json.to_vec()))
-            })
-            .collect()
-    }
-
-    /// Bytes the database files take (sled's log and blob files).
-    pub fn size_on_disk(&self) -> Result<u64, StoreError> {
-        Ok(self.inner.db.size_on_disk()?)
-    }
-
-    /// Counts series, samples, blocks and their bytes. Scans every block: for reports and
-    /// benchmarks, not for a hot path.
-    pub fn stats(&self) -> Result<StoreStats, StoreError> {
-        let mut stats = StoreStats::default();
-        for info in self.list()? {
-            stats.series += 1;
-            stats.samples += info.samples;
-        }
-        for item in self.inner.blocks.iter() {
-            let (k, v) = item?;
-            stats.blocks += 1;
-            stats.block_bytes += (k.len() + v.len()) as u64;
-        }
-        stats.size_on_disk = self.size_on_disk()?;
-        Ok(stats)
     }
 }
 
@@ -1028,7 +1208,9 @@ impl Drop for Inner {
     /// shutdown loses nothing even without a final `flush`. Errors cannot be returned from
     /// here; then the next open recounts, as after a crash.
     fn drop(&mut self) {
-        let _ = self.close();
+        if !self.failed.load(Ordering::SeqCst) {
+            let _ = self.close();
+        }
     }
 }
 

@@ -321,10 +321,11 @@ fn corrupt_blocks_are_errors_not_panics() {
             .append(&key("x"), &grid(0, 60, 100, |i| i as f64))
             .unwrap();
         store.flush().unwrap();
-        let blocks = &store.inner.blocks;
+        let inner = store.inner().unwrap();
+        let blocks = &inner.blocks;
         let (k, _) = blocks.iter().next().unwrap().unwrap();
         blocks.insert(k, &[0x10, 0xff, 0x13, 0x37][..]).unwrap();
-        store.inner.db.flush().unwrap();
+        store.inner().unwrap().db.flush().unwrap();
         // Keep the damaged bytes: nothing dirty is left to rewrite on drop.
     }
     let store = Store::open(dir.path()).unwrap();
@@ -347,7 +348,7 @@ fn recovery_drops_leftovers_and_recounts() {
         let store = Store::open_with(dir.path(), options.clone()).unwrap();
         store.append(&key("r"), &data).unwrap();
         // Sealed: 0..=30 and 40..=70; the head (80, 90) is written when the store closes.
-        assert_eq!(store.inner.blocks.len(), 2);
+        assert_eq!(store.inner().unwrap().blocks.len(), 2);
     }
     // What an interrupted seal and an interrupted split leave: a head entry that still holds
     // sealed samples (with old values), a lower split part written before the old block was
@@ -410,8 +411,13 @@ fn corrupt_catalogue_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     {
         let store = Store::open(dir.path()).unwrap();
-        store.inner.catalog.insert("bad", &[1u8, 2, 3][..]).unwrap();
-        store.inner.db.flush().unwrap();
+        store
+            .inner()
+            .unwrap()
+            .catalog
+            .insert("bad", &[1u8, 2, 3][..])
+            .unwrap();
+        store.inner().unwrap().db.flush().unwrap();
     }
     assert!(matches!(
         Store::open(dir.path()),
@@ -431,11 +437,15 @@ fn heads_are_written_behind_and_on_flush() {
     )
     .unwrap();
     lazy.append(&key("h"), &[s(0, 1.0)]).unwrap();
-    assert_eq!(lazy.inner.blocks.len(), 0, "still only in memory");
+    assert_eq!(
+        lazy.inner().unwrap().blocks.len(),
+        0,
+        "still only in memory"
+    );
     assert_eq!(lazy.read(&key("h"), 0, 1).unwrap(), vec![s(0, 1.0)]);
     lazy.flush().unwrap();
-    assert_eq!(lazy.inner.blocks.len(), 1);
-    assert_eq!(lazy.inner.catalog.len(), 1);
+    assert_eq!(lazy.inner().unwrap().blocks.len(), 1);
+    assert_eq!(lazy.inner().unwrap().catalog.len(), 1);
     drop(lazy);
 
     let dir = tempfile::tempdir().unwrap();
@@ -449,7 +459,7 @@ fn heads_are_written_behind_and_on_flush() {
     .unwrap();
     eager.append(&key("h"), &[s(0, 1.0)]).unwrap();
     eager.append(&key("h"), &[s(1, 2.0)]).unwrap();
-    assert_eq!(eager.inner.blocks.len(), 1, "written at once");
+    assert_eq!(eager.inner().unwrap().blocks.len(), 1, "written at once");
 }
 
 #[test]
@@ -601,7 +611,8 @@ fn a_deleted_series_is_gone_for_good_and_its_name_starts_anew() {
         assert_eq!(names, std::slice::from_ref(&kept));
         // No block of it is left behind.
         let ids: std::collections::HashSet<_> = store
-            .inner
+            .inner()
+            .unwrap()
             .blocks
             .iter()
             .keys()
