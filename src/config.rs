@@ -12,6 +12,7 @@
 //! replan_interval = "15s"
 //! train_window = "14d"
 //! plan_horizon = "1h"
+//! series_retention = "30d"   # optional; default: keep every series
 //!
 //! [model]                      # optional; default: auto over daily and weekly seasons
 //! model = "auto"
@@ -114,6 +115,7 @@ struct FileConfig {
     replan_interval: Option<Span>,
     train_window: Option<Span>,
     plan_horizon: Option<Span>,
+    series_retention: Option<Span>,
     model: Option<ModelSpec>,
     #[serde(default)]
     targets: BTreeMap<String, Target>,
@@ -159,6 +161,7 @@ impl Config {
             train_window: file.train_window.unwrap_or(defaults.train_window),
             plan_horizon: file.plan_horizon.unwrap_or(defaults.plan_horizon),
             model: file.model.unwrap_or(defaults.model),
+            series_retention: file.series_retention,
         };
         engine.check().map_err(invalid)?;
         for (target_name, target) in &file.targets {
@@ -273,6 +276,7 @@ mod tests {
             ("replan_interval = \"1h\"", "replan_interval = \"3601s\""),
             ("train_window = \"365d\"", "train_window = \"366d\""),
             ("plan_horizon = \"14d\"", "plan_horizon = \"59s\""),
+            ("series_retention = \"1h\"", "series_retention = \"59m\""),
         ] {
             assert!(load(at).is_ok(), "{at}");
             let error = load(past).unwrap_err().to_string();

@@ -75,6 +75,7 @@ fn engine_and_backtest_make_identical_plans() {
         train_window: config.cycle.train_window,
         plan_horizon: config.cycle.plan_horizon,
         model: config.model.clone(),
+        series_retention: None,
     };
     let engine = Engine::new(store.clone(), settings).unwrap();
     let key = SeriesKey::new("backtest").unwrap();

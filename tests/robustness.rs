@@ -405,3 +405,53 @@ async fn status_of(method: reqwest::Method, server: &Server, path: &str) -> u16 
         .status()
         .as_u16()
 }
+
+#[tokio::test]
+async fn series_retention_deletes_old_series_that_no_target_uses() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("prescale.toml");
+    std::fs::write(&config, "series_retention = \"1h\"\n").unwrap();
+    let server = Server::start(
+        &dir.path().join("data"),
+        &["--config", config.to_str().unwrap(), "--no-tls"],
+    );
+    let old: Vec<(i64, f64)> = (0..60).map(|i| (now() - 7200 - 60 * i, 1.0)).collect();
+    let fresh: Vec<(i64, f64)> = (0..60).map(|i| (now() - 60 * i, 1.0)).collect();
+    let (status, body) = send(
+        reqwest::Method::PUT,
+        &server,
+        "/api/v1/targets/old-but-used",
+        Some(
+            json!({"series": "old_used", "capacity_per_replica": 10, "max_replicas": 5})
+                .to_string(),
+        ),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    common::push_samples(&server, "old_used", &old).await;
+    common::push_samples(&server, "fresh", &fresh).await;
+    common::push_samples(&server, "old_junk", &old).await;
+    let started = std::time::Instant::now();
+    loop {
+        let (_, list) = get(&server, "/api/v1/series").await;
+        let mut names: Vec<&str> = list["series"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["series"].as_str().unwrap())
+            .collect();
+        names.sort_unstable();
+        if names == ["fresh", "old_used"] {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "old_junk was not deleted: {names:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    server.wait_for_log(
+        &["deleted series past series_retention", "expired=1"],
+        Duration::from_secs(5),
+    );
+}

@@ -67,6 +67,9 @@ pub struct EngineSettings {
     pub plan_horizon: Span,
     /// The model fitted to every series.
     pub model: ModelSpec,
+    /// Delete a series that no target uses once its newest sample is older than this (see
+    /// [`Engine::expire_series`]); `None` (the default): keep every series.
+    pub series_retention: Option<Span>,
 }
 
 /// Re-plan every target this often unless configured otherwise.
@@ -81,6 +84,7 @@ impl Default for EngineSettings {
             train_window: cycle.train_window,
             plan_horizon: cycle.plan_horizon,
             model: ModelSpec::default(),
+            series_retention: None,
         }
     }
 }
@@ -100,7 +104,15 @@ impl EngineSettings {
 
     /// Checks every interval and window against its range; the error names the setting.
     pub fn check(&self) -> Result<(), String> {
-        for (name, value, shortest, longest) in self.ranges() {
+        let retention = self.series_retention.map(|r| {
+            (
+                "series_retention",
+                r,
+                3_600,
+                crate::series::MAX_SPAN.seconds(),
+            )
+        });
+        for (name, value, shortest, longest) in self.ranges().into_iter().chain(retention) {
             if !(shortest..=longest).contains(&value.seconds()) {
                 return Err(format!(
                     "{name} must be between {} and {}, got {value}",
@@ -256,6 +268,31 @@ impl Engine {
         let existed = self.store.delete_series(key)?;
         self.cycles.write().expect("cycles lock").remove(key);
         Ok(existed)
+    }
+
+    /// With `series_retention` set: deletes every series that no target uses and whose newest
+    /// sample is older than `now - series_retention` (junk a client pushed once, a series
+    /// whose target was removed). Returns how many were deleted.
+    pub fn expire_series(&self, now: Timestamp) -> Result<usize, EngineError> {
+        let Some(retention) = self.settings.series_retention else {
+            return Ok(0);
+        };
+        let used: std::collections::HashSet<SeriesKey> = self
+            .targets()
+            .into_iter()
+            .map(|(_, target)| target.series.clone())
+            .collect();
+        let mut deleted = 0;
+        for info in self.store.list()? {
+            if info.last < now - retention.seconds() && !used.contains(&info.key) {
+                match self.delete_series(&info.key) {
+                    Ok(true) => deleted += 1,
+                    Ok(false) | Err(EngineError::InUse { .. }) => {}
+                    Err(error) => return Err(error),
+                }
+            }
+        }
+        Ok(deleted)
     }
 
     pub fn target(&self, name: &str) -> Option<Arc<Target>> {

@@ -35,6 +35,14 @@ async fn refit_loop(engine: Arc<Engine>, token: &CancellationToken) {
     loop {
         let pass = engine.clone();
         let outcome = tokio::task::spawn_blocking(move || {
+            match pass.expire_series(system_now()) {
+                Ok(0) => {}
+                Ok(expired) => tracing::info!(
+                    expired,
+                    "deleted series past series_retention that no target uses"
+                ),
+                Err(error) => tracing::error!(%error, "series retention pass failed"),
+            }
             let fitted = pass.refit_due(system_now());
             if !pass.first_pass_done() {
                 pass.replan(system_now());
