@@ -19,9 +19,10 @@
 #   cd fuzz && cargo +nightly fuzz run TARGET regressions/TARGET/*
 # Without a nightly toolchain: RUSTC_BOOTSTRAP=1 cargo +stable fuzz …, as this script does.
 #
-# Toolchain: nightly when rustup has one, else stable with RUSTC_BOOTSTRAP=1 (cargo-fuzz needs
-# -Z flags); AddressSanitizer when the toolchain ships its runtime, else --sanitizer none
-# (panics, aborts, OOMs and timeouts are still found). cargo-fuzz is installed when missing.
+# Toolchain: nightly when rustup has one, else stable (or FUZZ_TOOLCHAIN), with
+# RUSTC_BOOTSTRAP=1 when not nightly (cargo-fuzz needs -Z flags); AddressSanitizer when the
+# toolchain ships its runtime, else --sanitizer none (panics, aborts, OOMs and timeouts are still
+# found; FUZZ_SANITIZER overrides). cargo-fuzz is installed when missing.
 # Builds and runs are niced (FUZZ_NICE, default 19) so they never slow down other work.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,14 +37,16 @@ nice=(nice -n "${FUZZ_NICE:-19}")
 
 # ----- toolchain -----
 toolchain=()
-if command -v rustup >/dev/null 2>&1; then
+if [ -n "${FUZZ_TOOLCHAIN:-}" ]; then
+  toolchain=("+$FUZZ_TOOLCHAIN")
+elif command -v rustup >/dev/null 2>&1; then
   if rustup toolchain list | grep -q '^nightly'; then
     toolchain=(+nightly)
   else
     toolchain=(+stable)
-    export RUSTC_BOOTSTRAP=1
   fi
-elif ! rustc --version | grep -q nightly; then
+fi
+if ! rustc "${toolchain[@]}" --version | grep -q nightly; then
   export RUSTC_BOOTSTRAP=1
 fi
 if ! cargo fuzz --version >/dev/null 2>&1; then
