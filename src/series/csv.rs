@@ -65,7 +65,12 @@ pub fn dataset_from_samples(samples: Vec<Sample>, name: &str) -> Result<Dataset,
             ),
         });
     }
-    let step = infer_step(&samples).expect("two distinct sorted timestamps");
+    // Two distinct timestamps always have a step, unless they lie so far apart that their
+    // difference does not fit in 64 bits.
+    let step = infer_step(&samples).ok_or_else(|| CsvError::File {
+        path: name.to_string(),
+        message: "the timestamps lie too far apart to infer a step".to_string(),
+    })?;
     let series = Series::from_samples(&samples, step).map_err(|e| CsvError::File {
         path: name.to_string(),
         message: e.to_string(),

@@ -154,7 +154,8 @@ pub fn format_timestamp(timestamp: Timestamp) -> String {
 pub fn infer_step(samples: &[Sample]) -> Option<i64> {
     let mut diffs: Vec<i64> = samples
         .windows(2)
-        .map(|w| w[1].timestamp - w[0].timestamp)
+        // A difference beyond i64 (timestamps at both ends of its range) is no step.
+        .filter_map(|w| w[1].timestamp.checked_sub(w[0].timestamp))
         .filter(|d| *d > 0)
         .collect();
     if diffs.is_empty() {
