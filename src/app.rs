@@ -251,6 +251,7 @@ async fn launch(
     );
     let stop = token.clone();
     let http = tasks.spawn(async move {
+        let listener = crate::api::wire_errors::JsonErrorListener(listener);
         let served = axum::serve(listener, router(state))
             .with_graceful_shutdown(stop.clone().cancelled_owned())
             .await;

@@ -455,3 +455,133 @@ async fn series_retention_deletes_old_series_that_no_target_uses() {
         Duration::from_secs(5),
     );
 }
+
+/// Sends `request` as raw bytes on a fresh connection and reads the whole answer (the request
+/// asks for `connection: close`, or the server closes after a refusal).
+fn raw_exchange(server: &Server, request: &[u8]) -> (u16, String, String) {
+    use std::io::{Read, Write};
+    let address = server.url.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    // The server may answer and close before the whole request is written.
+    let _ = stream.write_all(request);
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {text:?}"));
+    (status, head.to_string(), body.to_string())
+}
+
+/// A catalogue of malformed requests, from the socket up: every one gets a 4xx whose body is
+/// JSON `{"error": …}`, and the service still answers afterwards.
+#[tokio::test]
+async fn every_malformed_request_gets_a_json_4xx() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"), &["--no-tls"]);
+    let long_uri = format!("/api/v1/series/{}", "a".repeat(70_000));
+    let many_headers: String = (0..120).map(|i| format!("x-h{i}: v\r\n")).collect();
+    let too_many = format!(
+        "{{\"samples\":[{}]}}",
+        vec![r#"{"timestamp":1767607200,"value":1}"#; 100_001].join(",")
+    );
+    let target = |body: &str| {
+        format!(
+            "PUT /api/v1/targets/t HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    let push = |body: &str| {
+        format!(
+            "POST /api/v1/series/s/samples HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    let get = |path: &str| format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
+    let write = |body: &[u8]| {
+        let mut request = format!(
+            "POST /api/v1/write HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-encoding: snappy\r\ncontent-length: {}\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        request.extend_from_slice(body);
+        request
+    };
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        // What hyper refuses before the router.
+        ("URI too long", get(&long_uri).into_bytes()),
+        ("bad Content-Length", b"POST /api/v1/series/s/samples HTTP/1.1\r\nhost: x\r\ncontent-length: abc\r\n\r\n".to_vec()),
+        ("two Content-Lengths", b"POST /api/v1/series/s/samples HTTP/1.1\r\nhost: x\r\ncontent-length: 5\r\ncontent-length: 6\r\n\r\nhello".to_vec()),
+        ("raw bytes in the path", b"GET /api/v1/series/\xff\xfe/forecast HTTP/1.1\r\nhost: x\r\n\r\n".to_vec()),
+        ("120 headers", format!("GET /healthz HTTP/1.1\r\nhost: x\r\n{many_headers}\r\n").into_bytes()),
+        ("a header without a colon", b"GET /healthz HTTP/1.1\r\nhost x\r\n\r\n".to_vec()),
+        ("a bad chunk size", b"POST /api/v1/series/s/samples HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n".to_vec()),
+        // What axum refuses.
+        ("wrong method", b"PATCH /api/v1/targets/t HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n".to_vec()),
+        ("unknown path", get("/api/v2/nothing").into_bytes()),
+        ("percent-encoded non-UTF-8", get("/api/v1/series/%FF/forecast").into_bytes()),
+        ("bad horizon", get("/api/v1/series/s/forecast?horizon=soon").into_bytes()),
+        ("overflowing horizon", get("/api/v1/series/s/forecast?horizon=9223372036854775807s").into_bytes()),
+        ("horizon too long", get("/api/v1/series/s/forecast?horizon=15d").into_bytes()),
+        ("bad from", get("/api/v1/series/s/samples?from=yesterday").into_bytes()),
+        ("series name with a control character", get("/api/v1/series/a%07b/samples").into_bytes()),
+        ("series name of 600 bytes", get(&format!("/api/v1/series/{}/samples", "n".repeat(600))).into_bytes()),
+        // Push bodies.
+        ("push: not JSON", push("{not json").into_bytes()),
+        ("push: empty body", push("").into_bytes()),
+        ("push: wrong type", push(r#"{"samples":[{"timestamp":1767607200,"value":"x"}]}"#).into_bytes()),
+        ("push: unknown field", push(r#"{"samples":[],"extra":1}"#).into_bytes()),
+        ("push: number out of range", push(r#"{"samples":[{"timestamp":1767607200,"value":1e309}]}"#).into_bytes()),
+        ("push: negative load", push(r#"{"samples":[{"timestamp":1767607200,"value":-5}]}"#).into_bytes()),
+        ("push: huge load", push(r#"{"samples":[{"timestamp":1767607200,"value":1.7e308}]}"#).into_bytes()),
+        ("push: milliseconds", push(r#"{"samples":[{"timestamp":1767607200000,"value":1}]}"#).into_bytes()),
+        ("push: 100,001 samples", push(&too_many).into_bytes()),
+        ("push: declared 100 MB", b"POST /api/v1/series/s/samples HTTP/1.1\r\nhost: x\r\ncontent-length: 100000000\r\n\r\n".to_vec()),
+        // Target bodies.
+        ("target: not JSON", target("{").into_bytes()),
+        ("target: unknown field", target(r#"{"series":"s","capacity_per_replica":1,"max_replicas":2,"lead":"3m"}"#).into_bytes()),
+        ("target: min above max", target(r#"{"series":"s","capacity_per_replica":1,"min_replicas":5,"max_replicas":2}"#).into_bytes()),
+        ("target: overflowing lead_time", target(r#"{"series":"s","capacity_per_replica":1,"max_replicas":2,"lead_time":"9223372036854775807s"}"#).into_bytes()),
+        ("target: lead_time of 7h", target(r#"{"series":"s","capacity_per_replica":1,"max_replicas":2,"lead_time":"7h"}"#).into_bytes()),
+        ("target: quantile 1.5", target(r#"{"series":"s","capacity_per_replica":1,"max_replicas":2,"quantile":1.5}"#).into_bytes()),
+        ("target: capacity 1e300", target(r#"{"series":"s","capacity_per_replica":1e300,"max_replicas":2}"#).into_bytes()),
+        ("target: bad label", target(r#"{"series":"s","capacity_per_replica":1,"max_replicas":2,"labels":{"bad key":"x"}}"#).into_bytes()),
+        ("target: bad name", b"PUT /api/v1/targets/-x HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-length: 2\r\n\r\n{}".to_vec()),
+        // remote_write bodies.
+        ("remote_write: not snappy", write(b"\xff\xff\xff\xff\xff")),
+        ("remote_write: not protobuf", write(&snap::raw::Encoder::new().compress_vec(b"hello, not protobuf").unwrap())),
+        ("remote_write: 64 MiB declared", write(&[0x80, 0x80, 0x80, 0x20, 0, 0, 0])),
+        ("remote_write: 200,000 empty series", write(&snap::raw::Encoder::new().compress_vec(&[0x0a, 0x00].repeat(200_000)).unwrap())),
+    ];
+    let mut refused_as_json = 0;
+    for (name, request) in &cases {
+        let (status, head, body) = raw_exchange(&server, request);
+        assert!(
+            (400..500).contains(&status),
+            "{name}: {status}\n{head}\n{body}"
+        );
+        let json: Value = serde_json::from_str(&body)
+            .unwrap_or_else(|_| panic!("{name}: {status} with a body that is not JSON: {body:?}"));
+        assert!(
+            json["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{name}: {json}"
+        );
+        refused_as_json += 1;
+    }
+    eprintln!(
+        "{refused_as_json} of {} malformed requests refused with a JSON 4xx",
+        cases.len()
+    );
+    let (status, _) = get_health(&server).await;
+    assert_eq!(status, 200, "the service still answers");
+}
+
+async fn get_health(server: &Server) -> (u16, Value) {
+    get(server, "/healthz").await
+}

@@ -18,7 +18,8 @@
 //! [`k8s`] is a kit for serving a Kubernetes aggregated API server (the external metrics API,
 //! `Status` errors, OpenAPI, label selectors, the TLS port with front-proxy authentication, the
 //! in-cluster settings); it knows nothing of the engine and is served over [`provider`].
-//! [`state`] and [`error`] hold what the handlers share. Dependencies point one way: this file
+//! [`state`] and [`error`] hold what the handlers share; [`wire_errors`] gives the refusals hyper
+//! sends by itself (a request that does not parse) the same JSON shape. Dependencies point one way: this file
 //! assembles the modules, and none of them reaches back into it.
 //!
 //! Handlers only read the engine's caches (and append to the store): no handler fits a model.
@@ -36,6 +37,7 @@ pub mod provider;
 pub mod remote_write;
 pub mod rest;
 pub mod state;
+pub mod wire_errors;
 
 use axum::Router;
 
