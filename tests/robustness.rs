@@ -269,6 +269,31 @@ async fn degenerate_series_get_an_answer() {
         }
     }
 
+    // A constant series: a flat line at its level, with a zero-width band.
+    let constant: Vec<(i64, f64)> = zeros.iter().map(|(t, _)| (*t, 5.0)).collect();
+    for chunk in constant.chunks(1000) {
+        common::push_samples(&server, "flat", chunk).await;
+    }
+    let forecast = common::wait_for_200(
+        &server.url("/api/v1/series/flat/forecast?horizon=30m"),
+        Duration::from_secs(90),
+    )
+    .await;
+    for point in forecast["points"].as_array().expect("points") {
+        let text = point.to_string();
+        for number in point
+            .as_object()
+            .unwrap()
+            .values()
+            .filter_map(Value::as_f64)
+        {
+            assert!(
+                (number - 5.0).abs() < 1e-9,
+                "a constant series forecasts itself: {text}"
+            );
+        }
+    }
+
     // Three samples over 13 days, two of them a second apart: the 14-day training grid would
     // hold 1.2 M steps. The series gets a clear reason instead of a 200 MB fit.
     let sparse = [
