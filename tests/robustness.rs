@@ -610,3 +610,29 @@ async fn every_malformed_request_gets_a_json_4xx() {
 async fn get_health(server: &Server) -> (u16, Value) {
     get(server, "/healthz").await
 }
+
+#[tokio::test]
+async fn a_forecast_answer_is_bounded_in_points() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"), &["--no-tls"]);
+    let end = now() - now().rem_euclid(10);
+    // Six hours at 10 s: a 14-day horizon would be 120,960 points.
+    let fine: Vec<(i64, f64)> = (0..2160)
+        .map(|i| (end - 10 * (2160 - i), 100.0 + (i % 60) as f64))
+        .collect();
+    for chunk in fine.chunks(1000) {
+        common::push_samples(&server, "fine", chunk).await;
+    }
+    common::wait_for_200(
+        &server.url("/api/v1/series/fine/forecast?horizon=1h"),
+        Duration::from_secs(90),
+    )
+    .await;
+    let (status, body) = get(&server, "/api/v1/series/fine/forecast?horizon=14d").await;
+    assert_eq!(status, 400, "{body}");
+    let error = error_of(&body);
+    assert!(
+        error.contains("120960 points") && error.contains("at most 56h"),
+        "{error}"
+    );
+}

@@ -27,6 +27,11 @@ pub const MAX_PUSH_BODY: usize = 16 * 1024 * 1024;
 /// Longest forecast one request may ask for.
 const MAX_HORIZON_SECONDS: i64 = 14 * 86_400;
 
+/// Most points one forecast answer may hold: 14 days at 1 minute. A series on a finer step
+/// gets a shorter longest horizon, so one request never costs more than this to predict and
+/// serialise (about 3 MB of JSON).
+pub const MAX_FORECAST_POINTS: i64 = 20_160;
+
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route(
@@ -192,7 +197,8 @@ struct ForecastPointView {
     hi95: f64,
 }
 
-/// `GET /api/v1/series/{series}/forecast?horizon=1h` (default horizon 1h, at most 14d).
+/// `GET /api/v1/series/{series}/forecast?horizon=1h` (default horizon 1h, at most 14d and at
+/// most [`MAX_FORECAST_POINTS`] steps).
 async fn forecast(
     State(state): State<AppState>,
     Path(series): Path<String>,
@@ -210,6 +216,17 @@ async fn forecast(
         return Err(ApiError::BadRequest(format!(
             "horizon: {horizon} is longer than the maximum of 14d"
         )));
+    }
+    if let Some(entry) = state.engine.model(&key) {
+        let step = entry.model.step().max(1);
+        let points = (horizon.seconds() + step - 1) / step;
+        if points > MAX_FORECAST_POINTS {
+            return Err(ApiError::BadRequest(format!(
+                "horizon: {horizon} is {points} points at this series' step of {step}s, more \
+                 than the {MAX_FORECAST_POINTS} one answer may hold: ask for at most {}",
+                crate::series::span_text(MAX_FORECAST_POINTS * step)
+            )));
+        }
     }
     let store = state.engine.store().clone();
     let lookup = key.clone();
