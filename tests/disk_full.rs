@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Server, client, now, push_body};
+use common::{Server, client, now, try_push};
 use serde_json::Value;
 
 /// A tmpfs mounted for the test's life.
@@ -69,19 +69,6 @@ fn fill(dir: &Path) -> PathBuf {
     path
 }
 
-async fn push(server: &Server, series: &str, samples: &[(i64, f64)]) -> (u16, Value) {
-    let response = client()
-        .post(server.url(&format!("/api/v1/series/{series}/samples")))
-        .header("content-type", "application/json")
-        .body(push_body(samples))
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    let text = response.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
 async fn get(server: &Server, path: &str) -> (u16, Value) {
     let response = client().get(server.url(path)).send().await.unwrap();
     let status = response.status().as_u16();
@@ -106,7 +93,7 @@ async fn a_disk_that_fills_and_empties_is_survived_without_a_restart() {
 
     // Acked before the disk fills.
     let acked = batch(t0, 5_000);
-    let (status, body) = push(&server, "rps", &acked).await;
+    let (status, body) = try_push(&server, "rps", &acked).await;
     assert_eq!(status, 204, "{body}");
 
     // The disk fills: batches are refused with a JSON 500 until one cannot be made durable.
@@ -114,7 +101,7 @@ async fn a_disk_that_fills_and_empties_is_survived_without_a_restart() {
     let mut refused = None;
     for i in 0..50 {
         let samples = batch(t0 + 10_000 + i * 20_000, 20_000);
-        let (status, body) = push(&server, "rps", &samples).await;
+        let (status, body) = try_push(&server, "rps", &samples).await;
         match status {
             204 => continue,
             500 => {
@@ -138,14 +125,14 @@ async fn a_disk_that_fills_and_empties_is_survived_without_a_restart() {
     tokio::time::sleep(Duration::from_secs(4)).await;
     let (status, ready) = get(&server, "/readyz").await;
     assert_eq!(status, 503, "{ready}");
-    let (status, body) = push(&server, "rps", &refused[..10]).await;
+    let (status, body) = try_push(&server, "rps", &refused[..10]).await;
     assert_eq!(status, 500, "{body}");
 
     // Space comes back: writes succeed again, no restart.
     std::fs::remove_file(&filler).unwrap();
     let started = Instant::now();
     loop {
-        let (status, body) = push(&server, "rps", &refused[..10]).await;
+        let (status, body) = try_push(&server, "rps", &refused[..10]).await;
         if status == 204 {
             break;
         }

@@ -46,6 +46,16 @@ async fn send(
     (status, body)
 }
 
+/// The binary with `toml` as its config file (in `dir`, data in `dir/data`), without TLS.
+fn start_with_config(dir: &std::path::Path, toml: &str) -> Server {
+    let config = dir.join("prescale.toml");
+    std::fs::write(&config, toml).unwrap();
+    Server::start(
+        &dir.join("data"),
+        &["--config", config.to_str().unwrap(), "--no-tls"],
+    )
+}
+
 async fn get(server: &Server, path: &str) -> (u16, Value) {
     send(reqwest::Method::GET, server, path, None).await
 }
@@ -85,12 +95,7 @@ async fn post_remote_write(server: &Server, body: Vec<u8>) -> (u16, Value) {
 #[tokio::test]
 async fn remote_write_bombs_are_refused_before_they_are_decoded() {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("prescale.toml");
-    std::fs::write(&config, "[remote_write]\nallow = [\"*\"]\n").unwrap();
-    let server = Server::start(
-        &dir.path().join("data"),
-        &["--config", config.to_str().unwrap(), "--no-tls"],
-    );
+    let server = start_with_config(dir.path(), "[remote_write]\nallow = [\"*\"]\n");
     let before = rss_mib(&server);
 
     // 32 MiB of empty TimeSeries (2 bytes each on the wire, about 48 in memory): a body of a
@@ -150,12 +155,7 @@ async fn remote_write_bombs_are_refused_before_they_are_decoded() {
 #[tokio::test]
 async fn durations_and_loads_are_bounded_at_the_edge() {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("prescale.toml");
-    std::fs::write(&config, "replan_interval = \"1s\"\n").unwrap();
-    let server = Server::start(
-        &dir.path().join("data"),
-        &["--config", config.to_str().unwrap(), "--no-tls"],
-    );
+    let server = start_with_config(dir.path(), "replan_interval = \"1s\"\n");
     let put = |body: Value| {
         send(
             reqwest::Method::PUT,
@@ -255,19 +255,7 @@ async fn degenerate_series_get_an_answer() {
     assert_eq!(plan["current"]["replicas"], 2, "{plan}");
     let (status, forecast) = get(&server, "/api/v1/series/idle/forecast?horizon=30m").await;
     assert_eq!(status, 200, "{forecast}");
-    let points = forecast["points"].as_array().expect("points");
-    assert!(!points.is_empty(), "{forecast}");
-    for point in points {
-        let text = point.to_string();
-        for number in point
-            .as_object()
-            .unwrap()
-            .values()
-            .filter_map(Value::as_f64)
-        {
-            assert_eq!(number, 0.0, "a zero series forecasts zeros: {text}");
-        }
-    }
+    assert_flat(&forecast, 0.0);
 
     // A constant series: a flat line at its level, with a zero-width band.
     let constant: Vec<(i64, f64)> = zeros.iter().map(|(t, _)| (*t, 5.0)).collect();
@@ -279,20 +267,7 @@ async fn degenerate_series_get_an_answer() {
         Duration::from_secs(90),
     )
     .await;
-    for point in forecast["points"].as_array().expect("points") {
-        let text = point.to_string();
-        for number in point
-            .as_object()
-            .unwrap()
-            .values()
-            .filter_map(Value::as_f64)
-        {
-            assert!(
-                (number - 5.0).abs() < 1e-9,
-                "a constant series forecasts itself: {text}"
-            );
-        }
-    }
+    assert_flat(&forecast, 5.0);
 
     // Three samples over 13 days, two of them a second apart: the 14-day training grid would
     // hold 1.2 M steps. The series gets a clear reason instead of a 200 MB fit.
@@ -333,35 +308,12 @@ async fn a_series_can_be_deleted_unless_a_target_uses_it() {
     )
     .await;
     assert_eq!(status, 201, "{body}");
-    let (status, body) = send(
-        reqwest::Method::DELETE,
-        &server,
-        "/api/v1/series/junk",
-        None,
-    )
-    .await;
+    let (status, body) = delete(&server, "/api/v1/series/junk").await;
     assert_eq!(status, 409, "{body}");
     assert!(error_of(&body).contains("uses-junk"), "{body}");
-    assert_eq!(
-        status_of(
-            reqwest::Method::DELETE,
-            &server,
-            "/api/v1/targets/uses-junk"
-        )
-        .await,
-        204
-    );
-    assert_eq!(
-        status_of(reqwest::Method::DELETE, &server, "/api/v1/series/junk").await,
-        204
-    );
-    let (status, body) = send(
-        reqwest::Method::DELETE,
-        &server,
-        "/api/v1/series/junk",
-        None,
-    )
-    .await;
+    assert_eq!(delete(&server, "/api/v1/targets/uses-junk").await.0, 204);
+    assert_eq!(delete(&server, "/api/v1/series/junk").await.0, 204);
+    let (status, body) = delete(&server, "/api/v1/series/junk").await;
     assert_eq!(status, 404, "{body}");
     let (_, list) = get(&server, "/api/v1/series").await;
     let names: Vec<&str> = list["series"]
@@ -421,25 +373,34 @@ async fn last_monitor_pass(server: &Server) -> i64 {
         .map_or(0, |v| v as i64)
 }
 
-async fn status_of(method: reqwest::Method, server: &Server, path: &str) -> u16 {
-    client()
-        .request(method, server.url(path))
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
+/// Every number of every point of a forecast answer (the point forecast and each band) is
+/// `level`: a flat line with a zero-width band.
+fn assert_flat(forecast: &Value, level: f64) {
+    let points = forecast["points"].as_array().expect("points");
+    assert!(!points.is_empty(), "{forecast}");
+    for point in points {
+        let numbers = point
+            .as_object()
+            .unwrap()
+            .values()
+            .filter_map(Value::as_f64);
+        for number in numbers {
+            assert!(
+                (number - level).abs() < 1e-9,
+                "not flat at {level}: {point}"
+            );
+        }
+    }
+}
+
+async fn delete(server: &Server, path: &str) -> (u16, Value) {
+    send(reqwest::Method::DELETE, server, path, None).await
 }
 
 #[tokio::test]
 async fn series_retention_deletes_old_series_that_no_target_uses() {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("prescale.toml");
-    std::fs::write(&config, "series_retention = \"1h\"\n").unwrap();
-    let server = Server::start(
-        &dir.path().join("data"),
-        &["--config", config.to_str().unwrap(), "--no-tls"],
-    );
+    let server = start_with_config(dir.path(), "series_retention = \"1h\"\n");
     let old: Vec<(i64, f64)> = (0..60).map(|i| (now() - 7200 - 60 * i, 1.0)).collect();
     let fresh: Vec<(i64, f64)> = (0..60).map(|i| (now() - 60 * i, 1.0)).collect();
     let (status, body) = send(

@@ -224,6 +224,17 @@ pub fn push_body(samples: &[(i64, f64)]) -> String {
 
 /// Pushes `samples` to `series` through the JSON push API and expects `204`.
 pub async fn push_samples(server: &Server, series: &str, samples: &[(i64, f64)]) {
+    let (status, body) = try_push(server, series, samples).await;
+    assert_eq!(status, 204, "{body}");
+}
+
+/// Pushes `samples` to `series` through the JSON push API: the status and the JSON answer
+/// (`null` when there is none, as for a `204`).
+pub async fn try_push(
+    server: &Server,
+    series: &str,
+    samples: &[(i64, f64)],
+) -> (u16, serde_json::Value) {
     let response = client()
         .post(server.url(&format!("/api/v1/series/{series}/samples")))
         .header("content-type", "application/json")
@@ -231,8 +242,12 @@ pub async fn push_samples(server: &Server, series: &str, samples: &[(i64, f64)])
         .send()
         .await
         .unwrap();
-    let status = response.status();
-    assert_eq!(status, 204, "{}", response.text().await.unwrap());
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+    )
 }
 
 pub fn now() -> i64 {
