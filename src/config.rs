@@ -272,7 +272,7 @@ mod tests {
     #[test]
     fn intervals_and_windows_have_ranges() {
         for (at, past) in [
-            ("refit_interval = \"1d\"", "refit_interval = \"9s\""),
+            ("refit_interval = \"1d\"", "refit_interval = \"25h\""),
             ("replan_interval = \"1h\"", "replan_interval = \"3601s\""),
             ("train_window = \"365d\"", "train_window = \"366d\""),
             ("plan_horizon = \"14d\"", "plan_horizon = \"59s\""),

@@ -117,6 +117,11 @@ async fn a_disk_that_fills_and_empties_is_survived_without_a_restart() {
     let (status, ready) = get(&server, "/readyz").await;
     assert_eq!(status, 503, "{ready}");
     assert!(ready.to_string().contains("disk is full"), "{ready}");
+    let metrics = common::get_text(server.url("/metrics")).await;
+    assert!(
+        metrics.contains("\nprescale_store_in_service 0.0\n"),
+        "{metrics}"
+    );
     // Nothing refused shows: reads fail clearly rather than show it.
     let (status, body) = get(&server, "/api/v1/series").await;
     assert!(status >= 500, "{status} {body}");
@@ -168,6 +173,15 @@ async fn a_disk_that_fills_and_empties_is_survived_without_a_restart() {
     );
     let (_, list) = get(&server, "/api/v1/series").await;
     assert_eq!(list["series"][0]["samples"], stored.len(), "{list}");
+    let metrics = common::get_text(server.url("/metrics")).await;
+    assert!(
+        metrics.contains("\nprescale_store_in_service 1.0\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("\nprescale_store_repairs_total 1\n"),
+        "{metrics}"
+    );
 
     // A start on a full disk says so.
     server.kill();

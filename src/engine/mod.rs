@@ -91,11 +91,11 @@ impl Default for EngineSettings {
 
 impl EngineSettings {
     /// The documented range of each interval and window (`name`, value, shortest, longest): a
-    /// refit every 10 s to 1 d, a re-plan every 1 s to 1 h, a training window of 1 h to 365 d,
+    /// refit every 1 s to 1 d, a re-plan every 1 s to 1 h, a training window of 1 h to 365 d,
     /// a plan horizon of 1 m to 14 d.
     fn ranges(&self) -> [(&'static str, Span, i64, i64); 4] {
         [
-            ("refit_interval", self.refit_interval, 10, 86_400),
+            ("refit_interval", self.refit_interval, 1, 86_400),
             ("replan_interval", self.replan_interval, 1, 3_600),
             ("train_window", self.train_window, 3_600, 365 * 86_400),
             ("plan_horizon", self.plan_horizon, 60, 14 * 86_400),

@@ -37,6 +37,8 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> impl Into
     let facts = tokio::task::spawn_blocking(move || StoreFacts {
         series: store.list().map(|l| l.len()).unwrap_or(0),
         bytes: store.size_on_disk().unwrap_or(0),
+        in_service: store.failure().is_none(),
+        repairs: store.generation(),
     })
     .await
     .unwrap_or_default();

@@ -12,6 +12,10 @@ use crate::plan::Decision;
 pub struct StoreFacts {
     pub series: usize,
     pub bytes: u64,
+    /// False while a write error keeps the store out of service.
+    pub in_service: bool,
+    /// Repairs after a write error since the start.
+    pub repairs: u64,
 }
 
 pub fn register(out: &mut Exposition, engine: &Engine, counters: &ApiCounters, store: StoreFacts) {
@@ -25,6 +29,15 @@ pub fn register(out: &mut Exposition, engine: &Engine, counters: &ApiCounters, s
     );
     let help = "Size of the sled store on disk.";
     out.gauge("prescale_store_bytes", help, store.bytes as f64);
+    let help = "1 while the store serves reads and writes, 0 while a write error (a full disk) \
+                keeps it out of service until it is repaired.";
+    out.gauge(
+        "prescale_store_in_service",
+        help,
+        f64::from(u8::from(store.in_service)),
+    );
+    let help = "Times the store was reopened after a write error, since the start.";
+    out.counter("prescale_store_repairs_total", help, store.repairs);
 
     let c = counters;
     let help = "Samples accepted through the push API.";
