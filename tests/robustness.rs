@@ -270,7 +270,8 @@ async fn degenerate_series_get_an_answer() {
     assert_flat(&forecast, 5.0);
 
     // Three samples over 13 days, two of them a second apart: the 14-day training grid would
-    // hold 1.2 M steps. The series gets a clear reason instead of a 200 MB fit.
+    // hold 1.2 M steps. A fit looks at the newest 200,000 steps only, which hold one sample:
+    // the series gets a clear reason instead of a 200 MB fit.
     let sparse = [
         (end - 13 * 86_400, 1.0),
         (end - 13 * 86_400 + 1, 1.0),
@@ -280,7 +281,7 @@ async fn degenerate_series_get_an_answer() {
     let started = std::time::Instant::now();
     loop {
         let (status, body) = get(&server, "/api/v1/series/sparse/forecast").await;
-        if status != 200 && error_of(&body).contains("more than the limit of 200000") {
+        if status != 200 && error_of(&body).contains("newest 200000 steps") {
             assert!(status < 500 || status == 503, "{status} {body}");
             break;
         }

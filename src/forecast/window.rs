@@ -12,17 +12,19 @@ use super::ForecastError;
 /// The history a fit sees unless told otherwise: two weeks (two weekly seasons).
 pub const DEFAULT_TRAIN_WINDOW: Span = Span::of_seconds(14 * 86_400);
 
-/// The most steps a training window may hold: 200,000 (the default 14 days fit at a step of 7 s
-/// or more). A fit's
-/// memory and time grow with it (a 1.2 M-step grid, 14 days at 1 s, took about 200 MB), so a
-/// series whose samples are spaced more finely than that is refused with a clear error rather
-/// than fitted on a grid whatever its size.
+/// The most steps a training window may hold: 200,000 (the default 14 days at a step of 7 s or
+/// more). A fit's memory and time grow with the grid (a 1.2 M-step grid, 14 days at 1 s, took
+/// about 200 MB), so on a finer step a fit sees only the newest 200,000 steps of the window
+/// (2.3 days at 1 s), whatever the samples' spacing: a few samples with a 1 s gap among them
+/// can never make a grid of millions of steps.
 pub const MAX_TRAIN_STEPS: usize = 200_000;
 
 /// The series a fit at `now` is trained on: the samples in `now - train_window ..= now`, put on
 /// their grid (step = their most common difference, phase = the first sample's), so leading
 /// and trailing gaps are trimmed away. `samples` must be sorted; those outside the window are
-/// ignored. A window of more than [`MAX_TRAIN_STEPS`] steps at that step is an error.
+/// ignored. On a step so fine that the window would hold more than [`MAX_TRAIN_STEPS`] steps,
+/// only the newest `MAX_TRAIN_STEPS` steps are kept; fewer than two samples there is an error
+/// that says so.
 pub fn training_series(
     samples: &[Sample],
     now: Timestamp,
@@ -31,22 +33,27 @@ pub fn training_series(
     let from = now - train_window.seconds();
     let begin = samples.partition_point(|s| s.timestamp < from);
     let end = samples.partition_point(|s| s.timestamp <= now);
-    let window = &samples[begin..end.max(begin)];
+    let mut window = &samples[begin..end.max(begin)];
     let step = infer_step(window).ok_or(ForecastError::TooShort {
         needed: 2,
         have: window.len(),
     })?;
-    let steps = train_window.seconds() / step;
-    if steps > MAX_TRAIN_STEPS as i64 {
-        return Err(ForecastError::Grid(format!(
-            "the training window of {} holds {steps} steps of {step}s (the samples' most common \
-             spacing), more than the limit of {MAX_TRAIN_STEPS}: send samples at a regular \
-             interval of at least {}s, or shorten train_window",
-            train_window.days_text(),
-            (train_window.seconds() as u64).div_ceil(MAX_TRAIN_STEPS as u64),
-        )));
+    let longest = step.saturating_mul(MAX_TRAIN_STEPS as i64);
+    if train_window.seconds() > longest {
+        // From `now - longest + step`: at most MAX_TRAIN_STEPS steps up to `now`.
+        let from = now - longest + step;
+        window = &window[window.partition_point(|s| s.timestamp < from)..];
+        if window.len() < 2 {
+            return Err(ForecastError::Grid(format!(
+                "the samples' most common spacing is {step}s, so a fit sees at most the newest \
+                 {MAX_TRAIN_STEPS} steps ({}), and they hold {} sample(s): send samples at a \
+                 regular interval",
+                span_text(longest),
+                window.len()
+            )));
+        }
     }
-    Series::from_samples_within(window, step, MAX_TRAIN_STEPS + 1)
+    Series::from_samples_within(window, step, MAX_TRAIN_STEPS)
         .map_err(|e| ForecastError::Grid(e.to_string()))
 }
 
@@ -139,22 +146,28 @@ mod tests {
     #[test]
     fn a_grid_is_bounded_whatever_the_spacing() {
         // Three samples over 14 days, two of them 1 s apart: the most common spacing is 1 s,
-        // and the window would be 1.2 M steps.
+        // and the whole window would be 1.2 M steps. Only the newest 200,000 s are looked at,
+        // and they hold one sample.
         let now = 14 * 86_400;
-        let samples = [
+        let sparse = [
             Sample::new(1, 1.0).unwrap(),
             Sample::new(2, 1.0).unwrap(),
             Sample::new(now, 1.0).unwrap(),
         ];
-        let error = training_series(&samples, now, span(14 * 86_400)).unwrap_err();
+        let error = training_series(&sparse, now, span(14 * 86_400)).unwrap_err();
         assert!(matches!(error, ForecastError::Grid(_)), "{error}");
-        let message = error.to_string();
-        assert!(
-            message.contains("1209600 steps of 1s") && message.contains("at least 7s"),
-            "{message}"
-        );
-        // The same spacing in a window it fits is fine.
-        assert!(training_series(&samples, 100, span(100)).is_ok());
+        assert!(error.to_string().contains("newest 200000 steps"), "{error}");
+        // A long series at 1 s: the newest 200,000 steps are fitted.
+        let dense: Vec<Sample> = (0..300_000).map(|t| Sample::new(t, 1.0).unwrap()).collect();
+        let series = training_series(&dense, 299_999, span(14 * 86_400)).unwrap();
+        assert_eq!(series.len(), MAX_TRAIN_STEPS);
+        assert_eq!(series.start(), 100_000);
+        // Coarser than 6 s, the whole window is used.
+        let coarse: Vec<Sample> = (0..200_000)
+            .map(|i| Sample::new(i * 7, 1.0).unwrap())
+            .collect();
+        let series = training_series(&coarse, 199_999 * 7, span(14 * 86_400)).unwrap();
+        assert_eq!(series.len(), 14 * 86_400 / 7 + 1);
     }
 
     #[test]
