@@ -75,11 +75,16 @@
 //! whole store out of service: every read and write fails with [`StoreError::Unavailable`]
 //! (a refused batch is never served from memory) and [`Store::failure`] says why. The service
 //! then calls [`Store::repair`], which drops the failed database without closing it cleanly
-//! and opens the directory again as after a crash, once there is room ([`MIN_FREE_BYTES`]):
-//! reads and writes resume without a restart, and show what reached the disk, as a restart
-//! would (every acknowledged sample; of a refused batch at most what sled wrote before the
-//! error, as after a crash). [`Store::generation`] lets a writer that appended before a repair
-//! and flushed after it see that its samples went with the old database.
+//! and opens the directory again as after a crash, once there is room ([`MIN_FREE_BYTES`]).
+//! sled may have written part of a refused batch before the error (sealed blocks are written
+//! as appends go, and sled writes its log in the background), so each append notes the
+//! timestamps it added until a successful flush covers it, and the repair removes every noted
+//! timestamp from the reopened database ([`Inner::remove_samples`]) before it serves: reads
+//! and writes resume without a restart and show exactly the acknowledged samples. (A refused
+//! sample that overwrote an acknowledged one at the same timestamp is not taken back; a
+//! refused batch is resent by Prometheus, and a resend is idempotent.) [`Store::generation`]
+//! lets a writer that appended before a repair and flushed after it see that its samples went
+//! with the old database.
 //!
 //! # Concurrency
 //!
@@ -240,6 +245,9 @@ struct Shared {
     /// How many repairs have succeeded: a writer that appended before a repair and flushed
     /// after it must not be told its samples are durable (see [`Store::generation`]).
     generation: AtomicU64,
+    /// What the failed database's appends added and no flush acknowledged, per series: taken
+    /// back from the reopened one by [`Store::repair`] (kept here until that succeeds).
+    rollback: Mutex<BTreeMap<SeriesKey, Vec<Timestamp>>>,
 }
 
 struct Inner {
@@ -257,6 +265,10 @@ struct Inner {
     /// Set when a write failed: this database is never closed cleanly (its memory may hold
     /// samples that were refused), only dropped.
     failed: std::sync::atomic::AtomicBool,
+    /// The timestamps each append added that no successful flush has covered yet, numbered in
+    /// the order the appends finished: what a repair takes back (see [`Store::repair`]).
+    unacknowledged: Mutex<Vec<(u64, SeriesKey, Vec<Timestamp>)>>,
+    appends_done: AtomicU64,
 }
 
 #[derive(Default)]
@@ -318,6 +330,7 @@ impl Store {
                 current: RwLock::new(Some(Arc::new(inner))),
                 failure: Mutex::new(None),
                 generation: AtomicU64::new(0),
+                rollback: Mutex::new(BTreeMap::new()),
             }),
         })
     }
@@ -355,6 +368,15 @@ impl Store {
         result
     }
 
+    /// Puts the store out of service as a write error would (for tests of the repair).
+    #[cfg(test)]
+    fn inject_failure(&self, why: &str) {
+        if let Some(inner) = self.shared.current.read().unwrap().as_ref() {
+            inner.failed.store(true, Ordering::SeqCst);
+        }
+        *lock(&self.shared.failure) = Some(why.to_string());
+    }
+
     /// Why the store is out of service, if it is.
     pub fn failure(&self) -> Option<String> {
         lock(&self.shared.failure).clone()
@@ -368,10 +390,12 @@ impl Store {
     }
 
     /// After a write error: closes the failed database without writing anything more to it,
-    /// and opens the directory again as after a crash (the recount drops whatever the refused
-    /// writes left in memory). Succeeds, and puts the store back in service, once the cause is
-    /// gone (space was freed); until then it fails, and the store stays out of service. Does
-    /// nothing when the store is healthy.
+    /// opens the directory again as after a crash (the recount drops whatever the refused
+    /// writes left in memory), and takes back from it every sample that an append added and no
+    /// flush acknowledged (sled may have written part of a refused batch before the error).
+    /// Succeeds, and puts the store back in service, once the cause is gone (space was freed);
+    /// until then it fails, and the store stays out of service. Does nothing when the store is
+    /// healthy.
     pub fn repair(&self) -> Result<(), StoreError> {
         if self.failure().is_none() {
             return Ok(());
@@ -383,21 +407,37 @@ impl Store {
             .unwrap_or_else(PoisonError::into_inner);
         if let Some(old) = current.take() {
             old.failed.store(true, Ordering::SeqCst);
+            let mut rollback = lock(&self.shared.rollback);
+            for (key, added_at) in old.take_unacknowledged() {
+                rollback.entry(key).or_default().extend(added_at);
+            }
+            drop(rollback);
             // Readers that still hold it finish on it; sled lets the directory go once the
             // last of them is done (open_sled waits for that).
             drop(old);
         }
-        let inner =
-            Inner::open(&self.shared.dir, self.shared.options.clone()).inspect_err(|e| {
-                *lock(&self.shared.failure) = Some(format!(
-                    "{}{e}",
-                    if e.is_disk_full() {
-                        "the disk is full: "
-                    } else {
-                        ""
-                    }
-                ));
-            })?;
+        let reopened =
+            Inner::open(&self.shared.dir, self.shared.options.clone()).and_then(|inner| {
+                let mut rollback = lock(&self.shared.rollback);
+                for (key, gone) in rollback.iter_mut() {
+                    gone.sort_unstable();
+                    gone.dedup();
+                    inner.remove_samples(key, gone)?;
+                }
+                inner.db.flush()?;
+                rollback.clear();
+                Ok(inner)
+            });
+        let inner = reopened.inspect_err(|e| {
+            *lock(&self.shared.failure) = Some(format!(
+                "{}{e}",
+                if e.is_disk_full() {
+                    "the disk is full: "
+                } else {
+                    ""
+                }
+            ));
+        })?;
         *current = Some(Arc::new(inner));
         self.shared.generation.fetch_add(1, Ordering::SeqCst);
         *lock(&self.shared.failure) = None;
@@ -494,6 +534,8 @@ impl Inner {
             flushes_asked: AtomicU64::new(0),
             flushes_done: Mutex::new(0),
             failed: std::sync::atomic::AtomicBool::new(false),
+            unacknowledged: Mutex::new(Vec::new()),
+            appends_done: AtomicU64::new(0),
         };
         // Failing from here on, the database is dropped without a clean close.
         let opened = (|| {
@@ -799,15 +841,17 @@ fn sorted_unique(samples: &[Sample]) -> Vec<Sample> {
 }
 
 /// Merges sorted `new` into sorted `existing`, `new` winning on equal timestamps. Returns how
-/// many timestamps were not there before.
-fn merge_into(existing: &mut Vec<Sample>, new: &[Sample]) -> u64 {
+/// many timestamps were not there before, and appends them to `added_at`.
+fn merge_into(existing: &mut Vec<Sample>, new: &[Sample], added_at: &mut Vec<Timestamp>) -> u64 {
     let (Some(last), Some(first_new)) = (existing.last(), new.first()) else {
         existing.extend_from_slice(new);
+        added_at.extend(new.iter().map(|s| s.timestamp));
         return new.len() as u64;
     };
     if last.timestamp < first_new.timestamp {
         // The common case: appending after the newest sample.
         existing.extend_from_slice(new);
+        added_at.extend(new.iter().map(|s| s.timestamp));
         return new.len() as u64;
     }
     let old = std::mem::take(existing);
@@ -821,6 +865,7 @@ fn merge_into(existing: &mut Vec<Sample>, new: &[Sample]) -> u64 {
             }
             std::cmp::Ordering::Greater => {
                 existing.push(new[j]);
+                added_at.push(new[j].timestamp);
                 j += 1;
                 added += 1;
             }
@@ -834,6 +879,7 @@ fn merge_into(existing: &mut Vec<Sample>, new: &[Sample]) -> u64 {
     existing.extend_from_slice(&old[i..]);
     added += (new.len() - j) as u64;
     existing.extend_from_slice(&new[j..]);
+    added_at.extend(new[j..].iter().map(|s| s.timestamp));
     added
 }
 
@@ -916,6 +962,81 @@ impl Inner {
         Ok(series)
     }
 
+    /// Remembers the timestamps an append added until a flush covers them.
+    fn note_unacknowledged(&self, key: &SeriesKey, added_at: Vec<Timestamp>) {
+        let number = self.appends_done.fetch_add(1, Ordering::SeqCst) + 1;
+        if !added_at.is_empty() {
+            lock(&self.unacknowledged).push((number, key.clone(), added_at));
+        }
+    }
+
+    /// The timestamps appended and not covered by a successful flush, per series.
+    fn take_unacknowledged(&self) -> BTreeMap<SeriesKey, Vec<Timestamp>> {
+        let mut out: BTreeMap<SeriesKey, Vec<Timestamp>> = BTreeMap::new();
+        for (_, key, added_at) in std::mem::take(&mut *lock(&self.unacknowledged)) {
+            out.entry(key).or_default().extend(added_at);
+        }
+        out
+    }
+
+    /// Takes back samples that were never acknowledged: removes the samples at `gone` (sorted,
+    /// distinct) from the head and the sealed blocks of `key`, then recounts the series. A block
+    /// that loses its last sample is written under its new last sample before the old key is
+    /// removed, so a crash part-way leaves at worst a removed sample back, never a lost one.
+    fn remove_samples(&self, key: &SeriesKey, gone: &[Timestamp]) -> Result<(), StoreError> {
+        let Some(series) = self.get(key) else {
+            return Ok(());
+        };
+        let mut state = lock(&series);
+        self.load(&mut state)?;
+        let id = state.id;
+        let kept = |s: &Sample| gone.binary_search(&s.timestamp).is_err();
+        if let Some(sealed_end) = state.sealed_end {
+            let late = &gone[..gone.partition_point(|t| *t <= sealed_end)];
+            let mut i = 0;
+            while i < late.len() {
+                let found = self
+                    .blocks
+                    .range(block_key(id, late[i]).to_vec()..=block_key(id, sealed_end).to_vec())
+                    .next()
+                    .transpose()?;
+                let Some((k, bytes)) = found else { break };
+                let (_, end) = parse_block_key(&k)?;
+                i += late[i..].partition_point(|t| *t <= end);
+                let mut samples =
+                    block::decode(&bytes).map_err(|e| corrupt_block(&state.key, end, e))?;
+                let before = samples.len();
+                samples.retain(kept);
+                if samples.len() == before {
+                    continue;
+                }
+                match samples.last() {
+                    Some(last) if last.timestamp == end => self.put(&k, block::encode(&samples))?,
+                    Some(last) => {
+                        self.put(&block_key(id, last.timestamp), block::encode(&samples))?;
+                        let _writer = lock(&self.writer);
+                        self.blocks.remove(&k)?;
+                    }
+                    None => {
+                        let _writer = lock(&self.writer);
+                        self.blocks.remove(&k)?;
+                    }
+                }
+            }
+        }
+        // The head, rewritten whatever happened above: the sealed end may have moved down, and
+        // the head's entry must not hold a removed sample that would then count again.
+        state.head.retain(kept);
+        if state.head.is_empty() {
+            let _writer = lock(&self.writer);
+            self.blocks.remove(head_key(id))?;
+            state.dirty = false;
+        } else {
+            self.write_head(&mut state)?;
+        }
+        self.recount(&mut state)
+    }
+
     fn append_one(&self, key: &SeriesKey, samples: &[Sample]) -> Result<usize, StoreError> {
         if samples.is_empty() {
             return Ok(0);
@@ -928,7 +1049,10 @@ impl Inner {
                 // Deleted between the lookup and the lock: the next lookup creates it anew.
                 continue;
             }
-            self.apply(&mut state, &samples)?;
+            let mut added_at = Vec::new();
+            let applied = self.apply(&mut state, &samples, &mut added_at);
+            self.note_unacknowledged(key, added_at);
+            applied?;
             return Ok(samples.len());
         }
     }
@@ -959,7 +1083,15 @@ impl Inner {
     }
 
     /// Applies sorted, distinct samples to a series.
-    fn apply(&self, state: &mut SeriesState, new: &[Sample]) -> Result<(), StoreError> {
+    /// Applies sorted, distinct samples to a series, adding to `added_at` the timestamps it did
+    /// not hold before (what [`Inner::remove_samples`] takes back if the append is never
+    /// acknowledged), even when it fails part-way.
+    fn apply(
+        &self,
+        state: &mut SeriesState,
+        new: &[Sample],
+        added_at: &mut Vec<Timestamp>,
+    ) -> Result<(), StoreError> {
         let (Some(first), Some(last)) = (new.first(), new.last()) else {
             return Ok(());
         };
@@ -970,11 +1102,11 @@ impl Inner {
         };
         let mut added = 0;
         if split > 0 {
-            added += self.merge_sealed(state, &new[..split])?;
+            added += self.merge_sealed(state, &new[..split], added_at)?;
         }
         let fresh = &new[split..];
         if !fresh.is_empty() {
-            added += merge_into(&mut state.head, fresh);
+            added += merge_into(&mut state.head, fresh, added_at);
             state.touch();
         }
         if state.samples == 0 {
@@ -993,7 +1125,12 @@ impl Inner {
 
     /// Merges samples at or before the sealed end into the sealed blocks that cover them.
     /// Returns how many timestamps are new.
-    fn merge_sealed(&self, state: &SeriesState, late: &[Sample]) -> Result<u64, StoreError> {
+    fn merge_sealed(
+        &self,
+        state: &SeriesState,
+        late: &[Sample],
+        added_at: &mut Vec<Timestamp>,
+    ) -> Result<u64, StoreError> {
         let Some(sealed_end) = state.sealed_end else {
             return Ok(0);
         };
@@ -1020,7 +1157,7 @@ impl Inner {
             let mut samples =
                 block::decode(&bytes).map_err(|e| corrupt_block(&state.key, end, e))?;
             check_block(&samples, end).map_err(|e| corrupt_block(&state.key, end, e))?;
-            added += merge_into(&mut samples, &late[i..j]);
+            added += merge_into(&mut samples, &late[i..j], added_at);
             // An overgrown block is split into parts of about the target size, written in key
             // order: the lower parts under new keys first, the last part over the old block.
             let parts = if samples.len() > max_block {
@@ -1086,9 +1223,12 @@ impl Inner {
             return Ok(());
         }
         let covers = self.flushes_asked.load(Ordering::SeqCst);
+        // Every append numbered up to here finished before the heads are written below.
+        let appends = self.appends_done.load(Ordering::SeqCst);
         self.write_dirty_heads()?;
         self.db.flush()?;
         *done = covers;
+        lock(&self.unacknowledged).retain(|(number, _, _)| *number > appends);
         Ok(())
     }
 
@@ -1097,60 +1237,66 @@ impl Inner {
     fn recover(&self) -> Result<(), StoreError> {
         for series in self.all_series() {
             let mut state = lock(&series);
-            let id = state.id;
-            let mut count = 0u64;
-            let (mut first, mut last, mut previous_end) = (None, None, None::<Timestamp>);
-            let mut rewrites: Vec<(Vec<u8>, Vec<Sample>)> = Vec::new();
-            for item in self
-                .blocks
-                .range(block_key(id, i64::MIN)..=block_key(id, i64::MAX))
-            {
-                let (k, v) = item?;
-                let (_, end) = parse_block_key(&k)?;
-                let mut samples =
-                    block::decode(&v).map_err(|e| corrupt_block(&state.key, end, e))?;
-                check_block(&samples, end).map_err(|e| corrupt_block(&state.key, end, e))?;
-                if let Some(previous) = previous_end
-                    && samples[0].timestamp <= previous
-                {
-                    samples.retain(|s| s.timestamp > previous);
-                    rewrites.push((k.to_vec(), samples.clone()));
-                }
-                count += samples.len() as u64;
-                first = first.or(samples.first().map(|s| s.timestamp));
-                last = Some(end);
-                previous_end = Some(end);
-            }
-            if let Some(bytes) = self.blocks.get(head_key(id))? {
-                let mut head = block::decode(&bytes).map_err(|e| corrupt_head(&state.key, e))?;
-                let stored = head.len();
-                if let Some(previous) = previous_end {
-                    head.retain(|s| s.timestamp > previous);
-                }
-                if head.len() != stored {
-                    rewrites.push((head_key(id).to_vec(), head.clone()));
-                }
-                count += head.len() as u64;
-                first = first.or(head.first().map(|s| s.timestamp));
-                last = head.last().map(|s| s.timestamp).or(last);
-            }
-            for (k, samples) in rewrites {
-                if samples.is_empty() {
-                    let _writer = lock(&self.writer);
-                    self.blocks.remove(k)?;
-                } else {
-                    self.put(&k, block::encode(&samples))?;
-                }
-            }
-            state.samples = count;
-            state.first = first.unwrap_or(0);
-            state.last = last.unwrap_or(0);
-            state.sealed_end = previous_end;
-            let _writer = lock(&self.writer);
-            self.catalog
-                .insert(state.key.as_str().as_bytes(), &state.entry().encode()[..])?;
+            self.recount(&mut state)?;
         }
         self.db.flush()?;
+        Ok(())
+    }
+
+    /// Recounts one series from its blocks and head on disk, drops the leftovers an
+    /// interrupted seal or split can leave (module doc), and rewrites its catalogue entry.
+    fn recount(&self, state: &mut SeriesState) -> Result<(), StoreError> {
+        let id = state.id;
+        let mut count = 0u64;
+        let (mut first, mut last, mut previous_end) = (None, None, None::<Timestamp>);
+        let mut rewrites: Vec<(Vec<u8>, Vec<Sample>)> = Vec::new();
+        for item in self
+            .blocks
+            .range(block_key(id, i64::MIN)..=block_key(id, i64::MAX))
+        {
+            let (k, v) = item?;
+            let (_, end) = parse_block_key(&k)?;
+            let mut samples = block::decode(&v).map_err(|e| corrupt_block(&state.key, end, e))?;
+            check_block(&samples, end).map_err(|e| corrupt_block(&state.key, end, e))?;
+            if let Some(previous) = previous_end
+                && samples[0].timestamp <= previous
+            {
+                samples.retain(|s| s.timestamp > previous);
+                rewrites.push((k.to_vec(), samples.clone()));
+            }
+            count += samples.len() as u64;
+            first = first.or(samples.first().map(|s| s.timestamp));
+            last = Some(end);
+            previous_end = Some(end);
+        }
+        if let Some(bytes) = self.blocks.get(head_key(id))? {
+            let mut head = block::decode(&bytes).map_err(|e| corrupt_head(&state.key, e))?;
+            let stored = head.len();
+            if let Some(previous) = previous_end {
+                head.retain(|s| s.timestamp > previous);
+            }
+            if head.len() != stored {
+                rewrites.push((head_key(id).to_vec(), head.clone()));
+            }
+            count += head.len() as u64;
+            first = first.or(head.first().map(|s| s.timestamp));
+            last = head.last().map(|s| s.timestamp).or(last);
+        }
+        for (k, samples) in rewrites {
+            if samples.is_empty() {
+                let _writer = lock(&self.writer);
+                self.blocks.remove(k)?;
+            } else {
+                self.put(&k, block::encode(&samples))?;
+            }
+        }
+        state.samples = count;
+        state.first = first.unwrap_or(0);
+        state.last = last.unwrap_or(0);
+        state.sealed_end = previous_end;
+        let _writer = lock(&self.writer);
+        self.catalog
+            .insert(state.key.as_str().as_bytes(), &state.entry().encode()[..])?;
         Ok(())
     }
 

@@ -636,3 +636,53 @@ fn a_deleted_series_is_gone_for_good_and_its_name_starts_anew() {
     assert_eq!(store.info(&junk).unwrap().unwrap().samples, 1);
     assert_eq!(store.info(&kept).unwrap().unwrap().samples, 100);
 }
+
+#[test]
+fn a_repair_takes_back_what_no_flush_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = small(16);
+    let store = Store::open_with(dir.path(), options.clone()).unwrap();
+    let k = key("rps");
+    let acked = grid(0, 60, 100, |i| i as f64);
+    store.append(&k, &acked).unwrap();
+    store.flush().unwrap();
+    // Not acknowledged: new samples after the acknowledged ones (sealed into a block shared
+    // with acknowledged samples, into blocks of their own, and into the head) and late ones
+    // inside a sealed block; sled writes them to disk, the store's own flush never covers them.
+    store.append(&k, &grid(6_000, 60, 50, |_| 7.0)).unwrap();
+    store.append(&k, &[s(30, 9.0), s(90, 9.0)]).unwrap();
+    let inner = store.inner().unwrap();
+    inner.write_dirty_heads().unwrap();
+    inner.db.flush().unwrap();
+    drop(inner);
+    store.inject_failure("injected write error");
+    assert!(matches!(
+        store.read(&k, i64::MIN, i64::MAX),
+        Err(StoreError::Unavailable(_))
+    ));
+    assert!(matches!(
+        store.append(&k, &[s(1, 1.0)]),
+        Err(StoreError::Unavailable(_))
+    ));
+
+    store.repair().unwrap();
+    assert_eq!(store.failure(), None);
+    assert_eq!(store.generation(), 1);
+    let check = |store: &Store| {
+        assert_eq!(
+            bits(&store.read(&k, i64::MIN, i64::MAX).unwrap()),
+            bits(&acked)
+        );
+        let info = store.info(&k).unwrap().unwrap();
+        assert_eq!((info.samples, info.first, info.last), (100, 0, 99 * 60));
+        assert_eq!(store.latest(&k).unwrap(), acked.last().copied());
+    };
+    check(&store);
+    // Writes go on, and a crash afterwards finds the same.
+    store.append(&k, &[s(6_000, 1.0)]).unwrap();
+    store.flush().unwrap();
+    let store = reopen_as_after_crash(store, dir.path(), &options);
+    assert_eq!(store.read(&k, 6_000, 6_001).unwrap(), vec![s(6_000, 1.0)]);
+    assert_eq!(store.read(&k, i64::MIN, 6_000).unwrap().len(), 100);
+    assert_eq!(store.info(&k).unwrap().unwrap().samples, 101);
+}
