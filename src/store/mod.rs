@@ -242,6 +242,8 @@ struct Shared {
     current: RwLock<Option<Arc<Inner>>>,
     /// Why the store stopped serving, from the first write error until a repair succeeds.
     failure: Mutex<Option<String>>,
+    /// `failure.is_some()`, read without a lock on every operation.
+    out_of_service: std::sync::atomic::AtomicBool,
     /// How many repairs have succeeded: a writer that appended before a repair and flushed
     /// after it must not be told its samples are durable (see [`Store::generation`]).
     generation: AtomicU64,
@@ -265,10 +267,6 @@ struct Inner {
     /// Set when a write failed: this database is never closed cleanly (its memory may hold
     /// samples that were refused), only dropped.
     failed: std::sync::atomic::AtomicBool,
-    /// The timestamps each append added that no successful flush has covered yet, numbered in
-    /// the order the appends finished: what a repair takes back (see [`Store::repair`]).
-    unacknowledged: Mutex<Vec<(u64, SeriesKey, Vec<Timestamp>)>>,
-    appends_done: AtomicU64,
 }
 
 #[derive(Default)]
@@ -297,6 +295,11 @@ struct SeriesState {
     /// Removed by [`Store::delete_series`]: a writer that took this state before the removal
     /// starts over on a new one, a reader finds nothing.
     deleted: bool,
+    /// The timestamps appends added that no successful flush has covered yet, in the order they
+    /// were added: what a repair takes back (see [`Store::repair`]). A flush marks how many
+    /// it covers when it writes the heads, and drops them once sled's flush succeeded.
+    unacknowledged: Vec<Timestamp>,
+    flush_mark: usize,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -329,6 +332,7 @@ impl Store {
                 options,
                 current: RwLock::new(Some(Arc::new(inner))),
                 failure: Mutex::new(None),
+                out_of_service: std::sync::atomic::AtomicBool::new(false),
                 generation: AtomicU64::new(0),
                 rollback: Mutex::new(BTreeMap::new()),
             }),
@@ -337,7 +341,9 @@ impl Store {
 
     /// The open database, unless a write error has put the store out of service.
     fn inner(&self) -> Result<Arc<Inner>, StoreError> {
-        if let Some(failure) = lock(&self.shared.failure).as_ref() {
+        if self.shared.out_of_service.load(Ordering::Acquire)
+            && let Some(failure) = lock(&self.shared.failure).as_ref()
+        {
             return Err(StoreError::Unavailable(failure.clone()));
         }
         self.shared
@@ -363,6 +369,7 @@ impl Store {
                     ""
                 };
                 *failure = Some(format!("{disk}{error}"));
+                self.shared.out_of_service.store(true, Ordering::Release);
             }
         }
         result
@@ -375,6 +382,7 @@ impl Store {
             inner.failed.store(true, Ordering::SeqCst);
         }
         *lock(&self.shared.failure) = Some(why.to_string());
+        self.shared.out_of_service.store(true, Ordering::Release);
     }
 
     /// Why the store is out of service, if it is.
@@ -441,6 +449,7 @@ impl Store {
         *current = Some(Arc::new(inner));
         self.shared.generation.fetch_add(1, Ordering::SeqCst);
         *lock(&self.shared.failure) = None;
+        self.shared.out_of_service.store(false, Ordering::Release);
         Ok(())
     }
 }
@@ -519,6 +528,8 @@ impl Inner {
                 dirty_since: Instant::now(),
                 loaded: false,
                 deleted: false,
+                unacknowledged: Vec::new(),
+                flush_mark: 0,
             };
             registry.series.insert(key, Arc::new(Mutex::new(state)));
         }
@@ -534,8 +545,6 @@ impl Inner {
             flushes_asked: AtomicU64::new(0),
             flushes_done: Mutex::new(0),
             failed: std::sync::atomic::AtomicBool::new(false),
-            unacknowledged: Mutex::new(Vec::new()),
-            appends_done: AtomicU64::new(0),
         };
         // Failing from here on, the database is dropped without a clean close.
         let opened = (|| {
@@ -948,6 +957,8 @@ impl Inner {
             dirty_since: Instant::now(),
             loaded: true,
             deleted: false,
+            unacknowledged: Vec::new(),
+            flush_mark: 0,
         };
         // Entered before any of its blocks is written, so that after a crash its blocks have a
         // name and its id is not handed out again.
@@ -962,19 +973,14 @@ impl Inner {
         Ok(series)
     }
 
-    /// Remembers the timestamps an append added until a flush covers them.
-    fn note_unacknowledged(&self, key: &SeriesKey, added_at: Vec<Timestamp>) {
-        let number = self.appends_done.fetch_add(1, Ordering::SeqCst) + 1;
-        if !added_at.is_empty() {
-            lock(&self.unacknowledged).push((number, key.clone(), added_at));
-        }
-    }
-
     /// The timestamps appended and not covered by a successful flush, per series.
     fn take_unacknowledged(&self) -> BTreeMap<SeriesKey, Vec<Timestamp>> {
-        let mut out: BTreeMap<SeriesKey, Vec<Timestamp>> = BTreeMap::new();
-        for (_, key, added_at) in std::mem::take(&mut *lock(&self.unacknowledged)) {
-            out.entry(key).or_default().extend(added_at);
+        let mut out = BTreeMap::new();
+        for series in self.all_series() {
+            let mut state = lock(&series);
+            if !state.unacknowledged.is_empty() {
+                out.insert(state.key.clone(), std::mem::take(&mut state.unacknowledged));
+            }
         }
         out
     }
@@ -1049,9 +1055,10 @@ impl Inner {
                 // Deleted between the lookup and the lock: the next lookup creates it anew.
                 continue;
             }
-            let mut added_at = Vec::new();
+            // Noted even when the append fails part-way: what it wrote may be on disk.
+            let mut added_at = std::mem::take(&mut state.unacknowledged);
             let applied = self.apply(&mut state, &samples, &mut added_at);
-            self.note_unacknowledged(key, added_at);
+            state.unacknowledged = added_at;
             applied?;
             return Ok(samples.len());
         }
@@ -1204,9 +1211,12 @@ impl Inner {
         Ok(())
     }
 
+    /// Writes every changed head, and marks in each series the appends this covers (every one
+    /// that finished before its series was locked here).
     fn write_dirty_heads(&self) -> Result<(), StoreError> {
         for series in self.all_series() {
             let mut state = lock(&series);
+            state.flush_mark = state.unacknowledged.len();
             if state.dirty {
                 self.write_head(&mut state)?;
             }
@@ -1223,12 +1233,15 @@ impl Inner {
             return Ok(());
         }
         let covers = self.flushes_asked.load(Ordering::SeqCst);
-        // Every append numbered up to here finished before the heads are written below.
-        let appends = self.appends_done.load(Ordering::SeqCst);
         self.write_dirty_heads()?;
         self.db.flush()?;
         *done = covers;
-        lock(&self.unacknowledged).retain(|(number, _, _)| *number > appends);
+        // Durable now: what the heads' pass marked is acknowledged, not to be taken back.
+        for series in self.all_series() {
+            let mut state = lock(&series);
+            let covered = std::mem::take(&mut state.flush_mark);
+            state.unacknowledged.drain(..covered);
+        }
         Ok(())
     }
 
