@@ -267,6 +267,10 @@ struct Inner {
     /// Set when a write failed: this database is never closed cleanly (its memory may hold
     /// samples that were refused), only dropped.
     failed: std::sync::atomic::AtomicBool,
+    /// Heads passes started, and the last one whose sled flush succeeded (see
+    /// `SeriesState::covered`).
+    heads_passes: AtomicU64,
+    durable_pass: AtomicU64,
 }
 
 #[derive(Default)]
@@ -296,10 +300,12 @@ struct SeriesState {
     /// starts over on a new one, a reader finds nothing.
     deleted: bool,
     /// The timestamps appends added that no successful flush has covered yet, in the order they
-    /// were added: what a repair takes back (see [`Store::repair`]). A flush marks how many
-    /// it covers when it writes the heads, and drops them once sled's flush succeeded.
+    /// were added: what a repair takes back (see [`Store::repair`]).
     unacknowledged: Vec<Timestamp>,
-    flush_mark: usize,
+    /// `(pass, n)`: the heads pass numbered `pass` covered the first `n` of `unacknowledged`.
+    /// Once that pass's flush succeeded, the next pass (or a repair) drops them: no flush walks
+    /// the series a second time.
+    covered: (u64, usize),
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -359,16 +365,11 @@ impl Store {
     ///
     /// [`repair`]: Store::repair
     fn watch<T>(&self, inner: &Inner, result: Result<T, StoreError>) -> Result<T, StoreError> {
-        if let Err(StoreError::Sled(error)) = &result {
+        if let Err(error @ StoreError::Sled(_)) = &result {
             inner.failed.store(true, Ordering::SeqCst);
             let mut failure = lock(&self.shared.failure);
             if failure.is_none() {
-                let disk = if result.as_ref().err().is_some_and(StoreError::is_disk_full) {
-                    "the disk is full: "
-                } else {
-                    ""
-                };
-                *failure = Some(format!("{disk}{error}"));
+                *failure = Some(failure_text(error));
                 self.shared.out_of_service.store(true, Ordering::Release);
             }
         }
@@ -436,22 +437,24 @@ impl Store {
                 rollback.clear();
                 Ok(inner)
             });
-        let inner = reopened.inspect_err(|e| {
-            *lock(&self.shared.failure) = Some(format!(
-                "{}{e}",
-                if e.is_disk_full() {
-                    "the disk is full: "
-                } else {
-                    ""
-                }
-            ));
-        })?;
+        let inner =
+            reopened.inspect_err(|e| *lock(&self.shared.failure) = Some(failure_text(e)))?;
         *current = Some(Arc::new(inner));
         self.shared.generation.fetch_add(1, Ordering::SeqCst);
         *lock(&self.shared.failure) = None;
         self.shared.out_of_service.store(false, Ordering::Release);
         Ok(())
     }
+}
+
+/// What [`Store::failure`] says for `error`: its text, led by "the disk is full" when it is.
+fn failure_text(error: &StoreError) -> String {
+    let disk = if error.is_disk_full() {
+        "the disk is full: "
+    } else {
+        ""
+    };
+    format!("{disk}{error}")
 }
 
 impl Inner {
@@ -529,7 +532,7 @@ impl Inner {
                 loaded: false,
                 deleted: false,
                 unacknowledged: Vec::new(),
-                flush_mark: 0,
+                covered: (0, 0),
             };
             registry.series.insert(key, Arc::new(Mutex::new(state)));
         }
@@ -545,6 +548,8 @@ impl Inner {
             flushes_asked: AtomicU64::new(0),
             flushes_done: Mutex::new(0),
             failed: std::sync::atomic::AtomicBool::new(false),
+            heads_passes: AtomicU64::new(0),
+            durable_pass: AtomicU64::new(0),
         };
         // Failing from here on, the database is dropped without a clean close.
         let opened = (|| {
@@ -787,8 +792,7 @@ impl Store {
 impl Inner {
     /// [`Store::delete_series`] on this database.
     fn delete_series(&self, key: &SeriesKey) -> Result<bool, StoreError> {
-        let inner = self;
-        let removed = inner
+        let removed = self
             .registry
             .write()
             .unwrap_or_else(PoisonError::into_inner)
@@ -801,21 +805,21 @@ impl Inner {
         state.deleted = true;
         state.head = Vec::new();
         let id = state.id;
-        let keys = inner
+        let keys = self
             .blocks
             .range(block_key(id, Timestamp::MIN).to_vec()..=head_key(id).to_vec())
             .keys();
         for k in keys {
             let k = k?;
-            let _writer = lock(&inner.writer);
-            inner.blocks.remove(k)?;
+            let _writer = lock(&self.writer);
+            self.blocks.remove(k)?;
         }
         {
-            let _writer = lock(&inner.writer);
-            inner.catalog.remove(key.as_str().as_bytes())?;
+            let _writer = lock(&self.writer);
+            self.catalog.remove(key.as_str().as_bytes())?;
         }
         drop(state);
-        inner.flush()?;
+        self.flush()?;
         Ok(true)
     }
 }
@@ -912,6 +916,16 @@ impl SeriesState {
         }
     }
 
+    /// Drops the unacknowledged timestamps a durable heads pass (numbered up to `durable`)
+    /// covered.
+    fn settle(&mut self, durable: u64) {
+        let (pass, n) = self.covered;
+        if pass != 0 && pass <= durable {
+            self.unacknowledged.drain(..n);
+            self.covered = (0, 0);
+        }
+    }
+
     fn touch(&mut self) {
         if !self.dirty {
             self.dirty = true;
@@ -958,7 +972,7 @@ impl Inner {
             loaded: true,
             deleted: false,
             unacknowledged: Vec::new(),
-            flush_mark: 0,
+            covered: (0, 0),
         };
         // Entered before any of its blocks is written, so that after a crash its blocks have a
         // name and its id is not handed out again.
@@ -978,6 +992,7 @@ impl Inner {
         let mut out = BTreeMap::new();
         for series in self.all_series() {
             let mut state = lock(&series);
+            state.settle(self.durable_pass.load(Ordering::SeqCst));
             if !state.unacknowledged.is_empty() {
                 out.insert(state.key.clone(), std::mem::take(&mut state.unacknowledged));
             }
@@ -1089,7 +1104,6 @@ impl Inner {
         Ok(())
     }
 
-    /// Applies sorted, distinct samples to a series.
     /// Applies sorted, distinct samples to a series, adding to `added_at` the timestamps it did
     /// not hold before (what [`Inner::remove_samples`] takes back if the append is never
     /// acknowledged), even when it fails part-way.
@@ -1211,17 +1225,20 @@ impl Inner {
         Ok(())
     }
 
-    /// Writes every changed head, and marks in each series the appends this covers (every one
-    /// that finished before its series was locked here).
-    fn write_dirty_heads(&self) -> Result<(), StoreError> {
+    /// Writes every changed head, and marks in each series the appends this pass covers (every
+    /// one that finished before its series was locked here). Returns the pass's number.
+    fn write_dirty_heads(&self) -> Result<u64, StoreError> {
+        let pass = self.heads_passes.fetch_add(1, Ordering::SeqCst) + 1;
+        let durable = self.durable_pass.load(Ordering::SeqCst);
         for series in self.all_series() {
             let mut state = lock(&series);
-            state.flush_mark = state.unacknowledged.len();
+            state.settle(durable);
+            state.covered = (pass, state.unacknowledged.len());
             if state.dirty {
                 self.write_head(&mut state)?;
             }
         }
-        Ok(())
+        Ok(pass)
     }
 
     /// Group commit: a flush that starts after a caller asked covers that caller, so callers
@@ -1233,15 +1250,11 @@ impl Inner {
             return Ok(());
         }
         let covers = self.flushes_asked.load(Ordering::SeqCst);
-        self.write_dirty_heads()?;
+        let pass = self.write_dirty_heads()?;
         self.db.flush()?;
         *done = covers;
-        // Durable now: what the heads' pass marked is acknowledged, not to be taken back.
-        for series in self.all_series() {
-            let mut state = lock(&series);
-            let covered = std::mem::take(&mut state.flush_mark);
-            state.unacknowledged.drain(..covered);
-        }
+        // Durable now: what the pass covered is acknowledged, not to be taken back.
+        self.durable_pass.fetch_max(pass, Ordering::SeqCst);
         Ok(())
     }
 
