@@ -35,7 +35,7 @@ out=target/notebook
 rm -rf "$out"
 mkdir -p "$out"
 for name in aws-elb-request-count-5m taylor-elec-gb-2000-30m; do
-  "$prescale" backtest --dataset "datasets/$name.csv" --origins 10 --refit-every 2h \
+  "$prescale" backtest --dataset "datasets/$name.csv" --origins 10 --refit-every 2h --slo 0.99 \
     --json "$out/$name.json" >/dev/null
 done
 

@@ -13,6 +13,7 @@
 //! - [`accuracy`]: rolling-origin MAE, RMSE, sMAPE, MASE, interval coverage and fit time.
 //! - [`fleet`]: pods that take time to start, and what a policy cost and served.
 //! - [`hpa`]: the Kubernetes HPA algorithm with its defaults (the reactive baseline).
+//! - [`hindsight`]: the HPA frontier, the HPA tuned in hindsight and dominance.
 //! - [`predictive`]: prescale's live cycle and planner, replayed.
 //! - [`simulate`]: every policy over the same steps from the same state.
 //! - [`report`]: the JSON report, the summary line and the text tables.
@@ -23,6 +24,7 @@
 pub mod accuracy;
 pub mod fleet;
 pub mod forecast_file;
+pub mod hindsight;
 pub mod hpa;
 pub mod plot;
 pub mod predictive;

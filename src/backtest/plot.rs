@@ -4,8 +4,9 @@
 //!    planner had for each step;
 //! 2. under it, on the same time axis, the replicas provisioned by prescale (the summary's
 //!    quantile, or 0.9 when there is none), the HPA at u = 0.6 and the oracle;
-//! 3. the two cost-versus-under-provisioning frontiers (one point per quantile, one per target
-//!    utilization) with the oracle at (0, 1).
+//! 3. the cost-versus-under-provisioning frontiers (one point per quantile, one per target
+//!    utilization, the hybrids' Pareto front), SLO mode and the HPA tuned in hindsight to its
+//!    budget, with the oracle at (0, 1).
 
 use std::path::Path;
 
@@ -23,6 +24,7 @@ const PREDICTIVE: RGBColor = RGBColor(31, 119, 180);
 const HPA: RGBColor = RGBColor(214, 39, 40);
 const ORACLE: RGBColor = RGBColor(44, 160, 44);
 const HYBRID: RGBColor = RGBColor(148, 103, 189);
+const SLO: RGBColor = RGBColor(255, 127, 14);
 const FONT: &str = "sans-serif";
 
 /// Writes the picture of `outcome` to `path`.
@@ -38,7 +40,7 @@ fn draw(path: &Path, outcome: &Outcome) -> Fallible {
     let root = root.titled(&title, (FONT, 26))?;
     let (upper, rest) = root.split_vertically(440);
     let (middle, rest) = rest.split_vertically(360);
-    let (lower, footer) = rest.split_vertically(rest.dim_in_pixel().1.saturating_sub(34));
+    let (lower, footer) = rest.split_vertically(rest.dim_in_pixel().1.saturating_sub(56));
     let week = Week::new(outcome);
     demand_panel(&upper, outcome, &week)?;
     replica_panel(&middle, outcome, &week)?;
@@ -48,6 +50,9 @@ fn draw(path: &Path, outcome: &Outcome) -> Fallible {
         (20, 8),
         (FONT, 15).into_font(),
     ))?;
+    if let Some(h) = &outcome.report.scaling.summary.hindsight {
+        footer.draw(&Text::new(h.text.clone(), (20, 30), (FONT, 15).into_font()))?;
+    }
     root.present()?;
     Ok(())
 }
@@ -267,8 +272,34 @@ fn frontier_panel(area: &DrawingArea<SVGBackend, Shift>, outcome: &Outcome) -> F
     };
     let predictive = points(PolicyKind::Predictive);
     let hpa = points(PolicyKind::ReactiveHpa);
-    let hybrid = pareto(points(PolicyKind::Hybrid));
-    let all = || predictive.iter().chain(&hpa).chain(&hybrid);
+    let hybrid = super::hindsight::pareto(points(PolicyKind::Hybrid), |p| (p.0, p.1));
+    let slo = points(PolicyKind::Slo);
+    let oracle_hours = outcome
+        .simulation
+        .oracle()
+        .tally
+        .replica_hours(outcome.dataset.series.step());
+    let hindsight = outcome.report.scaling.summary.hindsight.as_ref();
+    let tuned: Vec<(f64, f64, String)> = hindsight
+        .and_then(|h| h.at_budget.as_ref())
+        .filter(|_| oracle_hours > 0.0)
+        .map(|p| {
+            (
+                100.0 * p.underprovisioned_fraction,
+                p.hpa_replica_hours / oracle_hours,
+                "HPA tuned in hindsight".to_string(),
+            )
+        })
+        .into_iter()
+        .collect();
+    let all = || {
+        predictive
+            .iter()
+            .chain(&hpa)
+            .chain(&hybrid)
+            .chain(&slo)
+            .chain(&tuned)
+    };
     let right = all().map(|p| p.0).fold(1.0, f64::max) * 1.15;
     let top = all().map(|p| p.1).fold(1.2, f64::max) * 1.08;
     let bottom = all().map(|p| p.1).fold(1.0, f64::min).min(1.0) * 0.95;
@@ -312,6 +343,25 @@ fn frontier_panel(area: &DrawingArea<SVGBackend, Shift>, outcome: &Outcome) -> F
         )?;
         legend(&mut chart, name, color.to_rgba(), 2)?;
     }
+    for (name, color, series) in [
+        ("prescale SLO mode", SLO, &slo),
+        ("the HPA frontier at the SLO's budget", HPA, &tuned),
+    ] {
+        if series.is_empty() {
+            continue;
+        }
+        chart.draw_series(
+            series
+                .iter()
+                .map(|p| TriangleMarker::new((p.0, p.1), 8, color.filled())),
+        )?;
+        chart.draw_series(
+            series
+                .iter()
+                .map(|p| Text::new(p.2.clone(), (p.0, p.1), (FONT, 13).into_font())),
+        )?;
+        legend(&mut chart, name, color.to_rgba(), 4)?;
+    }
     chart.draw_series(std::iter::once(Circle::new((0.0, 1.0), 5, ORACLE.filled())))?;
     legend(
         &mut chart,
@@ -320,19 +370,6 @@ fn frontier_panel(area: &DrawingArea<SVGBackend, Shift>, outcome: &Outcome) -> F
         4,
     )?;
     legend_box(&mut chart, SeriesLabelPosition::UpperRight)
-}
-
-/// The points no other point beats on both axes (less under-provisioning and less cost),
-/// ordered by under-provisioning.
-fn pareto(mut points: Vec<(f64, f64, String)>) -> Vec<(f64, f64, String)> {
-    points.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
-    let mut front: Vec<(f64, f64, String)> = Vec::new();
-    for point in points {
-        if front.last().is_none_or(|last| point.1 < last.1) {
-            front.push(point);
-        }
-    }
-    front
 }
 
 /// Draws the legend entries at `position`.

@@ -10,6 +10,7 @@ use crate::series::format_timestamp;
 use super::Capacity;
 use super::accuracy::AccuracyRow;
 use super::fleet::PolicyKind;
+use super::hindsight::{self, DOMINANCE_TOLERANCE, Hindsight, HpaPoint, SloOutcome};
 use super::setup::Setup;
 use super::simulate::{ScalingConfig, Simulation};
 use crate::series::span_text;
@@ -118,8 +119,8 @@ pub struct PolicyRow {
 }
 
 /// The verdict: the cheapest prescale setting (predictive, hybrid or slo) that under-provisions
-/// no more than the HPA at u = 0.6; the same for every simulated HPA setting (`matched`); and,
-/// with `--slo`, how the SLO policy did against the cheapest HPA meeting the same SLO.
+/// no more than the HPA at u = 0.6; the same for every simulated HPA setting (`dominance`); and,
+/// with `--slo`, how the SLO policy did against the HPA tuned in hindsight (`hindsight`).
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
     pub hpa_utilization: f64,
@@ -132,9 +133,11 @@ pub struct Summary {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub closest: Option<Choice>,
     /// Per simulated HPA setting, prescale's cheapest setting with no more under-provisioning.
-    pub matched: Vec<Matched>,
+    pub dominance: Dominance,
+    /// With `--slo`: SLO mode against the HPA frontier interpolated at the budget and at its
+    /// realized level ([`hindsight`]).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub slo: Option<SloCheck>,
+    pub hindsight: Option<Hindsight>,
     /// The same in one sentence.
     pub text: String,
 }
@@ -175,19 +178,69 @@ pub struct Matched {
     pub choice: Option<Choice>,
 }
 
-/// The SLO policy against the cheapest HPA setting that meets the same SLO (the HPA at the
-/// lowest utilization simulated when none does).
+/// For every simulated HPA setting, prescale's cheapest setting with no more under-provisioning
+/// (`settings`); prescale dominates (`holds`) when each of the common settings (u from 0.5 to
+/// 0.9, [`hindsight::is_judged_for_dominance`]) has one at no more than [`DOMINANCE_TOLERANCE`]
+/// times that HPA's cost.
 #[derive(Debug, Clone, Serialize)]
-pub struct SloCheck {
-    pub slo: f64,
-    pub underprovisioned_fraction: f64,
-    pub replica_hours: f64,
-    pub scale_events: usize,
-    pub hpa_utilization: f64,
-    pub hpa_meets_slo: bool,
-    pub hpa_underprovisioned_fraction: f64,
-    pub cost_vs_hpa: f64,
-    pub cost_vs_oracle: f64,
+pub struct Dominance {
+    pub settings: Vec<Matched>,
+    pub holds: bool,
+    /// The judged HPA settings with no prescale setting as reliable.
+    pub unmatched: Vec<f64>,
+    /// The highest cost ratio among the judged, matched settings, and that HPA's utilization (NaN,
+    /// written `null`, when none is matched).
+    pub worst_cost_vs_hpa: f64,
+    pub worst_hpa_utilization: f64,
+}
+
+impl Dominance {
+    fn new(settings: Vec<Matched>) -> Dominance {
+        let judged = || {
+            settings
+                .iter()
+                .filter(|m| hindsight::is_judged_for_dominance(m.hpa_utilization))
+        };
+        let unmatched = judged()
+            .filter(|m| m.choice.is_none())
+            .map(|m| m.hpa_utilization)
+            .collect::<Vec<_>>();
+        let worst = judged()
+            .filter_map(|m| {
+                m.choice
+                    .as_ref()
+                    .map(|c| (m.hpa_utilization, c.cost_vs_hpa))
+            })
+            .max_by(|a, b| a.1.total_cmp(&b.1));
+        let (worst_hpa_utilization, worst_cost_vs_hpa) = worst.unwrap_or((f64::NAN, f64::NAN));
+        Dominance {
+            holds: unmatched.is_empty()
+                && judged().next().is_some()
+                && worst_cost_vs_hpa <= DOMINANCE_TOLERANCE,
+            settings,
+            unmatched,
+            worst_cost_vs_hpa,
+            worst_hpa_utilization,
+        }
+    }
+
+    /// `holds (worst 0.97x at u=0.5)`, `fails: 1.28x at u=0.6`, or `fails: none as reliable as
+    /// u=0.2`.
+    pub fn label(&self) -> String {
+        if let Some(u) = self.unmatched.first() {
+            return format!("fails: none as reliable as u={u}");
+        }
+        let worst = format!(
+            "{}x at u={}",
+            num(self.worst_cost_vs_hpa),
+            self.worst_hpa_utilization
+        );
+        if self.holds {
+            format!("holds (worst {worst})")
+        } else {
+            format!("fails: {worst}")
+        }
+    }
 }
 
 /// How a prescale setting is named in tables.
@@ -417,23 +470,10 @@ impl Report {
         }
         out.push_str(&table(&rows));
         out.push_str("\nprescale's cheapest setting as reliable as each HPA setting:\n");
-        out.push_str(&matched_table(&s.summary.matched));
-        if let Some(check) = &s.summary.slo {
-            out.push_str(&format!(
-                "\nslo={}: under-provisioned {}% of steps at {}x the replica-hours of the HPA at \
-                 u={} ({}, {}% under-provisioned), {} scale events\n",
-                check.slo,
-                num(100.0 * check.underprovisioned_fraction),
-                num(check.cost_vs_hpa),
-                check.hpa_utilization,
-                if check.hpa_meets_slo {
-                    "the cheapest HPA meeting the SLO"
-                } else {
-                    "no HPA setting meets the SLO"
-                },
-                num(100.0 * check.hpa_underprovisioned_fraction),
-                check.scale_events
-            ));
+        out.push_str(&dominance_table(&s.summary.dominance.settings));
+        out.push_str(&format!("dominance: {}\n", s.summary.dominance.label()));
+        if let Some(h) = &s.summary.hindsight {
+            out.push_str(&format!("\n{}\n", h.text));
         }
         out.push_str(&format!("\nsummary: {}\n", s.summary.text));
         out
@@ -498,7 +538,8 @@ fn summarize(policies: &[PolicyRow], slo: Option<f64>) -> Summary {
             choice: cheapest_as_reliable(policies, hpa),
         })
         .collect();
-    let slo = slo.and_then(|slo| slo_check(policies, slo));
+    let hindsight = slo.and_then(|slo| slo_hindsight(policies, slo));
+    let dominance = Dominance::new(matched);
     let Some(hpa) = find_row(
         policies,
         PolicyKind::ReactiveHpa,
@@ -510,8 +551,8 @@ fn summarize(policies: &[PolicyRow], slo: Option<f64>) -> Summary {
             hpa_replica_hours: f64::NAN,
             choice: None,
             closest: None,
-            matched,
-            slo,
+            dominance,
+            hindsight,
             text: "none: the HPA at u = 0.6 was not simulated".into(),
         };
     };
@@ -559,42 +600,40 @@ fn summarize(policies: &[PolicyRow], slo: Option<f64>) -> Summary {
         hpa_replica_hours: hpa.replica_hours,
         choice,
         closest,
-        matched,
-        slo,
+        dominance,
+        hindsight,
         text,
     }
 }
 
-/// The SLO policy's row against the cheapest HPA meeting `1 − slo` (the lowest utilization
-/// simulated when none does).
-fn slo_check(policies: &[PolicyRow], slo: f64) -> Option<SloCheck> {
+/// The SLO policy's row against the HPA frontier ([`hindsight::hindsight`]).
+fn slo_hindsight(policies: &[PolicyRow], slo: f64) -> Option<Hindsight> {
     let row = find_row(policies, PolicyKind::Slo, Some(slo))?;
-    let hpas = || {
-        policies
-            .iter()
-            .filter(|p| p.policy == PolicyKind::ReactiveHpa.as_str())
-    };
-    let meeting = hpas()
-        .filter(|h| h.underprovisioned_fraction <= 1.0 - slo + 1e-12)
-        .min_by(|a, b| a.replica_hours.total_cmp(&b.replica_hours));
-    let hpa = meeting.or_else(|| {
-        hpas().min_by(|a, b| {
-            a.param
-                .unwrap_or(f64::NAN)
-                .total_cmp(&b.param.unwrap_or(f64::NAN))
+    let hpas: Vec<HpaPoint> = policies
+        .iter()
+        .filter(|p| p.policy == PolicyKind::ReactiveHpa.as_str())
+        .map(|p| HpaPoint {
+            utilization: p.param.unwrap_or(f64::NAN),
+            underprovisioned_fraction: p.underprovisioned_fraction,
+            replica_hours: p.replica_hours,
         })
-    })?;
-    Some(SloCheck {
-        slo,
-        underprovisioned_fraction: row.underprovisioned_fraction,
-        replica_hours: row.replica_hours,
-        scale_events: row.scale_events,
-        hpa_utilization: hpa.param.unwrap_or(f64::NAN),
-        hpa_meets_slo: meeting.is_some(),
-        hpa_underprovisioned_fraction: hpa.underprovisioned_fraction,
-        cost_vs_hpa: ratio(row.replica_hours, hpa.replica_hours),
-        cost_vs_oracle: row.cost_vs_oracle,
-    })
+        .collect();
+    let reference = find_row(
+        policies,
+        PolicyKind::ReactiveHpa,
+        Some(REFERENCE_UTILIZATION),
+    )
+    .map_or(0, |h| h.scale_events);
+    Some(hindsight::hindsight(
+        SloOutcome {
+            slo,
+            underprovisioned_fraction: row.underprovisioned_fraction,
+            replica_hours: row.replica_hours,
+            scale_events: row.scale_events,
+        },
+        &hpas,
+        (REFERENCE_UTILIZATION, reference),
+    ))
 }
 
 /// One row per dataset for `backtest --all`: MASE per model, how often the bands the engine
@@ -653,14 +692,88 @@ pub fn overview(reports: &[Report], failed: &[(String, String)]) -> String {
         rows.push(row);
     }
     let mut out = table(&rows);
+    out.push_str(&slo_overview(reports));
     for (name, why) in failed {
         out.push_str(&format!("{name}: not backtested: {why}\n"));
     }
     out
 }
 
-/// The summary's `matched` list as a table.
-pub fn matched_table(matched: &[Matched]) -> String {
+/// With `--slo`, one row per dataset: SLO mode's realized under-provisioning, its cost against
+/// the HPA tuned in hindsight at the budget and at its realized level, its scale events against
+/// the HPA at u = 0.6's, and dominance; then the medians and counts the targets are judged by.
+/// Empty without `--slo`.
+pub fn slo_overview(reports: &[Report]) -> String {
+    let with: Vec<(&Report, &Hindsight)> = reports
+        .iter()
+        .filter_map(|r| r.scaling.summary.hindsight.as_ref().map(|h| (r, h)))
+        .collect();
+    let Some((_, first)) = with.first() else {
+        return String::new();
+    };
+    let mut rows = vec![vec![
+        "dataset".to_string(),
+        "under %".into(),
+        "cost / hindsight HPA at budget".into(),
+        "cost / hindsight HPA at realized".into(),
+        "scale events (HPA0.6)".into(),
+        "dominance".into(),
+    ]];
+    let versus = |cost: f64, point: &Option<hindsight::FrontierPoint>| match point {
+        Some(p) if p.interpolated => format!("{} (interpolated)", num(cost)),
+        Some(p) => format!("{} (u={})", num(cost), p.hpa_utilizations[0]),
+        None => "no HPA reaches it".to_string(),
+    };
+    for (r, h) in &with {
+        rows.push(vec![
+            r.dataset.clone(),
+            num(100.0 * h.underprovisioned_fraction),
+            versus(h.cost_vs_hpa_at_budget, &h.at_budget),
+            versus(h.cost_vs_hpa_at_realized, &h.at_realized),
+            format!("{} ({})", h.scale_events, h.reference_hpa_scale_events),
+            r.scaling.summary.dominance.label(),
+        ]);
+    }
+    let n = with.len();
+    let met = with.iter().filter(|(_, h)| h.met).count();
+    let near = with
+        .iter()
+        .filter(|(_, h)| h.underprovisioned_fraction <= 1.2 * h.budget + 1e-12)
+        .count();
+    let reached: Vec<f64> = with
+        .iter()
+        .filter(|(_, h)| h.at_budget.is_some())
+        .map(|(_, h)| h.cost_vs_hpa_at_budget)
+        .collect();
+    let at_most_one = reached.iter().filter(|c| **c <= 1.0).count();
+    let calm = with
+        .iter()
+        .filter(|(_, h)| h.scale_events <= 2 * h.reference_hpa_scale_events)
+        .count();
+    let dominating = with
+        .iter()
+        .filter(|(r, _)| r.scaling.summary.dominance.holds)
+        .count();
+    format!(
+        "\nslo={}: SLO mode against the HPA tuned in hindsight\n{}budget ({}%) met on {met} of \
+         {n} (within 1.2x the budget on {near}); cost at most 1x the hindsight HPA on \
+         {at_most_one} of the {} where an HPA reaches the budget (median {}); scale events at \
+         most 2x the HPA at u=0.6's on {calm} of {n}; dominance holds on {dominating} of {n}\n",
+        first.slo,
+        table(&rows),
+        num(100.0 * first.budget),
+        reached.len(),
+        num(median(&reached)),
+    )
+}
+
+/// The median of `values` (NaN when empty).
+pub fn median(values: &[f64]) -> f64 {
+    super::percentile(values, 0.5)
+}
+
+/// The summary's dominance settings as a table.
+pub fn dominance_table(matched: &[Matched]) -> String {
     let mut rows = vec![vec![
         "HPA u".to_string(),
         "HPA under %".into(),
@@ -784,8 +897,10 @@ mod tests {
         assert!((c.cost_vs_hpa - 0.8).abs() < 1e-12);
         assert!((c.cost_vs_oracle - 1.6).abs() < 1e-12);
         assert!(s.text.contains("q=0.9"), "{}", s.text);
-        assert_eq!(s.matched.len(), 1);
-        assert_eq!(s.matched[0].choice.as_ref().unwrap().param, 0.9);
+        assert_eq!(s.dominance.settings.len(), 1);
+        assert_eq!(s.dominance.settings[0].choice.as_ref().unwrap().param, 0.9);
+        assert!(s.dominance.holds, "{:?}", s.dominance);
+        assert_eq!(s.dominance.label(), "holds (worst 0.8x at u=0.6)");
         let s = summarize(&policies[..3], None);
         assert!(s.choice.is_none());
         assert_eq!(s.closest.unwrap().quantile, 0.5);

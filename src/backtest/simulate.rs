@@ -35,14 +35,16 @@ use super::fleet::{Fleet, PolicyKind, Tally, replicas_for};
 use super::hpa::{Follower, Hpa};
 use super::predictive::PredictivePolicy;
 
-/// The HPA target utilizations simulated.
-pub const UTILIZATIONS: [f64; 5] = [0.5, 0.6, 0.7, 0.8, 0.9];
+/// The HPA target utilizations simulated: down to 0.2, so that on most traces some HPA setting
+/// meets a 1 % miss budget and the HPA tuned in hindsight is interpolated, not extrapolated.
+pub const UTILIZATIONS: [f64; 8] = [0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9];
 
 /// The forecast quantiles simulated.
 pub const QUANTILES: [f64; 5] = [0.5, 0.8, 0.9, 0.95, 0.99];
 
-/// The reactive floors simulated with each quantile (the hybrid policies).
-pub const REACTIVE_UTILIZATIONS: [f64; 3] = [0.7, 0.8, 0.9];
+/// The reactive floors simulated with each quantile (the hybrid policies): from 0.5, so that a
+/// prescale setting sits beside every common HPA setting, to 1.0 (the floor only follows the load).
+pub const REACTIVE_UTILIZATIONS: [f64; 6] = [0.5, 0.6, 0.7, 0.8, 0.9, 1.0];
 
 /// The forecast band SLO mode multiplies by its headroom (the target default).
 pub const SLO_QUANTILE: f64 = 0.9;
