@@ -1,0 +1,95 @@
+#!/usr/bin/env python3
+"""Derives traces of shapes the bundled set lacks, from the bundled traces, for issue 29's
+SLO-mode evaluation (and issue 22's forecasts). Deterministic (fixed seeds), standard library only.
+
+    scripts/derive_traces.py [OUT_DIR]        # default target/derived
+    prescale backtest --all target/derived --slo 0.99
+
+Written, each in the dataset CSV format (`timestamp,value`, RFC 3339 UTC, gaps kept as gaps):
+
+- business-hours-nasa-1m.csv: NASA's per-minute requests, open 08:00-18:00 US Eastern
+  (12:00-22:00 UTC) on weekdays, 2 % of the load otherwise: a call centre's sharp morning
+  opening and closed nights and weekends.
+- irregular-bursts-nasa-1m.csv: NASA's per-minute requests with 3-5x bursts of 10-20 minutes at
+  irregular times (about three a day, exponential gaps).
+- daily-burst-nasa-1m.csv: NASA's per-minute requests with a 3x burst of 10 minutes at 14:00 UTC
+  every day (a cron job, a daily campaign).
+- growth-taxi-30m.csv: the NYC taxi trace growing 3x linearly over its 7 months.
+"""
+
+import csv
+import os
+import random
+import sys
+from datetime import datetime, timezone
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DATASETS = os.path.join(HERE, "..", "datasets")
+
+
+def read(name):
+    rows = []
+    with open(os.path.join(DATASETS, name), newline="") as f:
+        for row in csv.DictReader(f):
+            t = datetime.strptime(row["timestamp"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+            rows.append((t, float(row["value"])))
+    return rows
+
+
+def write(out_dir, name, rows):
+    path = os.path.join(out_dir, name)
+    with open(path, "w", newline="") as f:
+        f.write("timestamp,value\n")
+        for t, v in rows:
+            f.write(f"{t.strftime('%Y-%m-%dT%H:%M:%SZ')},{round(v, 3):g}\n")
+    print(f"{path}: {len(rows)} rows")
+
+
+def business_hours(rows):
+    out = []
+    for t, v in rows:
+        open_ = t.weekday() < 5 and 12 <= t.hour < 22
+        out.append((t, v if open_ else 0.02 * v))
+    return out
+
+
+def irregular_bursts(rows, seed=29):
+    rng = random.Random(seed)
+    start, end = rows[0][0].timestamp(), rows[-1][0].timestamp()
+    bursts = []  # (from, to, factor)
+    t = start + rng.expovariate(3 / 86_400)
+    while t < end:
+        length = rng.uniform(600, 1200)
+        bursts.append((t, t + length, rng.uniform(3, 5)))
+        t += length + rng.expovariate(3 / 86_400)
+    out, k = [], 0
+    for ts, v in rows:
+        s = ts.timestamp()
+        while k < len(bursts) and bursts[k][1] <= s:
+            k += 1
+        factor = bursts[k][2] if k < len(bursts) and bursts[k][0] <= s < bursts[k][1] else 1.0
+        out.append((ts, v * factor))
+    return out
+
+
+def daily_burst(rows):
+    return [(t, v * (3.0 if t.hour == 14 and t.minute < 10 else 1.0)) for t, v in rows]
+
+
+def growth(rows, total=3.0):
+    start, end = rows[0][0].timestamp(), rows[-1][0].timestamp()
+    return [(t, v * (1 + (total - 1) * (t.timestamp() - start) / (end - start))) for t, v in rows]
+
+
+def main():
+    out_dir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "..", "target", "derived")
+    os.makedirs(out_dir, exist_ok=True)
+    nasa = read("nasa-http-1995-1m.csv")
+    write(out_dir, "business-hours-nasa-1m.csv", business_hours(nasa))
+    write(out_dir, "irregular-bursts-nasa-1m.csv", irregular_bursts(nasa))
+    write(out_dir, "daily-burst-nasa-1m.csv", daily_burst(nasa))
+    write(out_dir, "growth-taxi-30m.csv", growth(read("nyc-taxi-30m.csv")))
+
+
+if __name__ == "__main__":
+    main()
