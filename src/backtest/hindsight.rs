@@ -14,6 +14,8 @@
 
 use serde::Serialize;
 
+use super::figures::{num, ratio};
+
 /// A prescale setting dominates an HPA setting at up to this cost ratio (2 % covers the noise of
 /// the replica-count rounding between neighbouring settings).
 pub const DOMINANCE_TOLERANCE: f64 = 1.02;
@@ -150,11 +152,11 @@ pub fn hindsight(outcome: SloOutcome, hpas: &[HpaPoint], reference: (f64, usize)
     };
     let (cost_vs_hpa_at_budget, cost_vs_hpa_at_realized) = (cost(&at_budget), cost(&at_realized));
     let met = outcome.underprovisioned_fraction <= budget + 1e-12;
-    let pct = |x: f64| super::report::num(100.0 * x);
+    let pct = |x: f64| num(100.0 * x);
     let versus = |p: &Option<FrontierPoint>, c: f64, what: &str| match p {
         Some(p) => format!(
             "{}x the HPA tuned in hindsight to {what} ({})",
-            super::report::num(c),
+            num(c),
             source(p)
         ),
         None => format!("no HPA setting reaches {what}"),
@@ -212,10 +214,6 @@ fn source(point: &FrontierPoint) -> String {
     } else {
         u.join(", ")
     }
-}
-
-fn ratio(a: f64, b: f64) -> f64 {
-    if b > 0.0 { a / b } else { f64::NAN }
 }
 
 #[cfg(test)]

@@ -16,12 +16,14 @@
 //! - [`hindsight`]: the HPA frontier, the HPA tuned in hindsight and dominance.
 //! - [`predictive`]: prescale's live cycle and planner, replayed.
 //! - [`simulate`]: every policy over the same steps from the same state.
-//! - [`report`]: the JSON report, the summary line and the text tables.
+//! - [`report`]: the JSON report, the summary line and the text tables; [`figures`]: how
+//!   figures are written.
 //! - [`plot`]: the SVG picture (plotters).
 //! - [`forecast_file`]: `prescale forecast`, forecasts at given origins in the yardstick's
 //!   file format.
 
 pub mod accuracy;
+pub mod figures;
 pub mod fleet;
 pub mod forecast_file;
 pub mod hindsight;

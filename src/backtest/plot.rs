@@ -149,7 +149,7 @@ fn demand_panel(area: &DrawingArea<SVGBackend, Shift>, outcome: &Outcome, week: 
         .x_label_formatter(&|x| week.label(*x))
         .x_desc("time (UTC)")
         .y_desc("demand per step")
-        .y_label_formatter(&|y| super::report::num(*y))
+        .y_label_formatter(&|y| super::figures::num(*y))
         .draw()?;
     // The band, one polygon per run of steps that have one.
     let band: Vec<f64> = lo
@@ -238,7 +238,7 @@ fn replica_panel(
         .x_label_formatter(&|x| week.label(*x))
         .x_desc("time (UTC)")
         .y_desc("replicas")
-        .y_label_formatter(&|y| super::report::num(*y))
+        .y_label_formatter(&|y| super::figures::num(*y))
         .draw()?;
     for (name, color, run) in &lines {
         let counts = &run.provisioned[week.from..week.to];
@@ -317,8 +317,8 @@ fn frontier_panel(area: &DrawingArea<SVGBackend, Shift>, outcome: &Outcome) -> F
         .configure_mesh()
         .x_desc("under-provisioned steps (%)")
         .y_desc("replica-hours / oracle's")
-        .y_label_formatter(&|y| super::report::num(*y))
-        .x_label_formatter(&|x| super::report::num(*x))
+        .y_label_formatter(&|y| super::figures::num(*y))
+        .x_label_formatter(&|x| super::figures::num(*x))
         .draw()?;
     for (name, color, series) in [
         ("prescale (forecast quantile q)", PREDICTIVE, &predictive),
