@@ -92,7 +92,10 @@ fn slo_adds_one_policy_that_serves_about_its_slo() {
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let policies = report["scaling"]["policies"].as_array().unwrap();
-    let slo: Vec<_> = policies.iter().filter(|p| p["policy"] == "slo").collect();
+    // SLO mode is simulated at every SLO of the grid; 0.9 is one of them.
+    let slos: Vec<_> = policies.iter().filter(|p| p["policy"] == "slo").collect();
+    assert_eq!(slos.len(), 8);
+    let slo: Vec<_> = slos.iter().filter(|p| p["param"] == 0.9).collect();
     assert_eq!(slo.len(), 1);
     assert_eq!(slo[0]["param"], 0.9);
     // Adapted online from its own misses: near the 10 % it was asked for, far from the 50 % a
@@ -201,16 +204,17 @@ fn backtest_writes_the_report_and_the_plot() {
             .starts_with("auto")
     );
     let policies = scaling["policies"].as_array().unwrap();
-    assert_eq!(policies.len(), 44);
+    assert_eq!(policies.len(), 52);
     let count = |name: &str| policies.iter().filter(|p| p["policy"] == name).count();
     assert_eq!(
         (
             count("oracle"),
             count("reactive-hpa"),
             count("predictive"),
-            count("hybrid")
+            count("hybrid"),
+            count("slo")
         ),
-        (1, 8, 5, 30)
+        (1, 8, 5, 30, 8)
     );
     for hybrid in policies.iter().filter(|p| p["policy"] == "hybrid") {
         let floor = hybrid["reactive_utilization"].as_f64().unwrap();

@@ -49,6 +49,7 @@ fn engine_and_backtest_make_identical_plans() {
         utilizations: vec![],
         quantiles: QUANTILES.to_vec(),
         reactive_utilizations: vec![],
+        slos: vec![],
         slo: None,
         // An HPA that follows the published count exactly, so that the simulated Deployment
         // runs what the engine published (the default follower ignores small scale-downs).

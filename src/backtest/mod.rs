@@ -109,7 +109,8 @@ pub struct Options {
     pub plan_horizon: Span,
     /// The predictive targets' scale-down stabilization (the target default, 5 minutes).
     pub stabilization: Span,
-    /// `--slo`: add one SLO-mode policy at this SLO.
+    /// `--slo`: compare SLO mode at this SLO with the HPA tuned in hindsight (and simulate it
+    /// when it is not one of [`simulate::SLOS`]).
     pub slo: Option<f64>,
 }
 
@@ -257,6 +258,7 @@ pub fn run(
         utilizations: simulate::UTILIZATIONS.to_vec(),
         quantiles: simulate::QUANTILES.to_vec(),
         reactive_utilizations: simulate::REACTIVE_UTILIZATIONS.to_vec(),
+        slos: slo_grid(options.slo),
         slo: options.slo,
         follower: hpa::Follower::default(),
         model: models[0].clone(),
@@ -290,6 +292,14 @@ pub fn run(
         dataset,
         simulation,
     })
+}
+
+/// The SLOs simulated: [`simulate::SLOS`] and `asked`, ascending, each once.
+fn slo_grid(asked: Option<f64>) -> Vec<f64> {
+    let mut slos: Vec<f64> = simulate::SLOS.iter().copied().chain(asked).collect();
+    slos.sort_by(f64::total_cmp);
+    slos.dedup_by(|a, b| (*a - *b).abs() < 1e-12);
+    slos
 }
 
 /// Backtests every dataset of `paths` on `jobs` threads (at least 1), calling `done` as each
@@ -386,6 +396,16 @@ mod tests {
         let p = percentile(&[4.0, 1.0, f64::NAN, 10.0, 2.0, 3.0], 0.99);
         assert!((p - 9.76).abs() < 1e-12, "{p}");
         assert!(percentile(&[f64::NAN], 0.5).is_nan());
+    }
+
+    #[test]
+    fn the_asked_slo_joins_the_grid_once() {
+        assert_eq!(slo_grid(None), simulate::SLOS.to_vec());
+        assert_eq!(slo_grid(Some(0.99)), simulate::SLOS.to_vec());
+        assert_eq!(
+            slo_grid(Some(0.97)),
+            vec![0.7, 0.8, 0.9, 0.95, 0.97, 0.98, 0.99, 0.995, 0.999]
+        );
     }
 
     #[test]

@@ -17,7 +17,7 @@
 //!
 //! Policies: the oracle (`r(t) = ceil(d(t)/c)`, no delay), the reactive HPA ([`Hpa`]) for each
 //! target utilization, and prescale ([`PredictivePolicy`]) for each quantile (`predictive`), for
-//! each quantile with each reactive floor (`hybrid`), and in SLO mode (`slo`, when asked), all
+//! each quantile with each reactive floor (`hybrid`), and in SLO mode (`slo`) for each SLO, all
 //! within the same `min ..= max`. prescale's targets take the start-up delay as it is simulated
 //! (rounded up to whole steps) as their lead time: a pod asked for at `t` serves from
 //! `t + delay`. The Deployment follows prescale's published count through an HPA
@@ -46,6 +46,10 @@ pub const QUANTILES: [f64; 5] = [0.5, 0.8, 0.9, 0.95, 0.99];
 /// prescale setting sits beside every common HPA setting, to 1.0 (the floor only follows the load).
 pub const REACTIVE_UTILIZATIONS: [f64; 6] = [0.5, 0.6, 0.7, 0.8, 0.9, 1.0];
 
+/// The SLOs SLO mode is simulated at (besides `--slo`): the reliability a user states is SLO
+/// mode's one knob, so its settings sit on the frontier beside the quantiles and floors.
+pub const SLOS: [f64; 8] = [0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999];
+
 /// The forecast band SLO mode multiplies by its headroom (the target default).
 pub const SLO_QUANTILE: f64 = 0.9;
 
@@ -60,7 +64,9 @@ pub struct ScalingConfig {
     pub quantiles: Vec<f64>,
     /// Reactive floors: one hybrid policy per quantile and floor.
     pub reactive_utilizations: Vec<f64>,
-    /// One SLO-mode policy at this SLO, when given.
+    /// The SLOs of the SLO-mode policies, ascending.
+    pub slos: Vec<f64>,
+    /// `--slo`: the one the summary compares with the HPA tuned in hindsight.
     pub slo: Option<f64>,
     /// The HPA between prescale's metric and the Deployment.
     pub follower: Follower,
@@ -169,7 +175,7 @@ pub fn simulate(
             settings.push((PolicyKind::Hybrid, q, target(q, Some(u), None)?));
         }
     }
-    if let Some(slo) = config.slo {
+    for &slo in &config.slos {
         settings.push((PolicyKind::Slo, slo, target(SLO_QUANTILE, None, Some(slo))?));
     }
     let mut hpas: Vec<Hpa> = config

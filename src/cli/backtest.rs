@@ -43,8 +43,9 @@ pub struct BacktestArgs {
     /// How often the predictive policy refits (the engine's default interval).
     #[arg(long, default_value = "10m", value_name = "DUR")]
     refit_every: Span,
-    /// Add one SLO-mode policy: prescale adapts its headroom so that this fraction of steps is
-    /// fully served (e.g. 0.99).
+    /// Judge SLO mode at this SLO (the fraction of steps fully served, e.g. 0.99) against the
+    /// HPA tuned in hindsight; SLO mode is simulated at 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995 and
+    /// 0.999 besides.
     #[arg(long, value_name = "FRACTION")]
     slo: Option<f64>,
     /// Write the JSON report here (with --dataset).

@@ -13,8 +13,11 @@
 //!    observed load is used instead; with `reactive_utilization` the plan never falls below what
 //!    an HPA at that utilization asks for the observed load (with the HPA's tolerance around the
 //!    count published last), so prescale alone is never less safe than the HPA it replaces;
-//!    in SLO mode the forecast load is first multiplied by the target's adapted headroom
-//!    ([`service_level`]);
+//!    in SLO mode the target's adapted headroom ([`service_level`]) multiplies both the forecast
+//!    and the observed load: the safety net is then persistence with the same headroom (a
+//!    reactive floor at utilization `1 / headroom`), so a burst the forecast did not see is
+//!    answered with the margin the SLO needs, and a headroom below 1 spends the budget on
+//!    the observed load too;
 //! 4. **stabilization** — scaling down goes only to the highest recommendation of the trailing
 //!    `scale_down_stabilization` window (the HPA's rule); scaling up is immediate;
 //! 5. **capacity and clamp** — `ceil(load / capacity_per_replica)`, clamped to
@@ -110,7 +113,8 @@ pub struct Decision {
     pub forecast_load: f64,
     /// The observed load used by the safety net, when fresh.
     pub observed_load: Option<f64>,
-    /// True when the observed load exceeded the forecast and raised the plan.
+    /// True when the observed load (times the headroom, in SLO mode) exceeded the forecast and
+    /// raised the plan.
     pub safety_net: bool,
     /// The reactive floor's load (its replica count times the capacity), with
     /// `reactive_utilization` and a fresh observation.
@@ -246,7 +250,12 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, PlanError> {
         .reactive_utilization
         .zip(observed_load)
         .map(|(u, o)| reactive::floor_load(o, u, target.capacity_per_replica, last_published));
-    let unfloored = observed_load.map_or(forecast_load, |o| o.max(forecast_load));
+    // In SLO mode the safety net carries the headroom too (see the module doc).
+    let persistence = observed_load.map(|o| match target.slo {
+        Some(_) => headroom * o,
+        None => o,
+    });
+    let unfloored = persistence.map_or(forecast_load, |o| o.max(forecast_load));
     let required = reactive_load.map_or(unfloored, |r| r.max(unfloored));
     let window = target.scale_down_stabilization.seconds();
     let held = recent
@@ -263,7 +272,7 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, PlanError> {
         window_end,
         forecast_load,
         observed_load,
-        safety_net: observed_load.is_some_and(|o| o > forecast_load),
+        safety_net: persistence.is_some_and(|o| o > forecast_load),
         reactive_load,
         reactive_floor: reactive_load.is_some_and(|r| r > unfloored),
         stabilized: held > required,
@@ -583,13 +592,14 @@ mod tests {
             (first.current.replicas, first.current.service_level.headroom),
             (5, 1.0)
         );
-        // The load rises faster than the pods start: every step is missed.
+        // The load rises faster than the pods start: the first steps are missed, until the
+        // headroom the misses raised (which the safety net carries) keeps ahead of the rise.
         for i in 1..10 {
             let observed = Sample::new(i * 60, 60.0 + 20.0 * i as f64).unwrap();
             planner.plan(&t, &f, i * 60, Some(observed)).unwrap();
         }
         let report = planner.service_level();
-        assert!(report.missed_steps >= 8, "{report:?}");
+        assert!(report.missed_steps >= 4, "{report:?}");
         assert!(report.headroom > 1.3, "{report:?}");
         let later = planner
             .plan(&t, &f, 600, Some(Sample::new(600, 10.0).unwrap()))
@@ -607,5 +617,36 @@ mod tests {
         }
         assert_eq!(plain.service_level().headroom, 1.0);
         assert!(plain.service_level().missed_steps >= 1);
+    }
+
+    #[test]
+    fn in_slo_mode_the_safety_net_carries_the_headroom() {
+        // Forecast 20, observed 60, headroom 1.5: SLO mode provisions 1.5 × 60 = 90 (9
+        // replicas); a target without an SLO follows the observed 60 (6 replicas).
+        let f = forecast(&[20.0; 100]);
+        let plain = target(60);
+        let mut t = target(60);
+        t.slo = Some(0.99);
+        let input = |t| PlanInput {
+            target: t,
+            forecast: &f,
+            now: 0,
+            observed: Some(Sample::new(0, 60.0).unwrap()),
+            recent: &[],
+            service_level: ServiceLevelReport {
+                headroom: 1.5,
+                ..ServiceLevelReport::UNSCORED
+            },
+            last_published: None,
+        };
+        let p = plan(input(&t)).unwrap();
+        assert_eq!((p.current.replicas, p.current.safety_net), (9, true));
+        assert_eq!(p.current.forecast_load, 30.0);
+        // A headroom below 1 spends the budget on the observed load too: 0.8 × 60 = 48.
+        let mut low = input(&t);
+        low.service_level.headroom = 0.8;
+        assert_eq!(plan(low).unwrap().current.replicas, 5);
+        let p = plan(input(&plain)).unwrap();
+        assert_eq!((p.current.replicas, p.current.safety_net), (6, true));
     }
 }

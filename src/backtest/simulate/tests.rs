@@ -26,6 +26,7 @@ fn run_case(case: &Case) -> Simulation {
         utilizations: vec![1.0],
         quantiles: case.quantiles.clone(),
         reactive_utilizations: vec![],
+        slos: vec![],
         slo: None,
         follower: Default::default(),
         model: ModelSpec::from_name("seasonal-naive", vec![span(case.season)]).unwrap(),
