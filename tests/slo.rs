@@ -1,6 +1,7 @@
 //! SLO mode and the reactive floor through the real binary: a target with `slo` publishes a plan
-//! whose headroom rises after the observed load beats the replicas it published, and the plan API
-//! and `/metrics` show the headroom and the realized service level.
+//! whose headroom rises after the observed load beats the replicas it published and falls as
+//! steps are served, the plan API and `/metrics` show the headroom and the realized service
+//! level, and a restart keeps both.
 
 mod common;
 
@@ -93,6 +94,41 @@ async fn slo_headroom_rises_after_misses_and_is_published() {
     assert!(gauge("prescale_target_headroom") > 1.1);
     assert!(gauge("prescale_target_service_level") < 1.0);
     assert!(gauge("prescale_target_scored_steps") >= 3.0);
+
+    // Served steps lower the headroom again (by γ · (1 − slo) each: slowly, but surely).
+    for _ in 0..5 {
+        push_samples(&server, "checkout_rps", &[(now(), 10.0)]).await;
+        tokio::time::sleep(Duration::from_millis(1600)).await;
+    }
+    let served = plan(&server).await;
+    let lowered = served["current"]["headroom"].as_f64().unwrap();
+    assert!(
+        lowered < headroom,
+        "served steps should lower the headroom: {served}"
+    );
+    let scored = served["current"]["service_level"]["scored_steps"].clone();
+    assert!(scored.as_u64().unwrap() >= 6, "{served}");
+
+    // A restart (SIGKILL, once sled's half-second flush has passed) keeps the headroom and
+    // the tally: SLO mode does not start over at 1.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let before = plan(&server).await["current"]["service_level"].clone();
+    assert_eq!(before["headroom"], lowered, "{before}");
+    let mut server = server;
+    server.kill();
+    let server = Server::start(
+        &dir.path().join("data"),
+        &["--config", config.to_str().unwrap()],
+    );
+    let resumed = wait_for_200(
+        &server.url("/api/v1/targets/checkout/plan"),
+        Duration::from_secs(60),
+    )
+    .await;
+    let level = &resumed["current"]["service_level"];
+    assert_eq!(level["headroom"], before["headroom"], "{resumed}");
+    assert_eq!(level["scored_steps"], before["scored_steps"], "{resumed}");
+    assert_eq!(level["missed_steps"], before["missed_steps"], "{resumed}");
 }
 
 #[tokio::test]

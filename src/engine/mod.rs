@@ -25,7 +25,7 @@ use serde::Serialize;
 
 use crate::forecast::{Forecast, ForecastError, ModelFile, ModelSpec};
 use crate::live::{self, CycleSettings, NoForecast, SeriesCycle, Unplanned, plan_levels};
-use crate::plan::{self, Plan, Planner, Target};
+use crate::plan::{self, Plan, Planner, ServiceLevelMemory, Target};
 use crate::series::{Series, SeriesKey, Span, Timestamp, infer_step, span_text};
 use crate::store::{SeriesInfo, Store, StoreError};
 
@@ -172,8 +172,9 @@ pub struct Engine {
     /// Every series' live cycle: its schedule, model and planning forecast.
     cycles: RwLock<HashMap<SeriesKey, Cycle>>,
     plans: RwLock<HashMap<String, Arc<PlanState>>>,
-    /// Each target's stabilization memory.
-    planners: Mutex<HashMap<String, Planner>>,
+    /// Each target's planner (stabilization window, SLO mode's memory) and the SLO memory last
+    /// written to the store.
+    planners: Mutex<HashMap<String, TargetPlanner>>,
     first_pass_done: AtomicBool,
     pub stats: EngineStats,
     /// Wakes the runner's loops early (a new target, new series).
@@ -225,16 +226,28 @@ impl Engine {
 
     // ----- targets -----
 
-    /// Validates and persists a target (durably), replacing any of the same name.
+    /// Validates and persists a target (durably), replacing any of the same name. Putting the
+    /// same target again (the config file at every start) keeps its planner's memory; a changed
+    /// target starts afresh.
     pub fn put_target(&self, name: &str, target: Target) -> Result<(), EngineError> {
         plan::check_target_name(name)?;
         target.check()?;
         let json = serde_json::to_vec(&target).expect("a target always serializes");
+        let unchanged = self
+            .targets
+            .read()
+            .expect("targets lock")
+            .get(name)
+            .is_some_and(|old| **old == target);
+        if unchanged {
+            return Ok(());
+        }
         self.store.put_target(name, &json)?;
+        // A changed target's old stabilization memory, SLO memory and plan no longer apply.
+        self.store.delete_planner(name)?;
         let mut targets = self.targets.write().expect("targets lock");
         targets.insert(name.to_string(), Arc::new(target));
         drop(targets);
-        // A changed target's old stabilization memory and plan no longer apply.
         self.planners.lock().expect("planners lock").remove(name);
         self.plans.write().expect("plans lock").remove(name);
         self.wake.notify_waiters();
@@ -244,6 +257,7 @@ impl Engine {
     /// Removes a target; `false` when there was none.
     pub fn delete_target(&self, name: &str) -> Result<bool, EngineError> {
         let existed = self.store.delete_target(name)?;
+        self.store.delete_planner(name)?;
         self.targets.write().expect("targets lock").remove(name);
         self.plans.write().expect("plans lock").remove(name);
         self.planners.lock().expect("planners lock").remove(name);
@@ -643,11 +657,24 @@ impl Engine {
             .map_err(|e| e.to_string())?;
         let mut cycle = cycle.lock().expect("cycle lock");
         let mut planners = self.planners.lock().expect("planners lock");
-        let planner = planners.entry(name.to_string()).or_default();
+        let memory = planners
+            .entry(name.to_string())
+            .or_insert_with(|| self.restore_planner(name));
         let settings = self.settings.cycle();
-        match live::plan_target(
-            planner, target, &mut cycle, now, observed, levels, &settings,
-        ) {
+        let planned = live::plan_target(
+            &mut memory.planner,
+            target,
+            &mut cycle,
+            now,
+            observed,
+            levels,
+            &settings,
+        );
+        if target.slo.is_some() {
+            self.save_planner(name, memory);
+        }
+        drop(planners);
+        match planned {
             Ok(plan) => {
                 let entry = cycle.model().expect("a plan comes from a model");
                 Ok(PlanState::Planned {
@@ -669,6 +696,60 @@ impl Engine {
                 "the newest data of series {series:?} is too old to plan from"
             )),
             Err(other) => Err(other.to_string()),
+        }
+    }
+}
+
+/// A target's planner and the SLO memory last written to the store for it.
+#[derive(Debug, Default)]
+struct TargetPlanner {
+    planner: Planner,
+    saved: Option<ServiceLevelMemory>,
+}
+
+impl Engine {
+    /// The planner of `name` as the store remembers it (SLO mode's headroom and tally); a fresh
+    /// one when nothing was stored or it does not read (logged).
+    fn restore_planner(&self, name: &str) -> TargetPlanner {
+        let stored = match self.store.planner(name) {
+            Ok(stored) => stored,
+            Err(error) => {
+                tracing::warn!(target_name = %name, %error, "cannot read the planner's memory");
+                None
+            }
+        };
+        let Some(json) = stored else {
+            return TargetPlanner::default();
+        };
+        match serde_json::from_slice::<ServiceLevelMemory>(&json) {
+            Ok(memory) => TargetPlanner {
+                planner: Planner::restored(memory),
+                saved: Some(memory),
+            },
+            Err(error) => {
+                tracing::warn!(
+                    target_name = %name,
+                    %error,
+                    "the stored planner memory does not read; starting afresh"
+                );
+                TargetPlanner::default()
+            }
+        }
+    }
+
+    /// Writes the planner's SLO memory to the store when it changed since the last write. A
+    /// store error is logged; the store reports its own failure on `/readyz`.
+    fn save_planner(&self, name: &str, memory: &mut TargetPlanner) {
+        let current = memory.planner.memory();
+        if memory.saved == Some(current) {
+            return;
+        }
+        let json = serde_json::to_vec(&current).expect("a memory always serializes");
+        match self.store.put_planner(name, &json) {
+            Ok(()) => memory.saved = Some(current),
+            Err(error) => {
+                tracing::debug!(target_name = %name, %error, "cannot save the planner's memory")
+            }
         }
     }
 }

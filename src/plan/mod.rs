@@ -38,7 +38,7 @@ use crate::forecast::Forecast;
 use crate::series::{Sample, Timestamp};
 
 pub use labels::{check_label_key, check_label_value, check_namespace};
-pub use service_level::{ServiceLevel, ServiceLevelReport};
+pub use service_level::{ServiceLevel, ServiceLevelMemory, ServiceLevelReport};
 pub use target::{
     DEFAULT_LEAD_TIME, DEFAULT_STABILIZATION, MAX_CAPACITY, MAX_LEAD_TIME, MAX_REPLICAS,
     MAX_STABILIZATION, MAX_TARGET_NAME_LEN, MetricValue, TARGET_LABEL, Target, check_target_name,
@@ -173,6 +173,19 @@ pub struct Planner {
 }
 
 impl Planner {
+    /// A planner that resumes SLO mode from `memory` (its stabilization window starts empty).
+    pub fn restored(memory: ServiceLevelMemory) -> Planner {
+        Planner {
+            recent: Vec::new(),
+            service: ServiceLevel::restored(memory),
+        }
+    }
+
+    /// What a restart must keep ([`ServiceLevelMemory`]).
+    pub fn memory(&self) -> ServiceLevelMemory {
+        self.service.memory()
+    }
+
     /// What the target served so far, and its current headroom.
     pub fn service_level(&self) -> ServiceLevelReport {
         self.service.report()

@@ -51,6 +51,18 @@ impl ServiceLevelReport {
     };
 }
 
+/// What SLO mode must not forget across a restart: the adapted headroom, the tally, and the
+/// newest sample scored (so that it is not scored twice). The engine stores it per target; the
+/// published counts are not kept (after a restart, samples are scored again once a lead time of
+/// new counts has been published).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ServiceLevelMemory {
+    pub headroom: f64,
+    pub scored_steps: u64,
+    pub missed_steps: u64,
+    pub last_scored: Option<Timestamp>,
+}
+
 /// A target's service-level memory.
 #[derive(Debug, Clone)]
 pub struct ServiceLevel {
@@ -75,6 +87,33 @@ impl Default for ServiceLevel {
 }
 
 impl ServiceLevel {
+    /// A memory that resumes from `memory` (a headroom outside the bounds, or not a number, is
+    /// brought within them; more misses than scored steps are capped).
+    pub fn restored(memory: ServiceLevelMemory) -> ServiceLevel {
+        let headroom = if memory.headroom.is_finite() {
+            memory.headroom.clamp(MIN_HEADROOM, MAX_HEADROOM)
+        } else {
+            ServiceLevelReport::UNSCORED.headroom
+        };
+        ServiceLevel {
+            last_scored: memory.last_scored,
+            scored: memory.scored_steps,
+            missed: memory.missed_steps.min(memory.scored_steps),
+            headroom,
+            ..ServiceLevel::default()
+        }
+    }
+
+    /// What [`ServiceLevel::restored`] resumes from.
+    pub fn memory(&self) -> ServiceLevelMemory {
+        ServiceLevelMemory {
+            headroom: self.headroom,
+            scored_steps: self.scored,
+            missed_steps: self.missed,
+            last_scored: self.last_scored,
+        }
+    }
+
     /// The count published last, if any.
     pub fn last_published(&self) -> Option<u32> {
         self.published.back().map(|(_, replicas)| *replicas)
@@ -200,6 +239,36 @@ mod tests {
         plain.score(sample(120, 100.0), 10.0, 60, None);
         assert_eq!(plain.report().headroom, 1.0);
         assert_eq!(plain.report().missed_steps, 1);
+    }
+
+    #[test]
+    fn a_restored_memory_resumes_where_it_stopped() {
+        let mut level = ServiceLevel::default();
+        level.publish(0, 1, 60);
+        level.score(sample(120, 100.0), 10.0, 60, Some(0.99));
+        let memory = level.memory();
+        assert_eq!((memory.scored_steps, memory.missed_steps), (1, 1));
+        assert!(memory.headroom > 1.0);
+        let mut resumed = ServiceLevel::restored(memory);
+        assert_eq!(resumed.memory(), memory);
+        // The sample scored before the restart is not scored again.
+        resumed.publish(0, 1, 60);
+        resumed.score(sample(120, 100.0), 10.0, 60, Some(0.99));
+        assert_eq!(resumed.memory(), memory);
+        // A damaged memory comes back within bounds.
+        let wild = ServiceLevel::restored(ServiceLevelMemory {
+            headroom: f64::NAN,
+            scored_steps: 1,
+            missed_steps: 5,
+            last_scored: None,
+        });
+        assert_eq!(wild.report().headroom, 1.0);
+        assert_eq!(wild.report().missed_steps, 1);
+        let high = ServiceLevelMemory {
+            headroom: 1e9,
+            ..memory
+        };
+        assert_eq!(ServiceLevel::restored(high).report().headroom, MAX_HEADROOM);
     }
 
     #[test]

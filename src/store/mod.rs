@@ -2,7 +2,7 @@
 //!
 //! # Layout on disk
 //!
-//! One sled database (a directory) with three trees, and two marker keys in sled's default
+//! One sled database (a directory) with four trees, and two marker keys in sled's default
 //! tree (the format version, and whether the store was closed cleanly):
 //!
 //! - `catalog`: series name → id (u32), first/last timestamp, sample count, end of the last
@@ -16,6 +16,10 @@
 //!   Each series also has one **head** entry, `id ‖ ff×8 ‖ 00`, sorting after its blocks: the
 //!   open block, holding every sample after the last sealed block.
 //! - `targets`: target name → the target's JSON, opaque to the store.
+//! - `planners`: target name → what the target's planner must keep across a restart (SLO
+//!   mode's headroom and tally), JSON opaque to the store. Written without waiting for a flush:
+//!   sled's own flush (every 500 ms) and a clean close make it durable; losing the last half
+//!   second of a controller's state to a crash is harmless, unlike an acknowledged sample.
 //!
 //! Keying blocks by their end rather than their start makes every lookup a forward seek: the
 //! block that holds (or will hold) `t` is the first key `>= (id, t)`, and a read of
@@ -257,6 +261,7 @@ struct Inner {
     catalog: sled::Tree,
     blocks: sled::Tree,
     targets: sled::Tree,
+    planners: sled::Tree,
     options: StoreOptions,
     registry: RwLock<Registry>,
     /// Serializes writes to sled (see [`Inner::put`]).
@@ -496,6 +501,7 @@ impl Inner {
         let catalog = db.open_tree("catalog")?;
         let blocks = db.open_tree("blocks")?;
         let targets = db.open_tree("targets")?;
+        let planners = db.open_tree("planners")?;
 
         let mut registry = Registry::default();
         let mut ids = std::collections::HashSet::new();
@@ -542,6 +548,7 @@ impl Inner {
             catalog,
             blocks,
             targets,
+            planners,
             options,
             registry: RwLock::new(registry),
             writer: Mutex::new(()),
@@ -764,6 +771,40 @@ impl Store {
                 Ok((name, json.to_vec()))
             })
             .collect()
+    }
+
+    /// Stores (or replaces) what a target's planner keeps across a restart; durable within
+    /// sled's flush interval (see the module doc), not when it returns.
+    pub fn put_planner(&self, name: &str, json: &[u8]) -> Result<(), StoreError> {
+        let inner = self.inner()?;
+        let stored = inner
+            .planners
+            .insert(name.as_bytes(), json)
+            .map(drop)
+            .map_err(StoreError::from);
+        self.watch(&inner, stored)
+    }
+
+    /// What [`Store::put_planner`] stored for `name`, if anything.
+    pub fn planner(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let inner = self.inner()?;
+        let read = inner
+            .planners
+            .get(name.as_bytes())
+            .map(|v| v.map(|v| v.to_vec()))
+            .map_err(StoreError::from);
+        self.watch(&inner, read)
+    }
+
+    /// Forgets a target's planner state (a deleted or changed target starts afresh).
+    pub fn delete_planner(&self, name: &str) -> Result<(), StoreError> {
+        let inner = self.inner()?;
+        let removed = inner
+            .planners
+            .remove(name.as_bytes())
+            .map(drop)
+            .map_err(StoreError::from);
+        self.watch(&inner, removed)
     }
 
     /// Bytes the database files take (sled's log and blob files).

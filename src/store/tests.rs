@@ -210,6 +210,9 @@ fn everything_survives_a_reopen() {
         store.append(&key("b"), &b).unwrap();
         store.put_target("web", br#"{"name":"web"}"#).unwrap();
         store.put_target("api", b"{}").unwrap();
+        store.put_planner("web", br#"{"headroom":1.5}"#).unwrap();
+        store.put_planner("gone", b"{}").unwrap();
+        store.delete_planner("gone").unwrap();
         store.flush().unwrap();
         // Appended after the flush: written by the drop of the last handle.
         store.append(&key("b"), &[s(1_000_000, 42.0)]).unwrap();
@@ -218,6 +221,11 @@ fn everything_survives_a_reopen() {
         clone.put_target("batch", b"[]").unwrap();
     }
     let store = Store::open(dir.path()).unwrap();
+    assert_eq!(
+        store.planner("web").unwrap().as_deref(),
+        Some(&br#"{"headroom":1.5}"#[..])
+    );
+    assert_eq!(store.planner("gone").unwrap(), None);
     assert_eq!(
         bits(&store.read(&key("a"), i64::MIN, i64::MAX).unwrap()),
         bits(&a)
