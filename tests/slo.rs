@@ -50,7 +50,9 @@ async fn slo_headroom_rises_after_misses_and_is_published() {
     )
     .await;
     let current = &first["current"];
-    assert_eq!(current["headroom"], 1.0, "{first}");
+    // A fresh target starts at its forecast's band at the SLO over the band it plans on.
+    let start = current["headroom"].as_f64().unwrap();
+    assert!((1.0..4.0).contains(&start), "{first}");
     assert_eq!(current["slo"], 0.99, "{first}");
     assert_eq!(current["service_level"]["missed_steps"], 0, "{first}");
     // Let a few plans be published more than a lead time ago, so that later samples are scored.
@@ -68,7 +70,7 @@ async fn slo_headroom_rises_after_misses_and_is_published() {
     assert!(level["realized"].as_f64().unwrap() < 1.0, "{after}");
     let headroom = current["headroom"].as_f64().unwrap();
     assert!(
-        headroom > 1.1,
+        headroom > 1.1 * start,
         "the headroom should rise after misses: {after}"
     );
     assert_eq!(current["service_level"]["headroom"], current["headroom"]);

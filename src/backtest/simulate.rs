@@ -183,7 +183,7 @@ pub fn simulate(
         .iter()
         .map(|&u| Hpa::new(u, c, step, min, max))
         .collect();
-    let levels = plan_levels(settings.iter().map(|(_, _, t)| t.quantile));
+    let levels = plan_levels(settings.iter().flat_map(|(_, _, t)| t.levels()));
     let mut cycle = SeriesCycle::new(config.model.clone());
     let started = std::time::Instant::now();
     let mut clock = || started.elapsed().as_secs_f64();

@@ -590,7 +590,7 @@ impl Engine {
             quantiles
                 .entry(&target.series)
                 .or_default()
-                .push(target.quantile);
+                .extend(target.levels());
         }
         let levels: HashMap<&SeriesKey, Vec<f64>> = quantiles
             .into_iter()

@@ -208,6 +208,12 @@ impl Planner {
             self.service
                 .score(sample, target.capacity_per_replica, lead, target.slo);
         }
+        if let Some(slo) = target.slo
+            && !self.service.started()
+        {
+            self.service
+                .start(initial_headroom(forecast, target, slo, now).unwrap_or(1.0));
+        }
         let plan = plan(PlanInput {
             target,
             forecast,
@@ -218,9 +224,27 @@ impl Planner {
             last_published: self.service.last_published(),
         })?;
         self.recent.push(plan.current.recommendation);
-        self.service.publish(now, plan.current.replicas, lead);
+        let at_min = plan.current.replicas <= target.min_replicas;
+        self.service
+            .publish(now, plan.current.replicas, at_min, lead);
         Ok(plan)
     }
+}
+
+/// The headroom SLO mode starts from, before any step was scored: the forecast's own band at the
+/// SLO over the band it plans on (both their highest over the lead window), so that a fresh
+/// target starts at the calibrated quantile of its SLO instead of earning it with misses. `None`
+/// when the forecast lacks either band or plans on no load.
+fn initial_headroom(forecast: &Forecast, target: &Target, slo: f64, now: Timestamp) -> Option<f64> {
+    let window = steps_in_window(forecast, now, now + target.lead_time.seconds());
+    let at = |level: f64| {
+        forecast
+            .quantile(level)
+            .filter(|band| window.end <= band.len())
+            .map(|band| max_over(band, window.clone()))
+    };
+    let (upper, base) = (at(slo)?, at(target.quantile)?);
+    (base > 0.0).then(|| upper / base)
 }
 
 /// How old the newest observation may be for the safety net to trust it: three steps of the
@@ -630,6 +654,32 @@ mod tests {
         }
         assert_eq!(plain.service_level().headroom, 1.0);
         assert!(plain.service_level().missed_steps >= 1);
+    }
+
+    #[test]
+    fn a_fresh_slo_target_starts_at_its_band_over_the_planned_one() {
+        let mut t = target(120);
+        t.slo = Some(0.99);
+        let mut f = forecast(&[40.0, 50.0, 50.0, 40.0, 40.0, 40.0]);
+        f.bands.push(Band {
+            level: 0.99,
+            values: vec![60.0, 60.0, 75.0, 99.0, 99.0, 99.0],
+        });
+        // Window 0..=120 s (steps 0 to 2): 75 over 50.
+        let mut planner = Planner::default();
+        let p = planner.plan(&t, &f, 0, None).unwrap();
+        assert!(
+            (p.current.service_level.headroom - 1.5).abs() < 1e-12,
+            "{p:?}"
+        );
+        assert_eq!(p.current.replicas, 8);
+        // Only once: the next plan keeps the adapted headroom.
+        let p = planner.plan(&t, &forecast(&[10.0; 6]), 60, None).unwrap();
+        assert!((p.current.service_level.headroom - 1.5).abs() < 1e-12);
+        // Without the SLO's band, it starts at 1.
+        let mut fresh = Planner::default();
+        let p = fresh.plan(&t, &forecast(&[50.0; 6]), 0, None).unwrap();
+        assert_eq!(p.current.service_level.headroom, 1.0);
     }
 
     #[test]

@@ -8,9 +8,19 @@
 //!
 //! **SLO mode** (a target with `slo`): the forecast load is multiplied by a headroom `h` that
 //! follows adaptive conformal inference on the miss indicator: after each scored step
-//! `h ← h · exp(γ · (miss − (1 − slo)))`, kept within [`MIN_HEADROOM`]`..=`[`MAX_HEADROOM`]. A
-//! miss raises `h` by about `γ`; each served step lowers it by `γ · (1 − slo)`, so in the long
-//! run the missed fraction settles where the two balance: at `1 − slo`.
+//! `h ← h · exp(γ · (miss − b))`, kept within [`MIN_HEADROOM`]`..=`[`MAX_HEADROOM`]. A miss
+//! raises `h` by about `γ`; each served step lowers it by `γ · b`, so in the long run the missed
+//! fraction settles where the two balance: at `b`.
+//!
+//! - **The budget goes where the headroom matters.** A served step whose replicas were all held
+//!   at `min_replicas` (a quiet night, a closed shop) says nothing about the headroom: it does
+//!   not move `h` (otherwise every quiet night would drain it to its bound and the morning would
+//!   pay in misses). It still counts as served, so its share of the budget goes to the other
+//!   steps: `b = (1 − slo) · scored / informative` (at most 0.5), and the missed fraction of all
+//!   steps still settles at `1 − slo`. A miss always counts.
+//! - **A fresh target starts calibrated**: the planner sets `h` at the first plan to the
+//!   forecast's band at the SLO over the band it plans on (both at their highest over the lead
+//!   window), instead of starting at 1 and earning the difference with misses.
 
 use std::collections::VecDeque;
 
@@ -60,18 +70,25 @@ pub struct ServiceLevelMemory {
     pub headroom: f64,
     pub scored_steps: u64,
     pub missed_steps: u64,
+    /// Absent in a memory written before it was kept: then every scored step counts.
+    #[serde(default)]
+    pub informative_steps: u64,
     pub last_scored: Option<Timestamp>,
 }
 
 /// A target's service-level memory.
 #[derive(Debug, Clone)]
 pub struct ServiceLevel {
-    /// `(when, replicas)` published, oldest first.
-    published: VecDeque<(Timestamp, u32)>,
+    /// `(when, replicas, held at min_replicas)` published, oldest first.
+    published: VecDeque<(Timestamp, u32, bool)>,
     last_scored: Option<Timestamp>,
     scored: u64,
     missed: u64,
+    /// Scored steps that said something about the headroom (see [`ServiceLevel::score`]).
+    informative: u64,
     headroom: f64,
+    /// Whether the headroom has been set: from the forecast at the first plan, or restored.
+    started: bool,
 }
 
 impl Default for ServiceLevel {
@@ -81,7 +98,9 @@ impl Default for ServiceLevel {
             last_scored: None,
             scored: 0,
             missed: 0,
+            informative: 0,
             headroom: ServiceLevelReport::UNSCORED.headroom,
+            started: false,
         }
     }
 }
@@ -95,11 +114,17 @@ impl ServiceLevel {
         } else {
             ServiceLevelReport::UNSCORED.headroom
         };
+        let missed = memory.missed_steps.min(memory.scored_steps);
         ServiceLevel {
             last_scored: memory.last_scored,
             scored: memory.scored_steps,
-            missed: memory.missed_steps.min(memory.scored_steps),
+            missed,
+            informative: match memory.informative_steps {
+                0 => memory.scored_steps,
+                n => n.clamp(missed, memory.scored_steps),
+            },
             headroom,
+            started: true,
             ..ServiceLevel::default()
         }
     }
@@ -110,13 +135,27 @@ impl ServiceLevel {
             headroom: self.headroom,
             scored_steps: self.scored,
             missed_steps: self.missed,
+            informative_steps: self.informative,
             last_scored: self.last_scored,
         }
     }
 
+    /// Whether the headroom has been set ([`ServiceLevel::start`], or restored).
+    pub fn started(&self) -> bool {
+        self.started
+    }
+
+    /// Sets the headroom a fresh target starts from (within the bounds).
+    pub fn start(&mut self, headroom: f64) {
+        if headroom.is_finite() {
+            self.headroom = headroom.clamp(MIN_HEADROOM, MAX_HEADROOM);
+        }
+        self.started = true;
+    }
+
     /// The count published last, if any.
     pub fn last_published(&self) -> Option<u32> {
-        self.published.back().map(|(_, replicas)| *replicas)
+        self.published.back().map(|(_, replicas, _)| *replicas)
     }
 
     /// Scores `observed` (once per sample timestamp) against the replicas estimated ready at its
@@ -126,41 +165,49 @@ impl ServiceLevel {
         if self.last_scored.is_some_and(|t| observed.timestamp <= t) {
             return;
         }
-        let Some(ready) = self.ready_at(observed.timestamp, lead_time) else {
+        let Some((ready, at_min)) = self.ready_at(observed.timestamp, lead_time) else {
             return;
         };
         self.last_scored = Some(observed.timestamp);
         let miss = observed.value > f64::from(ready) * capacity * (1.0 + 1e-9);
         self.scored += 1;
         self.missed += u64::from(miss);
-        if let Some(slo) = slo {
-            let error = f64::from(u8::from(miss)) - (1.0 - slo);
+        let informative = miss || !at_min;
+        if let Some(slo) = slo
+            && informative
+        {
+            self.informative += 1;
+            // The budget of the steps min_replicas served goes to the others.
+            let budget = ((1.0 - slo) * self.scored as f64 / self.informative as f64).min(0.5);
+            let error = f64::from(u8::from(miss)) - budget;
             self.headroom =
                 (self.headroom * (ADAPTATION_RATE * error).exp()).clamp(MIN_HEADROOM, MAX_HEADROOM);
         }
     }
 
     /// The fewest replicas published over `at − lead_time ..= at`, counting the count in force
-    /// at `at − lead_time`; `None` when nothing was published by `at − lead_time`.
-    fn ready_at(&self, at: Timestamp, lead_time: i64) -> Option<u32> {
+    /// at `at − lead_time`, and whether every one of those counts was held at `min_replicas`;
+    /// `None` when nothing was published by `at − lead_time`.
+    fn ready_at(&self, at: Timestamp, lead_time: i64) -> Option<(u32, bool)> {
         let from = at - lead_time;
         let in_force = self
             .published
             .iter()
             .rev()
-            .find(|(t, _)| *t <= from)
-            .map(|(_, r)| *r)?;
+            .find(|(t, _, _)| *t <= from)
+            .map(|(_, r, m)| (*r, *m))?;
         let later = self
             .published
             .iter()
-            .filter(|(t, _)| *t > from && *t <= at)
-            .map(|(_, r)| *r);
-        Some(later.fold(in_force, u32::min))
+            .filter(|(t, _, _)| *t > from && *t <= at)
+            .map(|(_, r, m)| (*r, *m));
+        Some(later.fold(in_force, |(r, m), (r2, m2)| (r.min(r2), m && m2)))
     }
 
-    /// Remembers the count published at `now`, forgetting what no later score can need.
-    pub fn publish(&mut self, now: Timestamp, replicas: u32, lead_time: i64) {
-        self.published.push_back((now, replicas));
+    /// Remembers the count published at `now` (`at_min`: held at `min_replicas`, so that the
+    /// headroom did not shape it), forgetting what no later score can need.
+    pub fn publish(&mut self, now: Timestamp, replicas: u32, at_min: bool, lead_time: i64) {
+        self.published.push_back((now, replicas, at_min));
         // Keep the newest entry at or before `now − 2·lead` and everything after it: scores come
         // for samples up to a few steps old.
         let horizon = now - 2 * lead_time.max(1) - 3600;
@@ -197,8 +244,8 @@ mod tests {
     #[test]
     fn ready_is_the_fewest_published_over_the_lead_window() {
         let mut level = ServiceLevel::default();
-        level.publish(0, 5, 120);
-        level.publish(60, 10, 120);
+        level.publish(0, 5, false, 120);
+        level.publish(60, 10, false, 120);
         // At 120 the 10 asked for at 60 are not ready yet: 5 serve 50.
         level.score(sample(120, 60.0), 10.0, 120, None);
         assert_eq!(level.report().missed_steps, 1);
@@ -220,22 +267,22 @@ mod tests {
     #[test]
     fn headroom_rises_on_misses_and_decays_when_served() {
         let mut level = ServiceLevel::default();
-        level.publish(0, 1, 60);
+        level.publish(0, 1, false, 60);
         for i in 1..=5 {
             level.score(sample(60 * i + 60, 100.0), 10.0, 60, Some(0.99));
-            level.publish(60 * i, 1, 60);
+            level.publish(60 * i, 1, false, 60);
         }
         let after_misses = level.report().headroom;
         assert!(after_misses > 1.2, "{after_misses}");
         for i in 6..=200 {
             level.score(sample(60 * i + 60, 1.0), 10.0, 60, Some(0.99));
-            level.publish(60 * i, 1, 60);
+            level.publish(60 * i, 1, false, 60);
         }
         assert!(level.report().headroom < after_misses);
         assert!(level.report().headroom >= MIN_HEADROOM);
         // Without an SLO the headroom never moves.
         let mut plain = ServiceLevel::default();
-        plain.publish(0, 1, 60);
+        plain.publish(0, 1, false, 60);
         plain.score(sample(120, 100.0), 10.0, 60, None);
         assert_eq!(plain.report().headroom, 1.0);
         assert_eq!(plain.report().missed_steps, 1);
@@ -244,7 +291,7 @@ mod tests {
     #[test]
     fn a_restored_memory_resumes_where_it_stopped() {
         let mut level = ServiceLevel::default();
-        level.publish(0, 1, 60);
+        level.publish(0, 1, false, 60);
         level.score(sample(120, 100.0), 10.0, 60, Some(0.99));
         let memory = level.memory();
         assert_eq!((memory.scored_steps, memory.missed_steps), (1, 1));
@@ -252,7 +299,7 @@ mod tests {
         let mut resumed = ServiceLevel::restored(memory);
         assert_eq!(resumed.memory(), memory);
         // The sample scored before the restart is not scored again.
-        resumed.publish(0, 1, 60);
+        resumed.publish(0, 1, false, 60);
         resumed.score(sample(120, 100.0), 10.0, 60, Some(0.99));
         assert_eq!(resumed.memory(), memory);
         // A damaged memory comes back within bounds.
@@ -260,6 +307,7 @@ mod tests {
             headroom: f64::NAN,
             scored_steps: 1,
             missed_steps: 5,
+            informative_steps: 0,
             last_scored: None,
         });
         assert_eq!(wild.report().headroom, 1.0);
@@ -272,10 +320,39 @@ mod tests {
     }
 
     #[test]
+    fn steps_held_at_min_replicas_leave_the_headroom_alone_and_pass_on_their_budget() {
+        let mut level = ServiceLevel::default();
+        // A quiet night: 20 served steps, every count held at min_replicas.
+        level.publish(0, 1, true, 60);
+        for i in 1..=20 {
+            level.score(sample(60 * i + 60, 1.0), 10.0, 60, Some(0.99));
+            level.publish(60 * i, 1, true, 60);
+        }
+        assert_eq!(level.report().headroom, 1.0);
+        assert_eq!((level.report().scored_steps, level.informative), (20, 0));
+        // The first step that needed more than min_replicas: a miss, counted and informative.
+        level.publish(1260, 1, false, 60);
+        level.score(sample(1320, 50.0), 10.0, 60, Some(0.99));
+        let after_miss = level.report().headroom;
+        let b: f64 = 0.01 * 21.0;
+        assert!(
+            (after_miss - (0.1 * (1.0 - b)).exp()).abs() < 1e-12,
+            "{after_miss}"
+        );
+        // Then one served informative step: the night's budget makes b = 0.01 · 22 / 2.
+        level.publish(1320, 10, false, 60);
+        level.score(sample(1380, 50.0), 10.0, 60, Some(0.99));
+        let b: f64 = 0.01 * 22.0 / 2.0;
+        let expected = after_miss * (-0.1 * b).exp();
+        assert!((level.report().headroom - expected).abs() < 1e-12);
+        assert_eq!(level.memory().informative_steps, 2);
+    }
+
+    #[test]
     fn memory_is_bounded() {
         let mut level = ServiceLevel::default();
         for t in 0..100_000 {
-            level.publish(t, 3, 60);
+            level.publish(t, 3, false, 60);
         }
         assert!(level.published.len() <= MAX_PUBLISHED);
         level.score(sample(99_999, 1.0), 10.0, 60, None);

@@ -117,6 +117,12 @@ pub const MAX_CAPACITY: f64 = 1e15;
 pub const MAX_REPLICAS: u32 = 1_000_000;
 
 impl Target {
+    /// The forecast quantiles this target plans on: its `quantile`, and in SLO mode the `slo`
+    /// (the band a fresh SLO target starts its headroom from).
+    pub fn levels(&self) -> impl Iterator<Item = f64> {
+        std::iter::once(self.quantile).chain(self.slo)
+    }
+
     /// Checks every field; the error names the field at fault.
     pub fn check(&self) -> Result<(), PlanError> {
         let bad = |message: String| Err(PlanError::InvalidTarget(message));
