@@ -94,6 +94,13 @@ async fn slo_headroom_rises_after_misses_and_is_published() {
         line.rsplit(' ').next().unwrap().parse().unwrap()
     };
     assert!(gauge("prescale_target_headroom") > 1.1);
+    // The miss rate the headroom is steered to: at least the budget, and shown in the plan too.
+    let planned = gauge("prescale_target_planned_miss_rate");
+    assert!((0.01 - 1e-9..=0.5).contains(&planned), "{planned}");
+    assert!(
+        level["planned_miss_rate"].as_f64().unwrap() >= 0.01 - 1e-9,
+        "{after}"
+    );
     assert!(gauge("prescale_target_service_level") < 1.0);
     assert!(gauge("prescale_target_scored_steps") >= 3.0);
 

@@ -186,9 +186,9 @@ impl Planner {
         self.service.memory()
     }
 
-    /// What the target served so far, and its current headroom.
-    pub fn service_level(&self) -> ServiceLevelReport {
-        self.service.report()
+    /// What the target served so far, and its current headroom (`slo`: the target's).
+    pub fn service_level(&self, slo: Option<f64>) -> ServiceLevelReport {
+        self.service.report(slo)
     }
 
     /// Plans at `now` against the remembered recommendations, then remembers this one. The
@@ -220,7 +220,7 @@ impl Planner {
             now,
             observed,
             recent: &self.recent,
-            service_level: self.service.report(),
+            service_level: self.service.report(target.slo),
             last_published: self.service.last_published(),
         })?;
         self.recent.push(plan.current.recommendation);
@@ -635,7 +635,12 @@ mod tests {
             let observed = Sample::new(i * 60, 60.0 + 20.0 * i as f64).unwrap();
             planner.plan(&t, &f, i * 60, Some(observed)).unwrap();
         }
-        let report = planner.service_level();
+        let report = planner.service_level(t.slo);
+        // No count was held at min_replicas: the headroom is steered to the plain budget.
+        assert!(
+            (report.planned_miss_rate.unwrap() - 0.01).abs() < 1e-12,
+            "{report:?}"
+        );
         assert!(report.missed_steps >= 4, "{report:?}");
         assert!(report.headroom > 1.3, "{report:?}");
         let later = planner
@@ -652,8 +657,8 @@ mod tests {
             let observed = Sample::new(i * 60, 60.0 + 20.0 * i as f64).unwrap();
             plain.plan(&t, &f, i * 60, Some(observed)).unwrap();
         }
-        assert_eq!(plain.service_level().headroom, 1.0);
-        assert!(plain.service_level().missed_steps >= 1);
+        assert_eq!(plain.service_level(None).headroom, 1.0);
+        assert!(plain.service_level(None).missed_steps >= 1);
     }
 
     #[test]

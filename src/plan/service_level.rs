@@ -49,6 +49,10 @@ pub struct ServiceLevelReport {
     pub realized: f64,
     /// The headroom multiplying the forecast load (1 outside SLO mode).
     pub headroom: f64,
+    /// In SLO mode, the miss rate the headroom is steered to on the steps it shapes: the
+    /// budget `1 − slo`, raised by the share that steps held at `min_replicas` passed on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub planned_miss_rate: Option<f64>,
 }
 
 impl ServiceLevelReport {
@@ -58,6 +62,7 @@ impl ServiceLevelReport {
         missed_steps: 0,
         realized: 1.0,
         headroom: 1.0,
+        planned_miss_rate: None,
     };
 }
 
@@ -177,9 +182,7 @@ impl ServiceLevel {
             && informative
         {
             self.informative += 1;
-            // The budget of the steps min_replicas served goes to the others.
-            let budget = ((1.0 - slo) * self.scored as f64 / self.informative as f64).min(0.5);
-            let error = f64::from(u8::from(miss)) - budget;
+            let error = f64::from(u8::from(miss)) - self.planned_miss_rate(slo);
             self.headroom =
                 (self.headroom * (ADAPTATION_RATE * error).exp()).clamp(MIN_HEADROOM, MAX_HEADROOM);
         }
@@ -219,7 +222,18 @@ impl ServiceLevel {
         }
     }
 
-    pub fn report(&self) -> ServiceLevelReport {
+    /// The miss rate the headroom is steered to: `1 − slo`, and the budget of the steps held at
+    /// `min_replicas` goes to the others (at most 0.5).
+    fn planned_miss_rate(&self, slo: f64) -> f64 {
+        let budget = 1.0 - slo;
+        if self.informative == 0 {
+            return budget;
+        }
+        (budget * self.scored as f64 / self.informative as f64).min(0.5)
+    }
+
+    /// What was served so far, and the headroom; `slo`: the target's, if in SLO mode.
+    pub fn report(&self, slo: Option<f64>) -> ServiceLevelReport {
         ServiceLevelReport {
             scored_steps: self.scored,
             missed_steps: self.missed,
@@ -229,6 +243,7 @@ impl ServiceLevel {
                 1.0 - self.missed as f64 / self.scored as f64
             },
             headroom: self.headroom,
+            planned_miss_rate: slo.map(|slo| self.planned_miss_rate(slo)),
         }
     }
 }
@@ -248,20 +263,20 @@ mod tests {
         level.publish(60, 10, false, 120);
         // At 120 the 10 asked for at 60 are not ready yet: 5 serve 50.
         level.score(sample(120, 60.0), 10.0, 120, None);
-        assert_eq!(level.report().missed_steps, 1);
+        assert_eq!(level.report(None).missed_steps, 1);
         // At 180 they are: 100 served.
         level.score(sample(180, 60.0), 10.0, 120, None);
-        assert_eq!(level.report().missed_steps, 1);
-        assert_eq!(level.report().scored_steps, 2);
+        assert_eq!(level.report(None).missed_steps, 1);
+        assert_eq!(level.report(None).scored_steps, 2);
         // The same sample is scored once; an older one is not scored.
         level.score(sample(180, 600.0), 10.0, 120, None);
         level.score(sample(100, 600.0), 10.0, 120, None);
-        assert_eq!(level.report().scored_steps, 2);
+        assert_eq!(level.report(None).scored_steps, 2);
         // Before anything was published nothing is scored.
         let mut fresh = ServiceLevel::default();
         fresh.score(sample(0, 1.0), 10.0, 120, None);
-        assert_eq!(fresh.report().scored_steps, 0);
-        assert_eq!(fresh.report().realized, 1.0);
+        assert_eq!(fresh.report(None).scored_steps, 0);
+        assert_eq!(fresh.report(None).realized, 1.0);
     }
 
     #[test]
@@ -272,20 +287,20 @@ mod tests {
             level.score(sample(60 * i + 60, 100.0), 10.0, 60, Some(0.99));
             level.publish(60 * i, 1, false, 60);
         }
-        let after_misses = level.report().headroom;
+        let after_misses = level.report(None).headroom;
         assert!(after_misses > 1.2, "{after_misses}");
         for i in 6..=200 {
             level.score(sample(60 * i + 60, 1.0), 10.0, 60, Some(0.99));
             level.publish(60 * i, 1, false, 60);
         }
-        assert!(level.report().headroom < after_misses);
-        assert!(level.report().headroom >= MIN_HEADROOM);
+        assert!(level.report(None).headroom < after_misses);
+        assert!(level.report(None).headroom >= MIN_HEADROOM);
         // Without an SLO the headroom never moves.
         let mut plain = ServiceLevel::default();
         plain.publish(0, 1, false, 60);
         plain.score(sample(120, 100.0), 10.0, 60, None);
-        assert_eq!(plain.report().headroom, 1.0);
-        assert_eq!(plain.report().missed_steps, 1);
+        assert_eq!(plain.report(None).headroom, 1.0);
+        assert_eq!(plain.report(None).missed_steps, 1);
     }
 
     #[test]
@@ -310,13 +325,16 @@ mod tests {
             informative_steps: 0,
             last_scored: None,
         });
-        assert_eq!(wild.report().headroom, 1.0);
-        assert_eq!(wild.report().missed_steps, 1);
+        assert_eq!(wild.report(None).headroom, 1.0);
+        assert_eq!(wild.report(None).missed_steps, 1);
         let high = ServiceLevelMemory {
             headroom: 1e9,
             ..memory
         };
-        assert_eq!(ServiceLevel::restored(high).report().headroom, MAX_HEADROOM);
+        assert_eq!(
+            ServiceLevel::restored(high).report(None).headroom,
+            MAX_HEADROOM
+        );
     }
 
     #[test]
@@ -328,12 +346,15 @@ mod tests {
             level.score(sample(60 * i + 60, 1.0), 10.0, 60, Some(0.99));
             level.publish(60 * i, 1, true, 60);
         }
-        assert_eq!(level.report().headroom, 1.0);
-        assert_eq!((level.report().scored_steps, level.informative), (20, 0));
+        assert_eq!(level.report(None).headroom, 1.0);
+        assert_eq!(
+            (level.report(None).scored_steps, level.informative),
+            (20, 0)
+        );
         // The first step that needed more than min_replicas: a miss, counted and informative.
         level.publish(1260, 1, false, 60);
         level.score(sample(1320, 50.0), 10.0, 60, Some(0.99));
-        let after_miss = level.report().headroom;
+        let after_miss = level.report(None).headroom;
         let b: f64 = 0.01 * 21.0;
         assert!(
             (after_miss - (0.1 * (1.0 - b)).exp()).abs() < 1e-12,
@@ -344,8 +365,11 @@ mod tests {
         level.score(sample(1380, 50.0), 10.0, 60, Some(0.99));
         let b: f64 = 0.01 * 22.0 / 2.0;
         let expected = after_miss * (-0.1 * b).exp();
-        assert!((level.report().headroom - expected).abs() < 1e-12);
+        assert!((level.report(None).headroom - expected).abs() < 1e-12);
         assert_eq!(level.memory().informative_steps, 2);
+        let planned = level.report(Some(0.99)).planned_miss_rate.unwrap();
+        assert!((planned - b).abs() < 1e-12, "{planned}");
+        assert_eq!(level.report(None).planned_miss_rate, None);
     }
 
     #[test]
@@ -356,6 +380,6 @@ mod tests {
         }
         assert!(level.published.len() <= MAX_PUBLISHED);
         level.score(sample(99_999, 1.0), 10.0, 60, None);
-        assert_eq!(level.report().scored_steps, 1);
+        assert_eq!(level.report(None).scored_steps, 1);
     }
 }

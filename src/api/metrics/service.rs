@@ -129,7 +129,7 @@ fn plans(out: &mut Exposition, engine: &Engine) {
     let help = "1 when the target has a plan, 0 when it is served its fallback.";
     out.gauges("prescale_target_planned", help, planned);
     type Pick = fn(&Decision) -> Option<f64>;
-    let families: [(&str, &str, Pick); 9] = [
+    let families: [(&str, &str, Pick); 10] = [
         (
             "prescale_target_replicas",
             "Planned replicas for now + lead time.",
@@ -164,6 +164,11 @@ fn plans(out: &mut Exposition, engine: &Engine) {
             "prescale_target_headroom",
             "Multiple of the forecast quantile planned for (adapted in SLO mode, else 1).",
             |d| Some(d.service_level.headroom),
+        ),
+        (
+            "prescale_target_planned_miss_rate",
+            "In SLO mode, the miss rate the headroom is steered to on the steps it shapes (1 - slo, plus the share steps held at min_replicas pass on).",
+            |d| d.service_level.planned_miss_rate,
         ),
         (
             "prescale_target_service_level",
