@@ -232,7 +232,6 @@ impl Engine {
     pub fn put_target(&self, name: &str, target: Target) -> Result<(), EngineError> {
         plan::check_target_name(name)?;
         target.check()?;
-        let json = serde_json::to_vec(&target).expect("a target always serializes");
         let unchanged = self
             .targets
             .read()
@@ -242,13 +241,13 @@ impl Engine {
         if unchanged {
             return Ok(());
         }
+        let json = serde_json::to_vec(&target).expect("a target always serializes");
         self.store.put_target(name, &json)?;
-        // A changed target's old stabilization memory, SLO memory and plan no longer apply.
-        self.store.delete_planner(name)?;
         let mut targets = self.targets.write().expect("targets lock");
         targets.insert(name.to_string(), Arc::new(target));
         drop(targets);
-        self.planners.lock().expect("planners lock").remove(name);
+        // A changed target's old stabilization memory, SLO memory and plan no longer apply.
+        self.forget_planner(name)?;
         self.plans.write().expect("plans lock").remove(name);
         self.wake.notify_waiters();
         Ok(())
@@ -257,10 +256,9 @@ impl Engine {
     /// Removes a target; `false` when there was none.
     pub fn delete_target(&self, name: &str) -> Result<bool, EngineError> {
         let existed = self.store.delete_target(name)?;
-        self.store.delete_planner(name)?;
         self.targets.write().expect("targets lock").remove(name);
         self.plans.write().expect("plans lock").remove(name);
-        self.planners.lock().expect("planners lock").remove(name);
+        self.forget_planner(name)?;
         Ok(existed)
     }
 
@@ -735,6 +733,16 @@ impl Engine {
                 TargetPlanner::default()
             }
         }
+    }
+
+    /// Forgets the planner of `name`, in memory and in the store. Both under the planners lock,
+    /// which a plan holds while it saves: a plan racing with this cannot write the old memory
+    /// back after the store forgot it.
+    fn forget_planner(&self, name: &str) -> Result<(), EngineError> {
+        let mut planners = self.planners.lock().expect("planners lock");
+        planners.remove(name);
+        self.store.delete_planner(name)?;
+        Ok(())
     }
 
     /// Writes the planner's SLO memory to the store when it changed since the last write. A

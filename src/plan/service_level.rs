@@ -75,8 +75,6 @@ pub struct ServiceLevelMemory {
     pub headroom: f64,
     pub scored_steps: u64,
     pub missed_steps: u64,
-    /// Absent in a memory written before it was kept: then every scored step counts.
-    #[serde(default)]
     pub informative_steps: u64,
     pub last_scored: Option<Timestamp>,
 }
@@ -112,7 +110,8 @@ impl Default for ServiceLevel {
 
 impl ServiceLevel {
     /// A memory that resumes from `memory` (a headroom outside the bounds, or not a number, is
-    /// brought within them; more misses than scored steps are capped).
+    /// brought within them; counts that contradict each other are capped: misses at the scored
+    /// steps, informative steps between the two).
     pub fn restored(memory: ServiceLevelMemory) -> ServiceLevel {
         let headroom = if memory.headroom.is_finite() {
             memory.headroom.clamp(MIN_HEADROOM, MAX_HEADROOM)
@@ -124,10 +123,7 @@ impl ServiceLevel {
             last_scored: memory.last_scored,
             scored: memory.scored_steps,
             missed,
-            informative: match memory.informative_steps {
-                0 => memory.scored_steps,
-                n => n.clamp(missed, memory.scored_steps),
-            },
+            informative: memory.informative_steps.clamp(missed, memory.scored_steps),
             headroom,
             started: true,
             ..ServiceLevel::default()
@@ -327,6 +323,7 @@ mod tests {
         });
         assert_eq!(wild.report(None).headroom, 1.0);
         assert_eq!(wild.report(None).missed_steps, 1);
+        assert_eq!(wild.memory().informative_steps, 1);
         let high = ServiceLevelMemory {
             headroom: 1e9,
             ..memory
