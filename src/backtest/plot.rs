@@ -336,11 +336,7 @@ fn frontier_panel(area: &DrawingArea<SVGBackend, Shift>, outcome: &Outcome) -> F
                 .iter()
                 .map(|p| Circle::new((p.0, p.1), 4, color.filled())),
         )?;
-        chart.draw_series(
-            series
-                .iter()
-                .map(|p| Text::new(p.2.clone(), (p.0, p.1), (FONT, 13).into_font())),
-        )?;
+        chart.draw_series(point_labels(series))?;
         legend(&mut chart, name, color.to_rgba(), 2)?;
     }
     for (name, color, series) in [
@@ -355,11 +351,7 @@ fn frontier_panel(area: &DrawingArea<SVGBackend, Shift>, outcome: &Outcome) -> F
                 .iter()
                 .map(|p| TriangleMarker::new((p.0, p.1), 8, color.filled())),
         )?;
-        chart.draw_series(
-            series
-                .iter()
-                .map(|p| Text::new(p.2.clone(), (p.0, p.1), (FONT, 13).into_font())),
-        )?;
+        chart.draw_series(point_labels(series))?;
         legend(&mut chart, name, color.to_rgba(), 4)?;
     }
     chart.draw_series(std::iter::once(Circle::new((0.0, 1.0), 5, ORACLE.filled())))?;
@@ -370,6 +362,15 @@ fn frontier_panel(area: &DrawingArea<SVGBackend, Shift>, outcome: &Outcome) -> F
         4,
     )?;
     legend_box(&mut chart, SeriesLabelPosition::UpperRight)
+}
+
+/// Each point's label, written at the point.
+fn point_labels(
+    points: &[(f64, f64, String)],
+) -> impl Iterator<Item = Text<'static, (f64, f64), String>> + '_ {
+    points
+        .iter()
+        .map(|p| Text::new(p.2.clone(), (p.0, p.1), (FONT, 13).into_font()))
 }
 
 /// Draws the legend entries at `position`.

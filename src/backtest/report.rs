@@ -494,6 +494,13 @@ fn find_row(policies: &[PolicyRow], policy: PolicyKind, param: Option<f64>) -> O
     })
 }
 
+/// The HPA rows, in the simulation's order (ascending utilization).
+fn hpa_rows(policies: &[PolicyRow]) -> impl Iterator<Item = &PolicyRow> {
+    policies
+        .iter()
+        .filter(|p| p.policy == PolicyKind::ReactiveHpa.as_str())
+}
+
 fn is_prescale(p: &PolicyRow) -> bool {
     PolicyKind::PRESCALE.iter().any(|k| k.as_str() == p.policy)
 }
@@ -529,9 +536,7 @@ fn cheapest_as_reliable(policies: &[PolicyRow], hpa: &PolicyRow) -> Option<Choic
 
 /// The summary for a list of policy rows (`slo`: the `--slo` asked for).
 fn summarize(policies: &[PolicyRow], slo: Option<f64>) -> Summary {
-    let matched: Vec<Matched> = policies
-        .iter()
-        .filter(|p| p.policy == PolicyKind::ReactiveHpa.as_str())
+    let matched: Vec<Matched> = hpa_rows(policies)
         .map(|hpa| Matched {
             hpa_utilization: hpa.param.unwrap_or(f64::NAN),
             hpa_underprovisioned_fraction: hpa.underprovisioned_fraction,
@@ -611,9 +616,7 @@ fn summarize(policies: &[PolicyRow], slo: Option<f64>) -> Summary {
 /// The SLO policy's row against the HPA frontier ([`hindsight::hindsight`]).
 fn slo_hindsight(policies: &[PolicyRow], slo: f64) -> Option<Hindsight> {
     let row = find_row(policies, PolicyKind::Slo, Some(slo))?;
-    let hpas: Vec<HpaPoint> = policies
-        .iter()
-        .filter(|p| p.policy == PolicyKind::ReactiveHpa.as_str())
+    let hpas: Vec<HpaPoint> = hpa_rows(policies)
         .map(|p| HpaPoint {
             utilization: p.param.unwrap_or(f64::NAN),
             underprovisioned_fraction: p.underprovisioned_fraction,
