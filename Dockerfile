@@ -26,4 +26,6 @@ USER 65532:65532
 WORKDIR /var/lib/prescale
 EXPOSE 8080 6443 9090
 ENTRYPOINT ["/usr/local/bin/prescale"]
-CMD ["serve", "--listen", "0.0.0.0:8080", "--tls-listen", "0.0.0.0:6443", "--data-dir", "/var/lib/prescale"]
+# Off loopback, writes need tokens: mount a `TOKEN ROLE` file at /etc/prescale-tokens/tokens
+# (README, "Authentication").
+CMD ["serve", "--listen", "0.0.0.0:8080", "--tls-listen", "0.0.0.0:6443", "--data-dir", "/var/lib/prescale", "--auth-tokens-file", "/etc/prescale-tokens/tokens"]

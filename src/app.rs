@@ -24,7 +24,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::alerts::Alerts;
+use crate::api::auth::{Auth, TokensError};
 use crate::api::cluster::{self, ClusterError, ClusterOptions, ClusterPorts};
+use crate::api::connections;
 use crate::api::{AppState, router};
 use crate::collect::Ingest;
 use crate::collect::prometheus_pull::{PullStatus, Puller};
@@ -32,7 +34,7 @@ use crate::config::Config;
 use crate::engine::{Engine, EngineError, runner};
 use crate::monitor::Monitor;
 use crate::series::format_timestamp;
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, StoreOptions};
 
 /// Why the service could not start, or did not stop cleanly.
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +60,8 @@ pub enum AppError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot read the tokens file")]
+    Auth(#[source] TokensError),
     #[error("cannot start the Kubernetes ports")]
     Cluster(#[source] ClusterError),
     #[error("HTTP server failed")]
@@ -154,7 +158,12 @@ impl Running {
 
 /// Opens the store in `dir`, naming the directory and the likely cause when it cannot.
 pub fn open_store(dir: &Path) -> Result<Store, AppError> {
-    Store::open(dir).map_err(|source| AppError::Store {
+    open_store_with(dir, StoreOptions::default())
+}
+
+/// [`open_store`] with `options`.
+pub fn open_store_with(dir: &Path, options: StoreOptions) -> Result<Store, AppError> {
+    Store::open_with(dir, options).map_err(|source| AppError::Store {
         path: dir.to_path_buf(),
         why: if source.is_disk_full() {
             "the disk is full: free space on the device that holds it"
@@ -209,7 +218,14 @@ async fn launch(
     token: &CancellationToken,
     tasks: &TaskTracker,
 ) -> Result<Running, AppError> {
-    let store = open_store(&config.data_dir)?;
+    let auth = Arc::new(Auth::load(&config.auth).map_err(AppError::Auth)?);
+    let store = open_store_with(
+        &config.data_dir,
+        StoreOptions {
+            max_series: config.max_series,
+            ..StoreOptions::default()
+        },
+    )?;
     let engine = Arc::new(Engine::new(store.clone(), config.engine.clone())?);
     for (name, target) in &config.targets {
         engine
@@ -237,11 +253,28 @@ async fn launch(
     let alerts = Alerts::start(&config.alerts, config.engine.refit_interval, token, tasks);
     let monitor = Arc::new(Monitor::new(engine.clone(), Some(Arc::new(alerts))));
     tasks.spawn(monitor.clone().run(runner::system_now, token.clone()));
-    let state = state.with_monitoring(ingest, monitor);
+    let state = state
+        .with_monitoring(ingest, monitor)
+        .with_auth(auth.clone());
+    if auth.is_enabled() {
+        tasks.spawn(crate::api::auth::watch(auth, token.clone()));
+    } else if !config.listen.ip().is_loopback() {
+        tracing::warn!(
+            listen = %config.listen,
+            "serving beyond loopback WITHOUT authentication (--allow-unauthenticated): anyone \
+             who reaches this port can push samples and change targets"
+        );
+    }
     // Kubernetes serving: the TLS port and the KEDA scaler, beside the plain port.
-    let cluster = cluster::start(&options.cluster, state.clone(), token, tasks)
-        .await
-        .map_err(AppError::Cluster)?;
+    let cluster = cluster::start(
+        &options.cluster,
+        state.clone(),
+        config.connections,
+        token,
+        tasks,
+    )
+    .await
+    .map_err(AppError::Cluster)?;
     let listen = listener.local_addr()?;
     tracing::info!(
         listen = %listen,
@@ -250,13 +283,20 @@ async fn launch(
         "prescale serving"
     );
     let stop = token.clone();
+    let (settings, tracker) = (config.connections, tasks.clone());
     let http = tasks.spawn(async move {
         let listener = crate::api::wire_errors::JsonErrorListener(listener);
-        let served = axum::serve(listener, router(state))
-            .with_graceful_shutdown(stop.clone().cancelled_owned())
-            .await;
+        connections::serve(
+            listener,
+            router(state),
+            settings,
+            "http",
+            stop.clone(),
+            tracker,
+        )
+        .await;
         stop.cancel();
-        served
+        Ok(())
     });
     Ok(Running {
         listen,

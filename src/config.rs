@@ -13,6 +13,10 @@
 //! train_window = "14d"
 //! plan_horizon = "1h"
 //! series_retention = "30d"   # optional; default: keep every series
+//! max_series = 100000        # new series past this are refused (422)
+//! max_targets = 10000        # new targets past this are refused (422)
+//! max_connections = 768      # per HTTP port; more wait until one closes
+//! idle_timeout = "60s"       # a connection with nothing to do is closed
 //!
 //! [model]                      # optional; default: auto over daily and weekly seasons
 //! model = "auto"
@@ -40,6 +44,10 @@
 //! series = "api_rps"
 //! step = "1m"
 //!
+//! [auth]                        # see api::auth; required off loopback
+//! tokens_file = "/etc/prescale/tokens"   # `TOKEN ROLE` lines (read, write, admin)
+//! protect_reads = false
+//!
 //! [alerts]                      # see the alerts module
 //! [[alerts.receivers]]
 //! kind = "slack"
@@ -53,6 +61,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::alerts::AlertsConfig;
+use crate::api::auth::AuthConfig;
+use crate::api::connections::ConnectionSettings;
 use crate::collect::prometheus_pull::SourceConfig;
 use crate::collect::remote_write::RemoteWriteConfig;
 use crate::engine::EngineSettings;
@@ -70,6 +80,14 @@ pub enum ConfigError {
     },
     #[error("{path}: {message}")]
     Invalid { path: String, message: String },
+    /// A listen address beyond loopback with nothing to check who writes.
+    #[error(
+        "refusing to serve on {address} without authentication: anyone who can reach it could \
+         push samples and rewrite every target. Give --auth-tokens-file FILE (or tokens_file in \
+         [auth]) with `TOKEN ROLE` lines, or listen on 127.0.0.1, or pass \
+         --allow-unauthenticated to serve it open anyway"
+    )]
+    Exposed { address: SocketAddr },
 }
 
 /// The default listen address: loopback only, so a bare `serve` exposes nothing.
@@ -91,7 +109,18 @@ pub struct Config {
     pub alerts: AlertsConfig,
     /// Series that start from a model file (`[model_files]`), read and checked at load.
     pub model_files: Vec<SeedModel>,
+    /// Who may do what on the plain port (`[auth]`, `--auth-tokens-file`).
+    pub auth: AuthConfig,
+    /// The most series the store keeps; a new one past it is refused.
+    pub max_series: usize,
+    /// The bounds of each HTTP port's connections.
+    pub connections: ConnectionSettings,
 }
+
+/// The most series kept unless `max_series` says otherwise.
+pub const DEFAULT_MAX_SERIES: usize = 100_000;
+/// The largest `max_series` and `max_targets` accepted.
+const LARGEST_LIMIT: usize = 10_000_000;
 
 /// A series whose model cache starts from a model file (`[model_files]` in the config): the
 /// engine serves forecasts and plans from it at once and refits the series with the file's
@@ -116,6 +145,10 @@ struct FileConfig {
     train_window: Option<Span>,
     plan_horizon: Option<Span>,
     series_retention: Option<Span>,
+    max_series: Option<usize>,
+    max_targets: Option<usize>,
+    max_connections: Option<usize>,
+    idle_timeout: Option<Span>,
     model: Option<ModelSpec>,
     #[serde(default)]
     targets: BTreeMap<String, Target>,
@@ -124,6 +157,7 @@ struct FileConfig {
     #[serde(default)]
     sources: Vec<SourceConfig>,
     alerts: Option<AlertsConfig>,
+    auth: Option<AuthConfig>,
     /// Series name → model file.
     #[serde(default)]
     model_files: BTreeMap<String, PathBuf>,
@@ -134,6 +168,14 @@ struct FileConfig {
 pub struct Overrides {
     pub listen: Option<SocketAddr>,
     pub data_dir: Option<PathBuf>,
+    /// `--auth-tokens-file`.
+    pub auth_tokens_file: Option<PathBuf>,
+    /// `--allow-unauthenticated`: serve beyond loopback without authentication.
+    pub allow_unauthenticated: bool,
+    pub max_series: Option<usize>,
+    pub max_targets: Option<usize>,
+    pub max_connections: Option<usize>,
+    pub idle_timeout: Option<Span>,
 }
 
 impl Config {
@@ -162,8 +204,58 @@ impl Config {
             plan_horizon: file.plan_horizon.unwrap_or(defaults.plan_horizon),
             model: file.model.unwrap_or(defaults.model),
             series_retention: file.series_retention,
+            max_targets: overrides
+                .max_targets
+                .or(file.max_targets)
+                .unwrap_or(defaults.max_targets),
         };
         engine.check().map_err(invalid)?;
+        let max_series = overrides
+            .max_series
+            .or(file.max_series)
+            .unwrap_or(DEFAULT_MAX_SERIES);
+        for (name, limit) in [
+            ("max_series", max_series),
+            ("max_targets", engine.max_targets),
+        ] {
+            if !(1..=LARGEST_LIMIT).contains(&limit) {
+                return Err(invalid(format!(
+                    "{name} must be between 1 and {LARGEST_LIMIT}, got {limit}"
+                )));
+            }
+        }
+        let connection_defaults = ConnectionSettings::default();
+        let connections = ConnectionSettings {
+            max_connections: overrides
+                .max_connections
+                .or(file.max_connections)
+                .unwrap_or(connection_defaults.max_connections),
+            idle_timeout: overrides
+                .idle_timeout
+                .or(file.idle_timeout)
+                .map_or(connection_defaults.idle_timeout, |span| {
+                    std::time::Duration::from_secs(span.seconds().max(0) as u64)
+                }),
+        };
+        if !(1..=1_000_000).contains(&connections.max_connections) {
+            return Err(invalid(format!(
+                "max_connections must be between 1 and 1000000, got {}",
+                connections.max_connections
+            )));
+        }
+        if !(1..=3_600).contains(&connections.idle_timeout.as_secs()) {
+            return Err(invalid(format!(
+                "idle_timeout must be between 1s and 1h, got {}s",
+                connections.idle_timeout.as_secs()
+            )));
+        }
+        if file.targets.len() > engine.max_targets {
+            return Err(invalid(format!(
+                "{} targets are declared but max_targets is {}",
+                file.targets.len(),
+                engine.max_targets
+            )));
+        }
         for (target_name, target) in &file.targets {
             check_target_name(target_name).map_err(|e| invalid(format!("targets: {e}")))?;
             target
@@ -187,6 +279,15 @@ impl Config {
                 )));
             }
         }
+        let mut auth = file.auth.unwrap_or_default();
+        if let Some(tokens_file) = overrides.auth_tokens_file {
+            auth.tokens_file = Some(tokens_file);
+        }
+        if auth.protect_reads && auth.tokens_file.is_none() {
+            return Err(invalid(
+                "auth.protect_reads needs auth.tokens_file (or --auth-tokens-file)".into(),
+            ));
+        }
         let alerts = file.alerts.unwrap_or_default();
         alerts.check().map_err(|e| invalid(format!("alerts.{e}")))?;
         let mut model_files = Vec::new();
@@ -200,15 +301,25 @@ impl Config {
                 file: model,
             });
         }
+        let listen = overrides
+            .listen
+            .or(file.listen)
+            .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("valid default"));
+        if !listen.ip().is_loopback()
+            && auth.tokens_file.is_none()
+            && !overrides.allow_unauthenticated
+        {
+            return Err(ConfigError::Exposed { address: listen });
+        }
         Ok(Config {
             model_files,
             remote_write,
             sources: file.sources,
             alerts,
-            listen: overrides
-                .listen
-                .or(file.listen)
-                .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("valid default")),
+            auth,
+            max_series,
+            connections,
+            listen,
             data_dir: overrides
                 .data_dir
                 .or(file.data_dir)
@@ -301,11 +412,87 @@ mod tests {
             Some(&path),
             Overrides {
                 listen: Some("127.0.0.1:9001".parse().unwrap()),
-                data_dir: None,
+                ..Overrides::default()
             },
         )
         .unwrap();
         assert_eq!(config.listen.port(), 9001);
+    }
+
+    #[test]
+    fn serving_beyond_loopback_needs_auth_or_an_explicit_waiver() {
+        let public = |overrides: Overrides| {
+            Config::load(
+                None,
+                Overrides {
+                    listen: Some("0.0.0.0:8080".parse().unwrap()),
+                    ..overrides
+                },
+            )
+        };
+        let error = public(Overrides::default()).unwrap_err().to_string();
+        assert!(
+            error.contains("0.0.0.0:8080")
+                && error.contains("--auth-tokens-file")
+                && error.contains("[auth]")
+                && error.contains("--allow-unauthenticated"),
+            "{error}"
+        );
+        assert!(
+            public(Overrides {
+                allow_unauthenticated: true,
+                ..Overrides::default()
+            })
+            .is_ok()
+        );
+        let config = public(Overrides {
+            auth_tokens_file: Some("tokens".into()),
+            ..Overrides::default()
+        })
+        .unwrap();
+        assert_eq!(config.auth.tokens_file, Some(PathBuf::from("tokens")));
+        let loopback6 = Config::load(
+            None,
+            Overrides {
+                listen: Some("[::1]:8080".parse().unwrap()),
+                ..Overrides::default()
+            },
+        );
+        assert!(loopback6.is_ok());
+        let error = load("[auth]\nprotect_reads = true\n")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("tokens_file"), "{error}");
+    }
+
+    #[test]
+    fn series_and_target_limits_have_defaults_and_ranges() {
+        let config = Config::load(None, Overrides::default()).unwrap();
+        assert_eq!(config.max_series, DEFAULT_MAX_SERIES);
+        assert_eq!(config.engine.max_targets, 10_000);
+        let config = load("max_series = 5\nmax_targets = 7\n").unwrap();
+        assert_eq!((config.max_series, config.engine.max_targets), (5, 7));
+        let config = load("max_connections = 3\nidle_timeout = \"5s\"\n").unwrap();
+        assert_eq!(config.connections.max_connections, 3);
+        assert_eq!(config.connections.idle_timeout.as_secs(), 5);
+        let error = load("idle_timeout = \"2h\"\n").unwrap_err().to_string();
+        assert!(error.contains("idle_timeout must be between"), "{error}");
+        let error = load("max_series = 0\n").unwrap_err().to_string();
+        assert!(error.contains("max_series must be between 1"), "{error}");
+        let error = load(&format!("max_targets = 0\n{TARGET}"))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("max_targets"), "{error}");
+        let error = load(&format!(
+            "max_targets = 1\n{TARGET}{}",
+            TARGET.replace("checkout]", "cart]")
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.contains("2 targets are declared but max_targets is 1"),
+            "{error}"
+        );
     }
 
     #[test]

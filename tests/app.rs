@@ -24,6 +24,7 @@ fn config(data_dir: &Path, listen: SocketAddr) -> Config {
     let overrides = Overrides {
         listen: Some(listen),
         data_dir: Some(data_dir.to_path_buf()),
+        ..Overrides::default()
     };
     Config::load(None, overrides).unwrap()
 }

@@ -28,6 +28,7 @@ fn refits_keep_the_selection_until_it_is_stale() {
         plan_horizon: span("1h"),
         model: ModelSpec::from_name("auto", vec![span("1d")]).unwrap(),
         series_retention: None,
+        ..EngineSettings::default()
     };
     let engine = Engine::new(store.clone(), settings).unwrap();
     let key = SeriesKey::new("elb").unwrap();

@@ -445,7 +445,7 @@ async fn fake_api_server(
 ) -> u16 {
     use axum::http::{HeaderMap, StatusCode};
     use axum::response::IntoResponse;
-    use prescale::api::k8s::secure::listener::{TlsListener, TlsPeer};
+    use prescale::api::k8s::secure::listener::TlsListener;
     use prescale::api::k8s::secure::tls::{CertSource, TlsSources};
 
     let (cert, key) = cluster_ca.server().write(dir, "apiserver");
@@ -476,14 +476,15 @@ async fn fake_api_server(
             }
         }),
     );
-    let listener = TlsListener::new(tcp, tls, stop, tasks);
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<TlsPeer>(),
-        )
-        .await
-    });
+    let listener = TlsListener::new(tcp, tls, stop.clone(), tasks);
+    tokio::spawn(prescale::api::connections::serve(
+        listener,
+        app,
+        Default::default(),
+        "fake API server",
+        stop,
+        tasks.clone(),
+    ));
     port
 }
 

@@ -77,6 +77,7 @@ fn engine_and_backtest_make_identical_plans() {
         plan_horizon: config.cycle.plan_horizon,
         model: config.model.clone(),
         series_retention: None,
+        ..EngineSettings::default()
     };
     let engine = Engine::new(store.clone(), settings).unwrap();
     let key = SeriesKey::new("backtest").unwrap();

@@ -856,3 +856,80 @@ async fn remote_write_refuses_bad_bodies_and_keeps_what_it_accepted() {
         7.0
     );
 }
+
+/// The real Prometheus sends its token with remote_write's `authorization` block: with the
+/// write token its samples are kept; with a wrong one every request is refused (`401`) and
+/// nothing is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_remote_write_authenticates_with_a_bearer_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let write_token = "prometheus-write-0123456789";
+    let tokens = dir.path().join("tokens");
+    std::fs::write(&tokens, format!("{write_token} write\n")).unwrap();
+    let token_file = dir.path().join("prescale-token");
+    std::fs::write(&token_file, format!("{write_token}\n")).unwrap();
+    let config = dir.path().join("prescale.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[remote_write]\nallow = [\"up\", \"scrape_samples_scraped\"]\n[auth]\ntokens_file = {:?}\n",
+            tokens.display().to_string()
+        ),
+    )
+    .unwrap();
+    let prescale_port = free_port();
+    let listen = format!("127.0.0.1:{prescale_port}");
+    let server = Server::start_on(
+        &dir.path().join("data"),
+        &listen,
+        &["--config", config.to_str().unwrap()],
+    );
+    let prometheus_port = free_port();
+    let prometheus_config = format!(
+        r#"
+global:
+  scrape_interval: 1s
+scrape_configs:
+  - job_name: prescale
+    static_configs:
+      - targets: ["127.0.0.1:{prescale_port}"]
+remote_write:
+  - url: http://127.0.0.1:{prescale_port}/api/v1/write
+    authorization:
+      credentials_file: {token_file}
+    write_relabel_configs:
+      - source_labels: [__name__]
+        regex: up
+        action: keep
+    queue_config: {{ batch_send_deadline: 1s, min_backoff: 100ms, max_backoff: 1s }}
+  - url: http://127.0.0.1:{prescale_port}/api/v1/write
+    authorization:
+      credentials: wrong-token-0123456789
+    write_relabel_configs:
+      - source_labels: [__name__]
+        regex: scrape_samples_scraped
+        action: keep
+    queue_config: {{ batch_send_deadline: 1s, min_backoff: 100ms, max_backoff: 1s }}
+"#,
+        token_file = token_file.display()
+    );
+    let _prometheus = Prometheus::start(dir.path(), prometheus_port, &prometheus_config);
+    let key = format!(r#"up{{instance="127.0.0.1:{prescale_port}",job="prescale"}}"#);
+    let kept = eventually(
+        "Prometheus' authenticated remote_write to arrive",
+        Duration::from_secs(60),
+        || async {
+            let kept = samples(&server, &key).await;
+            (kept.len() >= 2).then_some(kept)
+        },
+    )
+    .await;
+    assert!(kept.iter().all(|&(_, v)| v == 1.0), "{kept:?}");
+    server.wait_for_log(
+        &["request refused by authentication", "/api/v1/write", "401"],
+        Duration::from_secs(30),
+    );
+    let wrong =
+        format!(r#"scrape_samples_scraped{{instance="127.0.0.1:{prescale_port}",job="prescale"}}"#);
+    assert!(samples(&server, &wrong).await.is_empty());
+}

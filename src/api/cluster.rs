@@ -14,6 +14,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::connections::ConnectionSettings;
 use super::health;
 use super::k8s;
 use super::k8s::secure::{self, SecureServingError, SecureServingOptions};
@@ -56,12 +57,13 @@ pub struct ClusterPorts {
 pub async fn start(
     options: &ClusterOptions,
     state: AppState,
+    connections: ConnectionSettings,
     token: &CancellationToken,
     tasks: &TaskTracker,
 ) -> Result<ClusterPorts, ClusterError> {
     let api = k8s::routes(Provider::new(&state));
     let probes = health::routes().with_state(state.clone());
-    let tls = secure::start(&options.secure, api, probes, token, tasks).await?;
+    let tls = secure::start(&options.secure, api, probes, connections, token, tasks).await?;
     let mut ports = ClusterPorts { tls, keda: None };
     if let Some(address) = options.keda_listen {
         let tcp = TcpListener::bind(address)

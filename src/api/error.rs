@@ -14,6 +14,8 @@ pub enum ApiError {
     NotFound(String),
     Conflict(String),
     PayloadTooLarge(String),
+    /// A configured limit (`max_series`, `max_targets`) refuses the request: `422`.
+    LimitReached(String),
     Unavailable(String),
     Internal(String),
 }
@@ -25,6 +27,7 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::LimitReached(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -38,6 +41,7 @@ impl IntoResponse for ApiError {
         | ApiError::NotFound(message)
         | ApiError::Conflict(message)
         | ApiError::PayloadTooLarge(message)
+        | ApiError::LimitReached(message)
         | ApiError::Unavailable(message)
         | ApiError::Internal(message)) = self;
         if status.is_server_error() {
@@ -45,6 +49,22 @@ impl IntoResponse for ApiError {
         }
         (status, Json(serde_json::json!({ "error": message }))).into_response()
     }
+}
+
+/// The most bytes of client input an error message repeats.
+pub const MAX_ECHO: usize = 200;
+
+/// `text` cut to at most [`MAX_ECHO`] bytes (on a character boundary), marked `…` when cut:
+/// an error message never repeats more of what the client sent.
+pub fn clip(text: &str) -> String {
+    if text.len() <= MAX_ECHO {
+        return text.to_string();
+    }
+    let mut end = MAX_ECHO;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
 }
 
 /// The longest refusal text [`json_errors`] carries over into its JSON message.
@@ -176,6 +196,14 @@ mod tests {
     use super::*;
     use axum::body::Body;
     use axum::http::{HeaderMap, HeaderValue, header};
+
+    #[test]
+    fn clip_keeps_at_most_200_bytes_on_a_char_boundary() {
+        assert_eq!(clip("short"), "short");
+        let long = "é".repeat(150);
+        let clipped = clip(&long);
+        assert!(clipped.ends_with('…') && clipped.len() <= MAX_ECHO + '…'.len_utf8());
+    }
 
     #[tokio::test]
     async fn bodies_over_the_limit_are_413_declared_or_not() {

@@ -9,6 +9,7 @@
 //!   `docs/metrics.md`) built from the engine, the request and ingest counters and the
 //!   monitor's snapshot;
 //! - [`health`]: `/healthz` and `/readyz`;
+//! - [`auth`]: bearer tokens with roles on the plain port;
 //! - [`provider`]: the value of an external metric now — the plan, or the fallback — for both
 //!   the Kubernetes external metrics API and the KEDA scaler;
 //! - [`keda`]: the KEDA external scaler over gRPC;
@@ -18,6 +19,7 @@
 //! [`k8s`] is a kit for serving a Kubernetes aggregated API server (the external metrics API,
 //! `Status` errors, OpenAPI, label selectors, the TLS port with front-proxy authentication, the
 //! in-cluster settings); it knows nothing of the engine and is served over [`provider`].
+//! [`connections`] serves both HTTP ports with bounds (connections, head and idle timeouts).
 //! [`state`] and [`error`] hold what the handlers share; [`wire_errors`] gives the refusals hyper
 //! sends by itself (a request that does not parse) the same JSON shape. Dependencies point one way: this file
 //! assembles the modules, and none of them reaches back into it.
@@ -27,7 +29,9 @@
 //! paths answer with a Kubernetes `Status` object instead, as clients of that API expect);
 //! [`error::json_errors`] gives axum's own refusals the same shape.
 
+pub mod auth;
 pub mod cluster;
+pub mod connections;
 pub mod error;
 pub mod health;
 pub mod k8s;
@@ -53,6 +57,10 @@ pub fn router(state: AppState) -> Router {
         .merge(health::routes())
         .merge(remote_write::routes())
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
+        .layer(axum::middleware::from_fn_with_state(
+            state.auth.clone(),
+            auth::authorize,
+        ))
         .layer(axum::middleware::from_fn(error::json_errors))
         .with_state(state)
 }

@@ -318,6 +318,7 @@ async fn put_target(
         .map_err(|e| ApiError::Internal(e.to_string()))?
         .map_err(|e| match e {
             EngineError::Plan(plan) => ApiError::BadRequest(plan.to_string()),
+            limit @ EngineError::TooManyTargets { .. } => ApiError::LimitReached(limit.to_string()),
             other => ApiError::Internal(other.to_string()),
         })?;
     let status = if existed {

@@ -6,7 +6,8 @@ use std::sync::atomic::AtomicU64;
 
 use tokio_util::task::TaskTracker;
 
-use super::error::{ApiError, blocking};
+use super::auth::Auth;
+use super::error::ApiError;
 use crate::collect::Ingest;
 use crate::collect::commit::Committer;
 use crate::engine::Engine;
@@ -23,6 +24,8 @@ pub struct AppState {
     pub ingest: Arc<Ingest>,
     /// The snapshot of forecasts, errors, decisions and alerts `/metrics` serves.
     pub monitor: Arc<Monitor>,
+    /// Who may do what on the plain port.
+    pub auth: Arc<Auth>,
 }
 
 /// Request counters shown by `/metrics`.
@@ -46,6 +49,7 @@ impl AppState {
             committer,
             counters: Arc::default(),
             ingest: Arc::default(),
+            auth: Arc::new(Auth::open()),
         }
     }
 
@@ -53,6 +57,12 @@ impl AppState {
     pub fn with_monitoring(mut self, ingest: Arc<Ingest>, monitor: Arc<Monitor>) -> AppState {
         self.ingest = ingest;
         self.monitor = monitor;
+        self
+    }
+
+    /// The same state with `auth`'s access rules on the plain port.
+    pub fn with_auth(mut self, auth: Arc<Auth>) -> AppState {
+        self.auth = auth;
         self
     }
 
@@ -64,7 +74,13 @@ impl AppState {
     {
         let store = self.engine.store().clone();
         let generation = self.committer.generation();
-        let written = blocking(move || append(&store)).await?;
+        let written = tokio::task::spawn_blocking(move || append(&store))
+            .await
+            .map_err(|e| ApiError::Internal(format!("worker failed: {e}")))?
+            .map_err(|error| match error {
+                StoreError::SeriesLimit { .. } => ApiError::LimitReached(error.to_string()),
+                other => ApiError::Internal(other.to_string()),
+            })?;
         self.committer
             .durable(generation)
             .await

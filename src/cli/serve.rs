@@ -10,6 +10,7 @@ use anyhow::{Context, Result};
 use prescale::api::cluster::ClusterOptions;
 use prescale::app::{Options, Service};
 use prescale::config::{Config, Overrides};
+use prescale::series::Span;
 
 #[derive(clap::Args)]
 pub struct ServeArgs {
@@ -22,6 +23,26 @@ pub struct ServeArgs {
     /// sled data directory [default: ./data].
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// File of `TOKEN ROLE` lines (roles: read, write, admin) whose bearer tokens the plain
+    /// port requires for writes (and reads with `[auth] protect_reads`); re-read on change.
+    #[arg(long, value_name = "FILE")]
+    auth_tokens_file: Option<PathBuf>,
+    /// Serve beyond loopback without authentication (refused otherwise).
+    #[arg(long)]
+    allow_unauthenticated: bool,
+    /// The most series kept; a new one past it is refused (422) [default: 100000].
+    #[arg(long, value_name = "N")]
+    max_series: Option<usize>,
+    /// The most targets kept; a new one past it is refused (422) [default: 10000].
+    #[arg(long, value_name = "N")]
+    max_targets: Option<usize>,
+    /// The most connections each HTTP port serves at once; more wait [default: 768].
+    #[arg(long, value_name = "N")]
+    max_connections: Option<usize>,
+    /// Close a connection that makes no progress this long, between requests or in a stalled
+    /// read or write [default: 60s].
+    #[arg(long, value_name = "DURATION")]
+    idle_timeout: Option<Span>,
     /// Load a bundled real trace as history ending now, replay its last week live, and
     /// define the target `demo` on it.
     #[arg(long)]
@@ -35,6 +56,12 @@ pub fn run(args: ServeArgs) -> Result<()> {
     let overrides = Overrides {
         listen: args.listen,
         data_dir: args.data_dir,
+        auth_tokens_file: args.auth_tokens_file,
+        allow_unauthenticated: args.allow_unauthenticated,
+        max_series: args.max_series,
+        max_targets: args.max_targets,
+        max_connections: args.max_connections,
+        idle_timeout: args.idle_timeout,
     };
     let config = Config::load(args.config.as_deref(), overrides)?;
     let options = Options {

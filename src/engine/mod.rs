@@ -52,6 +52,12 @@ pub enum EngineError {
         series: String,
         targets: Vec<String>,
     },
+    /// A new target past `max_targets`.
+    #[error(
+        "there are {limit} targets already, the most this server keeps (max_targets): \
+         delete one first, or raise --max-targets"
+    )]
+    TooManyTargets { limit: usize },
 }
 
 /// How the engine runs; all durations have defaults (see [`EngineSettings::default`]).
@@ -70,7 +76,12 @@ pub struct EngineSettings {
     /// Delete a series that no target uses once its newest sample is older than this (see
     /// [`Engine::expire_series`]); `None` (the default): keep every series.
     pub series_retention: Option<Span>,
+    /// The most targets kept; a new one past it is refused ([`EngineError::TooManyTargets`]).
+    pub max_targets: usize,
 }
+
+/// The most targets kept unless configured otherwise.
+pub const DEFAULT_MAX_TARGETS: usize = 10_000;
 
 /// Re-plan every target this often unless configured otherwise.
 pub const DEFAULT_REPLAN_INTERVAL: Span = Span::of_seconds(15);
@@ -85,6 +96,7 @@ impl Default for EngineSettings {
             plan_horizon: cycle.plan_horizon,
             model: ModelSpec::default(),
             series_retention: None,
+            max_targets: DEFAULT_MAX_TARGETS,
         }
     }
 }
@@ -242,8 +254,13 @@ impl Engine {
             return Ok(());
         }
         let json = serde_json::to_vec(&target).expect("a target always serializes");
-        self.store.put_target(name, &json)?;
+        // Checked and stored under the lock, so racing creations cannot pass the limit.
         let mut targets = self.targets.write().expect("targets lock");
+        let limit = self.settings.max_targets;
+        if !targets.contains_key(name) && targets.len() >= limit {
+            return Err(EngineError::TooManyTargets { limit });
+        }
+        self.store.put_target(name, &json)?;
         targets.insert(name.to_string(), Arc::new(target));
         drop(targets);
         // A changed target's old stabilization memory, SLO memory and plan no longer apply.

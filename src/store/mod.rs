@@ -130,6 +130,12 @@ pub enum StoreError {
     /// More than 2^32 series.
     #[error("too many series: the id space is exhausted")]
     TooManySeries,
+    /// A new series past [`StoreOptions::max_series`].
+    #[error(
+        "series {series:?} would be new, but {limit} series are stored already, the most this \
+         server keeps (max_series): delete unused series, or raise --max-series"
+    )]
+    SeriesLimit { series: String, limit: usize },
     #[error("invalid store options: {0}")]
     Options(String),
     /// A write failed (a full disk, an I/O error) and the store has not been repaired yet:
@@ -200,6 +206,9 @@ pub struct StoreOptions {
     /// sled's log segment size in bytes (a power of two). Fixed when the store is created:
     /// sled refuses to open a store with a different one. See [`SEGMENT_SIZE`].
     pub segment_size: usize,
+    /// The most series kept: appending to a new series past it fails with
+    /// [`StoreError::SeriesLimit`] (and a batch naming one writes nothing).
+    pub max_series: usize,
 }
 
 impl Default for StoreOptions {
@@ -209,6 +218,7 @@ impl Default for StoreOptions {
             head_write_interval: Duration::from_secs(1),
             cache_capacity: 64 << 20,
             segment_size: SEGMENT_SIZE,
+            max_series: usize::MAX,
         }
     }
 }
@@ -582,6 +592,7 @@ impl Store {
     pub fn append(&self, key: &SeriesKey, samples: &[Sample]) -> Result<usize, StoreError> {
         validate(key, samples)?;
         let inner = self.inner()?;
+        inner.check_room([key])?;
         self.watch(&inner, inner.append_one(key, samples))
     }
 
@@ -594,6 +605,7 @@ impl Store {
             validate(key, samples)?;
         }
         let inner = self.inner()?;
+        inner.check_room(batch.iter().map(|(key, _)| key))?;
         let mut written = 0;
         for (key, samples) in batch {
             written += self.watch(&inner, inner.append_one(key, samples))?;
@@ -988,6 +1000,31 @@ impl Inner {
         self.registry().series.get(key).cloned()
     }
 
+    /// Refuses an append whose new series (keys not stored yet) would pass `max_series`, before
+    /// anything is written. (Racing appends can still meet the limit in `get_or_create`.)
+    fn check_room<'k>(
+        &self,
+        keys: impl IntoIterator<Item = &'k SeriesKey>,
+    ) -> Result<(), StoreError> {
+        let registry = self.registry();
+        let mut new: Vec<&SeriesKey> = keys
+            .into_iter()
+            .filter(|key| !registry.series.contains_key(*key))
+            .collect();
+        new.sort();
+        new.dedup();
+        let limit = self.options.max_series;
+        match new.first() {
+            Some(first) if registry.series.len().saturating_add(new.len()) > limit => {
+                Err(StoreError::SeriesLimit {
+                    series: first.as_str().to_string(),
+                    limit,
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
     fn get_or_create(&self, key: &SeriesKey) -> Result<Arc<Mutex<SeriesState>>, StoreError> {
         if let Some(series) = self.get(key) {
             return Ok(series);
@@ -998,6 +1035,12 @@ impl Inner {
             .unwrap_or_else(PoisonError::into_inner);
         if let Some(series) = registry.series.get(key) {
             return Ok(series.clone());
+        }
+        if registry.series.len() >= self.options.max_series {
+            return Err(StoreError::SeriesLimit {
+                series: key.as_str().to_string(),
+                limit: self.options.max_series,
+            });
         }
         let id = SeriesId::try_from(registry.next_id).map_err(|_| StoreError::TooManySeries)?;
         let state = SeriesState {

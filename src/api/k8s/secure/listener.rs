@@ -1,15 +1,14 @@
 //! The TLS listener of the Kubernetes port: it accepts TCP connections and runs each TLS
 //! handshake in its own task (a slow or silent client cannot hold up the others), with the
 //! configuration in force at that moment (see [`super::tls`] for reloading); axum then serves
-//! HTTP/1.1 on the established streams. The peer's verified client certificate travels with
+//! HTTP/1.1 on the established streams ([`crate::api::connections`]). The peer's verified client certificate travels with
 //! each connection as a [`TlsPeer`], which the authentication middleware
 //! ([`super::frontproxy`]) reads.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use axum::extract::connect_info::Connected;
-use axum::serve::{IncomingStream, Listener};
+use axum::serve::Listener;
 use rustls::pki_types::CertificateDer;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
@@ -58,12 +57,6 @@ fn common_name(der: &CertificateDer<'_>) -> Option<String> {
         .ok()?
         .to_string();
     Some(name)
-}
-
-impl Connected<IncomingStream<'_, TlsListener>> for TlsPeer {
-    fn connect_info(stream: IncomingStream<'_, TlsListener>) -> TlsPeer {
-        stream.remote_addr().clone()
-    }
 }
 
 /// A listener yielding established TLS streams; handshakes run concurrently in their own tasks.

@@ -36,9 +36,10 @@ use tokio_util::task::TaskTracker;
 
 use super::incluster::{self, InClusterError};
 use super::status::Status;
+use crate::api::connections::ConnectionSettings;
 use crate::series::Span;
 use frontproxy::{Authentication, authenticate};
-use listener::{TlsListener, TlsPeer};
+use listener::TlsListener;
 use tls::{CertSource, TlsConfig, TlsError, TlsSources};
 
 /// The default Kubernetes port outside a container.
@@ -123,6 +124,7 @@ pub async fn start(
     options: &SecureServingOptions,
     api: Router,
     probes: Router,
+    connections: ConnectionSettings,
     token: &CancellationToken,
     tasks: &TaskTracker,
 ) -> Result<Option<SocketAddr>, SecureServingError> {
@@ -163,13 +165,14 @@ pub async fn start(
         "Kubernetes API serving over TLS"
     );
     let app = router(api, probes, Arc::new(authentication));
-    let serving = (token.clone(), tasks.clone());
-    tasks.spawn(async move {
-        let (token, tasks) = serving;
-        if let Err(error) = serve(tcp, tls, app, token, &tasks).await {
-            tracing::error!(%error, "the Kubernetes TLS port stopped");
-        }
-    });
+    tasks.spawn(serve(
+        tcp,
+        tls,
+        app,
+        connections,
+        token.clone(),
+        tasks.clone(),
+    ));
     Ok(address)
 }
 
@@ -210,20 +213,19 @@ pub fn router(api: Router, probes: Router, authentication: Arc<Authentication>) 
         .merge(probes)
 }
 
-/// Serves `app` on `tcp` until `token` is cancelled: the listener stops accepting, the
-/// requests in flight are finished. The listener's tasks are spawned on `tasks`.
+/// Serves `app` on `tcp` within `connections` until `token` is cancelled: the listener stops
+/// accepting, the requests in flight are finished. The listener's and the connections' tasks
+/// are spawned on `tasks`.
 pub async fn serve(
     tcp: TcpListener,
     tls: TlsConfig,
     app: Router,
+    connections: ConnectionSettings,
     token: CancellationToken,
-    tasks: &TaskTracker,
-) -> std::io::Result<()> {
-    let listener = TlsListener::new(tcp, tls, token.clone(), tasks);
-    let app = app.into_make_service_with_connect_info::<TlsPeer>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(token.cancelled_owned())
-        .await
+    tasks: TaskTracker,
+) {
+    let listener = TlsListener::new(tcp, tls, token.clone(), &tasks);
+    crate::api::connections::serve(listener, app, connections, "kubernetes", token, tasks).await;
 }
 
 /// Binds the TLS port: an explicit address must bind; the default may be busy (see the module
