@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::alerts::Alerts;
-use crate::api::auth::{Auth, TokensError};
+use crate::api::auth::{Auth, AuthError};
 use crate::api::cluster::{self, ClusterError, ClusterOptions, ClusterPorts};
 use crate::api::connections;
 use crate::api::{AppState, router};
@@ -60,8 +60,8 @@ pub enum AppError {
         #[source]
         source: std::io::Error,
     },
-    #[error("cannot read the tokens file")]
-    Auth(#[source] TokensError),
+    #[error(transparent)]
+    Auth(AuthError),
     #[error("cannot start the Kubernetes ports")]
     Cluster(#[source] ClusterError),
     #[error("HTTP server failed")]

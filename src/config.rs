@@ -46,6 +46,7 @@
 //!
 //! [auth]                        # see api::auth; required off loopback
 //! tokens_file = "/etc/prescale/tokens"   # `TOKEN ROLE` lines (read, write, admin)
+//! kubernetes = false           # also accept cluster tokens (TokenReview + SubjectAccessReview)
 //! protect_reads = false
 //!
 //! [alerts]                      # see the alerts module
@@ -84,8 +85,8 @@ pub enum ConfigError {
     #[error(
         "refusing to serve on {address} without authentication: anyone who can reach it could \
          push samples and rewrite every target. Give --auth-tokens-file FILE (or tokens_file in \
-         [auth]) with `TOKEN ROLE` lines, or listen on 127.0.0.1, or pass \
-         --allow-unauthenticated to serve it open anyway"
+         [auth]) with `TOKEN ROLE` lines, or set kubernetes = true in [auth] in a cluster, or \
+         listen on 127.0.0.1, or pass --allow-unauthenticated to serve it open anyway"
     )]
     Exposed { address: SocketAddr },
 }
@@ -283,9 +284,11 @@ impl Config {
         if let Some(tokens_file) = overrides.auth_tokens_file {
             auth.tokens_file = Some(tokens_file);
         }
-        if auth.protect_reads && auth.tokens_file.is_none() {
+        if auth.protect_reads && !auth.is_configured() {
             return Err(invalid(
-                "auth.protect_reads needs auth.tokens_file (or --auth-tokens-file)".into(),
+                "auth.protect_reads needs auth.tokens_file (or --auth-tokens-file) or \
+                 auth.kubernetes"
+                    .into(),
             ));
         }
         let alerts = file.alerts.unwrap_or_default();
@@ -305,10 +308,7 @@ impl Config {
             .listen
             .or(file.listen)
             .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("valid default"));
-        if !listen.ip().is_loopback()
-            && auth.tokens_file.is_none()
-            && !overrides.allow_unauthenticated
-        {
+        if !listen.ip().is_loopback() && !auth.is_configured() && !overrides.allow_unauthenticated {
             return Err(ConfigError::Exposed { address: listen });
         }
         Ok(Config {

@@ -471,7 +471,10 @@ async fn fake_api_server(
             if authorized {
                 axum::Json(config_map).into_response()
             } else {
-                let status = serde_json::json!({"kind": "Status", "message": "Unauthorized"});
+                let status = serde_json::json!({
+                    "kind": "Status", "status": "Failure", "code": 401,
+                    "reason": "Unauthorized", "message": "Unauthorized",
+                });
                 (StatusCode::UNAUTHORIZED, axum::Json(status)).into_response()
             }
         }),
@@ -508,7 +511,7 @@ async fn the_front_proxy_ca_and_names_are_read_from_the_cluster() {
     let port = fake_api_server(dir.path(), &cluster_ca, config_map, stop, &tasks).await;
     let account = dir.path().join("serviceaccount");
     std::fs::create_dir(&account).unwrap();
-    std::fs::write(account.join("token"), "service-account-token\n").unwrap();
+    std::fs::write(account.join("token"), "service-account-token").unwrap();
     cluster_ca.write(&account, "ca");
     let ca_file = dir.path().join("front-proxy-ca.crt");
     let port = port.to_string();

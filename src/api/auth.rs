@@ -17,8 +17,15 @@
 //! changes (a Kubernetes Secret's volume is updated in place); a change that does not parse is
 //! logged and the tokens in force stay.
 //!
-//! Without a tokens file nothing is checked: [`crate::config`] allows that only on loopback (or
-//! with `--allow-unauthenticated`).
+//! In a cluster, `[auth] kubernetes = true` also accepts the bearer tokens the cluster issues
+//! (ServiceAccount tokens): a token not in the file is checked with a `TokenReview`, and the
+//! request authorized with a `SubjectAccessReview` on the virtual group `prescale.io`
+//! ([`resource_request`]: resources `samples`, `targets` and `metrics`; verbs `get`, `create`,
+//! `update`, `delete`), both cached 10 s ([`crate::api::k8s::delegated`]). So RBAC decides:
+//! a Role granting `create` on `samples.prescale.io` lets a ServiceAccount push.
+//!
+//! Without either nothing is checked: [`crate::config`] allows that only on loopback (or with
+//! `--allow-unauthenticated`).
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
@@ -30,6 +37,9 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
+
+use crate::api::k8s::delegated::{Decision, Delegated, DelegatedError, ResourceRequest};
+use crate::api::k8s::incluster::{self, InClusterError};
 use tokio_util::sync::CancellationToken;
 
 /// The `[auth]` section of the configuration.
@@ -41,7 +51,20 @@ pub struct AuthConfig {
     /// Reads (`GET`, `HEAD`) need a token too (any role).
     #[serde(default)]
     pub protect_reads: bool,
+    /// Accept the cluster's bearer tokens (`TokenReview`), authorized by `SubjectAccessReview`.
+    #[serde(default)]
+    pub kubernetes: bool,
 }
+
+impl AuthConfig {
+    /// Whether anything checks who calls.
+    pub fn is_configured(&self) -> bool {
+        self.tokens_file.is_some() || self.kubernetes
+    }
+}
+
+/// The API group of the virtual resources requests are authorized on.
+pub const API_GROUP: &str = "prescale.io";
 
 /// What a token may do; each role includes the ones before it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -81,6 +104,15 @@ impl Role {
 
 /// Shortest token accepted: 16 characters (a random 16-character token is beyond guessing).
 pub const MIN_TOKEN_LENGTH: usize = 16;
+
+/// Why the access rules could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("cannot read the tokens file")]
+    Tokens(#[from] TokensError),
+    #[error("[auth] kubernetes needs the in-cluster API settings")]
+    Kubernetes(#[from] InClusterError),
+}
 
 /// Why a tokens file was refused; the message names the file and the line.
 #[derive(Debug, thiserror::Error)]
@@ -190,6 +222,7 @@ impl Tokens {
 #[derive(Debug)]
 pub struct Auth {
     tokens: Option<(PathBuf, RwLock<Arc<Tokens>>)>,
+    kubernetes: Option<Delegated>,
     protect_reads: bool,
 }
 
@@ -198,12 +231,14 @@ impl Auth {
     pub fn open() -> Auth {
         Auth {
             tokens: None,
+            kubernetes: None,
             protect_reads: false,
         }
     }
 
-    /// The rules of `config`, reading its tokens file now.
-    pub fn load(config: &AuthConfig) -> Result<Auth, TokensError> {
+    /// The rules of `config`, reading its tokens file now, and making the in-cluster client
+    /// when `kubernetes` is on.
+    pub fn load(config: &AuthConfig) -> Result<Auth, AuthError> {
         let tokens = match &config.tokens_file {
             None => None,
             Some(path) => {
@@ -214,15 +249,20 @@ impl Auth {
                 Some((path.clone(), RwLock::new(Arc::new(tokens))))
             }
         };
+        let kubernetes = match config.kubernetes {
+            false => None,
+            true => Some(Delegated::new(incluster::client()?)),
+        };
         Ok(Auth {
             tokens,
+            kubernetes,
             protect_reads: config.protect_reads,
         })
     }
 
     /// Whether requests are checked at all.
     pub fn is_enabled(&self) -> bool {
-        self.tokens.is_some()
+        self.tokens.is_some() || self.kubernetes.is_some()
     }
 
     /// The role a request needs, if any.
@@ -243,44 +283,111 @@ impl Auth {
     }
 
     /// Allows the request, or answers why not.
-    fn check(
+    async fn check(
         &self,
         method: &Method,
         path: &str,
         authorization: Option<&[u8]>,
     ) -> Result<(), Refusal> {
-        let Some((_, tokens)) = &self.tokens else {
+        if !self.is_enabled() {
             return Ok(());
-        };
+        }
         let Some(needed) = self.needed(method, path) else {
             return Ok(());
         };
         let presented = authorization.and_then(bearer);
-        let role = presented.and_then(|token| {
-            tokens
+        let what = format!("{method} {}", crate::api::error::clip(path));
+        let role = match (&self.tokens, presented) {
+            (Some((_, tokens)), Some(token)) => tokens
                 .read()
                 .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .role_of(token)
-        });
-        let what = format!("{method} {}", crate::api::error::clip(path));
+                .role_of(token),
+            _ => None,
+        };
         match role {
-            None => {
-                let why = if presented.is_some() {
-                    "the bearer token is not known"
-                } else {
-                    "no bearer token was given"
-                };
-                Err(Refusal::Unauthenticated(format!(
-                    "{what} needs a token with role {} (`Authorization: Bearer TOKEN`); {why}",
-                    needed.or_above()
-                )))
+            Some(role) if role < needed => {
+                return Err(Refusal::Forbidden(format!(
+                    "{what} needs a token with role {}; this token's role is {}",
+                    needed.or_above(),
+                    role.name()
+                )));
             }
-            Some(role) if role < needed => Err(Refusal::Forbidden(format!(
-                "{what} needs a token with role {}; this token's role is {}",
-                needed.or_above(),
-                role.name()
+            Some(_) => return Ok(()),
+            None => {}
+        }
+        if let (Some(kubernetes), Some(token)) = (&self.kubernetes, presented) {
+            return self.check_kubernetes(kubernetes, method, path, token).await;
+        }
+        let why = if presented.is_some() {
+            "the bearer token is not known"
+        } else {
+            "no bearer token was given"
+        };
+        let how = match (&self.tokens, &self.kubernetes) {
+            (Some(_), None) => format!("a token with role {}", needed.or_above()),
+            (None, _) => "a Kubernetes token whose user RBAC allows it".to_string(),
+            (Some(_), Some(_)) => format!(
+                "a token with role {}, or a Kubernetes token whose user RBAC allows it",
+                needed.or_above()
+            ),
+        };
+        Err(Refusal::Unauthenticated(format!(
+            "{what} needs {how} (`Authorization: Bearer TOKEN`); {why}"
+        )))
+    }
+
+    /// A token not in the file, checked by the cluster: `TokenReview`, then
+    /// `SubjectAccessReview` on the request's [`resource_request`].
+    async fn check_kubernetes(
+        &self,
+        kubernetes: &Delegated,
+        method: &Method,
+        path: &str,
+        token: &[u8],
+    ) -> Result<(), Refusal> {
+        let what = format!("{method} {}", crate::api::error::clip(path));
+        let unavailable = |error: DelegatedError| {
+            Refusal::Unavailable(format!(
+                "{what}: cannot check the token with the cluster: {error}"
+            ))
+        };
+        let Ok(token) = std::str::from_utf8(token) else {
+            return Err(Refusal::Unauthenticated(format!(
+                "{what}: the bearer token is not text"
+            )));
+        };
+        let Some(user) = kubernetes.authenticate(token).await.map_err(unavailable)? else {
+            return Err(Refusal::Unauthenticated(format!(
+                "{what}: the bearer token is not known here, and the cluster's TokenReview does \
+                 not accept it"
+            )));
+        };
+        let request = resource_request(method, path);
+        match kubernetes
+            .authorize(&user, &request)
+            .await
+            .map_err(unavailable)?
+        {
+            Decision::Allowed => {
+                tracing::debug!(user = %user.name, verb = request.verb, resource = request.resource, "authorized by the cluster");
+                Ok(())
+            }
+            Decision::Denied(reason) => Err(Refusal::Forbidden(format!(
+                "{what}: user {:?} may not {} {}.{API_GROUP}{}{}",
+                crate::api::error::clip(&user.name),
+                request.verb,
+                request.resource,
+                request
+                    .name
+                    .as_deref()
+                    .map(|name| format!(" {:?}", crate::api::error::clip(name)))
+                    .unwrap_or_default(),
+                if reason.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", crate::api::error::clip(&reason))
+                }
             ))),
-            Some(_) => Ok(()),
         }
     }
 
@@ -347,6 +454,47 @@ pub async fn watch(auth: Arc<Auth>, token: CancellationToken) {
     }
 }
 
+/// What a request on the plain port does, as a verb on a resource of [`API_GROUP`]:
+///
+/// | request | resource | verb |
+/// | --- | --- | --- |
+/// | `POST /api/v1/series/{s}/samples`, `POST /api/v1/write` | `samples` | `create` |
+/// | `GET /api/v1/series…` | `samples` | `get` |
+/// | `DELETE /api/v1/series/{s}` | `samples` | `delete` |
+/// | `GET /api/v1/targets…` | `targets` | `get` |
+/// | `PUT /api/v1/targets/{t}` | `targets` (name `t`) | `update` |
+/// | `DELETE /api/v1/targets/{t}` | `targets` (name `t`) | `delete` |
+/// | any other `GET` (`/metrics`, `/apis/…`) | `metrics` | `get` |
+/// | any other write | `targets` | by method |
+pub fn resource_request(method: &Method, path: &str) -> ResourceRequest {
+    let verb = match *method {
+        Method::GET | Method::HEAD => "get",
+        Method::POST => "create",
+        Method::PUT | Method::PATCH => "update",
+        Method::DELETE => "delete",
+        _ => "update",
+    };
+    let is_read = verb == "get";
+    let resource = if path == "/api/v1/write" || path.starts_with("/api/v1/series") {
+        "samples"
+    } else if path.starts_with("/api/v1/targets") || !is_read {
+        "targets"
+    } else {
+        "metrics"
+    };
+    let name = path
+        .strip_prefix("/api/v1/targets/")
+        .map(|rest| rest.split('/').next().unwrap_or(rest))
+        .filter(|name| !name.is_empty())
+        .map(str::to_string);
+    ResourceRequest {
+        group: API_GROUP,
+        resource,
+        verb,
+        name,
+    }
+}
+
 /// The token of an `Authorization: Bearer TOKEN` header.
 fn bearer(value: &[u8]) -> Option<&[u8]> {
     let scheme = value.get(..7)?;
@@ -362,6 +510,8 @@ fn bearer(value: &[u8]) -> Option<&[u8]> {
 pub enum Refusal {
     Unauthenticated(String),
     Forbidden(String),
+    /// The cluster could not be asked: `503`.
+    Unavailable(String),
 }
 
 impl Refusal {
@@ -369,6 +519,7 @@ impl Refusal {
         match self {
             Refusal::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             Refusal::Forbidden(_) => StatusCode::FORBIDDEN,
+            Refusal::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }
@@ -376,7 +527,9 @@ impl Refusal {
 impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
         let status = self.status();
-        let (Refusal::Unauthenticated(message) | Refusal::Forbidden(message)) = self;
+        let (Refusal::Unauthenticated(message)
+        | Refusal::Forbidden(message)
+        | Refusal::Unavailable(message)) = self;
         let mut response =
             (status, axum::Json(serde_json::json!({ "error": message }))).into_response();
         if status == StatusCode::UNAUTHORIZED {
@@ -395,7 +548,10 @@ pub async fn authorize(State(auth): State<Arc<Auth>>, request: Request, next: Ne
         .headers()
         .get(header::AUTHORIZATION)
         .map(HeaderValue::as_bytes);
-    if let Err(refused) = auth.check(request.method(), request.uri().path(), authorization) {
+    let checked = auth
+        .check(request.method(), request.uri().path(), authorization)
+        .await;
+    if let Err(refused) = checked {
         tracing::info!(
             method = %request.method(),
             path = %crate::api::error::clip(request.uri().path()),
@@ -423,13 +579,18 @@ mod tests {
                 PathBuf::from("tokens"),
                 RwLock::new(Arc::new(Tokens::parse(&text, "tokens").unwrap())),
             )),
+            kubernetes: None,
             protect_reads,
         }
     }
 
     fn status(auth: &Auth, method: Method, path: &str, token: Option<&str>) -> u16 {
         let header = token.map(|t| format!("Bearer {t}"));
-        match auth.check(&method, path, header.as_deref().map(str::as_bytes)) {
+        let check = auth.check(&method, path, header.as_deref().map(str::as_bytes));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        match runtime.block_on(check) {
             Ok(()) => 200,
             Err(refusal) => refusal.status().as_u16(),
         }
@@ -473,6 +634,71 @@ mod tests {
     }
 
     #[test]
+    fn requests_map_to_verbs_on_resources() {
+        let cases = [
+            (
+                Method::POST,
+                "/api/v1/series/web/samples",
+                "samples",
+                "create",
+                None,
+            ),
+            (Method::POST, "/api/v1/write", "samples", "create", None),
+            (
+                Method::GET,
+                "/api/v1/series/web/forecast",
+                "samples",
+                "get",
+                None,
+            ),
+            (
+                Method::DELETE,
+                "/api/v1/series/web",
+                "samples",
+                "delete",
+                None,
+            ),
+            (
+                Method::PUT,
+                "/api/v1/targets/web",
+                "targets",
+                "update",
+                Some("web"),
+            ),
+            (
+                Method::DELETE,
+                "/api/v1/targets/web",
+                "targets",
+                "delete",
+                Some("web"),
+            ),
+            (
+                Method::GET,
+                "/api/v1/targets/web/plan",
+                "targets",
+                "get",
+                Some("web"),
+            ),
+            (Method::GET, "/api/v1/targets", "targets", "get", None),
+            (Method::GET, "/metrics", "metrics", "get", None),
+            (Method::POST, "/elsewhere", "targets", "create", None),
+        ];
+        for (method, path, resource, verb, name) in cases {
+            let request = resource_request(&method, path);
+            assert_eq!(
+                (
+                    request.group,
+                    request.resource,
+                    request.verb,
+                    request.name.as_deref()
+                ),
+                (API_GROUP, resource, verb, name),
+                "{method} {path}"
+            );
+        }
+    }
+
+    #[test]
     fn the_bearer_scheme_is_case_insensitive_and_others_are_not_tokens() {
         assert_eq!(bearer(b"Bearer abc"), Some(&b"abc"[..]));
         assert_eq!(bearer(b"bearer  abc "), Some(&b"abc"[..]));
@@ -512,7 +738,7 @@ mod tests {
         std::fs::write(&path, format!("{ADMIN} admin\n")).unwrap();
         let auth = Auth::load(&AuthConfig {
             tokens_file: Some(path.clone()),
-            protect_reads: false,
+            ..AuthConfig::default()
         })
         .unwrap();
         let mut last = None;

@@ -10,18 +10,27 @@
 //! unauthenticated) and again every [`REFRESH`], so a rotated front-proxy CA reaches prescale
 //! without a restart; a failed refresh is logged and the file kept.
 //!
-//! The in-cluster connection is the standard one: `https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT`,
-//! the service account's `token` (re-read at every fetch, as bound tokens rotate) and `ca.crt`
-//! from `/var/run/secrets/kubernetes.io/serviceaccount`, or from the directory in
-//! `PRESCALE_SERVICE_ACCOUNT_DIR` (tests, unusual mounts).
+//! The in-cluster connection is the standard one, made by the `kube` client ([`client`]):
+//! `https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT`, the service account's `token`
+//! and `ca.crt` (both re-read by the client as they rotate) from
+//! `/var/run/secrets/kubernetes.io/serviceaccount`, or from the directory in
+//! `PRESCALE_SERVICE_ACCOUNT_DIR` (tests, unusual mounts). The same client serves the delegated
+//! authentication of the plain port ([`super::delegated`]).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use k8s_openapi::api::core::v1::ConfigMap;
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 use tokio_util::sync::CancellationToken;
 
 /// How often the ConfigMap is fetched again.
 pub const REFRESH: Duration = Duration::from_secs(600);
+
+/// The longest a call to the API server may take (connecting, sending, answering).
+pub const API_TIMEOUT: Duration = Duration::from_secs(10);
 
 const NAMESPACE: &str = "kube-system";
 const CONFIG_MAP: &str = "extension-apiserver-authentication";
@@ -42,8 +51,10 @@ pub enum InClusterError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("GET {url}: {message}")]
-    Request { url: String, message: String },
+    #[error("cannot make a Kubernetes client: {0}")]
+    Client(String),
+    #[error("GET {NAMESPACE}/{CONFIG_MAP}: {0}")]
+    Request(String),
     #[error("{NAMESPACE}/{CONFIG_MAP}: {0}")]
     Content(String),
 }
@@ -61,12 +72,9 @@ fn service_account_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(DEFAULT_SERVICE_ACCOUNT_DIR))
 }
 
-fn read(path: PathBuf) -> Result<Vec<u8>, InClusterError> {
-    std::fs::read(&path).map_err(|source| InClusterError::Read { path, source })
-}
-
-/// Fetches the ConfigMap with the pod's service account.
-pub async fn fetch() -> Result<FrontProxySettings, InClusterError> {
+/// A client of the cluster's API server with the pod's service account; every call times out
+/// after [`API_TIMEOUT`].
+pub fn client() -> Result<kube::Client, InClusterError> {
     let host = std::env::var("KUBERNETES_SERVICE_HOST")
         .map_err(|_| InClusterError::NotInCluster("KUBERNETES_SERVICE_HOST"))?;
     let port = std::env::var("KUBERNETES_SERVICE_PORT")
@@ -77,48 +85,74 @@ pub async fn fetch() -> Result<FrontProxySettings, InClusterError> {
         host
     };
     let dir = service_account_dir();
-    let token = read(dir.join("token"))?;
-    let token = String::from_utf8_lossy(&token).trim().to_string();
-    let ca_path = dir.join("ca.crt");
-    let ca = read(ca_path.clone())?;
-    let url =
-        format!("https://{host}:{port}/api/v1/namespaces/{NAMESPACE}/configmaps/{CONFIG_MAP}");
-    let failed = |message: String| InClusterError::Request {
-        url: url.clone(),
-        message,
-    };
-    let roots = reqwest::Certificate::from_pem_bundle(&ca).map_err(|e| InClusterError::Read {
-        path: ca_path,
-        source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+    let token = dir.join("token");
+    // Read now, so that a missing file is named at start rather than at the first call.
+    std::fs::metadata(&token).map_err(|source| InClusterError::Read {
+        path: token.clone(),
+        source,
     })?;
-    let client = reqwest::Client::builder()
-        .tls_certs_only(roots)
-        .timeout(Duration::from_secs(10))
-        .build()
-        .map_err(|e| failed(e.to_string()))?;
-    let response = client
-        .get(&url)
-        .bearer_auth(token)
-        .send()
-        .await
-        .map_err(|e| failed(format!("{e:#}")))?;
-    let status = response.status();
-    let body: serde_json::Value = response
-        .json()
-        .await
-        .map_err(|e| failed(format!("{status}: not JSON: {e}")))?;
-    if !status.is_success() {
-        let message = body["message"].as_str().unwrap_or("").to_string();
-        return Err(failed(format!("{status}: {message}")));
+    let ca_path = dir.join("ca.crt");
+    let ca = std::fs::read(&ca_path).map_err(|source| InClusterError::Read {
+        path: ca_path.clone(),
+        source,
+    })?;
+    let roots: Vec<Vec<u8>> = CertificateDer::pem_slice_iter(&ca)
+        .map(|cert| cert.map(|der| der.to_vec()))
+        .collect::<Result<_, _>>()
+        .map_err(|e| InClusterError::Read {
+            path: ca_path.clone(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()),
+        })?;
+    if roots.is_empty() {
+        return Err(InClusterError::Read {
+            path: ca_path,
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, "no certificate"),
+        });
     }
-    parse(&body)
+    let url = format!("https://{host}:{port}")
+        .parse()
+        .map_err(|e| InClusterError::Client(format!("https://{host}:{port}: {e}")))?;
+    let mut config = kube::Config::new(url);
+    config.root_cert = Some(roots);
+    config.root_cert_file = Some(ca_path);
+    config.auth_info.token_file = Some(token.display().to_string());
+    config.connect_timeout = Some(API_TIMEOUT);
+    config.read_timeout = Some(API_TIMEOUT);
+    config.write_timeout = Some(API_TIMEOUT);
+    kube::Client::try_from(config).map_err(|e| InClusterError::Client(e.to_string()))
 }
 
-/// Reads the two keys out of the ConfigMap object.
-fn parse(config_map: &serde_json::Value) -> Result<FrontProxySettings, InClusterError> {
-    let data = &config_map["data"];
-    let client_ca_pem = data["requestheader-client-ca-file"]
-        .as_str()
+/// Fetches the ConfigMap with `client`.
+pub async fn fetch(client: &kube::Client) -> Result<FrontProxySettings, InClusterError> {
+    let config_maps: kube::Api<ConfigMap> = kube::Api::namespaced(client.clone(), NAMESPACE);
+    let config_map = config_maps
+        .get(CONFIG_MAP)
+        .await
+        .map_err(|e| InClusterError::Request(describe(&e)))?;
+    parse(&config_map.data.unwrap_or_default())
+}
+
+/// A client error in words: the API server's own `Status` (code, reason and message) when it
+/// answered one.
+pub fn describe(error: &kube::Error) -> String {
+    match error {
+        kube::Error::Api(status) => {
+            let mut text = format!("the API server answered {}", status.code);
+            for part in [&status.reason, &status.message] {
+                if !part.is_empty() {
+                    text.push_str(&format!(" {part}"));
+                }
+            }
+            text
+        }
+        other => other.to_string(),
+    }
+}
+
+/// Reads the two keys out of the ConfigMap's data.
+fn parse(data: &BTreeMap<String, String>) -> Result<FrontProxySettings, InClusterError> {
+    let client_ca_pem = data
+        .get("requestheader-client-ca-file")
         .filter(|pem| pem.contains("BEGIN CERTIFICATE"))
         .ok_or_else(|| {
             InClusterError::Content(
@@ -127,8 +161,8 @@ fn parse(config_map: &serde_json::Value) -> Result<FrontProxySettings, InCluster
                     .to_string(),
             )
         })?
-        .to_string();
-    let allowed_names = match data["requestheader-allowed-names"].as_str() {
+        .clone();
+    let allowed_names = match data.get("requestheader-allowed-names").map(String::as_str) {
         None | Some("") => Vec::new(),
         Some(list) => serde_json::from_str::<Vec<String>>(list).map_err(|e| {
             InClusterError::Content(format!(
@@ -158,14 +192,14 @@ pub fn write_ca(path: &Path, pem: &str) -> Result<(), InClusterError> {
 }
 
 /// Refreshes the CA file every [`REFRESH`] until `token` is cancelled; failures are logged.
-pub async fn refresh(path: PathBuf, token: CancellationToken) {
+pub async fn refresh(client: kube::Client, path: PathBuf, token: CancellationToken) {
     loop {
         tokio::select! {
             biased;
             () = token.cancelled() => return,
             () = tokio::time::sleep(REFRESH) => {}
         }
-        let outcome = match fetch().await {
+        let outcome = match fetch(&client).await {
             Ok(settings) => write_ca(&path, &settings.client_ca_pem),
             Err(error) => Err(error),
         };
@@ -181,24 +215,32 @@ mod tests {
 
     #[test]
     fn the_config_map_is_read_as_kubernetes_writes_it() {
-        let config_map = serde_json::json!({
-            "data": {
-                "requestheader-client-ca-file": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
-                "requestheader-allowed-names": "[\"front-proxy-client\"]",
-                "requestheader-username-headers": "[\"X-Remote-User\"]",
-            }
-        });
+        let data = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let config_map = data(&[
+            (
+                "requestheader-client-ca-file",
+                "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+            ),
+            ("requestheader-allowed-names", "[\"front-proxy-client\"]"),
+            ("requestheader-username-headers", "[\"X-Remote-User\"]"),
+        ]);
         let settings = parse(&config_map).unwrap();
         assert_eq!(settings.allowed_names, ["front-proxy-client"]);
         assert!(settings.client_ca_pem.starts_with("-----BEGIN"));
-        let err = parse(&serde_json::json!({"data": {}}))
-            .unwrap_err()
-            .to_string();
+        let err = parse(&data(&[])).unwrap_err().to_string();
         assert!(err.contains("requestheader-client-ca-file"), "{err}");
-        let bad = serde_json::json!({"data": {
-            "requestheader-client-ca-file": "-----BEGIN CERTIFICATE-----",
-            "requestheader-allowed-names": "front-proxy-client",
-        }});
+        let bad = data(&[
+            (
+                "requestheader-client-ca-file",
+                "-----BEGIN CERTIFICATE-----",
+            ),
+            ("requestheader-allowed-names", "front-proxy-client"),
+        ]);
         assert!(parse(&bad).unwrap_err().to_string().contains("JSON list"));
     }
 

@@ -10,8 +10,10 @@
 //! - [`selector`]: label selectors (`?labelSelector=`), parsed and matched as Kubernetes does;
 //! - [`secure`]: the TLS port with front-proxy client-certificate authentication — its flags,
 //!   certificates (reloaded when they change, or self-signed), listener and authentication;
-//! - [`incluster`]: the front-proxy CA and allowed names read from the cluster
-//!   (`--requestheader-from-cluster`).
+//! - [`incluster`]: the in-cluster API client, and the front-proxy CA and allowed names read
+//!   from the cluster (`--requestheader-from-cluster`);
+//! - [`delegated`]: bearer tokens checked with `TokenReview`, requests authorized with
+//!   `SubjectAccessReview`, both cached.
 //!
 //! The serving tasks stop when a `CancellationToken` is cancelled, and are spawned on a
 //! `TaskTracker` the caller passes, so that its shutdown can await them.
@@ -23,6 +25,7 @@
 //! gets `406 Not Acceptable`, so the client (and the aggregator) fall back to the legacy
 //! documents.
 
+pub mod delegated;
 pub mod external;
 pub mod incluster;
 pub mod openapi;

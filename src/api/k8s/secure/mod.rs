@@ -104,7 +104,7 @@ impl Default for SecureServingOptions {
 pub enum SecureServingError {
     #[error(transparent)]
     Tls(#[from] TlsError),
-    #[error("--requestheader-from-cluster: {0}")]
+    #[error("--requestheader-from-cluster")]
     InCluster(#[from] InClusterError),
     #[error("cannot listen on {address} ({what}): {source}")]
     Listen {
@@ -188,7 +188,8 @@ async fn authentication(
     };
     let mut allowed_names = options.requestheader_allowed_names.clone();
     if options.requestheader_from_cluster {
-        let settings = incluster::fetch().await?;
+        let client = incluster::client()?;
+        let settings = incluster::fetch(&client).await?;
         incluster::write_ca(ca, &settings.client_ca_pem)?;
         if allowed_names.is_empty() {
             allowed_names = settings.allowed_names;
@@ -197,7 +198,7 @@ async fn authentication(
             client_ca = %ca.display(),
             "front-proxy CA read from kube-system/extension-apiserver-authentication"
         );
-        tasks.spawn(incluster::refresh(ca.clone(), token.clone()));
+        tasks.spawn(incluster::refresh(client, ca.clone(), token.clone()));
     }
     Ok(Authentication::FrontProxy { allowed_names })
 }
