@@ -138,6 +138,7 @@ async fn fake_cluster(
     let sources = TlsSources {
         cert: CertSource::Files { cert, key },
         client_ca: None,
+        user_ca: None,
     };
     let tls = prescale::api::k8s::secure::tls::load(
         sources,

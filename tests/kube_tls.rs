@@ -78,7 +78,7 @@ async fn front_proxy_certificates_are_required_and_the_api_is_complete() {
     .await;
     let base = tls_base(&server);
     server.wait_for_log(
-        &["front-proxy client certificates required"],
+        &["front-proxy client certificates (with X-Remote-User)"],
         Duration::ZERO,
     );
     assert!(
@@ -158,7 +158,7 @@ async fn front_proxy_certificates_are_required_and_the_api_is_complete() {
         &proxy,
         &base,
         &format!("{METRIC}?labelSelector=env%3Ddev"),
-        &[],
+        &as_hpa,
     )
     .await
     .unwrap();
@@ -173,9 +173,14 @@ async fn front_proxy_certificates_are_required_and_the_api_is_complete() {
     );
     // A selector that does not parse: BadRequest.
     for bad in ["env%20in%20prod", "env%3D%3D%3Dx", "-x%3D1", "tier%3Eten"] {
-        let (status, body) = get(&proxy, &base, &format!("{METRIC}?labelSelector={bad}"), &[])
-            .await
-            .unwrap();
+        let (status, body) = get(
+            &proxy,
+            &base,
+            &format!("{METRIC}?labelSelector={bad}"),
+            &as_hpa,
+        )
+        .await
+        .unwrap();
         assert_eq!(status, 400, "{bad}: {body}");
         assert_eq!(body["kind"], "Status");
         assert_eq!(body["reason"], "BadRequest");
@@ -189,7 +194,7 @@ async fn front_proxy_certificates_are_required_and_the_api_is_complete() {
         "/openapi/v3/apis/nope",
         "/no/such/path",
     ] {
-        let (status, body) = get(&proxy, &base, path, &[]).await.unwrap();
+        let (status, body) = get(&proxy, &base, path, &as_hpa).await.unwrap();
         assert_eq!(status, 404, "{path}: {body}");
         assert_eq!(body["kind"], "Status", "{path}");
     }
@@ -199,13 +204,13 @@ async fn front_proxy_certificates_are_required_and_the_api_is_complete() {
     let v2beta1 = "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList";
     let aggregated = format!("{v2},{v2beta1}");
     for path in ["/apis", "/apis/external.metrics.k8s.io/v1beta1"] {
-        let (status, body) = get(&proxy, &base, path, &[("Accept", &aggregated)])
+        let (status, body) = get(&proxy, &base, path, &[("Accept", &aggregated), as_hpa[0]])
             .await
             .unwrap();
         assert_eq!(status, 406, "{path}: {body}");
         assert_eq!(body["kind"], "Status");
         let both = format!("{aggregated},application/json");
-        let (status, body) = get(&proxy, &base, path, &[("Accept", &both)])
+        let (status, body) = get(&proxy, &base, path, &[("Accept", &both), as_hpa[0]])
             .await
             .unwrap();
         assert_eq!(status, 200, "{path}: {body}");
@@ -214,7 +219,7 @@ async fn front_proxy_certificates_are_required_and_the_api_is_complete() {
     // OpenAPI documents, validated by a real OpenAPI validator when scripts/test.sh gives one.
     let mut documents = Vec::new();
     for path in ["/openapi/v2", "/openapi/v3"] {
-        let (status, document) = get(&proxy, &base, path, &[]).await.unwrap();
+        let (status, document) = get(&proxy, &base, path, &as_hpa).await.unwrap();
         assert_eq!(status, 200, "{path}: {document}");
         documents.push((path.to_string(), document));
     }
@@ -223,7 +228,7 @@ async fn front_proxy_certificates_are_required_and_the_api_is_complete() {
         .as_str()
         .expect("the v3 index names the group-version document")
         .to_string();
-    let (status, document) = get(&proxy, &base, &v3, &[]).await.unwrap();
+    let (status, document) = get(&proxy, &base, &v3, &as_hpa).await.unwrap();
     assert_eq!(status, 200, "{document}");
     assert_eq!(document["openapi"], "3.0.0");
     documents.push((v3, document));
@@ -251,9 +256,19 @@ async fn front_proxy_certificates_are_required_and_the_api_is_complete() {
         refused.is_err(),
         "a certificate from an unknown CA must be refused: {refused:?}"
     );
-    // Probes need no certificate.
+    // The front proxy's certificate without the user it vouches for authenticates nobody.
+    let (status, body) = get(&proxy, &base, METRIC, &[]).await.unwrap();
+    assert_eq!(status, 401, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("X-Remote-User"),
+        "{body}"
+    );
+    // Probes need no certificate, and name no target there.
     let (status, _) = get(&anonymous, &base, "/healthz", &[]).await.unwrap();
     assert_eq!(status, 200);
+    let (_, ready) = get(&anonymous, &base, "/readyz", &[]).await.unwrap();
+    assert!(ready["status"].is_string(), "{ready}");
+    assert!(!ready.to_string().contains("web"), "{ready}");
     // The plain port still serves the Kubernetes paths.
     let plain = common::client();
     let (status, list) = get(&plain, &server.url, METRIC, &[]).await.unwrap();
@@ -452,6 +467,7 @@ async fn fake_api_server(
     let sources = TlsSources {
         cert: CertSource::Files { cert, key },
         client_ca: None,
+        user_ca: None,
     };
     let tls = prescale::api::k8s::secure::tls::load(
         sources,

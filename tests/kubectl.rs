@@ -86,7 +86,9 @@ async fn kubectl_get_raw_reads_discovery_and_the_metric() {
 }
 
 /// `kubectl get --raw` against the TLS port, as an operator checks an aggregated API server:
-/// a kubeconfig with the serving CA and a client certificate from the front-proxy CA.
+/// a kubeconfig with the serving CA and a client certificate from the users' CA
+/// (`--client-ca-file`). The front proxy's own certificate, without the `X-Remote-User` the
+/// aggregator adds, authenticates nobody.
 #[tokio::test]
 async fn kubectl_get_raw_over_https_with_a_client_certificate() {
     use common::pki::Ca;
@@ -94,24 +96,28 @@ async fn kubectl_get_raw_over_https_with_a_client_certificate() {
     let dir = tempfile::tempdir().unwrap();
     let serving_ca = Ca::new("serving-ca");
     let front_proxy_ca = Ca::new("front-proxy-ca");
+    let users_ca = Ca::new("users-ca");
     let (cert, key) = serving_ca.server().write(dir.path(), "serving");
     let client_ca = front_proxy_ca.write(dir.path(), "front-proxy-ca");
+    let user_ca = users_ca.write(dir.path(), "users-ca");
     let server_ca = serving_ca.write(dir.path(), "serving-ca");
-    let (client_cert, client_key) = front_proxy_ca
+    let (client_cert, client_key) = users_ca.client("operator").write(dir.path(), "client");
+    let (proxy_cert, proxy_key) = front_proxy_ca
         .client("front-proxy-client")
-        .write(dir.path(), "client");
+        .write(dir.path(), "proxy");
     let config = dir.path().join("prescale.toml");
     std::fs::write(
         &config,
         "replan_interval = \"1s\"\n[targets.web]\nseries = \"web_rps\"\ncapacity_per_replica = 10\nmin_replicas = 3\nmax_replicas = 9\nlabels = { env = \"prod\" }\n",
     )
     .unwrap();
-    let server = common::pki::start_aggregated(
+    let server = common::pki::start_aggregated_with(
         dir.path(),
         &config,
         (&cert, &key),
         &client_ca,
         "front-proxy-client",
+        &["--client-ca-file", user_ca.to_str().unwrap()],
     )
     .await;
     let address = server.logged_field("tls_address").expect("TLS address");
@@ -162,7 +168,11 @@ async fn kubectl_get_raw_over_https_with_a_client_certificate() {
     assert_eq!(list["items"][0]["value"], "3");
     assert_eq!(list["items"][0]["metricLabels"]["env"], "prod");
     server.wait_for_log(
-        &["Kubernetes API request", "front-proxy-client", "openapi/v3"],
+        &[
+            "Kubernetes API request (client certificate)",
+            "operator",
+            "openapi/v3",
+        ],
         Duration::from_secs(5),
     );
 
@@ -186,6 +196,19 @@ async fn kubectl_get_raw_over_https_with_a_client_certificate() {
         err.contains("BadRequest") || err.contains("labelSelector"),
         "{err}"
     );
+    // The front proxy's certificate alone: no X-Remote-User, no user.
+    let proxy = kubeconfig(
+        "proxy",
+        &format!(
+            "\n    client-certificate: {}\n    client-key: {}",
+            proxy_cert.display(),
+            proxy_key.display()
+        ),
+    );
+    let out = raw(&proxy, "/apis/external.metrics.k8s.io/v1beta1");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("Unauthorized"), "{err}");
     // (A token, not an empty user: kubectl would prompt for a password on stdin over HTTPS.)
     let anonymous = kubeconfig("anonymous", "{token: not-a-certificate}");
     let out = raw(&anonymous, "/apis/external.metrics.k8s.io/v1beta1");

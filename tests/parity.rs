@@ -140,7 +140,7 @@ fn engine_and_backtest_make_identical_plans() {
             );
             match (&*state, &policies[k].last_plan) {
                 (PlanState::Planned { plan, .. }, Some(backtest_plan)) => {
-                    assert_eq!(plan, backtest_plan, "target {name} at step {t}");
+                    assert_eq!(&**plan, backtest_plan, "target {name} at step {t}");
                     assert_eq!(plan.computed_at, now, "target {name} at step {t}");
                     replicas[k] = plan.current.replicas;
                     planned_steps += 1;

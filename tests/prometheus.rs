@@ -933,3 +933,68 @@ remote_write:
         format!(r#"scrape_samples_scraped{{instance="127.0.0.1:{prescale_port}",job="prescale"}}"#);
     assert!(samples(&server, &wrong).await.is_empty());
 }
+
+/// A pull source whose Prometheus is down is named in `/readyz` and in the plan's reason, and
+/// the plan says until when the safety net trusted the newest observation (it is off after).
+#[tokio::test]
+async fn a_pull_source_that_is_down_is_named_in_readyz_and_the_plan() {
+    let dir = tempfile::tempdir().unwrap();
+    let dead = free_port();
+    let config = dir.path().join("prescale.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[[sources]]
+url = "http://127.0.0.1:{dead}"
+query = "sum(rate(http_requests_total[1m]))"
+series = "pulled_rps"
+step = "1m"
+interval = "1s"
+
+[targets.web]
+series = "pulled_rps"
+capacity_per_replica = 20
+max_replicas = 30
+lead_time = "3m"
+"#
+        ),
+    )
+    .unwrap();
+    let server = Server::start(
+        &dir.path().join("data"),
+        &["--config", config.to_str().unwrap()],
+    );
+    // Three days of history, ending 20 minutes ago: too old for the safety net.
+    let end = now() - 1200;
+    for chunk in common::daily_samples(end, 3 * 1440).chunks(2000) {
+        push(&server, "pulled_rps", chunk).await;
+    }
+    let plan = common::wait_for_200(
+        &server.url("/api/v1/targets/web/plan"),
+        Duration::from_secs(60),
+    )
+    .await;
+    let current = &plan["current"];
+    let reason = current["reason"].as_str().unwrap();
+    assert!(
+        reason.contains(r#"the Prometheus pull source of "pulled_rps" is failing"#)
+            && reason.contains("never succeeded")
+            && reason.contains("the safety net is off"),
+        "{reason}"
+    );
+    let at = chrono::DateTime::parse_from_rfc3339(current["observed_at"].as_str().unwrap())
+        .unwrap()
+        .timestamp();
+    let until =
+        chrono::DateTime::parse_from_rfc3339(current["observed_trusted_until"].as_str().unwrap())
+            .unwrap()
+            .timestamp();
+    assert_eq!(until - at, 300, "{current}");
+    assert!(current["observed_load"].is_null(), "{current}");
+    let ready = common::get_json(server.url("/readyz")).await;
+    let down = ready["pull_sources_down"]["pulled_rps"]
+        .as_str()
+        .unwrap_or("");
+    assert!(down.contains("polls in a row"), "{ready}");
+}

@@ -62,7 +62,7 @@ pub async fn start(
     tasks: &TaskTracker,
 ) -> Result<ClusterPorts, ClusterError> {
     let api = k8s::routes(Provider::new(&state));
-    let probes = health::routes().with_state(state.clone());
+    let probes = health::anonymous_routes().with_state(state.clone());
     let tls = secure::start(&options.secure, api, probes, connections, token, tasks).await?;
     let mut ports = ClusterPorts { tls, keda: None };
     if let Some(address) = options.keda_listen {

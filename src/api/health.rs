@@ -1,5 +1,13 @@
 //! Probes: `/healthz` (the process serves HTTP) and `/readyz` (the store is open, the first fit
 //! and planning pass is done, and every target has a plan or a stated reason why not).
+//!
+//! On the plain port `/readyz` says why: the targets waiting for a plan or planned on nothing
+//! (at most [`MAX_NAMED`] named, then a count), and the Prometheus pull sources that are failing.
+//! A failing source does not make the service unready — its targets keep their plans from the
+//! data already stored and fall back as the plan says, while an unready pod would lose the HPA
+//! its metric altogether — but it is named. On the Kubernetes port ([`anonymous_routes`]) the
+//! probes answer only the status and counts: whoever reaches that port unauthenticated learns no
+//! target or series name.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -8,23 +16,54 @@ use axum::{Json, Router};
 use serde_json::{Value, json};
 
 use super::state::AppState;
-use crate::engine::PlanState;
+use crate::engine::{PlanState, runner};
 
+/// The most targets or sources `/readyz` names; past that it counts the rest.
+pub const MAX_NAMED: usize = 50;
+
+/// The plain port's probes.
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
+        .route("/readyz", get(|state| readyz(state, true)))
+}
+
+/// The probes as the Kubernetes port serves them: no names.
+pub fn anonymous_routes() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(|state| readyz(state, false)))
 }
 
 async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
-async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+/// At most [`MAX_NAMED`] of `items`, with a count of the rest under `"(more)"`.
+fn bounded(items: Vec<(String, Value)>) -> serde_json::Map<String, Value> {
+    let total = items.len();
+    let mut named: serde_json::Map<String, Value> = items.into_iter().take(MAX_NAMED).collect();
+    if total > MAX_NAMED {
+        named.insert("(more)".into(), json!(total - MAX_NAMED));
+    }
+    named
+}
+
+async fn readyz(State(state): State<AppState>, named: bool) -> (StatusCode, Json<Value>) {
+    let now = runner::system_now();
+    let sources_down: Vec<(String, Value)> = state
+        .ingest
+        .pulls
+        .iter()
+        .filter_map(|pull| {
+            pull.down(now)
+                .map(|why| (pull.series.as_str().to_string(), json!(why)))
+        })
+        .collect();
     match state.engine.readiness() {
         Ok(()) => {
             // Ready, and honest about targets that are planned on nothing yet.
-            let unplanned: serde_json::Map<String, Value> = state
+            let unplanned: Vec<(String, Value)> = state
                 .engine
                 .targets()
                 .into_iter()
@@ -35,14 +74,41 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
                     },
                 )
                 .collect();
-            (
-                StatusCode::OK,
-                Json(json!({ "status": "ready", "unplanned_targets": unplanned })),
-            )
+            let body = if named {
+                json!({
+                    "status": "ready",
+                    "unplanned_targets": bounded(unplanned),
+                    "pull_sources_down": bounded(sources_down),
+                })
+            } else {
+                json!({
+                    "status": "ready",
+                    "unplanned_targets": unplanned.len(),
+                    "pull_sources_down": sources_down.len(),
+                })
+            };
+            (StatusCode::OK, Json(body))
         }
-        Err(waiting) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({ "status": "not ready", "waiting_for": waiting })),
-        ),
+        Err(waiting) => {
+            let total = waiting.len();
+            let body = if named {
+                let mut listed: Vec<Value> = waiting
+                    .into_iter()
+                    .take(MAX_NAMED)
+                    .map(Value::from)
+                    .collect();
+                if total > MAX_NAMED {
+                    listed.push(json!(format!("… and {} more", total - MAX_NAMED)));
+                }
+                json!({
+                    "status": "not ready",
+                    "waiting_for": listed,
+                    "pull_sources_down": bounded(sources_down),
+                })
+            } else {
+                json!({ "status": "not ready", "waiting_for": total })
+            };
+            (StatusCode::SERVICE_UNAVAILABLE, Json(body))
+        }
     }
 }

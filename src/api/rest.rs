@@ -374,6 +374,9 @@ struct DecisionView {
     window: WindowView,
     forecast_load: f64,
     observed_load: Option<f64>,
+    /// The newest observation's time, and until when the safety net trusts it.
+    observed_at: Option<String>,
+    observed_trusted_until: Option<String>,
     safety_net: bool,
     reactive_load: Option<f64>,
     reactive_floor: bool,
@@ -422,8 +425,11 @@ async fn get_plan(
             model_fitted_at,
         } => (plan, model, *model_fitted_at),
         PlanState::Unplanned { reason, since } => {
+            let down = source_down(&state, &target)
+                .map(|down| format!("; {down}"))
+                .unwrap_or_default();
             return Err(ApiError::Unavailable(format!(
-                "target {name:?} has no plan since {}: {reason}",
+                "target {name:?} has no plan since {}: {reason}{down}",
                 format_timestamp(*since)
             )));
         }
@@ -439,6 +445,8 @@ async fn get_plan(
         },
         forecast_load: d.forecast_load,
         observed_load: d.observed_load,
+        observed_at: d.observed_at.map(format_timestamp),
+        observed_trusted_until: d.observed_trusted_until.map(format_timestamp),
         safety_net: d.safety_net,
         reactive_load: d.reactive_load,
         reactive_floor: d.reactive_floor,
@@ -449,7 +457,7 @@ async fn get_plan(
         capacity_per_replica: d.capacity_per_replica,
         unclamped_replicas: d.unclamped_replicas,
         clamp: d.clamp,
-        reason: explain(d, &target),
+        reason: explain(d, &target, source_down(&state, &target)),
     };
     let points: Vec<PlanPointView> = plan
         .points
@@ -474,7 +482,17 @@ async fn get_plan(
 }
 
 /// One sentence on why the current decision is what it is.
-fn explain(d: &crate::plan::Decision, target: &Target) -> String {
+/// Why the pull source feeding `target`'s series is down, if it is.
+fn source_down(state: &AppState, target: &Target) -> Option<String> {
+    state
+        .ingest
+        .pulls
+        .iter()
+        .find(|pull| pull.series == target.series)
+        .and_then(|pull| pull.down(system_now()))
+}
+
+fn explain(d: &crate::plan::Decision, target: &Target, source_down: Option<String>) -> String {
     let mut why = format!(
         "the q{:.0} forecast peaks at {:.2} between {} and {} (lead time {}), ",
         d.quantile * 100.0,
@@ -520,6 +538,23 @@ fn explain(d: &crate::plan::Decision, target: &Target) -> String {
     }
     if target.metric_value == MetricValue::Load {
         why.push_str(&format!("; the published load is {:.3}", d.load));
+    }
+    match (d.observed_at, d.observed_trusted_until) {
+        (Some(at), Some(until)) if d.observed_load.is_none() => why.push_str(&format!(
+            "; the newest observation ({}) was trusted until {}, so the safety net{} is off",
+            format_timestamp(at),
+            format_timestamp(until),
+            if target.reactive_utilization.is_some() {
+                " and the reactive floor"
+            } else {
+                ""
+            }
+        )),
+        (None, _) => why.push_str("; no observation yet, so the safety net is off"),
+        _ => {}
+    }
+    if let Some(down) = source_down {
+        why.push_str(&format!("; {down}"));
     }
     why
 }

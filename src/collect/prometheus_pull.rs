@@ -174,6 +174,8 @@ pub struct PullStatus {
     pub last_success: AtomicI64,
     /// The newest sample of the series in the store; `i64::MIN` when there is none.
     pub newest: AtomicI64,
+    /// The error of the last poll, while the source is failing (cut to 300 bytes).
+    pub last_error: std::sync::Mutex<Option<String>>,
 }
 
 impl PullStatus {
@@ -187,7 +189,36 @@ impl PullStatus {
             consecutive_failures: AtomicU64::new(0),
             last_success: AtomicI64::new(0),
             newest: AtomicI64::new(i64::MIN),
+            last_error: std::sync::Mutex::new(None),
         }
+    }
+
+    /// Why the source is down, when its last poll failed: the failures in a row, since when it
+    /// last succeeded, how old its newest sample is and the last error.
+    pub fn down(&self, now: i64) -> Option<String> {
+        let failures = self.consecutive_failures.load(Ordering::Relaxed);
+        if failures == 0 {
+            return None;
+        }
+        let last_success = match self.last_success.load(Ordering::Relaxed) {
+            0 => "never succeeded".to_string(),
+            at => format!("last succeeded at {}", crate::series::format_timestamp(at)),
+        };
+        let newest = match self.staleness(now) {
+            Some(seconds) => format!("newest sample {seconds} s old"),
+            None => "no sample yet".to_string(),
+        };
+        let error = self
+            .last_error
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+            .unwrap_or_default();
+        Some(format!(
+            "the Prometheus pull source of {:?} is failing ({failures} polls in a row, \
+             {last_success}, {newest}): {error}",
+            self.series.as_str()
+        ))
     }
 
     /// Seconds between `now` and the newest stored sample, when there is one.
@@ -346,6 +377,11 @@ impl Puller {
                 Ok(written) => {
                     failures = 0;
                     self.status.consecutive_failures.store(0, Ordering::Relaxed);
+                    *self
+                        .status
+                        .last_error
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
                     self.status.successes.fetch_add(1, Ordering::Relaxed);
                     self.status
                         .last_success
@@ -356,6 +392,19 @@ impl Puller {
                 Err(error) => {
                     failures = failures.saturating_add(1);
                     self.status.failures.fetch_add(1, Ordering::Relaxed);
+                    let mut text = error.to_string();
+                    if text.len() > 300 {
+                        let mut end = 300;
+                        while !text.is_char_boundary(end) {
+                            end -= 1;
+                        }
+                        text.truncate(end);
+                    }
+                    *self
+                        .status
+                        .last_error
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(text);
                     self.status
                         .consecutive_failures
                         .store(u64::from(failures), Ordering::Relaxed);

@@ -151,7 +151,7 @@ impl EngineSettings {
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum PlanState {
     Planned {
-        plan: Plan,
+        plan: Box<Plan>,
         model: String,
         model_fitted_at: Timestamp,
     },
@@ -693,7 +693,7 @@ impl Engine {
             Ok(plan) => {
                 let entry = cycle.model().expect("a plan comes from a model");
                 Ok(PlanState::Planned {
-                    plan,
+                    plan: Box::new(plan),
                     model: entry.name.clone(),
                     model_fitted_at: entry.fitted_at,
                 })

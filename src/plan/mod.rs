@@ -113,6 +113,12 @@ pub struct Decision {
     pub forecast_load: f64,
     /// The observed load used by the safety net, when fresh.
     pub observed_load: Option<f64>,
+    /// The newest observation's time, fresh or not, and the last instant the safety net and
+    /// the reactive floor trust it ([`trusted_until`]): past it they are off.
+    #[serde(default)]
+    pub observed_at: Option<Timestamp>,
+    #[serde(default)]
+    pub observed_trusted_until: Option<Timestamp>,
     /// True when the observed load (times the headroom, in SLO mode) exceeded the forecast and
     /// raised the plan.
     pub safety_net: bool,
@@ -250,8 +256,14 @@ fn initial_headroom(forecast: &Forecast, target: &Target, slo: f64, now: Timesta
 /// How old the newest observation may be for the safety net to trust it: three steps of the
 /// forecast grid, and never less than five minutes (a scrape or push may be late).
 pub fn observed_is_fresh(observed: Sample, now: Timestamp, step: i64) -> bool {
-    let age = now - observed.timestamp;
-    (0..=(3 * step).max(300)).contains(&age)
+    (observed.timestamp..=trusted_until(observed, step)).contains(&now)
+}
+
+/// The last instant `observed` is trusted (see [`observed_is_fresh`]).
+pub fn trusted_until(observed: Sample, step: i64) -> Timestamp {
+    observed
+        .timestamp
+        .saturating_add(step.saturating_mul(3).max(300))
 }
 
 /// Plans replicas for `input.target` at `input.now`. See the module doc for the rules.
@@ -309,6 +321,8 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, PlanError> {
         window_end,
         forecast_load,
         observed_load,
+        observed_at: observed.map(|sample| sample.timestamp),
+        observed_trusted_until: observed.map(|sample| trusted_until(sample, step)),
         safety_net: persistence.is_some_and(|o| o > forecast_load),
         reactive_load,
         reactive_floor: reactive_load.is_some_and(|r| r > unfloored),

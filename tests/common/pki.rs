@@ -113,6 +113,18 @@ pub async fn start_aggregated(
     client_ca: &Path,
     allowed_names: &str,
 ) -> super::Server {
+    start_aggregated_with(dir, config, (cert, key), client_ca, allowed_names, &[]).await
+}
+
+/// [`start_aggregated`] with `extra` arguments.
+pub async fn start_aggregated_with(
+    dir: &Path,
+    config: &Path,
+    (cert, key): (&Path, &Path),
+    client_ca: &Path,
+    allowed_names: &str,
+    extra: &[&str],
+) -> super::Server {
     let path = |p: &Path| p.to_str().expect("a UTF-8 path").to_string();
     let args = [
         "--config".to_string(),
@@ -128,7 +140,8 @@ pub async fn start_aggregated(
         "--requestheader-allowed-names".to_string(),
         allowed_names.to_string(),
     ];
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
+    args.extend_from_slice(extra);
     let server = super::Server::start(&dir.join("data"), &args);
     super::wait_for_200(&server.url("/readyz"), std::time::Duration::from_secs(30)).await;
     server

@@ -3,25 +3,28 @@
 //! The kube-apiserver reaches an aggregated API server through its front proxy: it
 //! authenticates and authorizes the real user (the HPA controller, `kubectl`), then forwards the
 //! request over TLS with its own *front-proxy client certificate* and the user in request
-//! headers (`X-Remote-User`, `X-Remote-Group`). So, with `--requestheader-client-ca-file`:
+//! headers (`X-Remote-User`, `X-Remote-Group`). So, with `--requestheader-client-ca-file`
+//! (and/or `--client-ca-file`, the CA of users' own client certificates):
 //!
-//! - the TLS handshake asks for a client certificate and refuses one not signed by that CA
+//! - the TLS handshake asks for a client certificate and refuses one signed by neither CA
 //!   ([`super::tls`]);
-//! - a request without a verified client certificate is answered `401 Unauthorized` (a
-//!   Kubernetes `Status`), as is one whose certificate's common name is not in
-//!   `--requestheader-allowed-names` (when that list is given);
-//! - an accepted request is logged with the user from `X-Remote-User` (and the groups from
-//!   `X-Remote-Group`) and the proxy's common name. A verified certificate without
-//!   `X-Remote-User` is a client authenticated by its certificate alone (its common name is the
-//!   user), as `kubectl` with a client certificate is.
+//! - a certificate of the front-proxy CA authenticates the user named in `X-Remote-User` (with
+//!   the groups of `X-Remote-Group`), when its common name is in
+//!   `--requestheader-allowed-names` (if that list is given); without `X-Remote-User` it
+//!   authenticates nobody — the front proxy always names a user — and the request is refused,
+//!   as the generic apiserver's request-header authenticator does;
+//! - a certificate of the users' CA authenticates its common name, as `kubectl` with a client
+//!   certificate is;
+//! - anything else, or no certificate, is answered `401 Unauthorized` (a Kubernetes `Status`).
 //!
+//! Each accepted request is logged with its user and groups (and the proxy's common name).
 //! Authorization is left to the kube-apiserver, which has already checked the user's RBAC for
 //! `external.metrics.k8s.io` before proxying; prescale only publishes read-only numbers.
 //!
-//! Without a client CA the port is unauthenticated: anyone who can reach it reads the metrics,
+//! Without either CA the port is unauthenticated: anyone who can reach it reads the metrics,
 //! and the user headers are not trusted (not logged as users). That is said loudly at start.
 //! The health probes (`/healthz`, `/readyz`) are outside this check, as Kubernetes API servers
-//! leave them.
+//! leave them (and answer there without naming targets).
 
 use std::sync::Arc;
 
@@ -42,9 +45,10 @@ pub const GROUP_HEADER: &str = "x-remote-group";
 pub enum Authentication {
     /// No client CA: every request is served.
     None,
-    /// Client certificates signed by the request-header CA; when `allowed_names` is not empty,
-    /// the certificate's common name must be one of them.
-    FrontProxy { allowed_names: Vec<String> },
+    /// Client certificates: the front proxy's (signed by the request-header CA, with the user
+    /// in `X-Remote-User`; when `allowed_names` is not empty, its common name must be one of
+    /// them) or users' own (signed by the users' CA).
+    Certificates { allowed_names: Vec<String> },
 }
 
 /// The axum middleware enforcing [`Authentication`] and logging who asked.
@@ -61,27 +65,17 @@ pub async fn authenticate(
             tracing::debug!(remote = %peer.remote, %method, %path, "unauthenticated Kubernetes API request");
             return next.run(request).await;
         }
-        Authentication::FrontProxy { allowed_names } => allowed_names,
+        Authentication::Certificates { allowed_names } => allowed_names,
     };
     let Some(client) = &peer.client else {
         tracing::warn!(remote = %peer.remote, %method, %path, "refused: no client certificate");
         return Status::unauthorized(
-            "Unauthorized: a client certificate signed by the request-header CA is required",
+            "Unauthorized: a client certificate signed by the request-header CA or the client CA \
+             is required",
         )
         .into_response();
     };
     let common_name = client.common_name.as_deref().unwrap_or("");
-    if !allowed_names.is_empty() && !allowed_names.iter().any(|name| name == common_name) {
-        tracing::warn!(
-            remote = %peer.remote, %method, %path, common_name,
-            "refused: client certificate common name not in --requestheader-allowed-names"
-        );
-        return Status::unauthorized(format!(
-            "Unauthorized: client certificate common name {common_name:?} is not one of the \
-             allowed names {allowed_names:?}"
-        ))
-        .into_response();
-    }
     let headers = request.headers();
     let user = headers
         .get(USER_HEADER)
@@ -92,15 +86,40 @@ pub async fn authenticate(
         .iter()
         .filter_map(|v| v.to_str().ok())
         .collect();
-    match user {
-        Some(user) => tracing::info!(
+    let proxy_allowed =
+        allowed_names.is_empty() || allowed_names.iter().any(|name| name == common_name);
+    match (client.front_proxy && proxy_allowed, user) {
+        (true, Some(user)) => tracing::info!(
             user, groups = %groups.join(","), proxy = common_name, %method, %path,
             "Kubernetes API request"
         ),
-        None => tracing::info!(
+        _ if client.user => tracing::info!(
             user = common_name, %method, %path,
-            "Kubernetes API request (client certificate, no X-Remote-User)"
+            "Kubernetes API request (client certificate)"
         ),
+        (true, None) => {
+            tracing::warn!(
+                remote = %peer.remote, %method, %path, common_name,
+                "refused: a front-proxy certificate without X-Remote-User"
+            );
+            return Status::unauthorized(
+                "Unauthorized: the front proxy's certificate authenticates the user named in \
+                 X-Remote-User, and none was given",
+            )
+            .into_response();
+        }
+        (false, _) => {
+            tracing::warn!(
+                remote = %peer.remote, %method, %path, common_name,
+                "refused: client certificate common name not in --requestheader-allowed-names"
+            );
+            return Status::unauthorized(format!(
+                "Unauthorized: client certificate common name {:?} is not one of the allowed \
+                 names {allowed_names:?}",
+                crate::api::error::clip(common_name)
+            ))
+            .into_response();
+        }
     }
     next.run(request).await
 }

@@ -17,7 +17,7 @@ use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::tls::TlsConfig;
+use super::tls::{Issuers, TlsConfig};
 
 /// Longest a client may take to complete its TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -35,28 +35,47 @@ pub struct TlsPeer {
 pub struct ClientCert {
     /// The subject's common name (the front proxy's is `front-proxy-client` on kubeadm clusters).
     pub common_name: Option<String>,
+    /// Signed by the front-proxy CA (`--requestheader-client-ca-file`).
+    pub front_proxy: bool,
+    /// Signed by the users' CA (`--client-ca-file`).
+    pub user: bool,
 }
 
 impl TlsPeer {
-    fn new(remote: SocketAddr, certificates: Option<&[CertificateDer<'static>]>) -> TlsPeer {
-        let client = certificates.and_then(<[_]>::first).map(|leaf| ClientCert {
-            common_name: common_name(leaf),
-        });
+    fn new(
+        remote: SocketAddr,
+        certificates: Option<&[CertificateDer<'static>]>,
+        issuers: &Issuers,
+    ) -> TlsPeer {
+        let client = certificates
+            .and_then(<[_]>::first)
+            .map(|leaf| client_cert(leaf, issuers));
         TlsPeer { remote, client }
     }
 }
 
-/// The first common name of a certificate's subject.
-fn common_name(der: &CertificateDer<'_>) -> Option<String> {
-    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
-    let name = cert
+/// The leaf's first common name, and which CA signed it (the chain was verified against the
+/// two CAs together; its issuer's name says which).
+fn client_cert(der: &CertificateDer<'_>, issuers: &Issuers) -> ClientCert {
+    let Ok((_, cert)) = x509_parser::parse_x509_certificate(der) else {
+        return ClientCert {
+            common_name: None,
+            front_proxy: false,
+            user: false,
+        };
+    };
+    let common_name = cert
         .subject()
         .iter_common_name()
-        .next()?
-        .as_str()
-        .ok()?
-        .to_string();
-    Some(name)
+        .next()
+        .and_then(|name| name.as_str().ok())
+        .map(str::to_string);
+    let issuer = cert.issuer().as_raw();
+    ClientCert {
+        common_name,
+        front_proxy: issuers.front_proxy.iter().any(|s| s == issuer),
+        user: issuers.users.iter().any(|s| s == issuer),
+    }
 }
 
 /// A listener yielding established TLS streams; handshakes run concurrently in their own tasks.
@@ -125,12 +144,14 @@ async fn accept_loop(
                 continue;
             }
         };
-        let acceptor = TlsAcceptor::from(tls.current());
+        let loaded = tls.current();
+        let acceptor = TlsAcceptor::from(loaded.config.clone());
         let ready = ready.clone();
         tasks.spawn(async move {
             match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                 Ok(Ok(stream)) => {
-                    let peer = TlsPeer::new(remote, stream.get_ref().1.peer_certificates());
+                    let certificates = stream.get_ref().1.peer_certificates();
+                    let peer = TlsPeer::new(remote, certificates, &loaded.issuers);
                     let _ = ready.send((stream, peer)).await;
                 }
                 Ok(Err(error)) => {

@@ -65,6 +65,11 @@ pub struct SecureServingOptions {
     /// --requestheader-client-ca-file); when given, requests need such a certificate.
     #[arg(long, value_name = "FILE")]
     pub requestheader_client_ca_file: Option<PathBuf>,
+    /// CA that signs users' client certificates (as the kube-apiserver's --client-ca-file): a
+    /// certificate it signed authenticates its common name as the user, as `kubectl` with a
+    /// client certificate does.
+    #[arg(long, value_name = "FILE")]
+    pub client_ca_file: Option<PathBuf>,
     /// Common names accepted on front-proxy client certificates, comma-separated (e.g.
     /// front-proxy-client); empty accepts any certificate the CA signed.
     #[arg(
@@ -92,6 +97,7 @@ impl Default for SecureServingOptions {
             tls_cert_file: None,
             tls_private_key_file: None,
             requestheader_client_ca_file: None,
+            client_ca_file: None,
             requestheader_allowed_names: Vec::new(),
             requestheader_from_cluster: false,
             tls_reload_interval: Span::from_seconds(10).expect("positive"),
@@ -143,17 +149,20 @@ pub async fn start(
             _ => CertSource::SelfSigned,
         },
         client_ca: options.requestheader_client_ca_file.clone(),
+        user_ca: options.client_ca_file.clone(),
     };
     let authentication = authentication(options, token, tasks).await?;
     let interval = Duration::from_secs(options.tls_reload_interval.seconds().max(1) as u64);
     let tls = tls::load(sources, interval, token.clone(), tasks)?;
-    match (&authentication, &options.requestheader_client_ca_file) {
-        (Authentication::FrontProxy { allowed_names }, Some(ca)) => tracing::info!(
-            client_ca = %ca.display(),
+    match &authentication {
+        Authentication::Certificates { allowed_names } => tracing::info!(
+            client_ca = %options.requestheader_client_ca_file.as_deref().map_or("(none)".into(), |p| p.display().to_string()),
+            user_ca = %options.client_ca_file.as_deref().map_or("(none)".into(), |p| p.display().to_string()),
             allowed_names = %allowed_names.join(","),
-            "Kubernetes port: front-proxy client certificates required"
+            "Kubernetes port: front-proxy client certificates (with X-Remote-User) or users' \
+             client certificates required"
         ),
-        _ => tracing::warn!(
+        Authentication::None => tracing::warn!(
             "Kubernetes port is UNAUTHENTICATED: anyone who reaches it reads the external \
              metrics; pass --requestheader-client-ca-file (the front-proxy CA) to accept only \
              the kube-apiserver's aggregator"
@@ -184,7 +193,12 @@ async fn authentication(
     tasks: &TaskTracker,
 ) -> Result<Authentication, SecureServingError> {
     let Some(ca) = &options.requestheader_client_ca_file else {
-        return Ok(Authentication::None);
+        return Ok(match options.client_ca_file {
+            Some(_) => Authentication::Certificates {
+                allowed_names: Vec::new(),
+            },
+            None => Authentication::None,
+        });
     };
     let mut allowed_names = options.requestheader_allowed_names.clone();
     if options.requestheader_from_cluster {
@@ -200,7 +214,7 @@ async fn authentication(
         );
         tasks.spawn(incluster::refresh(client, ca.clone(), token.clone()));
     }
-    Ok(Authentication::FrontProxy { allowed_names })
+    Ok(Authentication::Certificates { allowed_names })
 }
 
 /// The Kubernetes port's router: `api` behind `authentication` (with a `404` `Status` for

@@ -66,8 +66,11 @@ pub enum CertSource {
 pub struct TlsSources {
     pub cert: CertSource,
     /// The CA that signs the front-proxy's client certificates
-    /// (`--requestheader-client-ca-file`); without it no client certificate is asked for.
+    /// (`--requestheader-client-ca-file`).
     pub client_ca: Option<PathBuf>,
+    /// The CA that signs users' client certificates (`--client-ca-file`). Without either CA no
+    /// client certificate is asked for.
+    pub user_ca: Option<PathBuf>,
 }
 
 /// The bytes a configuration was built from, to tell when the files changed.
@@ -76,18 +79,43 @@ struct Material {
     cert: Vec<u8>,
     key: Vec<u8>,
     client_ca: Option<Vec<u8>>,
+    user_ca: Option<Vec<u8>>,
+}
+
+/// One loaded configuration: the rustls one, and the subjects of the two client CAs, by which a
+/// verified client certificate's issuer tells who signed it.
+#[derive(Debug)]
+pub struct Loaded {
+    pub config: Arc<ServerConfig>,
+    pub issuers: Issuers,
+}
+
+/// The raw subject names of the client CAs' certificates.
+#[derive(Debug, Clone, Default)]
+pub struct Issuers {
+    pub front_proxy: Vec<Vec<u8>>,
+    pub users: Vec<Vec<u8>>,
 }
 
 /// The TLS configuration in force, replaced when the files change.
 pub struct TlsConfig {
-    current: watch::Receiver<Arc<ServerConfig>>,
+    current: watch::Receiver<Arc<Loaded>>,
 }
 
 impl TlsConfig {
-    /// The configuration for the next handshake.
-    pub fn current(&self) -> Arc<ServerConfig> {
+    /// The configuration for the next handshake, with its client CAs' subjects.
+    pub fn current(&self) -> Arc<Loaded> {
         self.current.borrow().clone()
     }
+}
+
+/// The raw subject names of the certificates in `pem`.
+fn subjects(certificates: &[CertificateDer<'_>]) -> Vec<Vec<u8>> {
+    certificates
+        .iter()
+        .filter_map(|der| x509_parser::parse_x509_certificate(der).ok())
+        .map(|(_, cert)| cert.subject().as_raw().to_vec())
+        .collect()
 }
 
 fn provider() -> Arc<CryptoProvider> {
@@ -167,16 +195,18 @@ fn read_material(
         (CertSource::SelfSigned, None) => self_signed()?,
     };
     let client_ca = sources.client_ca.as_deref().map(read).transpose()?;
+    let user_ca = sources.user_ca.as_deref().map(read).transpose()?;
     Ok(Material {
         cert,
         key,
         client_ca,
+        user_ca,
     })
 }
 
-/// Builds the server configuration: HTTP/1.1 over TLS 1.2 or 1.3, with the front-proxy CA's
-/// client-certificate verification when a client CA is given.
-fn build(sources: &TlsSources, material: &Material) -> Result<ServerConfig, TlsError> {
+/// Builds the server configuration: HTTP/1.1 over TLS 1.2 or 1.3, verifying client
+/// certificates against the front-proxy CA and the users' CA when either is given.
+fn build(sources: &TlsSources, material: &Material) -> Result<Loaded, TlsError> {
     let (cert_path, key_path) = match &sources.cert {
         CertSource::Files { cert, key } => (cert.clone(), key.clone()),
         CertSource::SelfSigned => (PathBuf::from("(generated)"), PathBuf::from("(generated)")),
@@ -190,29 +220,41 @@ fn build(sources: &TlsSources, material: &Material) -> Result<ServerConfig, TlsE
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| TlsError::Config(e.to_string()))?;
-    let builder = match (&sources.client_ca, &material.client_ca) {
-        (Some(path), Some(pem)) => {
-            let mut roots = RootCertStore::empty();
-            for ca in certificates(pem, path)? {
-                roots.add(ca).map_err(|e| TlsError::Invalid {
-                    path: path.clone(),
-                    message: format!("not a usable CA certificate: {e}"),
-                })?;
-            }
-            // Unauthenticated handshakes are allowed so that a client without a certificate
-            // gets a readable `401 Status` (from `secure::frontproxy`) instead of a TLS alert; a
-            // certificate that is presented must still chain to this CA, or the handshake fails.
-            let verifier =
-                WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-                    .allow_unauthenticated()
-                    .build()
-                    .map_err(|e| TlsError::Invalid {
-                        path: path.clone(),
-                        message: format!("cannot verify client certificates with it: {e}"),
-                    })?;
-            builder.with_client_cert_verifier(verifier)
+    let mut roots = RootCertStore::empty();
+    let mut issuers = Issuers::default();
+    for (path, pem, subjects_of) in [
+        (
+            &sources.client_ca,
+            &material.client_ca,
+            &mut issuers.front_proxy,
+        ),
+        (&sources.user_ca, &material.user_ca, &mut issuers.users),
+    ] {
+        let (Some(path), Some(pem)) = (path, pem) else {
+            continue;
+        };
+        let cas = certificates(pem, path)?;
+        for ca in &cas {
+            roots.add(ca.clone()).map_err(|e| TlsError::Invalid {
+                path: path.clone(),
+                message: format!("not a usable CA certificate: {e}"),
+            })?;
         }
-        _ => builder.with_no_client_auth(),
+        *subjects_of = subjects(&cas);
+    }
+    let builder = if roots.is_empty() {
+        builder.with_no_client_auth()
+    } else {
+        // Unauthenticated handshakes are allowed so that a client without a certificate gets a
+        // readable `401 Status` (from `secure::frontproxy`) instead of a TLS alert; a
+        // certificate that is presented must still chain to one of the CAs, or the handshake
+        // fails.
+        let verifier =
+            WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                .allow_unauthenticated()
+                .build()
+                .map_err(|e| TlsError::Config(format!("cannot verify client certificates: {e}")))?;
+        builder.with_client_cert_verifier(verifier)
     };
     let mut config = builder
         .with_single_cert(chain, key)
@@ -222,7 +264,10 @@ fn build(sources: &TlsSources, material: &Material) -> Result<ServerConfig, TlsE
             message: format!("the private key does not fit the certificate: {e}"),
         })?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(config)
+    Ok(Loaded {
+        config: Arc::new(config),
+        issuers,
+    })
 }
 
 /// Describes the leaf certificate for the logs: its subject and when it expires.
@@ -268,7 +313,9 @@ pub fn load(
         ),
     }
     let (publish, current) = watch::channel(Arc::new(config));
-    let watched = matches!(sources.cert, CertSource::Files { .. }) || sources.client_ca.is_some();
+    let watched = matches!(sources.cert, CertSource::Files { .. })
+        || sources.client_ca.is_some()
+        || sources.user_ca.is_some();
     if watched {
         tasks.spawn(watch_files(
             sources, generated, material, interval, publish, token,
@@ -284,7 +331,7 @@ async fn watch_files(
     generated: Option<(Vec<u8>, Vec<u8>)>,
     loaded: Material,
     interval: Duration,
-    publish: watch::Sender<Arc<ServerConfig>>,
+    publish: watch::Sender<Arc<Loaded>>,
     token: CancellationToken,
 ) {
     // What was last seen on disk: the contents, or the error reading them.
@@ -364,10 +411,11 @@ mod tests {
                 key: key.to_path_buf(),
             },
             client_ca: None,
+            user_ca: None,
         }
     }
 
-    fn load_once(sources: &TlsSources) -> Result<ServerConfig, TlsError> {
+    fn load_once(sources: &TlsSources) -> Result<Loaded, TlsError> {
         let material = read_material(sources, None)?;
         build(sources, &material)
     }
@@ -380,6 +428,7 @@ mod tests {
         let sources = TlsSources {
             cert: CertSource::SelfSigned,
             client_ca: Some(cert.clone()),
+            user_ca: None,
         };
         load_once(&sources).unwrap();
         assert!(describe(&std::fs::read(&cert).unwrap()).contains("expires"));
@@ -411,6 +460,7 @@ mod tests {
         assert!(err.contains("private key"), "{err}");
         let sources = TlsSources {
             client_ca: Some(garbage.clone()),
+            user_ca: None,
             ..files(&cert, &key)
         };
         let err = load_once(&sources).unwrap_err().to_string();
