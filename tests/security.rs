@@ -445,3 +445,66 @@ async fn series_and_targets_past_their_limits_are_refused() {
         "{listed}"
     );
 }
+
+/// 1,500 series that no target uses: `/metrics` serves the per-series families of 1,000 and
+/// counts the rest, so a scrape stays bounded.
+#[tokio::test]
+async fn metrics_stay_bounded_with_many_series() {
+    use prescale::collect::remote_write::{Label, PromSample, TimeSeries, WriteRequest, encode};
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("prescale.toml");
+    std::fs::write(
+        &config,
+        "replan_interval = \"1s\"\n[remote_write]\nallow = [\"many\"]\n",
+    )
+    .unwrap();
+    let server = Server::start(
+        &dir.path().join("data"),
+        &["--config", config.to_str().unwrap()],
+    );
+    let t = (now() - 60) * 1000;
+    let timeseries = (0..1500)
+        .map(|i| TimeSeries {
+            labels: vec![
+                Label {
+                    name: "__name__".into(),
+                    value: "many".into(),
+                },
+                Label {
+                    name: "i".into(),
+                    value: i.to_string(),
+                },
+            ],
+            samples: vec![PromSample {
+                value: 1.0,
+                timestamp: t,
+            }],
+        })
+        .collect();
+    let response = client()
+        .post(server.url("/api/v1/write"))
+        .header("content-type", "application/x-protobuf")
+        .header("content-encoding", "snappy")
+        .body(encode(&WriteRequest { timeseries }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    let started = Instant::now();
+    let page = loop {
+        let page = common::get_text(server.url("/metrics")).await;
+        if page.contains("prescale_metrics_series_omitted 500") {
+            break page;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no prescale_metrics_series_omitted 500"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    let shown = page
+        .lines()
+        .filter(|line| line.starts_with("prescale_series_last_value{"))
+        .count();
+    assert_eq!(shown, 1000);
+}

@@ -7,8 +7,37 @@ use super::labels::{Series, SeriesModel, Target, TargetReason};
 use crate::engine::{Engine, ModelEntry, PlanState};
 use crate::monitor::{SeriesView, Snapshot, TargetView};
 
+/// The most series whose per-series families `/metrics` serves besides those targets use: past
+/// it the rest are counted in `prescale_metrics_series_omitted`, so a scrape stays bounded
+/// whatever the number of series (up to `max_series`).
+pub const MAX_SERIES_SHOWN: usize = 1000;
+
 pub fn register(out: &mut Exposition, snapshot: &Snapshot, engine: &Engine, now: i64) {
-    series(out, &snapshot.series, now);
+    let used: std::collections::HashSet<_> = engine
+        .targets()
+        .into_iter()
+        .map(|(_, target)| target.series.clone())
+        .collect();
+    let mut others = 0;
+    let shown: Vec<&SeriesView> = snapshot
+        .series
+        .iter()
+        .filter(|view| {
+            if used.contains(&view.key) {
+                return true;
+            }
+            others += 1;
+            others <= MAX_SERIES_SHOWN
+        })
+        .collect();
+    series(out, &shown, now);
+    let help = "Series whose per-series families are left out of this page (more than \
+                1000 series that no target uses).";
+    out.gauge(
+        "prescale_metrics_series_omitted",
+        help,
+        others.saturating_sub(MAX_SERIES_SHOWN) as f64,
+    );
     targets(out, &snapshot.targets, engine);
     let help = "Samples in the store, over all series.";
     out.gauge(
@@ -131,7 +160,7 @@ fn model(view: &SeriesView, pick: impl Fn(&ModelEntry) -> f64) -> Option<f64> {
     view.model.as_deref().map(pick)
 }
 
-fn series(out: &mut Exposition, views: &[SeriesView], now: i64) {
+fn series(out: &mut Exposition, views: &[&SeriesView], now: i64) {
     let gauges = |out: &mut Exposition, table: &[(&str, &str, SeriesPick)]| {
         for (name, help, pick) in table {
             let values = views.iter().filter_map(|view| {
