@@ -363,6 +363,19 @@ fn slow_heads_and_idle_connections_are_closed() {
     assert!((2.5..8.0).contains(&closed), "closed after {closed} s");
 }
 
+#[test]
+fn a_silent_connection_to_the_keda_port_is_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        &dir.path().join("data"),
+        &["--keda-listen", "127.0.0.1:0", "--idle-timeout", "2s"],
+    );
+    let address = server.logged_field("grpc_address").expect("the KEDA port");
+    let mut silent = TcpStream::connect(address).unwrap();
+    let closed = closed_after(&mut silent, Duration::from_secs(15)).expect("held");
+    assert!((1.5..8.0).contains(&closed), "closed after {closed} s");
+}
+
 #[tokio::test]
 async fn past_the_connection_limit_new_connections_wait() {
     let dir = tempfile::tempdir().unwrap();

@@ -75,7 +75,13 @@ pub async fn start(
             grpc_address = %bound.map_or("?".to_string(), |a| a.to_string()),
             "KEDA external scaler serving (gRPC)"
         );
-        tasks.spawn(keda::serve(tcp, state, token.clone(), tasks.clone()));
+        tasks.spawn(keda::serve(
+            tcp,
+            state,
+            connections,
+            token.clone(),
+            tasks.clone(),
+        ));
     }
     Ok(ports)
 }

@@ -19,6 +19,11 @@
 //!
 //! When the token is cancelled, the accept loop stops and every connection finishes the request
 //! in flight and closes (idle ones at once).
+//!
+//! The KEDA gRPC port (HTTP/2, served by tonic) takes its connections as a stream: [`limited`]
+//! accepts them within the same connection limit and idle timeout ([`Limited`]); tonic's own
+//! HTTP/2 keep-alive pings keep a live but quiet connection (a KEDA stream waiting for a change)
+//! busy, so only a peer that stopped answering goes idle.
 
 use std::future::Future;
 use std::io;
@@ -33,7 +38,8 @@ use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::Semaphore;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -329,5 +335,108 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Watched<I> {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// A TCP connection accepted within a port's limits (see [`limited`]): it holds its place in the
+/// connection limit until dropped, and fails a read or write that makes no progress for the
+/// idle timeout.
+pub struct Limited {
+    io: Watched<TcpStream>,
+    remote: std::net::SocketAddr,
+    _slot: OwnedSemaphorePermit,
+}
+
+impl Limited {
+    /// The peer's address.
+    pub fn remote(&self) -> std::net::SocketAddr {
+        self.remote
+    }
+}
+
+/// Accepts connections on `listener` within `settings` until `token` is cancelled, as a stream
+/// for servers that take one (tonic); the accept loop runs on `tasks`.
+pub fn limited(
+    listener: TcpListener,
+    settings: ConnectionSettings,
+    what: &'static str,
+    token: CancellationToken,
+    tasks: &TaskTracker,
+) -> tokio_stream::wrappers::ReceiverStream<io::Result<Limited>> {
+    let (send, receive) = mpsc::channel(16);
+    let permits = Arc::new(Semaphore::new(settings.max_connections));
+    tasks.spawn(async move {
+        loop {
+            let slot = match permits.clone().try_acquire_owned() {
+                Ok(slot) => slot,
+                Err(_) => {
+                    tracing::warn!(
+                        port = what,
+                        limit = settings.max_connections,
+                        "connection limit reached: new connections wait until one closes"
+                    );
+                    tokio::select! {
+                        biased;
+                        () = token.cancelled() => return,
+                        slot = permits.clone().acquire_owned() => match slot {
+                            Ok(slot) => slot,
+                            Err(_) => return,
+                        },
+                    }
+                }
+            };
+            let accepted = tokio::select! {
+                biased;
+                () = token.cancelled() => return,
+                accepted = listener.accept() => accepted,
+            };
+            let (stream, remote) = match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors and the like: back off rather than spin.
+                    tracing::warn!(port = what, %error, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let io = Watched::new(stream, Arc::default(), settings.idle_timeout);
+            let connection = Limited {
+                io,
+                remote,
+                _slot: slot,
+            };
+            if send.send(Ok(connection)).await.is_err() {
+                return;
+            }
+        }
+    });
+    tokio_stream::wrappers::ReceiverStream::new(receive)
+}
+
+impl AsyncRead for Limited {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Limited {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, data)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
     }
 }

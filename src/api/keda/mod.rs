@@ -36,9 +36,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
+
+use crate::api::connections::{self, ConnectionSettings};
 use tokio::sync::mpsc;
 use tokio_stream::Stream;
-use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
+use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tonic::{Request, Response, Status};
@@ -219,20 +221,45 @@ impl ExternalScaler for Scaler {
     }
 }
 
-/// Serves the scaler on `tcp` until `token` is cancelled (then lets the calls in flight end),
-/// spawning its streams' tasks on `tasks`.
+/// How often the scaler pings a quiet HTTP/2 connection, and how long it waits for the answer.
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(20);
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
+/// The most calls (streams) one connection may have open at once.
+const MAX_STREAMS: u32 = 128;
+
+/// Serves the scaler on `tcp` within `settings` (the connection limit and idle timeout of
+/// [`connections`]) until `token` is cancelled (then lets the calls in flight end), spawning
+/// its streams' tasks on `tasks`.
 pub async fn serve(
     tcp: TcpListener,
     state: AppState,
+    settings: ConnectionSettings,
     token: CancellationToken,
     tasks: TaskTracker,
 ) {
+    let incoming = connections::limited(tcp, settings, "keda", token.clone(), &tasks);
     let service = ExternalScalerServer::new(Scaler::new(state, token.clone(), tasks));
     let outcome = tonic::transport::Server::builder()
+        // A live peer answers these pings; one that stopped is closed (and the idle timeout of
+        // the connection closes one that never spoke).
+        .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
+        .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
+        .max_concurrent_streams(Some(MAX_STREAMS))
         .add_service(service)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(tcp), token.cancelled_owned())
+        .serve_with_incoming_shutdown(incoming, token.cancelled_owned())
         .await;
     if let Err(error) = outcome {
         tracing::error!(%error, "the KEDA external scaler stopped");
+    }
+}
+
+impl tonic::transport::server::Connected for connections::Limited {
+    type ConnectInfo = tonic::transport::server::TcpConnectInfo;
+
+    fn connect_info(&self) -> Self::ConnectInfo {
+        tonic::transport::server::TcpConnectInfo {
+            local_addr: None,
+            remote_addr: Some(self.remote()),
+        }
     }
 }
