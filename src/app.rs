@@ -169,6 +169,9 @@ pub fn open_store_with(dir: &Path, options: StoreOptions) -> Result<Store, AppEr
             "the disk is full: free space on the device that holds it"
         } else if source.is_locked() {
             "another process holds its lock (is another prescale using it?)"
+        } else if source.is_corrupt() {
+            "its files are damaged: `prescale check --data-dir DIR` lists what is readable; \
+             restore it from a backup or move it aside"
         } else {
             "the cause follows"
         },

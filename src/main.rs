@@ -24,6 +24,8 @@ enum Command {
     Replay(cli::replay::ReplayArgs),
     /// Load a dataset CSV (`timestamp,value`) into the store as one series.
     Import(cli::import::ImportArgs),
+    /// Decode every block of a store (the service stopped) and report damage by series.
+    Check(cli::check::CheckArgs),
     /// Replay a recorded trace offline: forecast accuracy over rolling origins, and a scaling
     /// simulation of prescale against a reactive HPA and a perfect-foresight oracle.
     Backtest(cli::backtest::BacktestArgs),
@@ -47,6 +49,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => cli::serve::run(args),
         Command::Replay(args) => cli::replay::run(args),
         Command::Import(args) => cli::import::run(args),
+        Command::Check(args) => cli::check::run(args),
         Command::Backtest(args) => cli::backtest::run(args),
         Command::Forecast(args) => cli::forecast::run(args),
         Command::Train(args) => cli::train::run(args),

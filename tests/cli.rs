@@ -227,3 +227,71 @@ fn train_errors_name_the_file_and_exit_non_zero() {
         assert!(!out_path.exists(), "{args:?} wrote a model");
     }
 }
+
+/// `prescale check` on a store with one damaged block (bytes changed under sled, as a bad
+/// disk would): it names the series and the block, fails, and says what still reads; on an
+/// undamaged store it says so and succeeds.
+#[test]
+fn check_names_the_damaged_series_and_fails() {
+    use prescale::series::{Sample, SeriesKey};
+    use prescale::store::{SEGMENT_SIZE, Store, StoreOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    {
+        let options = StoreOptions {
+            block_samples: 10,
+            ..StoreOptions::default()
+        };
+        let store = Store::open_with(&data, options).unwrap();
+        for name in ["checkout_rps", "web_rps"] {
+            let samples: Vec<Sample> = (0..35)
+                .map(|i| Sample {
+                    timestamp: 1_700_000_000 + 60 * i,
+                    value: i as f64,
+                })
+                .collect();
+            store
+                .append(&SeriesKey::new(name).unwrap(), &samples)
+                .unwrap();
+        }
+        store.flush().unwrap();
+    }
+    let data_dir = data.to_str().unwrap();
+    let clean = prescale(&["check", "--data-dir", data_dir]);
+    let out = String::from_utf8_lossy(&clean.stdout);
+    assert!(clean.status.success(), "{out}");
+    assert!(
+        out.contains("checked 2 series") && out.contains("no damage found"),
+        "{out}"
+    );
+
+    // Damage one sealed block of web_rps (the second series: id 1) directly in sled.
+    {
+        let db = sled::Config::new()
+            .path(&data)
+            .segment_size(SEGMENT_SIZE)
+            .open()
+            .unwrap();
+        let blocks = db.open_tree("blocks").unwrap();
+        let (key, _) = blocks
+            .scan_prefix(1u32.to_be_bytes())
+            .next()
+            .unwrap()
+            .unwrap();
+        blocks.insert(key, &[0x10, 0xff, 0x13][..]).unwrap();
+        db.flush().unwrap();
+    }
+    let damaged = prescale(&["check", "--data-dir", data_dir]);
+    let out = String::from_utf8_lossy(&damaged.stdout);
+    let err = String::from_utf8_lossy(&damaged.stderr);
+    assert!(!damaged.status.success(), "{out}");
+    assert!(
+        out.contains("damaged: series \"web_rps\": block ending at"),
+        "{out}"
+    );
+    assert!(!out.contains("\"checkout_rps\""), "{out}");
+    assert!(err.contains("1 series damaged"), "{err}");
+    let missing = prescale(&["check", "--data-dir", "/nonexistent/prescale"]);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no such data directory"));
+}

@@ -3,6 +3,7 @@
 //! `main` prints each failure with its whole chain of causes.
 
 pub mod backtest;
+pub mod check;
 pub mod forecast;
 pub mod import;
 pub mod model;

@@ -100,6 +100,7 @@
 mod bits;
 mod block;
 mod catalog;
+mod check;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -109,6 +110,7 @@ use std::time::{Duration, Instant};
 
 use crate::series::{Sample, SeriesKey, Timestamp};
 use catalog::{Entry, SeriesId, block_key, head_key, parse_block_key};
+pub use check::{CheckReport, SeriesCheck};
 
 /// Errors from the store.
 #[derive(Debug, thiserror::Error)]
@@ -161,6 +163,14 @@ impl StoreError {
                 std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
             )
         })
+    }
+
+    /// True when stored bytes do not decode: sled's own checks (`Corruption`) or ours.
+    pub fn is_corrupt(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Sled(sled::Error::Corruption { .. }) | StoreError::Corrupt(_)
+        )
     }
 
     /// True when another process holds the store's lock.

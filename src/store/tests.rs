@@ -348,6 +348,50 @@ fn corrupt_blocks_are_errors_not_panics() {
 }
 
 #[test]
+fn check_reports_damage_by_series() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open_with(dir.path(), small(10)).unwrap();
+        for name in ["x", "y"] {
+            store
+                .append(&key(name), &grid(0, 60, 35, |i| i as f64))
+                .unwrap();
+        }
+        store.flush().unwrap();
+        let clean = store.check().unwrap();
+        assert!(clean.is_clean(), "{clean:?}");
+        assert_eq!(clean.series.len(), 2);
+        assert!(
+            clean
+                .series
+                .iter()
+                .all(|s| s.samples == 35 && s.blocks == 3)
+        );
+        // Damage the second sealed block of y.
+        let inner = store.inner().unwrap();
+        let y = lock(&inner.get(&key("y")).unwrap()).id;
+        let (k, _) = inner
+            .blocks
+            .range(block_key(y, i64::MIN)..)
+            .nth(1)
+            .unwrap()
+            .unwrap();
+        inner.blocks.insert(k, &[0x10, 0xff, 0x13][..]).unwrap();
+        inner.targets.insert("t", &b"{not json"[..]).unwrap();
+        inner.db.flush().unwrap();
+    }
+    let store = Store::open_with(dir.path(), small(10)).unwrap();
+    let report = store.check().unwrap();
+    assert!(!report.is_clean());
+    let (x, y) = (&report.series[0], &report.series[1]);
+    assert!(x.damage.is_empty(), "{x:?}");
+    assert_eq!(y.damage.len(), 1, "{y:?}");
+    assert!(y.damage[0].starts_with("block ending at"), "{y:?}");
+    assert_eq!(y.samples, 25, "the other blocks and the head still read");
+    assert_eq!(report.damaged_records.len(), 1, "{report:?}");
+}
+
+#[test]
 fn recovery_drops_leftovers_and_recounts() {
     let dir = tempfile::tempdir().unwrap();
     let options = small(4);
