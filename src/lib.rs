@@ -13,7 +13,8 @@
 //! - [`series`]: core types — series keys, samples, regular grids with gaps, durations, the
 //!   dataset CSV reader.
 //! - [`collect`]: outside input (JSON push, CSV import) turned into validated samples.
-//! - [`store`]: durable history in sled, as compressed blocks per series; targets.
+//! - [`store`]: durable history in sled, as compressed blocks per series; targets; a check of
+//!   every stored block (`prescale check`).
 //! - [`forecast`]: models behind one fit/predict split, with prediction intervals (pure).
 //! - [`plan`]: forecast + target → replica targets ahead of time: lead time, headroom (fixed, or
 //!   adapted to an SLO), safety net and reactive floor, stabilization, clamp (pure).
@@ -23,7 +24,8 @@
 //!   latest forecasts and plans (one writer, many readers).
 //! - [`api`]: the axum routers — REST, remote_write, `/metrics`, health — and the external
 //!   metrics provider the HPA (through `api::k8s`, a kit for serving a Kubernetes aggregated
-//!   API server) and the KEDA scaler read.
+//!   API server) and the KEDA scaler read; who may call (`api::auth`) and the bounds of every
+//!   connection (`api::connections`).
 //! - [`backtest`]: replay a recorded trace offline — rolling-origin accuracy and a scaling
 //!   simulation of prescale against a reactive HPA and a perfect-foresight oracle (pure).
 //! - [`config`]: one validated `Config` from defaults, a TOML file and flags.
