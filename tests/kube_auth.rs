@@ -9,7 +9,6 @@ mod common;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
@@ -131,24 +130,6 @@ async fn fake_cluster(
     stop: tokio_util::sync::CancellationToken,
     tasks: &tokio_util::task::TaskTracker,
 ) -> u16 {
-    use prescale::api::k8s::secure::listener::TlsListener;
-    use prescale::api::k8s::secure::tls::{CertSource, TlsSources};
-
-    let (cert, key) = cluster_ca.server().write(dir, "apiserver");
-    let sources = TlsSources {
-        cert: CertSource::Files { cert, key },
-        client_ca: None,
-        user_ca: None,
-    };
-    let tls = prescale::api::k8s::secure::tls::load(
-        sources,
-        Duration::from_secs(60),
-        stop.clone(),
-        tasks,
-    )
-    .unwrap();
-    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = tcp.local_addr().unwrap().port();
     let app = axum::Router::new()
         .route(
             "/apis/authentication.k8s.io/v1/tokenreviews",
@@ -159,16 +140,7 @@ async fn fake_cluster(
             axum::routing::post(access_review),
         )
         .with_state(cluster);
-    let listener = TlsListener::new(tcp, tls, stop.clone(), tasks);
-    tokio::spawn(prescale::api::connections::serve(
-        listener,
-        app,
-        Default::default(),
-        "fake API server",
-        stop,
-        tasks.clone(),
-    ));
-    port
+    common::pki::serve_fake_api_server(dir, cluster_ca, app, stop, tasks).await
 }
 
 async fn call(server: &Server, method: reqwest::Method, path: &str, token: &str) -> (u16, Value) {
@@ -207,10 +179,7 @@ async fn cluster_tokens_are_reviewed_authorized_by_rbac_and_cached() {
         &tasks,
     )
     .await;
-    let account = dir.path().join("serviceaccount");
-    std::fs::create_dir(&account).unwrap();
-    std::fs::write(account.join("token"), SERVICE_ACCOUNT_TOKEN).unwrap();
-    cluster_ca.write(&account, "ca");
+    let account = common::pki::service_account(dir.path(), SERVICE_ACCOUNT_TOKEN, &cluster_ca);
     let tokens = dir.path().join("tokens");
     std::fs::write(&tokens, format!("{FILE_ADMIN} admin\n")).unwrap();
     let config = dir.path().join("prescale.toml");

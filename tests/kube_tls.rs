@@ -460,24 +460,7 @@ async fn fake_api_server(
 ) -> u16 {
     use axum::http::{HeaderMap, StatusCode};
     use axum::response::IntoResponse;
-    use prescale::api::k8s::secure::listener::TlsListener;
-    use prescale::api::k8s::secure::tls::{CertSource, TlsSources};
 
-    let (cert, key) = cluster_ca.server().write(dir, "apiserver");
-    let sources = TlsSources {
-        cert: CertSource::Files { cert, key },
-        client_ca: None,
-        user_ca: None,
-    };
-    let tls = prescale::api::k8s::secure::tls::load(
-        sources,
-        Duration::from_secs(60),
-        stop.clone(),
-        tasks,
-    )
-    .unwrap();
-    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = tcp.local_addr().unwrap().port();
     let app = axum::Router::new().route(
         "/api/v1/namespaces/kube-system/configmaps/extension-apiserver-authentication",
         axum::routing::get(move |headers: HeaderMap| async move {
@@ -495,16 +478,7 @@ async fn fake_api_server(
             }
         }),
     );
-    let listener = TlsListener::new(tcp, tls, stop.clone(), tasks);
-    tokio::spawn(prescale::api::connections::serve(
-        listener,
-        app,
-        Default::default(),
-        "fake API server",
-        stop,
-        tasks.clone(),
-    ));
-    port
+    common::pki::serve_fake_api_server(dir, cluster_ca, app, stop, tasks).await
 }
 
 // Multi-threaded: the fake API server must answer while the test blocks waiting for prescale.
@@ -525,10 +499,7 @@ async fn the_front_proxy_ca_and_names_are_read_from_the_cluster() {
         },
     });
     let port = fake_api_server(dir.path(), &cluster_ca, config_map, stop, &tasks).await;
-    let account = dir.path().join("serviceaccount");
-    std::fs::create_dir(&account).unwrap();
-    std::fs::write(account.join("token"), "service-account-token").unwrap();
-    cluster_ca.write(&account, "ca");
+    let account = common::pki::service_account(dir.path(), "service-account-token", &cluster_ca);
     let ca_file = dir.path().join("front-proxy-ca.crt");
     let port = port.to_string();
     let env = [

@@ -89,23 +89,8 @@ pub async fn serve<L>(
 {
     let permits = Arc::new(Semaphore::new(settings.max_connections));
     loop {
-        let permit = match permits.clone().try_acquire_owned() {
-            Ok(permit) => permit,
-            Err(_) => {
-                tracing::warn!(
-                    port = what,
-                    limit = settings.max_connections,
-                    "connection limit reached: new connections wait until one closes"
-                );
-                tokio::select! {
-                    biased;
-                    () = token.cancelled() => return,
-                    permit = permits.clone().acquire_owned() => match permit {
-                        Ok(permit) => permit,
-                        Err(_) => return,
-                    },
-                }
-            }
+        let Some(permit) = slot(&permits, settings, what, &token).await else {
+            return;
         };
         let (io, address) = tokio::select! {
             biased;
@@ -118,6 +103,29 @@ pub async fn serve<L>(
             serve_connection(io, address, router, settings, token).await;
             drop(permit);
         });
+    }
+}
+
+/// A place under the connection limit: at once, or (saying so) once a connection closes;
+/// `None` when `token` is cancelled first.
+async fn slot(
+    permits: &Arc<Semaphore>,
+    settings: ConnectionSettings,
+    what: &'static str,
+    token: &CancellationToken,
+) -> Option<OwnedSemaphorePermit> {
+    if let Ok(permit) = permits.clone().try_acquire_owned() {
+        return Some(permit);
+    }
+    tracing::warn!(
+        port = what,
+        limit = settings.max_connections,
+        "connection limit reached: new connections wait until one closes"
+    );
+    tokio::select! {
+        biased;
+        () = token.cancelled() => None,
+        permit = permits.clone().acquire_owned() => permit.ok(),
     }
 }
 
@@ -367,23 +375,8 @@ pub fn limited(
     let permits = Arc::new(Semaphore::new(settings.max_connections));
     tasks.spawn(async move {
         loop {
-            let slot = match permits.clone().try_acquire_owned() {
-                Ok(slot) => slot,
-                Err(_) => {
-                    tracing::warn!(
-                        port = what,
-                        limit = settings.max_connections,
-                        "connection limit reached: new connections wait until one closes"
-                    );
-                    tokio::select! {
-                        biased;
-                        () = token.cancelled() => return,
-                        slot = permits.clone().acquire_owned() => match slot {
-                            Ok(slot) => slot,
-                            Err(_) => return,
-                        },
-                    }
-                }
+            let Some(slot) = slot(&permits, settings, what, &token).await else {
+                return;
             };
             let accepted = tokio::select! {
                 biased;

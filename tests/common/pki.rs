@@ -146,3 +146,52 @@ pub async fn start_aggregated_with(
     super::wait_for_200(&server.url("/readyz"), std::time::Duration::from_secs(30)).await;
     server
 }
+
+/// Serves `app` over TLS with a serving certificate from `cluster_ca` on 127.0.0.1 (prescale's
+/// own TLS listener and connection loop), as a stand-in for the kube-apiserver, until `stop`;
+/// returns its port.
+pub async fn serve_fake_api_server(
+    dir: &Path,
+    cluster_ca: &Ca,
+    app: axum::Router,
+    stop: tokio_util::sync::CancellationToken,
+    tasks: &tokio_util::task::TaskTracker,
+) -> u16 {
+    use prescale::api::k8s::secure::listener::TlsListener;
+    use prescale::api::k8s::secure::tls::{CertSource, TlsSources};
+
+    let (cert, key) = cluster_ca.server().write(dir, "apiserver");
+    let sources = TlsSources {
+        cert: CertSource::Files { cert, key },
+        client_ca: None,
+        user_ca: None,
+    };
+    let tls = prescale::api::k8s::secure::tls::load(
+        sources,
+        std::time::Duration::from_secs(60),
+        stop.clone(),
+        tasks,
+    )
+    .unwrap();
+    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = tcp.local_addr().unwrap().port();
+    let listener = TlsListener::new(tcp, tls, stop.clone(), tasks);
+    tokio::spawn(prescale::api::connections::serve(
+        listener,
+        app,
+        Default::default(),
+        "fake API server",
+        stop,
+        tasks.clone(),
+    ));
+    port
+}
+
+/// A service account directory (`token`, `ca.crt`) as a pod has it, under `dir`.
+pub fn service_account(dir: &Path, token: &str, cluster_ca: &Ca) -> PathBuf {
+    let account = dir.join("serviceaccount");
+    std::fs::create_dir_all(&account).unwrap();
+    std::fs::write(account.join("token"), token).unwrap();
+    cluster_ca.write(&account, "ca");
+    account
+}
