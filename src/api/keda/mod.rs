@@ -24,9 +24,11 @@
 //!   replanning interval), until KEDA hangs up or the target is deleted.
 //!
 //! Errors are gRPC statuses: `InvalidArgument` for a trigger without `target` (or an impossible
-//! namespace), `NotFound` for an unknown target. The code under `externalscaler` is generated
+//! namespace) and for a request that is not a valid protobuf message ([`codec`]), `NotFound`
+//! for an unknown target. The code under `externalscaler` is generated
 //! from `proto/externalscaler.proto` and committed (see that file).
 
+pub mod codec;
 #[rustfmt::skip]
 #[allow(clippy::all, clippy::pedantic, missing_docs)]
 pub mod externalscaler;
