@@ -10,7 +10,8 @@
 //! - samples spaced so that the training grid would be huge get a clear error, not a fit;
 //! - negative and huge loads are refused naming the sample;
 //! - a series can be deleted (`409` while a target uses it), and stays deleted after `kill -9`;
-//! - axum's own plain-text and empty refusals come as JSON.
+//! - axum's own plain-text and empty refusals come as JSON;
+//! - a pushed sample before 1970 or more than a day ahead refuses the batch, naming it.
 
 mod common;
 
@@ -597,4 +598,27 @@ async fn a_forecast_answer_is_bounded_in_points() {
         error.contains("120960 points") && error.contains("at most 56h"),
         "{error}"
     );
+}
+
+#[tokio::test]
+async fn pushed_samples_before_1970_or_a_day_ahead_refuse_the_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_with_config(dir.path(), "");
+    let now = now();
+    for (samples, needle) in [
+        (vec![(now - 60, 1.0), (-1, 1.0)], "Unix epoch"),
+        (vec![(now - 60, 1.0), (now + 2 * 86_400, 1.0)], "one day"),
+    ] {
+        let (status, body) = common::try_push(&server, "rps", &samples).await;
+        assert_eq!(status, 400, "{body}");
+        let error = error_of(&body);
+        assert!(
+            error.contains("samples[1].timestamp") && error.contains(needle),
+            "{error}"
+        );
+    }
+    // Nothing of a refused batch was stored; old (after 1970) and near-future samples are fine.
+    let (status, _) = get(&server, "/api/v1/series/rps/samples").await;
+    assert_eq!(status, 404);
+    common::push_samples(&server, "rps", &[(1_600_000_000, 1.0), (now + 3_600, 2.0)]).await;
 }

@@ -21,6 +21,7 @@ use axum::routing::post;
 use super::error::{ApiError, decode, read_body};
 use super::state::AppState;
 use crate::collect::remote_write::{self, MAX_BODY_BYTES};
+use crate::engine::runner::system_now;
 
 /// How many remote_write bodies are decompressed and decoded at once; the others wait.
 pub const MAX_CONCURRENT_DECODES: usize = 4;
@@ -57,7 +58,7 @@ async fn accept(state: &AppState, headers: &HeaderMap, body: Body) -> Result<(),
         .await
         .map_err(|_| ApiError::Unavailable("shutting down".into()))?;
     let decoded = decode(
-        move || remote_write::decode(&body, &ingest.remote_write),
+        move || remote_write::decode(&body, &ingest.remote_write, system_now()),
         remote_write::is_too_large,
     )
     .await?;
@@ -75,6 +76,13 @@ async fn accept(state: &AppState, headers: &HeaderMap, body: Body) -> Result<(),
             samples = decoded.tally.invalid_series,
             examples = ?decoded.invalid,
             "remote_write: skipped series prescale cannot store"
+        );
+    }
+    if !decoded.out_of_range.is_empty() {
+        tracing::warn!(
+            samples = decoded.tally.out_of_range,
+            examples = ?decoded.out_of_range,
+            "remote_write: skipped samples out of range"
         );
     }
     if !decoded.batch.is_empty() {

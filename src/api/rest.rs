@@ -88,7 +88,7 @@ async fn accept_push(
     let advice = "send at most 100000 samples per batch";
     let body = read_body(headers, body, MAX_PUSH_BODY, advice).await?;
     let samples = decode(
-        move || parse_push(&body),
+        move || parse_push(&body, system_now()),
         |e| matches!(e, CollectError::TooLarge { .. }),
     )
     .await?;
