@@ -11,6 +11,7 @@
 //! - negative and huge loads are refused naming the sample;
 //! - a series can be deleted (`409` while a target uses it), and stays deleted after `kill -9`;
 //! - axum's own plain-text and empty refusals come as JSON;
+//! - a compressed push or a remote_write body in another coding than snappy is `415` naming it;
 //! - a pushed sample before 1970 or more than a day ahead refuses the batch, naming it.
 
 mod common;
@@ -621,4 +622,62 @@ async fn pushed_samples_before_1970_or_a_day_ahead_refuse_the_batch() {
     let (status, _) = get(&server, "/api/v1/series/rps/samples").await;
     assert_eq!(status, 404);
     common::push_samples(&server, "rps", &[(1_600_000_000, 1.0), (now + 3_600, 2.0)]).await;
+}
+
+/// A `POST` of `body` to `path` with `Content-Encoding: encoding`.
+async fn post_encoded(server: &Server, path: &str, encoding: &str, body: Vec<u8>) -> (u16, Value) {
+    let response = client()
+        .post(server.url(path))
+        .header("content-encoding", encoding)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let body = response.json().await.unwrap_or(Value::Null);
+    (status, body)
+}
+
+#[tokio::test]
+async fn bodies_in_an_unsupported_coding_are_415_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_with_config(dir.path(), "[remote_write]\nallow = [\"*\"]\n");
+    let samples = push_body(&[(now() - 60, 1.0)]).into_bytes();
+    let push = "/api/v1/series/rps/samples";
+
+    // Before, a JSON body sent as gzip was read as if plain; the gzip bytes would be garbage.
+    let (status, body) = post_encoded(&server, push, "gzip", samples.clone()).await;
+    assert_eq!(status, 415, "{body}");
+    let error = error_of(&body);
+    assert!(
+        error.contains("\"gzip\"") && error.contains("uncompressed"),
+        "{error}"
+    );
+    let (status, body) = post_encoded(&server, push, "br", samples.clone()).await;
+    assert_eq!(status, 415, "{body}");
+    let (status, body) = post_encoded(&server, push, "identity", samples).await;
+    assert_eq!(status, 204, "{body}");
+
+    let request = WriteRequest {
+        timeseries: vec![TimeSeries {
+            labels: vec![prescale::collect::remote_write::Label {
+                name: "__name__".into(),
+                value: "up".into(),
+            }],
+            samples: vec![PromSample {
+                value: 1.0,
+                timestamp: (now() - 60) * 1000,
+            }],
+        }],
+    };
+    let write = "/api/v1/write";
+    let (status, body) = post_encoded(&server, write, "gzip", encode(&request)).await;
+    assert_eq!(status, 415, "{body}");
+    let error = error_of(&body);
+    assert!(
+        error.contains("\"gzip\"") && error.contains("snappy"),
+        "{error}"
+    );
+    let (status, body) = post_encoded(&server, write, "snappy", encode(&request)).await;
+    assert_eq!(status, 204, "{body}");
 }

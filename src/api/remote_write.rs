@@ -7,7 +7,8 @@
 //! `MAX_DECODED_BYTES` or holds more series, labels or samples than a request may, is `413`
 //! with a message naming the limit. At most [`MAX_CONCURRENT_DECODES`] bodies are decoded at
 //! once (decoding is CPU work; more at once would only hold more memory), so what decoding holds
-//! is bounded whatever the number of connections. A storage failure is `500`, which
+//! is bounded whatever the number of connections. A `Content-Encoding` other than `snappy`
+//! (the spec's) or `identity` is `415` naming it. A storage failure is `500`, which
 //! Prometheus retries: nothing it sent is lost. See `collect::remote_write` for what is kept.
 
 use std::sync::atomic::Ordering;
@@ -18,7 +19,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 
-use super::error::{ApiError, decode, read_body};
+use super::error::{ApiError, check_content_encoding, decode, read_body};
 use super::state::AppState;
 use crate::collect::remote_write::{self, MAX_BODY_BYTES};
 use crate::engine::runner::system_now;
@@ -50,6 +51,13 @@ async fn write(
 }
 
 async fn accept(state: &AppState, headers: &HeaderMap, body: Body) -> Result<(), ApiError> {
+    // The spec says `Content-Encoding: snappy`; a missing header is let through (the body is
+    // snappy or it is a 400), any other coding is named in a 415.
+    check_content_encoding(
+        headers,
+        &["snappy"],
+        "remote_write bodies are snappy-compressed protobuf (Content-Encoding: snappy)",
+    )?;
     let advice = "lower queue_config.max_samples_per_send";
     let body = read_body(headers, body, MAX_BODY_BYTES, advice).await?;
     let ingest = state.ingest.clone();

@@ -12,7 +12,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
-use super::error::{ApiError, blocking, decode, read_body};
+use super::error::{ApiError, blocking, check_content_encoding, decode, read_body};
 use super::state::AppState;
 use crate::collect::CollectError;
 use crate::collect::push::{describe_json_error, parse_push};
@@ -85,6 +85,11 @@ async fn accept_push(
     body: Body,
 ) -> Result<usize, ApiError> {
     let key = series_key(series)?;
+    check_content_encoding(
+        headers,
+        &[],
+        "send the JSON body uncompressed (no Content-Encoding, or identity)",
+    )?;
     let advice = "send at most 100000 samples per batch";
     let body = read_body(headers, body, MAX_PUSH_BODY, advice).await?;
     let samples = decode(
