@@ -226,6 +226,26 @@ mod tests {
     }
 
     #[test]
+    fn too_large_is_not_garbage() {
+        for text in [
+            "99999999999999999999d",
+            "9223372036854775807d",
+            "9223372036854775807w",
+        ] {
+            let error = text.parse::<Span>().unwrap_err().to_string();
+            assert!(error.contains("longer than the longest"), "{text}: {error}");
+            assert!(
+                error.contains("3650d") && !error.contains("not a duration"),
+                "{error}"
+            );
+        }
+        for text in ["5x", "d", "1.5h", "abc"] {
+            let error = text.parse::<Span>().unwrap_err().to_string();
+            assert!(error.contains("is not a duration"), "{text}: {error}");
+        }
+    }
+
+    #[test]
     fn displays_largest_exact_unit() {
         assert_eq!(Span::from_seconds(300).unwrap().to_string(), "5m");
         assert_eq!(Span::from_seconds(90).unwrap().to_string(), "90s");
