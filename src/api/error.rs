@@ -55,21 +55,9 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// The most bytes of client input an error message repeats.
-pub const MAX_ECHO: usize = 200;
-
-/// `text` cut to at most [`MAX_ECHO`] bytes (on a character boundary), marked `…` when cut:
-/// an error message never repeats more of what the client sent.
-pub fn clip(text: &str) -> String {
-    if text.len() <= MAX_ECHO {
-        return text.to_string();
-    }
-    let mut end = MAX_ECHO;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &text[..end])
-}
+/// Clipping lives in `series`, the lowest module, so that the errors built below the API
+/// (series names, durations, timestamps, target names) bound what they repeat at the source.
+pub use crate::series::{MAX_ECHO, clip};
 
 /// The longest refusal text [`json_errors`] carries over into its JSON message.
 const MAX_REFUSAL_TEXT: usize = 4096;
@@ -102,7 +90,8 @@ pub async fn json_errors(
         .map(|bytes| String::from_utf8_lossy(&bytes).trim().to_string())
         .unwrap_or_default();
     let message = if !text.is_empty() {
-        text
+        // axum's refusals quote the request (a query string, a path segment): bounded.
+        clip(&text)
     } else if status == StatusCode::METHOD_NOT_ALLOWED {
         // axum adds the `Allow` header outside this layer, so it is named, not quoted.
         format!("method {method} is not allowed on {path}: the Allow header lists those that are")

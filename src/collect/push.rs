@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer};
 
 use super::{CollectError, MAX_BATCH_SAMPLES, check_live_timestamp, check_timestamp, check_value};
-use crate::series::{Sample, Timestamp, parse_timestamp};
+use crate::series::{Sample, Timestamp, clip, parse_timestamp};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -51,13 +51,15 @@ fn timestamp<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Timestamp, D:
 }
 
 /// A JSON error as a user can act on it: syntax errors say where in the body, data errors name
-/// the field (`samples[3].value: ...`).
+/// the field (`samples[3].value: ...`). serde quotes the body (`unknown field "…"`, `invalid
+/// type: string "…"`), and a path can hold the body's map keys: both are [`clip`]ped.
 pub fn describe_json_error(error: serde_path_to_error::Error<serde_json::Error>) -> String {
-    let path = error.path().to_string();
-    let inner = error.into_inner();
+    let path = clip(&error.path().to_string());
+    let error = error.into_inner();
+    let inner = clip(&error.to_string());
     if path == "." {
         format!("invalid JSON body: {inner}")
-    } else if inner.is_syntax() || inner.is_eof() {
+    } else if error.is_syntax() || error.is_eof() {
         format!("invalid JSON body at {path}: {inner}")
     } else {
         format!("{path}: {inner}")
@@ -162,6 +164,13 @@ mod tests {
         assert!(err(r#"{}"#).contains("samples"));
         assert!(err(r#"{"samples":[]} x"#).contains("invalid JSON"));
         assert!(err("").contains("invalid JSON"));
+        let long = "x".repeat(10_000);
+        let error = err(&format!(
+            r#"{{"samples":[{{"timestamp":1,"value":"{long}"}}]}}"#
+        ));
+        assert!(error.len() < 500, "{} bytes: {error}", error.len());
+        let error = err(&format!(r#"{{"samples":[{{"timestamp":1,"{long}":1}}]}}"#));
+        assert!(error.len() < 500, "{} bytes: {error}", error.len());
     }
 
     #[test]

@@ -89,7 +89,8 @@ impl Scaler {
             return Err(Status::invalid_argument(format!(
                 "ScaledObject {}/{}: the trigger's metadata must name a prescale target \
                  (`{TARGET_KEY}: NAME`)",
-                object.namespace, object.name
+                crate::series::clip(&object.namespace),
+                crate::series::clip(&object.name)
             )));
         };
         if !object.namespace.is_empty() {
@@ -118,8 +119,10 @@ impl Scaler {
 fn not_served(object: &ScaledObjectRef, name: &str, unserved: Unserved) -> Status {
     match unserved {
         Unserved::UnknownMetric => Status::not_found(format!(
-            "no prescale target {name:?} (named by ScaledObject {}/{})",
-            object.namespace, object.name
+            "no prescale target {:?} (named by ScaledObject {}/{})",
+            crate::series::clip(name),
+            crate::series::clip(&object.namespace),
+            crate::series::clip(&object.name)
         )),
         // The empty selector matches every label set.
         Unserved::NoMatch { .. } => Status::internal("the empty selector matched nothing"),
