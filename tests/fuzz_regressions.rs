@@ -69,7 +69,7 @@ fn remote_write_inputs_are_refused_before_decoding() {
         allow: vec!["*".into()],
     };
     replay("remote_write", |path, data| {
-        let refused = remote_write::decode(data, &allow).err();
+        let refused = remote_write::decode(data, &allow, 1_767_607_200).err();
         assert!(
             refused.as_ref().is_some_and(remote_write::is_too_large),
             "{}: {refused:?}",

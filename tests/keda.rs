@@ -26,6 +26,7 @@ fn generated_code_is_current() {
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
+        .codec_path("crate::api::keda::codec::ProtobufCodec")
         .emit_rerun_if_changed(false)
         .out_dir(out.path())
         .compile_fds(descriptors)
@@ -207,4 +208,90 @@ async fn keda_reads_specs_metrics_and_activity_over_grpc() {
         value == planned || value == after,
         "GetMetrics {value} is not the plan ({planned} / {after})"
     );
+}
+
+/// One gRPC call with a hand-made body over HTTP/2: the `grpc-status` and `grpc-message` of the
+/// answer (a trailers-only answer carries them in its headers).
+async fn raw_call(address: &str, method: &str, body: Vec<u8>) -> (String, String) {
+    let client = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    let response = client
+        .post(format!(
+            "http://{address}/externalscaler.ExternalScaler/{method}"
+        ))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default()
+    };
+    (header("grpc-status"), header("grpc-message"))
+}
+
+#[tokio::test]
+async fn a_request_that_is_not_protobuf_is_invalid_argument() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("prescale.toml");
+    std::fs::write(&config, CONFIG).unwrap();
+    let server = Server::start(
+        &dir.path().join("data"),
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--keda-listen",
+            "127.0.0.1:0",
+            "--no-tls",
+        ],
+    );
+    let address = server.logged_field("grpc_address").expect("gRPC address");
+    // A whole, uncompressed gRPC frame whose 6 bytes are not a protobuf message (field 0 and a
+    // truncated varint).
+    let garbage = [0xff_u8, 0xff, 0xff, 0xff, 0xff, 0xff];
+    let mut frame = vec![0u8];
+    frame.extend_from_slice(&(garbage.len() as u32).to_be_bytes());
+    frame.extend_from_slice(&garbage);
+    for method in ["IsActive", "GetMetricSpec", "GetMetrics", "StreamIsActive"] {
+        let (status, message) = raw_call(&address, method, frame.clone()).await;
+        // 3 is INVALID_ARGUMENT (13, INTERNAL, before).
+        assert_eq!(status, "3", "{method}: {message}");
+        let message = percent_decode(&message);
+        assert!(
+            message.contains("not a valid protobuf message of type externalscaler."),
+            "{method}: {message}"
+        );
+    }
+    // A well-formed request still works on the same server.
+    let mut scaler = ExternalScalerClient::connect(format!("http://{address}"))
+        .await
+        .unwrap();
+    assert_eq!(metric(&mut scaler, "web").await, 3.0);
+}
+
+/// `grpc-message` is percent-encoded.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Ok(byte) = u8::from_str_radix(&text[i + 1..i + 3], 16)
+        {
+            out.push(byte);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }

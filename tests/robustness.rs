@@ -10,7 +10,10 @@
 //! - samples spaced so that the training grid would be huge get a clear error, not a fit;
 //! - negative and huge loads are refused naming the sample;
 //! - a series can be deleted (`409` while a target uses it), and stays deleted after `kill -9`;
-//! - axum's own plain-text and empty refusals come as JSON.
+//! - axum's own plain-text and empty refusals come as JSON;
+//! - a compressed push or a remote_write body in another coding than snappy is `415` naming it;
+//! - no error repeats more than 200 bytes of what the client sent;
+//! - a pushed sample before 1970 or more than a day ahead refuses the batch, naming it.
 
 mod common;
 
@@ -597,4 +600,213 @@ async fn a_forecast_answer_is_bounded_in_points() {
         error.contains("120960 points") && error.contains("at most 56h"),
         "{error}"
     );
+}
+
+/// A `POST` of `body` to `path` with `Content-Encoding: encoding`.
+async fn post_encoded(server: &Server, path: &str, encoding: &str, body: Vec<u8>) -> (u16, Value) {
+    let response = client()
+        .post(server.url(path))
+        .header("content-encoding", encoding)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let body = response.json().await.unwrap_or(Value::Null);
+    (status, body)
+}
+
+#[tokio::test]
+async fn bodies_in_an_unsupported_coding_are_415_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_with_config(dir.path(), "[remote_write]\nallow = [\"*\"]\n");
+    let samples = push_body(&[(now() - 60, 1.0)]).into_bytes();
+    let push = "/api/v1/series/rps/samples";
+
+    // Before, a JSON body sent as gzip was read as if plain; the gzip bytes would be garbage.
+    let (status, body) = post_encoded(&server, push, "gzip", samples.clone()).await;
+    assert_eq!(status, 415, "{body}");
+    let error = error_of(&body);
+    assert!(
+        error.contains("\"gzip\"") && error.contains("uncompressed"),
+        "{error}"
+    );
+    let (status, body) = post_encoded(&server, push, "br", samples.clone()).await;
+    assert_eq!(status, 415, "{body}");
+    let (status, body) = post_encoded(&server, push, "identity", samples).await;
+    assert_eq!(status, 204, "{body}");
+
+    let request = WriteRequest {
+        timeseries: vec![TimeSeries {
+            labels: vec![prescale::collect::remote_write::Label {
+                name: "__name__".into(),
+                value: "up".into(),
+            }],
+            samples: vec![PromSample {
+                value: 1.0,
+                timestamp: (now() - 60) * 1000,
+            }],
+        }],
+    };
+    let write = "/api/v1/write";
+    let (status, body) = post_encoded(&server, write, "gzip", encode(&request)).await;
+    assert_eq!(status, 415, "{body}");
+    let error = error_of(&body);
+    assert!(
+        error.contains("\"gzip\"") && error.contains("snappy"),
+        "{error}"
+    );
+    let (status, body) = post_encoded(&server, write, "snappy", encode(&request)).await;
+    assert_eq!(status, 204, "{body}");
+}
+
+#[tokio::test]
+async fn errors_repeat_at_most_200_bytes_of_the_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_with_config(dir.path(), "");
+    common::push_samples(&server, "rps", &[(now() - 60, 1.0)]).await;
+    let long = "x".repeat(10_000);
+    let target = r#"{"series":"rps","capacity_per_replica":50,"max_replicas":10}"#;
+    let requests: Vec<(reqwest::Method, String, Option<String>)> = vec![
+        (
+            reqwest::Method::GET,
+            format!("/api/v1/series/{long}/samples"),
+            None,
+        ),
+        (
+            reqwest::Method::GET,
+            format!("/api/v1/series/{long}/forecast"),
+            None,
+        ),
+        (
+            reqwest::Method::DELETE,
+            format!("/api/v1/series/{long}"),
+            None,
+        ),
+        (
+            reqwest::Method::POST,
+            format!("/api/v1/series/{long}/samples"),
+            Some(push_body(&[(now(), 1.0)])),
+        ),
+        (
+            reqwest::Method::GET,
+            format!("/api/v1/series/rps/forecast?horizon={long}"),
+            None,
+        ),
+        (
+            reqwest::Method::GET,
+            format!("/api/v1/series/rps/forecast?{long}=1"),
+            None,
+        ),
+        (
+            reqwest::Method::GET,
+            format!("/api/v1/series/rps/samples?from={long}"),
+            None,
+        ),
+        (
+            reqwest::Method::GET,
+            format!("/api/v1/series/rps/samples?to=1&{long}=1"),
+            None,
+        ),
+        (
+            reqwest::Method::GET,
+            format!("/api/v1/targets/{long}"),
+            None,
+        ),
+        (
+            reqwest::Method::GET,
+            format!("/api/v1/targets/{long}/plan"),
+            None,
+        ),
+        (
+            reqwest::Method::DELETE,
+            format!("/api/v1/targets/{long}"),
+            None,
+        ),
+        (
+            reqwest::Method::PUT,
+            format!("/api/v1/targets/{long}"),
+            Some(target.into()),
+        ),
+        (
+            reqwest::Method::PUT,
+            "/api/v1/targets/t".into(),
+            Some(format!(r#"{{"series":"rps","{long}":1}}"#)),
+        ),
+        (
+            reqwest::Method::PUT,
+            "/api/v1/targets/t".into(),
+            Some(format!(
+                r#"{{"series":"{long}","capacity_per_replica":50,"max_replicas":10}}"#
+            )),
+        ),
+        (
+            reqwest::Method::POST,
+            "/api/v1/series/rps/samples".into(),
+            Some(format!(
+                r#"{{"samples":[{{"timestamp":"{long}","value":1}}]}}"#
+            )),
+        ),
+        (
+            reqwest::Method::POST,
+            "/api/v1/series/rps/samples".into(),
+            Some(format!(
+                r#"{{"samples":[{{"timestamp":1,"value":"{long}"}}]}}"#
+            )),
+        ),
+        (
+            reqwest::Method::GET,
+            format!("/apis/external.metrics.k8s.io/v1beta1/namespaces/default/{long}"),
+            None,
+        ),
+        (
+            reqwest::Method::GET,
+            format!("/apis/external.metrics.k8s.io/v1beta1/namespaces/{long}/m"),
+            None,
+        ),
+        (
+            reqwest::Method::GET,
+            format!(
+                "/apis/external.metrics.k8s.io/v1beta1/namespaces/default/m?labelSelector=a%3D{long}"
+            ),
+            None,
+        ),
+        (
+            reqwest::Method::GET,
+            format!(
+                "/apis/external.metrics.k8s.io/v1beta1/namespaces/default/m?labelSelector={long}%20{long}"
+            ),
+            None,
+        ),
+    ];
+    for (method, path, body) in requests {
+        let what = format!("{method} {}", &path[..path.len().min(90)]);
+        let (status, answer) = send(method, &server, &path, body).await;
+        assert!((400..500).contains(&status), "{what}: {status} {answer}");
+        let text = answer.to_string();
+        assert!(text.len() < 1024, "{what}: {} bytes: {text}", text.len());
+    }
+}
+
+#[tokio::test]
+async fn pushed_samples_before_1970_or_a_day_ahead_refuse_the_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_with_config(dir.path(), "");
+    let now = now();
+    for (samples, needle) in [
+        (vec![(now - 60, 1.0), (-1, 1.0)], "Unix epoch"),
+        (vec![(now - 60, 1.0), (now + 2 * 86_400, 1.0)], "one day"),
+    ] {
+        let (status, body) = common::try_push(&server, "rps", &samples).await;
+        assert_eq!(status, 400, "{body}");
+        let error = error_of(&body);
+        assert!(
+            error.contains("samples[1].timestamp") && error.contains(needle),
+            "{error}"
+        );
+    }
+    // Nothing of a refused batch was stored; old (after 1970) and near-future samples are fine.
+    let (status, _) = get(&server, "/api/v1/series/rps/samples").await;
+    assert_eq!(status, 404);
+    common::push_samples(&server, "rps", &[(1_600_000_000, 1.0), (now + 3_600, 2.0)]).await;
 }

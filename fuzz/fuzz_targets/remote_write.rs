@@ -18,7 +18,7 @@ static ALLOW_ALL: LazyLock<RemoteWriteConfig> = LazyLock::new(|| RemoteWriteConf
 });
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(decoded) = decode(data, &ALLOW_ALL) else {
+    let Ok(decoded) = decode(data, &ALLOW_ALL, 1_767_607_200) else {
         return;
     };
     let mut kept = 0u64;

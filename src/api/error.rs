@@ -14,6 +14,8 @@ pub enum ApiError {
     NotFound(String),
     Conflict(String),
     PayloadTooLarge(String),
+    /// The body is in an encoding the path does not read (`Content-Encoding`): `415`.
+    UnsupportedMediaType(String),
     /// A configured limit (`max_series`, `max_targets`) refuses the request: `422`.
     LimitReached(String),
     Unavailable(String),
@@ -27,6 +29,7 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::LimitReached(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -41,6 +44,7 @@ impl IntoResponse for ApiError {
         | ApiError::NotFound(message)
         | ApiError::Conflict(message)
         | ApiError::PayloadTooLarge(message)
+        | ApiError::UnsupportedMediaType(message)
         | ApiError::LimitReached(message)
         | ApiError::Unavailable(message)
         | ApiError::Internal(message)) = self;
@@ -51,21 +55,9 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// The most bytes of client input an error message repeats.
-pub const MAX_ECHO: usize = 200;
-
-/// `text` cut to at most [`MAX_ECHO`] bytes (on a character boundary), marked `…` when cut:
-/// an error message never repeats more of what the client sent.
-pub fn clip(text: &str) -> String {
-    if text.len() <= MAX_ECHO {
-        return text.to_string();
-    }
-    let mut end = MAX_ECHO;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &text[..end])
-}
+/// Clipping lives in `series`, the lowest module, so that the errors built below the API
+/// (series names, durations, timestamps, target names) bound what they repeat at the source.
+pub use crate::series::{MAX_ECHO, clip};
 
 /// The longest refusal text [`json_errors`] carries over into its JSON message.
 const MAX_REFUSAL_TEXT: usize = 4096;
@@ -98,7 +90,8 @@ pub async fn json_errors(
         .map(|bytes| String::from_utf8_lossy(&bytes).trim().to_string())
         .unwrap_or_default();
     let message = if !text.is_empty() {
-        text
+        // axum's refusals quote the request (a query string, a path segment): bounded.
+        clip(&text)
     } else if status == StatusCode::METHOD_NOT_ALLOWED {
         // axum adds the `Allow` header outside this layer, so it is named, not quoted.
         format!("method {method} is not allowed on {path}: the Allow header lists those that are")
@@ -115,6 +108,30 @@ pub async fn json_errors(
     );
     let body = serde_json::json!({ "error": message }).to_string();
     Response::from_parts(parts, axum::body::Body::from(body))
+}
+
+/// Checks the request's `Content-Encoding` against the codings a path reads (lower case;
+/// `identity`, and no header at all, are always accepted): any other is `415` naming it, with
+/// `advice` saying what to send instead. Without this a gzip body would be parsed as if it were
+/// plain, and refused with a confusing parse error (or worse, misread).
+pub fn check_content_encoding(
+    headers: &axum::http::HeaderMap,
+    accepted: &[&str],
+    advice: &str,
+) -> Result<(), ApiError> {
+    for value in headers.get_all(axum::http::header::CONTENT_ENCODING) {
+        let text = String::from_utf8_lossy(value.as_bytes());
+        for coding in text.split(',').map(str::trim).filter(|c| !c.is_empty()) {
+            let lower = coding.to_ascii_lowercase();
+            if lower != "identity" && !accepted.contains(&lower.as_str()) {
+                return Err(ApiError::UnsupportedMediaType(format!(
+                    "content-encoding {:?} is not supported: {advice}",
+                    clip(coding)
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Reads a request body of at most `limit` bytes; `advice` ends the 413 message (what the
@@ -203,6 +220,27 @@ mod tests {
         let long = "é".repeat(150);
         let clipped = clip(&long);
         assert!(clipped.ends_with('…') && clipped.len() <= MAX_ECHO + '…'.len_utf8());
+    }
+
+    #[test]
+    fn only_identity_and_the_accepted_codings_pass() {
+        let with = |value: &'static str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static(value));
+            headers
+        };
+        assert!(check_content_encoding(&HeaderMap::new(), &[], "x").is_ok());
+        assert!(check_content_encoding(&with("identity"), &[], "x").is_ok());
+        assert!(check_content_encoding(&with("Snappy"), &["snappy"], "x").is_ok());
+        for value in ["gzip", "identity, gzip", "br"] {
+            match check_content_encoding(&with(value), &["snappy"], "send it plain") {
+                Err(ApiError::UnsupportedMediaType(message)) => {
+                    assert!(message.contains("send it plain"), "{message}");
+                    assert!(!message.contains("identity"), "{message}");
+                }
+                other => panic!("{value}: expected 415, got {other:?}"),
+            }
+        }
     }
 
     #[tokio::test]

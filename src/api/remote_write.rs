@@ -7,7 +7,8 @@
 //! `MAX_DECODED_BYTES` or holds more series, labels or samples than a request may, is `413`
 //! with a message naming the limit. At most [`MAX_CONCURRENT_DECODES`] bodies are decoded at
 //! once (decoding is CPU work; more at once would only hold more memory), so what decoding holds
-//! is bounded whatever the number of connections. A storage failure is `500`, which
+//! is bounded whatever the number of connections. A `Content-Encoding` other than `snappy`
+//! (the spec's) or `identity` is `415` naming it. A storage failure is `500`, which
 //! Prometheus retries: nothing it sent is lost. See `collect::remote_write` for what is kept.
 
 use std::sync::atomic::Ordering;
@@ -18,9 +19,10 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 
-use super::error::{ApiError, decode, read_body};
+use super::error::{ApiError, check_content_encoding, decode, read_body};
 use super::state::AppState;
 use crate::collect::remote_write::{self, MAX_BODY_BYTES};
+use crate::engine::runner::system_now;
 
 /// How many remote_write bodies are decompressed and decoded at once; the others wait.
 pub const MAX_CONCURRENT_DECODES: usize = 4;
@@ -49,6 +51,13 @@ async fn write(
 }
 
 async fn accept(state: &AppState, headers: &HeaderMap, body: Body) -> Result<(), ApiError> {
+    // The spec says `Content-Encoding: snappy`; a missing header is let through (the body is
+    // snappy or it is a 400), any other coding is named in a 415.
+    check_content_encoding(
+        headers,
+        &["snappy"],
+        "remote_write bodies are snappy-compressed protobuf (Content-Encoding: snappy)",
+    )?;
     let advice = "lower queue_config.max_samples_per_send";
     let body = read_body(headers, body, MAX_BODY_BYTES, advice).await?;
     let ingest = state.ingest.clone();
@@ -57,7 +66,7 @@ async fn accept(state: &AppState, headers: &HeaderMap, body: Body) -> Result<(),
         .await
         .map_err(|_| ApiError::Unavailable("shutting down".into()))?;
     let decoded = decode(
-        move || remote_write::decode(&body, &ingest.remote_write),
+        move || remote_write::decode(&body, &ingest.remote_write, system_now()),
         remote_write::is_too_large,
     )
     .await?;
@@ -75,6 +84,13 @@ async fn accept(state: &AppState, headers: &HeaderMap, body: Body) -> Result<(),
             samples = decoded.tally.invalid_series,
             examples = ?decoded.invalid,
             "remote_write: skipped series prescale cannot store"
+        );
+    }
+    if !decoded.out_of_range.is_empty() {
+        tracing::warn!(
+            samples = decoded.tally.out_of_range,
+            examples = ?decoded.out_of_range,
+            "remote_write: skipped samples out of range"
         );
     }
     if !decoded.batch.is_empty() {

@@ -12,7 +12,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
-use super::error::{ApiError, blocking, decode, read_body};
+use super::error::{ApiError, blocking, check_content_encoding, clip, decode, read_body};
 use super::state::AppState;
 use crate::collect::CollectError;
 use crate::collect::push::{describe_json_error, parse_push};
@@ -85,10 +85,15 @@ async fn accept_push(
     body: Body,
 ) -> Result<usize, ApiError> {
     let key = series_key(series)?;
+    check_content_encoding(
+        headers,
+        &[],
+        "send the JSON body uncompressed (no Content-Encoding, or identity)",
+    )?;
     let advice = "send at most 100000 samples per batch";
     let body = read_body(headers, body, MAX_PUSH_BODY, advice).await?;
     let samples = decode(
-        move || parse_push(&body),
+        move || parse_push(&body, system_now()),
         |e| matches!(e, CollectError::TooLarge { .. }),
     )
     .await?;
@@ -118,7 +123,7 @@ async fn read_samples(
     query: Result<Query<RangeQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let key = series_key(series)?;
-    let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let Query(query) = query.map_err(|e| ApiError::BadRequest(clip(&e.body_text())))?;
     let bound = |text: Option<&str>, name: &str, default: i64| match text {
         None => Ok(default),
         Some(text) => {
@@ -137,7 +142,7 @@ async fn read_samples(
     if info.is_none() {
         return Err(ApiError::NotFound(format!(
             "unknown series {:?}",
-            key.as_str()
+            clip(key.as_str())
         )));
     }
     let truncated = samples.len() > MAX_READ_SAMPLES;
@@ -205,7 +210,7 @@ async fn forecast(
     query: Result<Query<ForecastQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let key = series_key(series)?;
-    let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let Query(query) = query.map_err(|e| ApiError::BadRequest(clip(&e.body_text())))?;
     let horizon: Span = query
         .horizon
         .as_deref()
@@ -235,7 +240,7 @@ async fn forecast(
     {
         return Err(ApiError::NotFound(format!(
             "unknown series {:?}",
-            key.as_str()
+            clip(key.as_str())
         )));
     }
     let (entry, forecast) =
@@ -283,7 +288,7 @@ async fn list_targets(State(state): State<AppState>) -> Json<serde_json::Value> 
 }
 
 fn unknown_target(name: &str) -> ApiError {
-    ApiError::NotFound(format!("unknown target {name:?}"))
+    ApiError::NotFound(format!("unknown target {:?}", clip(name)))
 }
 
 /// `GET /api/v1/targets/{target}`
@@ -348,7 +353,10 @@ async fn delete_series(
     if existed {
         Ok(StatusCode::NO_CONTENT)
     } else {
-        Err(ApiError::NotFound(format!("no series {:?}", key.as_str())))
+        Err(ApiError::NotFound(format!(
+            "no series {:?}",
+            clip(key.as_str())
+        )))
     }
 }
 
@@ -415,7 +423,8 @@ async fn get_plan(
         .ok_or_else(|| unknown_target(&name))?;
     let Some(plan_state) = state.engine.plan_state(&name) else {
         return Err(ApiError::Unavailable(format!(
-            "target {name:?} has not been planned yet"
+            "target {:?} has not been planned yet",
+            clip(&name)
         )));
     };
     let (plan, model, fitted_at) = match &*plan_state {
@@ -429,7 +438,8 @@ async fn get_plan(
                 .map(|down| format!("; {down}"))
                 .unwrap_or_default();
             return Err(ApiError::Unavailable(format!(
-                "target {name:?} has no plan since {}: {reason}{down}",
+                "target {:?} has no plan since {}: {reason}{down}",
+                clip(&name),
                 format_timestamp(*since)
             )));
         }

@@ -73,6 +73,31 @@ pub fn check_value(value: f64) -> Result<(), String> {
     }
 }
 
+/// How far ahead of the wall clock a live sample (push, remote_write) may be stamped: one day.
+/// More is a wrong clock or a unit error, and stored it would sit ahead of every real sample.
+pub const MAX_FUTURE_SECONDS: i64 = 86_400;
+
+/// Checks a timestamp that arrives live (the push API, remote_write) against the clock `now`:
+/// not before the Unix epoch, and at most [`MAX_FUTURE_SECONDS`] after `now`. Historic data
+/// (`prescale import`, `replay`) is not held to this: it only needs [`TIMESTAMP_RANGE`].
+pub fn check_live_timestamp(timestamp: Timestamp, now: Timestamp) -> Result<(), String> {
+    if timestamp < 0 {
+        Err(format!(
+            "timestamp {timestamp} is before the Unix epoch (1970-01-01T00:00:00Z): live samples \
+             must be stamped from 0 on"
+        ))
+    } else if timestamp > now.saturating_add(MAX_FUTURE_SECONDS) {
+        Err(format!(
+            "timestamp {} is more than one day after the server's clock ({}): live samples may \
+             be at most {MAX_FUTURE_SECONDS} s in the future",
+            crate::series::format_timestamp(timestamp),
+            crate::series::format_timestamp(now),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
 /// Checks that a timestamp lies in [`TIMESTAMP_RANGE`].
 pub fn check_timestamp(timestamp: Timestamp) -> Result<(), String> {
     if TIMESTAMP_RANGE.contains(&timestamp) {

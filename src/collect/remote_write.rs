@@ -32,8 +32,13 @@
 //! - stale markers (the special NaN Prometheus writes when a series disappears) are skipped,
 //!   as are other non-finite values (a gap is a missing sample in prescale, never a NaN): they
 //!   are counted, not errors, so one NaN never makes Prometheus drop a whole batch; so are
-//!   samples with a timestamp outside 1900–2300 or a value outside `0 ..= 1e15`
-//!   (`collect::MAX_SAMPLE_VALUE`: loads are never negative).
+//!   samples with a value outside `0 ..= 1e15` (`collect::MAX_SAMPLE_VALUE`: loads are never
+//!   negative) or a timestamp before the Unix epoch or more than one day after the server's
+//!   clock when the body is decoded (`collect::check_live_timestamp`; Prometheus' `int64`
+//!   milliseconds of `2^64 − 1` are `-1`, which would otherwise be stored as 1969). They are
+//!   counted as `out_of_range`, and the first few are logged naming the series, the sample's
+//!   index in it and the bound — the same treatment as a NaN: one bad clock never makes
+//!   Prometheus drop the good samples of a batch.
 //!
 //! A body that is not snappy, not a protobuf `WriteRequest`, or truncated is an error (`400`,
 //! which Prometheus does not retry); a series without a metric name or with a key prescale
@@ -184,7 +189,8 @@ pub struct Tally {
     pub not_allowed: u64,
     /// Samples of series without a metric name or whose key cannot be stored.
     pub invalid_series: u64,
-    /// Samples with a timestamp outside 1900–2300 or a value outside `0 ..= 1e15`.
+    /// Samples with a value outside `0 ..= 1e15`, or a timestamp before the Unix epoch or more
+    /// than a day ahead of the clock.
     pub out_of_range: u64,
 }
 
@@ -195,12 +201,23 @@ pub struct Decoded {
     pub tally: Tally,
     /// Up to a few series that were skipped as invalid, with why (for the log).
     pub invalid: Vec<String>,
+    /// Up to a few samples skipped as out of range: the series, the sample's index in it and
+    /// the bound it broke (for the log).
+    pub out_of_range: Vec<String>,
 }
 
-/// Decompresses and decodes a remote_write body and keeps what the allow-list allows.
-pub fn decode(body: &[u8], config: &RemoteWriteConfig) -> Result<Decoded, RemoteWriteError> {
+/// How many skipped series or samples a [`Decoded`] describes (the rest are only counted).
+const EXAMPLES: usize = 3;
+
+/// Decompresses and decodes a remote_write body and keeps what the allow-list allows; `now`
+/// (unix seconds, the wall clock) bounds how far ahead a timestamp may be.
+pub fn decode(
+    body: &[u8],
+    config: &RemoteWriteConfig,
+    now: Timestamp,
+) -> Result<Decoded, RemoteWriteError> {
     let request = decode_request(body)?;
-    Ok(to_samples(request, config))
+    Ok(to_samples(request, config, now))
 }
 
 /// Whether `error` is a limit (answered `413`) rather than a malformed body (`400`).
@@ -277,7 +294,7 @@ fn escape(value: &str) -> String {
         .replace('\n', "\\n")
 }
 
-fn to_samples(request: WriteRequest, config: &RemoteWriteConfig) -> Decoded {
+fn to_samples(request: WriteRequest, config: &RemoteWriteConfig, now: Timestamp) -> Decoded {
     let mut out = Decoded::default();
     let mut series: BTreeMap<SeriesKey, Vec<Sample>> = BTreeMap::new();
     for ts in request.timeseries {
@@ -286,7 +303,7 @@ fn to_samples(request: WriteRequest, config: &RemoteWriteConfig) -> Decoded {
             Ok(found) => found,
             Err(why) => {
                 out.tally.invalid_series += count;
-                if out.invalid.len() < 3 {
+                if out.invalid.len() < EXAMPLES {
                     out.invalid.push(why);
                 }
                 continue;
@@ -296,8 +313,8 @@ fn to_samples(request: WriteRequest, config: &RemoteWriteConfig) -> Decoded {
             out.tally.not_allowed += count;
             continue;
         }
-        let samples = series.entry(key).or_default();
-        for sample in ts.samples {
+        let samples = series.entry(key.clone()).or_default();
+        for (index, sample) in ts.samples.into_iter().enumerate() {
             if sample.value.to_bits() == STALE_NAN_BITS {
                 out.tally.stale += 1;
                 continue;
@@ -307,10 +324,15 @@ fn to_samples(request: WriteRequest, config: &RemoteWriteConfig) -> Decoded {
                 continue;
             }
             let timestamp: Timestamp = sample.timestamp.div_euclid(1000);
-            if super::check_timestamp(timestamp).is_err()
-                || super::check_value(sample.value).is_err()
-            {
+            let checked = super::check_live_timestamp(timestamp, now)
+                .and_then(|()| super::check_value(sample.value));
+            if let Err(why) = checked {
                 out.tally.out_of_range += 1;
+                if out.out_of_range.len() < EXAMPLES {
+                    let series = crate::series::clip(key.as_str());
+                    out.out_of_range
+                        .push(format!("{series} sample {index}: {why}"));
+                }
                 continue;
             }
             out.tally.accepted += 1;
@@ -359,6 +381,9 @@ impl RemoteWriteCounters {
 mod tests {
     use super::*;
 
+    /// 2026-01-05T10:00:00Z, the clock the tests decode at.
+    const NOW: Timestamp = 1_767_607_200;
+
     fn label(name: &str, value: &str) -> Label {
         Label {
             name: name.into(),
@@ -402,7 +427,8 @@ mod tests {
         assert_eq!(key.as_str(), r#"x{path="a\"b\\c\nd"}"#);
         assert!(series_key(&[label("job", "api")]).is_err());
         assert!(series_key(&[label("__name__", "x"), label("l", "\u{7}")]).is_err());
-        assert!(series_key(&[label("__name__", &"x".repeat(600))]).is_err());
+        let error = series_key(&[label("__name__", &"x".repeat(10_000))]).unwrap_err();
+        assert!(error.len() < 400, "{} bytes: {error}", error.len());
     }
 
     #[test]
@@ -438,7 +464,7 @@ mod tests {
                 series(&[("job", "nameless")], &[(1_767_607_200_000, 5.0)]),
             ],
         };
-        let decoded = decode(&encode(&request), &allow(&["rps"])).unwrap();
+        let decoded = decode(&encode(&request), &allow(&["rps"]), NOW).unwrap();
         assert_eq!(
             decoded.tally,
             Tally {
@@ -467,11 +493,49 @@ mod tests {
     }
 
     #[test]
+    fn timestamps_before_the_epoch_or_a_day_ahead_are_skipped_and_counted() {
+        let day_ms = super::super::MAX_FUTURE_SECONDS * 1000;
+        let now_ms = NOW * 1000;
+        let request = WriteRequest {
+            timeseries: vec![series(
+                &[("__name__", "rps")],
+                &[
+                    (now_ms, 1.0),
+                    // 2^64 - 1 milliseconds as Prometheus' int64: -1, not 1969.
+                    (u64::MAX as i64, 2.0),
+                    (-1_000, 3.0),
+                    (now_ms + day_ms + 1_000, 4.0),
+                    (now_ms + day_ms, 5.0),
+                    (0, 6.0),
+                ],
+            )],
+        };
+        let decoded = decode(&encode(&request), &allow(&["rps"]), NOW).unwrap();
+        assert_eq!(decoded.tally.accepted, 3);
+        assert_eq!(decoded.tally.out_of_range, 3);
+        let kept: Vec<f64> = decoded.batch[0].1.iter().map(|s| s.value).collect();
+        assert_eq!(kept, [1.0, 5.0, 6.0]);
+        assert_eq!(decoded.out_of_range.len(), 3);
+        assert!(
+            decoded.out_of_range[0].starts_with("rps sample 1: ")
+                && decoded.out_of_range[0].contains("Unix epoch"),
+            "{:?}",
+            decoded.out_of_range
+        );
+        assert!(
+            decoded.out_of_range[2].starts_with("rps sample 3: ")
+                && decoded.out_of_range[2].contains("one day"),
+            "{:?}",
+            decoded.out_of_range
+        );
+    }
+
+    #[test]
     fn nothing_is_kept_without_an_allow_list() {
         let request = WriteRequest {
             timeseries: vec![series(&[("__name__", "rps")], &[(1_000, 1.0)])],
         };
-        let decoded = decode(&encode(&request), &RemoteWriteConfig::default()).unwrap();
+        let decoded = decode(&encode(&request), &RemoteWriteConfig::default(), NOW).unwrap();
         assert!(decoded.batch.is_empty());
         assert_eq!(decoded.tally.not_allowed, 1);
     }
@@ -483,7 +547,7 @@ mod tests {
         });
         // Not snappy at all.
         assert!(matches!(
-            decode(b"\xff\xff\xff\xff\xff\xff", &allow(&["*"])),
+            decode(b"\xff\xff\xff\xff\xff\xff", &allow(&["*"]), NOW),
             Err(RemoteWriteError::Snappy(_))
         ));
         // Snappy, but not a protobuf message.
@@ -491,12 +555,12 @@ mod tests {
             .compress_vec(b"hello, this is not protobuf")
             .unwrap();
         assert!(matches!(
-            decode(&text, &allow(&["*"])),
+            decode(&text, &allow(&["*"]), NOW),
             Err(RemoteWriteError::Protobuf(_))
         ));
         // Truncated at every length: never a panic, never a silent success with data.
         for cut in 0..good.len() {
-            if let Ok(decoded) = decode(&good[..cut], &allow(&["*"])) {
+            if let Ok(decoded) = decode(&good[..cut], &allow(&["*"]), NOW) {
                 assert!(decoded.batch.is_empty(), "cut at {cut}");
             }
         }
@@ -510,7 +574,7 @@ mod tests {
         huge.push(n as u8);
         huge.extend_from_slice(&[0; 8]);
         assert!(matches!(
-            decode(&huge, &allow(&["*"])),
+            decode(&huge, &allow(&["*"]), NOW),
             Err(RemoteWriteError::TooLarge { .. })
         ));
         // Truncated protobuf inside valid snappy.
@@ -521,7 +585,7 @@ mod tests {
             .compress_vec(&raw[..raw.len() - 3])
             .unwrap();
         assert!(matches!(
-            decode(&cut, &allow(&["*"])),
+            decode(&cut, &allow(&["*"]), NOW),
             Err(RemoteWriteError::Protobuf(_))
         ));
     }

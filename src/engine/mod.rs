@@ -40,14 +40,18 @@ pub enum EngineError {
     Plan(#[from] plan::PlanError),
     #[error(transparent)]
     Forecast(#[from] ForecastError),
-    #[error("unknown series {0:?}")]
+    #[error("unknown series {:?}", crate::series::clip(.0))]
     UnknownSeries(String),
-    #[error("no model for series {series:?} yet: {reason}")]
+    #[error("no model for series {:?} yet: {reason}", crate::series::clip(series))]
     NoModel { series: String, reason: String },
     #[error("invalid target definition: {0}")]
     InvalidJson(String),
     /// A series that targets still use cannot be deleted.
-    #[error("series {series:?} is used by target(s) {}: delete or change them first", targets.join(", "))]
+    #[error(
+        "series {:?} is used by target(s) {}: delete or change them first",
+        crate::series::clip(series),
+        targets.join(", ")
+    )]
     InUse {
         series: String,
         targets: Vec<String>,

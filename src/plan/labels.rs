@@ -7,6 +7,8 @@
 //! label set prescale publishes is one a Kubernetes client could have written. The label-selector
 //! parser (`api::selector`) uses the same rules for the keys and values it reads.
 
+use crate::series::clip;
+
 /// Longest name part of a key, and longest value.
 const MAX_NAME_LEN: usize = 63;
 /// Longest key prefix (a DNS-1123 subdomain).
@@ -50,7 +52,7 @@ fn is_dns_label(label: &str) -> bool {
 
 /// Checks a label key: `name` or `prefix/name`, where the prefix is a DNS-1123 subdomain.
 pub fn check_label_key(key: &str) -> Result<(), String> {
-    let fail = |why: String| Err(format!("invalid label key {key:?}: {why}"));
+    let fail = |why: String| Err(format!("invalid label key {:?}: {why}", clip(key)));
     let mut parts = key.split('/');
     let (prefix, name) = match (parts.next(), parts.next(), parts.next()) {
         (Some(name), None, None) => (None, name),
@@ -82,7 +84,7 @@ pub fn check_label_value(value: &str) -> Result<(), String> {
         return Ok(());
     }
     check_name_part(value, "a label value")
-        .map_err(|why| format!("invalid label value {value:?}: {why}"))
+        .map_err(|why| format!("invalid label value {:?}: {why}", clip(value)))
 }
 
 /// Checks a namespace name: a DNS-1123 label (`[a-z0-9]([-a-z0-9]*[a-z0-9])?`, at most 63).
@@ -91,8 +93,9 @@ pub fn check_namespace(namespace: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "{namespace:?} is not a valid namespace name (a DNS-1123 label: lower-case \
-             alphanumerics and '-', at most 63 characters)"
+            "{:?} is not a valid namespace name (a DNS-1123 label: lower-case \
+             alphanumerics and '-', at most 63 characters)",
+            clip(namespace)
         ))
     }
 }

@@ -50,7 +50,7 @@ pub use target::{
 pub enum PlanError {
     #[error("invalid target: {0}")]
     InvalidTarget(String),
-    #[error("invalid target name {0:?}: {1}")]
+    #[error("invalid target name {:?}: {}", crate::series::clip(.0), .1)]
     InvalidName(String, String),
     #[error("the forecast has no band for quantile {0}")]
     MissingQuantile(f64),

@@ -27,14 +27,33 @@ pub use span::{MAX_SPAN, Span, parse_span_list, span_text};
 /// Unix time in whole seconds (UTC).
 pub type Timestamp = i64;
 
-/// Errors from building or parsing core series values.
+/// The most bytes of client input an error message repeats.
+pub const MAX_ECHO: usize = 200;
+
+/// `text` cut to at most [`MAX_ECHO`] bytes (on a character boundary), marked `…` when cut:
+/// an error message never repeats more of what the client sent.
+pub fn clip(text: &str) -> String {
+    if text.len() <= MAX_ECHO {
+        return text.to_string();
+    }
+    let mut end = MAX_ECHO;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
+/// Errors from building or parsing core series values; the text they quote is [`clip`]ped.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum SeriesError {
-    #[error("invalid series name {0:?}: {1}")]
+    #[error("invalid series name {:?}: {}", clip(.0), .1)]
     InvalidKey(String, &'static str),
     #[error("{0}")]
     Duration(String),
-    #[error("invalid timestamp {0:?}: expected RFC 3339 (2026-01-05T10:00:00Z) or unix seconds")]
+    #[error(
+        "invalid timestamp {:?}: expected RFC 3339 (2026-01-05T10:00:00Z) or unix seconds",
+        clip(.0)
+    )]
     Timestamp(String),
     #[error("value {0} is not a finite number")]
     NonFinite(f64),

@@ -96,9 +96,10 @@ impl FromStr for Span {
     /// Parses `<integer><unit>` with unit `s`, `m`, `h`, `d` or `w`; a bare integer means seconds.
     fn from_str(text: &str) -> Result<Span, SeriesError> {
         let text = text.trim();
+        let quoted = super::clip(text);
         let bad = || {
             SeriesError::Duration(format!(
-                "{text:?} is not a duration: use e.g. 30s, 5m, 1h, 7d, 2w"
+                "{quoted:?} is not a duration: use e.g. 30s, 5m, 1h, 7d, 2w"
             ))
         };
         let (digits, unit) = match text.char_indices().last() {
@@ -116,7 +117,7 @@ impl FromStr for Span {
         }
         let too_long = || {
             SeriesError::Duration(format!(
-                "{text:?} is longer than the longest duration accepted, {MAX_SPAN} (3650 days)"
+                "{quoted:?} is longer than the longest duration accepted, {MAX_SPAN} (3650 days)"
             ))
         };
         let n: i64 = digits.parse().map_err(|_| too_long())?;
@@ -223,6 +224,34 @@ mod tests {
         assert!(Span::from_seconds(MAX_SPAN.seconds() + 1).is_err());
         assert!(serde_json::from_str::<Span>("9223372036854775807").is_err());
         assert!(serde_json::from_str::<Span>("\"9223372036854775807s\"").is_err());
+    }
+
+    #[test]
+    fn too_large_is_not_garbage() {
+        for text in [
+            "99999999999999999999d",
+            "9223372036854775807d",
+            "9223372036854775807w",
+        ] {
+            let error = text.parse::<Span>().unwrap_err().to_string();
+            assert!(error.contains("longer than the longest"), "{text}: {error}");
+            assert!(
+                error.contains("3650d") && !error.contains("not a duration"),
+                "{error}"
+            );
+        }
+        for text in ["5x", "d", "1.5h", "abc"] {
+            let error = text.parse::<Span>().unwrap_err().to_string();
+            assert!(error.contains("is not a duration"), "{text}: {error}");
+        }
+    }
+
+    #[test]
+    fn errors_quote_at_most_200_bytes_of_the_text() {
+        for text in ["x".repeat(10_000), "9".repeat(10_000) + "d"] {
+            let error = text.parse::<Span>().unwrap_err().to_string();
+            assert!(error.len() < 400, "{} bytes", error.len());
+        }
     }
 
     #[test]

@@ -66,8 +66,11 @@ pub trait ExternalMetricsProvider: Clone + Send + Sync + 'static {
 
 /// The `404` for a metric name the provider does not serve.
 pub fn metric_not_found(metric: &str, why: &str) -> Status {
-    Status::not_found(format!("external metric {metric:?} not found: {why}"))
-        .about(GROUP, metric, metric)
+    Status::not_found(format!(
+        "external metric {:?} not found: {why}",
+        crate::series::clip(metric)
+    ))
+    .about(GROUP, metric, metric)
 }
 
 /// The `404` for a selector that matches none of a metric's label sets (rather than an empty
@@ -79,10 +82,11 @@ pub fn no_matching_series(
 ) -> Status {
     let published: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
     Status::not_found(format!(
-        "external metric {metric:?} has no series matching the label selector {selector:?}: \
+        "external metric {:?} has no series matching the label selector {selector:?}: \
          its only label set is {{{}}}",
+        crate::series::clip(metric),
         published.join(","),
-        selector = selector.to_string()
+        selector = crate::series::clip(&selector.to_string())
     ))
     .about(GROUP, metric, metric)
 }
@@ -161,8 +165,12 @@ async fn external_metric<P: ExternalMetricsProvider>(
     let about = |status: Status| status.about(GROUP, &metric, &metric);
     check_namespace(&namespace)
         .map_err(|why| about(Status::not_found(format!("namespace not found: {why}"))))?;
-    let Query(params) = query
-        .map_err(|rejection| about(Status::bad_request(format!("invalid query: {rejection}"))))?;
+    let Query(params) = query.map_err(|rejection| {
+        about(Status::bad_request(format!(
+            "invalid query: {}",
+            crate::series::clip(&rejection.to_string())
+        )))
+    })?;
     let selector = Selector::parse(params.get("labelSelector").map_or("", String::as_str))
         .map_err(|why| about(Status::bad_request(format!("invalid labelSelector: {why}"))))?;
     let value = provider

@@ -304,9 +304,9 @@ impl<'a> Parser<'a> {
 
 fn fail<T>(found: &str, expected: &str) -> Result<T, SelectorError> {
     let found = if found.is_empty() {
-        "end of string"
+        "end of string".to_string()
     } else {
-        found
+        crate::series::clip(found)
     };
     Err(SelectorError(format!(
         "found '{found}', expected: {expected}"
@@ -327,7 +327,8 @@ fn requirement(
         Operator::GreaterThan | Operator::LessThan => {
             if let Some(value) = values.iter().find(|v| v.parse::<i64>().is_err()) {
                 return bad(format!(
-                    "for 'Gt', 'Lt' operators, the value must be an integer, got {value:?}"
+                    "for 'Gt', 'Lt' operators, the value must be an integer, got {:?}",
+                    crate::series::clip(value)
                 ));
             }
         }

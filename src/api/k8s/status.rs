@@ -54,10 +54,11 @@ impl Status {
 
     /// The same failure about the object `name` of `kind` in API group `group`.
     pub fn about(mut self, group: &'static str, kind: &str, name: &str) -> Status {
+        // Both come from the request path: repeated at most 200 bytes each.
         self.details = Some(Details {
-            name: name.to_string(),
+            name: crate::series::clip(name),
             group,
-            kind: kind.to_string(),
+            kind: crate::series::clip(kind),
         });
         self
     }

@@ -164,7 +164,7 @@ pub mod external_scaler_client {
                         format!("Service was not ready: {}", e.into()),
                     )
                 })?;
-            let codec = tonic_prost::ProstCodec::default();
+            let codec = crate::api::keda::codec::ProtobufCodec::default();
             let path = http::uri::PathAndQuery::from_static(
                 "/externalscaler.ExternalScaler/IsActive",
             );
@@ -189,7 +189,7 @@ pub mod external_scaler_client {
                         format!("Service was not ready: {}", e.into()),
                     )
                 })?;
-            let codec = tonic_prost::ProstCodec::default();
+            let codec = crate::api::keda::codec::ProtobufCodec::default();
             let path = http::uri::PathAndQuery::from_static(
                 "/externalscaler.ExternalScaler/StreamIsActive",
             );
@@ -216,7 +216,7 @@ pub mod external_scaler_client {
                         format!("Service was not ready: {}", e.into()),
                     )
                 })?;
-            let codec = tonic_prost::ProstCodec::default();
+            let codec = crate::api::keda::codec::ProtobufCodec::default();
             let path = http::uri::PathAndQuery::from_static(
                 "/externalscaler.ExternalScaler/GetMetricSpec",
             );
@@ -243,7 +243,7 @@ pub mod external_scaler_client {
                         format!("Service was not ready: {}", e.into()),
                     )
                 })?;
-            let codec = tonic_prost::ProstCodec::default();
+            let codec = crate::api::keda::codec::ProtobufCodec::default();
             let path = http::uri::PathAndQuery::from_static(
                 "/externalscaler.ExternalScaler/GetMetrics",
             );
@@ -412,7 +412,7 @@ pub mod external_scaler_server {
                     let inner = self.inner.clone();
                     let fut = async move {
                         let method = IsActiveSvc(inner);
-                        let codec = tonic_prost::ProstCodec::default();
+                        let codec = crate::api::keda::codec::ProtobufCodec::default();
                         let mut grpc = tonic::server::Grpc::new(codec)
                             .apply_compression_config(
                                 accept_compression_encodings,
@@ -459,7 +459,7 @@ pub mod external_scaler_server {
                     let inner = self.inner.clone();
                     let fut = async move {
                         let method = StreamIsActiveSvc(inner);
-                        let codec = tonic_prost::ProstCodec::default();
+                        let codec = crate::api::keda::codec::ProtobufCodec::default();
                         let mut grpc = tonic::server::Grpc::new(codec)
                             .apply_compression_config(
                                 accept_compression_encodings,
@@ -505,7 +505,7 @@ pub mod external_scaler_server {
                     let inner = self.inner.clone();
                     let fut = async move {
                         let method = GetMetricSpecSvc(inner);
-                        let codec = tonic_prost::ProstCodec::default();
+                        let codec = crate::api::keda::codec::ProtobufCodec::default();
                         let mut grpc = tonic::server::Grpc::new(codec)
                             .apply_compression_config(
                                 accept_compression_encodings,
@@ -550,7 +550,7 @@ pub mod external_scaler_server {
                     let inner = self.inner.clone();
                     let fut = async move {
                         let method = GetMetricsSvc(inner);
-                        let codec = tonic_prost::ProstCodec::default();
+                        let codec = crate::api::keda::codec::ProtobufCodec::default();
                         let mut grpc = tonic::server::Grpc::new(codec)
                             .apply_compression_config(
                                 accept_compression_encodings,

@@ -24,9 +24,11 @@
 //!   replanning interval), until KEDA hangs up or the target is deleted.
 //!
 //! Errors are gRPC statuses: `InvalidArgument` for a trigger without `target` (or an impossible
-//! namespace), `NotFound` for an unknown target. The code under `externalscaler` is generated
+//! namespace) and for a request that is not a valid protobuf message ([`codec`]), `NotFound`
+//! for an unknown target. The code under `externalscaler` is generated
 //! from `proto/externalscaler.proto` and committed (see that file).
 
+pub mod codec;
 #[rustfmt::skip]
 #[allow(clippy::all, clippy::pedantic, missing_docs)]
 pub mod externalscaler;
@@ -89,7 +91,8 @@ impl Scaler {
             return Err(Status::invalid_argument(format!(
                 "ScaledObject {}/{}: the trigger's metadata must name a prescale target \
                  (`{TARGET_KEY}: NAME`)",
-                object.namespace, object.name
+                crate::series::clip(&object.namespace),
+                crate::series::clip(&object.name)
             )));
         };
         if !object.namespace.is_empty() {
@@ -118,8 +121,10 @@ impl Scaler {
 fn not_served(object: &ScaledObjectRef, name: &str, unserved: Unserved) -> Status {
     match unserved {
         Unserved::UnknownMetric => Status::not_found(format!(
-            "no prescale target {name:?} (named by ScaledObject {}/{})",
-            object.namespace, object.name
+            "no prescale target {:?} (named by ScaledObject {}/{})",
+            crate::series::clip(name),
+            crate::series::clip(&object.namespace),
+            crate::series::clip(&object.name)
         )),
         // The empty selector matches every label set.
         Unserved::NoMatch { .. } => Status::internal("the empty selector matched nothing"),
