@@ -482,11 +482,17 @@ pub fn resource_request(method: &Method, path: &str) -> ResourceRequest {
     } else {
         "metrics"
     };
+    // Decoded as the router decodes it, so that RBAC's resourceNames see the target's own name
+    // (a name that does not decode stays as sent, which no rule names: denied).
     let name = path
         .strip_prefix("/api/v1/targets/")
         .map(|rest| rest.split('/').next().unwrap_or(rest))
         .filter(|name| !name.is_empty())
-        .map(str::to_string);
+        .map(|name| {
+            percent_encoding::percent_decode_str(name)
+                .decode_utf8()
+                .map_or_else(|_| name.to_string(), |decoded| decoded.into_owned())
+        });
     ResourceRequest {
         group: API_GROUP,
         resource,
@@ -680,6 +686,13 @@ mod tests {
                 Some("web"),
             ),
             (Method::GET, "/api/v1/targets", "targets", "get", None),
+            (
+                Method::PUT,
+                "/api/v1/targets/w%65b",
+                "targets",
+                "update",
+                Some("web"),
+            ),
             (Method::GET, "/metrics", "metrics", "get", None),
             (Method::POST, "/elsewhere", "targets", "create", None),
         ];

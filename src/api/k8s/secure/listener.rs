@@ -17,7 +17,7 @@ use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::tls::{Issuers, TlsConfig};
+use super::tls::{Issuers, Name, TlsConfig};
 
 /// Longest a client may take to complete its TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -70,11 +70,11 @@ fn client_cert(der: &CertificateDer<'_>, issuers: &Issuers) -> ClientCert {
         .next()
         .and_then(|name| name.as_str().ok())
         .map(str::to_string);
-    let issuer = cert.issuer().as_raw();
+    let issuer = Name::of(cert.issuer());
     ClientCert {
         common_name,
-        front_proxy: issuers.front_proxy.iter().any(|s| s == issuer),
-        user: issuers.users.iter().any(|s| s == issuer),
+        front_proxy: issuers.front_proxy.iter().any(|s| s.matches(&issuer)),
+        user: issuers.users.iter().any(|s| s.matches(&issuer)),
     }
 }
 

@@ -90,11 +90,32 @@ pub struct Loaded {
     pub issuers: Issuers,
 }
 
-/// The raw subject names of the client CAs' certificates.
+/// The subject names of the client CAs' certificates.
 #[derive(Debug, Clone, Default)]
 pub struct Issuers {
-    pub front_proxy: Vec<Vec<u8>>,
-    pub users: Vec<Vec<u8>>,
+    pub front_proxy: Vec<Name>,
+    pub users: Vec<Name>,
+}
+
+/// A distinguished name, as encoded and as text: a certificate's issuer names its CA when either
+/// is equal (encoders may pick different string types for the same name).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Name {
+    pub raw: Vec<u8>,
+    pub text: String,
+}
+
+impl Name {
+    pub fn of(name: &x509_parser::x509::X509Name<'_>) -> Name {
+        Name {
+            raw: name.as_raw().to_vec(),
+            text: name.to_string(),
+        }
+    }
+
+    pub fn matches(&self, other: &Name) -> bool {
+        self.raw == other.raw || (!self.text.is_empty() && self.text == other.text)
+    }
 }
 
 /// The TLS configuration in force, replaced when the files change.
@@ -109,12 +130,12 @@ impl TlsConfig {
     }
 }
 
-/// The raw subject names of the certificates in `pem`.
-fn subjects(certificates: &[CertificateDer<'_>]) -> Vec<Vec<u8>> {
+/// The subject names of `certificates`.
+fn subjects(certificates: &[CertificateDer<'_>]) -> Vec<Name> {
     certificates
         .iter()
         .filter_map(|der| x509_parser::parse_x509_certificate(der).ok())
-        .map(|(_, cert)| cert.subject().as_raw().to_vec())
+        .map(|(_, cert)| Name::of(cert.subject()))
         .collect()
 }
 
