@@ -170,8 +170,8 @@ pub fn open_store_with(dir: &Path, options: StoreOptions) -> Result<Store, AppEr
         } else if source.is_locked() {
             "another process holds its lock (is another prescale using it?)"
         } else if source.is_corrupt() {
-            "its files are damaged: `prescale check --data-dir DIR` lists what is readable; \
-             restore it from a backup or move it aside"
+            "its files are damaged (sled cannot verify its log, so nothing in it can be read): \
+             restore the directory from a backup, or move it aside to start empty"
         } else {
             "the cause follows"
         },
