@@ -39,6 +39,64 @@ async fn import_loads_a_dataset_that_serve_then_sees() {
     assert_eq!(samples[0]["value"], 94.0);
 }
 
+/// A recorded trace as history: imported as it is, a target on it says its samples are years
+/// older than the training window; imported with `--shift-to-now`, the target gets a plan.
+#[tokio::test]
+async fn an_imported_trace_plans_once_shifted_to_now() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    for (series, shift) in [("old", false), ("taxi", true)] {
+        let mut args = vec![
+            "import",
+            "--dataset",
+            "datasets/nyc-taxi-30m.csv",
+            "--series",
+            series,
+            "--data-dir",
+            data.to_str().unwrap(),
+        ];
+        if shift {
+            args.push("--shift-to-now");
+        }
+        let out = prescale(&args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let config = dir.path().join("prescale.toml");
+    let target = |name: &str, series: &str| {
+        format!(
+            "[targets.{name}]\nseries = \"{series}\"\ncapacity_per_replica = 1000\nmax_replicas = 50\nlead_time = \"30m\"\n"
+        )
+    };
+    std::fs::write(
+        &config,
+        format!("{}{}", target("stale", "old"), target("live", "taxi")),
+    )
+    .unwrap();
+    let server = Server::start(&data, &["--config", config.to_str().unwrap()]);
+    let plan = common::wait_for_200(
+        &server.url("/api/v1/targets/live/plan"),
+        std::time::Duration::from_secs(60),
+    )
+    .await;
+    assert!(plan["current"]["replicas"].as_u64().unwrap() >= 1, "{plan}");
+    let answer = common::client()
+        .get(server.url("/api/v1/targets/stale/plan"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 503);
+    let body: serde_json::Value = answer.json().await.unwrap();
+    let message = body["error"].as_str().unwrap();
+    assert!(
+        message.contains("days old") && message.contains("training window is 2w"),
+        "{message}"
+    );
+}
+
 #[test]
 fn a_bad_csv_names_its_line_and_stores_nothing() {
     let dir = tempfile::tempdir().unwrap();

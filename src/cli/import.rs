@@ -20,12 +20,17 @@ pub struct ImportArgs {
     /// sled data directory.
     #[arg(long, default_value = DEFAULT_DATA_DIR)]
     data_dir: PathBuf,
+    /// Move the trace in time so that its last sample is now (on its step grid): recorded
+    /// history becomes recent history that live targets plan on.
+    #[arg(long)]
+    shift_to_now: bool,
 }
 
 pub fn run(args: ImportArgs) -> Result<()> {
     let key = SeriesKey::new(args.series)?;
     let store = open_store(&args.data_dir)?;
-    let report = import_dataset(&store, &args.dataset, &key)?;
+    let shift = args.shift_to_now.then(prescale::engine::runner::system_now);
+    let report = import_dataset(&store, &args.dataset, &key, shift)?;
     println!(
         "imported {} samples into {key} ({} .. {}, step {}s) in {}",
         report.samples,

@@ -569,11 +569,16 @@ impl Engine {
         let started = Instant::now();
         let job = cycle.lock().expect("cycle lock").fit_job();
         let window = self.settings.train_window;
-        let outcome = self
-            .store
-            .read(&info.key, now - window.seconds(), now + 1)
-            .map_err(|e| e.to_string())
-            .and_then(|samples| job.run(&samples, now, window));
+        let from = now - window.seconds();
+        let outcome = if info.samples > 0 && info.last < from {
+            // Only the window is read: say why it is empty rather than "no history".
+            Err(crate::forecast::window::too_old(info.last, now, window))
+        } else {
+            self.store
+                .read(&info.key, from, now + 1)
+                .map_err(|e| e.to_string())
+                .and_then(|samples| job.run(&samples, now, window))
+        };
         let seconds = started.elapsed().as_secs_f64();
         self.stats.fits.fetch_add(1, Ordering::Relaxed);
         self.stats

@@ -62,6 +62,10 @@ pub enum ForecastError {
     /// Not enough (non-gap) history for any model.
     #[error("too little history: {have} observed step(s), at least {needed} needed")]
     TooShort { needed: usize, have: usize },
+    /// The samples all lie before the training window (or after `now`): the message says how
+    /// old the newest is.
+    #[error("{0}")]
+    OutsideWindow(String),
     /// A parameter is out of range (checked once, before fitting).
     #[error("invalid model parameter: {0}")]
     InvalidSpec(String),

@@ -34,6 +34,11 @@ pub fn training_series(
     let begin = samples.partition_point(|s| s.timestamp < from);
     let end = samples.partition_point(|s| s.timestamp <= now);
     let mut window = &samples[begin..end.max(begin)];
+    if window.len() < 2
+        && let Some(why) = outside_window(samples, begin, end, now, train_window)
+    {
+        return Err(ForecastError::OutsideWindow(why));
+    }
     let step = infer_step(window).ok_or(ForecastError::TooShort {
         needed: 2,
         have: window.len(),
@@ -55,6 +60,51 @@ pub fn training_series(
     }
     Series::from_samples_within(window, step, MAX_TRAIN_STEPS)
         .map_err(|e| ForecastError::Grid(e.to_string()))
+}
+
+/// Why a window holding fewer than two samples is empty when the series is not: its samples
+/// are older than the window (`begin` of them), or later than `now`.
+fn outside_window(
+    samples: &[Sample],
+    begin: usize,
+    end: usize,
+    now: Timestamp,
+    train_window: Span,
+) -> Option<String> {
+    if begin > 0 {
+        return Some(too_old(samples[begin - 1].timestamp, now, train_window));
+    }
+    (end < samples.len() && end == begin).then(|| {
+        format!(
+            "every sample is later than now ({}): the first is at {}",
+            crate::series::format_timestamp(now),
+            crate::series::format_timestamp(samples[end].timestamp)
+        )
+    })
+}
+
+/// Why a series whose newest sample is at `newest`, before the window ending at `now`, cannot
+/// be fitted.
+pub fn too_old(newest: Timestamp, now: Timestamp, train_window: Span) -> String {
+    format!(
+        "the newest sample is {} old (at {}) and the training window is {}: a fit sees only the \
+         samples of the last {}; push recent samples (or `prescale import --shift-to-now` a \
+         recorded trace)",
+        age_text(now.saturating_sub(newest)),
+        crate::series::format_timestamp(newest),
+        train_window,
+        train_window
+    )
+}
+
+/// An age in the largest whole unit that reads well: `3987 days`, `5 hours`, `12 minutes`.
+fn age_text(seconds: i64) -> String {
+    match seconds {
+        s if s >= 2 * 86_400 => format!("{} days", s / 86_400),
+        s if s >= 2 * 3_600 => format!("{} hours", s / 3_600),
+        s if s >= 120 => format!("{} minutes", s / 60),
+        s => format!("{s} s"),
+    }
 }
 
 /// The seasons a window of `window_steps` steps of `step` seconds can be fitted with.
@@ -123,6 +173,26 @@ pub fn usable_seasons(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn samples_outside_the_window_say_how_old_they_are() {
+        let day = 86_400;
+        let old: Vec<Sample> = (0..100)
+            .map(|i| Sample {
+                timestamp: i * 60,
+                value: 1.0,
+            })
+            .collect();
+        let now = 3987 * day;
+        let error = training_series(&old, now, Span::of_seconds(14 * day)).unwrap_err();
+        let text = error.to_string();
+        assert!(
+            text.contains("3986 days old") && text.contains("training window is 2w"),
+            "{text}"
+        );
+        let error = training_series(&old, -day, Span::of_seconds(14 * day)).unwrap_err();
+        assert!(error.to_string().contains("later than now"), "{error}");
+    }
 
     fn span(s: i64) -> Span {
         Span::from_seconds(s).unwrap()
