@@ -353,3 +353,33 @@ fn check_names_the_damaged_series_and_fails() {
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("no such data directory"));
 }
+
+/// Two `serve`s with their own `--listen` and data directories run side by side: the second
+/// finds the default Kubernetes TLS port taken and serves without it, saying so.
+#[tokio::test]
+async fn two_serves_start_side_by_side() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Server::start(&dir.path().join("one"), &[]);
+    let second = Server::start(&dir.path().join("two"), &[]);
+    for server in [&first, &second] {
+        let health = common::get_json(server.url("/healthz")).await;
+        assert_eq!(health["status"], "ok");
+    }
+    // At most one of them holds 127.0.0.1:6443 (another process may hold it already).
+    let holders = [&first, &second]
+        .iter()
+        .filter(|s| s.logged_field("tls_address").is_some())
+        .count();
+    assert!(holders <= 1);
+    if holders == 1 {
+        let without = if first.logged_field("tls_address").is_some() {
+            &second
+        } else {
+            &first
+        };
+        without.wait_for_log(
+            &["default Kubernetes TLS port is unavailable"],
+            std::time::Duration::from_secs(5),
+        );
+    }
+}

@@ -48,7 +48,10 @@ impl IntoResponse for ApiError {
         | ApiError::LimitReached(message)
         | ApiError::Unavailable(message)
         | ApiError::Internal(message)) = self;
-        if status.is_server_error() {
+        // A 503 is a stated condition (no plan yet, the store repairing), not a fault.
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            tracing::debug!(%status, %message, "request answered unavailable");
+        } else if status.is_server_error() {
             tracing::error!(%status, %message, "request failed");
         }
         (status, Json(serde_json::json!({ "error": message }))).into_response()
