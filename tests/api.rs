@@ -495,3 +495,44 @@ async fn demo_shows_a_forecast_a_plan_and_a_metric_at_once() {
     let value: u64 = list["items"][0]["value"].as_str().unwrap().parse().unwrap();
     assert!(value > 1, "{list}");
 }
+
+/// Sample reads page: `limit` caps an answer, `next` is where the following page starts, and
+/// the pages together are the whole range.
+#[tokio::test]
+async fn sample_reads_page_with_limit_and_next() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"), &[]);
+    let pushed = daily_samples(now(), 250);
+    assert_eq!(
+        push(&server, "paged", push_body(&pushed)).await.status(),
+        204
+    );
+    let mut read: Vec<(i64, f64)> = Vec::new();
+    let mut from: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let path = match &from {
+            None => "/api/v1/series/paged/samples?limit=100".to_string(),
+            Some(next) => format!("/api/v1/series/paged/samples?limit=100&from={next}"),
+        };
+        let (status, page) = get(&server, &path).await;
+        assert_eq!(status, 200, "{page}");
+        pages += 1;
+        read.extend(common::samples_of::<Vec<_>>(&page));
+        match page["next"].as_str() {
+            Some(next) => {
+                assert_eq!(page["truncated"], true);
+                from = Some(next.to_string());
+            }
+            None => {
+                assert_eq!(page["truncated"], false);
+                break;
+            }
+        }
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(read, pushed);
+    let (status, body) = get(&server, "/api/v1/series/paged/samples?limit=0").await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("limit"), "{body}");
+}

@@ -110,13 +110,18 @@ async fn accept_push(
 struct RangeQuery {
     from: Option<String>,
     to: Option<String>,
+    /// The most samples in this answer (1 to [`MAX_READ_SAMPLES`]); a longer range says where
+    /// the next page starts (`next`).
+    limit: Option<usize>,
 }
 
 /// The most samples one read returns; a longer range is cut and says so.
 const MAX_READ_SAMPLES: usize = 1_000_000;
 
-/// `GET /api/v1/series/{series}/samples?from=…&to=…`: stored samples with `from <= t < to`
-/// (RFC 3339 or unix seconds; default: everything), in the push format.
+/// `GET /api/v1/series/{series}/samples?from=…&to=…&limit=…`: stored samples with
+/// `from <= t < to` (RFC 3339 or unix seconds; default: everything), in the push format, at
+/// most `limit` (default and most: 1,000,000) of them; when more remain, `truncated` is true and
+/// `next` is the `from` of the next page.
 async fn read_samples(
     State(state): State<AppState>,
     Path(series): Path<String>,
@@ -145,8 +150,18 @@ async fn read_samples(
             clip(key.as_str())
         )));
     }
-    let truncated = samples.len() > MAX_READ_SAMPLES;
-    samples.truncate(MAX_READ_SAMPLES);
+    let limit = query.limit.unwrap_or(MAX_READ_SAMPLES);
+    if !(1..=MAX_READ_SAMPLES).contains(&limit) {
+        return Err(ApiError::BadRequest(format!(
+            "limit must be between 1 and {MAX_READ_SAMPLES}, got {limit}"
+        )));
+    }
+    let truncated = samples.len() > limit;
+    // The next page starts at the first sample left out: ask again with `from` = `next`.
+    let next = samples
+        .get(limit)
+        .map(|sample| format_timestamp(sample.timestamp));
+    samples.truncate(limit);
     let samples: Vec<serde_json::Value> = samples
         .iter()
         .map(
@@ -156,6 +171,7 @@ async fn read_samples(
     Ok(Json(serde_json::json!({
         "series": key.as_str(),
         "truncated": truncated,
+        "next": next,
         "samples": samples,
     })))
 }
