@@ -52,7 +52,8 @@ if [ ! -x "$python" ] || ! cmp -s eval/requirements.txt "$stamp"; then
 fi
 
 cargo build --release --locked --quiet --bin prescale
-prescale=target/release/prescale
+# The binary cargo just built (CARGO_TARGET_DIR when set, as cargo itself reads it).
+prescale=${CARGO_TARGET_DIR:-target}/release/prescale
 mkdir -p "$out"
 
 # Step (the most common difference, as peers.py infers it), horizons and train window per trace.

@@ -4,6 +4,23 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Formatting and lints: rustup's components, added when missing.
+for component in clippy rustfmt; do
+  if ! cargo "${component/rustfmt/fmt}" --version >/dev/null 2>&1; then
+    echo "scripts/test.sh: adding rustup's $component component" >&2
+    rustup component add "$component"
+  fi
+done
+
+# tests/readme.rs runs README's curl commands: curl, installed only when missing.
+if ! command -v curl >/dev/null 2>&1; then
+  echo "scripts/test.sh: installing Debian's curl package" >&2
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends curl >/dev/null
+fi
+
 # The end-to-end tests drive the real kubectl against the external metrics API: Debian's
 # kubernetes-client package, installed only when kubectl is missing.
 if ! command -v kubectl >/dev/null 2>&1; then
