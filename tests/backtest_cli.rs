@@ -89,6 +89,11 @@ fn slo_adds_one_policy_that_serves_about_its_slo() {
     assert!(stdout.contains("| slo "), "{stdout}");
     assert!(stdout.contains("slo=0.9: under-provisioned"), "{stdout}");
     assert!(stdout.contains("dominance: "), "{stdout}");
+    // The start-up delay says how it was rounded to the trace's steps.
+    assert!(
+        stdout.contains("start-up delay 2m (rounded up to 1 whole step(s) of the trace)"),
+        "{stdout}"
+    );
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let policies = report["scaling"]["policies"].as_array().unwrap();

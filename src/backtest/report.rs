@@ -393,11 +393,16 @@ impl Report {
             out.push_str(&format!("note: {note}\n"));
         }
         out.push_str(&format!(
-            "\naccuracy: horizon {} steps, train window {}, seasons {}, {} origins\n",
+            "\naccuracy: horizon {} steps, train window {}, seasons {}, {} origins{}\n",
             self.horizon_steps,
             span_text(self.train_window_seconds),
             self.seasons.join(","),
-            self.origins.len()
+            self.origins.len(),
+            if self.horizon_steps == 1 {
+                " (one step per origin, so each origin's MAE and RMSE are the same number)"
+            } else {
+                ""
+            }
         ));
         let mut rows = vec![vec![
             "model".to_string(),
@@ -425,7 +430,8 @@ impl Report {
         }
         out.push_str(&table(&rows));
         out.push_str(&format!(
-            "\nscaling: capacity {} per replica ({}), start-up delay {} ({} step(s)), replicas \
+            "\nscaling: capacity {} per replica ({}), start-up delay {} (rounded up to {} whole \
+             step(s) of the trace), replicas \
              {}..={}, from {} to {} ({} steps, {} scored), {} refitted every {} ({} fits, {} \
              failed); the bands it published held {} % (80 %) and {} % (95 %) of {} steps\n",
             num(s.capacity_per_replica),
@@ -697,6 +703,12 @@ pub fn overview(reports: &[Report], failed: &[(String, String)]) -> String {
         rows.push(row);
     }
     let mut out = table(&rows);
+    if rows.iter().any(|row| row.iter().any(|cell| cell.starts_with("none (closest"))) {
+        out.push_str(
+            "none (closest …): no prescale setting under-provisions as little as the HPA at \
+             u = 0.6 on that trace; the one that comes closest is shown instead\n",
+        );
+    }
     out.push_str(&slo_overview(reports));
     for (name, why) in failed {
         out.push_str(&format!("{name}: not backtested: {why}\n"));
