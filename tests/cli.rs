@@ -383,3 +383,17 @@ async fn two_serves_start_side_by_side() {
         );
     }
 }
+
+/// A second `serve` on a data directory in use says so once, naming the lock.
+#[test]
+fn a_store_in_use_is_named_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let _first = Server::start(&dir.path().join("data"), &["--no-tls"]);
+    let error = common::failed_start(dir.path(), &["--no-tls"]);
+    assert_eq!(
+        error.matches("could not acquire lock").count(),
+        1,
+        "{error}"
+    );
+    assert!(error.contains("another process holds its lock"), "{error}");
+}

@@ -703,7 +703,10 @@ pub fn overview(reports: &[Report], failed: &[(String, String)]) -> String {
         rows.push(row);
     }
     let mut out = table(&rows);
-    if rows.iter().any(|row| row.iter().any(|cell| cell.starts_with("none (closest"))) {
+    if rows
+        .iter()
+        .any(|row| row.iter().any(|cell| cell.starts_with("none (closest")))
+    {
         out.push_str(
             "none (closest …): no prescale setting under-provisions as little as the HPA at \
              u = 0.6 on that trace; the one that comes closest is shown instead\n",

@@ -115,13 +115,15 @@ pub use check::{CheckReport, SeriesCheck};
 /// Errors from the store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    // sled's and the OS's errors are shown in the message, not chained as a source as well
+    // (a chain would print them twice).
     #[error("storage error: {0}")]
-    Sled(#[from] sled::Error),
+    Sled(sled::Error),
     /// Bytes on disk that do not decode: the message names the series and block.
     #[error("corrupt data: {0}")]
     Corrupt(String),
     #[error("cannot create the data directory: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
     /// A sample that may not be stored (a gap is a missing sample, never NaN).
     #[error("series {series}: value {value} at timestamp {timestamp} is not finite")]
     NonFinite {
@@ -144,6 +146,18 @@ pub enum StoreError {
     /// nothing is read or written until it is (see "Recovering from a write error").
     #[error("the store is unavailable until it is repaired after a write error: {0}")]
     Unavailable(String),
+}
+
+impl From<sled::Error> for StoreError {
+    fn from(error: sled::Error) -> Self {
+        StoreError::Sled(error)
+    }
+}
+
+impl From<std::io::Error> for StoreError {
+    fn from(error: std::io::Error) -> Self {
+        StoreError::Io(error)
+    }
 }
 
 impl StoreError {
