@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Bad-input and fault run (issue 17): what an attacker inside the cluster tries, and what
 prescale answers. Starts the given binary on 127.0.0.1:18571 with a tokens file, --max-series
 5000 and --max-targets 1000, and prints one table row per attempt.
