@@ -92,13 +92,12 @@ async fn metric(client: &mut ExternalScalerClient<tonic::transport::Channel>, ta
     reply.metric_values[0].metric_value_float
 }
 
-#[tokio::test]
-async fn keda_reads_specs_metrics_and_activity_over_grpc() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("prescale.toml");
+/// `serve` with CONFIG and the KEDA port (data under `dir`): the server and the port's address.
+fn start_scaler(dir: &std::path::Path) -> (Server, String) {
+    let config = dir.join("prescale.toml");
     std::fs::write(&config, CONFIG).unwrap();
     let server = Server::start(
-        &dir.path().join("data"),
+        &dir.join("data"),
         &[
             "--config",
             config.to_str().unwrap(),
@@ -108,6 +107,13 @@ async fn keda_reads_specs_metrics_and_activity_over_grpc() {
         ],
     );
     let address = server.logged_field("grpc_address").expect("gRPC address");
+    (server, address)
+}
+
+#[tokio::test]
+async fn keda_reads_specs_metrics_and_activity_over_grpc() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, address) = start_scaler(dir.path());
     let mut scaler = ExternalScalerClient::connect(format!("http://{address}"))
         .await
         .unwrap();
@@ -240,19 +246,7 @@ async fn raw_call(address: &str, method: &str, body: Vec<u8>) -> (String, String
 #[tokio::test]
 async fn a_request_that_is_not_protobuf_is_invalid_argument() {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("prescale.toml");
-    std::fs::write(&config, CONFIG).unwrap();
-    let server = Server::start(
-        &dir.path().join("data"),
-        &[
-            "--config",
-            config.to_str().unwrap(),
-            "--keda-listen",
-            "127.0.0.1:0",
-            "--no-tls",
-        ],
-    );
-    let address = server.logged_field("grpc_address").expect("gRPC address");
+    let (_server, address) = start_scaler(dir.path());
     // A whole, uncompressed gRPC frame whose 6 bytes are not a protobuf message (field 0 and a
     // truncated varint).
     let garbage = [0xff_u8, 0xff, 0xff, 0xff, 0xff, 0xff];
@@ -263,7 +257,8 @@ async fn a_request_that_is_not_protobuf_is_invalid_argument() {
         let (status, message) = raw_call(&address, method, frame.clone()).await;
         // 3 is INVALID_ARGUMENT (13, INTERNAL, before).
         assert_eq!(status, "3", "{method}: {message}");
-        let message = percent_decode(&message);
+        // `grpc-message` is percent-encoded.
+        let message = percent_encoding::percent_decode_str(&message).decode_utf8_lossy();
         assert!(
             message.contains("not a valid protobuf message of type externalscaler."),
             "{method}: {message}"
@@ -274,24 +269,4 @@ async fn a_request_that_is_not_protobuf_is_invalid_argument() {
         .await
         .unwrap();
     assert_eq!(metric(&mut scaler, "web").await, 3.0);
-}
-
-/// `grpc-message` is percent-encoded.
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let Ok(byte) = u8::from_str_radix(&text[i + 1..i + 3], 16)
-        {
-            out.push(byte);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }

@@ -15,7 +15,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use common::pki::Ca;
-use common::{Server, client, now, push_body};
+use common::{Server, now, push_body};
 use serde_json::{Value, json};
 
 const SERVICE_ACCOUNT_TOKEN: &str = "prescale-own-service-account-token";
@@ -143,23 +143,18 @@ async fn fake_cluster(
     common::pki::serve_fake_api_server(dir, cluster_ca, app, stop, tasks).await
 }
 
+/// `method path` with `token`: a push for `POST`, the target `web` for `PUT`.
 async fn call(server: &Server, method: reqwest::Method, path: &str, token: &str) -> (u16, Value) {
-    let mut request = client()
-        .request(method.clone(), server.url(path))
-        .bearer_auth(token);
-    if method == reqwest::Method::POST {
-        request = request
-            .header("content-type", "application/json")
-            .body(push_body(&[(now() - 60, 3.0)]));
-    } else if method == reqwest::Method::PUT {
-        request = request.header("content-type", "application/json").body(
-            r#"{"series":"web","capacity_per_replica":10,"max_replicas":5,"lead_time":"1m"}"#,
-        );
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    let text = response.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    let body = match method {
+        reqwest::Method::POST => Some(push_body(&[(now() - 60, 3.0)])),
+        reqwest::Method::PUT => Some(
+            r#"{"series":"web","capacity_per_replica":10,"max_replicas":5,"lead_time":"1m"}"#
+                .to_string(),
+        ),
+        _ => None,
+    };
+    let (status, answer, _) = common::call(server, method, path, Some(token), body).await;
+    (status, answer)
 }
 
 // Multi-threaded: the fake API server must answer while the test waits for prescale.

@@ -11,8 +11,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{BIN, Server, client, now, push_body};
-use serde_json::Value;
+use common::{BIN, Server, call, client, now, push_body};
 
 const ADMIN: &str = "admin-0123456789abcdef";
 const WRITER: &str = "writer-0123456789abcdef";
@@ -22,38 +21,6 @@ fn tokens_file(dir: &Path, text: &str) -> String {
     let path = dir.join("tokens");
     std::fs::write(&path, text).unwrap();
     path.display().to_string()
-}
-
-/// `method path` with `token` (if any) and `body`: the status, the JSON answer and the
-/// `WWW-Authenticate` header.
-async fn call(
-    server: &Server,
-    method: reqwest::Method,
-    path: &str,
-    token: Option<&str>,
-    body: Option<String>,
-) -> (u16, Value, Option<String>) {
-    let mut request = client().request(method, server.url(path));
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    if let Some(body) = body {
-        request = request
-            .header("content-type", "application/json")
-            .body(body);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    let challenge = response
-        .headers()
-        .get("www-authenticate")
-        .map(|v| v.to_str().unwrap().to_string());
-    let text = response.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::Null),
-        challenge,
-    )
 }
 
 fn target_body() -> String {

@@ -32,12 +32,13 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
+use crate::api::error::ApiError;
 use crate::api::k8s::delegated::{Decision, Delegated, DelegatedError, ResourceRequest};
 use crate::api::k8s::incluster::{self, InClusterError};
 use tokio_util::sync::CancellationToken;
@@ -288,7 +289,7 @@ impl Auth {
         method: &Method,
         path: &str,
         authorization: Option<&[u8]>,
-    ) -> Result<(), Refusal> {
+    ) -> Result<(), ApiError> {
         if !self.is_enabled() {
             return Ok(());
         }
@@ -296,7 +297,6 @@ impl Auth {
             return Ok(());
         };
         let presented = authorization.and_then(bearer);
-        let what = format!("{method} {}", crate::api::error::clip(path));
         let role = match (&self.tokens, presented) {
             (Some((_, tokens)), Some(token)) => tokens
                 .read()
@@ -306,8 +306,9 @@ impl Auth {
         };
         match role {
             Some(role) if role < needed => {
-                return Err(Refusal::Forbidden(format!(
-                    "{what} needs a token with role {}; this token's role is {}",
+                return Err(ApiError::Forbidden(format!(
+                    "{} needs a token with role {}; this token's role is {}",
+                    request_text(method, path),
                     needed.or_above(),
                     role.name()
                 )));
@@ -331,8 +332,9 @@ impl Auth {
                 needed.or_above()
             ),
         };
-        Err(Refusal::Unauthenticated(format!(
-            "{what} needs {how} (`Authorization: Bearer TOKEN`); {why}"
+        Err(ApiError::Unauthorized(format!(
+            "{} needs {how} (`Authorization: Bearer TOKEN`); {why}",
+            request_text(method, path)
         )))
     }
 
@@ -344,20 +346,20 @@ impl Auth {
         method: &Method,
         path: &str,
         token: &[u8],
-    ) -> Result<(), Refusal> {
-        let what = format!("{method} {}", crate::api::error::clip(path));
+    ) -> Result<(), ApiError> {
+        let what = request_text(method, path);
         let unavailable = |error: DelegatedError| {
-            Refusal::Unavailable(format!(
+            ApiError::Unavailable(format!(
                 "{what}: cannot check the token with the cluster: {error}"
             ))
         };
         let Ok(token) = std::str::from_utf8(token) else {
-            return Err(Refusal::Unauthenticated(format!(
+            return Err(ApiError::Unauthorized(format!(
                 "{what}: the bearer token is not text"
             )));
         };
         let Some(user) = kubernetes.authenticate(token).await.map_err(unavailable)? else {
-            return Err(Refusal::Unauthenticated(format!(
+            return Err(ApiError::Unauthorized(format!(
                 "{what}: the bearer token is not known here, and the cluster's TokenReview does \
                  not accept it"
             )));
@@ -372,7 +374,7 @@ impl Auth {
                 tracing::debug!(user = %user.name, verb = request.verb, resource = request.resource, "authorized by the cluster");
                 Ok(())
             }
-            Decision::Denied(reason) => Err(Refusal::Forbidden(format!(
+            Decision::Denied(reason) => Err(ApiError::Forbidden(format!(
                 "{what}: user {:?} may not {} {}.{API_GROUP}{}{}",
                 crate::api::error::clip(&user.name),
                 request.verb,
@@ -511,41 +513,9 @@ fn bearer(value: &[u8]) -> Option<&[u8]> {
     (!token.is_empty()).then_some(token)
 }
 
-/// Why a request is refused: `401` (no or an unknown token) or `403` (a role too small).
-#[derive(Debug)]
-pub enum Refusal {
-    Unauthenticated(String),
-    Forbidden(String),
-    /// The cluster could not be asked: `503`.
-    Unavailable(String),
-}
-
-impl Refusal {
-    pub fn status(&self) -> StatusCode {
-        match self {
-            Refusal::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
-            Refusal::Forbidden(_) => StatusCode::FORBIDDEN,
-            Refusal::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-        }
-    }
-}
-
-impl IntoResponse for Refusal {
-    fn into_response(self) -> Response {
-        let status = self.status();
-        let (Refusal::Unauthenticated(message)
-        | Refusal::Forbidden(message)
-        | Refusal::Unavailable(message)) = self;
-        let mut response =
-            (status, axum::Json(serde_json::json!({ "error": message }))).into_response();
-        if status == StatusCode::UNAUTHORIZED {
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer realm=\"prescale\""),
-            );
-        }
-        response
-    }
+/// `METHOD path` for messages, the path cut to what an error may repeat.
+fn request_text(method: &Method, path: &str) -> String {
+    format!("{method} {}", crate::api::error::clip(path))
 }
 
 /// The middleware: answers `401`/`403` to a request its token does not allow.

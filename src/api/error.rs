@@ -11,6 +11,10 @@ use axum::response::{IntoResponse, Response};
 #[derive(Debug)]
 pub enum ApiError {
     BadRequest(String),
+    /// No credential, or one not known: `401`, with `WWW-Authenticate: Bearer`.
+    Unauthorized(String),
+    /// A credential whose rights do not cover the request: `403`.
+    Forbidden(String),
     NotFound(String),
     Conflict(String),
     PayloadTooLarge(String),
@@ -23,9 +27,11 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    fn status(&self) -> StatusCode {
+    pub fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -41,6 +47,8 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         let (ApiError::BadRequest(message)
+        | ApiError::Unauthorized(message)
+        | ApiError::Forbidden(message)
         | ApiError::NotFound(message)
         | ApiError::Conflict(message)
         | ApiError::PayloadTooLarge(message)
@@ -54,7 +62,14 @@ impl IntoResponse for ApiError {
         } else if status.is_server_error() {
             tracing::error!(%status, %message, "request failed");
         }
-        (status, Json(serde_json::json!({ "error": message }))).into_response()
+        let mut response = (status, Json(serde_json::json!({ "error": message }))).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer realm=\"prescale\""),
+            );
+        }
+        response
     }
 }
 

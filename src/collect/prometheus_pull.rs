@@ -174,7 +174,7 @@ pub struct PullStatus {
     pub last_success: AtomicI64,
     /// The newest sample of the series in the store; `i64::MIN` when there is none.
     pub newest: AtomicI64,
-    /// The error of the last poll, while the source is failing (cut to 300 bytes).
+    /// The error of the last poll, while the source is failing (cut as `series::clip` cuts).
     pub last_error: std::sync::Mutex<Option<String>>,
 }
 
@@ -392,14 +392,7 @@ impl Puller {
                 Err(error) => {
                     failures = failures.saturating_add(1);
                     self.status.failures.fetch_add(1, Ordering::Relaxed);
-                    let mut text = error.to_string();
-                    if text.len() > 300 {
-                        let mut end = 300;
-                        while !text.is_char_boundary(end) {
-                            end -= 1;
-                        }
-                        text.truncate(end);
-                    }
+                    let text = crate::series::clip(&error.to_string());
                     *self
                         .status
                         .last_error

@@ -102,15 +102,11 @@ impl Delegated {
             },
             ..TokenReview::default()
         };
-        let reviews: kube::Api<TokenReview> = kube::Api::all(self.client.clone());
-        let answer = reviews
-            .create(&PostParams::default(), &review)
-            .await
-            .map_err(|e| DelegatedError {
-                what: "TokenReview",
-                message: incluster::describe(&e),
-            })?;
-        let status = answer.status.unwrap_or_default();
+        let status = self
+            .create("TokenReview", &review)
+            .await?
+            .status
+            .unwrap_or_default();
         let user = match (status.authenticated, status.user) {
             (Some(true), Some(info)) => Some(User {
                 name: info.username.unwrap_or_default(),
@@ -151,15 +147,11 @@ impl Delegated {
             },
             ..SubjectAccessReview::default()
         };
-        let reviews: kube::Api<SubjectAccessReview> = kube::Api::all(self.client.clone());
-        let answer = reviews
-            .create(&PostParams::default(), &review)
-            .await
-            .map_err(|e| DelegatedError {
-                what: "SubjectAccessReview",
-                message: incluster::describe(&e),
-            })?;
-        let status = answer.status.unwrap_or_default();
+        let status = self
+            .create("SubjectAccessReview", &review)
+            .await?
+            .status
+            .unwrap_or_default();
         let decision = if status.allowed && !status.denied.unwrap_or(false) {
             Decision::Allowed
         } else {
@@ -167,6 +159,26 @@ impl Delegated {
         };
         remember(&self.decisions, key, decision.clone());
         Ok(decision)
+    }
+
+    /// Creates `review` (a cluster-scoped review object) and answers the API server's copy,
+    /// its status filled in.
+    async fn create<K>(&self, what: &'static str, review: &K) -> Result<K, DelegatedError>
+    where
+        K: kube::Resource<Scope = k8s_openapi::ClusterResourceScope>
+            + Clone
+            + std::fmt::Debug
+            + serde::Serialize
+            + serde::de::DeserializeOwned,
+        K::DynamicType: Default,
+    {
+        kube::Api::<K>::all(self.client.clone())
+            .create(&PostParams::default(), review)
+            .await
+            .map_err(|e| DelegatedError {
+                what,
+                message: incluster::describe(&e),
+            })
     }
 }
 
