@@ -99,7 +99,7 @@ fn slo_adds_one_policy_that_serves_about_its_slo() {
     let policies = report["scaling"]["policies"].as_array().unwrap();
     // SLO mode is simulated at every SLO of the grid; 0.9 is one of them.
     let slos: Vec<_> = policies.iter().filter(|p| p["policy"] == "slo").collect();
-    assert_eq!(slos.len(), 8);
+    assert_eq!(slos.len(), 11);
     let slo: Vec<_> = slos.iter().filter(|p| p["param"] == 0.9).collect();
     assert_eq!(slo.len(), 1);
     assert_eq!(slo[0]["param"], 0.9);
@@ -209,7 +209,7 @@ fn backtest_writes_the_report_and_the_plot() {
             .starts_with("auto")
     );
     let policies = scaling["policies"].as_array().unwrap();
-    assert_eq!(policies.len(), 52);
+    assert_eq!(policies.len(), 80);
     let count = |name: &str| policies.iter().filter(|p| p["policy"] == name).count();
     assert_eq!(
         (
@@ -219,7 +219,7 @@ fn backtest_writes_the_report_and_the_plot() {
             count("hybrid"),
             count("slo")
         ),
-        (1, 8, 5, 30, 8)
+        (1, 8, 5, 55, 11)
     );
     for hybrid in policies.iter().filter(|p| p["policy"] == "hybrid") {
         let floor = hybrid["reactive_utilization"].as_f64().unwrap();

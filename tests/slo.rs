@@ -69,8 +69,9 @@ async fn slo_headroom_rises_after_misses_and_is_published() {
     assert!(level["missed_steps"].as_u64().unwrap() >= 3, "{after}");
     assert!(level["realized"].as_f64().unwrap() < 1.0, "{after}");
     let headroom = current["headroom"].as_f64().unwrap();
+    // Each miss raises it by about γ = 3 %.
     assert!(
-        headroom > 1.1 * start,
+        headroom > 1.05 * start,
         "the headroom should rise after misses: {after}"
     );
     assert_eq!(current["service_level"]["headroom"], current["headroom"]);
@@ -93,7 +94,7 @@ async fn slo_headroom_rises_after_misses_and_is_published() {
             .unwrap_or_else(|| panic!("{name} missing:\n{metrics}"));
         line.rsplit(' ').next().unwrap().parse().unwrap()
     };
-    assert!(gauge("prescale_target_headroom") > 1.1);
+    assert!(gauge("prescale_target_headroom") > 1.05);
     // The miss rate the headroom is steered to: at least the budget, and shown in the plan too.
     let planned = gauge("prescale_target_planned_miss_rate");
     assert!((0.01 - 1e-9..=0.5).contains(&planned), "{planned}");

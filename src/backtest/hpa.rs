@@ -20,8 +20,7 @@
 
 use std::collections::VecDeque;
 
-/// The HPA's default tolerance.
-pub const TOLERANCE: f64 = 0.1;
+use crate::plan::reactive::{self, HPA_TOLERANCE as TOLERANCE};
 
 /// The HPA's default scale-down stabilization window in seconds.
 pub const SCALE_DOWN_WINDOW_SECONDS: i64 = 300;
@@ -104,16 +103,12 @@ impl Default for Follower {
 impl Follower {
     /// The count the HPA scales to when prescale publishes `published` and `current` run.
     pub fn follow(&self, published: u32, current: u32) -> u32 {
-        if current == 0 {
-            return published;
-        }
-        let ratio = f64::from(published) / f64::from(current);
-        let within = if ratio >= 1.0 {
-            ratio - 1.0 <= self.scale_up_tolerance
-        } else {
-            1.0 - ratio <= self.scale_down_tolerance
-        };
-        if within { current } else { published }
+        reactive::follow(
+            published,
+            current,
+            self.scale_up_tolerance,
+            self.scale_down_tolerance,
+        )
     }
 }
 

@@ -403,8 +403,10 @@ mod tests {
         assert_eq!(slo_grid(None), simulate::SLOS.to_vec());
         assert_eq!(slo_grid(Some(0.99)), simulate::SLOS.to_vec());
         assert_eq!(
-            slo_grid(Some(0.97)),
-            vec![0.7, 0.8, 0.9, 0.95, 0.97, 0.98, 0.99, 0.995, 0.999]
+            slo_grid(Some(0.96)),
+            vec![
+                0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.96, 0.97, 0.98, 0.99, 0.995, 0.999
+            ]
         );
     }
 

@@ -43,12 +43,16 @@ pub const UTILIZATIONS: [f64; 8] = [0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9];
 pub const QUANTILES: [f64; 5] = [0.5, 0.8, 0.9, 0.95, 0.99];
 
 /// The reactive floors simulated with each quantile (the hybrid policies): from 0.5, so that a
-/// prescale setting sits beside every common HPA setting, to 1.0 (the floor only follows the load).
-pub const REACTIVE_UTILIZATIONS: [f64; 6] = [0.5, 0.6, 0.7, 0.8, 0.9, 1.0];
+/// prescale setting sits beside every common HPA setting, to 1.0 (the floor only follows the
+/// load), every 0.05, so that one sits between any two HPA settings of the grid.
+pub const REACTIVE_UTILIZATIONS: [f64; 11] =
+    [0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1.0];
 
 /// The SLOs SLO mode is simulated at (besides `--slo`): the reliability a user states is SLO
 /// mode's one knob, so its settings sit on the frontier beside the quantiles and floors.
-pub const SLOS: [f64; 8] = [0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999];
+pub const SLOS: [f64; 11] = [
+    0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99, 0.995, 0.999,
+];
 
 /// The forecast band SLO mode multiplies by its headroom (the target default).
 pub const SLO_QUANTILE: f64 = 0.9;

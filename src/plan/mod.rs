@@ -19,7 +19,8 @@
 //!    answered with the margin the SLO needs, and a headroom below 1 spends the budget on
 //!    the observed load too;
 //! 4. **stabilization** — scaling down goes only to the highest recommendation of the trailing
-//!    `scale_down_stabilization` window (the HPA's rule); scaling up is immediate;
+//!    `scale_down_stabilization` window (the HPA's rule; the recommendation made exactly one window ago counts, see `in_window`);
+//!    scaling up is immediate;
 //! 5. **capacity and clamp** — `ceil(load / capacity_per_replica)`, clamped to
 //!    `min_replicas ..= max_replicas`.
 //!
@@ -84,8 +85,9 @@ pub struct PlanInput<'a> {
     /// What the target served so far; its `headroom` multiplies the forecast load (1 outside
     /// SLO mode, [`ServiceLevelReport::UNSCORED`] for a plan without a planner's memory).
     pub service_level: ServiceLevelReport,
-    /// The count published last, around which the reactive floor's tolerance holds.
-    pub last_published: Option<u32>,
+    /// The count the follower runs after the last publication ([`ServiceLevel::running`]),
+    /// around which the reactive floor's tolerance holds.
+    pub running: Option<u32>,
 }
 
 /// Which replica bound changed the count, if any.
@@ -207,8 +209,7 @@ impl Planner {
         observed: Option<Sample>,
     ) -> Result<Plan, PlanError> {
         let window = target.scale_down_stabilization.seconds();
-        self.recent
-            .retain(|r| r.timestamp > now - window && r.timestamp <= now);
+        self.recent.retain(|r| in_window(r.timestamp, now, window));
         let lead = target.lead_time.seconds();
         if let Some(sample) = observed.filter(|s| s.timestamp <= now) {
             self.service
@@ -227,7 +228,7 @@ impl Planner {
             observed,
             recent: &self.recent,
             service_level: self.service.report(target.slo),
-            last_published: self.service.last_published(),
+            running: self.service.running(),
         })?;
         self.recent.push(plan.current.recommendation);
         let at_min = plan.current.replicas <= target.min_replicas;
@@ -275,7 +276,7 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, PlanError> {
         observed,
         recent,
         service_level,
-        last_published,
+        running,
     } = input;
     let headroom = service_level.headroom;
     let band = forecast
@@ -298,7 +299,7 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, PlanError> {
     let reactive_load = target
         .reactive_utilization
         .zip(observed_load)
-        .map(|(u, o)| reactive::floor_load(o, u, target.capacity_per_replica, last_published));
+        .map(|(u, o)| reactive::floor_load(o, u, target.capacity_per_replica, running));
     // In SLO mode the safety net carries the headroom too (see the module doc).
     let persistence = observed_load.map(|o| match target.slo {
         Some(_) => headroom * o,
@@ -309,7 +310,7 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, PlanError> {
     let window = target.scale_down_stabilization.seconds();
     let held = recent
         .iter()
-        .filter(|r| r.timestamp > now - window && r.timestamp <= now)
+        .filter(|r| in_window(r.timestamp, now, window))
         .map(|r| r.load)
         .fold(required, f64::max);
     let (replicas, unclamped, clamp) = to_replicas(held, target);
@@ -355,7 +356,7 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, PlanError> {
         memory.push(Recommendation { timestamp, load });
         let held = memory
             .iter()
-            .filter(|r| r.timestamp > timestamp - window && r.timestamp <= timestamp)
+            .filter(|r| in_window(r.timestamp, timestamp, window))
             .map(|r| r.load)
             .fold(load, f64::max);
         points.push(PlanPoint {
@@ -369,6 +370,17 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, PlanError> {
         current,
         points,
     })
+}
+
+/// Whether a recommendation made at `at` counts in the stabilization window of `window` seconds
+/// that ends at `now`: made at most `window` before `now`, the one made exactly `window` before
+/// included. The service replans every few seconds, so the recommendation it made for one grid
+/// step is still in its window for nearly `window` after the next step's sample; counting that
+/// boundary in holds it as long when planning only once per step (the backtest), and matches
+/// the HPA's window there (the backtest's HPA holds the previous `window` of steps). A
+/// window of 0 holds nothing.
+fn in_window(at: Timestamp, now: Timestamp, window: i64) -> bool {
+    window > 0 && now - window <= at && at <= now
 }
 
 /// The forecast steps whose time overlaps the closed window `from ..= to` (clipped at the
@@ -461,7 +473,7 @@ mod tests {
             observed,
             recent: &[],
             service_level: ServiceLevelReport::UNSCORED,
-            last_published: None,
+            running: None,
         })
     }
 
@@ -540,18 +552,26 @@ mod tests {
             observed: None,
             recent: &recent,
             service_level: ServiceLevelReport::UNSCORED,
-            last_published: None,
+            running: None,
         };
         let p = plan(input(300)).unwrap();
         assert!(p.current.stabilized);
         assert_eq!(p.current.replicas, 15);
-        // The trajectory comes down once the 150 has left the window (60 + 300 = 360).
-        let later = p.points.iter().find(|pt| pt.timestamp == 360).unwrap();
-        assert_eq!(later.replicas, 2);
-        let before = p.points.iter().find(|pt| pt.timestamp == 300).unwrap();
-        assert_eq!(before.replicas, 15);
-        // After the window the recommendation no longer holds.
+        // The trajectory comes down once the 150 has left the window: it holds until
+        // 60 + 300 = 360 (the window's start counts) and not after.
+        let at = |p: &Plan, t| {
+            p.points
+                .iter()
+                .find(|pt| pt.timestamp == t)
+                .unwrap()
+                .replicas
+        };
+        assert_eq!((at(&p, 300), at(&p, 360), at(&p, 420)), (15, 15, 2));
+        // Exactly one window later the recommendation still holds; after it, no longer.
         let p = plan(input(360)).unwrap();
+        assert!(p.current.stabilized);
+        assert_eq!(p.current.replicas, 15);
+        let p = plan(input(361)).unwrap();
         assert!(!p.current.stabilized);
         assert_eq!(p.current.replicas, 2);
     }
@@ -566,13 +586,13 @@ mod tests {
             planner.plan(&t, &high, 0, None).unwrap().current.replicas,
             15
         );
-        // Within five minutes the high recommendation holds; after, it is forgotten.
+        // For five minutes the high recommendation holds; after, it is forgotten.
         assert_eq!(
-            planner.plan(&t, &low, 240, None).unwrap().current.replicas,
+            planner.plan(&t, &low, 300, None).unwrap().current.replicas,
             15
         );
         assert_eq!(
-            planner.plan(&t, &low, 300, None).unwrap().current.replicas,
+            planner.plan(&t, &low, 360, None).unwrap().current.replicas,
             2
         );
     }
@@ -607,8 +627,8 @@ mod tests {
         assert_eq!(at(7).replicas, 10);
         assert_eq!(at(10).replicas, 10);
         // ... and the stabilization window keeps 10 for 5 minutes after the last recommendation.
-        assert_eq!(at(14).replicas, 10);
-        assert_eq!(at(15).replicas, 2);
+        assert_eq!(at(15).replicas, 10);
+        assert_eq!(at(16).replicas, 2);
         // The trajectory stops where the forecast no longer covers a full lead window.
         assert_eq!(p.points.last().unwrap().timestamp, 16 * 60);
     }
@@ -656,13 +676,19 @@ mod tests {
             "{report:?}"
         );
         assert!(report.missed_steps >= 4, "{report:?}");
-        assert!(report.headroom > 1.3, "{report:?}");
+        // Each miss raised the log headroom by γ·0.99, each served step lowered it by γ·0.01.
+        let served = (report.scored_steps - report.missed_steps) as f64;
+        let expected = (service_level::ADAPTATION_RATE
+            * (0.99 * report.missed_steps as f64 - 0.01 * served))
+            .exp();
+        assert!((report.headroom - expected).abs() < 1e-9, "{report:?}");
+        assert!(report.headroom > 1.1, "{report:?}");
         let later = planner
             .plan(&t, &f, 600, Some(Sample::new(600, 10.0).unwrap()))
             .unwrap();
-        assert!(later.current.replicas >= 7, "{later:?}");
-        assert!(later.current.forecast_load > 65.0, "{later:?}");
-        assert!(later.current.service_level.headroom > 1.3);
+        assert!(later.current.replicas >= 6, "{later:?}");
+        assert!(later.current.forecast_load > 55.0, "{later:?}");
+        assert!(later.current.service_level.headroom > 1.1);
         // A target without an SLO keeps a headroom of 1, but still reports its misses.
         t.slo = None;
         let mut plain = Planner::default();
@@ -719,7 +745,7 @@ mod tests {
                 headroom: 1.5,
                 ..ServiceLevelReport::UNSCORED
             },
-            last_published: None,
+            running: None,
         };
         let p = plan(input(&t)).unwrap();
         assert_eq!((p.current.replicas, p.current.safety_net), (9, true));

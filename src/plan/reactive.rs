@@ -34,6 +34,29 @@ pub fn fallback_value(
 /// The HPA's default tolerance: no change while the metric is within 10 % of its target.
 pub const HPA_TOLERANCE: f64 = 0.1;
 
+/// The count an HPA following prescale's published count runs, from `running` pods (`0`: none
+/// yet): it keeps `running` while `published` is within `down_tolerance` below it or
+/// `up_tolerance` above it, and scales to `published` otherwise. [`follow_published`] is the
+/// follower docs/kubernetes.md sets up; the backtest's follower can be given other tolerances.
+pub fn follow(published: u32, running: u32, up_tolerance: f64, down_tolerance: f64) -> u32 {
+    if running == 0 {
+        return published;
+    }
+    let ratio = f64::from(published) / f64::from(running);
+    let within = if ratio >= 1.0 {
+        ratio - 1.0 <= up_tolerance
+    } else {
+        1.0 - ratio <= down_tolerance
+    };
+    if within { running } else { published }
+}
+
+/// The follower docs/kubernetes.md sets up: `behavior.scaleUp.tolerance: 0` (scales up as
+/// soon as prescale asks) and the default [`HPA_TOLERANCE`] for scaling down.
+pub fn follow_published(published: u32, running: u32) -> u32 {
+    follow(published, running, 0.0, HPA_TOLERANCE)
+}
+
 /// The reactive floor in load units: the replicas an HPA targeting `utilization` of
 /// `capacity` per pod asks for `observed` (`ceil(observed / (u·c))`, or the `current` count
 /// while the ratio is within [`HPA_TOLERANCE`] of it), times `capacity`.

@@ -2,9 +2,13 @@
 //!
 //! A step is *missed* when the observed load was above what the replicas that were ready could
 //! serve. prescale does not see the Deployment, so the ready count is estimated from its own
-//! published counts: a pod asked for at `τ` serves from `τ + lead_time` and a removed pod goes at
-//! once, so the pods ready at `t` are at most the fewest published over `t − lead_time ..= t`.
-//! Each observed sample is scored once, however often the target is planned.
+//! published counts as the HPA that follows them runs them ([`reactive::follow_published`]:
+//! up at once, down only past its 10 % tolerance, as docs/kubernetes.md sets it up): a pod
+//! asked for at `τ` serves from `τ + lead_time` and a removed pod goes at once, so the pods
+//! ready at `t` are at most the fewest run over `t − lead_time ..= t`. Counting the published
+//! count instead would score as misses the steps that the pods the follower kept did serve, and
+//! SLO mode would pay for a reliability nobody asked for. Each observed sample is scored once,
+//! however often the target is planned.
 //!
 //! **SLO mode** (a target with `slo`): the forecast load is multiplied by a headroom `h` that
 //! follows adaptive conformal inference on the miss indicator: after each scored step
@@ -26,10 +30,11 @@ use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
 
+use super::reactive;
 use crate::series::{Sample, Timestamp};
 
 /// The ACI step size `γ` (per scored step, in log headroom).
-pub const ADAPTATION_RATE: f64 = 0.1;
+pub const ADAPTATION_RATE: f64 = 0.03;
 
 /// Bounds of the adapted headroom, as multiples of the forecast quantile.
 pub const MIN_HEADROOM: f64 = 0.5;
@@ -82,7 +87,8 @@ pub struct ServiceLevelMemory {
 /// A target's service-level memory.
 #[derive(Debug, Clone)]
 pub struct ServiceLevel {
-    /// `(when, replicas, held at min_replicas)` published, oldest first.
+    /// `(when, replicas the follower runs, published count held at min_replicas)`, oldest
+    /// first.
     published: VecDeque<(Timestamp, u32, bool)>,
     last_scored: Option<Timestamp>,
     scored: u64,
@@ -154,8 +160,8 @@ impl ServiceLevel {
         self.started = true;
     }
 
-    /// The count published last, if any.
-    pub fn last_published(&self) -> Option<u32> {
+    /// The count the follower runs after the last publication, if any.
+    pub fn running(&self) -> Option<u32> {
         self.published.back().map(|(_, replicas, _)| *replicas)
     }
 
@@ -184,8 +190,8 @@ impl ServiceLevel {
         }
     }
 
-    /// The fewest replicas published over `at − lead_time ..= at`, counting the count in force
-    /// at `at − lead_time`, and whether every one of those counts was held at `min_replicas`;
+    /// The fewest replicas run over `at − lead_time ..= at`, counting the count in force at
+    /// `at − lead_time`, and whether every one of those counts was held at `min_replicas`;
     /// `None` when nothing was published by `at − lead_time`.
     fn ready_at(&self, at: Timestamp, lead_time: i64) -> Option<(u32, bool)> {
         let from = at - lead_time;
@@ -204,9 +210,13 @@ impl ServiceLevel {
     }
 
     /// Remembers the count published at `now` (`at_min`: held at `min_replicas`, so that the
-    /// headroom did not shape it), forgetting what no later score can need.
+    /// headroom did not shape it) as the follower runs it, forgetting what no later score can
+    /// need.
     pub fn publish(&mut self, now: Timestamp, replicas: u32, at_min: bool, lead_time: i64) {
-        self.published.push_back((now, replicas, at_min));
+        let running = self.running().map_or(replicas, |running| {
+            reactive::follow_published(replicas, running)
+        });
+        self.published.push_back((now, running, at_min));
         // Keep the newest entry at or before `now − 2·lead` and everything after it: scores come
         // for samples up to a few steps old.
         let horizon = now - 2 * lead_time.max(1) - 3600;
@@ -284,7 +294,8 @@ mod tests {
             level.publish(60 * i, 1, false, 60);
         }
         let after_misses = level.report(None).headroom;
-        assert!(after_misses > 1.2, "{after_misses}");
+        let expected = (ADAPTATION_RATE * 0.99 * 5.0).exp();
+        assert!((after_misses - expected).abs() < 1e-12, "{after_misses}");
         for i in 6..=200 {
             level.score(sample(60 * i + 60, 1.0), 10.0, 60, Some(0.99));
             level.publish(60 * i, 1, false, 60);
@@ -354,19 +365,38 @@ mod tests {
         let after_miss = level.report(None).headroom;
         let b: f64 = 0.01 * 21.0;
         assert!(
-            (after_miss - (0.1 * (1.0 - b)).exp()).abs() < 1e-12,
+            (after_miss - (ADAPTATION_RATE * (1.0 - b)).exp()).abs() < 1e-12,
             "{after_miss}"
         );
         // Then one served informative step: the night's budget makes b = 0.01 · 22 / 2.
         level.publish(1320, 10, false, 60);
         level.score(sample(1380, 50.0), 10.0, 60, Some(0.99));
         let b: f64 = 0.01 * 22.0 / 2.0;
-        let expected = after_miss * (-0.1 * b).exp();
+        let expected = after_miss * (-ADAPTATION_RATE * b).exp();
         assert!((level.report(None).headroom - expected).abs() < 1e-12);
         assert_eq!(level.memory().informative_steps, 2);
         let planned = level.report(Some(0.99)).planned_miss_rate.unwrap();
         assert!((planned - b).abs() < 1e-12, "{planned}");
         assert_eq!(level.report(None).planned_miss_rate, None);
+    }
+
+    #[test]
+    fn pods_the_follower_keeps_are_counted_as_ready() {
+        let mut level = ServiceLevel::default();
+        level.publish(0, 20, false, 60);
+        // 19 is within the follower's 10 % scale-down tolerance: it keeps 20, which serve 195.
+        level.publish(60, 19, false, 60);
+        assert_eq!(level.running(), Some(20));
+        level.score(sample(120, 195.0), 10.0, 60, None);
+        assert_eq!(level.report(None).missed_steps, 0);
+        // 17 is 15 % below: the follower scales down, and 195 is then a miss.
+        level.publish(120, 17, false, 60);
+        assert_eq!(level.running(), Some(17));
+        level.score(sample(180, 195.0), 10.0, 60, None);
+        assert_eq!(level.report(None).missed_steps, 1);
+        // Up is followed at once (the pods are ready a lead time later).
+        level.publish(180, 18, false, 60);
+        assert_eq!(level.running(), Some(18));
     }
 
     #[test]

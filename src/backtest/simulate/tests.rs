@@ -212,19 +212,20 @@ fn predictive_provisions_a_periodic_spike_before_it_arrives() {
     let sim = run_case(&case);
     // At now = t the planner (lead 2 min) provisions for the highest of the forecast over
     // steps t..t+2 and the observed d(t-1), then holds it for the 5 minutes of recommendations
-    // made at t-4..t-1: so 8 replicas when a spike lies in t-5..t+2, once the memory is full.
+    // made at t-5..t-1 (the one made exactly 5 minutes ago counts): so 8 replicas when a
+    // spike lies in t-6..t+2, once the memory is full.
     // t = 60, 61, 62: memory empty, no spike in t-1..t+2 → 1.
     // t = 63: spike 65 in the window → 8, ready at 65, just in time.
-    // t = 66..70: the observed spike (t = 66) and then the memory hold 8 until t = 70.
-    // t = 71, 72: 1; t = 73: the next spike is in the window again.
-    let cycle = [8, 1, 1, 8, 8, 8, 8, 8, 8, 8]; // t % 10 = 0 … 9
+    // t = 66..71: the observed spike (t = 66) and then the memory hold 8 until t = 71.
+    // t = 72: 1; t = 73: the next spike is in the window again.
+    let cycle = [8, 8, 1, 8, 8, 8, 8, 8, 8, 8]; // t % 10 = 0 … 9
     let want: Vec<u32> = (60..100)
         .map(|t| if t < 63 { 1 } else { cycle[t % 10] })
         .collect();
     for q in [0.5, 0.9] {
         let run = sim.run(PolicyKind::Predictive, q).unwrap();
         assert_eq!(run.provisioned, want, "quantile {q}");
-        // Ready two steps after each scale-up; the removal at t % 10 == 1 is immediate.
+        // Ready two steps after each scale-up; the removal at t % 10 == 2 is immediate.
         assert_eq!(run.ready[5], 8, "ready for the spike at t = 65");
         assert_eq!(run.ready[3..5], [1, 1]);
         assert_eq!(run.tally.underprovisioned, 0, "quantile {q}");
@@ -291,17 +292,18 @@ fn predictive_steps_up_ahead_and_down_after_stabilization() {
     let sim = run_case(&case);
     let run = sim.run(PolicyKind::Predictive, 0.9).unwrap();
     // Up: at t % 20 = 8 the step at t + 2 is high → 5 replicas, ready exactly at t % 20 = 10.
-    // Down: the last high step is 19, observed at t % 20 = 0; the memory of t-4..t-1 keeps 5
-    // through t % 20 = 4; at 5 the count drops to 2.
+    // Down: the last high step is 19, observed at t % 20 = 0; the memory of t-5..t-1 (the
+    // 5-minute window, the recommendation made exactly 5 minutes ago included) keeps 5
+    // through t % 20 = 5; at 6 the count drops to 2.
     // t = 80 (t % 20 = 0) starts with an empty memory, but d(79) = 50 is observed → 5.
-    // t = 81 .. 84: the memory holds 80's recommendation → 5.
-    let cycle = [5, 5, 5, 5, 5, 2, 2, 2, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5];
+    // t = 81 .. 85: the memory holds 80's recommendation → 5.
+    let cycle = [5, 5, 5, 5, 5, 5, 2, 2, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5];
     let want: Vec<u32> = (80..140).map(|t| cycle[t % 20]).collect();
     assert_eq!(run.provisioned, want);
     assert_eq!(run.tally.underprovisioned, 0);
-    // Down at 85, 105, 125 and up at 88, 108, 128.
+    // Down at 86, 106, 126 and up at 88, 108, 128.
     assert_eq!(run.tally.scale_events, 6);
-    // Its cost per 20-step cycle: 17·5 + 3·2 = 91 replica-steps; the oracle's 10·2 + 10·5 = 70.
-    assert_eq!(run.tally.replica_steps, 3 * 91);
+    // Its cost per 20-step cycle: 18·5 + 2·2 = 94 replica-steps; the oracle's 10·2 + 10·5 = 70.
+    assert_eq!(run.tally.replica_steps, 3 * 94);
     assert_eq!(sim.oracle().tally.replica_steps, 3 * 70);
 }
