@@ -44,8 +44,8 @@ pub struct BacktestArgs {
     #[arg(long, default_value = "10m", value_name = "DUR")]
     refit_every: Span,
     /// Judge SLO mode at this SLO (the fraction of steps fully served, e.g. 0.99) against the
-    /// HPA tuned in hindsight; SLO mode is simulated at 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995 and
-    /// 0.999 besides.
+    /// HPA tuned in hindsight; SLO mode is simulated at 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97,
+    /// 0.98, 0.99, 0.995 and 0.999 besides.
     #[arg(long, value_name = "FRACTION")]
     slo: Option<f64>,
     /// Write the JSON report here (with --dataset).
