@@ -15,9 +15,12 @@ Written, each in the dataset CSV format (`timestamp,value`, RFC 3339 UTC, gaps k
 - daily-burst-nasa-1m.csv: NASA's per-minute requests with a 3x burst of 10 minutes at 14:00 UTC
   every day (a cron job, a daily campaign).
 - growth-taxi-30m.csv: the NYC taxi trace growing 3x linearly over its 7 months.
+- sparse-nasa-1m.csv, sparse-fb-5m.csv: low counts (a few events per step, many zeros at
+  night): Poisson draws around NASA's per-minute requests / 30 and Facebook's tweet volume / 4.
 """
 
 import csv
+import math
 import os
 import random
 import sys
@@ -81,6 +84,23 @@ def growth(rows, total=3.0):
     return [(t, v * (1 + (total - 1) * (t.timestamp() - start) / (end - start))) for t, v in rows]
 
 
+def poisson(rng, mean):
+    """A Poisson draw (Knuth's method; a rounded normal above a mean of 30)."""
+    if mean > 30:
+        return max(0, round(rng.gauss(mean, math.sqrt(mean))))
+    limit, k, p = math.exp(-mean), 0, 1.0
+    while True:
+        p *= rng.random()
+        if p < limit:
+            return k
+        k += 1
+
+
+def sparse_counts(rows, divisor, seed=22):
+    rng = random.Random(seed)
+    return [(t, poisson(rng, max(v, 0.0) / divisor)) for t, v in rows]
+
+
 def main():
     out_dir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "..", "target", "derived")
     os.makedirs(out_dir, exist_ok=True)
@@ -89,6 +109,8 @@ def main():
     write(out_dir, "irregular-bursts-nasa-1m.csv", irregular_bursts(nasa))
     write(out_dir, "daily-burst-nasa-1m.csv", daily_burst(nasa))
     write(out_dir, "growth-taxi-30m.csv", growth(read("nyc-taxi-30m.csv")))
+    write(out_dir, "sparse-nasa-1m.csv", sparse_counts(nasa, 30.0))
+    write(out_dir, "sparse-fb-5m.csv", sparse_counts(read("twitter-volume-fb-5m.csv"), 4.0))
 
 
 if __name__ == "__main__":
