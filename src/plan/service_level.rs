@@ -76,7 +76,7 @@ impl ServiceLevelReport {
 
 /// What SLO mode must not forget across a restart: the adapted headroom, the tally, and the
 /// newest sample scored (so that it is not scored twice). The engine stores it per target; the
-/// published counts are not kept (after a restart, samples are scored again once a lead time of
+/// counts run are not kept (after a restart, samples are scored again once a lead time of
 /// new counts has been published).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct ServiceLevelMemory {
@@ -90,9 +90,9 @@ pub struct ServiceLevelMemory {
 /// A target's service-level memory.
 #[derive(Debug, Clone)]
 pub struct ServiceLevel {
-    /// `(when, replicas the follower runs, published count held at min_replicas)`, oldest
-    /// first.
-    published: VecDeque<(Timestamp, u32, bool)>,
+    /// `(when published, replicas the follower runs, published count held at min_replicas)`,
+    /// oldest first.
+    runs: VecDeque<(Timestamp, u32, bool)>,
     last_scored: Option<Timestamp>,
     scored: u64,
     missed: u64,
@@ -106,7 +106,7 @@ pub struct ServiceLevel {
 impl Default for ServiceLevel {
     fn default() -> ServiceLevel {
         ServiceLevel {
-            published: VecDeque::new(),
+            runs: VecDeque::new(),
             last_scored: None,
             scored: 0,
             missed: 0,
@@ -165,7 +165,7 @@ impl ServiceLevel {
 
     /// The count the follower runs after the last publication, if any.
     pub fn running(&self) -> Option<u32> {
-        self.published.back().map(|(_, replicas, _)| *replicas)
+        self.runs.back().map(|(_, replicas, _)| *replicas)
     }
 
     /// Scores `observed` (once per sample timestamp) against the replicas estimated ready at its
@@ -199,13 +199,13 @@ impl ServiceLevel {
     fn ready_at(&self, at: Timestamp, lead_time: i64) -> Option<(u32, bool)> {
         let from = at - lead_time;
         let in_force = self
-            .published
+            .runs
             .iter()
             .rev()
             .find(|(t, _, _)| *t <= from)
             .map(|(_, r, m)| (*r, *m))?;
         let later = self
-            .published
+            .runs
             .iter()
             .filter(|(t, _, _)| *t > from && *t <= at)
             .map(|(_, r, m)| (*r, *m));
@@ -219,15 +219,15 @@ impl ServiceLevel {
         let running = self.running().map_or(replicas, |running| {
             reactive::follow_published(replicas, running)
         });
-        self.published.push_back((now, running, at_min));
+        self.runs.push_back((now, running, at_min));
         // Keep the newest entry at or before `now − 2·lead` and everything after it: scores come
         // for samples up to a few steps old.
         let horizon = now - 2 * lead_time.max(1) - 3600;
-        while self.published.len() > 1 && self.published[1].0 <= horizon {
-            self.published.pop_front();
+        while self.runs.len() > 1 && self.runs[1].0 <= horizon {
+            self.runs.pop_front();
         }
-        while self.published.len() > MAX_PUBLISHED {
-            self.published.pop_front();
+        while self.runs.len() > MAX_PUBLISHED {
+            self.runs.pop_front();
         }
     }
 
@@ -408,7 +408,7 @@ mod tests {
         for t in 0..100_000 {
             level.publish(t, 3, false, 60);
         }
-        assert!(level.published.len() <= MAX_PUBLISHED);
+        assert!(level.runs.len() <= MAX_PUBLISHED);
         level.score(sample(99_999, 1.0), 10.0, 60, None);
         assert_eq!(level.report(None).scored_steps, 1);
     }
