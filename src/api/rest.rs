@@ -507,7 +507,6 @@ async fn get_plan(
     })))
 }
 
-/// One sentence on why the current decision is what it is.
 /// Why the pull source feeding `target`'s series is down, if it is.
 fn source_down(state: &AppState, target: &Target) -> Option<String> {
     state
@@ -518,6 +517,7 @@ fn source_down(state: &AppState, target: &Target) -> Option<String> {
         .and_then(|pull| pull.down(system_now()))
 }
 
+/// One sentence on why the current decision is what it is.
 fn explain(d: &crate::plan::Decision, target: &Target, source_down: Option<String>) -> String {
     let mut why = format!(
         "the q{:.0} forecast peaks at {:.2} between {} and {} (lead time {}), ",

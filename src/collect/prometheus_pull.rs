@@ -193,6 +193,17 @@ impl PullStatus {
         }
     }
 
+    /// The error of the last poll (`None` while it succeeds); a poisoned lock still holds it.
+    fn last_error(&self) -> std::sync::MutexGuard<'_, Option<String>> {
+        self.last_error
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn set_last_error(&self, error: Option<String>) {
+        *self.last_error() = error;
+    }
+
     /// Why the source is down, when its last poll failed: the failures in a row, since when it
     /// last succeeded, how old its newest sample is and the last error.
     pub fn down(&self, now: i64) -> Option<String> {
@@ -208,12 +219,7 @@ impl PullStatus {
             Some(seconds) => format!("newest sample {seconds} s old"),
             None => "no sample yet".to_string(),
         };
-        let error = self
-            .last_error
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
-            .unwrap_or_default();
+        let error = self.last_error().clone().unwrap_or_default();
         Some(format!(
             "the Prometheus pull source of {:?} is failing ({failures} polls in a row, \
              {last_success}, {newest}): {error}",
@@ -377,11 +383,7 @@ impl Puller {
                 Ok(written) => {
                     failures = 0;
                     self.status.consecutive_failures.store(0, Ordering::Relaxed);
-                    *self
-                        .status
-                        .last_error
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+                    self.status.set_last_error(None);
                     self.status.successes.fetch_add(1, Ordering::Relaxed);
                     self.status
                         .last_success
@@ -392,12 +394,8 @@ impl Puller {
                 Err(error) => {
                     failures = failures.saturating_add(1);
                     self.status.failures.fetch_add(1, Ordering::Relaxed);
-                    let text = crate::series::clip(&error.to_string());
-                    *self
-                        .status
-                        .last_error
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(text);
+                    self.status
+                        .set_last_error(Some(crate::series::clip(&error.to_string())));
                     self.status
                         .consecutive_failures
                         .store(u64::from(failures), Ordering::Relaxed);

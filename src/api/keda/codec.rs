@@ -7,8 +7,6 @@
 //! way, so every error it returns is mapped. The generated code names this codec
 //! (`codec_path` in `tests/keda.rs`, `generated_code_is_current`).
 
-use std::marker::PhantomData;
-
 use tonic::Status;
 use tonic::codec::{BufferSettings, DecodeBuf, Decoder};
 use tonic_prost::{ProstCodec, ProstDecoder, ProstEncoder};
@@ -44,7 +42,6 @@ where
     fn decoder(&mut self) -> Self::Decoder {
         ProtobufDecoder {
             inner: self.inner.decoder(),
-            _message: PhantomData,
         }
     }
 }
@@ -53,7 +50,6 @@ where
 #[derive(Debug)]
 pub struct ProtobufDecoder<U> {
     inner: ProstDecoder<U>,
-    _message: PhantomData<U>,
 }
 
 impl<U: prost::Message + Default> Decoder for ProtobufDecoder<U> {

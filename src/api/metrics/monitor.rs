@@ -31,11 +31,13 @@ pub fn register(out: &mut Exposition, snapshot: &Snapshot, engine: &Engine, now:
         })
         .collect();
     series(out, &shown, now);
-    let help = "Series whose per-series families are left out of this page (more than \
-                1000 series that no target uses).";
+    let help = format!(
+        "Series whose per-series families are left out of this page (more than \
+         {MAX_SERIES_SHOWN} series that no target uses)."
+    );
     out.gauge(
         "prescale_metrics_series_omitted",
-        help,
+        &help,
         others.saturating_sub(MAX_SERIES_SHOWN) as f64,
     );
     targets(out, &snapshot.targets, engine);
