@@ -17,6 +17,13 @@ Written, each in the dataset CSV format (`timestamp,value`, RFC 3339 UTC, gaps k
 - growth-taxi-30m.csv: the NYC taxi trace growing 3x linearly over its 7 months.
 - sparse-nasa-1m.csv, sparse-fb-5m.csv: low counts (a few events per step, many zeros at
   night): Poisson draws around NASA's per-minute requests / 30 and Facebook's tweet volume / 4.
+- office-nasa-1m.csv: NASA's per-minute requests kept only 12:00-22:00 UTC on weekdays, no
+  samples at all otherwise (a call centre that reports nothing while closed).
+- office-elb-5m.csv: the ELB request count kept only 08:00-18:00 UTC on weekdays.
+- growth-fb-5m.csv: Facebook's tweet volume growing 6x exponentially over its 8 weeks (a launch).
+- growth-nasa-1m.csv: NASA's per-minute requests growing 4x linearly over its 2 months.
+- short-google-5m.csv, short-nasa-1m.csv: the first 14 days of the Google cluster CPU and of
+  NASA: a trace whose train window holds one week (one weekly season) at most.
 """
 
 import csv
@@ -84,6 +91,20 @@ def growth(rows, total=3.0):
     return [(t, v * (1 + (total - 1) * (t.timestamp() - start) / (end - start))) for t, v in rows]
 
 
+def office_hours(rows, opens, closes):
+    return [(t, v) for t, v in rows if t.weekday() < 5 and opens <= t.hour < closes]
+
+
+def exponential_growth(rows, total):
+    start, end = rows[0][0].timestamp(), rows[-1][0].timestamp()
+    return [(t, v * total ** ((t.timestamp() - start) / (end - start))) for t, v in rows]
+
+
+def first_days(rows, days):
+    start = rows[0][0].timestamp()
+    return [(t, v) for t, v in rows if t.timestamp() - start < days * 86_400]
+
+
 def poisson(rng, mean):
     """A Poisson draw (Knuth's method; a rounded normal above a mean of 30)."""
     if mean > 30:
@@ -111,6 +132,12 @@ def main():
     write(out_dir, "growth-taxi-30m.csv", growth(read("nyc-taxi-30m.csv")))
     write(out_dir, "sparse-nasa-1m.csv", sparse_counts(nasa, 30.0))
     write(out_dir, "sparse-fb-5m.csv", sparse_counts(read("twitter-volume-fb-5m.csv"), 4.0))
+    write(out_dir, "office-nasa-1m.csv", office_hours(nasa, 12, 22))
+    write(out_dir, "office-elb-5m.csv", office_hours(read("aws-elb-request-count-5m.csv"), 8, 18))
+    write(out_dir, "growth-fb-5m.csv", exponential_growth(read("twitter-volume-fb-5m.csv"), 6.0))
+    write(out_dir, "growth-nasa-1m.csv", growth(nasa, 4.0))
+    write(out_dir, "short-google-5m.csv", first_days(read("google-cluster-2019-cpu-5m.csv"), 14))
+    write(out_dir, "short-nasa-1m.csv", first_days(nasa, 14))
 
 
 if __name__ == "__main__":

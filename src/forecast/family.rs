@@ -92,11 +92,17 @@ pub(crate) trait Family {
     /// request [`check_request`] accepted and a model [`Family::validate`] accepted.
     fn forecast(&self, horizon: usize, levels: &[f64]) -> Result<Forecast, ForecastError>;
 
-    /// [`FittedModel::predict`]: the request and the model checked, then [`Family::forecast`].
+    /// [`FittedModel::predict`]: the request and the model checked, then [`Family::forecast`],
+    /// 0 at the steps a traffic series' schedule closes.
     fn predict(&self, horizon: usize, levels: &[f64]) -> Result<Forecast, ForecastError> {
         check_request(horizon, levels)?;
         self.validate()?;
-        self.forecast(horizon, levels)
+        let mut forecast = self.forecast(horizon, levels)?;
+        let training = self.training();
+        if let Some(schedule) = training.schedule.as_ref().filter(|_| training.nonnegative) {
+            schedule.close(&mut forecast);
+        }
+        Ok(forecast)
     }
 
     /// [`FittedModel::rolling_forecasts`]: point forecasts from later origins of `history` with

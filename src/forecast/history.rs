@@ -9,6 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::ForecastError;
+use super::schedule::Schedule;
 use crate::series::{Series, Span, Timestamp};
 
 /// A training series on its grid, leading gaps trimmed.
@@ -23,6 +24,8 @@ pub(crate) struct History {
     pub observed: usize,
     /// Whether every observed value is ≥ 0 (traffic is): forecasts are then clamped at 0.
     pub nonnegative: bool,
+    /// Recurring closed periods (nights, weekends), recognised from the gaps.
+    pub schedule: Option<Schedule>,
 }
 
 impl History {
@@ -55,12 +58,14 @@ impl History {
     fn from_parts(start: Timestamp, step: i64, values: Vec<f64>) -> History {
         let observed = values.iter().filter(|v| !v.is_nan()).count();
         let nonnegative = values.iter().all(|v| v.is_nan() || *v >= 0.0);
+        let schedule = Schedule::detect(start, step, &values);
         History {
             start,
             step,
             values,
             observed,
             nonnegative,
+            schedule,
         }
     }
 
@@ -126,6 +131,7 @@ impl History {
             points: self.len(),
             observed: self.observed,
             nonnegative: self.nonnegative,
+            schedule: self.schedule.clone(),
             fallbacks,
         }
     }
@@ -167,6 +173,9 @@ pub struct TrainingInfo {
     pub observed: usize,
     /// Every observed value was ≥ 0, so forecasts and bands are clamped at 0 from below.
     pub nonnegative: bool,
+    /// Recurring closed periods of the training data: forecasts there are 0 when `nonnegative`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<Schedule>,
     /// Simplifications the fit had to make, and why (e.g. a season the history cannot support).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fallbacks: Vec<String>,
@@ -188,6 +197,11 @@ impl TrainingInfo {
                 "corrupt model: step {} is not positive",
                 self.step
             )));
+        }
+        if self.schedule.as_ref().is_some_and(|s| !s.is_valid()) {
+            return Err(ForecastError::Fit(
+                "corrupt model: a closed stretch of the schedule is not within one week".into(),
+            ));
         }
         Ok(())
     }

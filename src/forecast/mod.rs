@@ -26,6 +26,7 @@
 //! - `family`: the interface every family implements and the enums delegate to.
 //! - `intervals`: prediction intervals from forecast errors per horizon step.
 //! - `history`: the training series prepared once (gaps, leading gaps, overflow checks).
+//! - [`schedule`]: recurring closed periods (nights, weekends) recognised from the gaps.
 //! - [`model_file`]: a fitted model with its metadata, as saved under `models/` (text only).
 //! - [`window`]: what a fit at `now` is trained on, the seasons it can hold, the default window.
 
@@ -36,6 +37,7 @@ pub mod holt_winters;
 mod intervals;
 pub mod linear;
 pub mod model_file;
+pub mod schedule;
 pub mod seasonal_naive;
 pub mod window;
 
@@ -46,6 +48,7 @@ pub use history::TrainingInfo;
 pub use holt_winters::{FittedHoltWinters, HoltWintersSpec};
 pub use linear::{FittedLinearSeasonal, LinearSeasonalSpec, SeasonUsed, Transform, WeekdayShape};
 pub use model_file::{ModelFile, ModelFileError};
+pub use schedule::Schedule;
 pub use seasonal_naive::{FittedSeasonalNaive, SeasonalNaiveSpec};
 
 use crate::series::{Series, Span, Timestamp};

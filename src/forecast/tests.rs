@@ -344,6 +344,58 @@ fn series_with_gaps_and_trailing_gaps_forecast_from_the_end() {
     }
 }
 
+/// A call centre open 08:00-18:00 UTC on weekdays, no samples otherwise: forecasts from inside
+/// the night are 0 until the opening and then follow the open hours' profile (not the last
+/// level, and no season dropped because the nights are never observed), and the schedule
+/// survives a model file.
+#[test]
+fn office_hours_forecast_zero_while_closed_and_the_profile_from_the_opening() {
+    let step = 300;
+    let full = traffic(14, step, 0, |_| 0.0);
+    let open = |t: i64| {
+        let weekday = (t.div_euclid(86_400) + 3).rem_euclid(7) < 5; // 1970-01-01: a Thursday
+        weekday && (8 * 3600..18 * 3600).contains(&t.rem_euclid(86_400))
+    };
+    let mut values: Vec<f64> = (0..full.len())
+        .map(|i| {
+            let t = full.start() + i as i64 * step;
+            if open(t) { full.values()[i] } else { f64::NAN }
+        })
+        .collect();
+    values.extend([f64::NAN; 72]); // until 06:00: the origin is inside the night
+    let series = Series::new(full.start(), step, values).unwrap();
+    let origin = series.end();
+    assert_eq!(origin.rem_euclid(86_400), 6 * 3600);
+    let clean = traffic(15, step, 0, |_| 0.0);
+    for name in ["auto", "linear-seasonal", "seasonal-naive", "holt-winters"] {
+        let model = ModelSpec::from_name(name, daily_weekly())
+            .unwrap()
+            .fit(&series)
+            .unwrap();
+        assert!(model.training().schedule.is_some(), "{name}");
+        let reloaded: FittedModel =
+            serde_json::from_str(&serde_json::to_string(&model).unwrap()).unwrap();
+        let forecast = reloaded.predict(48, &[0.1, 0.9]).unwrap();
+        for (h, y) in forecast.yhat.iter().enumerate() {
+            let t = origin + h as i64 * step;
+            if !open(t) {
+                assert_eq!(*y, 0.0, "{name} at +{h}");
+                assert!(forecast.bands.iter().all(|b| b.values[h] == 0.0));
+            } else if name != "holt-winters" {
+                let truth = clean.values()[((t - clean.start()) / step) as usize];
+                assert!(
+                    (y - truth).abs() < 0.05 * truth,
+                    "{name} at +{h}: {y} vs {truth}"
+                );
+            }
+        }
+        assert!(
+            forecast.yhat[24..].iter().all(|y| *y > 0.0),
+            "{name} opens at 08:00"
+        );
+    }
+}
+
 fn arb_series() -> impl Strategy<Value = Series> {
     let value = prop_oneof![
         6 => -1e3..1e4f64,

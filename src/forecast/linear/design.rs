@@ -144,23 +144,43 @@ impl BaseAngles {
 
 /// How many cycles of a `period`-second season the observations cover where they cover it
 /// least: the period is cut into [`COVERAGE_BINS`] parts (at least a step each) and each part's
-/// observed steps are counted in cycles' worth.
+/// observed steps are counted in cycles' worth. With a schedule, a part counts the cycles of its
+/// open steps only, and a part that is always closed does not count (the season is still known
+/// where it matters: the forecasts there are 0).
 pub(super) fn min_cycles_observed(history: &History, period: i64) -> f64 {
     let step = history.step.max(1);
     let bins = usize::try_from(period / step)
         .unwrap_or(1)
         .clamp(1, COVERAGE_BINS);
+    let bin_of = |i: usize| {
+        let phase = history.time(i).rem_euclid(period) as i128;
+        (phase * bins as i128 / period as i128) as usize
+    };
     let mut observed = vec![0usize; bins];
     for (i, v) in history.values.iter().enumerate() {
         if !v.is_nan() {
-            let phase = history.time(i).rem_euclid(period) as i128;
-            observed[(phase * bins as i128 / period as i128) as usize] += 1;
+            observed[bin_of(i)] += 1;
         }
     }
-    let per_cycle = period as f64 / (bins as f64 * step as f64);
+    let Some(schedule) = &history.schedule else {
+        let per_cycle = period as f64 / (bins as f64 * step as f64);
+        return observed
+            .iter()
+            .map(|&n| n as f64 / per_cycle)
+            .fold(f64::INFINITY, f64::min);
+    };
+    let mut open = vec![0usize; bins];
+    for i in 0..history.len() {
+        if !schedule.is_closed(history.time(i)) {
+            open[bin_of(i)] += 1;
+        }
+    }
+    let cycles = (history.len() as f64 * step as f64) / period as f64;
     observed
         .iter()
-        .map(|&n| n as f64 / per_cycle)
+        .zip(&open)
+        .filter(|(_, open)| **open > 0)
+        .map(|(&n, &open)| cycles * n as f64 / open as f64)
         .fold(f64::INFINITY, f64::min)
 }
 
