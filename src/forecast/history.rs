@@ -58,7 +58,7 @@ impl History {
     fn from_parts(start: Timestamp, step: i64, values: Vec<f64>) -> History {
         let observed = values.iter().filter(|v| !v.is_nan()).count();
         let nonnegative = values.iter().all(|v| v.is_nan() || *v >= 0.0);
-        let schedule = Schedule::detect(start, step, &values);
+        let schedule = Schedule::detect(start, step, &values, None);
         History {
             start,
             step,
@@ -67,6 +67,15 @@ impl History {
             nonnegative,
             schedule,
         }
+    }
+
+    /// Recognises the schedule again, keeping what `prior` (the previous fit's) closed while no
+    /// value contradicts it ([`Schedule::detect`]).
+    pub fn with_prior_schedule(mut self, prior: Option<&Schedule>) -> History {
+        if prior.is_some() {
+            self.schedule = Schedule::detect(self.start, self.step, &self.values, prior);
+        }
+        self
     }
 
     pub fn len(&self) -> usize {

@@ -273,7 +273,8 @@ impl ModelSpec {
         previous: Option<&FittedModel>,
     ) -> Result<FittedModel, ForecastError> {
         self.check()?;
-        let history = History::new(series)?;
+        let prior = previous.and_then(|model| model.training().schedule.as_ref());
+        let history = History::new(series)?.with_prior_schedule(prior);
         if let Some(previous) = previous
             && let Some(model) = self.as_family().refit_kept(&history, previous)
         {

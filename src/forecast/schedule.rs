@@ -40,8 +40,16 @@ pub struct Schedule {
 
 impl Schedule {
     /// Recognises the schedule of a series starting at `start` with `values` (`NaN` = gap) every
-    /// `step` seconds; `None` when it has none.
-    pub(crate) fn detect(start: Timestamp, step: i64, values: &[f64]) -> Option<Schedule> {
+    /// `step` seconds; `None` when it has none. A stretch that `prior` (the schedule of the
+    /// previous fit of the same series) closes stays closed while no value falls in it: a fit's
+    /// window ends at the last observation, so late in a closed weekend the weekend lies inside
+    /// the window only once and could not be recognised afresh, though nothing contradicts it.
+    pub(crate) fn detect(
+        start: Timestamp,
+        step: i64,
+        values: &[f64],
+        prior: Option<&Schedule>,
+    ) -> Option<Schedule> {
         let bin = BIN_SECONDS.max(step);
         if step <= 0 || step > MAX_STEP || DAY % bin != 0 {
             return None;
@@ -75,16 +83,24 @@ impl Schedule {
             }
         }
         let never = |(cycles, observed): (usize, usize)| cycles >= MIN_CYCLES && observed == 0;
+        let kept = |w: usize| {
+            prior.is_some_and(|prior| prior.is_closed(MONDAY + w as i64 * bin)) && week[w].1 == 0
+        };
         let mut closed: Vec<bool> = (0..per_week)
-            .map(|w| never(day[w % per_day]) || never(week[w]))
+            .map(|w| never(day[w % per_day]) || never(week[w]) || kept(w))
             .collect();
         drop_short_runs(&mut closed, (MIN_CLOSED_SECONDS / bin).max(1) as usize);
         if !closed.contains(&true) || !closed.contains(&false) {
             return None;
         }
+        // The open part's share observed, leaving out the stretches of the week seen in one
+        // cycle only and unobserved there: undetermined (late in a weekend, the weekend just
+        // past), neither evidence of a schedule nor against one.
+        let undetermined = |w: usize| week[w].0 < MIN_CYCLES && week[w].1 == 0;
         let (mut open, mut open_seen) = (0usize, 0usize);
         for (k, &observed) in seen.iter().enumerate() {
-            if !closed[week_bin(k) as usize] {
+            let w = week_bin(k) as usize;
+            if !closed[w] && !undetermined(w) {
                 open += 1;
                 open_seen += usize::from(observed);
             }
@@ -181,7 +197,8 @@ mod tests {
 
     #[test]
     fn office_hours_close_nights_and_weekends() {
-        let schedule = Schedule::detect(START, 300, &series(14, 300, office)).expect("a schedule");
+        let schedule =
+            Schedule::detect(START, 300, &series(14, 300, office), None).expect("a schedule");
         assert!(schedule.is_closed(START + 7 * HOUR + 55 * 60));
         assert!(!schedule.is_closed(START + 8 * HOUR));
         assert!(!schedule.is_closed(START + 17 * HOUR + 55 * 60));
@@ -202,14 +219,14 @@ mod tests {
     #[test]
     fn one_outage_or_scattered_gaps_make_no_schedule() {
         let outage = series(14, 60, |s| !(3 * DAY..3 * DAY + 6 * HOUR).contains(&s));
-        assert_eq!(Schedule::detect(START, 60, &outage), None);
+        assert_eq!(Schedule::detect(START, 60, &outage, None), None);
         let scattered = series(14, 60, |s| (s / 60) % 3 != 0);
-        assert_eq!(Schedule::detect(START, 60, &scattered), None);
+        assert_eq!(Schedule::detect(START, 60, &scattered, None), None);
         let full = series(14, 60, |_| true);
-        assert_eq!(Schedule::detect(START, 60, &full), None);
+        assert_eq!(Schedule::detect(START, 60, &full, None), None);
         // A half-hour gap every night is a hiccup, not a schedule.
         let hiccup = series(14, 60, |s| s % DAY >= 1800);
-        assert_eq!(Schedule::detect(START, 60, &hiccup), None);
+        assert_eq!(Schedule::detect(START, 60, &hiccup, None), None);
     }
 
     #[test]
@@ -217,16 +234,45 @@ mod tests {
         // Nine days out of fourteen: two days of the week are unobserved in both weeks, but the
         // open rest is then observed in little more than half its cycles.
         let values = series(14, 300, |s| !(3 * DAY..12 * DAY).contains(&s));
-        assert_eq!(Schedule::detect(START, 300, &values), None);
+        assert_eq!(Schedule::detect(START, 300, &values, None), None);
     }
 
     #[test]
     fn a_nightly_closure_needs_two_days_and_a_fine_enough_step() {
         let days = |s: i64| (6 * HOUR..22 * HOUR).contains(&(s % DAY));
-        let schedule = Schedule::detect(START, 300, &series(2, 300, days)).expect("two nights");
+        let schedule =
+            Schedule::detect(START, 300, &series(2, 300, days), None).expect("two nights");
         assert!(schedule.is_closed(START + 9 * DAY + 23 * HOUR));
         assert!(!schedule.is_closed(START + 9 * DAY + 12 * HOUR));
-        assert_eq!(Schedule::detect(START, 300, &series(1, 300, days)), None);
-        assert_eq!(Schedule::detect(START, 7200, &series(14, 7200, days)), None);
+        assert_eq!(
+            Schedule::detect(START, 300, &series(1, 300, days), None),
+            None
+        );
+        assert_eq!(
+            Schedule::detect(START, 7200, &series(14, 7200, days), None),
+            None
+        );
+    }
+
+    #[test]
+    fn a_closed_weekend_stays_closed_until_a_value_falls_in_it() {
+        // Office hours from Monday two weeks ago to Friday: the window ends at the last
+        // observation (Friday 18:00), so the weekend just past lies inside it once, and a fresh
+        // look closes only the nights. The previous fit's schedule keeps it closed…
+        let week_days = |s: i64| s < 11 * DAY + 18 * HOUR && office(s);
+        let values = series(12, 300, week_days);
+        let fresh = Schedule::detect(START, 300, &values, None).expect("nights");
+        let saturday = START + 5 * DAY + 12 * HOUR;
+        assert!(!fresh.is_closed(saturday));
+        let prior = Schedule::detect(START, 300, &series(14, 300, office), None).unwrap();
+        let kept = Schedule::detect(START, 300, &values, Some(&prior)).unwrap();
+        assert!(kept.is_closed(saturday) && kept.is_closed(START + 18 * HOUR));
+        assert!(!kept.is_closed(START + 9 * HOUR));
+        // …until the series shows traffic there (a Saturday opening).
+        let saturday_open = series(12, 300, |s| {
+            week_days(s) || (5 * DAY + 12 * HOUR..5 * DAY + 13 * HOUR).contains(&s)
+        });
+        let reopened = Schedule::detect(START, 300, &saturday_open, Some(&prior)).unwrap();
+        assert!(!reopened.is_closed(saturday));
     }
 }

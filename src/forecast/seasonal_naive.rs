@@ -115,7 +115,15 @@ pub(crate) fn fit_history(
 ) -> Result<FittedSeasonalNaive, ForecastError> {
     let (chosen, notes) = spec.choose_season(history);
     let m = chosen.map_or(1, |(_, m)| m);
-    let reference = history.interpolated_tail(history.len(), m);
+    let mut reference = history.interpolated_tail(history.len(), m);
+    if chosen.is_some() {
+        let from = history.len().saturating_sub(m);
+        for (j, value) in reference.iter_mut().enumerate() {
+            if let Some(seen) = same_phase_seen(history, from + j, m) {
+                *value = seen;
+            }
+        }
+    }
     let errors = if with_intervals {
         error_quantiles(history, m)
     } else {
@@ -137,10 +145,26 @@ pub(crate) fn fit_history(
     Ok(model)
 }
 
+/// The value at step `i`, or where that is a gap, at the same phase whole seasons of `m` steps
+/// earlier, the latest observed: on a Monday, daily seasonal naive repeats Friday, not the
+/// closed Sunday's gap; after an outage, the day before it. `None` when no such step is
+/// observed.
+fn same_phase_seen(history: &History, mut i: usize, m: usize) -> Option<f64> {
+    loop {
+        let v = *history.values.get(i)?;
+        if !v.is_nan() {
+            return Some(v);
+        }
+        i = i.checked_sub(m.max(1))?;
+    }
+}
+
 /// Point forecasts of steps `origin..(origin + len).min(history.len())` from each origin
-/// (indices into `history`) with a season of `m` steps, for `auto`'s holdout: a gap is filled by
-/// the last value before it (not interpolated, so that nothing at or after an origin leaks into
-/// its forecast); NaN where the season reaches back before the history.
+/// (indices into `history`) with a season of `m` steps, for `auto`'s holdout: the value one
+/// season earlier, or where that is a gap, the latest observed at the same phase
+/// ([`same_phase_seen`]), else the last value before it (not interpolated, so that nothing at
+/// or after an origin leaks into its forecast); NaN where the season reaches back before the
+/// history.
 pub(crate) fn rolling_forecasts(
     history: &History,
     m: usize,
@@ -167,7 +191,10 @@ pub(crate) fn rolling_forecasts(
                 .map(|t| {
                     let h = t - origin;
                     t.checked_sub(lag(m, h))
-                        .and_then(|i| filled.get(i).copied())
+                        .and_then(|i| {
+                            let seen = (m > 1).then(|| same_phase_seen(history, i, m)).flatten();
+                            seen.or_else(|| filled.get(i).copied())
+                        })
                         .unwrap_or(f64::NAN)
                 })
                 .collect()
@@ -318,6 +345,24 @@ mod tests {
         assert_eq!(model.season(), None);
         let forecast = model.predict(4, &[0.5]).unwrap();
         assert_eq!(forecast.yhat, vec![3.0; 4]);
+    }
+
+    #[test]
+    fn a_closed_last_season_repeats_the_latest_observed_one() {
+        // A 4-minute season: a busy cycle, a quiet one, then a closed one (no samples). The
+        // forecast repeats the quiet cycle, not a line interpolated across the closure…
+        let mut values = vec![10.0, 20.0, 30.0, 40.0, 1.0, 2.0, 3.0, 4.0];
+        values.extend([f64::NAN; 4]);
+        values.push(f64::NAN); // …and a trailing gap keeps the origin.
+        let series = Series::new(0, 60, values).unwrap();
+        let model = spec(&["4m"]).fit(&series).unwrap();
+        let forecast = model.predict(4, &[]).unwrap();
+        assert_eq!(forecast.start, 13 * 60);
+        assert_eq!(forecast.yhat, vec![2.0, 3.0, 4.0, 1.0]);
+        // So does the holdout's rolling forecast from inside the closure.
+        let history = History::new(&series).unwrap();
+        let rolling = rolling_forecasts(&history, 4, &[9], 4);
+        assert_eq!(rolling, vec![vec![2.0, 3.0, 4.0, 1.0]]);
     }
 
     #[test]
