@@ -31,6 +31,15 @@ pub(crate) struct History {
 impl History {
     /// Prepares `series`; fails on an all-gap series or timestamps beyond `i64`.
     pub fn new(series: &Series) -> Result<History, ForecastError> {
+        History::with_prior_schedule(series, None)
+    }
+
+    /// [`History::new`], its schedule keeping what `prior` (the previous fit's) closed while no
+    /// value contradicts it ([`Schedule::detect`]).
+    pub fn with_prior_schedule(
+        series: &Series,
+        prior: Option<&Schedule>,
+    ) -> Result<History, ForecastError> {
         let step = series.step();
         let raw = series.values();
         let Some(first) = raw.iter().position(|v| v.is_finite()) else {
@@ -52,13 +61,18 @@ impl History {
             .iter()
             .map(|v| if v.is_finite() { *v } else { f64::NAN })
             .collect();
-        Ok(History::from_parts(start, step, values))
+        Ok(History::from_parts(start, step, values, prior))
     }
 
-    fn from_parts(start: Timestamp, step: i64, values: Vec<f64>) -> History {
+    fn from_parts(
+        start: Timestamp,
+        step: i64,
+        values: Vec<f64>,
+        prior: Option<&Schedule>,
+    ) -> History {
         let observed = values.iter().filter(|v| !v.is_nan()).count();
         let nonnegative = values.iter().all(|v| v.is_nan() || *v >= 0.0);
-        let schedule = Schedule::detect(start, step, &values, None);
+        let schedule = Schedule::detect(start, step, &values, prior);
         History {
             start,
             step,
@@ -67,15 +81,6 @@ impl History {
             nonnegative,
             schedule,
         }
-    }
-
-    /// Recognises the schedule again, keeping what `prior` (the previous fit's) closed while no
-    /// value contradicts it ([`Schedule::detect`]).
-    pub fn with_prior_schedule(mut self, prior: Option<&Schedule>) -> History {
-        if prior.is_some() {
-            self.schedule = Schedule::detect(self.start, self.step, &self.values, prior);
-        }
-        self
     }
 
     pub fn len(&self) -> usize {
@@ -106,7 +111,7 @@ impl History {
     /// observation.
     pub fn head(&self, n: usize) -> Option<History> {
         let n = n.min(self.len());
-        let head = History::from_parts(self.start, self.step, self.values[..n].to_vec());
+        let head = History::from_parts(self.start, self.step, self.values[..n].to_vec(), None);
         (head.observed > 0).then_some(head)
     }
 

@@ -274,7 +274,7 @@ impl ModelSpec {
     ) -> Result<FittedModel, ForecastError> {
         self.check()?;
         let prior = previous.and_then(|model| model.training().schedule.as_ref());
-        let history = History::new(series)?.with_prior_schedule(prior);
+        let history = History::with_prior_schedule(series, prior)?;
         if let Some(previous) = previous
             && let Some(model) = self.as_family().refit_kept(&history, previous)
         {

@@ -396,6 +396,88 @@ fn office_hours_forecast_zero_while_closed_and_the_profile_from_the_opening() {
     }
 }
 
+/// Office hours (08:00-18:00 UTC on weekdays) at 5-minute steps, from `from` to `to` (seconds
+/// after a Monday 00:00 UTC), trimmed to its first and last observation as the engine's window
+/// is.
+fn office_series(from: i64, to: i64) -> Series {
+    const MONDAY: i64 = 1_699_833_600; // 2023-11-13
+    let step = 300;
+    let open =
+        |s: i64| s % (7 * 86_400) < 5 * 86_400 && (8 * 3600..18 * 3600).contains(&(s % 86_400));
+    let level = |s: i64| 100.0 + 50.0 * (std::f64::consts::TAU * s as f64 / 86_400.0).sin();
+    let steps: Vec<i64> = (from / step..to / step)
+        .map(|i| i * step)
+        .filter(|&s| open(s))
+        .collect();
+    let (first, last) = (steps[0], *steps.last().unwrap());
+    let values = (first / step..=last / step)
+        .map(|i| {
+            if open(i * step) {
+                level(i * step)
+            } else {
+                f64::NAN
+            }
+        })
+        .collect();
+    Series::new(MONDAY + first, step, values).unwrap()
+}
+
+/// The engine refits on a window that ends at the last observation: late on a Friday the
+/// weekend just past lies inside it once, so a fresh fit cannot tell it is closed and
+/// forecasts Saturday noon like a weekday; a refit from the previous model (which saw two
+/// weekends) keeps it closed.
+#[test]
+fn a_refit_keeps_the_weekend_its_previous_model_closed() {
+    let day = 86_400;
+    let spec = ModelSpec::from_name("linear-seasonal", daily_weekly()).unwrap();
+    // Monday of week 0 to Monday 10:00 of week 2: two weekends seen.
+    let previous = spec.fit(&office_series(0, 14 * day + 10 * 3600)).unwrap();
+    let schedule = previous.training().schedule.clone().expect("a schedule");
+    // Tuesday of week 1 to Friday 18:00 of week 2: one weekend inside.
+    let later = office_series(8 * day, 19 * day);
+    let saturday_noon = later.end() + 18 * 3600; // Friday 18:00 + 18 h
+    assert!(schedule.is_closed(saturday_noon));
+    let at_noon = |model: &FittedModel| {
+        let forecast = model.predict(300, &[0.9]).unwrap();
+        forecast.yhat[((saturday_noon - forecast.start) / forecast.step) as usize]
+    };
+    assert!(at_noon(&spec.fit(&later).unwrap()) > 0.0, "a fresh fit");
+    let refitted = spec.refit(&later, Some(&previous)).unwrap();
+    assert_eq!(at_noon(&refitted), 0.0);
+    assert!(
+        refitted
+            .training()
+            .schedule
+            .as_ref()
+            .unwrap()
+            .is_closed(saturday_noon)
+    );
+}
+
+/// A model file whose schedule or interval scaling is out of range is refused when it
+/// predicts, not trusted.
+#[test]
+fn corrupt_schedules_and_powers_in_model_files_are_errors() {
+    let series = office_series(0, 14 * 86_400 + 10 * 3600);
+    let model = ModelSpec::default().fit(&series).unwrap();
+    let json = serde_json::to_value(&model).unwrap();
+    let text = json.to_string();
+    assert!(text.contains("\"schedule\""), "{text}");
+    let corrupt = |edit: &dyn Fn(&mut serde_json::Value)| {
+        let mut json = json.clone();
+        edit(&mut json);
+        let model: FittedModel = serde_json::from_value(json).unwrap();
+        model.predict(12, &[0.9]).unwrap_err().to_string()
+    };
+    let error = corrupt(&|json| {
+        json["members"][0]["model"]["training"]["schedule"]["closed"][0] =
+            serde_json::json!([0, 700_000])
+    });
+    assert!(error.contains("schedule"), "{error}");
+    let error = corrupt(&|json| json["conformal"]["power"] = serde_json::json!(0.7));
+    assert!(error.contains("power"), "{error}");
+}
+
 fn arb_series() -> impl Strategy<Value = Series> {
     let value = prop_oneof![
         6 => -1e3..1e4f64,
