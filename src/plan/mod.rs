@@ -217,9 +217,9 @@ impl Planner {
         }
         if let Some(slo) = target.slo
             && !self.service.started()
+            && let Some(headroom) = initial_headroom(forecast, target, slo, now)
         {
-            self.service
-                .start(initial_headroom(forecast, target, slo, now).unwrap_or(1.0));
+            self.service.start(headroom);
         }
         let plan = plan(PlanInput {
             target,
@@ -240,18 +240,27 @@ impl Planner {
 
 /// The headroom SLO mode starts from, before any step was scored: the forecast's own band at the
 /// SLO over the band it plans on (both their highest over the lead window), so that a fresh
-/// target starts at the calibrated quantile of its SLO instead of earning it with misses. `None`
-/// when the forecast lacks either band or plans on no load.
+/// target starts at the calibrated quantile of its SLO instead of earning it with misses. When
+/// the lead window plans on no load (a closed shop: its forecast is 0 until the opening), the
+/// highest over the rest of the forecast instead, so that a target first planned at night does
+/// not start at 1 and earn the morning's headroom with misses. `None` (not started yet, asked
+/// again at the next plan) when the forecast lacks either band or holds no load at all.
 fn initial_headroom(forecast: &Forecast, target: &Target, slo: f64, now: Timestamp) -> Option<f64> {
     let window = steps_in_window(forecast, now, now + target.lead_time.seconds());
-    let at = |level: f64| {
-        forecast
-            .quantile(level)
-            .filter(|band| window.end <= band.len())
-            .map(|band| max_over(band, window.clone()))
+    let ratio = |steps: std::ops::Range<usize>| {
+        let at = |level: f64| {
+            forecast
+                .quantile(level)
+                .filter(|band| steps.end <= band.len())
+                .map(|band| max_over(band, steps.clone()))
+        };
+        let (upper, base) = (at(slo)?, at(target.quantile)?);
+        (base > 0.0).then(|| upper / base)
     };
-    let (upper, base) = (at(slo)?, at(target.quantile)?);
-    (base > 0.0).then(|| upper / base)
+    ratio(window.clone()).or_else(|| {
+        let rest = window.start..forecast.len();
+        if rest.is_empty() { None } else { ratio(rest) }
+    })
 }
 
 /// How old the newest observation may be for the safety net to trust it: three steps of the
@@ -725,6 +734,38 @@ mod tests {
         let mut fresh = Planner::default();
         let p = fresh.plan(&t, &forecast(&[50.0; 6]), 0, None).unwrap();
         assert_eq!(p.current.service_level.headroom, 1.0);
+    }
+
+    #[test]
+    fn a_slo_target_first_planned_while_closed_starts_at_the_opening_band() {
+        // A shop closed until step 4: the lead window (steps 0 to 2) plans on no load, so the
+        // headroom is taken where the forecast has load (99 over 60), not left at 1 for the
+        // morning to earn with misses.
+        let mut t = target(120);
+        t.slo = Some(0.99);
+        let mut f = forecast(&[0.0, 0.0, 0.0, 0.0, 60.0, 40.0]);
+        f.bands.push(Band {
+            level: 0.99,
+            values: vec![0.0, 0.0, 0.0, 0.0, 99.0, 70.0],
+        });
+        let mut planner = Planner::default();
+        let p = planner.plan(&t, &f, 0, None).unwrap();
+        assert!(
+            (p.current.service_level.headroom - 1.65).abs() < 1e-12,
+            "{p:?}"
+        );
+        assert_eq!(p.current.replicas, t.min_replicas);
+        // A forecast with no load anywhere starts nothing: the next plan with load does.
+        let mut closed = forecast(&[0.0; 6]);
+        closed.bands.push(Band {
+            level: 0.99,
+            values: vec![0.0; 6],
+        });
+        let mut fresh = Planner::default();
+        let p = fresh.plan(&t, &closed, 0, None).unwrap();
+        assert_eq!(p.current.service_level.headroom, 1.0);
+        let p = fresh.plan(&t, &f, 60, None).unwrap();
+        assert!((p.current.service_level.headroom - 1.65).abs() < 1e-12);
     }
 
     #[test]
