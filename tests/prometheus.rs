@@ -998,3 +998,207 @@ lead_time = "3m"
         .unwrap_or("");
     assert!(down.contains("polls in a row"), "{ready}");
 }
+
+/// What the authenticating store below saw.
+#[derive(Default)]
+struct Gateway {
+    /// The bearer token it accepts now (rotated by the test).
+    token: String,
+    /// `(tenant, token)` of every query it answered with data.
+    answered: Vec<(String, String)>,
+    /// Queries it refused.
+    refused: usize,
+}
+
+/// A multi-tenant Prometheus-compatible store behind a gateway, as Mimir or Thanos run it: HTTPS
+/// with a private CA, `query_range` under a `/prometheus` prefix, answered only with the current
+/// bearer token and the tenant `team-a` (401 otherwise, in plain text as gateways answer). The
+/// answer holds one point per step of the range asked for.
+fn gateway_app(gateway: Arc<Mutex<Gateway>>) -> Router {
+    use axum::extract::Query;
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::response::IntoResponse;
+
+    async fn query_range(
+        State(gateway): State<Arc<Mutex<Gateway>>>,
+        headers: HeaderMap,
+        Query(params): Query<BTreeMap<String, String>>,
+    ) -> axum::response::Response {
+        let header = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string()
+        };
+        let (tenant, authorization) = (header("x-scope-orgid"), header("authorization"));
+        let mut gateway = gateway.lock().unwrap();
+        let token = authorization.strip_prefix("Bearer ").unwrap_or("");
+        if tenant != "team-a" || token != gateway.token {
+            gateway.refused += 1;
+            return (StatusCode::UNAUTHORIZED, "no org id or bad token\n").into_response();
+        }
+        gateway.answered.push((tenant, token.to_string()));
+        let number = |key: &str| params[key].parse::<i64>().unwrap();
+        let (start, end, step) = (number("start"), number("end"), number("step"));
+        let values: Vec<Value> = (start..=end)
+            .step_by(step as usize)
+            .map(|t| serde_json::json!([t, format!("{}", 100 + (t / 60) % 7)]))
+            .collect();
+        axum::Json(serde_json::json!({
+            "status": "success",
+            "data": {"resultType": "matrix", "result": [{"metric": {}, "values": values}]}
+        }))
+        .into_response()
+    }
+    Router::new()
+        .route("/prometheus/api/v1/query_range", get(query_range))
+        .with_state(gateway)
+}
+
+/// A pull source reads a multi-tenant store over HTTPS with a private CA, a tenant and a bearer
+/// token from a file: the history is backfilled, a rotated token is picked up without a restart,
+/// and a wrong tenant or an untrusted certificate is a failing source named in `/readyz`.
+/// Credentials over plain HTTP beyond loopback are refused at start.
+#[tokio::test]
+async fn a_pull_source_reads_a_multi_tenant_store_with_a_token_and_a_private_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = common::pki::Ca::new("store CA");
+    let ca_file = ca.write(dir.path(), "store-ca");
+    let gateway = Arc::new(Mutex::new(Gateway {
+        token: "token-1".into(),
+        ..Gateway::default()
+    }));
+    let stop = tokio_util::sync::CancellationToken::new();
+    let tasks = tokio_util::task::TaskTracker::new();
+    let port = common::pki::serve_fake_api_server(
+        dir.path(),
+        &ca,
+        gateway_app(gateway.clone()),
+        stop.clone(),
+        &tasks,
+    )
+    .await;
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, "token-1\n").unwrap();
+    let config = dir.path().join("prescale.toml");
+    let source = |series: &str, tenant: &str, ca: bool| {
+        let ca = if ca {
+            format!("ca_file = {:?}\n", ca_file.to_str().unwrap())
+        } else {
+            String::new()
+        };
+        format!(
+            r#"
+[[sources]]
+url = "https://127.0.0.1:{port}/prometheus"
+query = "sum(rate(http_requests_total[1m]))"
+series = "{series}"
+step = "1m"
+interval = "1s"
+backfill = "1h"
+tenant = "{tenant}"
+bearer_token_file = {token:?}
+{ca}"#,
+            token = token_file.to_str().unwrap()
+        )
+    };
+    let text = [
+        source("tenant_rps", "team-a", true),
+        source("other_tenant_rps", "team-b", true),
+        source("untrusted_rps", "team-a", false),
+    ]
+    .concat();
+    std::fs::write(&config, &text).unwrap();
+    let server = Server::start(
+        &dir.path().join("data"),
+        &["--config", config.to_str().unwrap()],
+    );
+
+    // The hour of history is backfilled: one point per minute, the store's values.
+    let pulled = eventually(
+        "the backfill through the gateway",
+        Duration::from_secs(60),
+        || async {
+            let got = samples(&server, "tenant_rps").await;
+            (got.len() >= 59).then_some(got)
+        },
+    )
+    .await;
+    assert!(
+        pulled
+            .iter()
+            .all(|&(t, v)| v == (100 + (t / 60) % 7) as f64),
+        "{pulled:?}"
+    );
+
+    // The token is rotated in the store and in the file: the next polls use the new one.
+    gateway.lock().unwrap().token = "token-2".into();
+    std::fs::write(&token_file, "token-2\n").unwrap();
+    eventually(
+        "a poll with the rotated token",
+        Duration::from_secs(30),
+        || async {
+            let seen = gateway.lock().unwrap();
+            seen.answered
+                .iter()
+                .any(|(_, token)| token == "token-2")
+                .then_some(())
+        },
+    )
+    .await;
+    assert!(
+        gateway
+            .lock()
+            .unwrap()
+            .answered
+            .iter()
+            .all(|(tenant, _)| tenant == "team-a")
+    );
+
+    // The wrong tenant gets the gateway's 401; without the CA the certificate is not trusted.
+    let ready = eventually(
+        "both failing sources in /readyz",
+        Duration::from_secs(30),
+        || async {
+            let ready = common::get_json(server.url("/readyz")).await;
+            let down = &ready["pull_sources_down"];
+            (down["other_tenant_rps"].is_string() && down["untrusted_rps"].is_string())
+                .then_some(ready)
+        },
+    )
+    .await;
+    let down = &ready["pull_sources_down"];
+    let other = down["other_tenant_rps"].as_str().unwrap();
+    assert!(
+        other.contains("HTTP 401") && other.contains("no org id"),
+        "{other}"
+    );
+    let untrusted = down["untrusted_rps"].as_str().unwrap().to_lowercase();
+    assert!(untrusted.contains("certificate"), "{untrusted}");
+    assert!(down["tenant_rps"].is_null(), "{ready}");
+    assert!(samples(&server, "other_tenant_rps").await.is_empty());
+    assert!(samples(&server, "untrusted_rps").await.is_empty());
+    // The token is never logged.
+    let log = server.log.lock().unwrap().join("\n");
+    assert!(
+        !log.contains("token-1") && !log.contains("token-2"),
+        "{log}"
+    );
+    drop(server);
+
+    // A token over plain HTTP beyond loopback is refused at start, naming the source.
+    let clear = text.replacen(
+        &format!("https://127.0.0.1:{port}"),
+        "http://prometheus.monitoring:9090",
+        1,
+    );
+    std::fs::write(&config, clear).unwrap();
+    let stderr = common::failed_start(dir.path(), &["--config", config.to_str().unwrap()]);
+    assert!(
+        stderr.contains("sources[0].url") && stderr.contains("clear text"),
+        "{stderr}"
+    );
+    stop.cancel();
+    tasks.close();
+}

@@ -13,6 +13,25 @@
 //! max_points_per_query = 10000                              # default 10,000
 //! ```
 //!
+//! Thanos Query, Mimir, Cortex and VictoriaMetrics answer the same API; behind a gateway or in
+//! a multi-tenant store they need credentials, a tenant or a private CA:
+//!
+//! ```toml
+//! [[sources]]
+//! url = "https://mimir-gateway.monitoring:8080/prometheus"
+//! query = 'sum(rate(http_requests_total{job="api"}[1m]))'
+//! series = "api_rps"
+//! tenant = "team-a"                          # X-Scope-OrgID (Mimir, Cortex, Thanos tenancy)
+//! bearer_token_file = "/var/run/secrets/tokens/mimir"   # Authorization: Bearer, re-read every poll
+//! # or: basic_auth = { username = "prescale", password_file = "/etc/prescale/password" }
+//! ca_file = "/etc/prescale/store-ca.crt"     # trust this CA (PEM) instead of the system's roots
+//! ```
+//!
+//! Secrets come from files only (a mounted Secret, a projected service-account token), never
+//! from the config itself, and are read again at every poll, so a rotated token is used from
+//! the next poll on without a restart. Credentials are refused over plain `http://` to anything
+//! but loopback: they would cross the network in clear.
+//!
 //! # What it does
 //!
 //! The query is evaluated on a fixed grid, multiples of `step` in unix time, so every run and
@@ -45,6 +64,7 @@
 //! The series should belong to its source: samples pushed to it by other means move its newest
 //! timestamp, and the source resumes after them.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
@@ -88,6 +108,63 @@ pub struct SourceConfig {
     /// Points per `query_range` call (1 to 11,000).
     #[serde(default = "default_max_points")]
     pub max_points_per_query: i64,
+    /// Sent as `X-Scope-OrgID` with every query (the tenant of Mimir, Cortex or Thanos).
+    #[serde(default)]
+    pub tenant: Option<String>,
+    /// A file holding a bearer token (`Authorization: Bearer …`), read at every poll.
+    #[serde(default)]
+    pub bearer_token_file: Option<PathBuf>,
+    /// HTTP basic authentication, the password read from a file at every poll.
+    #[serde(default)]
+    pub basic_auth: Option<BasicAuth>,
+    /// PEM certificates of the CA(s) the store's certificate is checked against, instead of the
+    /// system's roots (`https://` only).
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+}
+
+/// What a poll authenticates with (read from the files at each poll).
+enum Credentials {
+    Bearer(String),
+    Basic { username: String, password: String },
+}
+
+/// `basic_auth = { username = "…", password_file = "…" }`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BasicAuth {
+    pub username: String,
+    pub password_file: PathBuf,
+}
+
+/// The longest tenant ID accepted (Mimir's own limit).
+pub const MAX_TENANT_LENGTH: usize = 150;
+
+/// The largest credential file read (a projected service-account token is about 1 kB).
+pub const MAX_SECRET_BYTES: u64 = 64 * 1024;
+
+/// The contents of a secret file, trimmed of surrounding whitespace (a trailing newline is the
+/// rule in mounted Secrets); an error names the file and the key it came from.
+fn read_secret(key: &str, path: &Path) -> Result<String, String> {
+    let fail = |why: String| format!("{key} {}: {why}", path.display());
+    let file = std::fs::File::open(path).map_err(|e| fail(e.to_string()))?;
+    let mut text = String::new();
+    std::io::Read::read_to_string(
+        &mut std::io::Read::take(file, MAX_SECRET_BYTES + 1),
+        &mut text,
+    )
+    .map_err(|e| fail(e.to_string()))?;
+    if text.len() as u64 > MAX_SECRET_BYTES {
+        return Err(fail(format!("larger than {MAX_SECRET_BYTES} bytes")));
+    }
+    let secret = text.trim();
+    if secret.is_empty() {
+        return Err(fail("is empty".into()));
+    }
+    if secret.chars().any(|c| c.is_control()) {
+        return Err(fail("holds control characters (one line expected)".into()));
+    }
+    Ok(secret.to_string())
 }
 
 fn default_max_points() -> i64 {
@@ -118,7 +195,112 @@ impl SourceConfig {
                 self.max_points_per_query
             ));
         }
+        if let Some(tenant) = &self.tenant {
+            let printable = tenant.chars().all(|c| c.is_ascii_graphic());
+            if tenant.is_empty() || tenant.len() > MAX_TENANT_LENGTH || !printable {
+                return Err(format!(
+                    "tenant {tenant:?}: 1 to {MAX_TENANT_LENGTH} printable ASCII characters, no spaces"
+                ));
+            }
+        }
+        if self.bearer_token_file.is_some() && self.basic_auth.is_some() {
+            return Err(
+                "bearer_token_file and basic_auth: give one (both would be one Authorization header)"
+                    .into(),
+            );
+        }
+        if let Some(auth) = &self.basic_auth
+            && (auth.username.is_empty()
+                || auth.username.contains(':')
+                || auth.username.chars().any(|c| c.is_control()))
+        {
+            return Err(format!(
+                "basic_auth.username {:?}: must be non-empty, without ':' or control characters",
+                auth.username
+            ));
+        }
+        let has_credentials = self.bearer_token_file.is_some() || self.basic_auth.is_some();
+        let host = url.host_str().unwrap_or("");
+        let loopback = host.eq_ignore_ascii_case("localhost")
+            || host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        if has_credentials && url.scheme() == "http" && !loopback {
+            return Err(format!(
+                "url {:?}: credentials would cross the network in clear text over http://; use https:// (with ca_file for a private CA)",
+                self.url
+            ));
+        }
+        if self.ca_file.is_some() && url.scheme() != "https" {
+            return Err(format!("ca_file: the url {:?} is not https://", self.url));
+        }
+        // The files exist and read now: a typo fails the start, not every poll.
+        self.credentials()?;
+        self.root_certificates()?;
         Ok(())
+    }
+
+    /// The credentials, from the files read now (`None` without credentials).
+    fn credentials(&self) -> Result<Option<Credentials>, String> {
+        if let Some(path) = &self.bearer_token_file {
+            let token = read_secret("bearer_token_file", path)?;
+            return Ok(Some(Credentials::Bearer(token)));
+        }
+        if let Some(auth) = &self.basic_auth {
+            let password = read_secret("basic_auth.password_file", &auth.password_file)?;
+            return Ok(Some(Credentials::Basic {
+                username: auth.username.clone(),
+                password,
+            }));
+        }
+        Ok(None)
+    }
+
+    /// `request` with this source's credentials and tenant (the header marked sensitive).
+    fn authorize(
+        &self,
+        request: reqwest::RequestBuilder,
+        credentials: Option<&Credentials>,
+    ) -> reqwest::RequestBuilder {
+        let request = match credentials {
+            Some(Credentials::Bearer(token)) => request.bearer_auth(token),
+            Some(Credentials::Basic { username, password }) => {
+                request.basic_auth(username, Some(password))
+            }
+            None => request,
+        };
+        match &self.tenant {
+            Some(tenant) => request.header("X-Scope-OrgID", tenant),
+            None => request,
+        }
+    }
+
+    /// The certificates of `ca_file`, when set.
+    fn root_certificates(&self) -> Result<Option<Vec<reqwest::Certificate>>, String> {
+        let Some(path) = &self.ca_file else {
+            return Ok(None);
+        };
+        let fail = |why: String| format!("ca_file {}: {why}", path.display());
+        let pem = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
+        let certificates = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| fail(format!("not PEM certificates: {e}")))?;
+        if certificates.is_empty() {
+            return Err(fail("holds no PEM certificate".into()));
+        }
+        Ok(Some(certificates))
+    }
+
+    /// The HTTP client of this source: its timeout, and its CA when it has one.
+    pub fn client(&self) -> Result<reqwest::Client, String> {
+        let mut builder = reqwest::Client::builder()
+            .timeout(Duration::from_secs(self.timeout.seconds() as u64))
+            .connect_timeout(Duration::from_secs(self.timeout.seconds().min(10) as u64));
+        if let Some(certificates) = self.root_certificates()? {
+            builder = builder.tls_certs_only(certificates);
+        }
+        builder.build().map_err(|e| error_chain(&e))
     }
 
     /// The poll period.
@@ -145,6 +327,8 @@ impl SourceConfig {
 pub enum PullError {
     #[error("Prometheus unreachable: {0}")]
     Unreachable(String),
+    #[error("credentials unreadable: {0}")]
+    Credentials(String),
     #[error("Prometheus answered HTTP {status} without a JSON body: {body}")]
     Http { status: u16, body: String },
     #[error("Prometheus refused the query ({kind}): {message}")]
@@ -366,10 +550,7 @@ impl Puller {
     /// Polls until `token` is cancelled: at once, then every `interval`, backing off after
     /// failures. A poll under way is finished first.
     pub async fn run(self, token: CancellationToken) {
-        let client = match reqwest::Client::builder()
-            .timeout(Duration::from_secs(self.source.timeout.seconds() as u64))
-            .build()
-        {
+        let client = match self.source.client() {
             Ok(client) => client,
             Err(error) => {
                 tracing::error!(source = %self.source.series, %error, "cannot build an HTTP client; source stopped");
@@ -438,6 +619,8 @@ impl Puller {
             return Ok(0);
         };
         let backfilling = newest.is_none() || end - start > 10 * step;
+        // Read once per poll: a rotated token is used from the next poll on.
+        let credentials = self.source.credentials().map_err(PullError::Credentials)?;
         let mut written = 0;
         let mut chunk_start = start;
         while chunk_start <= end {
@@ -446,16 +629,17 @@ impl Puller {
                 .source
                 .query_range_url(chunk_start, chunk_end)
                 .map_err(PullError::Decode)?;
-            let response = client
-                .get(url)
+            let response = self
+                .source
+                .authorize(client.get(url), credentials.as_ref())
                 .send()
                 .await
-                .map_err(|e| PullError::Unreachable(error_chain(&e)))?;
+                .map_err(|e| PullError::Unreachable(error_chain(&e.without_url())))?;
             let status = response.status().as_u16();
             let body = response
                 .bytes()
                 .await
-                .map_err(|e| PullError::Unreachable(error_chain(&e)))?;
+                .map_err(|e| PullError::Unreachable(error_chain(&e.without_url())))?;
             let points = parse_answer(status, &body)?;
             self.status
                 .skipped
@@ -614,6 +798,10 @@ mod tests {
             backfill: None,
             timeout: default_timeout(),
             max_points_per_query: CHUNK_POINTS,
+            tenant: None,
+            bearer_token_file: None,
+            basic_auth: None,
+            ca_file: None,
         };
         let url = source.query_range_url(60, 120).unwrap();
         assert_eq!(url.path(), "/prefix/api/v1/query_range");
@@ -633,5 +821,138 @@ mod tests {
             ..source
         };
         assert!(bad.check().is_err());
+    }
+
+    fn source(toml_text: &str) -> SourceConfig {
+        let text = format!(
+            "url = \"https://mimir:8080/prometheus\"\nquery = \"up\"\nseries = \"x\"\n{toml_text}"
+        );
+        toml::from_str(&text).unwrap()
+    }
+
+    #[test]
+    fn credentials_come_from_files_read_at_every_poll() {
+        let dir = tempfile::tempdir().unwrap();
+        let token = dir.path().join("token");
+        std::fs::write(&token, "first-token\n").unwrap();
+        let bearer = source(&format!(
+            "tenant = \"team-a\"\nbearer_token_file = {:?}",
+            token.to_str().unwrap()
+        ));
+        assert_eq!(bearer.check(), Ok(()));
+        assert!(matches!(
+            bearer.credentials(),
+            Ok(Some(Credentials::Bearer(t))) if t == "first-token"
+        ));
+        // Rotated: the next read has the new token.
+        std::fs::write(&token, "second-token").unwrap();
+        assert!(matches!(
+            bearer.credentials(),
+            Ok(Some(Credentials::Bearer(t))) if t == "second-token"
+        ));
+        let client = bearer.client().unwrap();
+        let request = bearer
+            .authorize(
+                client.get("https://mimir:8080/"),
+                bearer.credentials().unwrap().as_ref(),
+            )
+            .build()
+            .unwrap();
+        let headers = request.headers();
+        assert_eq!(headers["authorization"], "Bearer second-token");
+        assert!(headers["authorization"].is_sensitive());
+        assert_eq!(headers["x-scope-orgid"], "team-a");
+
+        let password = dir.path().join("password");
+        std::fs::write(&password, "s3cret\n").unwrap();
+        let basic = source(&format!(
+            "basic_auth = {{ username = \"prescale\", password_file = {:?} }}",
+            password.to_str().unwrap()
+        ));
+        assert_eq!(basic.check(), Ok(()));
+        let request = basic
+            .authorize(
+                client.get("https://mimir:8080/"),
+                basic.credentials().unwrap().as_ref(),
+            )
+            .build()
+            .unwrap();
+        // base64("prescale:s3cret")
+        assert_eq!(
+            request.headers()["authorization"],
+            "Basic cHJlc2NhbGU6czNjcmV0"
+        );
+        assert!(request.headers().get("x-scope-orgid").is_none());
+
+        // A missing or empty file fails the check, naming the key and the file.
+        std::fs::write(&token, "\n").unwrap();
+        let error = bearer.check().unwrap_err();
+        assert!(
+            error.contains("bearer_token_file") && error.contains("is empty"),
+            "{error}"
+        );
+        std::fs::remove_file(&password).unwrap();
+        let error = basic.check().unwrap_err();
+        assert!(
+            error.contains("basic_auth.password_file") && error.contains("password"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn unsafe_or_contradictory_settings_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let token = dir.path().join("token");
+        std::fs::write(&token, "t").unwrap();
+        let token = format!("{:?}", token.to_str().unwrap());
+        let refused = |extra: &str, url: &str, expected: &str| {
+            let mut config = source(extra);
+            config.url = url.into();
+            let error = config.check().unwrap_err();
+            assert!(error.contains(expected), "{extra} {url}: {error}");
+        };
+        // Credentials in clear text beyond loopback.
+        let with_token = format!("bearer_token_file = {token}");
+        refused(&with_token, "http://mimir:8080", "clear text");
+        refused(&with_token, "http://10.0.0.7:9090", "clear text");
+        for loopback in [
+            "http://127.0.0.1:9090",
+            "http://localhost:9090",
+            "http://[::1]:9090",
+        ] {
+            let mut config = source(&with_token);
+            config.url = loopback.into();
+            assert_eq!(config.check(), Ok(()), "{loopback}");
+        }
+        // A tenant alone is no secret: plain HTTP is fine.
+        let mut tenant = source("tenant = \"team-a\"");
+        tenant.url = "http://mimir:8080".into();
+        assert_eq!(tenant.check(), Ok(()));
+        refused("tenant = \"\"", "https://m", "tenant");
+        refused("tenant = \"a b\"", "https://m", "tenant");
+        refused(
+            &format!("tenant = \"{}\"", "x".repeat(151)),
+            "https://m",
+            "tenant",
+        );
+        refused(
+            &format!("{with_token}\nbasic_auth = {{ username = \"u\", password_file = {token} }}"),
+            "https://m",
+            "give one",
+        );
+        refused(
+            &format!("basic_auth = {{ username = \"a:b\", password_file = {token} }}"),
+            "https://m",
+            "username",
+        );
+        refused(&format!("ca_file = {token}"), "http://m", "not https");
+        refused(
+            &format!("ca_file = {token}"),
+            "https://m",
+            "no PEM certificate",
+        );
+        // Unknown keys are errors, not silently ignored credentials.
+        let text = "url = \"https://m\"\nquery = \"up\"\nseries = \"x\"\nbearer_token = \"inline\"";
+        assert!(toml::from_str::<SourceConfig>(text).is_err());
     }
 }
