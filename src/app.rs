@@ -375,7 +375,7 @@ fn prometheus_ingest(
     }
     let mut pulls = Vec::new();
     for source in &config.sources {
-        let status = Arc::new(PullStatus::new(source.series.clone()));
+        let status = Arc::new(PullStatus::for_source(source));
         pulls.push(status.clone());
         let puller = Puller {
             source: source.clone(),

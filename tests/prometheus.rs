@@ -1065,8 +1065,9 @@ async fn a_pull_source_reads_a_multi_tenant_store_with_a_token_and_a_private_ca(
     let dir = tempfile::tempdir().unwrap();
     let ca = common::pki::Ca::new("store CA");
     let ca_file = ca.write(dir.path(), "store-ca");
+    // The gateway does not know the token yet: nothing can be backfilled.
     let gateway = Arc::new(Mutex::new(Gateway {
-        token: "token-1".into(),
+        token: "token-0".into(),
         ..Gateway::default()
     }));
     let stop = tokio_util::sync::CancellationToken::new();
@@ -1114,6 +1115,36 @@ bearer_token_file = {token:?}
         &dir.path().join("data"),
         &["--config", config.to_str().unwrap()],
     );
+
+    // With nothing stored and the store refusing, the replica is not ready and says why.
+    let waiting = eventually(
+        "/readyz naming the refused backfill",
+        Duration::from_secs(30),
+        || async {
+            let response = common::client()
+                .get(server.url("/readyz"))
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            let body: Value = response.json().await.unwrap();
+            let why = body["backfilling"]["tenant_rps"]
+                .as_str()
+                .unwrap_or("")
+                .to_string();
+            (status == 503 && why.contains("HTTP 401")).then_some(why)
+        },
+    )
+    .await;
+    assert!(
+        waiting.contains(r#"nothing of "tenant_rps" is stored"#),
+        "{waiting}"
+    );
+    assert_eq!(
+        metrics(&server).await[r#"prescale_pull_backfill_pending{source="tenant_rps"}"#],
+        1.0
+    );
+    gateway.lock().unwrap().token = "token-1".into();
 
     // The hour of history is backfilled: one point per minute, the store's values.
     let pulled = eventually(
@@ -1177,6 +1208,25 @@ bearer_token_file = {token:?}
     let untrusted = down["untrusted_rps"].as_str().unwrap().to_lowercase();
     assert!(untrusted.contains("certificate"), "{untrusted}");
     assert!(down["tenant_rps"].is_null(), "{ready}");
+    // The backfilled source no longer holds readiness back; the two that never got any
+    // history do (a replica with nothing to plan on stays out of the Service).
+    let backfilling = &ready["backfilling"];
+    assert!(backfilling["tenant_rps"].is_null(), "{ready}");
+    assert!(backfilling["other_tenant_rps"].is_string(), "{ready}");
+    assert_eq!(ready["status"], "not ready");
+    let m = metrics(&server).await;
+    assert_eq!(
+        m[r#"prescale_pull_backfill_pending{source="tenant_rps"}"#],
+        0.0
+    );
+    assert_eq!(
+        m[r#"prescale_pull_backfill_pending{source="untrusted_rps"}"#],
+        1.0
+    );
+    assert_eq!(
+        m[r#"prescale_pull_backfill_remaining_seconds{source="tenant_rps"}"#],
+        0.0
+    );
     assert!(samples(&server, "other_tenant_rps").await.is_empty());
     assert!(samples(&server, "untrusted_rps").await.is_empty());
     // The token is never logged.

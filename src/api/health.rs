@@ -5,7 +5,11 @@
 //! (at most [`MAX_NAMED`] named, then a count), and the Prometheus pull sources that are failing.
 //! A failing source does not make the service unready — its targets keep their plans from the
 //! data already stored and fall back as the plan says, while an unready pod would lose the HPA
-//! its metric altogether — but it is named. On the Kubernetes port ([`anonymous_routes`]) the
+//! its metric altogether — but it is named. A source whose history is not in yet does
+//! ([`PullStatus::backfilling`](crate::collect::prometheus_pull::PullStatus::backfilling)): a
+//! replica started on an empty or lost volume is not ready until its first poll brought the
+//! history in from the store, nor while the first poll refreshes a stale cache, so that the
+//! other replicas serve meanwhile. On the Kubernetes port ([`anonymous_routes`]) the
 //! probes answer only the status and counts: whoever reaches that port unauthenticated learns no
 //! target or series name.
 
@@ -60,6 +64,27 @@ async fn readyz(State(state): State<AppState>, named: bool) -> (StatusCode, Json
                 .map(|why| (pull.series.as_str().to_string(), json!(why)))
         })
         .collect();
+    let backfilling: Vec<(String, Value)> = state
+        .ingest
+        .pulls
+        .iter()
+        .filter_map(|pull| {
+            pull.backfilling(now)
+                .map(|why| (pull.series.as_str().to_string(), json!(why)))
+        })
+        .collect();
+    if !backfilling.is_empty() {
+        let body = if named {
+            json!({
+                "status": "not ready",
+                "backfilling": bounded(backfilling),
+                "pull_sources_down": bounded(sources_down),
+            })
+        } else {
+            json!({ "status": "not ready", "backfilling": backfilling.len() })
+        };
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(body));
+    }
     match state.engine.readiness() {
         Ok(()) => {
             // Ready, and honest about targets that are planned on nothing yet.

@@ -360,6 +360,12 @@ pub struct PullStatus {
     pub newest: AtomicI64,
     /// The error of the last poll, while the source is failing (cut as `series::clip` cuts).
     pub last_error: std::sync::Mutex<Option<String>>,
+    /// Seconds of the current poll's range not fetched yet (0 when caught up): a backfill's
+    /// progress.
+    pub backfill_remaining: AtomicI64,
+    /// How old the cached series may be for the replica to serve from it before the first poll
+    /// succeeds: three poll intervals, at least five minutes.
+    pub fresh_within: i64,
 }
 
 impl PullStatus {
@@ -374,6 +380,47 @@ impl PullStatus {
             last_success: AtomicI64::new(0),
             newest: AtomicI64::new(i64::MIN),
             last_error: std::sync::Mutex::new(None),
+            backfill_remaining: AtomicI64::new(0),
+            fresh_within: 300,
+        }
+    }
+
+    /// The status of `source`'s series, fresh within three of its poll intervals.
+    pub fn for_source(source: &SourceConfig) -> PullStatus {
+        PullStatus {
+            fresh_within: source.interval().seconds().saturating_mul(3).max(300),
+            ..PullStatus::new(source.series.clone())
+        }
+    }
+
+    /// Why the replica should not serve yet, while the source's history is not in: no poll has
+    /// succeeded since the start, and either nothing of the series is cached (an empty or lost
+    /// volume: nothing to plan on until the store answers) or the cache is stale and the first
+    /// poll, still under way, is bringing it up to date. A stale cache whose store fails is
+    /// served (and the source named as down): a plan from yesterday's history beats no metric.
+    pub fn backfilling(&self, now: Timestamp) -> Option<String> {
+        if self.successes.load(Ordering::Relaxed) > 0 {
+            return None;
+        }
+        let series = self.series.as_str();
+        let remaining = self.backfill_remaining.load(Ordering::Relaxed);
+        match self.staleness(now) {
+            None => Some(match self.down(now) {
+                Some(why) => format!("nothing of {series:?} is stored and {why}"),
+                None if remaining > 0 => {
+                    format!("backfilling {series:?} from the store: {remaining} s of history left")
+                }
+                None => format!("waiting for the first poll of {series:?}"),
+            }),
+            Some(age)
+                if age > self.fresh_within
+                    && self.consecutive_failures.load(Ordering::Relaxed) == 0 =>
+            {
+                Some(format!(
+                    "backfilling {series:?} from the store: the cached series is {age} s old, {remaining} s of history left"
+                ))
+            }
+            Some(_) => None,
         }
     }
 
@@ -624,6 +671,9 @@ impl Puller {
         let mut written = 0;
         let mut chunk_start = start;
         while chunk_start <= end {
+            self.status
+                .backfill_remaining
+                .store(end - chunk_start + step, Ordering::Relaxed);
             let chunk_end = (chunk_start + (self.source.max_points_per_query - 1) * step).min(end);
             let url = self
                 .source
@@ -668,6 +718,7 @@ impl Puller {
             }
             chunk_start = chunk_end + step;
         }
+        self.status.backfill_remaining.store(0, Ordering::Relaxed);
         if backfilling {
             tracing::info!(
                 source = %self.source.series,
@@ -954,5 +1005,41 @@ mod tests {
         // Unknown keys are errors, not silently ignored credentials.
         let text = "url = \"https://m\"\nquery = \"up\"\nseries = \"x\"\nbearer_token = \"inline\"";
         assert!(toml::from_str::<SourceConfig>(text).is_err());
+    }
+
+    #[test]
+    fn a_replica_waits_for_history_it_does_not_have() {
+        let source = source("interval = \"1m\"");
+        let status = PullStatus::for_source(&source);
+        assert_eq!(status.fresh_within, 300);
+        let now = 100_000;
+        // Nothing stored, no poll yet.
+        let why = status.backfilling(now).unwrap();
+        assert!(why.contains("waiting for the first poll"), "{why}");
+        // The first poll under way.
+        status.backfill_remaining.store(7200, Ordering::Relaxed);
+        let why = status.backfilling(now).unwrap();
+        assert!(why.contains("7200 s of history left"), "{why}");
+        // The store refuses: still nothing to plan on.
+        status.consecutive_failures.store(1, Ordering::Relaxed);
+        status.set_last_error(Some("HTTP 503".into()));
+        let why = status.backfilling(now).unwrap();
+        assert!(
+            why.contains("nothing of \"x\" is stored") && why.contains("HTTP 503"),
+            "{why}"
+        );
+        // A stale cache while the store fails is served (the source is named as down instead).
+        status.newest.store(now - 3600, Ordering::Relaxed);
+        assert_eq!(status.backfilling(now), None);
+        assert!(status.down(now).is_some());
+        // A stale cache while the first poll refreshes it is not.
+        status.consecutive_failures.store(0, Ordering::Relaxed);
+        assert!(status.backfilling(now).unwrap().contains("3600 s old"));
+        // A fresh cache is served at once; after a successful poll, always.
+        status.newest.store(now - 120, Ordering::Relaxed);
+        assert_eq!(status.backfilling(now), None);
+        status.newest.store(now - 3600, Ordering::Relaxed);
+        status.successes.store(1, Ordering::Relaxed);
+        assert_eq!(status.backfilling(now), None);
     }
 }

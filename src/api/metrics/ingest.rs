@@ -104,6 +104,24 @@ fn pulls(out: &mut Exposition, pulls: &[std::sync::Arc<PullStatus>], now: i64) {
         "Age of the source series' newest sample.",
         |p, now| p.staleness(now).map(|s| s as f64),
     );
+    gauge(
+        out,
+        "prescale_pull_backfill_remaining_seconds",
+        "Seconds of history the source's poll under way has still to fetch (0 when caught up).",
+        |p, _| Some(p.backfill_remaining.load(Ordering::Relaxed) as f64),
+    );
+    gauge(
+        out,
+        "prescale_pull_backfill_pending",
+        "1 while the source's history is not in yet (the replica reports not ready, see /readyz).",
+        |p, now| {
+            Some(if p.backfilling(now).is_some() {
+                1.0
+            } else {
+                0.0
+            })
+        },
+    );
     let requests = pulls.iter().flat_map(|pull| {
         [("success", &pull.successes), ("failure", &pull.failures)].map(|(outcome, counter)| {
             let source = pull.series.as_str().to_string();
