@@ -98,6 +98,12 @@ async fn push_then_forecast_plan_and_external_metric() {
     assert!((2..=30).contains(&replicas), "{plan}");
     assert_eq!(current["quantile"], 0.9);
     assert_eq!(current["capacity_per_replica"], 20.0);
+    // Pushed history: prescale's own store is where it comes from.
+    assert_eq!(
+        plan["history"],
+        serde_json::json!({"source": "local"}),
+        "{plan}"
+    );
     let start =
         chrono::DateTime::parse_from_rfc3339(current["window"]["start"].as_str().unwrap()).unwrap();
     let end =

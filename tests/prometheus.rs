@@ -992,6 +992,12 @@ lead_time = "3m"
             .timestamp();
     assert_eq!(until - at, 300, "{current}");
     assert!(current["observed_load"].is_null(), "{current}");
+    // The plan says which store its history comes from, and that it is not answering.
+    let history = &plan["history"];
+    assert_eq!(history["source"], "pull", "{plan}");
+    assert_eq!(history["url"], format!("http://127.0.0.1:{dead}"), "{plan}");
+    assert_eq!(history["up"], false, "{plan}");
+    assert!(history["tenant"].is_null(), "{plan}");
     let ready = common::get_json(server.url("/readyz")).await;
     let down = ready["pull_sources_down"]["pulled_rps"]
         .as_str()

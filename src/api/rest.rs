@@ -504,7 +504,28 @@ async fn get_plan(
         "value": d.metric_value(target.metric_value),
         "current": current,
         "points": points,
+        "history": history(&state, &target),
     })))
+}
+
+/// Where the target's series comes from: a Prometheus-compatible store it is pulled from (its
+/// URL, tenant and whether its last poll succeeded), or prescale's own store (pushed, written by
+/// remote_write or imported).
+fn history(state: &AppState, target: &Target) -> serde_json::Value {
+    match state
+        .ingest
+        .pulls
+        .iter()
+        .find(|pull| pull.series == target.series)
+    {
+        Some(pull) => serde_json::json!({
+            "source": "pull",
+            "url": pull.url,
+            "tenant": pull.tenant,
+            "up": pull.down(system_now()).is_none(),
+        }),
+        None => serde_json::json!({ "source": "local" }),
+    }
 }
 
 /// Why the pull source feeding `target`'s series is down, if it is.

@@ -186,6 +186,12 @@ impl SourceConfig {
         if !matches!(url.scheme(), "http" | "https") {
             return Err(format!("url {:?}: must be http:// or https://", self.url));
         }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(
+                "url: holds credentials, which would be logged and shown in plans; use basic_auth with a password_file"
+                    .into(),
+            );
+        }
         if self.query.trim().is_empty() {
             return Err("query must not be empty".into());
         }
@@ -366,6 +372,9 @@ pub struct PullStatus {
     /// How old the cached series may be for the replica to serve from it before the first poll
     /// succeeds: three poll intervals, at least five minutes.
     pub fresh_within: i64,
+    /// The store the series comes from (its URL) and the tenant asked for, for the plan API.
+    pub url: String,
+    pub tenant: Option<String>,
 }
 
 impl PullStatus {
@@ -382,6 +391,8 @@ impl PullStatus {
             last_error: std::sync::Mutex::new(None),
             backfill_remaining: AtomicI64::new(0),
             fresh_within: 300,
+            url: String::new(),
+            tenant: None,
         }
     }
 
@@ -389,6 +400,8 @@ impl PullStatus {
     pub fn for_source(source: &SourceConfig) -> PullStatus {
         PullStatus {
             fresh_within: source.interval().seconds().saturating_mul(3).max(300),
+            url: source.url.clone(),
+            tenant: source.tenant.clone(),
             ..PullStatus::new(source.series.clone())
         }
     }
@@ -996,6 +1009,7 @@ mod tests {
             "https://m",
             "username",
         );
+        refused("", "https://user:pw@mimir:8080", "holds credentials");
         refused(&format!("ca_file = {token}"), "http://m", "not https");
         refused(
             &format!("ca_file = {token}"),
