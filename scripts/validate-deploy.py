@@ -6,7 +6,7 @@ scripts/ci-requirements.txt). What it checks, so that a typo fails the build:
 
 - every YAML document in deploy/ (kustomization.yaml files and deploy/{prometheus,grafana,compose}
   aside) and everything
-  `kubectl kustomize` renders from deploy/ and deploy/keda/, strictly (unknown fields are
+  `kubectl kustomize` renders from deploy/, deploy/keda/ and deploy/replicated/, strictly (unknown fields are
   errors) against the schemas of the oldest and newest Kubernetes versions named below;
 - a kind without a schema is an error, not kubernetes-validate's warning: the only custom
   resource here, KEDA's ScaledObject, is checked against scripts/schemas/ (written from
@@ -103,7 +103,7 @@ def main():
         for resource in documents(path.read_text()):
             count += 1
             failures += check(resource, str(path.relative_to(ROOT)))
-    for overlay in ["deploy", "deploy/keda"]:
+    for overlay in ["deploy", "deploy/keda", "deploy/replicated"]:
         built = subprocess.run(
             [kubectl, "kustomize", str(ROOT / overlay)], capture_output=True, text=True
         )

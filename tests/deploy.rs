@@ -20,6 +20,25 @@ fn the_example_configuration_loads() {
     assert_eq!(target.labels["env"], "prod");
 }
 
+/// deploy/replicated/'s configuration loads, and every target's series comes from a pull
+/// source: the replicas plan from the store's data, not from pushes only one of them receives.
+#[test]
+fn the_replicated_configuration_pulls_every_targets_history() {
+    let config = Config::load(
+        Some(Path::new("deploy/replicated/prescale.toml")),
+        Overrides::default(),
+    )
+    .expect("deploy/replicated/prescale.toml is a valid configuration");
+    assert!(!config.targets.is_empty());
+    for (name, target) in &config.targets {
+        assert!(
+            config.sources.iter().any(|s| s.series == target.series),
+            "target {name}: its series {:?} is not pulled",
+            target.series.as_str()
+        );
+    }
+}
+
 /// `--flag` words in `text`.
 fn flags(text: &str) -> Vec<String> {
     text.split(|c: char| c.is_whitespace() || matches!(c, '"' | ',' | '[' | ']' | '='))
