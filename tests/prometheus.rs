@@ -1014,6 +1014,17 @@ struct Gateway {
     answered: Vec<(String, String)>,
     /// Queries it refused.
     refused: usize,
+    /// The oldest and newest timestamps the store holds (`None`: the query's start and end).
+    since: Option<i64>,
+    until: Option<i64>,
+    /// The stored value at each timestamp (`None`: a staircase, `100 + minute % 7`).
+    shape: Option<fn(i64) -> f64>,
+}
+
+/// A daily cycle with a fixed ripple: what a store holds for the replicas below.
+fn daily_cycle(t: i64) -> f64 {
+    let day = std::f64::consts::TAU * (t % 86_400) as f64 / 86_400.0;
+    200.0 + 120.0 * day.sin() + ((t / 60) % 5) as f64
 }
 
 /// A multi-tenant Prometheus-compatible store behind a gateway, as Mimir or Thanos run it: HTTPS
@@ -1047,9 +1058,12 @@ fn gateway_app(gateway: Arc<Mutex<Gateway>>) -> Router {
         gateway.answered.push((tenant, token.to_string()));
         let number = |key: &str| params[key].parse::<i64>().unwrap();
         let (start, end, step) = (number("start"), number("end"), number("step"));
+        let end = gateway.until.map_or(end, |until| end.min(until));
+        let start = gateway.since.map_or(start, |since| start.max(since));
+        let shape = gateway.shape.unwrap_or(|t| (100 + (t / 60) % 7) as f64);
         let values: Vec<Value> = (start..=end)
             .step_by(step as usize)
-            .map(|t| serde_json::json!([t, format!("{}", 100 + (t / 60) % 7)]))
+            .map(|t| serde_json::json!([t, format!("{}", shape(t))]))
             .collect();
         axum::Json(serde_json::json!({
             "status": "success",
@@ -1255,6 +1269,132 @@ bearer_token_file = {token:?}
         stderr.contains("sources[0].url") && stderr.contains("clear text"),
         "{stderr}"
     );
+    stop.cancel();
+    tasks.close();
+}
+
+/// Two replicas pulling the same store answer alike: the same model and forecast, the same
+/// plan. (The store holds two days ending two minutes ago, so both fit exactly the same samples
+/// whenever they poll; live data differs only by the samples that arrived between their
+/// refits.)
+#[tokio::test]
+async fn two_replicas_over_one_store_forecast_and_plan_alike() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = common::pki::Ca::new("store CA");
+    let ca_file = ca.write(dir.path(), "store-ca");
+    let until = (now() - 120).div_euclid(60) * 60;
+    let gateway = Arc::new(Mutex::new(Gateway {
+        token: "t".into(),
+        since: Some(until - 2 * 86_400 + 60),
+        until: Some(until),
+        shape: Some(daily_cycle),
+        ..Gateway::default()
+    }));
+    let stop = tokio_util::sync::CancellationToken::new();
+    let tasks = tokio_util::task::TaskTracker::new();
+    let port = common::pki::serve_fake_api_server(
+        dir.path(),
+        &ca,
+        gateway_app(gateway.clone()),
+        stop.clone(),
+        &tasks,
+    )
+    .await;
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, "t").unwrap();
+    let config = dir.path().join("prescale.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[[sources]]
+url = "https://127.0.0.1:{port}/prometheus"
+query = "sum(rate(http_requests_total[1m]))"
+series = "shop_rps"
+step = "1m"
+backfill = "3d"
+tenant = "team-a"
+bearer_token_file = {token:?}
+ca_file = {ca:?}
+
+[targets.shop]
+series = "shop_rps"
+capacity_per_replica = 25
+max_replicas = 50
+lead_time = "3m"
+"#,
+            token = token_file.to_str().unwrap(),
+            ca = ca_file.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap().to_string();
+    let replicas = [
+        Server::start(&dir.path().join("a"), &["--config", &config]),
+        Server::start(&dir.path().join("b"), &["--config", &config]),
+    ];
+    for server in &replicas {
+        common::wait_for_200(&server.url("/readyz"), Duration::from_secs(90)).await;
+        common::wait_for_200(
+            &server.url("/api/v1/targets/shop/plan"),
+            Duration::from_secs(90),
+        )
+        .await;
+    }
+    // The same stored history on both.
+    let stored: Vec<Vec<(i64, f64)>> = vec![
+        samples(&replicas[0], "shop_rps").await,
+        samples(&replicas[1], "shop_rps").await,
+    ];
+    assert_eq!(stored[0].len(), 2 * 1440, "{:?}", stored[0].last());
+    assert_eq!(stored[0], stored[1]);
+
+    // The same forecast, value for value, over the hour both cover.
+    let forecast = |server: &Server| {
+        let url = server.url("/api/v1/series/shop_rps/forecast?horizon=1h");
+        async move { common::get_json(url).await }
+    };
+    let (a, b) = (forecast(&replicas[0]).await, forecast(&replicas[1]).await);
+    let points = |f: &Value| -> BTreeMap<String, (f64, f64)> {
+        f["points"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{f}"))
+            .iter()
+            .map(|p| {
+                let value = |key: &str| p[key].as_f64().unwrap();
+                (
+                    p["timestamp"].as_str().unwrap().to_string(),
+                    (value("yhat"), value("hi95")),
+                )
+            })
+            .collect()
+    };
+    let (a, b) = (points(&a), points(&b));
+    let common_steps: Vec<_> = a.keys().filter(|k| b.contains_key(*k)).collect();
+    assert!(common_steps.len() >= 55, "{a:?} {b:?}");
+    for step in common_steps {
+        assert_eq!(a[step], b[step], "at {step}");
+    }
+
+    // The same plan, read within the same minute (the plan covers now .. now + lead).
+    let mut compared = false;
+    for _ in 0..20 {
+        let plan = |server: &Server| common::get_json(server.url("/api/v1/targets/shop/plan"));
+        let (a, b) = (plan(&replicas[0]).await, plan(&replicas[1]).await);
+        let minute =
+            |p: &Value| p["current"]["window"]["start"].as_str().unwrap()[..16].to_string();
+        if minute(&a) != minute(&b) {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            continue;
+        }
+        for key in ["replicas", "forecast_load"] {
+            assert_eq!(a["current"][key], b["current"][key], "{key}: {a} {b}");
+        }
+        assert_eq!(a["value"], b["value"]);
+        compared = true;
+        break;
+    }
+    assert!(compared, "no two plans computed within the same minute");
     stop.cancel();
     tasks.close();
 }
