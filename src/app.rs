@@ -392,5 +392,6 @@ fn prometheus_ingest(
         remote_write: config.remote_write.clone(),
         remote_write_counters: Default::default(),
         pulls,
+        shared_store: config.cluster.shared_store,
     })
 }

@@ -116,6 +116,8 @@ pub struct Config {
     pub max_series: usize,
     /// The bounds of each HTTP port's connections.
     pub connections: ConnectionSettings,
+    /// `[cluster]`.
+    pub cluster: ClusterConfig,
 }
 
 /// The most series kept unless `max_series` says otherwise.
@@ -159,9 +161,22 @@ struct FileConfig {
     sources: Vec<SourceConfig>,
     alerts: Option<AlertsConfig>,
     auth: Option<AuthConfig>,
+    cluster: Option<ClusterConfig>,
     /// Series name → model file.
     #[serde(default)]
     model_files: BTreeMap<String, PathBuf>,
+}
+
+/// `[cluster]`: how this process shares its work with others.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// One of several replicas whose history all comes from one Prometheus-compatible store
+    /// (`[[sources]]`): every target's series must be pulled, and writes that would reach this
+    /// replica alone (pushes, remote_write, targets or series changed through the API) are
+    /// refused with `409`, so that the replicas cannot drift apart (docs/kubernetes.md).
+    #[serde(default)]
+    pub shared_store: bool,
 }
 
 /// Values given on the command line; they win over the file.
@@ -293,6 +308,22 @@ impl Config {
         }
         let alerts = file.alerts.unwrap_or_default();
         alerts.check().map_err(|e| invalid(format!("alerts.{e}")))?;
+        let cluster = file.cluster.unwrap_or_default();
+        if cluster.shared_store {
+            if file.sources.is_empty() {
+                return Err(invalid(
+                    "cluster.shared_store: no [[sources]]: the replicas' history must come from the store they share".into(),
+                ));
+            }
+            for (name, target) in &file.targets {
+                if !file.sources.iter().any(|s| s.series == target.series) {
+                    return Err(invalid(format!(
+                        "cluster.shared_store: targets.{name} plans on {:?}, which no [[sources]] entry pulls: every replica must read its history from the shared store",
+                        target.series.as_str()
+                    )));
+                }
+            }
+        }
         let mut model_files = Vec::new();
         for (series, path) in file.model_files {
             let key = |message: String| invalid(format!("model_files.{series:?}: {message}"));
@@ -312,6 +343,7 @@ impl Config {
             return Err(ConfigError::Exposed { address: listen });
         }
         Ok(Config {
+            cluster,
             model_files,
             remote_write,
             sources: file.sources,
@@ -493,6 +525,33 @@ mod tests {
             error.contains("2 targets are declared but max_targets is 1"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn a_shared_store_needs_every_targets_history_pulled() {
+        let source =
+            "[[sources]]\nurl = \"http://127.0.0.1:9090\"\nquery = \"up\"\nseries = \"api_rps\"\n";
+        let target = |series: &str| {
+            format!("[targets.api]\nseries = \"{series}\"\ncapacity_per_replica = 10\nmax_replicas = 5\n")
+        };
+        let shared = "[cluster]\nshared_store = true\n";
+        let config = load(&format!("{shared}{source}{}", target("api_rps"))).unwrap();
+        assert!(config.cluster.shared_store);
+        assert!(!load(&target("api_rps")).unwrap().cluster.shared_store);
+        let err = load(shared).unwrap_err().to_string();
+        assert!(
+            err.contains("cluster.shared_store: no [[sources]]"),
+            "{err}"
+        );
+        let err = load(&format!("{shared}{source}{}", target("pushed_rps")))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("targets.api plans on \"pushed_rps\", which no [[sources]] entry pulls"),
+            "{err}"
+        );
+        let err = load("[cluster]\nshared = true").unwrap_err().to_string();
+        assert!(err.contains("shared"), "{err}");
     }
 
     #[test]

@@ -29,6 +29,7 @@ fn the_replicated_configuration_pulls_every_targets_history() {
         Overrides::default(),
     )
     .expect("deploy/replicated/prescale.toml is a valid configuration");
+    assert!(config.cluster.shared_store);
     assert!(!config.targets.is_empty());
     for (name, target) in &config.targets {
         assert!(

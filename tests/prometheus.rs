@@ -1322,6 +1322,9 @@ series = "shop_rps"
 capacity_per_replica = 25
 max_replicas = 50
 lead_time = "3m"
+
+[cluster]
+shared_store = true
 "#,
             token = token_file.to_str().unwrap(),
             ca = ca_file.to_str().unwrap()
@@ -1395,6 +1398,45 @@ lead_time = "3m"
         break;
     }
     assert!(compared, "no two plans computed within the same minute");
+
+    // Writes that would reach one replica alone are refused: the store is the one source.
+    let server = &replicas[0];
+    let push = push_body(&[(until + 60, 1.0)]);
+    let path = "/api/v1/series/shop_rps/samples";
+    let (status, body, _) =
+        common::call(server, reqwest::Method::POST, path, None, Some(push)).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("shared_store"),
+        "{body}"
+    );
+    let target = serde_json::json!({"series": "shop_rps", "capacity_per_replica": 5});
+    for (method, path, body) in [
+        (
+            reqwest::Method::PUT,
+            "/api/v1/targets/other",
+            Some(target.to_string()),
+        ),
+        (reqwest::Method::DELETE, "/api/v1/targets/shop", None),
+        (reqwest::Method::DELETE, "/api/v1/series/shop_rps", None),
+    ] {
+        let (status, answer, _) = common::call(server, method.clone(), path, None, body).await;
+        assert_eq!(status, 409, "{method} {path}: {answer}");
+    }
+    let write = request(vec![series(
+        &[("__name__", "shop_rps")],
+        &[(until + 60, 1.0)],
+    )]);
+    let answer = client()
+        .post(server.url("/api/v1/write"))
+        .header("Content-Encoding", "snappy")
+        .header("Content-Type", "application/x-protobuf")
+        .body(write)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 409);
+    assert_eq!(samples(server, "shop_rps").await, stored[0]);
     stop.cancel();
     tasks.close();
 }

@@ -43,6 +43,9 @@ pub struct Ingest {
     pub remote_write: remote_write::RemoteWriteConfig,
     pub remote_write_counters: remote_write::RemoteWriteCounters,
     pub pulls: Vec<std::sync::Arc<prometheus_pull::PullStatus>>,
+    /// `[cluster] shared_store`: this replica is one of several that pull one store, so writes
+    /// that would reach it alone are refused.
+    pub shared_store: bool,
 }
 
 /// The most samples one push batch may hold.
