@@ -362,6 +362,96 @@ async fn start_demo(
 }
 
 /// The remote_write settings, and one pull task per `[[sources]]` entry.
+/// One target's memory to take back from the store its series is pulled from.
+struct MemoryJob {
+    engine: Arc<Engine>,
+    name: String,
+    source: crate::collect::prometheus_pull::SourceConfig,
+    window: i64,
+    step: i64,
+    slo: bool,
+    matchers: String,
+}
+
+/// The targets of the config whose series a source pulls, each with that source.
+fn shared_memory_jobs(config: &Config, engine: &Arc<Engine>) -> Vec<MemoryJob> {
+    let matchers = config
+        .cluster
+        .memory_matchers
+        .as_deref()
+        .map(|m| format!(",{m}"))
+        .unwrap_or_default();
+    config
+        .targets
+        .iter()
+        .filter_map(|(name, target)| {
+            let source = config.sources.iter().find(|s| s.series == target.series)?;
+            Some(MemoryJob {
+                engine: engine.clone(),
+                name: name.clone(),
+                source: source.clone(),
+                window: target.scale_down_stabilization.seconds(),
+                step: config.engine.replan_interval.seconds(),
+                slo: target.slo.is_some(),
+                matchers: matchers.clone(),
+            })
+        })
+        .collect()
+}
+
+/// Reads back, for every job at once, the replicas' planned load over the target's
+/// stabilization window (`max(prescale_target_planned_load{target=…})`, as the store scraped
+/// their `/metrics`) and, with `slo`, their newest headroom, and seeds the target's planner
+/// with them. A store that does not answer is logged: the replica starts as a fresh one would.
+async fn restore_shared_memory(jobs: Vec<MemoryJob>) {
+    let mut running = tokio::task::JoinSet::new();
+    for job in jobs {
+        running.spawn(async move {
+            let client = match job.source.client() {
+                Ok(client) => client,
+                Err(error) => {
+                    tracing::warn!(target_name = %job.name, %error, "cannot query the store for the replicas' memory");
+                    return;
+                }
+            };
+            let now = runner::system_now();
+            let label = job.name.replace('\\', "\\\\").replace('"', "\\\"");
+            let selector = format!("{{target=\"{label}\"{}}}", job.matchers);
+            let loads = job
+                .source
+                .query_range(
+                    &client,
+                    &format!("max(prescale_target_planned_load{selector})"),
+                    now - job.window,
+                    now,
+                    job.step,
+                )
+                .await;
+            let headroom = if job.slo {
+                job.source
+                    .query_range(&client, &format!("max(prescale_target_headroom{selector})"), now - 600, now, 60)
+                    .await
+                    .map(|samples| samples.last().map(|s| s.value))
+            } else {
+                Ok(None)
+            };
+            match (loads, headroom) {
+                (Ok(loads), Ok(headroom)) => {
+                    let recommendations: Vec<(i64, f64)> =
+                        loads.iter().map(|s| (s.timestamp, s.value)).collect();
+                    let peak = recommendations.iter().map(|r| r.1).fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
+                    tracing::info!(target_name = %job.name, points = recommendations.len(), peak = ?peak, headroom = ?headroom, "took back the replicas' memory from the store");
+                    job.engine.seed_planner(&job.name, &recommendations, headroom);
+                }
+                (Err(error), _) | (_, Err(error)) => {
+                    tracing::warn!(target_name = %job.name, %error, "cannot read the replicas' memory from the store; starting afresh");
+                }
+            }
+        });
+    }
+    while running.join_next().await.is_some() {}
+}
+
 fn prometheus_ingest(
     config: &Config,
     state: &AppState,
@@ -374,6 +464,7 @@ fn prometheus_ingest(
         );
     }
     let mut pulls = Vec::new();
+    let mut pullers = Vec::new();
     for source in &config.sources {
         let status = Arc::new(PullStatus::for_source(source));
         pulls.push(status.clone());
@@ -386,8 +477,24 @@ fn prometheus_ingest(
             now: runner::system_now,
         };
         tracing::info!(source = %source.series, url = %source.url, query = %source.query, "Prometheus pull source");
-        tasks.spawn(puller.run(token.clone()));
+        pullers.push(puller);
     }
+    // Replicas over one store first take back what the others remember (their stabilization
+    // windows and headroom, from the store), then pull: no plan is made before the history is
+    // in, so none is made before the memory is back.
+    let restore = config
+        .cluster
+        .shared_store
+        .then(|| shared_memory_jobs(config, &state.engine));
+    let (tasks_inner, token_inner) = (tasks.clone(), token.clone());
+    tasks.spawn(async move {
+        if let Some(jobs) = restore {
+            restore_shared_memory(jobs).await;
+        }
+        for puller in pullers {
+            tasks_inner.spawn(puller.run(token_inner.clone()));
+        }
+    });
     Arc::new(Ingest {
         remote_write: config.remote_write.clone(),
         remote_write_counters: Default::default(),

@@ -177,6 +177,11 @@ pub struct ClusterConfig {
     /// refused with `409`, so that the replicas cannot drift apart (docs/kubernetes.md).
     #[serde(default)]
     pub shared_store: bool,
+    /// Extra label matchers for reading the replicas' memory back from the store
+    /// (`prescale_target_planned_load{target="…",<these>}`), e.g. `namespace="prescale"` when
+    /// several prescale deployments report to one store.
+    #[serde(default)]
+    pub memory_matchers: Option<String>,
 }
 
 /// Values given on the command line; they win over the file.
@@ -309,6 +314,18 @@ impl Config {
         let alerts = file.alerts.unwrap_or_default();
         alerts.check().map_err(|e| invalid(format!("alerts.{e}")))?;
         let cluster = file.cluster.unwrap_or_default();
+        if let Some(matchers) = &cluster.memory_matchers {
+            if !cluster.shared_store {
+                return Err(invalid(
+                    "cluster.memory_matchers: only with cluster.shared_store = true".into(),
+                ));
+            }
+            if matchers.trim().is_empty() || matchers.contains(['{', '}']) {
+                return Err(invalid(format!(
+                    "cluster.memory_matchers {matchers:?}: label matchers such as namespace=\"prescale\", without braces"
+                )));
+            }
+        }
         if cluster.shared_store {
             if file.sources.is_empty() {
                 return Err(invalid(
@@ -532,7 +549,9 @@ mod tests {
         let source =
             "[[sources]]\nurl = \"http://127.0.0.1:9090\"\nquery = \"up\"\nseries = \"api_rps\"\n";
         let target = |series: &str| {
-            format!("[targets.api]\nseries = \"{series}\"\ncapacity_per_replica = 10\nmax_replicas = 5\n")
+            format!(
+                "[targets.api]\nseries = \"{series}\"\ncapacity_per_replica = 10\nmax_replicas = 5\n"
+            )
         };
         let shared = "[cluster]\nshared_store = true\n";
         let config = load(&format!("{shared}{source}{}", target("api_rps"))).unwrap();
@@ -550,6 +569,14 @@ mod tests {
             err.contains("targets.api plans on \"pushed_rps\", which no [[sources]] entry pulls"),
             "{err}"
         );
+        let err = load(&format!("{shared}memory_matchers = 'a=\"b\"}}'\n{source}"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("without braces"), "{err}");
+        let err = load("[cluster]\nmemory_matchers = 'a=\"b\"'")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("only with cluster.shared_store"), "{err}");
         let err = load("[cluster]\nshared = true").unwrap_err().to_string();
         assert!(err.contains("shared"), "{err}");
     }

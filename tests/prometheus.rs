@@ -1019,6 +1019,11 @@ struct Gateway {
     until: Option<i64>,
     /// The stored value at each timestamp (`None`: a staircase, `100 + minute % 7`).
     shape: Option<fn(i64) -> f64>,
+    /// What the replicas published before (as scraped from their `/metrics`): a planned load
+    /// at one time, and a headroom; the queries for them it answered.
+    peak: Option<(i64, f64)>,
+    headroom: Option<f64>,
+    memory_queries: Vec<String>,
 }
 
 /// A daily cycle with a fixed ripple: what a store holds for the replicas below.
@@ -1058,6 +1063,33 @@ fn gateway_app(gateway: Arc<Mutex<Gateway>>) -> Router {
         gateway.answered.push((tenant, token.to_string()));
         let number = |key: &str| params[key].parse::<i64>().unwrap();
         let (start, end, step) = (number("start"), number("end"), number("step"));
+        let query = params["query"].clone();
+        if query.contains("prescale_target_") {
+            gateway.memory_queries.push(query.clone());
+            let values: Vec<Value> = if query.contains("planned_load") {
+                let peak = gateway.peak;
+                (start..=end)
+                    .step_by(step as usize)
+                    .map(|t| {
+                        let v = peak
+                            .filter(|(at, _)| (t - at).abs() < step)
+                            .map_or(100.0, |p| p.1);
+                        serde_json::json!([t, v.to_string()])
+                    })
+                    .collect()
+            } else {
+                gateway
+                    .headroom
+                    .iter()
+                    .map(|h| serde_json::json!([end, h.to_string()]))
+                    .collect()
+            };
+            return axum::Json(serde_json::json!({
+                "status": "success",
+                "data": {"resultType": "matrix", "result": [{"metric": {}, "values": values}]}
+            }))
+            .into_response();
+        }
         let end = gateway.until.map_or(end, |until| end.min(until));
         let start = gateway.since.map_or(start, |since| start.max(since));
         let shape = gateway.shape.unwrap_or(|t| (100 + (t / 60) % 7) as f64);
@@ -1437,6 +1469,105 @@ shared_store = true
         .unwrap();
     assert_eq!(answer.status().as_u16(), 409);
     assert_eq!(samples(server, "shop_rps").await, stored[0]);
+    stop.cancel();
+    tasks.close();
+}
+
+/// A replica that starts among others over one store takes back what they remember, from the
+/// store that scraped their `/metrics`: a peak of planned load inside the scale-down
+/// stabilization window holds its plan up as theirs is held, and SLO mode resumes from their
+/// headroom instead of starting afresh.
+#[tokio::test]
+async fn a_new_replica_takes_back_the_stabilization_window_and_headroom_from_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = common::pki::Ca::new("store CA");
+    let ca_file = ca.write(dir.path(), "store-ca");
+    let until = (now() - 60).div_euclid(60) * 60;
+    let gateway = Arc::new(Mutex::new(Gateway {
+        token: "t".into(),
+        since: Some(until - 2 * 86_400 + 60),
+        until: Some(until),
+        shape: Some(daily_cycle),
+        peak: Some((now() - 240, 2000.0)),
+        headroom: Some(1.7),
+        ..Gateway::default()
+    }));
+    let stop = tokio_util::sync::CancellationToken::new();
+    let tasks = tokio_util::task::TaskTracker::new();
+    let port = common::pki::serve_fake_api_server(
+        dir.path(),
+        &ca,
+        gateway_app(gateway.clone()),
+        stop.clone(),
+        &tasks,
+    )
+    .await;
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, "t").unwrap();
+    let config = dir.path().join("prescale.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[cluster]
+shared_store = true
+memory_matchers = 'namespace="prescale"'
+
+[[sources]]
+url = "https://127.0.0.1:{port}/prometheus"
+query = "sum(rate(http_requests_total[1m]))"
+series = "shop_rps"
+step = "1m"
+backfill = "3d"
+tenant = "team-a"
+bearer_token_file = {token:?}
+ca_file = {ca:?}
+
+[targets.shop]
+series = "shop_rps"
+capacity_per_replica = 25
+max_replicas = 100
+lead_time = "3m"
+scale_down_stabilization = "10m"
+slo = 0.99
+"#,
+            token = token_file.to_str().unwrap(),
+            ca = ca_file.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let server = Server::start(
+        &dir.path().join("data"),
+        &["--config", config.to_str().unwrap()],
+    );
+    let plan = common::wait_for_200(
+        &server.url("/api/v1/targets/shop/plan"),
+        Duration::from_secs(90),
+    )
+    .await;
+    let current = &plan["current"];
+    // The load peaked at 2000 four minutes ago on the other replicas: held for the window.
+    assert_eq!(current["replicas"], 80, "{plan}");
+    assert_eq!(current["stabilized"], true, "{plan}");
+    assert!(
+        current["forecast_load"].as_f64().unwrap() < 1000.0,
+        "{plan}"
+    );
+    // SLO mode resumes from the replicas' headroom.
+    assert_eq!(current["service_level"]["headroom"], 1.7, "{plan}");
+    let queries = gateway.lock().unwrap().memory_queries.clone();
+    assert!(
+        queries.contains(
+            &r#"max(prescale_target_planned_load{target="shop",namespace="prescale"})"#.to_string()
+        ) && queries.contains(
+            &r#"max(prescale_target_headroom{target="shop",namespace="prescale"})"#.to_string()
+        ),
+        "{queries:?}"
+    );
+    server.wait_for_log(
+        &["took back the replicas' memory from the store"],
+        Duration::from_secs(5),
+    );
     stop.cancel();
     tasks.close();
 }

@@ -314,17 +314,55 @@ impl SourceConfig {
         self.interval.unwrap_or(self.step)
     }
 
-    /// `{url}/api/v1/query_range` with the query parameters.
+    /// `{url}/api/v1/query_range` with the source's query and step.
     fn query_range_url(&self, start: Timestamp, end: Timestamp) -> Result<reqwest::Url, String> {
+        self.url_for(&self.query, start, end, self.step.seconds())
+    }
+
+    /// `{url}/api/v1/query_range` for `query`.
+    fn url_for(
+        &self,
+        query: &str,
+        start: Timestamp,
+        end: Timestamp,
+        step: i64,
+    ) -> Result<reqwest::Url, String> {
         let mut url = reqwest::Url::parse(&self.url).map_err(|e| e.to_string())?;
         let path = format!("{}/api/v1/query_range", url.path().trim_end_matches('/'));
         url.set_path(&path);
         url.query_pairs_mut()
-            .append_pair("query", &self.query)
+            .append_pair("query", query)
             .append_pair("start", &start.to_string())
             .append_pair("end", &end.to_string())
-            .append_pair("step", &self.step.seconds().to_string());
+            .append_pair("step", &step.to_string());
         Ok(url)
+    }
+
+    /// Evaluates `query` (one series) over `start ..= end` every `step` seconds on this source's
+    /// store, with its credentials and tenant: the samples it answered.
+    pub async fn query_range(
+        &self,
+        client: &reqwest::Client,
+        query: &str,
+        start: Timestamp,
+        end: Timestamp,
+        step: i64,
+    ) -> Result<Vec<Sample>, PullError> {
+        let url = self
+            .url_for(query, start, end, step.max(1))
+            .map_err(PullError::Decode)?;
+        let credentials = self.credentials().map_err(PullError::Credentials)?;
+        let response = self
+            .authorize(client.get(url), credentials.as_ref())
+            .send()
+            .await
+            .map_err(|e| PullError::Unreachable(error_chain(&e.without_url())))?;
+        let status = response.status().as_u16();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| PullError::Unreachable(error_chain(&e.without_url())))?;
+        Ok(parse_answer(status, &body)?.samples)
     }
 }
 

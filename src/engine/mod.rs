@@ -761,6 +761,22 @@ impl Engine {
         }
     }
 
+    /// Seeds the planner of `name` with what the replicas sharing its store remembered
+    /// ([`Planner::seed`]): their planned load over the stabilization window and their
+    /// headroom. A planner restored from this replica's own store keeps its own headroom.
+    pub fn seed_planner(
+        &self,
+        name: &str,
+        recommendations: &[(Timestamp, f64)],
+        headroom: Option<f64>,
+    ) {
+        let mut planners = self.planners.lock().expect("planners lock");
+        let memory = planners
+            .entry(name.to_string())
+            .or_insert_with(|| self.restore_planner(name));
+        memory.planner.seed(recommendations, headroom);
+    }
+
     /// Forgets the planner of `name`, in memory and in the store. Both under the planners lock,
     /// which a plan holds while it saves: a plan racing with this cannot write the old memory
     /// back after the store forgot it.

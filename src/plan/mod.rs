@@ -189,6 +189,25 @@ impl Planner {
         }
     }
 
+    /// Adds what other replicas recommended (`(when, load)`, as the store kept their published
+    /// planned load) to the stabilization memory, so that a replica started during a scale-down
+    /// holds the recent peak as they do; entries older than the window are dropped at the next
+    /// plan. With `headroom` (SLO mode's, as they publish it) a planner that has not started
+    /// yet resumes from it instead of from the forecast's calibrated start.
+    pub fn seed(&mut self, recommendations: &[(Timestamp, f64)], headroom: Option<f64>) {
+        self.recent.extend(
+            recommendations
+                .iter()
+                .filter(|(_, load)| load.is_finite() && *load >= 0.0)
+                .map(|&(timestamp, load)| Recommendation { timestamp, load }),
+        );
+        if let Some(headroom) = headroom
+            && !self.service.started()
+        {
+            self.service.start(headroom);
+        }
+    }
+
     /// What a restart must keep ([`ServiceLevelMemory`]).
     pub fn memory(&self) -> ServiceLevelMemory {
         self.service.memory()
