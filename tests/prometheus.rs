@@ -40,6 +40,11 @@ impl Drop for Prometheus {
 
 impl Prometheus {
     fn start(dir: &std::path::Path, port: u16, config: &str) -> Prometheus {
+        Prometheus::start_with(dir, port, config, &[])
+    }
+
+    /// [`Prometheus::start`] with extra flags.
+    fn start_with(dir: &std::path::Path, port: u16, config: &str, extra: &[&str]) -> Prometheus {
         let version = Command::new("prometheus").arg("--version").output();
         assert!(
             version.is_ok_and(|out| out.status.success()),
@@ -57,6 +62,7 @@ impl Prometheus {
             ))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
             .arg("--log.level=warn")
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
@@ -1570,4 +1576,195 @@ slo = 0.99
     );
     stop.cancel();
     tasks.close();
+}
+
+/// Issue 21's whole loop on a real Prometheus holding two days of history (written as TSDB
+/// blocks by promtool, as a backfill does): two prescale replicas pulling it publish the same
+/// value; one is killed with SIGKILL and the other keeps answering; a third started later on an
+/// empty data directory is ready only after its backfill and agrees; and a replica restarted
+/// from nothing takes back the stabilization memory (the planned load a replica published, as
+/// Prometheus holds it) and holds the same peak.
+#[tokio::test]
+async fn replicas_over_a_real_prometheus_agree_survive_a_kill_and_keep_their_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    // History ends six minutes ago, past Prometheus' 5-minute lookback: every replica pulls
+    // exactly the same samples whenever it polls.
+    let end = (now() - 360).div_euclid(60) * 60;
+    let start = end - 2 * 86_400 + 60;
+    let mut text = String::from("# TYPE shop_load gauge\n");
+    for t in (start..=end).step_by(60) {
+        text.push_str(&format!("shop_load {} {t}\n", daily_cycle(t)));
+    }
+    text.push_str("# EOF\n");
+    let input = dir.path().join("history.om");
+    std::fs::write(&input, text).unwrap();
+    let created = Command::new("promtool")
+        .args(["tsdb", "create-blocks-from", "openmetrics"])
+        .arg(&input)
+        .arg(dir.path().join("tsdb"))
+        .output()
+        .expect("promtool (Debian's prometheus package) is needed");
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let port = free_port();
+    let prometheus = Prometheus::start_with(
+        dir.path(),
+        port,
+        "global:\n  scrape_interval: 1m\n",
+        &["--web.enable-remote-write-receiver"],
+    );
+    eventually(
+        "Prometheus to serve the backfilled history",
+        Duration::from_secs(60),
+        || async {
+            let url = format!(
+                "{}/api/v1/query?query=count_over_time(shop_load[3d])",
+                prometheus.url
+            );
+            let answer: Value = match client().get(url).send().await {
+                Ok(response) => response.json().await.unwrap_or(Value::Null),
+                Err(_) => return None,
+            };
+            let count = answer["data"]["result"][0]["value"][1]
+                .as_str()?
+                .parse::<f64>()
+                .ok()?;
+            (count == 2880.0).then_some(())
+        },
+    )
+    .await;
+
+    let config = dir.path().join("prescale.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[cluster]
+shared_store = true
+memory_matchers = 'namespace="prescale"'
+
+[[sources]]
+url = "{url}"
+query = "shop_load"
+series = "shop_rps"
+step = "1m"
+backfill = "3d"
+
+[targets.shop]
+series = "shop_rps"
+capacity_per_replica = 25
+max_replicas = 100
+lead_time = "3m"
+scale_down_stabilization = "10m"
+"#,
+            url = prometheus.url
+        ),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap().to_string();
+    let start_replica = |name: &str| Server::start(&dir.path().join(name), &["--config", &config]);
+    let plan = |server: &Server| common::get_json(server.url("/api/v1/targets/shop/plan"));
+    // Two plans read within one minute (a plan covers now .. now + lead).
+    async fn same_minute(a: &Server, b: &Server) -> (Value, Value) {
+        for _ in 0..40 {
+            let pa = common::get_json(a.url("/api/v1/targets/shop/plan")).await;
+            let pb = common::get_json(b.url("/api/v1/targets/shop/plan")).await;
+            let minute = |p: &Value| {
+                p["current"]["window"]["start"]
+                    .as_str()
+                    .map(|s| s[..16].to_string())
+            };
+            if minute(&pa).is_some() && minute(&pa) == minute(&pb) {
+                return (pa, pb);
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        panic!("no two plans within one minute");
+    }
+
+    let mut a = start_replica("a");
+    let b = start_replica("b");
+    for server in [&a, &b] {
+        common::wait_for_200(&server.url("/readyz"), Duration::from_secs(90)).await;
+        common::wait_for_200(
+            &server.url("/api/v1/targets/shop/plan"),
+            Duration::from_secs(90),
+        )
+        .await;
+    }
+    let (pa, pb) = same_minute(&a, &b).await;
+    assert_eq!(pa["value"], pb["value"], "{pa} {pb}");
+    assert_eq!(
+        pa["current"]["forecast_load"],
+        pb["current"]["forecast_load"]
+    );
+    assert_eq!(pa["history"]["url"], prometheus.url.as_str());
+    let normal = pb["current"]["replicas"].as_u64().unwrap();
+    assert!(normal < 40, "{pb}");
+
+    // SIGKILL one: the other keeps answering.
+    a.kill();
+    for _ in 0..3 {
+        assert_eq!(plan(&b).await["current"]["replicas"], normal);
+    }
+
+    // A third, later, on an empty data directory: ready only once the history is in; agrees.
+    let c = start_replica("c");
+    eventually(
+        "the third replica ready",
+        Duration::from_secs(90),
+        || async {
+            let response = client().get(c.url("/readyz")).send().await.ok()?;
+            (response.status() == 200).then_some(())
+        },
+    )
+    .await;
+    // The two days, and the last value repeated over Prometheus' 5-minute lookback: what the
+    // running replica holds.
+    let held_by_c = samples(&c, "shop_rps").await;
+    assert_eq!(held_by_c.len(), 2880 + 5);
+    assert_eq!(held_by_c, samples(&b, "shop_rps").await);
+    common::wait_for_200(&c.url("/api/v1/targets/shop/plan"), Duration::from_secs(60)).await;
+    let (pb, pc) = same_minute(&b, &c).await;
+    assert_eq!(pb["value"], pc["value"], "{pb} {pc}");
+
+    // A replica published a peak of 2000 two minutes ago (Prometheus scraped it into the store;
+    // written here through its remote-write receiver). A replica restarted from nothing takes
+    // it back and holds it for the stabilization window.
+    let peak_at = now() - 120;
+    let published = request(vec![series(
+        &[
+            ("__name__", "prescale_target_planned_load"),
+            ("target", "shop"),
+            ("namespace", "prescale"),
+            ("pod", "prescale-a"),
+        ],
+        &[(peak_at * 1000, 2000.0)],
+    )]);
+    let written = client()
+        .post(format!("{}/api/v1/write", prometheus.url))
+        .header("Content-Encoding", "snappy")
+        .header("Content-Type", "application/x-protobuf")
+        .header("X-Prometheus-Remote-Write-Version", "0.1.0")
+        .body(published)
+        .send()
+        .await
+        .unwrap();
+    assert!(written.status().is_success(), "{:?}", written.text().await);
+    drop(c);
+    let restarted = start_replica("c-again");
+    let held = common::wait_for_200(
+        &restarted.url("/api/v1/targets/shop/plan"),
+        Duration::from_secs(90),
+    )
+    .await;
+    assert_eq!(held["current"]["replicas"], 80, "{held}");
+    assert_eq!(held["current"]["stabilized"], true, "{held}");
+    restarted.wait_for_log(
+        &["took back the replicas' memory from the store"],
+        Duration::from_secs(5),
+    );
 }
