@@ -255,6 +255,15 @@ fn report(label: &str, n: usize, wall: Duration, totals: &Totals, models: &[Fitt
         mib(status_mib("VmRSS:")),
         load_average(),
     );
+    // Where one machine stops (docs/kubernetes.md, sharding): what one core fits per second,
+    // and so how many such series it keeps refitted within one refit interval.
+    let per_core = 1e3 / per(totals.fit).max(1e-9);
+    println!(
+        "    per core: {per_core:.0} series/s; one core refits {:.0} such series per {} s refit \
+         interval (past that, shard the targets: docs/kubernetes.md)",
+        per_core * REFIT_INTERVAL as f64,
+        REFIT_INTERVAL
+    );
     let chosen: Vec<String> = families.iter().map(|(k, v)| format!("{k} {v}")).collect();
     println!("    models chosen: {}", chosen.join(", "));
 }
