@@ -1610,10 +1610,17 @@ async fn replicas_over_a_real_prometheus_agree_survive_a_kill_and_keep_their_mem
         String::from_utf8_lossy(&created.stderr)
     );
     let port = free_port();
+    // Prometheus scrapes the first two replicas' /metrics, as in a cluster.
+    let (port_a, port_b) = (free_port(), free_port());
+    let scrape = format!(
+        "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: prescale\n    \
+         static_configs:\n      - targets: ['127.0.0.1:{port_a}', '127.0.0.1:{port_b}']\n        \
+         labels:\n          namespace: prescale\n"
+    );
     let prometheus = Prometheus::start_with(
         dir.path(),
         port,
-        "global:\n  scrape_interval: 1m\n",
+        &scrape,
         &["--web.enable-remote-write-receiver"],
     );
     eventually(
@@ -1685,8 +1692,12 @@ scale_down_stabilization = "10m"
         panic!("no two plans within one minute");
     }
 
-    let mut a = start_replica("a");
-    let b = start_replica("b");
+    let on = |name: &str, port: u16| {
+        let listen = format!("127.0.0.1:{port}");
+        Server::start_on(&dir.path().join(name), &listen, &["--config", &config])
+    };
+    let mut a = on("a", port_a);
+    let b = on("b", port_b);
     for server in [&a, &b] {
         common::wait_for_200(&server.url("/readyz"), Duration::from_secs(90)).await;
         common::wait_for_200(
@@ -1730,6 +1741,37 @@ scale_down_stabilization = "10m"
     common::wait_for_200(&c.url("/api/v1/targets/shop/plan"), Duration::from_secs(60)).await;
     let (pb, pc) = same_minute(&b, &c).await;
     assert_eq!(pb["value"], pc["value"], "{pb} {pc}");
+
+    // What the replicas published is in Prometheus (scraped): a replica started from nothing
+    // reads it back and seeds its stabilization window with it.
+    let published = eventually(
+        "Prometheus to hold B's planned load",
+        Duration::from_secs(30),
+        || async {
+            let result = prometheus
+                .query(r#"prescale_target_planned_load{target="shop",namespace="prescale"}"#)
+                .await;
+            result.first()?["value"][1].as_str()?.parse::<f64>().ok()
+        },
+    )
+    .await;
+    let fresh = start_replica("d");
+    let line = fresh.wait_for_log(
+        &["took back the replicas' memory from the store"],
+        Duration::from_secs(60),
+    );
+    let peak: f64 = line
+        .split("peak=Some(")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{line}"));
+    assert!(
+        (peak - published).abs() <= 1e-9 * published.max(1.0),
+        "{line} vs {published}"
+    );
+    assert!(!line.contains("points=0"), "{line}");
+    drop(fresh);
 
     // A replica published a peak of 2000 two minutes ago (Prometheus scraped it into the store;
     // written here through its remote-write receiver). A replica restarted from nothing takes
