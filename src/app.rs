@@ -431,14 +431,14 @@ async fn restore_shared_memory(jobs: Vec<MemoryJob>) {
                 job.source
                     .query_range(&client, &format!("max(prescale_target_headroom{selector})"), now - 600, now, 60)
                     .await
-                    .map(|samples| samples.last().map(|s| s.value))
+                    .map(|points| points.samples.last().map(|s| s.value))
             } else {
                 Ok(None)
             };
             match (loads, headroom) {
                 (Ok(loads), Ok(headroom)) => {
                     let recommendations: Vec<(i64, f64)> =
-                        loads.iter().map(|s| (s.timestamp, s.value)).collect();
+                        loads.samples.iter().map(|s| (s.timestamp, s.value)).collect();
                     let peak = recommendations.iter().map(|r| r.1).fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
                     tracing::info!(target_name = %job.name, points = recommendations.len(), peak = ?peak, headroom = ?headroom, "took back the replicas' memory from the store");
                     job.engine.seed_planner(&job.name, &recommendations, headroom);

@@ -1114,6 +1114,51 @@ fn gateway_app(gateway: Arc<Mutex<Gateway>>) -> Router {
         .with_state(gateway)
 }
 
+/// [`gateway_app`] on HTTPS at 127.0.0.1 with a certificate from a fresh CA: its port, the CA's
+/// file and a token file; stopped when dropped.
+struct GatewayServer {
+    port: u16,
+    ca_file: std::path::PathBuf,
+    token_file: std::path::PathBuf,
+    stop: tokio_util::sync::CancellationToken,
+}
+
+impl GatewayServer {
+    async fn start(
+        dir: &std::path::Path,
+        gateway: Arc<Mutex<Gateway>>,
+        token: &str,
+    ) -> GatewayServer {
+        let ca = common::pki::Ca::new("store CA");
+        let ca_file = ca.write(dir, "store-ca");
+        let stop = tokio_util::sync::CancellationToken::new();
+        let tasks = tokio_util::task::TaskTracker::new();
+        let port = common::pki::serve_fake_api_server(
+            dir,
+            &ca,
+            gateway_app(gateway),
+            stop.clone(),
+            &tasks,
+        )
+        .await;
+        tasks.close();
+        let token_file = dir.join("token");
+        std::fs::write(&token_file, token).unwrap();
+        GatewayServer {
+            port,
+            ca_file,
+            token_file,
+            stop,
+        }
+    }
+}
+
+impl Drop for GatewayServer {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
 /// A pull source reads a multi-tenant store over HTTPS with a private CA, a tenant and a bearer
 /// token from a file: the history is backfilled, a rotated token is picked up without a restart,
 /// and a wrong tenant or an untrusted certificate is a failing source named in `/readyz`.
@@ -1121,25 +1166,13 @@ fn gateway_app(gateway: Arc<Mutex<Gateway>>) -> Router {
 #[tokio::test]
 async fn a_pull_source_reads_a_multi_tenant_store_with_a_token_and_a_private_ca() {
     let dir = tempfile::tempdir().unwrap();
-    let ca = common::pki::Ca::new("store CA");
-    let ca_file = ca.write(dir.path(), "store-ca");
     // The gateway does not know the token yet: nothing can be backfilled.
     let gateway = Arc::new(Mutex::new(Gateway {
         token: "token-0".into(),
         ..Gateway::default()
     }));
-    let stop = tokio_util::sync::CancellationToken::new();
-    let tasks = tokio_util::task::TaskTracker::new();
-    let port = common::pki::serve_fake_api_server(
-        dir.path(),
-        &ca,
-        gateway_app(gateway.clone()),
-        stop.clone(),
-        &tasks,
-    )
-    .await;
-    let token_file = dir.path().join("token");
-    std::fs::write(&token_file, "token-1\n").unwrap();
+    let store = GatewayServer::start(dir.path(), gateway.clone(), "token-1\n").await;
+    let (port, ca_file, token_file) = (store.port, store.ca_file.clone(), store.token_file.clone());
     let config = dir.path().join("prescale.toml");
     let source = |series: &str, tenant: &str, ca: bool| {
         let ca = if ca {
@@ -1307,8 +1340,6 @@ bearer_token_file = {token:?}
         stderr.contains("sources[0].url") && stderr.contains("clear text"),
         "{stderr}"
     );
-    stop.cancel();
-    tasks.close();
 }
 
 /// Two replicas pulling the same store answer alike: the same model and forecast, the same
@@ -1318,8 +1349,6 @@ bearer_token_file = {token:?}
 #[tokio::test]
 async fn two_replicas_over_one_store_forecast_and_plan_alike() {
     let dir = tempfile::tempdir().unwrap();
-    let ca = common::pki::Ca::new("store CA");
-    let ca_file = ca.write(dir.path(), "store-ca");
     let until = (now() - 120).div_euclid(60) * 60;
     let gateway = Arc::new(Mutex::new(Gateway {
         token: "t".into(),
@@ -1328,18 +1357,8 @@ async fn two_replicas_over_one_store_forecast_and_plan_alike() {
         shape: Some(daily_cycle),
         ..Gateway::default()
     }));
-    let stop = tokio_util::sync::CancellationToken::new();
-    let tasks = tokio_util::task::TaskTracker::new();
-    let port = common::pki::serve_fake_api_server(
-        dir.path(),
-        &ca,
-        gateway_app(gateway.clone()),
-        stop.clone(),
-        &tasks,
-    )
-    .await;
-    let token_file = dir.path().join("token");
-    std::fs::write(&token_file, "t").unwrap();
+    let store = GatewayServer::start(dir.path(), gateway.clone(), "t").await;
+    let (port, ca_file, token_file) = (store.port, store.ca_file.clone(), store.token_file.clone());
     let config = dir.path().join("prescale.toml");
     std::fs::write(
         &config,
@@ -1475,8 +1494,6 @@ shared_store = true
         .unwrap();
     assert_eq!(answer.status().as_u16(), 409);
     assert_eq!(samples(server, "shop_rps").await, stored[0]);
-    stop.cancel();
-    tasks.close();
 }
 
 /// A replica that starts among others over one store takes back what they remember, from the
@@ -1486,8 +1503,6 @@ shared_store = true
 #[tokio::test]
 async fn a_new_replica_takes_back_the_stabilization_window_and_headroom_from_the_store() {
     let dir = tempfile::tempdir().unwrap();
-    let ca = common::pki::Ca::new("store CA");
-    let ca_file = ca.write(dir.path(), "store-ca");
     let until = (now() - 60).div_euclid(60) * 60;
     let gateway = Arc::new(Mutex::new(Gateway {
         token: "t".into(),
@@ -1498,18 +1513,8 @@ async fn a_new_replica_takes_back_the_stabilization_window_and_headroom_from_the
         headroom: Some(1.7),
         ..Gateway::default()
     }));
-    let stop = tokio_util::sync::CancellationToken::new();
-    let tasks = tokio_util::task::TaskTracker::new();
-    let port = common::pki::serve_fake_api_server(
-        dir.path(),
-        &ca,
-        gateway_app(gateway.clone()),
-        stop.clone(),
-        &tasks,
-    )
-    .await;
-    let token_file = dir.path().join("token");
-    std::fs::write(&token_file, "t").unwrap();
+    let store = GatewayServer::start(dir.path(), gateway.clone(), "t").await;
+    let (port, ca_file, token_file) = (store.port, store.ca_file.clone(), store.token_file.clone());
     let config = dir.path().join("prescale.toml");
     std::fs::write(
         &config,
@@ -1574,8 +1579,6 @@ slo = 0.99
         &["took back the replicas' memory from the store"],
         Duration::from_secs(5),
     );
-    stop.cancel();
-    tasks.close();
 }
 
 /// Issue 21's whole loop on a real Prometheus holding two days of history (written as TSDB

@@ -314,11 +314,6 @@ impl SourceConfig {
         self.interval.unwrap_or(self.step)
     }
 
-    /// `{url}/api/v1/query_range` with the source's query and step.
-    fn query_range_url(&self, start: Timestamp, end: Timestamp) -> Result<reqwest::Url, String> {
-        self.url_for(&self.query, start, end, self.step.seconds())
-    }
-
     /// `{url}/api/v1/query_range` for `query`.
     fn url_for(
         &self,
@@ -339,7 +334,7 @@ impl SourceConfig {
     }
 
     /// Evaluates `query` (one series) over `start ..= end` every `step` seconds on this source's
-    /// store, with its credentials and tenant: the samples it answered.
+    /// store, with its credentials (read from their files now) and tenant: what it answered.
     pub async fn query_range(
         &self,
         client: &reqwest::Client,
@@ -347,7 +342,7 @@ impl SourceConfig {
         start: Timestamp,
         end: Timestamp,
         step: i64,
-    ) -> Result<Vec<Sample>, PullError> {
+    ) -> Result<Points, PullError> {
         let url = self
             .url_for(query, start, end, step.max(1))
             .map_err(PullError::Decode)?;
@@ -362,7 +357,7 @@ impl SourceConfig {
             .bytes()
             .await
             .map_err(|e| PullError::Unreachable(error_chain(&e.without_url())))?;
-        Ok(parse_answer(status, &body)?.samples)
+        parse_answer(status, &body)
     }
 }
 
@@ -717,8 +712,6 @@ impl Puller {
             return Ok(0);
         };
         let backfilling = newest.is_none() || end - start > 10 * step;
-        // Read once per poll: a rotated token is used from the next poll on.
-        let credentials = self.source.credentials().map_err(PullError::Credentials)?;
         let mut written = 0;
         let mut chunk_start = start;
         while chunk_start <= end {
@@ -726,22 +719,10 @@ impl Puller {
                 .backfill_remaining
                 .store(end - chunk_start + step, Ordering::Relaxed);
             let chunk_end = (chunk_start + (self.source.max_points_per_query - 1) * step).min(end);
-            let url = self
+            let points = self
                 .source
-                .query_range_url(chunk_start, chunk_end)
-                .map_err(PullError::Decode)?;
-            let response = self
-                .source
-                .authorize(client.get(url), credentials.as_ref())
-                .send()
-                .await
-                .map_err(|e| PullError::Unreachable(error_chain(&e.without_url())))?;
-            let status = response.status().as_u16();
-            let body = response
-                .bytes()
-                .await
-                .map_err(|e| PullError::Unreachable(error_chain(&e.without_url())))?;
-            let points = parse_answer(status, &body)?;
+                .query_range(client, &self.source.query, chunk_start, chunk_end, step)
+                .await?;
             self.status
                 .skipped
                 .fetch_add(points.skipped, Ordering::Relaxed);
@@ -905,7 +886,7 @@ mod tests {
             basic_auth: None,
             ca_file: None,
         };
-        let url = source.query_range_url(60, 120).unwrap();
+        let url = source.url_for(&source.query, 60, 120, 60).unwrap();
         assert_eq!(url.path(), "/prefix/api/v1/query_range");
         assert!(url.as_str().contains("step=60"), "{url}");
         assert!(
