@@ -56,6 +56,10 @@ pub fn router(state: AppState) -> Router {
         .merge(metrics::routes())
         .merge(health::routes())
         .merge(remote_write::routes())
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.ingest.shared_store,
+            refuse_local_writes,
+        ))
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
         .layer(axum::middleware::from_fn_with_state(
             state.auth.clone(),
@@ -63,4 +67,29 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(axum::middleware::from_fn(error::json_errors))
         .with_state(state)
+}
+
+/// With `[cluster] shared_store`, every write on the plain port (anything but `GET`/`HEAD`:
+/// pushes, remote_write, targets and series changed) answers `409`, after authentication: it
+/// would reach this replica alone, and the replicas sharing the store would drift apart.
+async fn refuse_local_writes(
+    axum::extract::State(shared_store): axum::extract::State<bool>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let read = matches!(
+        *request.method(),
+        axum::http::Method::GET | axum::http::Method::HEAD
+    );
+    if shared_store && !read {
+        return ApiError::Conflict(
+            "this replica is one of several that pull one store ([cluster] shared_store), and a \
+             write here would reach it alone: load goes to the store its [[sources]] pull from, \
+             targets to the configuration every replica reads"
+                .into(),
+        )
+        .into_response();
+    }
+    next.run(request).await
 }

@@ -51,7 +51,6 @@ async fn write(
 }
 
 async fn accept(state: &AppState, headers: &HeaderMap, body: Body) -> Result<(), ApiError> {
-    state.refuse_local_write("remote-write to the store the replicas' [[sources]] pull from")?;
     // The spec says `Content-Encoding: snappy`; a missing header is let through (the body is
     // snappy or it is a 400), any other coding is named in a 415.
     check_content_encoding(

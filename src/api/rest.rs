@@ -84,7 +84,6 @@ async fn accept_push(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<usize, ApiError> {
-    state.refuse_local_write("write the samples to the store its [[sources]] pull from")?;
     let key = series_key(series)?;
     check_content_encoding(
         headers,
@@ -327,7 +326,6 @@ async fn put_target(
     Path(name): Path<String>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Target>), ApiError> {
-    state.refuse_local_write("targets come from the configuration every replica reads")?;
     let mut json = serde_json::Deserializer::from_slice(&body);
     let target: Target = serde_path_to_error::deserialize(&mut json)
         .map_err(|e| ApiError::BadRequest(format!("invalid target: {}", describe_json_error(e))))?;
@@ -358,7 +356,6 @@ async fn delete_series(
     State(state): State<AppState>,
     Path(series): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    state.refuse_local_write("the series are the store's")?;
     let key = series_key(series)?;
     let engine = state.engine.clone();
     let lookup = key.clone();
@@ -384,7 +381,6 @@ async fn delete_target(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    state.refuse_local_write("targets come from the configuration every replica reads")?;
     let engine = state.engine.clone();
     let lookup = name.clone();
     if blocking(move || engine.delete_target(&lookup)).await? {

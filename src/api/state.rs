@@ -60,18 +60,6 @@ impl AppState {
         self
     }
 
-    /// `409` for a write that would reach this replica alone when it shares its store with
-    /// others (`[cluster] shared_store`); `advice` says where the write belongs.
-    pub fn refuse_local_write(&self, advice: &str) -> Result<(), ApiError> {
-        if self.ingest.shared_store {
-            return Err(ApiError::Conflict(format!(
-                "this replica is one of several that pull one store ([cluster] shared_store), \
-                 and a write here would reach it alone: {advice}"
-            )));
-        }
-        Ok(())
-    }
-
     /// The same state with `auth`'s access rules on the plain port.
     pub fn with_auth(mut self, auth: Arc<Auth>) -> AppState {
         self.auth = auth;
