@@ -29,7 +29,8 @@ use crate::api::cluster::{self, ClusterError, ClusterOptions, ClusterPorts};
 use crate::api::connections;
 use crate::api::{AppState, router};
 use crate::collect::Ingest;
-use crate::collect::prometheus_pull::{PullStatus, Puller};
+use crate::collect::prometheus_pull::{PullStatus, Puller, SourceConfig};
+use crate::collect::replica_memory::MemoryQuery;
 use crate::config::Config;
 use crate::engine::{Engine, EngineError, runner};
 use crate::monitor::Monitor;
@@ -361,90 +362,56 @@ async fn start_demo(
     Ok(())
 }
 
-/// The remote_write settings, and one pull task per `[[sources]]` entry.
 /// One target's memory to take back from the store its series is pulled from.
 struct MemoryJob {
-    engine: Arc<Engine>,
-    name: String,
-    source: crate::collect::prometheus_pull::SourceConfig,
-    window: i64,
-    step: i64,
-    slo: bool,
-    matchers: String,
+    query: MemoryQuery,
+    source: SourceConfig,
 }
 
 /// The targets of the config whose series a source pulls, each with that source.
-fn shared_memory_jobs(config: &Config, engine: &Arc<Engine>) -> Vec<MemoryJob> {
-    let matchers = config
-        .cluster
-        .memory_matchers
-        .as_deref()
-        .map(|m| format!(",{m}"))
-        .unwrap_or_default();
+fn shared_memory_jobs(config: &Config) -> Vec<MemoryJob> {
     config
         .targets
         .iter()
         .filter_map(|(name, target)| {
             let source = config.sources.iter().find(|s| s.series == target.series)?;
             Some(MemoryJob {
-                engine: engine.clone(),
-                name: name.clone(),
+                query: MemoryQuery {
+                    target: name.clone(),
+                    window: target.scale_down_stabilization.seconds(),
+                    step: config.engine.replan_interval.seconds(),
+                    slo: target.slo.is_some(),
+                    matchers: config.cluster.memory_matchers.clone(),
+                },
                 source: source.clone(),
-                window: target.scale_down_stabilization.seconds(),
-                step: config.engine.replan_interval.seconds(),
-                slo: target.slo.is_some(),
-                matchers: matchers.clone(),
             })
         })
         .collect()
 }
 
-/// Reads back, for every job at once, the replicas' planned load over the target's
-/// stabilization window (`max(prescale_target_planned_load{target=…})`, as the store scraped
-/// their `/metrics`) and, with `slo`, their newest headroom, and seeds the target's planner
-/// with them. A store that does not answer is logged: the replica starts as a fresh one would.
-async fn restore_shared_memory(jobs: Vec<MemoryJob>) {
+/// Reads back every job's memory at once ([`MemoryQuery::read_back`]) and seeds the target's
+/// planner with it. A store that does not answer is logged: the replica starts as a fresh one
+/// would.
+async fn restore_shared_memory(engine: Arc<Engine>, jobs: Vec<MemoryJob>) {
     let mut running = tokio::task::JoinSet::new();
-    for job in jobs {
+    for MemoryJob { query, source } in jobs {
+        let engine = engine.clone();
         running.spawn(async move {
-            let client = match job.source.client() {
-                Ok(client) => client,
-                Err(error) => {
-                    tracing::warn!(target_name = %job.name, %error, "cannot query the store for the replicas' memory");
-                    return;
-                }
-            };
-            let now = runner::system_now();
-            let label = job.name.replace('\\', "\\\\").replace('"', "\\\"");
-            let selector = format!("{{target=\"{label}\"{}}}", job.matchers);
-            let loads = job
-                .source
-                .query_range(
-                    &client,
-                    &format!("max(prescale_target_planned_load{selector})"),
-                    now - job.window,
-                    now,
-                    job.step,
-                )
-                .await;
-            let headroom = if job.slo {
-                job.source
-                    .query_range(&client, &format!("max(prescale_target_headroom{selector})"), now - 600, now, 60)
+            let memory = match source.client() {
+                Ok(client) => query
+                    .read_back(&source, &client, runner::system_now())
                     .await
-                    .map(|points| points.samples.last().map(|s| s.value))
-            } else {
-                Ok(None)
+                    .map_err(|e| e.to_string()),
+                Err(error) => Err(error),
             };
-            match (loads, headroom) {
-                (Ok(loads), Ok(headroom)) => {
-                    let recommendations: Vec<(i64, f64)> =
-                        loads.samples.iter().map(|s| (s.timestamp, s.value)).collect();
-                    let peak = recommendations.iter().map(|r| r.1).fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
-                    tracing::info!(target_name = %job.name, points = recommendations.len(), peak = ?peak, headroom = ?headroom, "took back the replicas' memory from the store");
-                    job.engine.seed_planner(&job.name, &recommendations, headroom);
+            match memory {
+                Ok(memory) => {
+                    let peak = memory.recommendations.iter().map(|r| r.1).reduce(f64::max);
+                    tracing::info!(target_name = %query.target, points = memory.recommendations.len(), peak = ?peak, headroom = ?memory.headroom, "took back the replicas' memory from the store");
+                    engine.seed_planner(&query.target, &memory.recommendations, memory.headroom);
                 }
-                (Err(error), _) | (_, Err(error)) => {
-                    tracing::warn!(target_name = %job.name, %error, "cannot read the replicas' memory from the store; starting afresh");
+                Err(error) => {
+                    tracing::warn!(target_name = %query.target, %error, "cannot read the replicas' memory from the store; starting afresh");
                 }
             }
         });
@@ -452,6 +419,7 @@ async fn restore_shared_memory(jobs: Vec<MemoryJob>) {
     while running.join_next().await.is_some() {}
 }
 
+/// The remote_write settings, and one pull task per `[[sources]]` entry.
 fn prometheus_ingest(
     config: &Config,
     state: &AppState,
@@ -485,11 +453,11 @@ fn prometheus_ingest(
     let restore = config
         .cluster
         .shared_store
-        .then(|| shared_memory_jobs(config, &state.engine));
-    let (tasks_inner, token_inner) = (tasks.clone(), token.clone());
+        .then(|| shared_memory_jobs(config));
+    let (engine, tasks_inner, token_inner) = (state.engine.clone(), tasks.clone(), token.clone());
     tasks.spawn(async move {
         if let Some(jobs) = restore {
-            restore_shared_memory(jobs).await;
+            restore_shared_memory(engine, jobs).await;
         }
         for puller in pullers {
             tasks_inner.spawn(puller.run(token_inner.clone()));

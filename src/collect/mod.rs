@@ -18,6 +18,7 @@ pub mod import;
 pub mod prometheus_pull;
 pub mod push;
 pub mod remote_write;
+pub mod replica_memory;
 
 use crate::series::Timestamp;
 

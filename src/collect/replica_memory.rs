@@ -1,0 +1,103 @@
+//! What the other replicas sharing one store remember, read back from it: the store scrapes
+//! every replica's `/metrics`, so it holds each target's planned load (the scale-down
+//! stabilization window's memory) and SLO mode's headroom. A replica that starts among others
+//! (`[cluster] shared_store`) reads them through the target's pull source — its URL,
+//! credentials and tenant — and seeds its planner with them (`engine::Engine::seed_planner`).
+
+use super::prometheus_pull::{PullError, SourceConfig};
+use crate::series::Timestamp;
+
+/// What to read back for one target.
+#[derive(Debug, Clone)]
+pub struct MemoryQuery {
+    pub target: String,
+    /// The target's scale-down stabilization window, in seconds.
+    pub window: i64,
+    /// The re-plan interval, in seconds: how often the replicas published.
+    pub step: i64,
+    /// Whether the target is in SLO mode (its headroom is read back too).
+    pub slo: bool,
+    /// Extra label matchers (`[cluster] memory_matchers`), without braces.
+    pub matchers: Option<String>,
+}
+
+/// What the replicas remembered of one target.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplicaMemory {
+    /// `(when, load)`: the highest planned load any replica published at each step of the
+    /// window.
+    pub recommendations: Vec<(Timestamp, f64)>,
+    /// The newest highest headroom they published (SLO mode only).
+    pub headroom: Option<f64>,
+}
+
+impl MemoryQuery {
+    /// The selector of the target's series: `{target="…"[,matchers]}`.
+    fn selector(&self) -> String {
+        let name = self.target.replace('\\', "\\\\").replace('"', "\\\"");
+        let extra = self
+            .matchers
+            .as_deref()
+            .map(|m| format!(",{m}"))
+            .unwrap_or_default();
+        format!("{{target=\"{name}\"{extra}}}")
+    }
+
+    /// Reads the memory back at `now` from `source`'s store with `client`.
+    pub async fn read_back(
+        &self,
+        source: &SourceConfig,
+        client: &reqwest::Client,
+        now: Timestamp,
+    ) -> Result<ReplicaMemory, PullError> {
+        let selector = self.selector();
+        let loads = source
+            .query_range(
+                client,
+                &format!("max(prescale_target_planned_load{selector})"),
+                now - self.window,
+                now,
+                self.step,
+            )
+            .await?;
+        let headroom = if self.slo {
+            let query = format!("max(prescale_target_headroom{selector})");
+            let recent = source
+                .query_range(client, &query, now - 600, now, 60)
+                .await?;
+            recent.samples.last().map(|s| s.value)
+        } else {
+            None
+        };
+        Ok(ReplicaMemory {
+            recommendations: loads
+                .samples
+                .iter()
+                .map(|s| (s.timestamp, s.value))
+                .collect(),
+            headroom,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_selector_names_the_target_and_the_matchers() {
+        let mut query = MemoryQuery {
+            target: r#"a"b\c"#.into(),
+            window: 300,
+            step: 15,
+            slo: false,
+            matchers: None,
+        };
+        assert_eq!(query.selector(), r#"{target="a\"b\\c"}"#);
+        query.matchers = Some(r#"namespace="prescale""#.into());
+        assert_eq!(
+            query.selector(),
+            r#"{target="a\"b\\c",namespace="prescale"}"#
+        );
+    }
+}
