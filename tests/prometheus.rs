@@ -1153,6 +1153,33 @@ impl GatewayServer {
     }
 }
 
+impl GatewayServer {
+    /// A `[[sources]]` entry pulling `series` through this store at 1-minute steps, polled
+    /// every second, with its token, `tenant`, and its CA when `with_ca`.
+    fn source(&self, series: &str, tenant: &str, backfill: &str, with_ca: bool) -> String {
+        let ca = if with_ca {
+            format!("ca_file = {:?}\n", self.ca_file.to_str().unwrap())
+        } else {
+            String::new()
+        };
+        format!(
+            r#"
+[[sources]]
+url = "https://127.0.0.1:{port}/prometheus"
+query = "sum(rate(http_requests_total[1m]))"
+series = "{series}"
+step = "1m"
+interval = "1s"
+backfill = "{backfill}"
+tenant = "{tenant}"
+bearer_token_file = {token:?}
+{ca}"#,
+            port = self.port,
+            token = self.token_file.to_str().unwrap()
+        )
+    }
+}
+
 impl Drop for GatewayServer {
     fn drop(&mut self) {
         self.stop.cancel();
@@ -1172,33 +1199,12 @@ async fn a_pull_source_reads_a_multi_tenant_store_with_a_token_and_a_private_ca(
         ..Gateway::default()
     }));
     let store = GatewayServer::start(dir.path(), gateway.clone(), "token-1\n").await;
-    let (port, ca_file, token_file) = (store.port, store.ca_file.clone(), store.token_file.clone());
+    let (port, token_file) = (store.port, store.token_file.clone());
     let config = dir.path().join("prescale.toml");
-    let source = |series: &str, tenant: &str, ca: bool| {
-        let ca = if ca {
-            format!("ca_file = {:?}\n", ca_file.to_str().unwrap())
-        } else {
-            String::new()
-        };
-        format!(
-            r#"
-[[sources]]
-url = "https://127.0.0.1:{port}/prometheus"
-query = "sum(rate(http_requests_total[1m]))"
-series = "{series}"
-step = "1m"
-interval = "1s"
-backfill = "1h"
-tenant = "{tenant}"
-bearer_token_file = {token:?}
-{ca}"#,
-            token = token_file.to_str().unwrap()
-        )
-    };
     let text = [
-        source("tenant_rps", "team-a", true),
-        source("other_tenant_rps", "team-b", true),
-        source("untrusted_rps", "team-a", false),
+        store.source("tenant_rps", "team-a", "1h", true),
+        store.source("other_tenant_rps", "team-b", "1h", true),
+        store.source("untrusted_rps", "team-a", "1h", false),
     ]
     .concat();
     std::fs::write(&config, &text).unwrap();
@@ -1358,22 +1364,12 @@ async fn two_replicas_over_one_store_forecast_and_plan_alike() {
         ..Gateway::default()
     }));
     let store = GatewayServer::start(dir.path(), gateway.clone(), "t").await;
-    let (port, ca_file, token_file) = (store.port, store.ca_file.clone(), store.token_file.clone());
     let config = dir.path().join("prescale.toml");
     std::fs::write(
         &config,
         format!(
             r#"
-[[sources]]
-url = "https://127.0.0.1:{port}/prometheus"
-query = "sum(rate(http_requests_total[1m]))"
-series = "shop_rps"
-step = "1m"
-backfill = "3d"
-tenant = "team-a"
-bearer_token_file = {token:?}
-ca_file = {ca:?}
-
+{source}
 [targets.shop]
 series = "shop_rps"
 capacity_per_replica = 25
@@ -1383,8 +1379,7 @@ lead_time = "3m"
 [cluster]
 shared_store = true
 "#,
-            token = token_file.to_str().unwrap(),
-            ca = ca_file.to_str().unwrap()
+            source = store.source("shop_rps", "team-a", "3d", true)
         ),
     )
     .unwrap();
@@ -1514,7 +1509,6 @@ async fn a_new_replica_takes_back_the_stabilization_window_and_headroom_from_the
         ..Gateway::default()
     }));
     let store = GatewayServer::start(dir.path(), gateway.clone(), "t").await;
-    let (port, ca_file, token_file) = (store.port, store.ca_file.clone(), store.token_file.clone());
     let config = dir.path().join("prescale.toml");
     std::fs::write(
         &config,
@@ -1524,16 +1518,7 @@ async fn a_new_replica_takes_back_the_stabilization_window_and_headroom_from_the
 shared_store = true
 memory_matchers = 'namespace="prescale"'
 
-[[sources]]
-url = "https://127.0.0.1:{port}/prometheus"
-query = "sum(rate(http_requests_total[1m]))"
-series = "shop_rps"
-step = "1m"
-backfill = "3d"
-tenant = "team-a"
-bearer_token_file = {token:?}
-ca_file = {ca:?}
-
+{source}
 [targets.shop]
 series = "shop_rps"
 capacity_per_replica = 25
@@ -1542,8 +1527,7 @@ lead_time = "3m"
 scale_down_stabilization = "10m"
 slo = 0.99
 "#,
-            token = token_file.to_str().unwrap(),
-            ca = ca_file.to_str().unwrap()
+            source = store.source("shop_rps", "team-a", "3d", true)
         ),
     )
     .unwrap();
