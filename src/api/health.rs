@@ -20,6 +20,7 @@ use axum::{Json, Router};
 use serde_json::{Value, json};
 
 use super::state::AppState;
+use crate::collect::prometheus_pull::PullStatus;
 use crate::engine::{PlanState, runner};
 
 /// The most targets or sources `/readyz` names; past that it counts the rest.
@@ -55,24 +56,17 @@ fn bounded(items: Vec<(String, Value)>) -> serde_json::Map<String, Value> {
 
 async fn readyz(State(state): State<AppState>, named: bool) -> (StatusCode, Json<Value>) {
     let now = runner::system_now();
-    let sources_down: Vec<(String, Value)> = state
-        .ingest
-        .pulls
-        .iter()
-        .filter_map(|pull| {
-            pull.down(now)
-                .map(|why| (pull.series.as_str().to_string(), json!(why)))
-        })
-        .collect();
-    let backfilling: Vec<(String, Value)> = state
-        .ingest
-        .pulls
-        .iter()
-        .filter_map(|pull| {
-            pull.backfilling(now)
-                .map(|why| (pull.series.as_str().to_string(), json!(why)))
-        })
-        .collect();
+    // `(series, why)` of every pull source `why` says something of.
+    let sources = |why: fn(&PullStatus, i64) -> Option<String>| -> Vec<(String, Value)> {
+        let pulls = state.ingest.pulls.iter();
+        pulls
+            .filter_map(|pull| {
+                why(pull, now).map(|why| (pull.series.as_str().to_string(), json!(why)))
+            })
+            .collect()
+    };
+    let sources_down = sources(PullStatus::down);
+    let backfilling = sources(PullStatus::backfilling);
     if !backfilling.is_empty() {
         let body = if named {
             json!({
