@@ -1364,6 +1364,10 @@ async fn two_replicas_over_one_store_forecast_and_plan_alike() {
         ..Gateway::default()
     }));
     let store = GatewayServer::start(dir.path(), gateway.clone(), "t").await;
+    // Writes need a token; the refusal comes after authentication.
+    const ADMIN: &str = "admin-token-0123456789";
+    let tokens = dir.path().join("tokens");
+    std::fs::write(&tokens, format!("{ADMIN} admin\n")).unwrap();
     let config = dir.path().join("prescale.toml");
     std::fs::write(
         &config,
@@ -1378,8 +1382,12 @@ lead_time = "3m"
 
 [cluster]
 shared_store = true
+
+[auth]
+tokens_file = {tokens:?}
 "#,
-            source = store.source("shop_rps", "team-a", "3d", true)
+            source = store.source("shop_rps", "team-a", "3d", true),
+            tokens = tokens.to_str().unwrap()
         ),
     )
     .unwrap();
@@ -1455,8 +1463,20 @@ shared_store = true
     let server = &replicas[0];
     let push = push_body(&[(until + 60, 1.0)]);
     let path = "/api/v1/series/shop_rps/samples";
+    let (status, body, _) = common::call(
+        server,
+        reqwest::Method::POST,
+        path,
+        None,
+        Some(push.clone()),
+    )
+    .await;
+    assert_eq!(
+        status, 401,
+        "without a token, authentication answers first: {body}"
+    );
     let (status, body, _) =
-        common::call(server, reqwest::Method::POST, path, None, Some(push)).await;
+        common::call(server, reqwest::Method::POST, path, Some(ADMIN), Some(push)).await;
     assert_eq!(status, 409, "{body}");
     assert!(
         body["error"].as_str().unwrap().contains("shared_store"),
@@ -1472,7 +1492,8 @@ shared_store = true
         (reqwest::Method::DELETE, "/api/v1/targets/shop", None),
         (reqwest::Method::DELETE, "/api/v1/series/shop_rps", None),
     ] {
-        let (status, answer, _) = common::call(server, method.clone(), path, None, body).await;
+        let (status, answer, _) =
+            common::call(server, method.clone(), path, Some(ADMIN), body).await;
         assert_eq!(status, 409, "{method} {path}: {answer}");
     }
     let write = request(vec![series(
@@ -1481,6 +1502,7 @@ shared_store = true
     )]);
     let answer = client()
         .post(server.url("/api/v1/write"))
+        .bearer_auth(ADMIN)
         .header("Content-Encoding", "snappy")
         .header("Content-Type", "application/x-protobuf")
         .body(write)
