@@ -353,10 +353,7 @@ impl SourceConfig {
             .await
             .map_err(|e| PullError::Unreachable(error_chain(&e.without_url())))?;
         let status = response.status().as_u16();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| PullError::Unreachable(error_chain(&e.without_url())))?;
+        let body = read_capped(response, MAX_ANSWER_BYTES).await?;
         parse_answer(status, &body)
     }
 }
@@ -776,6 +773,30 @@ impl Puller {
     }
 }
 
+/// The largest `query_range` answer read: 11,000 points of one series take well under 1 MB of
+/// JSON, so this only stops a store (or something posing as one) from filling the memory.
+pub const MAX_ANSWER_BYTES: usize = 32 * 1024 * 1024;
+
+/// The body of `response`, refused past `limit` bytes (announced or received).
+async fn read_capped(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, PullError> {
+    let too_large = || PullError::Decode(format!("the answer is larger than {limit} bytes"));
+    if response.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| PullError::Unreachable(error_chain(&e.without_url())))?
+    {
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 /// An error with its causes (reqwest's top-level message alone says little: "error sending
 /// request").
 fn error_chain(error: &dyn std::error::Error) -> String {
@@ -1074,5 +1095,49 @@ mod tests {
         status.newest.store(now - 3600, Ordering::Relaxed);
         status.successes.store(1, Ordering::Relaxed);
         assert_eq!(status.backfilling(now), None);
+    }
+
+    #[tokio::test]
+    async fn an_oversized_answer_is_refused_not_read_whole() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let app = axum::Router::new()
+            .route(
+                "/api/v1/query_range",
+                axum::routing::get(|| async { "x".repeat(4096) }),
+            )
+            // No Content-Length: streamed in chunks, counted as they come.
+            .route(
+                "/stream",
+                axum::routing::get(|| async {
+                    let chunks = (0..8).map(|_| Ok::<_, std::io::Error>(vec![b'x'; 512]));
+                    axum::body::Body::from_stream(tokio_stream::iter(chunks))
+                }),
+            );
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let mut source = source("");
+        source.url = format!("http://127.0.0.1:{port}");
+        let client = source.client().unwrap();
+        let url = source.url_for("up", 0, 60, 60).unwrap();
+        let response = client.get(url.clone()).send().await.unwrap();
+        let error = read_capped(response, 1024).await.unwrap_err().to_string();
+        assert!(error.contains("larger than 1024 bytes"), "{error}");
+        let streamed = client
+            .get(format!("http://127.0.0.1:{port}/stream"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(streamed.content_length(), None);
+        let error = read_capped(streamed, 1024).await.unwrap_err().to_string();
+        assert!(error.contains("larger than 1024 bytes"), "{error}");
+        // Below the cap the body is read as it is (and is no JSON: the usual error).
+        let error = source
+            .query_range(&client, "up", 0, 60, 60)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, PullError::Http { status: 200, .. }),
+            "{error}"
+        );
     }
 }
