@@ -542,3 +542,104 @@ async fn sample_reads_page_with_limit_and_next() {
     assert_eq!(status, 400, "{body}");
     assert!(body["error"].as_str().unwrap().contains("limit"), "{body}");
 }
+
+#[tokio::test]
+async fn forecast_answers_are_served_as_bytes_with_an_etag_until_the_model_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_file(
+        dir.path(),
+        &format!("refit_interval = \"2s\"\n{}", CONFIG.trim_start()),
+    );
+    let server = Server::start(&dir.path().join("data"), &["--config", &config]);
+    let samples = daily_samples(now() - 600, 3 * 1440);
+    for chunk in samples.chunks(1000) {
+        assert_eq!(
+            push(&server, "checkout_rps", push_body(chunk))
+                .await
+                .status(),
+            204
+        );
+    }
+    let path = "/api/v1/series/checkout_rps/forecast?horizon=1h";
+    wait_for_200(&server.url(path), Duration::from_secs(60)).await;
+    let fetch = |if_none_match: Option<String>| {
+        let request = client().get(server.url(path));
+        let request = match if_none_match {
+            Some(tag) => request.header("if-none-match", tag),
+            None => request,
+        };
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            let header = |name: &str| {
+                response
+                    .headers()
+                    .get(name)
+                    .map(|v| v.to_str().unwrap().to_string())
+            };
+            let (etag, cache) = (header("etag"), header("cache-control"));
+            (status, etag, cache, response.bytes().await.unwrap())
+        }
+    };
+    // Asked twice from one model: the same bytes and the same strong tag.
+    let (status, etag, cache, first) = fetch(None).await;
+    assert_eq!(status, 200);
+    let etag = etag.expect("an ETag");
+    assert!(etag.starts_with('"') && !etag.starts_with("W/"), "{etag}");
+    assert_eq!(cache.as_deref(), Some("no-cache"));
+    let body: Value = serde_json::from_slice(&first).unwrap();
+    assert_eq!(body["points"].as_array().unwrap().len(), 60);
+    let fitted_at = body["fitted_at"].clone();
+    // A client holding the tag gets 304 and no body (unless the model changed in between).
+    let (status, again, _, bytes) = fetch(Some(etag.clone())).await;
+    if again.as_deref() == Some(etag.as_str()) {
+        assert_eq!(status, 304);
+        assert!(bytes.is_empty());
+    }
+    // Another horizon is another answer.
+    let (status, other, _, _) = {
+        let response = client()
+            .get(server.url("/api/v1/series/checkout_rps/forecast?horizon=2h"))
+            .send()
+            .await
+            .unwrap();
+        let etag = response.headers().get("etag").cloned();
+        (response.status().as_u16(), etag, (), ())
+    };
+    assert_eq!(status, 200);
+    assert_ne!(other.unwrap().to_str().unwrap(), etag);
+
+    // New samples and a refit: a new model, a new answer, and the old tag no longer matches.
+    let newer: Vec<(i64, f64)> = daily_samples(now(), 10)
+        .into_iter()
+        .map(|(t, v)| (t, v * 3.0))
+        .filter(|(t, _)| *t > samples.last().unwrap().0)
+        .collect();
+    assert_eq!(
+        push(&server, "checkout_rps", push_body(&newer))
+            .await
+            .status(),
+        204
+    );
+    let started = std::time::Instant::now();
+    let mut etag = etag;
+    loop {
+        let (status, tag, _, bytes) = fetch(Some(etag.clone())).await;
+        if status == 200 {
+            // A new answer: from a new model, or (a minute went by) from the next step.
+            assert_ne!(tag.as_deref(), Some(etag.as_str()));
+            let body: Value = serde_json::from_slice(&bytes).unwrap();
+            if body["fitted_at"] != fitted_at {
+                break;
+            }
+            etag = tag.unwrap();
+        } else {
+            assert_eq!(status, 304);
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the answer never changed after a refit"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

@@ -20,6 +20,7 @@
 //! `Status` errors, OpenAPI, label selectors, the TLS port with front-proxy authentication, the
 //! in-cluster settings); it knows nothing of the engine and is served over [`provider`].
 //! [`connections`] serves both HTTP ports with bounds (connections, head and idle timeouts).
+//! [`rendered`] keeps answers rendered once (the forecast's) as bytes with an `ETag`.
 //! [`state`] and [`error`] hold what the handlers share; [`wire_errors`] gives the refusals hyper
 //! sends by itself (a request that does not parse) the same JSON shape. Dependencies point one way: this file
 //! assembles the modules, and none of them reaches back into it.
@@ -39,6 +40,7 @@ pub mod keda;
 pub mod metrics;
 pub mod provider;
 pub mod remote_write;
+pub mod rendered;
 pub mod rest;
 pub mod state;
 pub mod wire_errors;

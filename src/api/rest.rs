@@ -8,17 +8,20 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::http::StatusCode;
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 use super::error::{ApiError, blocking, check_content_encoding, clip, decode, read_body};
+use super::rendered::{Rendered, Versioned};
 use super::state::AppState;
 use crate::collect::CollectError;
 use crate::collect::push::{describe_json_error, parse_push};
 use crate::engine::{EngineError, PlanState, runner::system_now};
+use crate::live::ModelEntry;
 use crate::plan::{Clamp, MetricValue, Target};
-use crate::series::{SeriesKey, Span, format_timestamp, parse_timestamp};
+use crate::series::{SeriesKey, Span, Timestamp, format_timestamp, parse_timestamp};
 
 /// Largest push body: room for 100,000 samples even pretty-printed. A larger body is refused
 /// with `413` before it is read whole.
@@ -223,8 +226,9 @@ struct ForecastPointView {
 async fn forecast(
     State(state): State<AppState>,
     Path(series): Path<String>,
+    headers: HeaderMap,
     query: Result<Query<ForecastQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let key = series_key(series)?;
     let Query(query) = query.map_err(|e| ApiError::BadRequest(clip(&e.body_text())))?;
     let horizon: Span = query
@@ -238,6 +242,8 @@ async fn forecast(
             "horizon: {horizon} is longer than the maximum of 14d"
         )));
     }
+    let now = system_now();
+    let cache_key = (key.clone(), horizon.seconds());
     if let Some(entry) = state.engine.model(&key) {
         let step = entry.model.step().max(1);
         let points = (horizon.seconds() + step - 1) / step;
@@ -247,6 +253,10 @@ async fn forecast(
                  than the {MAX_FORECAST_POINTS} one answer may hold: ask for at most {}",
                 crate::series::span_text(MAX_FORECAST_POINTS * step)
             )));
+        }
+        let version = Versioned(entry.clone(), first_step(&entry, now));
+        if let Some(rendered) = state.forecasts.get(&cache_key, &version) {
+            return Ok(rendered.respond(&headers));
         }
     }
     let store = state.engine.store().clone();
@@ -259,14 +269,13 @@ async fn forecast(
             clip(key.as_str())
         )));
     }
-    let (entry, forecast) =
-        state
-            .engine
-            .forecast(&key, system_now(), horizon)
-            .map_err(|e| match e {
-                EngineError::NoModel { .. } => ApiError::Unavailable(e.to_string()),
-                other => ApiError::Internal(other.to_string()),
-            })?;
+    let (entry, forecast) = state
+        .engine
+        .forecast(&key, now, horizon)
+        .map_err(|e| match e {
+            EngineError::NoModel { .. } => ApiError::Unavailable(e.to_string()),
+            other => ApiError::Internal(other.to_string()),
+        })?;
     let band = |level: f64| forecast.quantile(level).unwrap_or(&forecast.yhat);
     let (lo95, lo80, hi80, hi95) = (band(0.025), band(0.1), band(0.9), band(0.975));
     let points: Vec<ForecastPointView> = (0..forecast.len())
@@ -279,17 +288,42 @@ async fn forecast(
             hi95: hi95[i],
         })
         .collect();
-    Ok(Json(serde_json::json!({
-        "series": key.as_str(),
-        "model": entry.name,
-        "fitted_at": format_timestamp(entry.fitted_at),
-        "fit_seconds": entry.fit_seconds,
-        "training_points": entry.training_points,
-        "origin": format_timestamp(entry.model.origin()),
-        "step_seconds": forecast.step,
-        "horizon": horizon.to_string(),
-        "points": points,
-    })))
+    let body = serde_json::to_vec(&ForecastView {
+        series: key.as_str(),
+        model: &entry.name,
+        fitted_at: format_timestamp(entry.fitted_at),
+        fit_seconds: entry.fit_seconds,
+        training_points: entry.training_points,
+        origin: format_timestamp(entry.model.origin()),
+        step_seconds: forecast.step,
+        horizon: horizon.to_string(),
+        points,
+    })
+    .map_err(|e| ApiError::Internal(format!("rendering the forecast: {e}")))?;
+    let rendered = Rendered::json(body);
+    let version = Versioned(entry.clone(), first_step(&entry, now));
+    state.forecasts.put(cache_key, version, rendered.clone());
+    Ok(rendered.respond(&headers))
+}
+
+/// The forecast answer.
+#[derive(Serialize)]
+struct ForecastView<'a> {
+    series: &'a str,
+    model: &'a str,
+    fitted_at: String,
+    fit_seconds: f64,
+    training_points: usize,
+    origin: String,
+    step_seconds: i64,
+    horizon: String,
+    points: Vec<ForecastPointView>,
+}
+
+/// The step of `entry`'s model a forecast asked for at `now` starts at (as the series' cycle
+/// windows it): with the model, what a forecast answer depends on.
+fn first_step(entry: &ModelEntry, now: Timestamp) -> i64 {
+    (now - entry.model.origin()).max(0) / entry.model.step().max(1)
 }
 
 /// `GET /api/v1/targets`

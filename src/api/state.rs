@@ -8,10 +8,13 @@ use tokio_util::task::TaskTracker;
 
 use super::auth::Auth;
 use super::error::ApiError;
+use super::rendered::{self, RenderCache, Versioned};
 use crate::collect::Ingest;
 use crate::collect::commit::Committer;
 use crate::engine::Engine;
+use crate::live::ModelEntry;
 use crate::monitor::Monitor;
+use crate::series::{SeriesKey, Timestamp};
 use crate::store::{Store, StoreError};
 
 /// What every handler shares.
@@ -26,7 +29,13 @@ pub struct AppState {
     pub monitor: Arc<Monitor>,
     /// Who may do what on the plain port.
     pub auth: Arc<Auth>,
+    /// Forecast answers per series and horizon (in seconds), as rendered from a model and a
+    /// first timestamp.
+    pub forecasts: Arc<ForecastAnswers>,
 }
+
+/// The forecast endpoint's rendered answers (see [`rendered`]).
+pub type ForecastAnswers = RenderCache<(SeriesKey, i64), Versioned<ModelEntry, Timestamp>>;
 
 /// Request counters shown by `/metrics`.
 #[derive(Debug, Default)]
@@ -50,6 +59,7 @@ impl AppState {
             counters: Arc::default(),
             ingest: Arc::default(),
             auth: Arc::new(Auth::open()),
+            forecasts: Arc::new(RenderCache::new(rendered::DEFAULT_BUDGET)),
         }
     }
 
