@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # HTTP benchmarks on loopback against the real release binary:
 #   1. the push path with durable acks (204 only after the flush), batches of 1,000 samples;
-#   2. external metrics reads (what the HPA controller does), requests/s and latency percentiles.
+#   2. external metrics reads (what the HPA controller does), requests/s and latency percentiles;
+#   3. forecast and external metric reads at 8 and 64 connections, each beside a static server
+#      (examples/static_bytes.rs) answering the same bytes, and the ratio (issue 19's yardstick).
 # Installs wrk (Debian) when missing. Prints the figures; nothing here is a pass/fail test.
+# With PIN=1 the server runs on CPU 0 and wrk on CPU 1 (both references alike).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,8 +15,12 @@ if ! command -v wrk >/dev/null 2>&1; then
     { apt-get update >/dev/null 2>&1 && apt-get install -y wrk >/dev/null; })
 fi
 cargo build --release --quiet
+cargo build --release --quiet --example static_bytes
 work=$(mktemp -d)
-trap 'kill $server 2>/dev/null || true; rm -rf "$work"' EXIT
+static_server=
+trap 'kill $server $static_server 2>/dev/null || true; rm -rf "$work"' EXIT
+server_cpu=() client_cpu=()
+if [ "${PIN:-0}" = 1 ]; then server_cpu=(taskset -c 0) client_cpu=(taskset -c 1); fi
 port=${PORT:-18080}
 cat > "$work/prescale.toml" <<TOML
 [targets.web]
@@ -22,7 +29,7 @@ capacity_per_replica = 20.0
 min_replicas = 2
 max_replicas = 50
 TOML
-target/release/prescale serve --config "$work/prescale.toml" --data-dir "$work/data" \
+"${server_cpu[@]}" target/release/prescale serve --config "$work/prescale.toml" --data-dir "$work/data" \
   --listen "127.0.0.1:$port" 2>"$work/server.log" &
 server=$!
 for _ in $(seq 100); do curl -sf "localhost:$port/healthz" >/dev/null && break; sleep 0.1; done
@@ -70,3 +77,26 @@ echo
 echo "== external metrics read (wrk -t2 -c32 -d10s) =="
 wrk -t2 -c32 -d10s --latency \
   "http://127.0.0.1:$port/apis/external.metrics.k8s.io/v1beta1/namespaces/default/web"
+
+# Requests/s of wrk against URL with C connections.
+rate() {
+  "${client_cpu[@]}" wrk -t1 -c"$2" -d8s "$1" | awk '/Requests\/sec/ {print $2}'
+}
+
+echo
+echo "== served bytes against a static server with the same bytes (wrk -t1, 8 s each) =="
+sport=$((port + 1))
+for endpoint in "forecast /api/v1/series/web_rps/forecast?horizon=1h" \
+  "external-metric /apis/external.metrics.k8s.io/v1beta1/namespaces/default/web"; do
+  set -- $endpoint
+  curl -sf "localhost:$port$2" > "$work/$1.json"
+  "${server_cpu[@]}" target/release/examples/static_bytes "$work/$1.json" "127.0.0.1:$sport" &
+  static_server=$!
+  for _ in $(seq 100); do curl -sf "localhost:$sport/" >/dev/null && break; sleep 0.1; done
+  for c in 8 64; do
+    ours=$(rate "http://127.0.0.1:$port$2" $c)
+    reference=$(rate "http://127.0.0.1:$sport/" $c)
+    python3 -c "print(f'{\"$1\":16} c={$c:<3} prescale {float(\"$ours\"):>9,.0f}/s  static {float(\"$reference\"):>9,.0f}/s  ratio {float(\"$ours\") / float(\"$reference\"):.2f}  ({$(wc -c < "$work/$1.json")} bytes)')"
+  done
+  kill $static_server; wait $static_server 2>/dev/null || true; static_server=
+done
