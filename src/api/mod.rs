@@ -52,16 +52,19 @@ pub use state::{ApiCounters, AppState};
 
 /// The whole service's router (the plain HTTP port).
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let routes = Router::new()
         .merge(rest::routes())
         .merge(k8s::routes(provider::Provider::new(&state)))
         .merge(metrics::routes())
         .merge(health::routes())
-        .merge(remote_write::routes())
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.ingest.shared_store,
-            refuse_local_writes,
-        ))
+        .merge(remote_write::routes());
+    // Only where it refuses something: each layer costs every request (docs/metrics.md).
+    let routes = if state.ingest.shared_store {
+        routes.route_layer(axum::middleware::from_fn(refuse_local_writes))
+    } else {
+        routes
+    };
+    routes
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
         .layer(axum::middleware::from_fn_with_state(
             state.auth.clone(),
@@ -75,7 +78,6 @@ pub fn router(state: AppState) -> Router {
 /// pushes, remote_write, targets and series changed) answers `409`, after authentication: it
 /// would reach this replica alone, and the replicas sharing the store would drift apart.
 async fn refuse_local_writes(
-    axum::extract::State(shared_store): axum::extract::State<bool>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
@@ -84,7 +86,7 @@ async fn refuse_local_writes(
         *request.method(),
         axum::http::Method::GET | axum::http::Method::HEAD
     );
-    if shared_store && !read {
+    if !read {
         return ApiError::Conflict(
             "this replica is one of several that pull one store ([cluster] shared_store), and a \
              write here would reach it alone: load goes to the store its [[sources]] pull from, \
