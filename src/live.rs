@@ -386,7 +386,7 @@ impl SeriesCycle {
         };
         let model = &entry.model;
         let step = model.step();
-        let skip = ((now - model.origin()).max(0) / step) as usize;
+        let skip = first_step(model, now);
         let steps = horizon.steps_ceil(step);
         if skip + steps > MAX_FORECAST_STEPS {
             return Err(NoForecast::TooOld);
@@ -402,6 +402,13 @@ impl SeriesCycle {
         };
         Ok(full.with_levels(&INTERVAL_LEVELS))
     }
+}
+
+/// The step of `model`'s forecast that a forecast asked for at `now` starts at: the one that
+/// contains `now`, or the model's first when `now` is before its origin. With the model, what a
+/// forecast answer ([`SeriesCycle::forecast`]) depends on.
+pub fn first_step(model: &FittedModel, now: Timestamp) -> usize {
+    ((now - model.origin()).max(0) / model.step().max(1)) as usize
 }
 
 /// Why a target has no plan.

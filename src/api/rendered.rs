@@ -71,12 +71,8 @@ impl Rendered {
             .into_response()
     }
 
-    pub fn len(&self) -> usize {
+    fn len(&self) -> usize {
         self.body.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.body.is_empty()
     }
 }
 
@@ -148,7 +144,8 @@ impl<K: Eq + Hash + Clone, V: PartialEq> RenderCache<K, V> {
     }
 
     /// Bodies kept, and their bytes.
-    pub fn usage(&self) -> (usize, usize) {
+    #[cfg(test)]
+    fn usage(&self) -> (usize, usize) {
         let inner = self.inner.lock().expect("render cache lock");
         (inner.entries.len(), inner.bytes)
     }

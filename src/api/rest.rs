@@ -19,9 +19,9 @@ use super::state::AppState;
 use crate::collect::CollectError;
 use crate::collect::push::{describe_json_error, parse_push};
 use crate::engine::{EngineError, PlanState, runner::system_now};
-use crate::live::ModelEntry;
+use crate::live::first_step;
 use crate::plan::{Clamp, MetricValue, Target};
-use crate::series::{SeriesKey, Span, Timestamp, format_timestamp, parse_timestamp};
+use crate::series::{SeriesKey, Span, format_timestamp, parse_timestamp};
 
 /// Largest push body: room for 100,000 samples even pretty-printed. A larger body is refused
 /// with `413` before it is read whole.
@@ -254,7 +254,7 @@ async fn forecast(
                 crate::series::span_text(MAX_FORECAST_POINTS * step)
             )));
         }
-        let version = Versioned(entry.clone(), first_step(&entry, now));
+        let version = Versioned(entry.clone(), first_step(&entry.model, now));
         if let Some(rendered) = state.forecasts.get(&cache_key, &version) {
             return Ok(rendered.respond(&headers));
         }
@@ -301,7 +301,7 @@ async fn forecast(
     })
     .map_err(|e| ApiError::Internal(format!("rendering the forecast: {e}")))?;
     let rendered = Rendered::json(body);
-    let version = Versioned(entry.clone(), first_step(&entry, now));
+    let version = Versioned(entry.clone(), first_step(&entry.model, now));
     state.forecasts.put(cache_key, version, rendered.clone());
     Ok(rendered.respond(&headers))
 }
@@ -318,12 +318,6 @@ struct ForecastView<'a> {
     step_seconds: i64,
     horizon: String,
     points: Vec<ForecastPointView>,
-}
-
-/// The step of `entry`'s model a forecast asked for at `now` starts at (as the series' cycle
-/// windows it): with the model, what a forecast answer depends on.
-fn first_step(entry: &ModelEntry, now: Timestamp) -> i64 {
-    (now - entry.model.origin()).max(0) / entry.model.step().max(1)
 }
 
 /// `GET /api/v1/targets`

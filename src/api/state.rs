@@ -14,7 +14,7 @@ use crate::collect::commit::Committer;
 use crate::engine::Engine;
 use crate::live::ModelEntry;
 use crate::monitor::Monitor;
-use crate::series::{SeriesKey, Timestamp};
+use crate::series::SeriesKey;
 use crate::store::{Store, StoreError};
 
 /// What every handler shares.
@@ -29,13 +29,13 @@ pub struct AppState {
     pub monitor: Arc<Monitor>,
     /// Who may do what on the plain port.
     pub auth: Arc<Auth>,
-    /// Forecast answers per series and horizon (in seconds), as rendered from a model and a
-    /// first timestamp.
+    /// Forecast answers per series and horizon (in seconds), as rendered from a model and the
+    /// step they start at ([`crate::live::first_step`]).
     pub forecasts: Arc<ForecastAnswers>,
 }
 
 /// The forecast endpoint's rendered answers (see [`rendered`]).
-pub type ForecastAnswers = RenderCache<(SeriesKey, i64), Versioned<ModelEntry, Timestamp>>;
+pub type ForecastAnswers = RenderCache<(SeriesKey, i64), Versioned<ModelEntry, usize>>;
 
 /// Request counters shown by `/metrics`.
 #[derive(Debug, Default)]
