@@ -16,6 +16,7 @@ if ! command -v wrk >/dev/null 2>&1; then
 fi
 cargo build --release --quiet
 cargo build --release --quiet --example static_bytes
+bin=${CARGO_TARGET_DIR:-target}/release
 work=$(mktemp -d)
 static_server=
 trap 'kill $server $static_server 2>/dev/null || true; rm -rf "$work"' EXIT
@@ -29,7 +30,7 @@ capacity_per_replica = 20.0
 min_replicas = 2
 max_replicas = 50
 TOML
-"${server_cpu[@]}" target/release/prescale serve --config "$work/prescale.toml" --data-dir "$work/data" \
+"${server_cpu[@]}" "$bin/prescale" serve --config "$work/prescale.toml" --data-dir "$work/data" \
   --listen "127.0.0.1:$port" 2>"$work/server.log" &
 server=$!
 for _ in $(seq 100); do curl -sf "localhost:$port/healthz" >/dev/null && break; sleep 0.1; done
@@ -90,7 +91,7 @@ for endpoint in "forecast /api/v1/series/web_rps/forecast?horizon=1h" \
   "external-metric /apis/external.metrics.k8s.io/v1beta1/namespaces/default/web"; do
   set -- $endpoint
   curl -sf "localhost:$port$2" > "$work/$1.json"
-  "${server_cpu[@]}" target/release/examples/static_bytes "$work/$1.json" "127.0.0.1:$sport" &
+  "${server_cpu[@]}" "$bin/examples/static_bytes" "$work/$1.json" "127.0.0.1:$sport" &
   static_server=$!
   for _ in $(seq 100); do curl -sf "localhost:$sport/" >/dev/null && break; sleep 0.1; done
   for c in 8 64; do

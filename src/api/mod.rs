@@ -28,7 +28,7 @@
 //! Handlers only read the engine's caches (and append to the store): no handler fits a model.
 //! Errors are JSON `{"error": "..."}` with a 4xx status naming what was wrong (Kubernetes
 //! paths answer with a Kubernetes `Status` object instead, as clients of that API expect);
-//! [`error::json_errors`] gives axum's own refusals the same shape.
+//! [`error::JsonErrorsLayer`] gives axum's own refusals the same shape.
 
 pub mod auth;
 pub mod cluster;
@@ -74,9 +74,7 @@ pub fn router(state: AppState) -> Router {
     } else {
         routes
     };
-    routes
-        .layer(axum::middleware::from_fn(error::json_errors))
-        .with_state(state)
+    routes.layer(error::JsonErrorsLayer).with_state(state)
 }
 
 /// With `[cluster] shared_store`, every write on the plain port (anything but `GET`/`HEAD`:

@@ -33,10 +33,13 @@ pub mod secure;
 pub mod selector;
 pub mod status;
 
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
 use axum::Router;
 use axum::extract::Request;
 use axum::http::{HeaderMap, header};
-use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
@@ -62,26 +65,86 @@ where
             }),
         )
         .merge(openapi::routes())
-        .layer(middleware::from_fn(negotiate))
+        .layer(NegotiateLayer)
 }
 
-/// Answers `406` when the `Accept` header allows no plain JSON (see the module doc).
-async fn negotiate(request: Request, next: Next) -> Response {
-    if accepts_plain_json(request.headers()) {
-        return next.run(request).await;
+/// Answers `406` when the `Accept` header allows no plain JSON (see the module doc); every other
+/// request goes on unchanged.
+///
+/// A hand-written tower layer rather than `axum::middleware::from_fn`, which boxes the rest of
+/// the router and its future on every request: here a request that is served costs the check
+/// of its `Accept` header alone (no allocation), and only a refusal builds anything.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NegotiateLayer;
+
+impl<S> tower::Layer<S> for NegotiateLayer {
+    type Service = Negotiate<S>;
+
+    fn layer(&self, inner: S) -> Negotiate<S> {
+        Negotiate { inner }
     }
-    let accept = request
-        .headers()
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
-    tracing::debug!(%accept, path = %request.uri().path(), "not acceptable: answering 406");
-    Status::not_acceptable(format!(
-        "only application/json is served (legacy discovery and external metrics); none of \
-         {accept:?} is acceptable"
-    ))
-    .into_response()
+}
+
+/// The service of [`NegotiateLayer`].
+#[derive(Debug, Clone)]
+pub struct Negotiate<S> {
+    inner: S,
+}
+
+impl<S> tower::Service<Request> for Negotiate<S>
+where
+    S: tower::Service<Request, Response = Response, Error = Infallible>,
+    S::Future: Unpin,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Negotiated<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        if accepts_plain_json(request.headers()) {
+            return Negotiated::Served(self.inner.call(request));
+        }
+        let accept = request
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        tracing::debug!(%accept, path = %request.uri().path(), "not acceptable: answering 406");
+        Negotiated::Refused(Some(
+            Status::not_acceptable(format!(
+                "only application/json is served (legacy discovery and external metrics); \
+                 none of {accept:?} is acceptable"
+            ))
+            .into_response(),
+        ))
+    }
+}
+
+/// The future of [`Negotiate`]: the inner service's answer, or the `406`.
+pub enum Negotiated<F> {
+    Served(F),
+    Refused(Option<Response>),
+}
+
+impl<F> Future for Negotiated<F>
+where
+    F: Future<Output = Result<Response, Infallible>> + Unpin,
+{
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.get_mut() {
+            Negotiated::Served(future) => Pin::new(future).poll(cx),
+            Negotiated::Refused(response) => Poll::Ready(Ok(response
+                .take()
+                .expect("Negotiated polled after it completed"))),
+        }
+    }
 }
 
 /// True when the `Accept` header is absent or has a range that plain `application/json`
@@ -100,16 +163,25 @@ pub fn accepts_plain_json(headers: &HeaderMap) -> bool {
     }
     ranges.any(|range| {
         let mut parts = range.split(';').map(str::trim);
-        let media = parts.next().unwrap_or("").to_ascii_lowercase();
-        if !matches!(media.as_str(), "application/json" | "application/*" | "*/*") {
+        let media = parts.next().unwrap_or("");
+        if !["application/json", "application/*", "*/*"]
+            .iter()
+            .any(|served| media.eq_ignore_ascii_case(served))
+        {
             return false;
         }
         parts.all(|param| {
             let (name, value) = param.split_once('=').unwrap_or((param, ""));
-            match name.trim().to_ascii_lowercase().as_str() {
-                "as" | "g" | "v" => false,
-                "q" => value.trim().parse::<f64>().map_or(true, |q| q > 0.0),
-                _ => true,
+            let name = name.trim();
+            if ["as", "g", "v"]
+                .iter()
+                .any(|conversion| name.eq_ignore_ascii_case(conversion))
+            {
+                false
+            } else if name.eq_ignore_ascii_case("q") {
+                value.trim().parse::<f64>().map_or(true, |q| q > 0.0)
+            } else {
+                true
             }
         })
     })
