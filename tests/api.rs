@@ -643,3 +643,119 @@ async fn forecast_answers_are_served_as_bytes_with_an_etag_until_the_model_chang
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// `prescale_external_metric_reads_total`, from `/metrics`.
+async fn external_metric_reads(server: &Server) -> u64 {
+    let text = common::get_text(server.url("/metrics")).await;
+    text.lines()
+        .find_map(|line| line.strip_prefix("prescale_external_metric_reads_total "))
+        .and_then(|value| value.trim().parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("no external metric reads in {text}")) as u64
+}
+
+#[tokio::test]
+async fn external_metric_answers_are_served_as_bytes_with_an_etag_until_the_plan_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_file(dir.path(), CONFIG);
+    let server = Server::start(&dir.path().join("data"), &["--config", &config]);
+    let samples = daily_samples(now() - 60, 3 * 1440);
+    for chunk in samples.chunks(1000) {
+        let response = push(&server, "checkout_rps", push_body(chunk)).await;
+        assert_eq!(response.status(), 204);
+    }
+    wait_for_200(
+        &server.url("/api/v1/targets/checkout/plan"),
+        Duration::from_secs(60),
+    )
+    .await;
+    let path = "/apis/external.metrics.k8s.io/v1beta1/namespaces/default/checkout";
+    let fetch = |if_none_match: Option<String>| {
+        let request = client().get(server.url(path));
+        let request = match if_none_match {
+            Some(tag) => request.header("if-none-match", tag),
+            None => request,
+        };
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            let etag = response
+                .headers()
+                .get("etag")
+                .map(|v| v.to_str().unwrap().to_string());
+            let cache = response.headers().get("cache-control").cloned();
+            assert_eq!(cache.unwrap(), "no-cache");
+            (status, etag, response.bytes().await.unwrap())
+        }
+    };
+    let item = |bytes: &[u8]| serde_json::from_slice::<Value>(bytes).unwrap()["items"][0].clone();
+
+    // Within one second (and one plan) the answer is the same bytes with the same strong tag, and
+    // a client holding the tag gets 304 with no body; every read is counted either way.
+    let reads = external_metric_reads(&server).await;
+    let mut asked = 0;
+    let (mut same, mut not_modified) = (false, false);
+    let started = std::time::Instant::now();
+    while !(same && not_modified) {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "never served again"
+        );
+        let (status, etag, first) = fetch(None).await;
+        let (again, tag, second) = fetch(None).await;
+        let (revalidated, _, empty) = fetch(etag.clone()).await;
+        asked += 3;
+        assert_eq!((status, again), (200, 200));
+        let etag = etag.expect("an ETag");
+        assert!(etag.starts_with('"') && !etag.starts_with("W/"), "{etag}");
+        if item(&first)["timestamp"] == item(&second)["timestamp"] {
+            assert_eq!(first, second);
+            assert_eq!(tag.as_deref(), Some(etag.as_str()));
+            same = true;
+        } else {
+            assert_ne!(tag.as_deref(), Some(etag.as_str()));
+        }
+        if revalidated == 304 {
+            assert!(empty.is_empty());
+            not_modified = true;
+        } else {
+            assert_eq!(revalidated, 200);
+            assert_ne!(item(&empty)["timestamp"], item(&first)["timestamp"]);
+        }
+    }
+    assert_eq!(external_metric_reads(&server).await - reads, asked);
+
+    // The timestamp stays the time of the answer: a second later, a new one and a new tag.
+    let (_, etag, first) = fetch(None).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (status, later_tag, later) = fetch(etag.clone()).await;
+    assert_eq!(status, 200);
+    assert_ne!(later_tag, etag);
+    assert!(item(&later)["timestamp"].as_str() > item(&first)["timestamp"].as_str());
+
+    // A new definition is a new plan: its value is served as soon as it is planned.
+    let value: u64 = item(&later)["value"].as_str().unwrap().parse().unwrap();
+    let pinned = value + 1;
+    let body = json!({"series": "checkout_rps", "capacity_per_replica": 20,
+                      "min_replicas": pinned, "max_replicas": pinned});
+    let response = client()
+        .put(server.url("/api/v1/targets/checkout"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let started = std::time::Instant::now();
+    loop {
+        let (status, _, bytes) = fetch(None).await;
+        assert_eq!(status, 200);
+        let value = item(&bytes)["value"].as_str().map(str::parse::<u64>);
+        if value == Some(Ok(pinned)) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the answer never showed the new plan"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -20,7 +20,8 @@
 //! `Status` errors, OpenAPI, label selectors, the TLS port with front-proxy authentication, the
 //! in-cluster settings); it knows nothing of the engine and is served over [`provider`].
 //! [`connections`] serves both HTTP ports with bounds (connections, head and idle timeouts).
-//! [`rendered`] keeps answers rendered once (the forecast's) as bytes with an `ETag`.
+//! [`rendered`] keeps answers rendered once (the forecast's, the external metric's) as bytes
+//! with an `ETag`.
 //! [`state`] and [`error`] hold what the handlers share; [`wire_errors`] gives the refusals hyper
 //! sends by itself (a request that does not parse) the same JSON shape. Dependencies point one way: this file
 //! assembles the modules, and none of them reaches back into it.

@@ -12,6 +12,10 @@
 //! the newest fresh observation) is served instead, logged with the reason there
 //! is no plan and counted (`prescale_external_metric_fallbacks_total`; every read counts in
 //! `prescale_external_metric_reads_total`).
+//!
+//! A planned metric's answer is versioned by its target, its plan and the current second
+//! ([`AnswerVersion`]), so that the Kubernetes kit serves it again as rendered bytes while none
+//! of them changes; a fallback value has no version and is computed on every read.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -22,6 +26,7 @@ use super::k8s::external::{
 };
 use super::k8s::selector::Selector;
 use super::k8s::status::Status;
+use super::rendered::Versioned;
 use super::state::{ApiCounters, AppState};
 use crate::engine::runner::system_now;
 use crate::engine::{Engine, PlanState};
@@ -131,9 +136,32 @@ impl Provider {
     }
 }
 
+/// What an external metric's answer is computed from: the target (its labels and
+/// `metric_value`), its plan, and the second the answer is stamped with. Compared by identity:
+/// the engine swaps in a new `Arc` for every change.
+pub type AnswerVersion = Versioned<Target, Versioned<PlanState, i64>>;
+
 impl ExternalMetricsProvider for Provider {
+    type Version = AnswerVersion;
+
     fn list_all_external_metrics(&self) -> Vec<String> {
         self.metrics()
+    }
+
+    /// Only a planned metric: a fallback value reads the store, and is computed every time.
+    fn version(&self, metric: &str) -> Option<AnswerVersion> {
+        let target = self.engine.target(metric)?;
+        let plan = self.engine.plan_state(metric)?;
+        if !matches!(*plan, PlanState::Planned { .. }) {
+            return None;
+        }
+        Some(Versioned(target, Versioned(plan, system_now())))
+    }
+
+    fn served_again(&self, _metric: &str) {
+        self.counters
+            .external_metric_reads
+            .fetch_add(1, Ordering::Relaxed);
     }
 
     async fn get_external_metric(

@@ -18,18 +18,28 @@
 //! The trait follows kubernetes-sigs/custom-metrics-apiserver's `ExternalMetricsProvider`
 //! (`ListAllExternalMetrics`, `GetExternalMetric`), so the split is the one Kubernetes metrics
 //! adapters know.
+//!
+//! An answer is rendered once per metric, query string and provider *version*
+//! ([`ExternalMetricsProvider::version`]: what the value, labels and timestamp come from) and
+//! served as bytes with a strong `ETag` while the version holds ([`crate::api::rendered`], as
+//! the forecast is): the HPA polls each metric every 15 s per autoscaler, and the answer only
+//! changes with a new plan or a new second. A version that changed while the answer was computed
+//! keeps nothing, so kept bytes never claim a version they were not computed at.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, Uri};
+use axum::response::Response;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
 use super::selector::Selector;
 use super::status::Status;
+use crate::api::rendered::{RenderCache, Rendered};
 use crate::plan::check_namespace;
 use crate::series::format_timestamp;
 
@@ -50,8 +60,21 @@ pub struct ExternalMetricValue {
 
 /// What the external metrics API serves.
 pub trait ExternalMetricsProvider: Clone + Send + Sync + 'static {
+    /// What an answer is computed from (see [`ExternalMetricsProvider::version`]).
+    type Version: PartialEq + Send + Sync + 'static;
+
     /// The metric names, one discovery resource each.
     fn list_all_external_metrics(&self) -> Vec<String>;
+
+    /// What `metric`'s answers are computed from now, when they can be served again as
+    /// rendered: two equal versions promise the same answer (value, label set and timestamp) for
+    /// the same selector, so the version must change when any of them would (the timestamp's
+    /// second included). `None` when the answer must be computed every time.
+    fn version(&self, metric: &str) -> Option<Self::Version>;
+
+    /// Counts a read of `metric` answered with what was rendered before (at an unchanged
+    /// version), as a call of [`ExternalMetricsProvider::get_external_metric`] would.
+    fn served_again(&self, metric: &str);
 
     /// The value of `metric` for `selector`, asked from `namespace` (a valid namespace name);
     /// a metric it does not serve is a `Status` ([`metric_not_found`],
@@ -91,12 +114,37 @@ pub fn no_matching_series(
     .about(GROUP, metric, metric)
 }
 
+/// Bytes all kept answers may take together: ~5,000 answers of ~200 bytes.
+const ANSWERS_BUDGET: usize = 1024 * 1024;
+
+/// The longest query string whose answers are kept (the key is not counted in the budget).
+const MAX_KEPT_QUERY: usize = 256;
+
+/// Rendered answers per metric and query string, each kept for one provider version.
+type Answers<V> = RenderCache<(String, String), V>;
+
+/// The provider and its rendered answers.
+struct Served<P: ExternalMetricsProvider> {
+    provider: P,
+    answers: Answers<P::Version>,
+}
+
 /// The discovery documents and the metric path, over `provider`.
 pub fn routes<S, P>(provider: P) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
     P: ExternalMetricsProvider,
 {
+    let served = Arc::new(Served {
+        provider: provider.clone(),
+        answers: RenderCache::new(ANSWERS_BUDGET),
+    });
+    let metric = Router::new()
+        .route(
+            "/apis/external.metrics.k8s.io/v1beta1/namespaces/{namespace}/{metric}",
+            get(external_metric::<P>),
+        )
+        .with_state(served);
     Router::new()
         .route("/apis", get(api_group_list))
         .route("/apis/external.metrics.k8s.io", get(api_group))
@@ -104,11 +152,8 @@ where
             "/apis/external.metrics.k8s.io/v1beta1",
             get(api_resource_list::<P>),
         )
-        .route(
-            "/apis/external.metrics.k8s.io/v1beta1/namespaces/{namespace}/{metric}",
-            get(external_metric::<P>),
-        )
         .with_state(provider)
+        .merge(metric)
 }
 
 fn group_document() -> Value {
@@ -158,25 +203,43 @@ async fn api_resource_list<P: ExternalMetricsProvider>(State(provider): State<P>
 }
 
 async fn external_metric<P: ExternalMetricsProvider>(
-    State(provider): State<P>,
+    State(served): State<Arc<Served<P>>>,
     Path((namespace, metric)): Path<(String, String)>,
-    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+    uri: Uri,
+    headers: HeaderMap,
 ) -> Result<Response, Status> {
     let about = |status: Status| status.about(GROUP, &metric, &metric);
     check_namespace(&namespace)
         .map_err(|why| about(Status::not_found(format!("namespace not found: {why}"))))?;
-    let Query(params) = query.map_err(|rejection| {
-        about(Status::bad_request(format!(
-            "invalid query: {}",
-            crate::series::clip(&rejection.to_string())
-        )))
-    })?;
+    let provider = &served.provider;
+    let query = uri.query().unwrap_or("");
+    // Taken before the answer is computed: see the module doc.
+    let version = (query.len() <= MAX_KEPT_QUERY)
+        .then(|| provider.version(&metric))
+        .flatten();
+    let key = (metric, query.to_string());
+    if let Some(version) = &version
+        && let Some(rendered) = served.answers.get(&key, version)
+    {
+        provider.served_again(&key.0);
+        return Ok(rendered.respond(&headers));
+    }
+    let (metric, _) = &key;
+    let about = |status: Status| status.about(GROUP, metric, metric);
+    let Query(params) = Query::<HashMap<String, String>>::try_from_uri(&uri).map_err(
+        |rejection: QueryRejection| {
+            about(Status::bad_request(format!(
+                "invalid query: {}",
+                crate::series::clip(&rejection.to_string())
+            )))
+        },
+    )?;
     let selector = Selector::parse(params.get("labelSelector").map_or("", String::as_str))
         .map_err(|why| about(Status::bad_request(format!("invalid labelSelector: {why}"))))?;
     let value = provider
-        .get_external_metric(&namespace, &metric, &selector)
+        .get_external_metric(&namespace, metric, &selector)
         .await?;
-    Ok(Json(json!({
+    let body = serde_json::to_vec(&json!({
         "kind": "ExternalMetricValueList",
         "apiVersion": GROUP_VERSION,
         "metadata": {},
@@ -187,7 +250,20 @@ async fn external_metric<P: ExternalMetricsProvider>(
             "value": quantity(value.value),
         }],
     }))
-    .into_response())
+    .map_err(|e| {
+        Status::new(
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalError",
+            format!("rendering the answer: {e}"),
+        )
+    })?;
+    let rendered = Rendered::json(body);
+    if let Some(version) = version
+        && provider.version(metric).as_ref() == Some(&version)
+    {
+        served.answers.put(key, version, rendered.clone());
+    }
+    Ok(rendered.respond(&headers))
 }
 
 /// A Kubernetes quantity string: integers as such (`12`), other values in milli-units rounded to
