@@ -13,9 +13,16 @@
 //!   kernel's queue until one closes (as Go's `LimitListener`).
 //!
 //! hyper measures its header-read timeout from the moment it starts waiting for a head, which on
-//! a keep-alive connection is also the idle time between requests. So its timer is given
-//! [`HeadTimer`], which waits for the head's first byte (seen by [`Watched`], the connection
-//! wrapper) and only then allows the head [`HEADER_TIMEOUT`]; before it, the idle timeout runs.
+//! a keep-alive connection is also the idle time between requests. So hyper's timer is given
+//! [`HeadTimer`], which only marks when a head is awaited; [`Watched`], the connection wrapper,
+//! notes the head's first byte and only then allows the head [`HEADER_TIMEOUT`]; before it, the
+//! idle timeout runs.
+//!
+//! Both deadlines cost little per request: a read or write that makes progress only records the
+//! time, and each connection has one timer, polled only when a read or write would wait and
+//! moved only when it fires early (there was progress since) or a head's deadline comes first.
+//! The requests carry their connection's address as `ConnectInfo` only on a port that asks for
+//! it ([`serve_with_connect_info`]).
 //!
 //! When the token is cancelled, the accept loop stops and every connection finishes the request
 //! in flight and closes (idle ones at once).
@@ -28,7 +35,8 @@
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -74,15 +82,46 @@ impl Default for ConnectionSettings {
 }
 
 /// Serves `router` on the connections `listener` accepts, within `settings`, until `token` is
-/// cancelled; the connections run on `tasks`. Each request carries its connection's address
-/// as [`ConnectInfo`]`<L::Addr>`. `what` names the port in logs.
+/// cancelled; the connections run on `tasks`. `what` names the port in logs. The requests do
+/// not carry their connection's address (see [`serve_with_connect_info`]).
 pub async fn serve<L>(
+    listener: L,
+    router: Router,
+    settings: ConnectionSettings,
+    what: &'static str,
+    token: CancellationToken,
+    tasks: TaskTracker,
+) where
+    L: axum::serve::Listener,
+    L::Addr: Clone + Send + Sync + 'static,
+{
+    serve_addressed(listener, router, settings, what, token, tasks, false).await;
+}
+
+/// [`serve`], each request carrying its connection's address as [`ConnectInfo`]`<L::Addr>`
+/// (an extension inserted into every request, so only for routers that read it).
+pub async fn serve_with_connect_info<L>(
+    listener: L,
+    router: Router,
+    settings: ConnectionSettings,
+    what: &'static str,
+    token: CancellationToken,
+    tasks: TaskTracker,
+) where
+    L: axum::serve::Listener,
+    L::Addr: Clone + Send + Sync + 'static,
+{
+    serve_addressed(listener, router, settings, what, token, tasks, true).await;
+}
+
+async fn serve_addressed<L>(
     mut listener: L,
     router: Router,
     settings: ConnectionSettings,
     what: &'static str,
     token: CancellationToken,
     tasks: TaskTracker,
+    connect_info: bool,
 ) where
     L: axum::serve::Listener,
     L::Addr: Clone + Send + Sync + 'static,
@@ -99,6 +138,7 @@ pub async fn serve<L>(
         };
         let router = router.clone();
         let token = token.clone();
+        let address = connect_info.then_some(address);
         tasks.spawn(async move {
             serve_connection(io, address, router, settings, token).await;
             drop(permit);
@@ -131,7 +171,7 @@ async fn slot(
 
 async fn serve_connection<I, A>(
     io: I,
-    address: A,
+    address: Option<A>,
     router: Router,
     settings: ConnectionSettings,
     token: CancellationToken,
@@ -139,21 +179,20 @@ async fn serve_connection<I, A>(
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     A: Clone + Send + Sync + 'static,
 {
-    let activity = Arc::new(Activity::default());
+    let activity = Arc::new(Activity::new());
     let io = TokioIo::new(Watched::new(io, activity.clone(), settings.idle_timeout));
     let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
         let mut request = request.map(Body::new);
-        request
-            .extensions_mut()
-            .insert(ConnectInfo(address.clone()));
+        if let Some(address) = &address {
+            request
+                .extensions_mut()
+                .insert(ConnectInfo(address.clone()));
+        }
         router.clone().oneshot(request)
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
-        .timer(HeadTimer {
-            activity,
-            idle_timeout: settings.idle_timeout,
-        })
+        .timer(HeadTimer { activity })
         .header_read_timeout(HEADER_TIMEOUT);
     let connection = builder.serve_connection(io, service);
     tokio::pin!(connection);
@@ -169,42 +208,69 @@ async fn serve_connection<I, A>(
     }
 }
 
-/// What the connection wrapper tells the head timer: when the head being waited for got its
-/// first byte.
-#[derive(Debug, Default)]
+/// What the head timer and the connection wrapper share: whether hyper is waiting for a
+/// request head and, if so, when its first byte arrived. One atomic word, so that the wrapper's
+/// check on every read is a load.
+#[derive(Debug)]
 struct Activity {
-    /// `None` from the moment hyper starts waiting for a head until a byte arrives.
-    first_byte: Mutex<Option<Instant>>,
+    /// The clock [`Activity::head`] counts from: the connection's start.
+    base: Instant,
+    /// [`NOT_AWAITING`], [`AWAITING`] (no byte of the head yet), or the head's first byte in
+    /// nanoseconds since `base`.
+    head: AtomicU64,
 }
 
+/// [`Activity::head`] when no head is awaited (a request or response in flight).
+const NOT_AWAITING: u64 = u64::MAX;
+/// [`Activity::head`] from the moment hyper starts waiting for a head until a byte arrives.
+const AWAITING: u64 = u64::MAX - 1;
+
 impl Activity {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Instant>> {
-        self.first_byte
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+    fn new() -> Activity {
+        Activity {
+            base: Instant::now(),
+            head: AtomicU64::new(NOT_AWAITING),
+        }
     }
 
     /// A new head is awaited.
     fn arm(&self) {
-        *self.lock() = None;
+        self.head.store(AWAITING, Ordering::Relaxed);
     }
 
-    /// Bytes arrived.
-    fn bytes_read(&self) {
-        self.lock().get_or_insert_with(Instant::now);
+    /// The awaited head arrived whole (or the connection is done with it).
+    fn disarm(&self) {
+        self.head.store(NOT_AWAITING, Ordering::Relaxed);
     }
 
-    fn first_byte(&self) -> Option<Instant> {
-        *self.lock()
+    /// Bytes arrived at `now`: the awaited head's first, if it had none yet.
+    fn bytes_read(&self, now: Instant) {
+        if self.head.load(Ordering::Relaxed) == AWAITING {
+            let since = now.saturating_duration_since(self.base).as_nanos();
+            let since = u64::try_from(since)
+                .unwrap_or(AWAITING - 1)
+                .min(AWAITING - 1);
+            self.head.store(since, Ordering::Relaxed);
+        }
+    }
+
+    /// When the awaited head must be whole: [`HEADER_TIMEOUT`] after its first byte; `None`
+    /// when no head is awaited or none of it has arrived (then the idle timeout runs).
+    fn head_deadline(&self) -> Option<Instant> {
+        match self.head.load(Ordering::Relaxed) {
+            NOT_AWAITING | AWAITING => None,
+            first => Some(self.base + Duration::from_nanos(first) + HEADER_TIMEOUT),
+        }
     }
 }
 
-/// hyper's timer for its header-read timeout (the only use hyper's HTTP/1 server makes of it):
-/// its sleep ends [`HEADER_TIMEOUT`] after the head's first byte, or `idle_timeout` after it
-/// started when no byte comes.
+/// hyper's timer for its header-read timeout (the only use hyper's HTTP/1 server makes of it),
+/// used as the signal that a head is awaited: [`HeadTimer::sleep_until`] (called each time
+/// hyper starts waiting for a head) arms [`Activity`], and dropping the [`HeadSleep`] it returns
+/// (hyper does once the head is parsed) disarms it. The deadline itself is kept by the
+/// connection's one timer in [`Watched`].
 struct HeadTimer {
     activity: Arc<Activity>,
-    idle_timeout: Duration,
 }
 
 impl hyper::rt::Timer for HeadTimer {
@@ -214,11 +280,8 @@ impl hyper::rt::Timer for HeadTimer {
 
     fn sleep_until(&self, _deadline: std::time::Instant) -> Pin<Box<dyn hyper::rt::Sleep>> {
         self.activity.arm();
-        let started = Instant::now();
         Box::pin(HeadSleep {
             activity: self.activity.clone(),
-            idle_deadline: started + self.idle_timeout,
-            sleep: Box::pin(tokio::time::sleep_until(started + self.idle_timeout)),
         })
     }
 }
@@ -235,62 +298,83 @@ impl Future for PlainSleep {
 
 impl hyper::rt::Sleep for PlainSleep {}
 
-/// The header-read deadline (see [`HeadTimer`]). hyper polls it again whenever bytes of the
-/// head arrive without completing it, so the deadline moves to the first byte's then.
+/// The header-read deadline (see [`HeadTimer`]): ready once [`HEADER_TIMEOUT`] has passed since
+/// the head's first byte. It registers no waker of its own: hyper polls it only after a read of
+/// the head came back pending, and that read armed [`Watched`]'s timer for the same deadline
+/// (which, when it passes, fails the read itself).
 struct HeadSleep {
     activity: Arc<Activity>,
-    idle_deadline: Instant,
-    sleep: Pin<Box<Sleep>>,
 }
 
 impl Future for HeadSleep {
     type Output = ();
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let deadline = match self.activity.first_byte() {
-            Some(first) => first + HEADER_TIMEOUT,
-            None => self.idle_deadline,
-        };
-        if self.sleep.deadline() != deadline {
-            self.sleep.as_mut().reset(deadline);
+    fn poll(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<()> {
+        match self.activity.head_deadline() {
+            Some(deadline) if Instant::now() >= deadline => Poll::Ready(()),
+            _ => Poll::Pending,
         }
-        self.sleep.as_mut().poll(cx)
+    }
+}
+
+impl Drop for HeadSleep {
+    fn drop(&mut self) {
+        self.activity.disarm();
     }
 }
 
 impl hyper::rt::Sleep for HeadSleep {}
 
-/// A connection that reports the bytes it reads to [`Activity`] and fails a read or write that
-/// makes no progress for `idle_timeout` (so hyper closes the connection).
+/// A connection that fails a read or write that makes no progress for `idle_timeout`, and a
+/// read while a request head is still incomplete [`HEADER_TIMEOUT`] after its first byte (so
+/// hyper closes the connection); it reports the bytes it reads to [`Activity`].
+///
+/// Progress only records the time (`last_progress`); the connection's one timer (`timer`) is
+/// polled only when a read or write would wait, and is moved only when it fires before the
+/// deadline (progress since it was set) or when a head's deadline comes before it.
 struct Watched<I> {
     inner: I,
     activity: Arc<Activity>,
     idle_timeout: Duration,
-    idle: Pin<Box<Sleep>>,
+    last_progress: Instant,
+    timer: Pin<Box<Sleep>>,
 }
 
 impl<I> Watched<I> {
     fn new(inner: I, activity: Arc<Activity>, idle_timeout: Duration) -> Watched<I> {
+        let now = Instant::now();
         Watched {
             inner,
             activity,
             idle_timeout,
-            idle: Box::pin(tokio::time::sleep(idle_timeout)),
+            last_progress: now,
+            timer: Box::pin(tokio::time::sleep_until(now + idle_timeout)),
         }
     }
 
-    fn progressed(&mut self) {
-        let deadline = Instant::now() + self.idle_timeout;
-        self.idle.as_mut().reset(deadline);
-    }
-
-    /// `Pending`, or the idle timeout's error once it has passed.
+    /// `Pending` (with the timer armed for the nearest deadline), or the error of the deadline
+    /// that has passed.
     fn stalled<T>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
-        match self.idle.as_mut().poll(cx) {
-            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "no progress within the idle timeout",
-            ))),
-            Poll::Pending => Poll::Pending,
+        loop {
+            let idle = self.last_progress + self.idle_timeout;
+            let head = self.activity.head_deadline();
+            let deadline = head.map_or(idle, |head| head.min(idle));
+            if deadline < self.timer.deadline() {
+                self.timer.as_mut().reset(deadline);
+            }
+            if self.timer.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                let what = if head.is_some_and(|head| head <= idle) {
+                    "request head not complete within the header timeout"
+                } else {
+                    "no progress within the idle timeout"
+                };
+                return Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, what)));
+            }
+            // Fired early: there was progress since the timer was set.
+            self.timer.as_mut().reset(deadline);
         }
     }
 }
@@ -305,8 +389,9 @@ impl<I: AsyncRead + Unpin> AsyncRead for Watched<I> {
         match Pin::new(&mut self.inner).poll_read(cx, buf) {
             Poll::Ready(Ok(())) => {
                 if buf.filled().len() > before {
-                    self.activity.bytes_read();
-                    self.progressed();
+                    let now = Instant::now();
+                    self.activity.bytes_read(now);
+                    self.last_progress = now;
                 }
                 Poll::Ready(Ok(()))
             }
@@ -325,13 +410,34 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Watched<I> {
         match Pin::new(&mut self.inner).poll_write(cx, data) {
             Poll::Ready(Ok(written)) => {
                 if written > 0 {
-                    self.progressed();
+                    self.last_progress = Instant::now();
                 }
                 Poll::Ready(Ok(written))
             }
             Poll::Ready(Err(error)) => Poll::Ready(Err(error)),
             Poll::Pending => self.stalled(cx),
         }
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buffers: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match Pin::new(&mut self.inner).poll_write_vectored(cx, buffers) {
+            Poll::Ready(Ok(written)) => {
+                if written > 0 {
+                    self.last_progress = Instant::now();
+                }
+                Poll::Ready(Ok(written))
+            }
+            Poll::Ready(Err(error)) => Poll::Ready(Err(error)),
+            Poll::Pending => self.stalled(cx),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -392,7 +498,7 @@ pub fn limited(
                     continue;
                 }
             };
-            let io = Watched::new(stream, Arc::default(), settings.idle_timeout);
+            let io = Watched::new(stream, Arc::new(Activity::new()), settings.idle_timeout);
             let connection = Limited {
                 io,
                 remote,
@@ -423,6 +529,18 @@ impl AsyncWrite for Limited {
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.io).poll_write(cx, data)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buffers: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write_vectored(cx, buffers)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

@@ -116,6 +116,12 @@ fn rewrite(head: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// Whether `buf` starts with a `4xx` or `5xx` status line (`HTTP/1.x 4..`): the only writes
+/// worth [`rewrite`]'s look, so that the router's answers pass with a comparison of bytes.
+fn refusal_like(buf: &[u8]) -> bool {
+    buf.starts_with(b"HTTP/1.") && matches!(buf.get(9), Some(b'4' | b'5'))
+}
+
 impl<S: AsyncWrite + Unpin> JsonErrorIo<S> {
     /// Writes what is pending; `Ready(Ok(n))` with the length of hyper's answer it replaced,
     /// once all of it is written.
@@ -153,7 +159,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for JsonErrorIo<S> {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         if this.pending.is_none()
-            && buf.starts_with(b"HTTP/1.")
+            && refusal_like(buf)
             && let Some(json) = rewrite(buf)
         {
             this.pending = Some((json, 0, buf.len()));
@@ -165,6 +171,26 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for JsonErrorIo<S> {
             };
         }
         Pin::new(&mut this.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buffers: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let first = buffers
+            .iter()
+            .find(|b| !b.is_empty())
+            .map_or(&[][..], |b| &**b);
+        if self.pending.is_some() || refusal_like(first) {
+            // Possibly one of hyper's refusals (a head alone): written (or rewritten) by itself.
+            return self.poll_write(cx, first);
+        }
+        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, buffers)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

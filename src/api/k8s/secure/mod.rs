@@ -240,7 +240,15 @@ pub async fn serve(
     tasks: TaskTracker,
 ) {
     let listener = TlsListener::new(tcp, tls, token.clone(), &tasks);
-    crate::api::connections::serve(listener, app, connections, "kubernetes", token, tasks).await;
+    crate::api::connections::serve_with_connect_info(
+        listener,
+        app,
+        connections,
+        "kubernetes",
+        token,
+        tasks,
+    )
+    .await;
 }
 
 /// Binds the TLS port: an explicit address must bind; the default may be busy (see the module
