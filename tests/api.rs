@@ -562,25 +562,7 @@ async fn forecast_answers_are_served_as_bytes_with_an_etag_until_the_model_chang
     }
     let path = "/api/v1/series/checkout_rps/forecast?horizon=1h";
     wait_for_200(&server.url(path), Duration::from_secs(60)).await;
-    let fetch = |if_none_match: Option<String>| {
-        let request = client().get(server.url(path));
-        let request = match if_none_match {
-            Some(tag) => request.header("if-none-match", tag),
-            None => request,
-        };
-        async move {
-            let response = request.send().await.unwrap();
-            let status = response.status().as_u16();
-            let header = |name: &str| {
-                response
-                    .headers()
-                    .get(name)
-                    .map(|v| v.to_str().unwrap().to_string())
-            };
-            let (etag, cache) = (header("etag"), header("cache-control"));
-            (status, etag, cache, response.bytes().await.unwrap())
-        }
-    };
+    let fetch = |if_none_match: Option<String>| conditional_get(server.url(path), if_none_match);
     // Asked twice from one model: the same bytes and the same strong tag.
     let (status, etag, cache, first) = fetch(None).await;
     assert_eq!(status, 200);
@@ -644,6 +626,29 @@ async fn forecast_answers_are_served_as_bytes_with_an_etag_until_the_model_chang
     }
 }
 
+/// A GET of `url`, with `If-None-Match` when a tag is given: the status, the `ETag` and
+/// `Cache-Control` headers, and the body.
+async fn conditional_get(
+    url: String,
+    if_none_match: Option<String>,
+) -> (u16, Option<String>, Option<String>, axum::body::Bytes) {
+    let request = client().get(url);
+    let request = match if_none_match {
+        Some(tag) => request.header("if-none-match", tag),
+        None => request,
+    };
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_string())
+    };
+    let (etag, cache) = (header("etag"), header("cache-control"));
+    (status, etag, cache, response.bytes().await.unwrap())
+}
+
 /// `prescale_external_metric_reads_total`, from `/metrics`.
 async fn external_metric_reads(server: &Server) -> u64 {
     let text = common::get_text(server.url("/metrics")).await;
@@ -670,21 +675,11 @@ async fn external_metric_answers_are_served_as_bytes_with_an_etag_until_the_plan
     .await;
     let path = "/apis/external.metrics.k8s.io/v1beta1/namespaces/default/checkout";
     let fetch = |if_none_match: Option<String>| {
-        let request = client().get(server.url(path));
-        let request = match if_none_match {
-            Some(tag) => request.header("if-none-match", tag),
-            None => request,
-        };
+        let answer = conditional_get(server.url(path), if_none_match);
         async move {
-            let response = request.send().await.unwrap();
-            let status = response.status().as_u16();
-            let etag = response
-                .headers()
-                .get("etag")
-                .map(|v| v.to_str().unwrap().to_string());
-            let cache = response.headers().get("cache-control").cloned();
-            assert_eq!(cache.unwrap(), "no-cache");
-            (status, etag, response.bytes().await.unwrap())
+            let (status, etag, cache, bytes) = answer.await;
+            assert_eq!(cache.as_deref(), Some("no-cache"));
+            (status, etag, bytes)
         }
     };
     let item = |bytes: &[u8]| serde_json::from_slice::<Value>(bytes).unwrap()["items"][0].clone();
