@@ -377,6 +377,25 @@ impl<I> Watched<I> {
             self.timer.as_mut().reset(deadline);
         }
     }
+
+    /// What a write of the inner connection came back with: progress is recorded, a write that
+    /// would wait waits on the deadlines ([`Watched::stalled`]).
+    fn written(
+        &mut self,
+        cx: &mut Context<'_>,
+        polled: Poll<io::Result<usize>>,
+    ) -> Poll<io::Result<usize>> {
+        match polled {
+            Poll::Ready(Ok(written)) => {
+                if written > 0 {
+                    self.last_progress = Instant::now();
+                }
+                Poll::Ready(Ok(written))
+            }
+            Poll::Ready(Err(error)) => Poll::Ready(Err(error)),
+            Poll::Pending => self.stalled(cx),
+        }
+    }
 }
 
 impl<I: AsyncRead + Unpin> AsyncRead for Watched<I> {
@@ -407,16 +426,8 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Watched<I> {
         cx: &mut Context<'_>,
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
-        match Pin::new(&mut self.inner).poll_write(cx, data) {
-            Poll::Ready(Ok(written)) => {
-                if written > 0 {
-                    self.last_progress = Instant::now();
-                }
-                Poll::Ready(Ok(written))
-            }
-            Poll::Ready(Err(error)) => Poll::Ready(Err(error)),
-            Poll::Pending => self.stalled(cx),
-        }
+        let polled = Pin::new(&mut self.inner).poll_write(cx, data);
+        self.written(cx, polled)
     }
 
     fn poll_write_vectored(
@@ -424,16 +435,8 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Watched<I> {
         cx: &mut Context<'_>,
         buffers: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        match Pin::new(&mut self.inner).poll_write_vectored(cx, buffers) {
-            Poll::Ready(Ok(written)) => {
-                if written > 0 {
-                    self.last_progress = Instant::now();
-                }
-                Poll::Ready(Ok(written))
-            }
-            Poll::Ready(Err(error)) => Poll::Ready(Err(error)),
-            Poll::Pending => self.stalled(cx),
-        }
+        let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, buffers);
+        self.written(cx, polled)
     }
 
     fn is_write_vectored(&self) -> bool {

@@ -19,7 +19,7 @@
 //! (`ListAllExternalMetrics`, `GetExternalMetric`), so the split is the one Kubernetes metrics
 //! adapters know.
 //!
-//! An answer is rendered once per metric, query string and provider *version*
+//! An answer is rendered once per namespace, metric, query string and provider *version*
 //! ([`ExternalMetricsProvider::version`]: what the value, labels and timestamp come from) and
 //! served as bytes with a strong `ETag` while the version holds ([`crate::api::rendered`], as
 //! the forecast is): the HPA polls each metric every 15 s per autoscaler, and the answer only
@@ -120,8 +120,10 @@ const ANSWERS_BUDGET: usize = 1024 * 1024;
 /// The longest query string whose answers are kept (the key is not counted in the budget).
 const MAX_KEPT_QUERY: usize = 256;
 
-/// Rendered answers per metric and query string, each kept for one provider version.
-type Answers<V> = RenderCache<(String, String), V>;
+/// Rendered answers per namespace asked from, metric and query string, each kept for one
+/// provider version (the namespace is in the key although today's provider answers alike from
+/// every namespace: the trait lets a provider answer by namespace).
+type Answers<V> = RenderCache<(String, String, String), V>;
 
 /// The provider and its rendered answers.
 struct Served<P: ExternalMetricsProvider> {
@@ -208,24 +210,23 @@ async fn external_metric<P: ExternalMetricsProvider>(
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, Status> {
-    let about = |status: Status| status.about(GROUP, &metric, &metric);
-    check_namespace(&namespace)
+    let query = uri.query().unwrap_or("");
+    let key = (namespace, metric, query.to_string());
+    let (namespace, metric, _) = &key;
+    let about = |status: Status| status.about(GROUP, metric, metric);
+    check_namespace(namespace)
         .map_err(|why| about(Status::not_found(format!("namespace not found: {why}"))))?;
     let provider = &served.provider;
-    let query = uri.query().unwrap_or("");
     // Taken before the answer is computed: see the module doc.
     let version = (query.len() <= MAX_KEPT_QUERY)
-        .then(|| provider.version(&metric))
+        .then(|| provider.version(metric))
         .flatten();
-    let key = (metric, query.to_string());
     if let Some(version) = &version
         && let Some(rendered) = served.answers.get(&key, version)
     {
-        provider.served_again(&key.0);
+        provider.served_again(metric);
         return Ok(rendered.respond(&headers));
     }
-    let (metric, _) = &key;
-    let about = |status: Status| status.about(GROUP, metric, metric);
     let Query(params) = Query::<HashMap<String, String>>::try_from_uri(&uri).map_err(
         |rejection: QueryRejection| {
             about(Status::bad_request(format!(
@@ -237,7 +238,7 @@ async fn external_metric<P: ExternalMetricsProvider>(
     let selector = Selector::parse(params.get("labelSelector").map_or("", String::as_str))
         .map_err(|why| about(Status::bad_request(format!("invalid labelSelector: {why}"))))?;
     let value = provider
-        .get_external_metric(&namespace, metric, &selector)
+        .get_external_metric(namespace, metric, &selector)
         .await?;
     let body = serde_json::to_vec(&json!({
         "kind": "ExternalMetricValueList",
