@@ -32,7 +32,7 @@ pub struct Request<'a> {
     pub dataset: &'a Path,
     pub origins_file: &'a Path,
     pub horizon: Span,
-    /// Model name: `auto`, `seasonal-naive`, `linear-seasonal` or `holt-winters`.
+    /// Model name: `auto`, `seasonal-naive`, `linear-seasonal`, `holt-winters` or `mstl`.
     pub model: &'a str,
     pub seasons: Vec<Span>,
     /// `None`: 14 days.

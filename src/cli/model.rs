@@ -28,7 +28,7 @@ pub struct ModelArgs<M: Args> {
 /// `--model NAME`: the one model `train` and `forecast` fit.
 #[derive(Args)]
 pub struct OneModel {
-    /// `auto`, `seasonal-naive`, `linear-seasonal` or `holt-winters`.
+    /// `auto`, `seasonal-naive`, `linear-seasonal`, `holt-winters` or `mstl`.
     #[arg(long = "model", value_name = "MODEL", default_value = "auto")]
     pub name: String,
 }
@@ -37,7 +37,7 @@ pub struct OneModel {
 #[derive(Args)]
 pub struct ModelList {
     /// Models scored for accuracy (comma list of `auto`, `seasonal-naive`, `linear-seasonal`,
-    /// `holt-winters`); the first drives the predictive policy.
+    /// `holt-winters`, `mstl`); the first drives the predictive policy.
     #[arg(
         long = "model",
         value_name = "MODEL",

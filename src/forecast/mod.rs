@@ -37,6 +37,7 @@ pub mod holt_winters;
 mod intervals;
 pub mod linear;
 pub mod model_file;
+pub mod mstl;
 pub mod schedule;
 pub mod seasonal_naive;
 pub mod window;
@@ -48,6 +49,7 @@ pub use history::TrainingInfo;
 pub use holt_winters::{FittedHoltWinters, HoltWintersSpec};
 pub use linear::{FittedLinearSeasonal, LinearSeasonalSpec, SeasonUsed, Transform, WeekdayShape};
 pub use model_file::{ModelFile, ModelFileError};
+pub use mstl::{FittedMstl, MstlSpec};
 pub use schedule::Schedule;
 pub use seasonal_naive::{FittedSeasonalNaive, SeasonalNaiveSpec};
 
@@ -189,7 +191,7 @@ pub const MAX_SEASON_SECONDS: i64 = 366 * 86_400;
 /// `{"model":"linear-seasonal","seasons":["1d","7d"],"harmonics":[10,5]}` (`harmonics`
 /// optional, as are `weekday_shape`, `transform`, `robust` and `ar_order`: see
 /// [`LinearSeasonalSpec`]), `{"model":"holt-winters","seasons":["1d"],"seasonality":"auto",
-/// "trend":"auto"}` (`seasonality` and `trend` optional). Unknown fields are refused, so a typo
+/// "trend":"auto"}` (`seasonality` and `trend` optional), `{"model":"mstl","seasons":["1d","7d"]}`. Unknown fields are refused, so a typo
 /// in a config or a `PUT` body is an error.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "model", rename_all = "kebab-case")]
@@ -197,6 +199,7 @@ pub enum ModelSpec {
     SeasonalNaive(SeasonalNaiveSpec),
     LinearSeasonal(LinearSeasonalSpec),
     HoltWinters(HoltWintersSpec),
+    Mstl(MstlSpec),
     Auto(AutoSpec),
 }
 
@@ -210,17 +213,18 @@ impl Default for ModelSpec {
 }
 
 impl ModelSpec {
-    /// The spec named `name` (`auto`, `seasonal-naive`, `linear-seasonal`, `holt-winters`) with
-    /// `seasons`, checked.
+    /// The spec named `name` (`auto`, `seasonal-naive`, `linear-seasonal`, `holt-winters`, `mstl`)
+    /// with `seasons`, checked.
     pub fn from_name(name: &str, seasons: Vec<Span>) -> Result<ModelSpec, ForecastError> {
         let spec = match name {
             "auto" => ModelSpec::Auto(AutoSpec::new(seasons)),
             "seasonal-naive" => ModelSpec::SeasonalNaive(SeasonalNaiveSpec::new(seasons)),
             "linear-seasonal" => ModelSpec::LinearSeasonal(LinearSeasonalSpec::new(seasons)),
             "holt-winters" => ModelSpec::HoltWinters(HoltWintersSpec::new(seasons)),
+            "mstl" => ModelSpec::Mstl(MstlSpec::new(seasons)),
             other => {
                 return Err(ForecastError::InvalidSpec(format!(
-                    "unknown model {other:?}: expected auto, seasonal-naive, linear-seasonal or holt-winters"
+                    "unknown model {other:?}: expected auto, seasonal-naive, linear-seasonal, holt-winters or mstl"
                 )));
             }
         };
@@ -234,6 +238,7 @@ impl ModelSpec {
             ModelSpec::SeasonalNaive(spec) => spec,
             ModelSpec::LinearSeasonal(spec) => spec,
             ModelSpec::HoltWinters(spec) => spec,
+            ModelSpec::Mstl(spec) => spec,
             ModelSpec::Auto(spec) => spec,
         }
     }
@@ -316,6 +321,7 @@ pub enum FittedModel {
     SeasonalNaive(FittedSeasonalNaive),
     LinearSeasonal(FittedLinearSeasonal),
     HoltWinters(FittedHoltWinters),
+    Mstl(FittedMstl),
     Auto(FittedAuto),
 }
 
@@ -326,6 +332,7 @@ impl FittedModel {
             FittedModel::SeasonalNaive(model) => model,
             FittedModel::LinearSeasonal(model) => model,
             FittedModel::HoltWinters(model) => model,
+            FittedModel::Mstl(model) => model,
             FittedModel::Auto(model) => model,
         }
     }

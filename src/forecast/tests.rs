@@ -8,6 +8,15 @@ use super::*;
 
 use crate::series::test_span as span;
 
+/// Every model name `ModelSpec::from_name` knows.
+const EVERY_MODEL: [&str; 5] = [
+    "seasonal-naive",
+    "linear-seasonal",
+    "holt-winters",
+    "mstl",
+    "auto",
+];
+
 fn daily_weekly() -> Vec<Span> {
     vec![span("1d"), span("7d")]
 }
@@ -131,7 +140,7 @@ fn traffic(days: i64, step: i64, seed: u64, noise: impl Fn(&mut Lcg) -> f64) -> 
 #[test]
 fn fitted_models_round_trip_through_json() {
     let series = traffic(15, 1800, 1, |rng| 30.0 * rng.normal());
-    for name in ["seasonal-naive", "linear-seasonal", "holt-winters", "auto"] {
+    for name in EVERY_MODEL {
         let spec = ModelSpec::from_name(name, daily_weekly()).unwrap();
         let model = spec.fit(&series).unwrap();
         let json = serde_json::to_string(&model).unwrap();
@@ -186,7 +195,7 @@ fn names_and_summaries() {
 #[test]
 fn horizon_zero_and_invalid_levels() {
     let series = traffic(3, 3600, 3, |rng| rng.normal());
-    for name in ["seasonal-naive", "linear-seasonal", "holt-winters", "auto"] {
+    for name in EVERY_MODEL {
         let model = ModelSpec::from_name(name, vec![span("1d")])
             .unwrap()
             .fit(&series)
@@ -214,7 +223,7 @@ fn constant_and_all_gap_series() {
     let constant = Series::new(0, 300, vec![7.0; 4000]).unwrap();
     let gaps = Series::new(0, 300, vec![f64::NAN; 4000]).unwrap();
     let empty = Series::new(0, 300, vec![]).unwrap();
-    for name in ["seasonal-naive", "linear-seasonal", "holt-winters", "auto"] {
+    for name in EVERY_MODEL {
         let spec = ModelSpec::from_name(name, daily_weekly()).unwrap();
         let forecast = spec
             .fit(&constant)
@@ -238,7 +247,7 @@ fn constant_and_all_gap_series() {
 #[test]
 fn median_band_is_near_the_point_forecast() {
     let series = traffic(20, 1800, 4, |rng| 50.0 * rng.student3());
-    for name in ["seasonal-naive", "linear-seasonal", "holt-winters"] {
+    for name in ["seasonal-naive", "linear-seasonal", "holt-winters", "mstl"] {
         let model = ModelSpec::from_name(name, daily_weekly())
             .unwrap()
             .fit(&series)
@@ -261,7 +270,7 @@ fn a_band_does_not_depend_on_the_other_levels_asked_for() {
         &[0.975, 0.9, 0.025, 0.1, 0.9],
         &[0.5, 0.93, 0.9, 0.999, 0.001],
     ];
-    for name in ["seasonal-naive", "linear-seasonal", "holt-winters", "auto"] {
+    for name in EVERY_MODEL {
         let model = ModelSpec::from_name(name, daily_weekly())
             .unwrap()
             .fit(&series)
@@ -310,7 +319,7 @@ fn eighty_percent_intervals_cover_about_eighty_percent() {
     // residuals' standard deviation would be far too wide in the middle and too narrow in the
     // tails; empirical quantiles are not fooled.
     let series = traffic(40, 1800, 7, |rng| 60.0 * rng.student3());
-    for name in ["seasonal-naive", "linear-seasonal", "holt-winters", "auto"] {
+    for name in EVERY_MODEL {
         let spec = ModelSpec::from_name(name, daily_weekly()).unwrap();
         let coverage = coverage_80(&spec, &series, 21, 20);
         assert!(
@@ -333,7 +342,7 @@ fn series_with_gaps_and_trailing_gaps_forecast_from_the_end() {
         *v = f64::NAN;
     }
     let series = Series::new(series.start(), series.step(), values).unwrap();
-    for name in ["seasonal-naive", "linear-seasonal", "holt-winters", "auto"] {
+    for name in EVERY_MODEL {
         let model = ModelSpec::from_name(name, daily_weekly())
             .unwrap()
             .fit(&series)
@@ -367,6 +376,12 @@ fn office_hours_forecast_zero_while_closed_and_the_profile_from_the_opening() {
     let origin = series.end();
     assert_eq!(origin.rem_euclid(86_400), 6 * 3600);
     let clean = traffic(15, step, 0, |_| 0.0);
+    // MSTL refuses a schedule, saying so (it would decompose interpolated closures).
+    let refused = ModelSpec::from_name("mstl", daily_weekly())
+        .unwrap()
+        .fit(&series)
+        .unwrap_err();
+    assert!(refused.to_string().contains("closed periods"), "{refused}");
     for name in ["auto", "linear-seasonal", "seasonal-naive", "holt-winters"] {
         let model = ModelSpec::from_name(name, daily_weekly())
             .unwrap()
@@ -650,7 +665,7 @@ fn extreme_timestamps_and_steps_are_errors_or_forecasts_never_panics() {
     for (start, step, len) in cases {
         let values: Vec<f64> = (0..len).map(|i| (i % 7) as f64).collect();
         let series = Series::new(start, step, values).unwrap();
-        for name in ["seasonal-naive", "linear-seasonal", "holt-winters", "auto"] {
+        for name in EVERY_MODEL {
             let spec = ModelSpec::from_name(name, vec![span("1h"), span("1d")]).unwrap();
             if let Ok(model) = spec.fit(&series) {
                 let _ = model.predict(100, &[0.1, 0.9]);

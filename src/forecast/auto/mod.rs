@@ -263,7 +263,9 @@ impl AutoSpec {
                 }
                 ModelSpec::SeasonalNaive(SeasonalNaiveSpec::new(vec![season]))
             }
-            FittedModel::HoltWinters(_) | FittedModel::Auto(_) => return None,
+            FittedModel::HoltWinters(_) | FittedModel::Mstl(_) | FittedModel::Auto(_) => {
+                return None;
+            }
         };
         Some(spec)
     }

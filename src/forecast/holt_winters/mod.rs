@@ -278,6 +278,22 @@ impl FittedHoltWinters {
         self.rmse
     }
 
+    /// The point forecasts of the `horizon` steps from the origin (no clamping).
+    pub(crate) fn points(&self, horizon: usize) -> Vec<f64> {
+        damped(self.phi())
+            .take(horizon)
+            .enumerate()
+            .map(|(h, damp)| self.point(h, damp))
+            .collect()
+    }
+
+    /// The in-sample error quantiles, and the horizon they are read at for a forecast `h` steps
+    /// after the origin (trailing gaps count as horizon).
+    pub(crate) fn errors(&self) -> (&ErrorQuantiles, impl Fn(usize) -> usize + use<>) {
+        let offset = self.trailing_gaps;
+        (&self.errors, move |h: usize| h.saturating_add(offset))
+    }
+
     fn round_for_json(&mut self) {
         let p = &mut self.params;
         for v in [&mut p.alpha, &mut p.beta, &mut p.gamma, &mut p.phi] {
@@ -358,11 +374,7 @@ impl Family for FittedHoltWinters {
     }
 
     fn forecast(&self, horizon: usize, levels: &[f64]) -> Result<Forecast, ForecastError> {
-        let yhat: Vec<f64> = damped(self.phi())
-            .take(horizon)
-            .enumerate()
-            .map(|(h, damp)| self.point(h, damp))
-            .collect();
+        let yhat = self.points(horizon);
         let offset = self.trailing_gaps;
         Ok(intervals::forecast(
             &self.training,
