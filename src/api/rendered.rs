@@ -10,6 +10,7 @@
 //! Bounded: bodies larger than [`MAX_CACHED_BODY`] are not kept, and the oldest entries are
 //! dropped while the kept bytes exceed the cache's budget.
 
+use std::borrow::Borrow;
 use std::collections::{HashMap, VecDeque};
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
@@ -107,8 +108,13 @@ impl<K: Eq + Hash + Clone, V: PartialEq> RenderCache<K, V> {
         }
     }
 
-    /// The body kept for `key` if it was rendered from `version`.
-    pub fn get(&self, key: &K, version: &V) -> Option<Rendered> {
+    /// The body kept for `key` (or a borrowed form of it, such as a `&str` for a `String`
+    /// key) if it was rendered from `version`.
+    pub fn get<Q>(&self, key: &Q, version: &V) -> Option<Rendered>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let inner = self.inner.lock().expect("render cache lock");
         inner
             .entries

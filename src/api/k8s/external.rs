@@ -19,22 +19,25 @@
 //! (`ListAllExternalMetrics`, `GetExternalMetric`), so the split is the one Kubernetes metrics
 //! adapters know.
 //!
-//! An answer is rendered once per namespace, metric, query string and provider *version*
+//! An answer is rendered once per request path (namespace and metric), query string and
+//! provider *version*
 //! ([`ExternalMetricsProvider::version`]: what the value, labels and timestamp come from) and
 //! served as bytes with a strong `ETag` while the version holds ([`crate::api::rendered`], as
 //! the forecast is): the HPA polls each metric every 15 s per autoscaler, and the answer only
 //! changes with a new plan or a new second. A version that changed while the answer was computed
 //! keeps nothing, so kept bytes never claim a version they were not computed at.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
 use axum::routing::get;
 use axum::{Json, Router};
+use percent_encoding::percent_decode_str;
 use serde_json::{Value, json};
 
 use super::selector::Selector;
@@ -120,10 +123,15 @@ const ANSWERS_BUDGET: usize = 1024 * 1024;
 /// The longest query string whose answers are kept (the key is not counted in the budget).
 const MAX_KEPT_QUERY: usize = 256;
 
-/// Rendered answers per namespace asked from, metric and query string, each kept for one
-/// provider version (the namespace is in the key although today's provider answers alike from
-/// every namespace: the trait lets a provider answer by namespace).
-type Answers<V> = RenderCache<(String, String, String), V>;
+/// Rendered answers per request path and query string as the client sent them (so per
+/// namespace asked from, metric and query: the namespace is in the key although today's
+/// provider answers alike from every namespace, the trait lets a provider answer by namespace),
+/// each kept for one provider version. Looked up with the request's own `&str`: a kept answer
+/// costs no allocation.
+type Answers<V> = RenderCache<String, V>;
+
+/// Where the metric path's two segments start.
+const METRIC_PATH_PREFIX: &str = "/apis/external.metrics.k8s.io/v1beta1/namespaces/";
 
 /// The provider and its rendered answers.
 struct Served<P: ExternalMetricsProvider> {
@@ -204,15 +212,27 @@ async fn api_resource_list<P: ExternalMetricsProvider>(State(provider): State<P>
     }))
 }
 
+/// The namespace and metric of a metric path (the router matched its shape), percent-decoded
+/// as axum's `Path` decodes them; `None` when a segment is not UTF-8 once decoded.
+fn namespace_and_metric(path: &str) -> Option<(Cow<'_, str>, Cow<'_, str>)> {
+    let (namespace, metric) = path.strip_prefix(METRIC_PATH_PREFIX)?.split_once('/')?;
+    let decode = |segment| percent_decode_str(segment).decode_utf8().ok();
+    Some((decode(namespace)?, decode(metric)?))
+}
+
 async fn external_metric<P: ExternalMetricsProvider>(
     State(served): State<Arc<Served<P>>>,
-    Path((namespace, metric)): Path<(String, String)>,
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, Status> {
+    let Some((namespace, metric)) = namespace_and_metric(uri.path()) else {
+        return Err(Status::bad_request(
+            "the namespace or metric is not UTF-8 once percent-decoded",
+        ));
+    };
+    let (namespace, metric) = (namespace.as_ref(), metric.as_ref());
     let query = uri.query().unwrap_or("");
-    let key = (namespace, metric, query.to_string());
-    let (namespace, metric, _) = &key;
+    let key = uri.path_and_query().map_or(uri.path(), |pq| pq.as_str());
     let about = |status: Status| status.about(GROUP, metric, metric);
     check_namespace(namespace)
         .map_err(|why| about(Status::not_found(format!("namespace not found: {why}"))))?;
@@ -222,7 +242,7 @@ async fn external_metric<P: ExternalMetricsProvider>(
         .then(|| provider.version(metric))
         .flatten();
     if let Some(version) = &version
-        && let Some(rendered) = served.answers.get(&key, version)
+        && let Some(rendered) = served.answers.get(key, version)
     {
         provider.served_again(metric);
         return Ok(rendered.respond(&headers));
@@ -262,7 +282,9 @@ async fn external_metric<P: ExternalMetricsProvider>(
     if let Some(version) = version
         && provider.version(metric).as_ref() == Some(&version)
     {
-        served.answers.put(key, version, rendered.clone());
+        served
+            .answers
+            .put(key.to_string(), version, rendered.clone());
     }
     Ok(rendered.respond(&headers))
 }
@@ -289,6 +311,29 @@ pub fn quantity(value: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_metric_path_is_split_and_percent_decoded_as_axum_would() {
+        let path = |rest: &str| format!("{METRIC_PATH_PREFIX}{rest}");
+        let plain = path("default/checkout-rps");
+        let (namespace, metric) = namespace_and_metric(&plain).unwrap();
+        assert_eq!(
+            (namespace.as_ref(), metric.as_ref()),
+            ("default", "checkout-rps")
+        );
+        assert!(
+            matches!(namespace, Cow::Borrowed(_)),
+            "no allocation without escapes"
+        );
+        let escaped = path("de%66ault/checkout%2Drps");
+        let (namespace, metric) = namespace_and_metric(&escaped).unwrap();
+        assert_eq!(
+            (namespace.as_ref(), metric.as_ref()),
+            ("default", "checkout-rps")
+        );
+        assert!(namespace_and_metric(&path("default/%FF")).is_none());
+        assert!(namespace_and_metric("/apis/other/default/x").is_none());
+    }
 
     #[test]
     fn quantities_are_canonical() {
