@@ -13,9 +13,10 @@
 //! is no plan and counted (`prescale_external_metric_fallbacks_total`; every read counts in
 //! `prescale_external_metric_reads_total`).
 //!
-//! A planned metric's answer is versioned by its target, its plan and the current second
-//! ([`AnswerVersion`]), so that the Kubernetes kit serves it again as rendered bytes while none
-//! of them changes; a fallback value has no version and is computed on every read.
+//! A planned metric's answer is versioned by the engine's generation of targets and plans and
+//! the current second ([`AnswerVersion`]), so that the Kubernetes kit serves it again as
+//! rendered bytes while neither moves on (checked without a lock); a fallback value has no
+//! version and is computed on every read.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -26,7 +27,6 @@ use super::k8s::external::{
 };
 use super::k8s::selector::Selector;
 use super::k8s::status::Status;
-use super::rendered::Versioned;
 use super::state::{ApiCounters, AppState};
 use crate::engine::runner::system_now;
 use crate::engine::{Engine, PlanState};
@@ -136,10 +136,10 @@ impl Provider {
     }
 }
 
-/// What an external metric's answer is computed from: the target (its labels and
-/// `metric_value`), its plan, and the second the answer is stamped with. Compared by identity:
-/// the engine swaps in a new `Arc` for every change.
-pub type AnswerVersion = Versioned<Target, Versioned<PlanState, i64>>;
+/// What an external metric's answer is computed from: the engine's generation of targets and
+/// plans (it moves on with every change to either, [`crate::engine::Engine::generation`]) and
+/// the second the answer is stamped with.
+pub type AnswerVersion = (u64, i64);
 
 impl ExternalMetricsProvider for Provider {
     type Version = AnswerVersion;
@@ -148,14 +148,23 @@ impl ExternalMetricsProvider for Provider {
         self.metrics()
     }
 
-    /// Only a planned metric: a fallback value reads the store, and is computed every time.
+    /// Only a planned metric: a fallback value reads the store, and is computed every time. The
+    /// generation is read before the target and plan, so a change racing with this call moves it
+    /// on after what was read.
     fn version(&self, metric: &str) -> Option<AnswerVersion> {
-        let target = self.engine.target(metric)?;
+        let generation = self.engine.generation();
+        self.engine.target(metric)?;
         let plan = self.engine.plan_state(metric)?;
         if !matches!(*plan, PlanState::Planned { .. }) {
             return None;
         }
-        Some(Versioned(target, Versioned(plan, system_now())))
+        Some((generation, system_now()))
+    }
+
+    /// No lock: an answer was kept at a `version`, so the metric was planned at that
+    /// generation, and still is while the generation holds.
+    fn kept_version(&self, _metric: &str) -> Option<AnswerVersion> {
+        Some((self.engine.generation(), system_now()))
     }
 
     fn served_again(&self, _metric: &str) {

@@ -188,6 +188,8 @@ pub struct Engine {
     /// Every series' live cycle: its schedule, model and planning forecast.
     cycles: RwLock<HashMap<SeriesKey, Cycle>>,
     plans: RwLock<HashMap<String, Arc<PlanState>>>,
+    /// Moves on after every change to `targets` or `plans` (see [`Engine::generation`]).
+    generation: AtomicU64,
     /// Each target's planner (stabilization window, SLO mode's memory) and the SLO memory last
     /// written to the store.
     planners: Mutex<HashMap<String, TargetPlanner>>,
@@ -226,6 +228,7 @@ impl Engine {
             cycles: RwLock::default(),
             plans: RwLock::default(),
             planners: Mutex::default(),
+            generation: AtomicU64::new(0),
             first_pass_done: AtomicBool::new(false),
             stats: EngineStats::default(),
             wake: tokio::sync::Notify::new(),
@@ -267,9 +270,11 @@ impl Engine {
         self.store.put_target(name, &json)?;
         targets.insert(name.to_string(), Arc::new(target));
         drop(targets);
+        self.moved_on();
         // A changed target's old stabilization memory, SLO memory and plan no longer apply.
         self.forget_planner(name)?;
         self.plans.write().expect("plans lock").remove(name);
+        self.moved_on();
         self.wake.notify_waiters();
         Ok(())
     }
@@ -279,6 +284,7 @@ impl Engine {
         let existed = self.store.delete_target(name)?;
         self.targets.write().expect("targets lock").remove(name);
         self.plans.write().expect("plans lock").remove(name);
+        self.moved_on();
         self.forget_planner(name)?;
         Ok(existed)
     }
@@ -430,6 +436,17 @@ impl Engine {
 
     pub fn plan_state(&self, target: &str) -> Option<Arc<PlanState>> {
         self.plans.read().expect("plans lock").get(target).cloned()
+    }
+
+    /// A number that moves on after every change to a target or a plan (it is bumped once the
+    /// change is in place): what was read of targets and plans at one generation still holds
+    /// while the generation does. Lets a reader check a kept answer without a lock.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    fn moved_on(&self) {
+        self.generation.fetch_add(1, Ordering::Release);
     }
 
     /// Ready once the first refit pass is done and every target has a plan or a stated reason.
@@ -634,6 +651,8 @@ impl Engine {
             };
             let mut plans = self.plans.write().expect("plans lock");
             plans.insert(name.clone(), Arc::new(state));
+            drop(plans);
+            self.moved_on();
         }
         self.stats.replan_passes.fetch_add(1, Ordering::Relaxed);
     }

@@ -75,6 +75,15 @@ pub trait ExternalMetricsProvider: Clone + Send + Sync + 'static {
     /// second included). `None` when the answer must be computed every time.
     fn version(&self, metric: &str) -> Option<Self::Version>;
 
+    /// What a kept answer of `metric` is checked against: equal to [`version`] whenever that
+    /// is `Some` (answers are only kept at a `version`), so it may be cheaper — it need not
+    /// tell whether `metric` can be kept at all. By default [`version`].
+    ///
+    /// [`version`]: ExternalMetricsProvider::version
+    fn kept_version(&self, metric: &str) -> Option<Self::Version> {
+        self.version(metric)
+    }
+
     /// Counts a read of `metric` answered with what was rendered before (at an unchanged
     /// version), as a call of [`ExternalMetricsProvider::get_external_metric`] would.
     fn served_again(&self, metric: &str);
@@ -237,16 +246,16 @@ async fn external_metric<P: ExternalMetricsProvider>(
     check_namespace(namespace)
         .map_err(|why| about(Status::not_found(format!("namespace not found: {why}"))))?;
     let provider = &served.provider;
-    // Taken before the answer is computed: see the module doc.
-    let version = (query.len() <= MAX_KEPT_QUERY)
-        .then(|| provider.version(metric))
-        .flatten();
-    if let Some(version) = &version
-        && let Some(rendered) = served.answers.get(key, version)
+    let keep = query.len() <= MAX_KEPT_QUERY;
+    if keep
+        && let Some(kept) = provider.kept_version(metric)
+        && let Some(rendered) = served.answers.get(key, &kept)
     {
         provider.served_again(metric);
         return Ok(rendered.respond(&headers));
     }
+    // Taken before the answer is computed: see the module doc.
+    let version = keep.then(|| provider.version(metric)).flatten();
     let Query(params) = Query::<HashMap<String, String>>::try_from_uri(&uri).map_err(
         |rejection: QueryRejection| {
             about(Status::bad_request(format!(
