@@ -71,6 +71,9 @@ stop() {
   kill -TERM "$1" 2>/dev/null || true
   wait "$1" 2>/dev/null || true
 }
+# A server still running when the script stops early (a failed start, an interrupt) is stopped.
+pid=
+trap '[ -n "$pid" ] && stop "$pid"' EXIT
 
 # report NAME SHAPE JSON DIR: one line from rwgen's JSON and the directory's size.
 report() {

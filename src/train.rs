@@ -25,8 +25,9 @@ pub enum TrainError {
     /// A bad request: an unknown model, a window shorter than the dataset's step.
     #[error("{0}")]
     Input(String),
-    #[error("{path}: {source}")]
-    Forecast { path: String, source: ForecastError },
+    /// (`error` is part of the message, not a `source`: a chain would print it twice.)
+    #[error("{path}: {error}")]
+    Forecast { path: String, error: ForecastError },
     #[error(transparent)]
     File(#[from] ModelFileError),
 }
@@ -35,7 +36,7 @@ pub enum TrainError {
 #[derive(Debug, Clone)]
 pub struct TrainRequest<'a> {
     pub dataset: &'a Path,
-    /// `auto`, `seasonal-naive` or `linear-seasonal`.
+    /// `auto`, `seasonal-naive`, `linear-seasonal`, `holt-winters` or `mstl`.
     pub model: &'a str,
     /// Seasons asked for; those the training window cannot hold twice are dropped.
     pub seasons: Vec<Span>,
@@ -77,9 +78,9 @@ pub fn train(request: &TrainRequest<'_>) -> Result<Trained, TrainError> {
     let last = dataset.samples.last().map_or(0, |s| s.timestamp);
     // As the backtest fits at an origin: the window before it, the origin just after the data.
     let origin = last + step;
-    let in_file = |source| TrainError::Forecast {
+    let in_file = |error| TrainError::Forecast {
         path: name.clone(),
-        source,
+        error,
     };
     let training = training_series(&dataset.samples, origin, window).map_err(in_file)?;
     let mut notes = Vec::new();

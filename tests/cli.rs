@@ -397,3 +397,62 @@ fn a_store_in_use_is_named_once() {
     );
     assert!(error.contains("another process holds its lock"), "{error}");
 }
+
+/// `prescale train --model mstl` through the binary: a model file of the `mstl` family over both
+/// seasons; a series with closed periods (office hours) is refused, the reason said once.
+#[test]
+fn train_fits_mstl_and_refuses_a_schedule_saying_why_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_path = dir.path().join("mstl.json");
+    let out = Command::new(BIN)
+        .args([
+            "train",
+            "--dataset",
+            "datasets/aws-elb-request-count-5m.csv",
+            "--model",
+            "mstl",
+            "--out",
+        ])
+        .arg(&out_path)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("model:      mstl"), "{text}");
+    let file = prescale::train::read_model_file(&out_path).unwrap();
+    assert_eq!(file.model.family(), "mstl");
+    assert_eq!(file.model.label(), "mstl(1d,1w)");
+    assert_eq!(file.model.predict(12, &[0.1, 0.9]).unwrap().yhat.len(), 12);
+
+    // Three weeks of hourly counts, observed only 09:00–17:00 on weekdays.
+    let office = dir.path().join("office.csv");
+    let mut csv = String::from("timestamp,value\n");
+    let monday = 1_767_571_200; // 2026-01-05T00:00:00Z
+    for hour in 0..21 * 24 {
+        let (day, at) = (hour / 24, hour % 24);
+        if day % 7 < 5 && (9..17).contains(&at) {
+            let t = chrono::DateTime::from_timestamp(monday + hour * 3600, 0).unwrap();
+            csv.push_str(&format!(
+                "{},{}\n",
+                t.format("%Y-%m-%dT%H:%M:%SZ"),
+                100 + 10 * at
+            ));
+        }
+    }
+    std::fs::write(&office, csv).unwrap();
+    let out = Command::new(BIN)
+        .args(["train", "--dataset"])
+        .arg(&office)
+        .args(["--model", "mstl", "--season", "1d", "--out"])
+        .arg(dir.path().join("office.json"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert_eq!(err.matches("closed periods").count(), 1, "{err}");
+    assert!(err.contains("office.csv"), "{err}");
+}

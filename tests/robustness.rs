@@ -366,6 +366,20 @@ async fn axum_refusals_come_as_json() {
     let (status, body) = get(&server, "/api/v1/series/x/samples?from=%FF").await;
     assert!((400..500).contains(&status), "{status} {body}");
     error_of(&body);
+    // An external metric path segment that is not UTF-8: a Kubernetes `Status`, 400.
+    let (status, body) = get(
+        &server,
+        "/apis/external.metrics.k8s.io/v1beta1/namespaces/default/%FF%FE",
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["kind"], "Status", "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("UTF-8")),
+        "{body}"
+    );
 }
 
 /// `prescale_monitor_last_pass_timestamp_seconds` from `/metrics`.

@@ -62,11 +62,7 @@ impl MstlSpec {
 
 /// The seasons of `seasons` with two full cycles in `len` steps of `step` seconds (`m ≥ 2`),
 /// shortest first, with their lengths in steps, and a note for each one passed over.
-pub(crate) fn seasons_that_fit(
-    seasons: &[Span],
-    step: i64,
-    len: usize,
-) -> (Vec<(Span, usize)>, Vec<String>) {
+fn seasons_that_fit(seasons: &[Span], step: i64, len: usize) -> (Vec<(Span, usize)>, Vec<String>) {
     let mut sorted = seasons.to_vec();
     sorted.sort_unstable();
     sorted.dedup();
@@ -179,17 +175,9 @@ pub(crate) fn fit_history(
     for cycle in &mut cycles {
         json_exact_all(cycle);
     }
-    let rest_history = History {
-        start: history.start,
-        step: history.step,
-        values: rest_values,
-        observed: history.observed,
-        nonnegative: false,
-        schedule: None,
-    };
     let rest = holt_winters::fit_history(
         &HoltWintersSpec::new(Vec::new()),
-        &rest_history,
+        &rest_of(history, rest_values),
         with_intervals,
     )?;
     let seasons: Vec<Span> = used.iter().map(|&(season, _)| season).collect();
@@ -203,7 +191,7 @@ pub(crate) fn fit_history(
              quarters of the history"
                 .to_string(),
         );
-        rest.errors().0.clone()
+        rest.errors().clone()
     };
     let mut model = FittedMstl {
         seasons,
@@ -215,6 +203,19 @@ pub(crate) fn fit_history(
     model.errors.round_for_json();
     model.validate()?;
     Ok(model)
+}
+
+/// `history`'s grid with `values`, the deseasonalised rest (gaps where `history` has them):
+/// neither non-negative nor scheduled.
+fn rest_of(history: &History, values: Vec<f64>) -> History {
+    History {
+        start: history.start,
+        step: history.step,
+        values,
+        observed: history.observed,
+        nonnegative: false,
+        schedule: None,
+    }
 }
 
 /// The error quantiles of forecasts of the newest quarter of `history` from a fit on the rest
@@ -269,11 +270,6 @@ impl FittedMstl {
     fn seasonal(&self, h: usize) -> f64 {
         self.cycles.iter().map(|cycle| cycle[h % cycle.len()]).sum()
     }
-
-    /// The model of the deseasonalised rest.
-    pub fn rest(&self) -> &FittedHoltWinters {
-        &self.rest
-    }
 }
 
 impl Family for FittedMstl {
@@ -321,13 +317,13 @@ impl Family for FittedMstl {
             .enumerate()
             .map(|(h, rest)| rest + self.seasonal(h))
             .collect();
-        let (_, effective) = self.rest.errors();
+        let offset = self.rest.trailing_gaps();
         Ok(intervals::forecast(
             &self.training,
             yhat,
             levels,
             &self.errors,
-            effective,
+            |h| h.saturating_add(offset),
         ))
     }
 
@@ -353,15 +349,9 @@ impl Family for FittedMstl {
                 }
             })
             .collect();
-        let rest_history = History {
-            start: history.start,
-            step: history.step,
-            values,
-            observed: history.observed,
-            nonnegative: false,
-            schedule: None,
-        };
-        let rest = self.rest.rolling_forecasts(&rest_history, origins, len)?;
+        let rest = self
+            .rest
+            .rolling_forecasts(&rest_of(history, values), origins, len)?;
         Ok(origins
             .iter()
             .zip(rest)

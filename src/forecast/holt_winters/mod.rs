@@ -287,11 +287,14 @@ impl FittedHoltWinters {
             .collect()
     }
 
-    /// The in-sample error quantiles, and the horizon they are read at for a forecast `h` steps
-    /// after the origin (trailing gaps count as horizon).
-    pub(crate) fn errors(&self) -> (&ErrorQuantiles, impl Fn(usize) -> usize + use<>) {
-        let offset = self.trailing_gaps;
-        (&self.errors, move |h: usize| h.saturating_add(offset))
+    /// The in-sample error quantiles (empty when fitted without intervals).
+    pub(crate) fn errors(&self) -> &ErrorQuantiles {
+        &self.errors
+    }
+
+    /// Steps between the last observation and the origin: they count as forecast horizon.
+    pub(crate) fn trailing_gaps(&self) -> usize {
+        self.trailing_gaps
     }
 
     fn round_for_json(&mut self) {
