@@ -176,11 +176,11 @@ fn table(traces: &[Trace], options: &StoreOptions) {
     let ten: Vec<&Trace> = (0..10).flat_map(|_| traces.iter()).collect();
     print_row("ALL x10 (one store)", &import(&ten, options, Shape::Bulk));
     let churn = StoreOptions {
-        head_write_interval: std::time::Duration::ZERO,
+        checkpoint_bytes: 0,
         ..options.clone()
     };
     print_row(
-        "ALL scrape, head every append",
+        "ALL scrape, checkpoint every append",
         &import(&all, &churn, Shape::Scrape),
     );
     println!(

@@ -141,7 +141,8 @@ async fn a_disk_that_fills_and_empties_is_survived_without_a_restart() {
         }
         assert!(
             started.elapsed() < Duration::from_secs(60),
-            "writes did not recover: {status} {body}"
+            "writes did not recover: {status} {body}; the server logged:\n{}",
+            server.log.lock().unwrap().join("\n")
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }

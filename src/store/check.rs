@@ -5,7 +5,8 @@
 //!
 //! Per series: every sealed block is decoded (the decoder checks every length, that timestamps
 //! increase and values are finite, and that every byte is used) and must end at its key; the
-//! head (the open block) is decoded too. Blocks under no catalogue entry are reported as
+//! head (the open block) is decoded too, after a checkpoint has written every head; so is
+//! every record left in the write-ahead log. Blocks under no catalogue entry are reported as
 //! orphans. The targets and planners trees must hold JSON. sled's own checks (its log's CRCs)
 //! run when the store is opened.
 
@@ -13,7 +14,7 @@ use std::collections::BTreeSet;
 
 use super::block;
 use super::catalog::{SeriesId, block_key, head_key, parse_block_key};
-use super::{Store, StoreError, check_block, lock};
+use super::{Store, StoreError, check_block, lock, wal};
 use crate::series::{Sample, Timestamp};
 
 /// What [`Store::check`] found.
@@ -52,6 +53,8 @@ impl Store {
     /// are sled's (the store cannot be read at all); damage is in the report.
     pub fn check(&self) -> Result<CheckReport, StoreError> {
         let inner = self.inner()?;
+        // Every head written first, so that every sample is in a block checked here.
+        inner.checkpoint()?;
         let mut report = CheckReport::default();
         let mut ids: BTreeSet<SeriesId> = BTreeSet::new();
         for series in inner.all_series() {
@@ -104,6 +107,14 @@ impl Store {
                 .map(|b| SeriesId::from_be_bytes([b[0], b[1], b[2], b[3]]));
             if id.is_none_or(|id| !ids.contains(&id)) {
                 report.orphan_blocks += 1;
+            }
+        }
+        for item in inner.wal.iter() {
+            let (key, bytes) = item?;
+            if let Err(why) = wal::parse_key(&key).and_then(|_| wal::decode(&bytes).map(drop)) {
+                report
+                    .damaged_records
+                    .push(format!("log record {key:?}: {why}"));
             }
         }
         for (tree, what) in [(&inner.targets, "target"), (&inner.planners, "planner")] {

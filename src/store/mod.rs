@@ -2,7 +2,7 @@
 //!
 //! # Layout on disk
 //!
-//! One sled database (a directory) with four trees, and two marker keys in sled's default
+//! One sled database (a directory) with five trees, and two marker keys in sled's default
 //! tree (the format version, and whether the store was closed cleanly):
 //!
 //! - `catalog`: series name → id (u32), first/last timestamp, sample count, end of the last
@@ -15,6 +15,8 @@
 //!   **last** sample, and block `k` holds the samples after block `k-1`'s key up to its own.
 //!   Each series also has one **head** entry, `id ‖ ff×8 ‖ 00`, sorting after its blocks: the
 //!   open block, holding every sample after the last sealed block.
+//! - `wal`: the write-ahead log, sequence number (8 bytes, big-endian) → one append's samples
+//!   ([`wal`] has the format). Holds only what the last checkpoint did not cover.
 //! - `targets`: target name → the target's JSON, opaque to the store.
 //! - `planners`: target name → what the target's planner must keep across a restart (SLO
 //!   mode's headroom and tally), JSON opaque to the store. Written without waiting for a flush:
@@ -40,12 +42,24 @@
 //!
 //! # Writing
 //!
-//! Appends land in the series' head, kept decoded in memory. Once it holds more than
-//! `block_samples` samples, full blocks are sealed off its front and written. The head itself is
-//! written to its key on [`Store::flush`], at the latest [`StoreOptions::head_write_interval`]
-//! after it first changed while appends keep coming, and when the last handle is dropped. So a
-//! small append costs a push onto a vector, not a rewrite of a kilobyte block; appends are not
-//! durable until `flush` returns, as the contract says.
+//! An append call first writes its samples to the log, as one record of every series it
+//! touches (a large append as several records of at most [`wal::MAX_RECORD_SAMPLES`]), then
+//! adds them to each series' head, kept decoded in memory. Once a head holds more than
+//! `block_samples` samples, full blocks are sealed off its front and written. [`Store::flush`]
+//! only fsyncs (the records are already written): so an append of one sample to each of 1,000
+//! series costs one 12 KB record, not 1,000 rewritten open blocks, and the cost of a sample
+//! does not grow with the number of series a request touches. Appends are not durable until
+//! `flush` returns, as the contract says.
+//!
+//! A **checkpoint** writes every head that changed to its key, then removes the log records
+//! below the sequence number it read when it started, oldest first. An append runs one once
+//! the log has grown past [`StoreOptions::checkpoint_bytes`] or is older than
+//! [`StoreOptions::checkpoint_interval`]; a clean close runs one, so a cleanly closed store has
+//! an empty log. Opening a store replays every record left, in order (a record whose samples a
+//! head already holds changes nothing: the same values land on the same timestamps), then
+//! checkpoints. The sequence number a checkpoint reads is taken while no append is between
+//! writing its records and updating its heads (`Inner::gate`), so every record it removes is in
+//! the heads it wrote.
 //!
 //! Samples at or before the last sealed block's end (late data, back-fills, a retried batch) are
 //! merged into the sealed block that covers them; a block grown past twice the target size is
@@ -60,6 +74,12 @@
 //! issue #1412, fixed only after 0.34) which the benchmarks here hit within seconds. So the
 //! store writes only single keys, in an order where whatever prefix survives a crash reads
 //! correctly:
+//! - an append's log record is written before anything else of it, and a checkpoint removes
+//!   records only after the heads holding their samples are written: a crash at any write
+//!   leaves every acknowledged sample in a block, a head or a record, and the append in flight
+//!   whole or absent (its samples are replayed from the record, or were never written).
+//!   Records are removed oldest first, so the ones left are the newest, and replaying them in
+//!   order over the heads gives each timestamp its last written value.
 //! - a block holds only samples after the previous block's key; readers drop anything else.
 //!   Sealing writes the sealed blocks first; the head entry may then still hold samples that
 //!   now also sit in a sealed block, and they are ignored. A split writes its lower parts
@@ -94,13 +114,17 @@
 //!
 //! Each series has its own mutex; different series are appended in parallel and a reader of
 //! one series waits only for the writers of that series. A reader collects the raw blocks
-//! under the lock and decodes them after releasing it. Writes to sled go through one mutex, and
-//! concurrent `flush` calls share one sled flush (group commit).
+//! under the lock and decodes them after releasing it. Writes to sled go through one mutex (log
+//! records take their sequence numbers under it, so numbers and writes are in one order), and
+//! concurrent `flush` calls share one sled flush (group commit). Two appends racing on the same
+//! timestamp of the same series may reach memory in the other order than their records: either
+//! value is a last write, and a replay keeps the later record's.
 
 mod bits;
 mod block;
 mod catalog;
 mod check;
+mod wal;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -223,8 +247,12 @@ pub struct StoreOptions {
     /// 5% on the shared traces); smaller ones make reads of short ranges and rewrites for late
     /// data cheaper. 720 is 12 hours of 1-minute samples, 2.5 days at 5 minutes.
     pub block_samples: usize,
-    /// The longest a changed head stays only in memory while appends keep arriving.
-    pub head_write_interval: Duration,
+    /// Log bytes after which an append runs a checkpoint (writes the changed heads and removes
+    /// the log records they cover). Bounds the log, and so the replay after a crash.
+    pub checkpoint_bytes: u64,
+    /// The longest records stay in the log while appends keep arriving: an append after this
+    /// long since the last checkpoint runs one.
+    pub checkpoint_interval: Duration,
     /// sled's page cache, in bytes.
     pub cache_capacity: u64,
     /// sled's log segment size in bytes (a power of two). Fixed when the store is created:
@@ -233,16 +261,23 @@ pub struct StoreOptions {
     /// The most series kept: appending to a new series past it fails with
     /// [`StoreError::SeriesLimit`] (and a batch naming one writes nothing).
     pub max_series: usize,
+    /// Tests: the number of writes to let through before every later one fails as a crash
+    /// would leave it (the database is then dropped without a clean close).
+    #[cfg(test)]
+    pub(crate) crash_after_writes: Option<u64>,
 }
 
 impl Default for StoreOptions {
     fn default() -> Self {
         StoreOptions {
             block_samples: 720,
-            head_write_interval: Duration::from_secs(1),
+            checkpoint_bytes: 4 << 20,
+            checkpoint_interval: Duration::from_secs(300),
             cache_capacity: 64 << 20,
             segment_size: SEGMENT_SIZE,
             max_series: usize::MAX,
+            #[cfg(test)]
+            crash_after_writes: None,
         }
     }
 }
@@ -294,6 +329,8 @@ struct Inner {
     db: sled::Db,
     catalog: sled::Tree,
     blocks: sled::Tree,
+    /// The write-ahead log: sequence number → one append's samples ([`wal`]).
+    wal: sled::Tree,
     targets: sled::Tree,
     planners: sled::Tree,
     options: StoreOptions,
@@ -306,10 +343,23 @@ struct Inner {
     /// Set when a write failed: this database is never closed cleanly (its memory may hold
     /// samples that were refused), only dropped.
     failed: std::sync::atomic::AtomicBool,
-    /// Heads passes started, and the last one whose sled flush succeeded (see
-    /// `SeriesState::covered`).
-    heads_passes: AtomicU64,
-    durable_pass: AtomicU64,
+    /// The sequence number of the next log record (assigned and written under `writer`).
+    next_seq: AtomicU64,
+    /// Every log record numbered below this is durable (a flush that began after it was
+    /// written has succeeded).
+    durable_seq: AtomicU64,
+    /// Held shared by an append from writing its log record until its samples are in memory,
+    /// and exclusively by a checkpoint for the moment it reads `next_seq`: every record below
+    /// what it reads is then in the heads it writes.
+    gate: RwLock<()>,
+    /// Bytes of log records written since the last checkpoint, and when that was.
+    wal_bytes: AtomicU64,
+    last_checkpoint: Mutex<Instant>,
+    /// One checkpoint at a time.
+    checkpointing: Mutex<()>,
+    /// Tests: writes left before the simulated crash ([`StoreOptions::crash_after_writes`]).
+    #[cfg(test)]
+    writes_left: AtomicU64,
 }
 
 #[derive(Default)]
@@ -330,21 +380,16 @@ struct SeriesState {
     sealed_end: Option<Timestamp>,
     /// The head (every sample after `sealed_end`), sorted; empty if there is none yet.
     head: Vec<Sample>,
-    /// The head has changed since it was last written, since `dirty_since`.
+    /// The head has changed since it was last written.
     dirty: bool,
-    dirty_since: Instant,
     /// The head has been read from sled.
     loaded: bool,
     /// Removed by [`Store::delete_series`]: a writer that took this state before the removal
     /// starts over on a new one, a reader finds nothing.
     deleted: bool,
-    /// The timestamps appends added that no successful flush has covered yet, in the order they
-    /// were added: what a repair takes back (see [`Store::repair`]).
-    unacknowledged: Vec<Timestamp>,
-    /// `(pass, n)`: the heads pass numbered `pass` covered the first `n` of `unacknowledged`.
-    /// Once that pass's flush succeeded, the next pass (or a repair) drops them: no flush walks
-    /// the series a second time.
-    covered: (u64, usize),
+    /// The timestamps appends added, with the log record of each, that no successful flush
+    /// had covered when last looked at: what a repair takes back (see [`Store::repair`]).
+    unacknowledged: Vec<(u64, Timestamp)>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -536,6 +581,7 @@ impl Inner {
         let blocks = db.open_tree("blocks")?;
         let targets = db.open_tree("targets")?;
         let planners = db.open_tree("planners")?;
+        let wal = db.open_tree("wal")?;
 
         let mut registry = Registry::default();
         let mut ids = std::collections::HashSet::new();
@@ -568,19 +614,20 @@ impl Inner {
                 sealed_end: entry.sealed_end,
                 head: Vec::new(),
                 dirty: false,
-                dirty_since: Instant::now(),
                 loaded: false,
                 deleted: false,
                 unacknowledged: Vec::new(),
-                covered: (0, 0),
             };
             registry.series.insert(key, Arc::new(Mutex::new(state)));
         }
 
+        #[cfg(test)]
+        let writes_left = options.crash_after_writes.unwrap_or(u64::MAX);
         let inner = Inner {
             db,
             catalog,
             blocks,
+            wal,
             targets,
             planners,
             options,
@@ -589,14 +636,21 @@ impl Inner {
             flushes_asked: AtomicU64::new(0),
             flushes_done: Mutex::new(0),
             failed: std::sync::atomic::AtomicBool::new(false),
-            heads_passes: AtomicU64::new(0),
-            durable_pass: AtomicU64::new(0),
+            next_seq: AtomicU64::new(0),
+            durable_seq: AtomicU64::new(0),
+            gate: RwLock::new(()),
+            wal_bytes: AtomicU64::new(0),
+            last_checkpoint: Mutex::new(Instant::now()),
+            checkpointing: Mutex::new(()),
+            #[cfg(test)]
+            writes_left: AtomicU64::new(writes_left),
         };
         // Failing from here on, the database is dropped without a clean close.
         let opened = (|| {
             if !clean {
                 inner.recover()?;
             }
+            inner.replay()?;
             // From now until a clean close, the catalogue's counts may fall behind.
             inner.db.insert(CLEAN_KEY, b"0")?;
             inner.db.flush()?;
@@ -617,7 +671,7 @@ impl Store {
         validate(key, samples)?;
         let inner = self.inner()?;
         inner.check_room([key])?;
-        self.watch(&inner, inner.append_one(key, samples))
+        self.watch(&inner, inner.append_many(&[(key, samples)]))
     }
 
     /// Appends samples to many series: the ingest path. Every sample is checked before anything
@@ -630,11 +684,11 @@ impl Store {
         }
         let inner = self.inner()?;
         inner.check_room(batch.iter().map(|(key, _)| key))?;
-        let mut written = 0;
-        for (key, samples) in batch {
-            written += self.watch(&inner, inner.append_one(key, samples))?;
-        }
-        Ok(written)
+        let batch: Vec<(&SeriesKey, &[Sample])> = batch
+            .iter()
+            .map(|(key, samples)| (key, samples.as_slice()))
+            .collect();
+        self.watch(&inner, inner.append_many(&batch))
     }
 
     /// Makes everything appended before the call durable (written and fsynced). Concurrent
@@ -888,13 +942,9 @@ impl Inner {
             .keys();
         for k in keys {
             let k = k?;
-            let _writer = lock(&self.writer);
-            self.blocks.remove(k)?;
+            self.write(|| self.blocks.remove(k))?;
         }
-        {
-            let _writer = lock(&self.writer);
-            self.catalog.remove(key.as_str().as_bytes())?;
-        }
+        self.write(|| self.catalog.remove(key.as_str().as_bytes()))?;
         drop(state);
         self.flush()?;
         Ok(true)
@@ -930,18 +980,22 @@ fn sorted_unique(samples: &[Sample]) -> Vec<Sample> {
     out
 }
 
+/// What an append does with each timestamp it adds to a series (notes it for a repair, or
+/// nothing during a replay).
+type Note<'a> = &'a mut dyn FnMut(Timestamp);
+
 /// Merges sorted `new` into sorted `existing`, `new` winning on equal timestamps. Returns how
-/// many timestamps were not there before, and appends them to `added_at`.
-fn merge_into(existing: &mut Vec<Sample>, new: &[Sample], added_at: &mut Vec<Timestamp>) -> u64 {
+/// many timestamps were not there before, and passes each of them to `added_at`.
+fn merge_into(existing: &mut Vec<Sample>, new: &[Sample], added_at: Note) -> u64 {
     let (Some(last), Some(first_new)) = (existing.last(), new.first()) else {
         existing.extend_from_slice(new);
-        added_at.extend(new.iter().map(|s| s.timestamp));
+        new.iter().for_each(|s| added_at(s.timestamp));
         return new.len() as u64;
     };
     if last.timestamp < first_new.timestamp {
         // The common case: appending after the newest sample.
         existing.extend_from_slice(new);
-        added_at.extend(new.iter().map(|s| s.timestamp));
+        new.iter().for_each(|s| added_at(s.timestamp));
         return new.len() as u64;
     }
     let old = std::mem::take(existing);
@@ -955,7 +1009,7 @@ fn merge_into(existing: &mut Vec<Sample>, new: &[Sample], added_at: &mut Vec<Tim
             }
             std::cmp::Ordering::Greater => {
                 existing.push(new[j]);
-                added_at.push(new[j].timestamp);
+                added_at(new[j].timestamp);
                 j += 1;
                 added += 1;
             }
@@ -969,7 +1023,7 @@ fn merge_into(existing: &mut Vec<Sample>, new: &[Sample], added_at: &mut Vec<Tim
     existing.extend_from_slice(&old[i..]);
     added += (new.len() - j) as u64;
     existing.extend_from_slice(&new[j..]);
-    added_at.extend(new[j..].iter().map(|s| s.timestamp));
+    new[j..].iter().for_each(|s| added_at(s.timestamp));
     added
 }
 
@@ -993,21 +1047,10 @@ impl SeriesState {
         }
     }
 
-    /// Drops the unacknowledged timestamps a durable heads pass (numbered up to `durable`)
-    /// covered.
+    /// Drops the unacknowledged timestamps whose log record is durable (numbered below
+    /// `durable`).
     fn settle(&mut self, durable: u64) {
-        let (pass, n) = self.covered;
-        if pass != 0 && pass <= durable {
-            self.unacknowledged.drain(..n);
-            self.covered = (0, 0);
-        }
-    }
-
-    fn touch(&mut self) {
-        if !self.dirty {
-            self.dirty = true;
-            self.dirty_since = Instant::now();
-        }
+        self.unacknowledged.retain(|&(seq, _)| seq >= durable);
     }
 }
 
@@ -1076,19 +1119,13 @@ impl Inner {
             sealed_end: None,
             head: Vec::new(),
             dirty: false,
-            dirty_since: Instant::now(),
             loaded: true,
             deleted: false,
             unacknowledged: Vec::new(),
-            covered: (0, 0),
         };
         // Entered before any of its blocks is written, so that after a crash its blocks have a
         // name and its id is not handed out again.
-        {
-            let _writer = lock(&self.writer);
-            self.catalog
-                .insert(key.as_str().as_bytes(), &state.entry().encode()[..])?;
-        }
+        self.write_entry(&state)?;
         registry.next_id += 1;
         let series = Arc::new(Mutex::new(state));
         registry.series.insert(key.clone(), series.clone());
@@ -1100,9 +1137,13 @@ impl Inner {
         let mut out = BTreeMap::new();
         for series in self.all_series() {
             let mut state = lock(&series);
-            state.settle(self.durable_pass.load(Ordering::SeqCst));
+            state.settle(self.durable_seq.load(Ordering::SeqCst));
             if !state.unacknowledged.is_empty() {
-                out.insert(state.key.clone(), std::mem::take(&mut state.unacknowledged));
+                let added_at = std::mem::take(&mut state.unacknowledged);
+                out.insert(
+                    state.key.clone(),
+                    added_at.into_iter().map(|(_, t)| t).collect(),
+                );
             }
         }
         out
@@ -1143,12 +1184,10 @@ impl Inner {
                     Some(last) if last.timestamp == end => self.put(&k, block::encode(&samples))?,
                     Some(last) => {
                         self.put(&block_key(id, last.timestamp), block::encode(&samples))?;
-                        let _writer = lock(&self.writer);
-                        self.blocks.remove(&k)?;
+                        self.write(|| self.blocks.remove(&k))?;
                     }
                     None => {
-                        let _writer = lock(&self.writer);
-                        self.blocks.remove(&k)?;
+                        self.write(|| self.blocks.remove(&k))?;
                     }
                 }
             }
@@ -1157,8 +1196,7 @@ impl Inner {
         // the head's entry must not hold a removed sample that would then count again.
         state.head.retain(kept);
         if state.head.is_empty() {
-            let _writer = lock(&self.writer);
-            self.blocks.remove(head_key(id))?;
+            self.write(|| self.blocks.remove(head_key(id)))?;
             state.dirty = false;
         } else {
             self.write_head(&mut state)?;
@@ -1166,32 +1204,189 @@ impl Inner {
         self.recount(&mut state)
     }
 
-    fn append_one(&self, key: &SeriesKey, samples: &[Sample]) -> Result<usize, StoreError> {
-        if samples.is_empty() {
-            return Ok(0);
-        }
-        let samples = sorted_unique(samples);
-        loop {
-            let series = self.get_or_create(key)?;
-            let mut state = lock(&series);
-            if state.deleted {
-                // Deleted between the lookup and the lock: the next lookup creates it anew.
+    /// Appends to several series: one log record for all of them, then each series' samples
+    /// in memory (sealing full blocks as it goes). Returns the number of samples accepted.
+    fn append_many(&self, batch: &[(&SeriesKey, &[Sample])]) -> Result<usize, StoreError> {
+        // Every series exists (its catalogue entry written) before the record naming its id.
+        let mut prepared = Vec::with_capacity(batch.len());
+        for &(key, samples) in batch {
+            if samples.is_empty() {
                 continue;
             }
-            // Noted even when the append fails part-way: what it wrote may be on disk.
-            let mut added_at = std::mem::take(&mut state.unacknowledged);
-            let applied = self.apply(&mut state, &samples, &mut added_at);
-            state.unacknowledged = added_at;
-            applied?;
-            return Ok(samples.len());
+            let series = self.get_or_create(key)?;
+            let id = lock(&series).id;
+            prepared.push((key, series, id, sorted_unique(samples)));
         }
+        if prepared.is_empty() {
+            return Ok(0);
+        }
+        let mut accepted = 0;
+        let mut deleted_meanwhile = Vec::new();
+        {
+            let _gate = self.gate.read().unwrap_or_else(PoisonError::into_inner);
+            // The samples are noted under the last of the append's records: they are durable
+            // once it is.
+            let mut seq = 0;
+            for record in wal::records(prepared.iter().map(|(_, _, id, s)| (*id, s.as_slice()))) {
+                seq = self.write(|| {
+                    let seq = self.next_seq.fetch_add(1, Ordering::SeqCst);
+                    self.wal
+                        .insert(wal::key(seq), record.as_slice())
+                        .map(|_| seq)
+                })?;
+                self.wal_bytes
+                    .fetch_add(record.len() as u64, Ordering::Relaxed);
+            }
+            let durable = self.durable_seq.load(Ordering::SeqCst);
+            for (key, series, _, samples) in &prepared {
+                let mut state = lock(series);
+                if state.deleted {
+                    // Deleted between the lookup and now: its record names the old id, which a
+                    // replay skips; the samples go to the series anew, under a record of their
+                    // own.
+                    deleted_meanwhile.push((*key, samples.as_slice()));
+                    continue;
+                }
+                // Noted even when the append fails part-way: what it wrote may be on disk.
+                if state
+                    .unacknowledged
+                    .first()
+                    .is_some_and(|&(s, _)| s < durable)
+                {
+                    state.settle(durable);
+                }
+                let mut added_at = std::mem::take(&mut state.unacknowledged);
+                let applied = self.apply(&mut state, samples, &mut |t| added_at.push((seq, t)));
+                state.unacknowledged = added_at;
+                applied?;
+                accepted += samples.len();
+            }
+        }
+        if !deleted_meanwhile.is_empty() {
+            accepted += self.append_many(&deleted_meanwhile)?;
+        }
+        // An append that finds another one checkpointing goes on without waiting.
+        if self.checkpoint_due()
+            && let Ok(one) = self.checkpointing.try_lock()
+        {
+            self.checkpoint_held(one)?;
+        }
+        Ok(accepted)
     }
 
-    /// One sled write. All writes go through here, one at a time.
-    fn put(&self, key: &[u8], value: Vec<u8>) -> Result<(), StoreError> {
-        let _writer = lock(&self.writer);
-        self.blocks.insert(key, value)?;
+    /// True when the log has grown past [`StoreOptions::checkpoint_bytes`], or holds records
+    /// older than [`StoreOptions::checkpoint_interval`].
+    fn checkpoint_due(&self) -> bool {
+        let bytes = self.wal_bytes.load(Ordering::Relaxed);
+        bytes >= self.options.checkpoint_bytes
+            || (bytes > 0
+                && lock(&self.last_checkpoint).elapsed() >= self.options.checkpoint_interval)
+    }
+
+    /// Writes every changed head, then removes the log records the heads now cover, oldest
+    /// first. No flush is needed between the two: sled recovers a prefix of its writes, so a
+    /// record is never gone while the head holding its samples is not written.
+    fn checkpoint(&self) -> Result<(), StoreError> {
+        self.checkpoint_held(lock(&self.checkpointing))
+    }
+
+    /// [`Inner::checkpoint`], the caller holding `checkpointing`.
+    fn checkpoint_held(&self, _one: MutexGuard<'_, ()>) -> Result<(), StoreError> {
+        let (upto, bytes) = {
+            let _gate = self.gate.write().unwrap_or_else(PoisonError::into_inner);
+            (
+                self.next_seq.load(Ordering::SeqCst),
+                self.wal_bytes.load(Ordering::Relaxed),
+            )
+        };
+        for series in self.all_series() {
+            let mut state = lock(&series);
+            if state.dirty && !state.deleted {
+                self.write_head(&mut state)?;
+            }
+        }
+        for key in self.wal.range(..wal::key(upto)).keys() {
+            let key = key?;
+            self.write(|| self.wal.remove(key))?;
+        }
+        self.wal_bytes.fetch_sub(bytes, Ordering::Relaxed);
+        *lock(&self.last_checkpoint) = Instant::now();
         Ok(())
+    }
+
+    /// At open: applies the log records a crash left (every record not covered by a
+    /// checkpoint), in the order they were written, then checkpoints. A record already in
+    /// the heads changes nothing (the same values land on the same timestamps); one naming a
+    /// series deleted since is skipped.
+    fn replay(&self) -> Result<(), StoreError> {
+        let by_id: std::collections::HashMap<SeriesId, Arc<Mutex<SeriesState>>> = self
+            .all_series()
+            .into_iter()
+            .map(|series| {
+                let id = lock(&series).id;
+                (id, series)
+            })
+            .collect();
+        let mut next = 0;
+        let mut bytes = 0;
+        for item in self.wal.iter() {
+            let (k, v) = item?;
+            let seq = wal::parse_key(&k).map_err(StoreError::Corrupt)?;
+            let record = wal::decode(&v)
+                .map_err(|e| StoreError::Corrupt(format!("log record {seq}: {e}")))?;
+            for (id, samples) in record {
+                if let Some(series) = by_id.get(&id) {
+                    self.apply(&mut lock(series), &samples, &mut |_| {})?;
+                }
+            }
+            next = seq + 1;
+            bytes += v.len() as u64;
+        }
+        self.next_seq.store(next, Ordering::SeqCst);
+        self.durable_seq.store(next, Ordering::SeqCst);
+        if bytes > 0 {
+            self.wal_bytes.store(bytes, Ordering::Relaxed);
+            self.checkpoint()?;
+        }
+        Ok(())
+    }
+
+    /// One sled write, under `writer`: every write to the trees goes through here, one at a
+    /// time (tests count them here to crash the store at each one).
+    fn write<T>(&self, op: impl FnOnce() -> sled::Result<T>) -> Result<T, StoreError> {
+        let _writer = lock(&self.writer);
+        #[cfg(test)]
+        self.crash_point()?;
+        Ok(op()?)
+    }
+
+    /// Tests: fails every write once the budget of [`StoreOptions::crash_after_writes`] is
+    /// spent, and marks the database failed, as a crash at that write would leave it.
+    #[cfg(test)]
+    fn crash_point(&self) -> Result<(), StoreError> {
+        let left = self.writes_left.load(Ordering::SeqCst);
+        if left == 0 {
+            self.failed.store(true, Ordering::SeqCst);
+            return Err(StoreError::Sled(sled::Error::Io(std::io::Error::other(
+                "simulated crash",
+            ))));
+        }
+        self.writes_left.store(left - 1, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Writes a block (or a head) under its key.
+    fn put(&self, key: &[u8], value: Vec<u8>) -> Result<(), StoreError> {
+        self.write(|| self.blocks.insert(key, value)).map(drop)
+    }
+
+    /// Writes a series' catalogue entry.
+    fn write_entry(&self, state: &SeriesState) -> Result<(), StoreError> {
+        self.write(|| {
+            self.catalog
+                .insert(state.key.as_str().as_bytes(), &state.entry().encode()[..])
+        })
+        .map(drop)
     }
 
     /// Reads the head from sled the first time the series is used.
@@ -1219,7 +1414,7 @@ impl Inner {
         &self,
         state: &mut SeriesState,
         new: &[Sample],
-        added_at: &mut Vec<Timestamp>,
+        added_at: Note,
     ) -> Result<(), StoreError> {
         let (Some(first), Some(last)) = (new.first(), new.last()) else {
             return Ok(());
@@ -1236,7 +1431,7 @@ impl Inner {
         let fresh = &new[split..];
         if !fresh.is_empty() {
             added += merge_into(&mut state.head, fresh, added_at);
-            state.touch();
+            state.dirty = true;
         }
         if state.samples == 0 {
             (state.first, state.last) = (first.timestamp, last.timestamp);
@@ -1245,11 +1440,7 @@ impl Inner {
             state.last = state.last.max(last.timestamp);
         }
         state.samples += added;
-        self.seal(state)?;
-        if state.dirty && state.dirty_since.elapsed() >= self.options.head_write_interval {
-            self.write_head(state)?;
-        }
-        Ok(())
+        self.seal(state)
     }
 
     /// Merges samples at or before the sealed end into the sealed blocks that cover them.
@@ -1258,7 +1449,7 @@ impl Inner {
         &self,
         state: &SeriesState,
         late: &[Sample],
-        added_at: &mut Vec<Timestamp>,
+        added_at: Note,
     ) -> Result<u64, StoreError> {
         let Some(sealed_end) = state.sealed_end else {
             return Ok(0);
@@ -1333,22 +1524,6 @@ impl Inner {
         Ok(())
     }
 
-    /// Writes every changed head, and marks in each series the appends this pass covers (every
-    /// one that finished before its series was locked here). Returns the pass's number.
-    fn write_dirty_heads(&self) -> Result<u64, StoreError> {
-        let pass = self.heads_passes.fetch_add(1, Ordering::SeqCst) + 1;
-        let durable = self.durable_pass.load(Ordering::SeqCst);
-        for series in self.all_series() {
-            let mut state = lock(&series);
-            state.settle(durable);
-            state.covered = (pass, state.unacknowledged.len());
-            if state.dirty {
-                self.write_head(&mut state)?;
-            }
-        }
-        Ok(pass)
-    }
-
     /// Group commit: a flush that starts after a caller asked covers that caller, so callers
     /// that arrive while one runs share the next one instead of each running its own.
     fn flush(&self) -> Result<(), StoreError> {
@@ -1358,11 +1533,15 @@ impl Inner {
             return Ok(());
         }
         let covers = self.flushes_asked.load(Ordering::SeqCst);
-        let pass = self.write_dirty_heads()?;
+        // Every record numbered below this is written (numbers are handed out under `writer`).
+        let records = {
+            let _writer = lock(&self.writer);
+            self.next_seq.load(Ordering::SeqCst)
+        };
         self.db.flush()?;
         *done = covers;
-        // Durable now: what the pass covered is acknowledged, not to be taken back.
-        self.durable_pass.fetch_max(pass, Ordering::SeqCst);
+        // Durable now: those records' samples are acknowledged, not to be taken back.
+        self.durable_seq.fetch_max(records, Ordering::SeqCst);
         Ok(())
     }
 
@@ -1418,8 +1597,7 @@ impl Inner {
         }
         for (k, samples) in rewrites {
             if samples.is_empty() {
-                let _writer = lock(&self.writer);
-                self.blocks.remove(k)?;
+                self.write(|| self.blocks.remove(k))?;
             } else {
                 self.put(&k, block::encode(&samples))?;
             }
@@ -1428,20 +1606,17 @@ impl Inner {
         state.first = first.unwrap_or(0);
         state.last = last.unwrap_or(0);
         state.sealed_end = previous_end;
-        let _writer = lock(&self.writer);
-        self.catalog
-            .insert(state.key.as_str().as_bytes(), &state.entry().encode()[..])?;
+        self.write_entry(state)?;
         Ok(())
     }
 
-    /// A clean close: heads and exact catalogue entries written, then the clean marker.
+    /// A clean close: heads written and the log emptied, exact catalogue entries, then the
+    /// clean marker.
     fn close(&self) -> Result<(), StoreError> {
-        self.write_dirty_heads()?;
+        self.checkpoint()?;
         for series in self.all_series() {
             let state = lock(&series);
-            let _writer = lock(&self.writer);
-            self.catalog
-                .insert(state.key.as_str().as_bytes(), &state.entry().encode()[..])?;
+            self.write_entry(&state)?;
         }
         self.db.flush()?;
         self.db.insert(CLEAN_KEY, b"1")?;

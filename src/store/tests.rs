@@ -2,7 +2,6 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::Duration;
 
 use proptest::prelude::*;
 
@@ -330,6 +329,7 @@ fn corrupt_blocks_are_errors_not_panics() {
             .unwrap();
         store.flush().unwrap();
         let inner = store.inner().unwrap();
+        inner.checkpoint().unwrap();
         let blocks = &inner.blocks;
         let (k, _) = blocks.iter().next().unwrap().unwrap();
         blocks.insert(k, &[0x10, 0xff, 0x13, 0x37][..]).unwrap();
@@ -478,40 +478,52 @@ fn corrupt_catalogue_is_an_error() {
 }
 
 #[test]
-fn heads_are_written_behind_and_on_flush() {
+fn appends_go_to_the_log_and_checkpoints_write_the_heads() {
     let dir = tempfile::tempdir().unwrap();
-    let lazy = Store::open_with(
-        dir.path(),
-        StoreOptions {
-            head_write_interval: Duration::from_secs(3_600),
-            ..StoreOptions::default()
-        },
-    )
-    .unwrap();
-    lazy.append(&key("h"), &[s(0, 1.0)]).unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    store.append(&key("h"), &[s(0, 1.0)]).unwrap();
+    store
+        .append_batch(&[(key("h"), vec![s(1, 2.0)]), (key("g"), vec![s(5, 3.0)])])
+        .unwrap();
+    store.flush().unwrap();
+    let inner = store.inner().unwrap();
+    assert_eq!(inner.blocks.len(), 0, "no head is written per append");
+    assert_eq!(inner.wal.len(), 2, "one log record per append call");
     assert_eq!(
-        lazy.inner().unwrap().blocks.len(),
-        0,
-        "still only in memory"
+        store.read(&key("h"), 0, 2).unwrap(),
+        vec![s(0, 1.0), s(1, 2.0)]
     );
-    assert_eq!(lazy.read(&key("h"), 0, 1).unwrap(), vec![s(0, 1.0)]);
-    lazy.flush().unwrap();
-    assert_eq!(lazy.inner().unwrap().blocks.len(), 1);
-    assert_eq!(lazy.inner().unwrap().catalog.len(), 1);
-    drop(lazy);
-
+    inner.checkpoint().unwrap();
+    assert_eq!(inner.blocks.len(), 2, "both heads written");
+    assert_eq!(inner.wal.len(), 0, "the records they cover removed");
+    drop(inner);
+    store.append(&key("g"), &[s(6, 4.0)]).unwrap();
+    store.flush().unwrap();
+    // A crash: the last append is only in the log, and comes back from it.
+    let store = crash_and_reopen(store, dir.path(), &StoreOptions::default());
+    assert_eq!(
+        store.read(&key("g"), 0, 10).unwrap(),
+        vec![s(5, 3.0), s(6, 4.0)]
+    );
+    assert_eq!(store.info(&key("g")).unwrap().unwrap().samples, 2);
+    assert_eq!(
+        store.inner().unwrap().wal.len(),
+        0,
+        "replayed, then checkpointed"
+    );
+    // The log is checkpointed by size as appends go.
     let dir = tempfile::tempdir().unwrap();
-    let eager = Store::open_with(
-        dir.path(),
-        StoreOptions {
-            head_write_interval: Duration::ZERO,
-            ..StoreOptions::default()
-        },
-    )
-    .unwrap();
-    eager.append(&key("h"), &[s(0, 1.0)]).unwrap();
-    eager.append(&key("h"), &[s(1, 2.0)]).unwrap();
-    assert_eq!(eager.inner().unwrap().blocks.len(), 1, "written at once");
+    let options = StoreOptions {
+        checkpoint_bytes: 1_000,
+        ..StoreOptions::default()
+    };
+    let store = Store::open_with(dir.path(), options).unwrap();
+    for i in 0..200 {
+        store.append(&key("c"), &[s(i, 1.0)]).unwrap();
+    }
+    let inner = store.inner().unwrap();
+    assert!(inner.wal.len() < 100, "{} records left", inner.wal.len());
+    assert!(inner.wal_bytes.load(Ordering::Relaxed) < 1_000);
 }
 
 #[test]
@@ -545,6 +557,22 @@ enum Op {
     Reopen,
     /// Reopen as after a crash: the clean marker is cleared, so the store recounts.
     Recover,
+    /// Flush, then a crash: the heads in memory are lost, the log is replayed.
+    Crash,
+}
+
+/// Drops the store as a crash would (no checkpoint, no clean close: what is in sled stays, the
+/// heads in memory go) and reopens it.
+fn crash_and_reopen(store: Store, dir: &Path, options: &StoreOptions) -> Store {
+    crash(store);
+    Store::open_with(dir, options.clone()).unwrap()
+}
+
+/// Drops the store without a clean close.
+fn crash(store: Store) {
+    if let Ok(inner) = store.inner() {
+        inner.failed.store(true, Ordering::SeqCst);
+    }
 }
 
 /// Closes the store, clears its clean marker as a crash would leave it, and reopens it.
@@ -569,6 +597,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::Flush),
         1 => Just(Op::Reopen),
         1 => Just(Op::Recover),
+        1 => Just(Op::Crash),
     ]
 }
 
@@ -579,11 +608,12 @@ proptest! {
     #[test]
     fn behaves_like_a_sorted_map(
         block_samples in 2usize..12,
+        checkpoint_bytes in prop_oneof![Just(64u64 << 20), 20u64..400],
         ops in prop::collection::vec(op(), 1..30),
         ranges in prop::collection::vec((-250i64..1_000, 0i64..600), 5),
     ) {
         let dir = tempfile::tempdir().unwrap();
-        let options = StoreOptions { block_samples, ..StoreOptions::default() };
+        let options = StoreOptions { block_samples, checkpoint_bytes, ..StoreOptions::default() };
         let mut store = Store::open_with(dir.path(), options.clone()).unwrap();
         let mut model: Vec<BTreeMap<i64, f64>> = vec![BTreeMap::new(); 3];
         let names = ["s0", "s1", "s2"];
@@ -603,6 +633,10 @@ proptest! {
                     store = Store::open_with(dir.path(), options.clone()).unwrap();
                 }
                 Op::Recover => store = reopen_as_after_crash(store, dir.path(), &options),
+                Op::Crash => {
+                    store.flush().unwrap();
+                    store = crash_and_reopen(store, dir.path(), &options);
+                }
             }
         }
         for round in 0..2 {
@@ -704,7 +738,7 @@ fn a_repair_takes_back_what_no_flush_acknowledged() {
     store.append(&k, &grid(6_000, 60, 50, |_| 7.0)).unwrap();
     store.append(&k, &[s(30, 9.0), s(90, 9.0)]).unwrap();
     let inner = store.inner().unwrap();
-    inner.write_dirty_heads().unwrap();
+    inner.checkpoint().unwrap();
     inner.db.flush().unwrap();
     drop(inner);
     store.inject_failure("injected write error");
@@ -737,4 +771,213 @@ fn a_repair_takes_back_what_no_flush_acknowledged() {
     assert_eq!(store.read(&k, 6_000, 6_001).unwrap(), vec![s(6_000, 1.0)]);
     assert_eq!(store.read(&k, i64::MIN, 6_000).unwrap().len(), 100);
     assert_eq!(store.info(&k).unwrap().unwrap().samples, 101);
+}
+
+// ---- crashes at every write ---------------------------------------------------------------------
+
+/// What the crash tests append, in order: each step is one append call, then a flush. Series
+/// `a` seals blocks of 4, takes late samples that grow a sealed block past twice its size (a
+/// split) and overwrites; `b` is created part-way, by a batch shared with `a`.
+fn crash_steps() -> Vec<Vec<(&'static str, Vec<Sample>)>> {
+    vec![
+        vec![("a", grid(0, 10, 10, |i| i as f64))],
+        vec![
+            ("a", grid(100, 10, 3, |_| 1.0)),
+            ("b", grid(0, 10, 3, |_| 2.0)),
+        ],
+        vec![(
+            "a",
+            (1..7)
+                .map(|t| s(t, -(t as f64)))
+                .chain([s(20, 20.5), s(130, 3.0)])
+                .collect(),
+        )],
+        vec![("b", grid(30, 10, 9, |i| i as f64 * 0.5))],
+        vec![
+            ("a", grid(140, 10, 2, |_| 4.0)),
+            ("b", vec![s(0, 9.0), s(500, 9.0)]),
+        ],
+    ]
+}
+
+type Model = BTreeMap<&'static str, BTreeMap<i64, u64>>;
+
+fn applied(mut model: Model, step: &[(&'static str, Vec<Sample>)]) -> Model {
+    for (name, samples) in step {
+        let series = model.entry(name).or_default();
+        for x in samples {
+            series.insert(x.timestamp, x.value.to_bits());
+        }
+    }
+    model
+}
+
+/// What the store holds, in the model's form; its counts checked against its reads.
+fn contents(store: &Store) -> Model {
+    let mut out = Model::new();
+    for name in ["a", "b"] {
+        let k = key(name);
+        let read = store.read(&k, i64::MIN, i64::MAX).unwrap();
+        let info = store.info(&k).unwrap();
+        assert_eq!(
+            info.as_ref().map_or(0, |i| i.samples),
+            read.len() as u64,
+            "{name}: count"
+        );
+        if let (Some(info), Some(first), Some(last)) = (info, read.first(), read.last()) {
+            assert_eq!(
+                (info.first, info.last),
+                (first.timestamp, last.timestamp),
+                "{name}"
+            );
+        }
+        assert_eq!(
+            store.latest(&k).unwrap(),
+            read.last().copied(),
+            "{name}: latest"
+        );
+        if !read.is_empty() {
+            out.insert(
+                name,
+                read.iter()
+                    .map(|x| (x.timestamp, x.value.to_bits()))
+                    .collect(),
+            );
+        }
+    }
+    out
+}
+
+/// Runs the steps on a store in `dir` that fails every write after its first `writes`; returns
+/// the model of what was acknowledged, of what the step in flight would add, and whether every
+/// step finished.
+fn run_until_crash(dir: &Path, options: &StoreOptions, writes: u64) -> (Model, Model, bool) {
+    let store = Store::open_with(
+        dir,
+        StoreOptions {
+            crash_after_writes: Some(writes),
+            ..options.clone()
+        },
+    )
+    .unwrap();
+    let mut acked = Model::new();
+    for step in crash_steps() {
+        let batch: Vec<(SeriesKey, Vec<Sample>)> = step
+            .iter()
+            .map(|(name, samples)| (key(name), samples.clone()))
+            .collect();
+        let done = store.append_batch(&batch).and_then(|_| store.flush());
+        let after = applied(acked.clone(), &step);
+        if done.is_err() {
+            crash(store);
+            return (acked, after, false);
+        }
+        acked = after;
+    }
+    crash(store);
+    (acked.clone(), acked, true)
+}
+
+/// The store after a crash holds what was acknowledged, and the append in flight either whole
+/// or not at all (its log record is its first write); after a clean reopen, the same.
+fn assert_recovered(
+    dir: &Path,
+    options: &StoreOptions,
+    acked: &Model,
+    inflight: &Model,
+    what: &str,
+) {
+    let store = Store::open_with(dir, options.clone()).unwrap();
+    let found = contents(&store);
+    assert!(
+        &found == acked || &found == inflight,
+        "{what}: found {found:?}, acknowledged {acked:?}"
+    );
+    assert_eq!(
+        store
+            .check()
+            .unwrap()
+            .series
+            .iter()
+            .map(|c| c.damage.len())
+            .sum::<usize>(),
+        0
+    );
+    drop(store);
+    let store = Store::open_with(dir, options.clone()).unwrap();
+    assert_eq!(contents(&store), found, "{what}: after a clean reopen");
+}
+
+#[test]
+fn a_crash_at_any_write_loses_no_acknowledged_sample_and_duplicates_none() {
+    // Checkpoints every few appends, so crashes also hit head writes and log removals.
+    let options = StoreOptions {
+        checkpoint_bytes: 150,
+        ..small(4)
+    };
+    for writes in 0.. {
+        let dir = tempfile::tempdir().unwrap();
+        let (acked, inflight, finished) = run_until_crash(dir.path(), &options, writes);
+        assert_recovered(
+            dir.path(),
+            &options,
+            &acked,
+            &inflight,
+            &format!("crash at write {writes}"),
+        );
+        if finished {
+            assert!(writes > 20, "the steps take {writes} writes");
+            break;
+        }
+    }
+}
+
+#[test]
+fn a_crash_during_the_replay_of_the_log_loses_nothing() {
+    // No checkpoint while appending: everything after the first seals is only in the log.
+    let options = small(4);
+    let dir = tempfile::tempdir().unwrap();
+    let (acked, _, finished) = run_until_crash(dir.path(), &options, u64::MAX);
+    assert!(finished);
+    let image = tempfile::tempdir().unwrap();
+    copy_dir(dir.path(), image.path());
+    for writes in 0.. {
+        let dir = tempfile::tempdir().unwrap();
+        copy_dir(image.path(), dir.path());
+        let opened = Store::open_with(
+            dir.path(),
+            StoreOptions {
+                crash_after_writes: Some(writes),
+                ..options.clone()
+            },
+        );
+        let replayed = opened.is_ok();
+        if let Ok(store) = opened {
+            crash(store);
+        }
+        assert_recovered(
+            dir.path(),
+            &options,
+            &acked,
+            &acked,
+            &format!("crash at replay write {writes}"),
+        );
+        if replayed {
+            assert!(writes > 5, "the replay takes {writes} writes");
+            break;
+        }
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
 }
