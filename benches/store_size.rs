@@ -81,6 +81,9 @@ enum Shape {
     Bulk,
     /// Every series' next sample in one `append_batch`, as a scraper sends them.
     Scrape,
+    /// `(series, samples)`: requests of `samples` samples of each of `series` series, one
+    /// `append_batch` and one `flush` per request, as the remote_write receiver stores them.
+    Requests(usize, usize),
 }
 
 fn import(traces: &[&Trace], options: &StoreOptions, shape: Shape) -> Row {
@@ -115,6 +118,22 @@ fn import(traces: &[&Trace], options: &StoreOptions, shape: Shape) -> Row {
                     })
                     .collect();
                 samples += store.append_batch(&batch).expect("append") as u64;
+            }
+        }
+        Shape::Requests(series, per) => {
+            let shortest = traces.iter().map(|t| t.samples.len()).min().unwrap_or(0);
+            for start in (0..shortest - per + 1).step_by(per) {
+                for (k, t) in keys.chunks(series).zip(traces.chunks(series)) {
+                    let batch: Vec<(SeriesKey, Vec<Sample>)> = k
+                        .iter()
+                        .zip(t)
+                        .map(|(key, trace)| {
+                            (key.clone(), trace.samples[start..start + per].to_vec())
+                        })
+                        .collect();
+                    samples += store.append_batch(&batch).expect("append") as u64;
+                    store.flush().expect("flush");
+                }
             }
         }
     }
@@ -190,10 +209,44 @@ fn table(traces: &[Trace], options: &StoreOptions) {
     );
 }
 
+/// 1,000 series (the traces again and again, cut to `length` samples each, at most 4,000),
+/// ingested as the remote_write receiver stores requests of three shapes.
+fn requests(traces: &[Trace], options: &StoreOptions, length: usize) {
+    let cut: Vec<Trace> = (0..1_000)
+        .map(|i| {
+            let trace = &traces[i % traces.len()];
+            let room = trace.samples.len().saturating_sub(length).max(1);
+            let offset = (i / traces.len()) * 37 % room;
+            Trace {
+                name: trace.name.clone(),
+                samples: trace.samples[offset..offset + length].to_vec(),
+            }
+        })
+        .collect();
+    let all: Vec<&Trace> = cut.iter().collect();
+    println!("\nremote_write requests (1,000 series x {length} samples, a flush per request):");
+    for (series, per) in [(100, 100), (100, 10), (1_000, 1)] {
+        let row = import(&all, options, Shape::Requests(series, per));
+        print_row(&format!("{series} series x {per} per request"), &row);
+        println!("    {:.0} samples/s", row.samples as f64 / row.seconds);
+    }
+}
+
 fn main() {
     let sweep = std::env::args().any(|arg| arg == "--sweep");
     let traces = traces();
+    // `--requests [N]`: only the remote_write rows, N samples per series (default 1,000).
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(at) = args.iter().position(|arg| arg == "--requests") {
+        let length = args
+            .get(at + 1)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(1_000);
+        requests(&traces, &StoreOptions::default(), length.min(4_000));
+        return;
+    }
     table(&traces, &StoreOptions::default());
+    requests(&traces, &StoreOptions::default(), 1_000);
     if sweep {
         for segment_size in [64 << 10, 128 << 10, 256 << 10, SEGMENT_SIZE, 1 << 20] {
             for block_samples in [360, 720, 1_440] {
