@@ -126,7 +126,8 @@ mod catalog;
 mod check;
 mod wal;
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
@@ -364,7 +365,8 @@ struct Inner {
 
 #[derive(Default)]
 struct Registry {
-    series: BTreeMap<SeriesKey, Arc<Mutex<SeriesState>>>,
+    /// Hashed: the ingest path looks up every series of a request.
+    series: HashMap<SeriesKey, Arc<Mutex<SeriesState>>>,
     next_id: u64,
 }
 
@@ -670,7 +672,6 @@ impl Store {
     pub fn append(&self, key: &SeriesKey, samples: &[Sample]) -> Result<usize, StoreError> {
         validate(key, samples)?;
         let inner = self.inner()?;
-        inner.check_room([key])?;
         self.watch(&inner, inner.append_many(&[(key, samples)]))
     }
 
@@ -683,7 +684,6 @@ impl Store {
             validate(key, samples)?;
         }
         let inner = self.inner()?;
-        inner.check_room(batch.iter().map(|(key, _)| key))?;
         let batch: Vec<(&SeriesKey, &[Sample])> = batch
             .iter()
             .map(|(key, samples)| (key, samples.as_slice()))
@@ -806,10 +806,12 @@ impl Store {
     /// Every series with at least one sample, sorted by key.
     pub fn list(&self) -> Result<Vec<SeriesInfo>, StoreError> {
         let all = self.inner()?.all_series();
-        Ok(all
+        let mut listed: Vec<SeriesInfo> = all
             .iter()
             .filter_map(|series| lock(series).info())
-            .collect())
+            .collect();
+        listed.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(listed)
     }
 
     /// Removes a series: its sealed blocks, its head and its catalogue entry, in that order (a
@@ -962,22 +964,24 @@ fn validate(key: &SeriesKey, samples: &[Sample]) -> Result<(), StoreError> {
     }
 }
 
-/// Sorts by timestamp, keeping the last of equal timestamps (last write wins within a batch).
-fn sorted_unique(samples: &[Sample]) -> Vec<Sample> {
-    let mut out = samples.to_vec();
-    if !out.is_sorted_by(|a, b| a.timestamp < b.timestamp) {
-        // Stable, so equal timestamps stay in input order and the later one is kept below.
-        out.sort_by_key(|s| s.timestamp);
-        out.dedup_by(|later, kept| {
-            if later.timestamp == kept.timestamp {
-                *kept = *later;
-                true
-            } else {
-                false
-            }
-        });
+/// Sorts by timestamp, keeping the last of equal timestamps (last write wins within a batch);
+/// borrows what is sorted already (the common case).
+fn sorted_unique(samples: &[Sample]) -> Cow<'_, [Sample]> {
+    if samples.is_sorted_by(|a, b| a.timestamp < b.timestamp) {
+        return Cow::Borrowed(samples);
     }
-    out
+    let mut out = samples.to_vec();
+    // Stable, so equal timestamps stay in input order and the later one is kept below.
+    out.sort_by_key(|s| s.timestamp);
+    out.dedup_by(|later, kept| {
+        if later.timestamp == kept.timestamp {
+            *kept = *later;
+            true
+        } else {
+            false
+        }
+    });
+    Cow::Owned(out)
 }
 
 /// What an append does with each timestamp it adds to a series (notes it for a repair, or
@@ -1067,29 +1071,42 @@ impl Inner {
         self.registry().series.get(key).cloned()
     }
 
-    /// Refuses an append whose new series (keys not stored yet) would pass `max_series`, before
-    /// anything is written. (Racing appends can still meet the limit in `get_or_create`.)
-    fn check_room<'k>(
+    /// The series of a batch, looked up once each: `None` for an empty entry. New series are
+    /// created (their catalogue entries written) unless they would pass `max_series`, which
+    /// refuses the whole batch before anything is written. (Racing appends can still meet the
+    /// limit in `get_or_create`.)
+    fn series_of(
         &self,
-        keys: impl IntoIterator<Item = &'k SeriesKey>,
-    ) -> Result<(), StoreError> {
-        let registry = self.registry();
-        let mut new: Vec<&SeriesKey> = keys
-            .into_iter()
-            .filter(|key| !registry.series.contains_key(*key))
-            .collect();
-        new.sort();
-        new.dedup();
-        let limit = self.options.max_series;
-        match new.first() {
-            Some(first) if registry.series.len().saturating_add(new.len()) > limit => {
-                Err(StoreError::SeriesLimit {
+        batch: &[(&SeriesKey, &[Sample])],
+    ) -> Result<Vec<Option<Arc<Mutex<SeriesState>>>>, StoreError> {
+        let (mut found, mut new) = (Vec::with_capacity(batch.len()), Vec::new());
+        {
+            let registry = self.registry();
+            for &(key, samples) in batch {
+                let series = registry.series.get(key).cloned();
+                if series.is_none() && !samples.is_empty() {
+                    new.push(key);
+                }
+                found.push(series);
+            }
+            new.sort();
+            new.dedup();
+            let limit = self.options.max_series;
+            if let Some(first) = new.first()
+                && registry.series.len().saturating_add(new.len()) > limit
+            {
+                return Err(StoreError::SeriesLimit {
                     series: first.as_str().to_string(),
                     limit,
-                })
+                });
             }
-            _ => Ok(()),
         }
+        for (series, &(key, samples)) in found.iter_mut().zip(batch) {
+            if series.is_none() && !samples.is_empty() {
+                *series = Some(self.get_or_create(key)?);
+            }
+        }
+        Ok(found)
     }
 
     fn get_or_create(&self, key: &SeriesKey) -> Result<Arc<Mutex<SeriesState>>, StoreError> {
@@ -1209,11 +1226,8 @@ impl Inner {
     fn append_many(&self, batch: &[(&SeriesKey, &[Sample])]) -> Result<usize, StoreError> {
         // Every series exists (its catalogue entry written) before the record naming its id.
         let mut prepared = Vec::with_capacity(batch.len());
-        for &(key, samples) in batch {
-            if samples.is_empty() {
-                continue;
-            }
-            let series = self.get_or_create(key)?;
+        for (series, &(key, samples)) in self.series_of(batch)?.into_iter().zip(batch) {
+            let Some(series) = series else { continue };
             let id = lock(&series).id;
             prepared.push((key, series, id, sorted_unique(samples)));
         }
@@ -1227,7 +1241,7 @@ impl Inner {
             // The samples are noted under the last of the append's records: they are durable
             // once it is.
             let mut seq = 0;
-            for record in wal::records(prepared.iter().map(|(_, _, id, s)| (*id, s.as_slice()))) {
+            for record in wal::records(prepared.iter().map(|(_, _, id, s)| (*id, &s[..]))) {
                 seq = self.write(|| {
                     let seq = self.next_seq.fetch_add(1, Ordering::SeqCst);
                     self.wal
@@ -1239,12 +1253,13 @@ impl Inner {
             }
             let durable = self.durable_seq.load(Ordering::SeqCst);
             for (key, series, _, samples) in &prepared {
+                let samples: &[Sample] = samples;
                 let mut state = lock(series);
                 if state.deleted {
                     // Deleted between the lookup and now: its record names the old id, which a
                     // replay skips; the samples go to the series anew, under a record of their
                     // own.
-                    deleted_meanwhile.push((*key, samples.as_slice()));
+                    deleted_meanwhile.push((*key, samples));
                     continue;
                 }
                 // Noted even when the append fails part-way: what it wrote may be on disk.
