@@ -357,13 +357,13 @@ fn read_dod(
 
 /// What the decoder computes for mantissa `m` at exponent `e`.
 #[inline]
-fn decimal_base(mantissa: i64, exponent: usize) -> f64 {
+pub(super) fn decimal_base(mantissa: i64, exponent: usize) -> f64 {
     mantissa as f64 / POW10[exponent]
 }
 
 /// The mantissa of `value` at `exponent`, if it fits in 53 bits.
 #[inline]
-fn mantissa(value: f64, exponent: usize) -> Option<i64> {
+pub(super) fn mantissa(value: f64, exponent: usize) -> Option<i64> {
     let scaled = value * POW10[exponent];
     // Also refuses NaN and infinities (which compare as neither less nor equal).
     if scaled.abs().partial_cmp(&MAX_MANTISSA) != Some(std::cmp::Ordering::Less) {
@@ -374,7 +374,12 @@ fn mantissa(value: f64, exponent: usize) -> Option<i64> {
 
 /// The smallest exponent at which `value` is exactly `m / 10^e`, if any.
 fn exact_exponent(value: f64) -> Option<usize> {
-    (0..=MAX_EXPONENT).find(|&exponent| match mantissa(value, exponent) {
+    exact_exponent_within(value, MAX_EXPONENT)
+}
+
+/// The smallest exponent up to `max` (at most 18) at which `value` is exactly `m / 10^e`.
+pub(super) fn exact_exponent_within(value: f64, max: usize) -> Option<usize> {
+    (0..=max.min(MAX_EXPONENT)).find(|&exponent| match mantissa(value, exponent) {
         Some(m) => decimal_base(m, exponent).to_bits() == value.to_bits(),
         None => false,
     })

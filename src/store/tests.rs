@@ -912,7 +912,7 @@ fn assert_recovered(
 fn a_crash_at_any_write_loses_no_acknowledged_sample_and_duplicates_none() {
     // Checkpoints every few appends, so crashes also hit head writes and log removals.
     let options = StoreOptions {
-        checkpoint_bytes: 150,
+        checkpoint_bytes: 40,
         ..small(4)
     };
     for writes in 0.. {
