@@ -51,6 +51,13 @@
 //! does not grow with the number of series a request touches. Appends are not durable until
 //! `flush` returns, as the contract says.
 //!
+//! An append of at least `block_samples` samples to a series that no log record still names
+//! (a bulk import, a back-fill) skips the log: its full blocks are sealed and its head written
+//! at once, as they would be by the next checkpoint, so its samples are not written twice.
+//! With a record of the series still in the log this would be unsafe (replaying the older
+//! record after a crash would put back what the direct write overwrote), so such an append is
+//! logged like any other.
+//!
 //! A **checkpoint** writes every head that changed to its key, then removes the log records
 //! below the sequence number it read when it started, oldest first. An append runs one once
 //! the log has grown past [`StoreOptions::checkpoint_bytes`] or is older than
@@ -358,6 +365,8 @@ struct Inner {
     last_checkpoint: Mutex<Instant>,
     /// One checkpoint at a time.
     checkpointing: Mutex<()>,
+    /// Every log record numbered below this has been removed by a checkpoint.
+    removed_below: AtomicU64,
     /// Tests: writes left before the simulated crash ([`StoreOptions::crash_after_writes`]).
     #[cfg(test)]
     writes_left: AtomicU64,
@@ -392,6 +401,8 @@ struct SeriesState {
     /// The timestamps appends added, with the log record of each, that no successful flush
     /// had covered when last looked at: what a repair takes back (see [`Store::repair`]).
     unacknowledged: Vec<(u64, Timestamp)>,
+    /// The newest log record naming this series, if any since the store was opened.
+    last_record: Option<u64>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -619,6 +630,7 @@ impl Inner {
                 loaded: false,
                 deleted: false,
                 unacknowledged: Vec::new(),
+                last_record: None,
             };
             registry.series.insert(key, Arc::new(Mutex::new(state)));
         }
@@ -644,6 +656,7 @@ impl Inner {
             wal_bytes: AtomicU64::new(0),
             last_checkpoint: Mutex::new(Instant::now()),
             checkpointing: Mutex::new(()),
+            removed_below: AtomicU64::new(0),
             #[cfg(test)]
             writes_left: AtomicU64::new(writes_left),
         };
@@ -1139,6 +1152,7 @@ impl Inner {
             loaded: true,
             deleted: false,
             unacknowledged: Vec::new(),
+            last_record: None,
         };
         // Entered before any of its blocks is written, so that after a crash its blocks have a
         // name and its id is not handed out again.
@@ -1225,11 +1239,23 @@ impl Inner {
     /// in memory (sealing full blocks as it goes). Returns the number of samples accepted.
     fn append_many(&self, batch: &[(&SeriesKey, &[Sample])]) -> Result<usize, StoreError> {
         // Every series exists (its catalogue entry written) before the record naming its id.
+        // A series given a block or more of samples, with no record left in the log, is
+        // written directly (sealed blocks, then its head) instead: a bulk import is not
+        // written twice. With a record left, a direct write could be overwritten by that older
+        // record's replay after a crash.
+        let removed_below = self.removed_below.load(Ordering::SeqCst);
         let mut prepared = Vec::with_capacity(batch.len());
         for (series, &(key, samples)) in self.series_of(batch)?.into_iter().zip(batch) {
             let Some(series) = series else { continue };
-            let id = lock(&series).id;
-            prepared.push((key, series, id, sorted_unique(samples)));
+            let (id, direct) = {
+                let state = lock(&series);
+                let unlogged = state.last_record.is_none_or(|seq| seq < removed_below);
+                (
+                    state.id,
+                    unlogged && samples.len() >= self.options.block_samples,
+                )
+            };
+            prepared.push((key, series, id, direct, sorted_unique(samples)));
         }
         if prepared.is_empty() {
             return Ok(0);
@@ -1238,21 +1264,32 @@ impl Inner {
         let mut deleted_meanwhile = Vec::new();
         {
             let _gate = self.gate.read().unwrap_or_else(PoisonError::into_inner);
-            // The samples are noted under the last of the append's records: they are durable
-            // once it is.
-            let mut seq = 0;
-            for record in wal::records(prepared.iter().map(|(_, _, id, s)| (*id, &s[..]))) {
-                seq = self.write(|| {
+            // The samples are noted under the last of the append's records (a number of its
+            // own when it writes none): they are durable once a flush covers it.
+            let logged = prepared
+                .iter()
+                .filter(|(_, _, _, direct, _)| !direct)
+                .map(|(_, _, id, _, s)| (*id, &s[..]));
+            let mut seq = None;
+            for record in wal::records(logged) {
+                seq = Some(self.write(|| {
                     let seq = self.next_seq.fetch_add(1, Ordering::SeqCst);
                     self.wal
                         .insert(wal::key(seq), record.as_slice())
                         .map(|_| seq)
-                })?;
+                })?);
                 self.wal_bytes
                     .fetch_add(record.len() as u64, Ordering::Relaxed);
             }
+            let seq = match seq {
+                Some(seq) => seq,
+                None => {
+                    let _writer = lock(&self.writer);
+                    self.next_seq.fetch_add(1, Ordering::SeqCst)
+                }
+            };
             let durable = self.durable_seq.load(Ordering::SeqCst);
-            for (key, series, _, samples) in &prepared {
+            for (key, series, _, direct, samples) in &prepared {
                 let samples: &[Sample] = samples;
                 let mut state = lock(series);
                 if state.deleted {
@@ -1274,6 +1311,13 @@ impl Inner {
                 let applied = self.apply(&mut state, samples, &mut |t| added_at.push((seq, t)));
                 state.unacknowledged = added_at;
                 applied?;
+                if *direct {
+                    if state.dirty {
+                        self.write_head(&mut state)?;
+                    }
+                } else {
+                    state.last_record = Some(seq);
+                }
                 accepted += samples.len();
             }
         }
@@ -1324,6 +1368,7 @@ impl Inner {
             let key = key?;
             self.write(|| self.wal.remove(key))?;
         }
+        self.removed_below.fetch_max(upto, Ordering::SeqCst);
         self.wal_bytes.fetch_sub(bytes, Ordering::Relaxed);
         *lock(&self.last_checkpoint) = Instant::now();
         Ok(())

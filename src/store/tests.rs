@@ -399,8 +399,8 @@ fn recovery_drops_leftovers_and_recounts() {
     {
         let store = Store::open_with(dir.path(), options.clone()).unwrap();
         store.append(&key("r"), &data).unwrap();
-        // Sealed: 0..=30 and 40..=70; the head (80, 90) is written when the store closes.
-        assert_eq!(store.inner().unwrap().blocks.len(), 2);
+        // Sealed: 0..=30 and 40..=70, and the head (80, 90): a bulk append, written directly.
+        assert_eq!(store.inner().unwrap().blocks.len(), 3);
     }
     // What an interrupted seal and an interrupted split leave: a head entry that still holds
     // sealed samples (with old values), a lower split part written before the old block was
@@ -524,6 +524,39 @@ fn appends_go_to_the_log_and_checkpoints_write_the_heads() {
     let inner = store.inner().unwrap();
     assert!(inner.wal.len() < 100, "{} records left", inner.wal.len());
     assert!(inner.wal_bytes.load(Ordering::Relaxed) < 1_000);
+    drop(inner);
+
+    // A block or more for a series no record names is written directly; with a record of it
+    // still in the log, it is logged.
+    let dir = tempfile::tempdir().unwrap();
+    let options = small(4);
+    let store = Store::open_with(dir.path(), options.clone()).unwrap();
+    let inner = store.inner().unwrap();
+    store
+        .append(&key("bulk"), &grid(0, 10, 10, |i| i as f64))
+        .unwrap();
+    assert_eq!(inner.wal.len(), 0, "no record for a bulk append");
+    assert_eq!(inner.blocks.len(), 3, "two sealed blocks and the head");
+    store.append(&key("bulk"), &[s(100, 1.0)]).unwrap();
+    assert_eq!(inner.wal.len(), 1);
+    store
+        .append(&key("bulk"), &grid(200, 10, 8, |_| 2.0))
+        .unwrap();
+    assert_eq!(
+        inner.wal.len(),
+        2,
+        "a record of the series is still in the log"
+    );
+    inner.checkpoint().unwrap();
+    store
+        .append(&key("bulk"), &grid(300, 10, 8, |_| 3.0))
+        .unwrap();
+    assert_eq!(inner.wal.len(), 0, "direct again once checkpointed");
+    store.flush().unwrap();
+    drop(inner);
+    let store = crash_and_reopen(store, dir.path(), &options);
+    assert_eq!(store.info(&key("bulk")).unwrap().unwrap().samples, 27);
+    assert_eq!(store.read(&key("bulk"), 300, 400).unwrap().len(), 8);
 }
 
 #[test]
@@ -777,7 +810,8 @@ fn a_repair_takes_back_what_no_flush_acknowledged() {
 
 /// What the crash tests append, in order: each step is one append call, then a flush. Series
 /// `a` seals blocks of 4, takes late samples that grow a sealed block past twice its size (a
-/// split) and overwrites; `b` is created part-way, by a batch shared with `a`.
+/// split) and overwrites; `b` is created part-way, by a batch shared with `a`. Appends of 4 or
+/// more samples to a series without a record in the log are written directly.
 fn crash_steps() -> Vec<Vec<(&'static str, Vec<Sample>)>> {
     vec![
         vec![("a", grid(0, 10, 10, |i| i as f64))],
@@ -797,6 +831,9 @@ fn crash_steps() -> Vec<Vec<(&'static str, Vec<Sample>)>> {
             ("a", grid(140, 10, 2, |_| 4.0)),
             ("b", vec![s(0, 9.0), s(500, 9.0)]),
         ],
+        // A block's worth over timestamps that logged appends wrote: logged too while their
+        // records are in the log (a direct write would be undone by their replay).
+        vec![("a", grid(100, 10, 8, |i| 10.0 + i as f64))],
     ]
 }
 
@@ -878,8 +915,8 @@ fn run_until_crash(dir: &Path, options: &StoreOptions, writes: u64) -> (Model, M
     (acked.clone(), acked, true)
 }
 
-/// The store after a crash holds what was acknowledged, and the append in flight either whole
-/// or not at all (its log record is its first write); after a clean reopen, the same.
+/// The store after a crash holds what was acknowledged, and of the append in flight nothing
+/// but its own values; after a clean reopen, the same.
 fn assert_recovered(
     dir: &Path,
     options: &StoreOptions,
@@ -889,10 +926,21 @@ fn assert_recovered(
 ) {
     let store = Store::open_with(dir, options.clone()).unwrap();
     let found = contents(&store);
-    assert!(
-        &found == acked || &found == inflight,
-        "{what}: found {found:?}, acknowledged {acked:?}"
-    );
+    // Each timestamp holds its acknowledged value or the one the append in flight gave it (a
+    // logged append lands whole or not at all; a direct one may land in part).
+    for name in ["a", "b"] {
+        let empty = BTreeMap::new();
+        let [f, a, i] = [&found, acked, inflight].map(|m| m.get(name).unwrap_or(&empty));
+        for t in f.keys().chain(a.keys()).chain(i.keys()) {
+            let got = f.get(t);
+            assert!(
+                got == a.get(t) || got == i.get(t),
+                "{what}: {name} at {t}: found {got:?}, acknowledged {:?}, in flight {:?}",
+                a.get(t),
+                i.get(t)
+            );
+        }
+    }
     assert_eq!(
         store
             .check()
