@@ -304,7 +304,10 @@ pub const MIN_FREE_BYTES: u64 = 16 << 20;
 
 /// Marks the directory as a prescale store and names its format, for future migrations.
 const FORMAT_KEY: &[u8] = b"prescale.store.format";
-const FORMAT: &[u8] = b"1";
+/// `2`: with the write-ahead log. A format-1 store (no log) is upgraded when opened; a build
+/// that reads only format 1 refuses a format-2 store instead of ignoring its log after a crash.
+const FORMAT: &[u8] = b"2";
+const FORMAT_BEFORE_THE_LOG: &[u8] = b"1";
 /// `1` while the catalogue's counts are exact (after a clean close), `0` while the store is
 /// open (or after a crash).
 const CLEAN_KEY: &[u8] = b"prescale.store.clean";
@@ -578,6 +581,9 @@ impl Inner {
         let db = open_sled(dir, &options)?;
         match db.get(FORMAT_KEY)? {
             Some(format) if format.as_ref() == FORMAT => {}
+            Some(format) if format.as_ref() == FORMAT_BEFORE_THE_LOG => {
+                db.insert(FORMAT_KEY, FORMAT)?;
+            }
             Some(format) => {
                 return Err(StoreError::Corrupt(format!(
                     "store format {:?}, this build reads {:?}",

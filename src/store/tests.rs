@@ -560,6 +560,26 @@ fn appends_go_to_the_log_and_checkpoints_write_the_heads() {
 }
 
 #[test]
+fn a_store_of_the_format_before_the_log_is_upgraded_and_a_later_one_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(dir.path()).unwrap();
+        store.append(&key("x"), &[s(1, 1.0)]).unwrap();
+        let inner = store.inner().unwrap();
+        inner.db.insert(FORMAT_KEY, FORMAT_BEFORE_THE_LOG).unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.read(&key("x"), 0, 10).unwrap(), vec![s(1, 1.0)]);
+    let inner = store.inner().unwrap();
+    assert_eq!(inner.db.get(FORMAT_KEY).unwrap().unwrap().as_ref(), FORMAT);
+    inner.db.insert(FORMAT_KEY, &b"3"[..]).unwrap();
+    drop(inner);
+    drop(store);
+    let error = Store::open(dir.path()).err().unwrap();
+    assert!(error.to_string().contains("store format \"3\""), "{error}");
+}
+
+#[test]
 fn options_are_checked() {
     let dir = tempfile::tempdir().unwrap();
     assert!(matches!(
