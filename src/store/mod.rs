@@ -47,7 +47,7 @@
 //! adds them to each series' head, kept decoded in memory. Once a head holds more than
 //! `block_samples` samples, full blocks are sealed off its front and written. [`Store::flush`]
 //! only fsyncs (the records are already written): so an append of one sample to each of 1,000
-//! series costs one 12 KB record, not 1,000 rewritten open blocks, and the cost of a sample
+//! series costs a few records of about 5 KB in all, not 1,000 rewritten open blocks, and the cost of a sample
 //! does not grow with the number of series a request touches. Appends are not durable until
 //! `flush` returns, as the contract says.
 //!
@@ -83,8 +83,9 @@
 //! correctly:
 //! - an append's log record is written before anything else of it, and a checkpoint removes
 //!   records only after the heads holding their samples are written: a crash at any write
-//!   leaves every acknowledged sample in a block, a head or a record, and the append in flight
-//!   whole or absent (its samples are replayed from the record, or were never written).
+//!   leaves every acknowledged sample in a block, a head or a record, and a logged append in
+//!   flight whole or absent (its samples are replayed from the record, or were never written);
+//!   a direct append in flight (see above) may be there in part, as before the log.
 //!   Records are removed oldest first, so the ones left are the newest, and replaying them in
 //!   order over the heads gives each timestamp its last written value.
 //! - a block holds only samples after the previous block's key; readers drop anything else.
@@ -1270,8 +1271,8 @@ impl Inner {
         let mut deleted_meanwhile = Vec::new();
         {
             let _gate = self.gate.read().unwrap_or_else(PoisonError::into_inner);
-            // The samples are noted under the last of the append's records (a number of its
-            // own when it writes none): they are durable once a flush covers it.
+            // Logged samples are noted under the last of the append's records: they are durable
+            // once a flush covers it.
             let logged = prepared
                 .iter()
                 .filter(|(_, _, _, direct, _)| !direct)
@@ -1287,13 +1288,6 @@ impl Inner {
                 self.wal_bytes
                     .fetch_add(record.len() as u64, Ordering::Relaxed);
             }
-            let seq = match seq {
-                Some(seq) => seq,
-                None => {
-                    let _writer = lock(&self.writer);
-                    self.next_seq.fetch_add(1, Ordering::SeqCst)
-                }
-            };
             let durable = self.durable_seq.load(Ordering::SeqCst);
             for (key, series, _, direct, samples) in &prepared {
                 let samples: &[Sample] = samples;
@@ -1314,16 +1308,29 @@ impl Inner {
                     state.settle(durable);
                 }
                 let mut added_at = std::mem::take(&mut state.unacknowledged);
-                let applied = self.apply(&mut state, samples, &mut |t| added_at.push((seq, t)));
+                let noted_from = added_at.len();
+                // A direct write's samples are noted as never durable until its writes are done.
+                let note = match seq {
+                    Some(seq) if !direct => seq,
+                    _ => u64::MAX,
+                };
+                let mut applied =
+                    self.apply(&mut state, samples, &mut |t| added_at.push((note, t)));
+                if *direct {
+                    if applied.is_ok() && state.dirty {
+                        applied = self.write_head(&mut state);
+                    }
+                    // Then under a number taken after them: only a flush that began after the
+                    // writes covers them.
+                    let after = self.number();
+                    added_at[noted_from..]
+                        .iter_mut()
+                        .for_each(|(s, _)| *s = after);
+                } else {
+                    state.last_record = seq;
+                }
                 state.unacknowledged = added_at;
                 applied?;
-                if *direct {
-                    if state.dirty {
-                        self.write_head(&mut state)?;
-                    }
-                } else {
-                    state.last_record = Some(seq);
-                }
                 accepted += samples.len();
             }
         }
@@ -1337,6 +1344,12 @@ impl Inner {
             self.checkpoint_held(one)?;
         }
         Ok(accepted)
+    }
+
+    /// A sequence number that names no record: what a flush starting after this call covers.
+    fn number(&self) -> u64 {
+        let _writer = lock(&self.writer);
+        self.next_seq.fetch_add(1, Ordering::SeqCst)
     }
 
     /// True when the log has grown past [`StoreOptions::checkpoint_bytes`], or holds records
@@ -1385,7 +1398,7 @@ impl Inner {
     /// the heads changes nothing (the same values land on the same timestamps); one naming a
     /// series deleted since is skipped.
     fn replay(&self) -> Result<(), StoreError> {
-        let by_id: std::collections::HashMap<SeriesId, Arc<Mutex<SeriesState>>> = self
+        let by_id: HashMap<SeriesId, Arc<Mutex<SeriesState>>> = self
             .all_series()
             .into_iter()
             .map(|series| {

@@ -39,8 +39,9 @@ pub(crate) fn parse_key(key: &[u8]) -> Result<u64, String> {
 
 /// The most samples in one record. sled 0.34 writes a log message over a quarter of its segment
 /// (128 KiB by default) as a file of its own (a "blob"), and the log tree's leaves, up to 16
-/// records, are rewritten whole now and then: records of at most 480 samples (about 6 KB) keep
-/// every leaf under that size. Blob files are slower, and a blob write that meets a full disk
+/// records, are rewritten whole now and then: records of at most 480 samples (about 2.5 KB of
+/// counts, 6 KB of raw values; 12 KB only if every sample had its own series, a large id and a
+/// far timestamp) keep the leaves under that size in practice. Blob files are slower, and a blob write that meets a full disk
 /// leaves sled 0.34 waiting forever on its next flush (seen when dropping the database for a
 /// repair).
 pub(crate) const MAX_RECORD_SAMPLES: usize = 480;
