@@ -260,20 +260,13 @@ pub fn encode(request: &WriteRequest) -> Vec<u8> {
 /// The canonical key of a label set, `(name, value)` pairs (see the module doc), and its
 /// metric name; or why it has none. Of a label name given twice, the last value counts.
 pub fn series_key<'a>(labels: &[(&'a str, &'a str)]) -> Result<(&'a str, SeriesKey), String> {
-    let mut name = None;
+    let name = metric_name(labels).ok_or("the series has no metric name (__name__ label)")?;
     // Prometheus sends labels sorted by name: then this is one pass and no sort.
-    let mut others: Vec<(&str, &str)> = Vec::with_capacity(labels.len());
-    for &(label, value) in labels {
-        if label == "__name__" {
-            name = Some(value);
-        } else {
-            others.push((label, value));
-        }
-    }
-    let name = match name {
-        Some(name) if !name.is_empty() => name,
-        _ => return Err("the series has no metric name (__name__ label)".into()),
-    };
+    let mut others: Vec<(&str, &str)> = labels
+        .iter()
+        .filter(|(label, _)| *label != "__name__")
+        .copied()
+        .collect();
     if !others.is_sorted_by(|a, b| a.0 < b.0) {
         // Stable: of equal names the last stays last, and is the one kept below.
         others.sort_by(|a, b| a.0.cmp(b.0));
@@ -307,6 +300,16 @@ pub fn series_key<'a>(labels: &[(&'a str, &'a str)]) -> Result<(&'a str, SeriesK
     Ok((name, key))
 }
 
+/// The metric name (the last `__name__` label), unless it is missing or empty.
+fn metric_name<'a>(labels: &[(&str, &'a str)]) -> Option<&'a str> {
+    labels
+        .iter()
+        .rev()
+        .find(|(label, _)| *label == "__name__")
+        .map(|&(_, value)| value)
+        .filter(|name| !name.is_empty())
+}
+
 /// Appends a label value escaped as the Prometheus text format does.
 fn escape_into(out: &mut String, value: &str) {
     if !value.contains(['\\', '"', '\n']) {
@@ -336,8 +339,14 @@ fn to_samples(
     for message in wire::timeseries(raw) {
         wire::decode_series(message?, &mut labels, &mut wire_samples)?;
         let count = wire_samples.len() as u64;
-        let (name, key) = match series_key(&labels) {
-            Ok(found) => found,
+        // The allow-list first: a series it drops costs no key (a full Prometheus stream
+        // is mostly such series).
+        if metric_name(&labels).is_some_and(|name| !config.allows(name)) {
+            out.tally.not_allowed += count;
+            continue;
+        }
+        let key = match series_key(&labels) {
+            Ok((_, key)) => key,
             Err(why) => {
                 out.tally.invalid_series += count;
                 if out.invalid.len() < EXAMPLES {
@@ -346,10 +355,6 @@ fn to_samples(
                 continue;
             }
         };
-        if !config.allows(name) {
-            out.tally.not_allowed += count;
-            continue;
-        }
         let mut samples = Vec::with_capacity(wire_samples.len());
         for (index, sample) in wire_samples.iter().enumerate() {
             if sample.value.to_bits() == STALE_NAN_BITS {
@@ -574,6 +579,24 @@ mod tests {
             "{:?}",
             decoded.out_of_range
         );
+    }
+
+    #[test]
+    fn a_series_the_allow_list_drops_is_counted_as_such_before_its_key_is_built() {
+        let request = WriteRequest {
+            timeseries: vec![
+                // Not allowed, and its key could not be stored either (a control character).
+                series(&[("__name__", "other"), ("l", "\u{7}")], &[(1_000, 1.0)]),
+                // Allowed, and its key cannot be stored.
+                series(&[("__name__", "rps"), ("l", "\u{7}")], &[(1_000, 1.0)]),
+            ],
+        };
+        let decoded = decode(&encode(&request), &allow(&["rps"]), NOW).unwrap();
+        assert_eq!(
+            (decoded.tally.not_allowed, decoded.tally.invalid_series),
+            (1, 1)
+        );
+        assert_eq!(decoded.invalid.len(), 1);
     }
 
     #[test]
