@@ -9,6 +9,30 @@ use std::time::Duration;
 
 use common::{Server, client, push_body};
 
+/// Pushes `batch(0)`, `batch(1)`, … to `url` until one is not acknowledged (the server was
+/// killed); returns the samples of the acknowledged ones.
+async fn push_until_refused(
+    url: String,
+    batch: impl Fn(i64) -> Vec<(i64, f64)>,
+) -> Vec<(i64, f64)> {
+    let client = client();
+    let mut acked = Vec::new();
+    for n in 0i64.. {
+        let samples = batch(n);
+        let sent = client
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(push_body(&samples))
+            .send()
+            .await;
+        match sent {
+            Ok(response) if response.status() == 204 => acked.extend(samples),
+            _ => break,
+        }
+    }
+    acked
+}
+
 #[tokio::test]
 async fn acknowledged_batches_survive_sigkill() {
     let dir = tempfile::tempdir().unwrap();
@@ -18,38 +42,21 @@ async fn acknowledged_batches_survive_sigkill() {
 
     // Four writers push 500-sample batches as fast as they can; each remembers which batches
     // were acknowledged.
-    let mut writers = Vec::new();
-    for writer in 0..4i64 {
-        let url = url.clone();
-        writers.push(tokio::spawn(async move {
-            let client = client();
-            let mut acked = Vec::new();
-            for batch in 0i64.. {
+    let writers: Vec<_> = (0..4i64)
+        .map(|writer| {
+            tokio::spawn(push_until_refused(url.clone(), move |batch| {
                 let base = 1_700_000_000 + (writer * 1_000_000 + batch * 500) * 60;
-                let samples: Vec<(i64, f64)> = (0..500)
+                (0..500)
                     .map(|i| (base + i * 60, (writer * 7 + batch + i) as f64))
-                    .collect();
-                let sent = client
-                    .post(&url)
-                    .header("content-type", "application/json")
-                    .body(push_body(&samples))
-                    .send()
-                    .await;
-                match sent {
-                    Ok(response) if response.status() == 204 => acked.push(samples),
-                    _ => break,
-                }
-            }
-            acked
-        }));
-    }
+                    .collect()
+            }))
+        })
+        .collect();
     tokio::time::sleep(Duration::from_millis(1500)).await;
     server.kill();
     let mut expected = BTreeMap::new();
     for writer in writers {
-        for batch in writer.await.unwrap() {
-            expected.extend(batch);
-        }
+        expected.extend(writer.await.unwrap());
     }
     assert!(
         expected.len() >= 2_000,
@@ -150,26 +157,11 @@ async fn acknowledged_remote_write_and_bulk_samples_survive_sigkill() {
         }));
     }
     let bulk_url = server.url("/api/v1/series/bulk_durable/samples");
-    let bulk = tokio::spawn(async move {
-        let client = client();
-        let mut acked = Vec::new();
-        for batch in 0i64.. {
-            let samples: Vec<(i64, f64)> = (0..1_000)
-                .map(|i| (1_600_000_000 + (batch * 1_000 + i) * 60, (batch + i) as f64))
-                .collect();
-            let sent = client
-                .post(&bulk_url)
-                .header("content-type", "application/json")
-                .body(push_body(&samples))
-                .send()
-                .await;
-            match sent {
-                Ok(response) if response.status() == 204 => acked.extend(samples),
-                _ => break,
-            }
-        }
-        acked
-    });
+    let bulk = tokio::spawn(push_until_refused(bulk_url, |batch| {
+        (0..1_000)
+            .map(|i| (1_600_000_000 + (batch * 1_000 + i) * 60, (batch + i) as f64))
+            .collect()
+    }));
     tokio::time::sleep(Duration::from_millis(1500)).await;
     server.kill();
     let mut expected: BTreeMap<String, BTreeMap<i64, f64>> = BTreeMap::new();
