@@ -44,12 +44,13 @@
 //!
 //! An append call first writes its samples to the log, as one record of every series it
 //! touches (a large append as several records of at most [`wal::MAX_RECORD_SAMPLES`]), then
-//! adds them to each series' head, kept decoded in memory. Once a head holds more than
-//! `block_samples` samples, full blocks are sealed off its front and written. [`Store::flush`]
-//! only fsyncs (the records are already written): so an append of one sample to each of 1,000
-//! series costs a few records of about 5 KB in all, not 1,000 rewritten open blocks, and the cost of a sample
-//! does not grow with the number of series a request touches. Appends are not durable until
-//! `flush` returns, as the contract says.
+//! adds them to each series' head in memory (decoded, or, in a store of many series, mostly
+//! encoded in chunks: see [`head`] and [`StoreOptions::head_budget_samples`]). Once a head
+//! holds more than `block_samples` samples, full blocks are sealed off its front and written.
+//! [`Store::flush`] only fsyncs (the records are already written): so an append of one sample
+//! to each of 1,000 series costs a few records of about 5 KB in all, not 1,000 rewritten open
+//! blocks, and the cost of a sample does not grow with the number of series a request touches.
+//! Appends are not durable until `flush` returns, as the contract says.
 //!
 //! An append of at least `block_samples` samples to a series that no log record still names
 //! (a bulk import, a back-fill) skips the log: its full blocks are sealed and its head written
@@ -132,18 +133,20 @@ mod bits;
 mod block;
 mod catalog;
 mod check;
+mod head;
 mod wal;
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use crate::series::{Sample, SeriesKey, Timestamp};
 use catalog::{Entry, SeriesId, block_key, head_key, parse_block_key};
 pub use check::{CheckReport, SeriesCheck};
+use head::Head;
 
 /// Errors from the store.
 #[derive(Debug, thiserror::Error)]
@@ -270,6 +273,11 @@ pub struct StoreOptions {
     /// The most series kept: appending to a new series past it fails with
     /// [`StoreError::SeriesLimit`] (and a batch naming one writes nothing).
     pub max_series: usize,
+    /// Heads are kept encoded (in chunks, see the `head` module) once every series' head at its largest
+    /// (`block_samples` decoded samples of 16 bytes) could together hold more than this many
+    /// samples; below, encoding would cost time (a few series fed many samples a request would
+    /// encode and decode every sample once more) to save little memory. 0: always encoded.
+    pub head_budget_samples: usize,
     /// Tests: the number of writes to let through before every later one fails as a crash
     /// would leave it (the database is then dropped without a clean close).
     #[cfg(test)]
@@ -285,11 +293,15 @@ impl Default for StoreOptions {
             cache_capacity: 64 << 20,
             segment_size: SEGMENT_SIZE,
             max_series: usize::MAX,
+            head_budget_samples: HEAD_BUDGET_SAMPLES,
             #[cfg(test)]
             crash_after_writes: None,
         }
     }
 }
+
+/// The default [`StoreOptions::head_budget_samples`]: 4 MiB of decoded samples.
+const HEAD_BUDGET_SAMPLES: usize = 1 << 18;
 
 /// sled's default log segment size, kept: smaller segments keep a small store's file a little
 /// smaller, but make sled truncate and reallocate segments far more often, the situation of
@@ -371,6 +383,8 @@ struct Inner {
     checkpointing: Mutex<()>,
     /// Every log record numbered below this has been removed by a checkpoint.
     removed_below: AtomicU64,
+    /// The number of series (kept with the registry): decides whether heads are compacted.
+    series_count: AtomicUsize,
     /// Tests: writes left before the simulated crash ([`StoreOptions::crash_after_writes`]).
     #[cfg(test)]
     writes_left: AtomicU64,
@@ -394,7 +408,7 @@ struct SeriesState {
     /// The key of the last sealed block. Exact once `loaded`; before, the catalogue's value.
     sealed_end: Option<Timestamp>,
     /// The head (every sample after `sealed_end`), sorted; empty if there is none yet.
-    head: Vec<Sample>,
+    head: Head,
     /// The head has changed since it was last written.
     dirty: bool,
     /// The head has been read from sled.
@@ -632,7 +646,7 @@ impl Inner {
                 first: entry.first,
                 last: entry.last,
                 sealed_end: entry.sealed_end,
-                head: Vec::new(),
+                head: Head::default(),
                 dirty: false,
                 loaded: false,
                 deleted: false,
@@ -644,6 +658,7 @@ impl Inner {
 
         #[cfg(test)]
         let writes_left = options.crash_after_writes.unwrap_or(u64::MAX);
+        let series_count = AtomicUsize::new(registry.series.len());
         let inner = Inner {
             db,
             catalog,
@@ -664,6 +679,7 @@ impl Inner {
             last_checkpoint: Mutex::new(Instant::now()),
             checkpointing: Mutex::new(()),
             removed_below: AtomicU64::new(0),
+            series_count,
             #[cfg(test)]
             writes_left: AtomicU64::new(writes_left),
         };
@@ -740,12 +756,11 @@ impl Store {
                 return Ok(Vec::new());
             }
             inner.load(&mut state)?;
-            let head_part: Vec<Sample> = state
+            let mut head_part = state
                 .head
-                .iter()
-                .filter(|s| s.timestamp >= from && s.timestamp < to)
-                .copied()
-                .collect();
+                .samples()
+                .map_err(|e| corrupt_head(&state.key, e))?;
+            head_part.retain(|s| s.timestamp >= from && s.timestamp < to);
             let mut raw = Vec::new();
             if let Some(sealed_end) = state.sealed_end.filter(|&end| end >= from) {
                 // From the first block ending at or after `from` to the first ending at or
@@ -798,7 +813,7 @@ impl Store {
         }
         inner.load(&mut state)?;
         if let Some(last) = state.head.last() {
-            return Ok(Some(*last));
+            return Ok(Some(last));
         }
         // No head: the newest sample closes the last sealed block.
         match state.sealed_end {
@@ -945,18 +960,22 @@ impl Store {
 impl Inner {
     /// [`Store::delete_series`] on this database.
     fn delete_series(&self, key: &SeriesKey) -> Result<bool, StoreError> {
-        let removed = self
-            .registry
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .series
-            .remove(key);
+        let removed = {
+            let mut registry = self
+                .registry
+                .write()
+                .unwrap_or_else(PoisonError::into_inner);
+            let removed = registry.series.remove(key);
+            self.series_count
+                .store(registry.series.len(), Ordering::Relaxed);
+            removed
+        };
         let Some(series) = removed else {
             return Ok(false);
         };
         let mut state = lock(&series);
         state.deleted = true;
-        state.head = Vec::new();
+        state.head = Head::default();
         let id = state.id;
         let keys = self
             .blocks
@@ -1154,7 +1173,7 @@ impl Inner {
             first: 0,
             last: 0,
             sealed_end: None,
-            head: Vec::new(),
+            head: Head::default(),
             dirty: false,
             loaded: true,
             deleted: false,
@@ -1167,6 +1186,8 @@ impl Inner {
         registry.next_id += 1;
         let series = Arc::new(Mutex::new(state));
         registry.series.insert(key.clone(), series.clone());
+        self.series_count
+            .store(registry.series.len(), Ordering::Relaxed);
         Ok(series)
     }
 
@@ -1232,7 +1253,12 @@ impl Inner {
         }
         // The head, rewritten whatever happened above: the sealed end may have moved down, and
         // the head's entry must not hold a removed sample that would then count again.
-        state.head.retain(kept);
+        let mut head = state
+            .head
+            .samples()
+            .map_err(|e| corrupt_head(&state.key, e))?;
+        head.retain(kept);
+        state.head = Head::from_samples(head);
         if state.head.is_empty() {
             self.write(|| self.blocks.remove(head_key(id)))?;
             state.dirty = false;
@@ -1481,7 +1507,10 @@ impl Inner {
         if let Some(end) = state.sealed_end {
             head.retain(|s| s.timestamp > end);
         }
-        state.head = head;
+        state.head = Head::from_samples(head);
+        if self.compact_heads() {
+            state.head.compact();
+        }
         state.loaded = true;
         Ok(())
     }
@@ -1509,7 +1538,18 @@ impl Inner {
         }
         let fresh = &new[split..];
         if !fresh.is_empty() {
-            added += merge_into(&mut state.head, fresh, added_at);
+            if state.head.push_after(fresh) {
+                fresh.iter().for_each(|s| added_at(s.timestamp));
+                added += fresh.len() as u64;
+            } else {
+                // Late data inside the head (rare): merged decoded.
+                let mut head = state
+                    .head
+                    .samples()
+                    .map_err(|e| corrupt_head(&state.key, e))?;
+                added += merge_into(&mut head, fresh, added_at);
+                state.head = Head::from_samples(head);
+            }
             state.dirty = true;
         }
         if state.samples == 0 {
@@ -1581,23 +1621,45 @@ impl Inner {
         let target = self.options.block_samples;
         let full = state.head.len().saturating_sub(1) / target;
         if full == 0 {
+            if self.compact_heads() {
+                state.head.compact();
+            }
             return Ok(());
         }
         let sealed = full * target;
-        for chunk in state.head[..sealed].chunks(target) {
+        let mut head = state
+            .head
+            .samples()
+            .map_err(|e| corrupt_head(&state.key, e))?;
+        for chunk in head[..sealed].chunks(target) {
             if let Some(last) = chunk.last() {
                 self.put(&block_key(state.id, last.timestamp), block::encode(chunk))?;
             }
         }
         // Only now that the blocks are written does the memory say so.
-        state.sealed_end = Some(state.head[sealed - 1].timestamp);
-        state.head.drain(..sealed);
+        state.sealed_end = Some(head[sealed - 1].timestamp);
+        state.head = Head::from_samples(head.split_off(sealed));
+        if self.compact_heads() {
+            state.head.compact();
+        }
         Ok(())
+    }
+
+    /// Whether heads are kept encoded (see [`StoreOptions::head_budget_samples`]).
+    fn compact_heads(&self) -> bool {
+        self.series_count
+            .load(Ordering::Relaxed)
+            .saturating_mul(self.options.block_samples)
+            > self.options.head_budget_samples
     }
 
     fn write_head(&self, state: &mut SeriesState) -> Result<(), StoreError> {
         if !state.head.is_empty() {
-            self.put(&head_key(state.id), block::encode(&state.head))?;
+            let head = state
+                .head
+                .samples()
+                .map_err(|e| corrupt_head(&state.key, e))?;
+            self.put(&head_key(state.id), block::encode(&head))?;
         }
         state.dirty = false;
         Ok(())

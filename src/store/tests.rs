@@ -19,9 +19,11 @@ fn grid(start: i64, step: i64, n: usize, f: impl Fn(usize) -> f64) -> Vec<Sample
     (0..n).map(|i| s(start + i as i64 * step, f(i))).collect()
 }
 
+/// Small blocks, heads always kept encoded (the path a store of many series takes).
 fn small(block_samples: usize) -> StoreOptions {
     StoreOptions {
         block_samples,
+        head_budget_samples: 0,
         ..StoreOptions::default()
     }
 }
@@ -601,6 +603,77 @@ fn open_creates_the_directory_and_reports_size() {
     assert!(store.size_on_disk().unwrap() > 0);
 }
 
+/// Heads kept encoded (a store of many series): one sample at a time, late data inside the
+/// head, a sample taken back, seals, a crash and reopens all read back what a sorted map holds.
+#[test]
+fn heads_kept_encoded_read_back_through_seals_late_data_and_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = StoreOptions {
+        block_samples: 300,
+        checkpoint_bytes: 3_000,
+        head_budget_samples: 0,
+        ..StoreOptions::default()
+    };
+    let mut store = Store::open_with(dir.path(), options.clone()).unwrap();
+    let names = ["a", "b", "c"];
+    let mut model: Vec<BTreeMap<i64, f64>> = vec![BTreeMap::new(); names.len()];
+    let append = |store: &Store, model: &mut Vec<BTreeMap<i64, f64>>, t: i64, v: f64| {
+        for (k, name) in names.iter().enumerate() {
+            let value = v + k as f64 / 4.0;
+            store.append(&key(name), &[s(t, value)]).unwrap();
+            model[k].insert(t, value);
+        }
+    };
+    for i in 0..1_000 {
+        append(&store, &mut model, i * 10, (i % 37) as f64);
+    }
+    // The heads hold 100 samples (900..1000), most of them encoded.
+    {
+        let inner = store.inner().unwrap();
+        let series = inner.get(&key("a")).unwrap();
+        let state = lock(&series);
+        assert!(
+            state.head.encoded_len() >= 64,
+            "{}",
+            state.head.encoded_len()
+        );
+    }
+    // Late data inside the heads: between samples, and over one.
+    for i in 950..960 {
+        append(&store, &mut model, i * 10 + 5, -1.5);
+    }
+    append(&store, &mut model, 9_500, 99.25);
+    // A sample taken back (what a repair does).
+    store
+        .inner()
+        .unwrap()
+        .remove_samples(&key("b"), &[9_700])
+        .unwrap();
+    model[1].remove(&9_700);
+    let expect = |store: &Store, model: &Vec<BTreeMap<i64, f64>>| {
+        for (k, name) in names.iter().enumerate() {
+            let got = store.read(&key(name), i64::MIN, i64::MAX).unwrap();
+            let want: Vec<Sample> = model[k].iter().map(|(&t, &v)| s(t, v)).collect();
+            assert_eq!(bits(&got), bits(&want), "series {name}");
+            let middle = store.read(&key(name), 9_400, 9_800).unwrap();
+            assert_eq!(middle.len(), model[k].range(9_400..9_800).count());
+            let (&t, &v) = model[k].iter().next_back().unwrap();
+            assert_eq!(store.latest(&key(name)).unwrap(), Some(s(t, v)));
+        }
+    };
+    expect(&store, &model);
+    for i in 1_000..1_100 {
+        append(&store, &mut model, i * 10, 0.5);
+    }
+    store.flush().unwrap();
+    store = crash_and_reopen(store, dir.path(), &options);
+    expect(&store, &model);
+    drop(store);
+    let store = Store::open_with(dir.path(), options).unwrap();
+    expect(&store, &model);
+    assert!(store.check().unwrap().is_clean());
+}
+
 // ---- model-based property test ----------------------------------------------------------------
 
 #[derive(Debug, Clone)]
@@ -662,11 +735,17 @@ proptest! {
     fn behaves_like_a_sorted_map(
         block_samples in 2usize..12,
         checkpoint_bytes in prop_oneof![Just(64u64 << 20), 20u64..400],
+        head_budget_samples in prop_oneof![Just(0usize), Just(usize::MAX)],
         ops in prop::collection::vec(op(), 1..30),
         ranges in prop::collection::vec((-250i64..1_000, 0i64..600), 5),
     ) {
         let dir = tempfile::tempdir().unwrap();
-        let options = StoreOptions { block_samples, checkpoint_bytes, ..StoreOptions::default() };
+        let options = StoreOptions {
+            block_samples,
+            checkpoint_bytes,
+            head_budget_samples,
+            ..StoreOptions::default()
+        };
         let mut store = Store::open_with(dir.path(), options.clone()).unwrap();
         let mut model: Vec<BTreeMap<i64, f64>> = vec![BTreeMap::new(); 3];
         let names = ["s0", "s1", "s2"];
