@@ -2,6 +2,7 @@
 //! calls it makes. Errors here are `anyhow` (the library's are `thiserror` enums), so that
 //! `main` prints each failure with its whole chain of causes.
 
+pub mod allocator;
 pub mod backtest;
 pub mod check;
 pub mod forecast;
