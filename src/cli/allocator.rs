@@ -1,62 +1,30 @@
-//! The process's memory allocator: mimalloc, set to give freed memory back to the system at
-//! once.
+//! The process's memory allocator: glibc's malloc, with one arena.
 //!
-//! Measured with `benches/remote_write.sh` (2,000 series, one sample each per request; figures
-//! in docs/metrics.md): with glibc's malloc the server spent about a sixth of its time in
-//! `malloc`/`free`, and its threads' arenas kept what a long ingest freed: after 24 M samples
-//! it held 128 MB resident for 58 MB in use. mimalloc took a quarter less CPU per sample there
-//! and ended at 99 MB. By default mimalloc delays purging freed memory and commits its arenas
-//! eagerly, which on a kernel with transparent huge pages set to `always` faults whole 2 MiB
-//! pages in (twice glibc's resident size); so arena memory is committed on demand and freed
-//! memory purged at once.
-//!
-//! mimalloc reads an arena's commit option when it reserves the arena, which the first Rust
-//! allocation does, before `main`. So on Linux the options are set by a function in the
-//! executable's `.init_array`, which the loader runs before the Rust runtime starts (and so
-//! before anything is allocated through this allocator); elsewhere `main` sets them, and only
-//! later arenas follow them.
+//! glibc gives each thread that meets contention an arena of its own (up to eight per core),
+//! and memory freed into one arena serves only that arena's threads. The server's threads
+//! (the runtime's workers, the blocking pool that runs appends, sled's flusher) allocate and
+//! free in turn, so after a long ingest the arenas held far more than was in use: measured
+//! with `benches/remote_write.sh` (2,000 series × 1 sample per request, figures in
+//! docs/metrics.md), 128 MB resident for 58 MB in use after 24 M samples. With one arena: 89 MB
+//! after 24 M samples, 43–45 MB instead of 54–58 after 8 M (a restart on the same data: 34–36),
+//! and no slower (on two cores the lock is rarely contended; 100 × 100 samples per request ran
+//! faster, 4.3–5.1 M samples/s against 3.9–4.2 M). mimalloc was tried too: a quarter less CPU
+//! on 2,000 series × 1 sample, but 4–8 % slower on 100 × 100 and 100 × 10 with more memory.
 
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-/// mimalloc's option numbers (`mi_option_e` in mimalloc.h of the v3 sources that
-/// libmimalloc-sys 0.1.49 builds; the crate names only some of them).
-const MI_OPTION_ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
-const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
-
-extern "C" fn set_options() {
-    // SAFETY: mi_option_set only stores a value, read when memory is next reserved or purged.
-    unsafe {
-        libmimalloc_sys::mi_option_set(MI_OPTION_ARENA_EAGER_COMMIT, 0);
-        libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0);
-    }
-}
-
-#[cfg(target_os = "linux")]
-#[used]
-#[unsafe(link_section = ".init_array")]
-static SET_OPTIONS_AT_LOAD: extern "C" fn() = set_options;
-
-/// Sets the allocator's options where the loader could not (see the module doc).
+/// Sets the allocator up: first thing in `main`, before other threads start.
 pub fn tune() {
-    if cfg!(not(target_os = "linux")) {
-        set_options();
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes a malloc parameter; called before any other thread runs.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, target_os = "linux", target_env = "gnu"))]
 mod tests {
-    use super::*;
-
+    /// `mallopt` accepts the parameter (it returns 1 on success, 0 on error).
     #[test]
-    fn the_options_are_set_before_main() {
-        // In the test binary too the loader has run `set_options`.
-        unsafe {
-            assert_eq!(
-                libmimalloc_sys::mi_option_get(MI_OPTION_ARENA_EAGER_COMMIT),
-                0
-            );
-            assert_eq!(libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY), 0);
-        }
+    fn glibc_takes_one_arena() {
+        assert_eq!(unsafe { libc::mallopt(libc::M_ARENA_MAX, 1) }, 1);
     }
 }
