@@ -265,7 +265,11 @@ pub struct StoreOptions {
     /// The longest records stay in the log while appends keep arriving: an append after this
     /// long since the last checkpoint runs one.
     pub checkpoint_interval: Duration,
-    /// sled's page cache, in bytes.
+    /// sled's page cache, in bytes. sled keeps every page it writes there until the cache is
+    /// full, so this bounds the memory a long ingest leaves behind. 16 MiB: after 24 M samples
+    /// of 2,000 series × 1 a request, 68 MB resident (45 MB after a restart) against 89 MB with
+    /// 64 MiB, at the same speed; reads of history a refit makes miss it and read the file
+    /// (the kernel's page cache), a few pages per series.
     pub cache_capacity: u64,
     /// sled's log segment size in bytes (a power of two). Fixed when the store is created:
     /// sled refuses to open a store with a different one. See [`SEGMENT_SIZE`].
@@ -290,7 +294,7 @@ impl Default for StoreOptions {
             block_samples: 720,
             checkpoint_bytes: 4 << 20,
             checkpoint_interval: Duration::from_secs(300),
-            cache_capacity: 64 << 20,
+            cache_capacity: 16 << 20,
             segment_size: SEGMENT_SIZE,
             max_series: usize::MAX,
             head_budget_samples: HEAD_BUDGET_SAMPLES,
