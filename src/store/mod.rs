@@ -277,10 +277,11 @@ pub struct StoreOptions {
     /// The most series kept: appending to a new series past it fails with
     /// [`StoreError::SeriesLimit`] (and a batch naming one writes nothing).
     pub max_series: usize,
-    /// Heads are kept encoded (in chunks, see the `head` module) once every series' head at its largest
-    /// (`block_samples` decoded samples of 16 bytes) could together hold more than this many
-    /// samples; below, encoding would cost time (a few series fed many samples a request would
-    /// encode and decode every sample once more) to save little memory. 0: always encoded.
+    /// Heads are kept encoded (in chunks, see the `head` module) once every series' head at its
+    /// largest (`block_samples` decoded samples of 16 bytes) could together hold more than this
+    /// many samples; below, encoding would cost time (a few series fed many samples a request
+    /// would encode and decode every sample once more) to save little memory. 0: always
+    /// encoded.
     pub head_budget_samples: usize,
     /// Tests: the number of writes to let through before every later one fails as a crash
     /// would leave it (the database is then dropped without a clean close).
@@ -425,6 +426,13 @@ struct SeriesState {
     unacknowledged: Vec<(u64, Timestamp)>,
     /// The newest log record naming this series, if any since the store was opened.
     last_record: Option<u64>,
+}
+
+impl SeriesState {
+    /// The head's samples, decoded.
+    fn head_samples(&self) -> Result<Vec<Sample>, StoreError> {
+        self.head.samples().map_err(|e| corrupt_head(&self.key, e))
+    }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -760,10 +768,7 @@ impl Store {
                 return Ok(Vec::new());
             }
             inner.load(&mut state)?;
-            let mut head_part = state
-                .head
-                .samples()
-                .map_err(|e| corrupt_head(&state.key, e))?;
+            let mut head_part = state.head_samples()?;
             head_part.retain(|s| s.timestamp >= from && s.timestamp < to);
             let mut raw = Vec::new();
             if let Some(sealed_end) = state.sealed_end.filter(|&end| end >= from) {
@@ -1257,10 +1262,7 @@ impl Inner {
         }
         // The head, rewritten whatever happened above: the sealed end may have moved down, and
         // the head's entry must not hold a removed sample that would then count again.
-        let mut head = state
-            .head
-            .samples()
-            .map_err(|e| corrupt_head(&state.key, e))?;
+        let mut head = state.head_samples()?;
         head.retain(kept);
         state.head = Head::from_samples(head);
         if state.head.is_empty() {
@@ -1547,10 +1549,7 @@ impl Inner {
                 added += fresh.len() as u64;
             } else {
                 // Late data inside the head (rare): merged decoded.
-                let mut head = state
-                    .head
-                    .samples()
-                    .map_err(|e| corrupt_head(&state.key, e))?;
+                let mut head = state.head_samples()?;
                 added += merge_into(&mut head, fresh, added_at);
                 state.head = Head::from_samples(head);
             }
@@ -1563,7 +1562,11 @@ impl Inner {
             state.last = state.last.max(last.timestamp);
         }
         state.samples += added;
-        self.seal(state)
+        self.seal(state)?;
+        if self.compact_heads() {
+            state.head.compact();
+        }
+        Ok(())
     }
 
     /// Merges samples at or before the sealed end into the sealed blocks that cover them.
@@ -1625,16 +1628,10 @@ impl Inner {
         let target = self.options.block_samples;
         let full = state.head.len().saturating_sub(1) / target;
         if full == 0 {
-            if self.compact_heads() {
-                state.head.compact();
-            }
             return Ok(());
         }
         let sealed = full * target;
-        let mut head = state
-            .head
-            .samples()
-            .map_err(|e| corrupt_head(&state.key, e))?;
+        let mut head = state.head_samples()?;
         for chunk in head[..sealed].chunks(target) {
             if let Some(last) = chunk.last() {
                 self.put(&block_key(state.id, last.timestamp), block::encode(chunk))?;
@@ -1643,9 +1640,6 @@ impl Inner {
         // Only now that the blocks are written does the memory say so.
         state.sealed_end = Some(head[sealed - 1].timestamp);
         state.head = Head::from_samples(head.split_off(sealed));
-        if self.compact_heads() {
-            state.head.compact();
-        }
         Ok(())
     }
 
@@ -1659,10 +1653,7 @@ impl Inner {
 
     fn write_head(&self, state: &mut SeriesState) -> Result<(), StoreError> {
         if !state.head.is_empty() {
-            let head = state
-                .head
-                .samples()
-                .map_err(|e| corrupt_head(&state.key, e))?;
+            let head = state.head_samples()?;
             self.put(&head_key(state.id), block::encode(&head))?;
         }
         state.dirty = false;
