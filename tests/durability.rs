@@ -33,6 +33,20 @@ async fn push_until_refused(
     acked
 }
 
+/// Every acknowledged sample of `series` is stored with its value (the first few missing are
+/// named).
+fn assert_none_lost(series: &str, acked: &BTreeMap<i64, f64>, stored: &BTreeMap<i64, f64>) {
+    let lost: Vec<_> = acked
+        .iter()
+        .filter(|(t, v)| stored.get(t) != Some(v))
+        .take(5)
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "{series}: acknowledged samples lost after SIGKILL: {lost:?}"
+    );
+}
+
 #[tokio::test]
 async fn acknowledged_batches_survive_sigkill() {
     let dir = tempfile::tempdir().unwrap();
@@ -82,15 +96,7 @@ async fn acknowledged_batches_survive_sigkill() {
             break;
         }
     }
-    let lost: Vec<_> = expected
-        .iter()
-        .filter(|(t, v)| stored.get(t) != Some(v))
-        .take(5)
-        .collect();
-    assert!(
-        lost.is_empty(),
-        "acknowledged samples lost after SIGKILL: {lost:?}"
-    );
+    assert_none_lost("durable", &expected, &stored);
 }
 
 /// The same through the write-ahead log and around it: two remote_write clients send what a
@@ -193,14 +199,6 @@ async fn acknowledged_remote_write_and_bulk_samples_survive_sigkill() {
         } else {
             BTreeMap::new()
         };
-        let lost: Vec<_> = samples
-            .iter()
-            .filter(|(t, v)| stored.get(t) != Some(v))
-            .take(5)
-            .collect();
-        assert!(
-            lost.is_empty(),
-            "{key}: acknowledged samples lost after SIGKILL: {lost:?}"
-        );
+        assert_none_lost(key, samples, &stored);
     }
 }
