@@ -8,8 +8,8 @@
 //! docs/metrics.md), 128 MB resident for 58 MB in use after 24 M samples. With one arena: 89 MB
 //! after 24 M samples, 43–45 MB instead of 54–58 after 8 M (a restart on the same data: 34–36),
 //! and no slower (on two cores the lock is rarely contended; 100 × 100 samples per request ran
-//! faster, 4.3–5.1 M samples/s against 3.9–4.2 M). mimalloc was tried too: a quarter less CPU
-//! on 2,000 series × 1 sample, but 4–8 % slower on 100 × 100 and 100 × 10 with more memory.
+//! faster, 4.3–5.1 M samples/s against 3.9–4.2 M). mimalloc was tried too: a fifth to a quarter less
+//! CPU on 2,000 series × 1 sample, but 3–10 % slower on 100 × 100 and 100 × 10 with more memory.
 
 /// Sets the allocator up: first thing in `main`, before other threads start.
 pub fn tune() {
