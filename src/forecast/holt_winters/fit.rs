@@ -13,6 +13,9 @@ use crate::forecast::intervals::ErrorQuantiles;
 
 /// The largest anchor horizon of the in-sample errors.
 const MAX_ANCHOR: usize = 4096;
+/// The initial state is estimated from at most this many whole cycles (as statsmodels'
+/// `heuristic`).
+const INIT_CYCLES: usize = 5;
 /// Forecast errors measured per anchor horizon, at most (origins are spread evenly).
 const MAX_ORIGINS: usize = 5000;
 
@@ -45,7 +48,11 @@ pub(crate) fn fit_history(
         1.0
     };
     let y: Vec<f64> = history.values.iter().map(|v| v / scale).collect();
-    let head_len = if m > 0 { 2 * m } else { n.min(10) };
+    let head_len = if m > 0 {
+        m * (n / m).min(INIT_CYCLES)
+    } else {
+        n.min(10)
+    };
     let head = history.interpolated_tail(head_len, head_len);
     let head: Vec<f64> = head.iter().map(|v| v / scale).collect();
 

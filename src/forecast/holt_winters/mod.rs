@@ -19,9 +19,12 @@
 //!   the best parameters found so far (the richer trend is fitted first). One evaluation of the objective is one O(n) pass over the training data that allocates nothing
 //!   (the season is a ring buffer of its `m` values), so a daily season at 1-minute steps
 //!   (m = 1440) costs the same per step as an hourly one.
-//! - **Initial state** (not fitted, like statsmodels' `heuristic`): from the first two cycles,
-//!   gaps interpolated: the level and slope from the two cycle means, the season from the
-//!   detrended values averaged over both cycles, centred (sum 0, or mean 1 when multiplicative).
+//! - **Initial state** (not fitted, as statsmodels' `heuristic`): from the first whole cycles
+//!   (two to five), gaps interpolated: the trend is their centred moving average over a cycle,
+//!   the season the detrended values averaged per phase over the cycles, centred (sum 0, or
+//!   mean 1 when multiplicative), the level and slope the line through the trend's first ten
+//!   values. (From two cycles detrended by the line through their means, the fitted forms
+//!   forecast worse than statsmodels' on every short trace: docs/forecasting.md.)
 //! - **Season**: the *shortest* season of the spec whose two full cycles fit in the history
 //!   (`m ≥ 2` steps); the others are noted. With none, the fit falls back to Holt's linear trend
 //!   (or simple exponential smoothing, below 8 observations) and says so.

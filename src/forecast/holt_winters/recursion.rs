@@ -135,15 +135,26 @@ pub(super) fn objective(
     pass.sse
 }
 
-/// The initial state from the first two cycles of `y2` (interpolated, scaled); `None` when a
-/// multiplicative season cannot be formed (a non-positive trend value).
-pub(super) fn initial(y2: &[f64], m: usize, mult: bool) -> Option<Init> {
+/// The initial state from the first whole cycles of `head` (interpolated, scaled; at least two,
+/// `head.len() / m` of them), as statsmodels' `heuristic` (Hyndman et al., *Forecasting with
+/// Exponential Smoothing*, §2.6.1): the trend is the centred moving average over one cycle
+/// (`2×m` when `m` is even), the season the values less (or over) that trend averaged per
+/// phase over the cycles and centred, the level and slope the least-squares line through the
+/// trend's first 10 values (placed at the start). `None` when a multiplicative season cannot be formed (a trend value
+/// or a season that is not positive).
+///
+/// Measured against the earlier estimate from two cycles detrended by the line through their
+/// means: the first values of the fitted form were noisier (a daily season at 1-minute steps is
+/// 1,440 values, each from two samples) and, where the cycles' levels differ (a weekend among
+/// them), the slope was the cycles' difference, from which the smoothing could not recover:
+/// statsmodels' Holt-Winters scored 0.63 against our 0.82 (MASE) on a week of Google CPU.
+pub(super) fn initial(head: &[f64], m: usize, mult: bool) -> Option<Init> {
     if m == 0 {
         // No season: the level at the first value, the slope over the first few values.
-        let k = y2.len().min(10);
-        let first = *y2.first()?;
+        let k = head.len().min(10);
+        let first = *head.first()?;
         let slope = if k >= 2 {
-            (y2[k - 1] - first) / (k - 1) as f64
+            (head[k - 1] - first) / (k - 1) as f64
         } else {
             0.0
         };
@@ -153,23 +164,29 @@ pub(super) fn initial(y2: &[f64], m: usize, mult: bool) -> Option<Init> {
             seasonal: Vec::new(),
         });
     }
-    let c1 = y2[..m].iter().sum::<f64>() / m as f64;
-    let c2 = y2[m..2 * m].iter().sum::<f64>() / m as f64;
-    let slope = (c2 - c1) / m as f64;
-    let center = (m as f64 - 1.0) / 2.0;
+    let cycles = head.len() / m;
+    if cycles < 2 {
+        return None;
+    }
+    let y = &head[..cycles * m];
+    let trend = centred_average(y, m);
     let mut seasonal = Vec::with_capacity(m);
     for j in 0..m {
-        let t0 = c1 + slope * (j as f64 - center);
-        let t1 = t0 + slope * m as f64;
-        let s = if mult {
-            if !(t0 > 0.0 && t1 > 0.0) {
-                return None;
-            }
-            (y2[j] / t0 + y2[j + m] / t1) / 2.0
-        } else {
-            (y2[j] - t0 + y2[j + m] - t1) / 2.0
-        };
-        seasonal.push(s);
+        let (mut sum, mut count) = (0.0, 0usize);
+        for t in (j..y.len()).step_by(m) {
+            let Some(base) = trend[t] else { continue };
+            sum += if mult {
+                if !(base > 0.0) {
+                    return None;
+                }
+                y[t] / base
+            } else {
+                y[t] - base
+            };
+            count += 1;
+        }
+        // Two cycles or more: every phase has a trend value in at least one cycle.
+        seasonal.push(sum / count.max(1) as f64);
     }
     let mean = seasonal.iter().sum::<f64>() / m as f64;
     if mult {
@@ -180,11 +197,52 @@ pub(super) fn initial(y2: &[f64], m: usize, mult: bool) -> Option<Init> {
     } else {
         seasonal.iter_mut().for_each(|s| *s -= mean);
     }
+    // The line through the trend's first values, taken as if at steps 1, 2, …: its value at
+    // step 0 starts the level. (The trend starts half a cycle in; extrapolating a slope from
+    // ten steps back over half a cycle would add its noise to the level, and the smoothing
+    // absorbs the lag. statsmodels places it so.)
+    let first: Vec<f64> = trend.iter().flatten().copied().take(10).collect();
+    let k = first.len() as f64;
+    let x_mean = (k + 1.0) / 2.0;
+    let y_mean = first.iter().sum::<f64>() / k;
+    let (mut num, mut den) = (0.0, 0.0);
+    for (i, v) in first.iter().enumerate() {
+        let dx = i as f64 + 1.0 - x_mean;
+        num += dx * (v - y_mean);
+        den += dx * dx;
+    }
+    let slope = if den > 0.0 { num / den } else { 0.0 };
     Some(Init {
-        level: c1 - slope * (center + 1.0),
+        level: y_mean - slope * x_mean,
         slope,
         seasonal,
     })
+}
+
+/// The centred moving average of `y` over `m` steps (for an even `m`, the mean of the two
+/// averages straddling each step: a `2×m` average); `None` within half a cycle of either end.
+fn centred_average(y: &[f64], m: usize) -> Vec<Option<f64>> {
+    let n = y.len();
+    let mut prefix = Vec::with_capacity(n + 1);
+    prefix.push(0.0);
+    for v in y {
+        prefix.push(prefix.last().copied().unwrap_or(0.0) + v);
+    }
+    // The mean of y[a..a + m].
+    let window = |a: usize| (prefix[a + m] - prefix[a]) / m as f64;
+    let half = m / 2;
+    (0..n)
+        .map(|t| {
+            if t < half || t + half >= n {
+                return None;
+            }
+            Some(if m % 2 == 0 {
+                (window(t - half) + window(t + 1 - half)) / 2.0
+            } else {
+                window(t - half)
+            })
+        })
+        .collect()
 }
 
 /// The trend multipliers of the forecasts 1, 2, 3, … steps ahead: `φ`, `φ + φ²`,

@@ -252,3 +252,66 @@ fn huge_values_are_an_error_or_finite() {
         }
     }
 }
+
+#[test]
+fn the_initial_state_of_a_trend_and_season_is_exact() {
+    use super::recursion::initial;
+    // Five cycles of a 24-step season on a line: the moving average of a line is the line, so
+    // the season and the slope come back exactly, and the level is the line's value where the
+    // moving average starts (half a cycle in, as statsmodels' heuristic places it).
+    let m = 24;
+    let line = |t: f64| 50.0 + 0.5 * t;
+    let additive: Vec<f64> = (0..5 * m)
+        .map(|t| line(t as f64) + 10.0 * shape(t))
+        .collect();
+    let init = initial(&additive, m, false).unwrap();
+    assert!((init.slope - 0.5).abs() < 1e-9, "{}", init.slope);
+    assert!((init.level - line(11.0)).abs() < 1e-9, "{}", init.level);
+    for (j, s) in init.seasonal.iter().enumerate() {
+        assert!((s - 10.0 * shape(j)).abs() < 1e-9, "phase {j}: {s}");
+    }
+    // Multiplicative: a season of ratios on a flat level.
+    let ratios: Vec<f64> = (0..3 * m).map(|t| 200.0 * (1.0 + 0.3 * shape(t))).collect();
+    let init = initial(&ratios, m, true).unwrap();
+    assert!(init.slope.abs() < 1e-9 && (init.level - 200.0).abs() < 1e-9);
+    for (j, s) in init.seasonal.iter().enumerate() {
+        assert!((s - (1.0 + 0.3 * shape(j))).abs() < 1e-9, "phase {j}: {s}");
+    }
+    // Under two cycles there is no seasonal state to estimate.
+    assert!(initial(&additive[..2 * m - 1], m, false).is_none());
+}
+
+#[test]
+fn the_initial_season_averages_five_cycles_and_a_level_shift_is_no_slope() {
+    use super::recursion::initial;
+    // Seven days at 1-minute steps of a daily shape with noise (sd 10): the season is the mean
+    // of five cycles (its error about 10/√5 per phase, where two cycles gave 10/√2 ≈ 7).
+    let m = 1440;
+    let mut rng = Lcg(17);
+    let true_shape = |t: usize| 100.0 * shape(t * 24 / m);
+    let values: Vec<f64> = (0..7 * m)
+        .map(|t| 1000.0 + true_shape(t) + 10.0 * rng.normal())
+        .collect();
+    let init = initial(&values[..5 * m], m, false).unwrap();
+    let rms = (init
+        .seasonal
+        .iter()
+        .enumerate()
+        .map(|(j, s)| (s - true_shape(j)).powi(2))
+        .sum::<f64>()
+        / m as f64)
+        .sqrt();
+    assert!(rms < 5.5, "season off by {rms} (rms)");
+    assert!(init.slope.abs() < 0.05, "slope {}", init.slope);
+    assert!((init.level - 1000.0).abs() < 10.0, "level {}", init.level);
+    // The same with the level dropping to 700 after two days (a weekend): the slope comes from
+    // the trend's start, not from the difference of the cycles' means (-0.1 a step here).
+    let shifted: Vec<f64> = values
+        .iter()
+        .enumerate()
+        .map(|(t, v)| if t < 2 * m { *v } else { v - 300.0 })
+        .collect();
+    let init = initial(&shifted[..5 * m], m, false).unwrap();
+    assert!(init.slope.abs() < 0.05, "slope {}", init.slope);
+    assert!((init.level - 1000.0).abs() < 10.0, "level {}", init.level);
+}
