@@ -176,7 +176,7 @@ pub(super) fn initial(head: &[f64], m: usize, mult: bool) -> Option<Init> {
         for t in (j..y.len()).step_by(m) {
             let Some(base) = trend[t] else { continue };
             sum += if mult {
-                if !(base > 0.0) {
+                if base.is_nan() || base <= 0.0 {
                     return None;
                 }
                 y[t] / base
@@ -236,7 +236,7 @@ fn centred_average(y: &[f64], m: usize) -> Vec<Option<f64>> {
             if t < half || t + half >= n {
                 return None;
             }
-            Some(if m % 2 == 0 {
+            Some(if m.is_multiple_of(2) {
                 (window(t - half) + window(t + 1 - half)) / 2.0
             } else {
                 window(t - half)
