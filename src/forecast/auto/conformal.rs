@@ -4,9 +4,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::combine::Combine;
-use super::holdout::Frame;
-use super::select::Selection;
-use super::{FittedAuto, Member, RESELECT_SECONDS};
+use super::holdout::{Frame, mae_at};
+use super::select::{Selection, blend};
+use super::{FittedAuto, Member, Near, RESELECT_SECONDS};
 use crate::forecast::history::History;
 use crate::forecast::intervals::ErrorQuantiles;
 use crate::forecast::linear;
@@ -125,13 +125,17 @@ fn power_for(history: &History, frame: &Frame, forecasts: &[Vec<f64>], floor: f6
 /// The holdout is one day; errors from several days calibrate many days' character rather than
 /// the last one's (on coarse steps, a day holds only a few dozen errors), at the cost of a `p×p`
 /// solve per day. `None` (the holdout's errors calibrate) when a member has no such forecasts or
-/// the history has under two days.
+/// the history has under two days. The `near` model ([`blend`]) is fitted on the days before
+/// the calibration days and forecasts them too; it is kept (refitted on the whole history) when
+/// the blend's forecasts of their first `scored` steps have the lower MAE, and the calibration
+/// forecasts are then the blended ones. Without calibration days there is no blend.
 pub(super) fn fit_calibrated(
     history: &History,
     specs: Vec<(ModelSpec, f64)>,
     combine: Combine,
-    reach: usize,
-) -> Result<(Vec<Member>, Option<Calibration>), ForecastError> {
+    (scored, reach): (usize, usize),
+    near: Option<ModelSpec>,
+) -> Result<Calibrated, ForecastError> {
     let n = history.len();
     let per_day = history.steps_per_day();
     // The later half of the window at most: every calibration day is forecast by a fit on at
@@ -164,7 +168,11 @@ pub(super) fn fit_calibrated(
         day_ahead.push(values);
     }
     if !out_of_sample || start >= n {
-        return Ok((members, None));
+        return Ok(Calibrated {
+            members,
+            near: None,
+            calibration: None,
+        });
     }
     let stride = (n - start).div_ceil(MAX_CALIBRATION_ORIGINS).max(1);
     let frame = Frame {
@@ -172,23 +180,54 @@ pub(super) fn fit_calibrated(
         scored: 0,
         reach,
     };
-    let parts: Vec<Vec<Vec<f64>>> = members
-        .iter()
-        .zip(&day_ahead)
-        .map(|(member, values)| match (&member.model, values) {
+    let mut parts: Vec<Vec<Vec<f64>>> = Vec::with_capacity(members.len());
+    for (member, values) in members.iter().zip(&day_ahead) {
+        parts.push(match (&member.model, values) {
             (FittedModel::LinearSeasonal(model), Some(values)) => {
-                Ok(model.cross_validated_forecasts(history, values, &frame.origins, reach))
+                model.cross_validated_forecasts(history, values, &frame.origins, reach)
             }
-            (model, _) => model.rolling_forecasts(history, &frame.origins, reach),
-        })
-        .collect::<Result<_, _>>()?;
-    let forecasts = (0..frame.origins.len())
+            (model, _) => model.rolling_forecasts(history, &frame.origins, reach)?,
+        });
+    }
+    let mut forecasts: Vec<Vec<f64>> = (0..frame.origins.len())
         .map(|j| {
             let at_origin: Vec<&[f64]> = parts.iter().map(|p| p[j].as_slice()).collect();
             combine.steps(members.iter().map(|m| m.weight), &at_origin)
         })
         .collect();
-    Ok((members, Some(Calibration { frame, forecasts })))
+    // The near model: fitted on the whole history, and on the days before the calibration
+    // days, from which it forecasts them (its state moving on over them, as in the holdout).
+    // Without either fit, no blend.
+    // Kept only when the blend forecasts the calibration days' first `scored` steps better
+    // (an exact repeat, a constant: no blend).
+    let near = near.and_then(|spec| {
+        let before = spec.fit_history(&history.head(start)?, false).ok()?;
+        let part = before
+            .rolling_forecasts(history, &frame.origins, reach)
+            .ok()?;
+        let blended = blend(forecasts.clone(), &part);
+        let plain = mae_at(history, &frame.origins, scored, &forecasts).0;
+        let with = mae_at(history, &frame.origins, scored, &blended).0;
+        if with.partial_cmp(&plain) != Some(std::cmp::Ordering::Less) {
+            return None;
+        }
+        let model = spec.fit_history(history, false).ok()?;
+        forecasts = blended;
+        Some(Box::new(Near { model }))
+    });
+    Ok(Calibrated {
+        members,
+        near,
+        calibration: Some(Calibration { frame, forecasts }),
+    })
+}
+
+/// The final members, the near model when its blend is kept, and the calibration forecasts
+/// (blended) when there are any.
+pub(super) struct Calibrated {
+    members: Vec<Member>,
+    near: Option<Box<Near>>,
+    calibration: Option<Calibration>,
 }
 
 /// Forecasts from calibration origins and where they start.
@@ -283,8 +322,13 @@ pub(super) fn finish(history: &History, selection: Selection) -> Result<FittedAu
         forecasts,
         frame,
         validation,
+        near,
     } = selection;
-    let (members, calibration) = fit_calibrated(history, specs, combine, frame.reach)?;
+    let Calibrated {
+        members,
+        near,
+        calibration,
+    } = fit_calibrated(history, specs, combine, (frame.scored, frame.reach), near)?;
     let Calibration { frame, forecasts } = calibration.unwrap_or(Calibration { frame, forecasts });
     let mean_level = mean_abs(&history.values);
     let floor = (mean_level * LEVEL_FLOOR).max(MIN_FLOOR);
@@ -300,6 +344,7 @@ pub(super) fn finish(history: &History, selection: Selection) -> Result<FittedAu
     let offset = history.trailing_gaps();
     Ok(FittedAuto {
         members,
+        near,
         combine,
         conformal: Some(Conformal {
             errors,

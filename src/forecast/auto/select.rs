@@ -7,6 +7,7 @@ use super::AutoSpec;
 use super::combine::{Combine, Tried, combine_best_two, median_of_all};
 use super::holdout::{Frame, mae, mae_at};
 use crate::forecast::history::{History, season_length};
+use crate::forecast::holt_winters::HoltWintersSpec;
 use crate::forecast::linear::LinearSeasonalSpec;
 use crate::forecast::seasonal_naive::SeasonalNaiveSpec;
 use crate::forecast::{ModelSpec, join_seasons, json_exact};
@@ -31,6 +32,9 @@ pub const MAX_ORIGINS: usize = 600;
 pub const SIMPLER_MARGIN: f64 = 0.1;
 /// The combination must score this much (relatively) better than the best single candidate.
 pub const COMBINE_MARGIN: f64 = 0.1;
+/// The near model's share of the first forecast step (halved at the second, a third at the
+/// third, …): [`blend`].
+pub const NEAR_WEIGHT: f64 = 0.5;
 /// A challenger's advantage over the holdout's blocks must be this many standard errors.
 pub(super) const EVIDENCE_T: f64 = 2.0;
 
@@ -103,6 +107,8 @@ pub(super) struct Selection {
     pub(super) forecasts: Vec<Vec<f64>>,
     pub(super) frame: Frame,
     pub(super) validation: Validation,
+    /// The model blended into the first steps ([`blend`]).
+    pub(super) near: Option<ModelSpec>,
 }
 
 impl AutoSpec {
@@ -221,7 +227,27 @@ impl AutoSpec {
             forecasts: winner.forecasts,
             frame,
             validation,
+            near: Some(ModelSpec::HoltWinters(HoltWintersSpec::new(
+                self.seasons.clone(),
+            ))),
         })
+    }
+}
+
+/// `forecasts` (the choice's, origin by origin) blended with the `near` model's over their
+/// first steps: step `h` (from 0) takes [`NEAR_WEIGHT`]` / (h + 1)` of the near model's value.
+pub(super) fn blend(mut forecasts: Vec<Vec<f64>>, near: &[Vec<f64>]) -> Vec<Vec<f64>> {
+    for (forecast, near) in forecasts.iter_mut().zip(near) {
+        blend_steps(forecast, near);
+    }
+    forecasts
+}
+
+/// One forecast blended with the near model's (as [`blend`]).
+pub(super) fn blend_steps(forecast: &mut [f64], near: &[f64]) {
+    for (h, (value, near)) in forecast.iter_mut().zip(near).enumerate() {
+        let weight = NEAR_WEIGHT / (h + 1) as f64;
+        *value = (1.0 - weight) * *value + weight * near;
     }
 }
 

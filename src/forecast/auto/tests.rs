@@ -377,3 +377,95 @@ fn count_streams_get_errors_relative_to_the_square_root_of_the_level() {
     });
     assert_eq!(power(&traffic), 1.0);
 }
+
+/// `days` days at 30-minute steps of an irregular daily shape (each step of the day its own
+/// level: the harmonics cannot follow it, yesterday's value can) scaled by a factor that drifts
+/// from step to step (an AR(1) in its logarithm, steps of sd 0.04), with little noise: the
+/// latest level says most about the next step, and the day's shape about the rest.
+fn drifting_weekly_shape(seed: u64, days: usize) -> Vec<f64> {
+    let mut rng = Lcg(seed);
+    let day: Vec<f64> = (0..48).map(|_| 300.0 + 400.0 * rng.uniform()).collect();
+    let mut log_factor = 0.0f64;
+    (0..days * 48)
+        .map(|i| {
+            log_factor = 0.97 * log_factor + 0.04 * rng.normal();
+            log_factor.exp() * day[i % 48] + 2.0 * rng.normal()
+        })
+        .collect()
+}
+
+/// The members' combined point forecasts of `model`, without the near model.
+fn members_only(model: &FittedAuto, horizon: usize) -> Vec<f64> {
+    let parts: Vec<Vec<f64>> = model
+        .members()
+        .iter()
+        .map(|m| m.model.predict(horizon, &[]).unwrap().yhat)
+        .collect();
+    model
+        .combine()
+        .steps(model.members().iter().map(|m| m.weight), &parts)
+}
+
+#[test]
+fn the_first_steps_blend_holt_winters_in_falling_shares() {
+    let model = fit_daily_weekly(1800, drifting_weekly_shape(21, 14));
+    let near = model.near.as_ref().expect("a near model");
+    assert_eq!(near.model.family(), "holt-winters");
+    assert_eq!(near.model.origin(), model.primary().origin());
+    let horizon = 12;
+    let forecast = model.forecast(horizon, &[]).unwrap();
+    let members = members_only(&model, horizon);
+    let holt = near.model.predict(horizon, &[]).unwrap().yhat;
+    for h in 0..horizon {
+        let share = NEAR_WEIGHT / (h + 1) as f64;
+        let expected = (1.0 - share) * members[h] + share * holt[h];
+        assert!((forecast.yhat[h] - expected).abs() < 1e-9, "step {h}");
+    }
+    assert!(
+        (forecast.yhat[0] - members[0]).abs() > 1e-6,
+        "the blend moved nothing"
+    );
+    assert!(
+        model.name().ends_with(" + near holt-winters(1d))"),
+        "{}",
+        model.name()
+    );
+
+    // Through a model file and back; a file written before the near model (none in it) still
+    // forecasts, with the members alone.
+    let json = serde_json::to_value(FittedModel::Auto(model.clone())).unwrap();
+    let back: FittedModel = serde_json::from_value(json.clone()).unwrap();
+    assert_eq!(back, FittedModel::Auto(model.clone()));
+    let mut older = json;
+    older.as_object_mut().unwrap().remove("near");
+    let FittedModel::Auto(older) = serde_json::from_value(older).unwrap() else {
+        panic!("an auto model")
+    };
+    older.validate().unwrap();
+    assert!(older.near.is_none());
+    let alone = older.forecast(horizon, &[]).unwrap().yhat;
+    assert!((alone[0] - members[0]).abs() < 1e-9);
+}
+
+#[test]
+fn the_blend_is_kept_only_where_it_forecasts_the_calibration_days_better() {
+    // A drifting level: the blended first steps are nearer the next values, out of sample,
+    // over 24 origins five hours apart.
+    let values = drifting_weekly_shape(29, 19);
+    let series = Series::new(0, 1800, values).unwrap();
+    let spec = AutoSpec::new(vec![span("1d"), span("7d")]);
+    let (mut with, mut without, mut kept) = (0.0, 0.0, 0);
+    for k in 0..24 {
+        let end = 14 * 48 + 10 * k;
+        let model = spec.fit(&series.slice(end - 14 * 48..end)).unwrap();
+        kept += usize::from(model.near.is_some());
+        let actual = series.values()[end];
+        with += (model.forecast(1, &[]).unwrap().yhat[0] - actual).abs();
+        without += (members_only(&model, 1)[0] - actual).abs();
+    }
+    assert!(kept >= 18, "blended at {kept} of 24 origins");
+    assert!(with < 0.9 * without, "{with} vs {without} ({kept} blended)");
+    // Noise around a fixed daily shape: the members are as good as it gets, no blend.
+    let model = fit_daily_weekly(300, noisy_daily_sine(21, 8, 288, 300.0, 100.0));
+    assert!(model.near.is_none(), "{}", model.name());
+}
