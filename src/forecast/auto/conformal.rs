@@ -211,6 +211,8 @@ pub(super) fn fit_calibrated(
         if with.partial_cmp(&plain) != Some(std::cmp::Ordering::Less) {
             return None;
         }
+        // A cold fit: warm from the calibration fit (fitted on half the window or less), one
+        // step ahead on the taxi trace scored 0.241 instead of 0.235 for a third less time.
         let model = spec.fit_history(history, false).ok()?;
         forecasts = blended;
         Some(Box::new(Near { model }))

@@ -244,6 +244,11 @@ fn refits_keep_a_fresh_selection_and_select_again_when_it_is_stale() {
     assert_eq!(later.origin(), first.origin() + 2 * step);
     assert_eq!(kept.primary().origin(), later.origin());
     assert_eq!(kept.chosen(), chosen.chosen());
+    // The near model too, where there is one: kept, refitted on the new window.
+    assert_eq!(kept.near.is_some(), chosen.near.is_some());
+    if let Some(near) = &kept.near {
+        assert_eq!(near.model.origin(), later.origin());
+    }
     assert_ne!(later, spec.fit(&window(14 * 288 + 2)).unwrap());
 
     // Past RESELECT_SECONDS: a fresh selection, as a plain fit makes.
@@ -445,6 +450,22 @@ fn the_first_steps_blend_holt_winters_in_falling_shares() {
     assert!(older.near.is_none());
     let alone = older.forecast(horizon, &[]).unwrap().yhat;
     assert!((alone[0] - members[0]).abs() < 1e-9);
+
+    // A refit two steps later keeps the selection and the near model, refitted from its form.
+    let values = drifting_weekly_shape(21, 15);
+    let series = Series::new(0, 1800, values).unwrap();
+    let spec = ModelSpec::Auto(AutoSpec::new(vec![span("1d"), span("7d")]));
+    let first = spec.fit(&series.slice(0..14 * 48)).unwrap();
+    let later = spec
+        .refit(&series.slice(2..14 * 48 + 2), Some(&first))
+        .unwrap();
+    let (FittedModel::Auto(first), FittedModel::Auto(later)) = (&first, &later) else {
+        panic!("auto models")
+    };
+    assert_eq!(later.validation(), first.validation());
+    let (before, after) = (first.near.as_ref().unwrap(), later.near.as_ref().unwrap());
+    assert_eq!(after.model.origin(), before.model.origin() + 2 * 1800);
+    assert_eq!(after.model.label(), before.model.label());
 }
 
 #[test]

@@ -26,6 +26,19 @@ pub(crate) fn fit_history(
     history: &History,
     with_intervals: bool,
 ) -> Result<FittedHoltWinters, ForecastError> {
+    fit_from(spec, history, with_intervals, None)
+}
+
+/// [`fit_history`], starting from `previous` (a fit of the same spec on an earlier window)
+/// when it can: its form only, its parameters the optimiser's start. A quarter of the
+/// evaluations or fewer (one form, one simplex run from a near point, instead of up to four
+/// forms and a restart); the state is estimated afresh.
+pub(crate) fn fit_from(
+    spec: &HoltWintersSpec,
+    history: &History,
+    with_intervals: bool,
+    previous: Option<&FittedHoltWinters>,
+) -> Result<FittedHoltWinters, ForecastError> {
     if history.observed < MIN_OBSERVED {
         return Err(ForecastError::TooShort {
             needed: MIN_OBSERVED,
@@ -91,6 +104,16 @@ pub(crate) fn fit_history(
         }
     };
 
+    // A previous fit's form, where it is still one of the candidates (same season).
+    let previous = previous.filter(|p| {
+        p.season == chosen.map(|(season, _)| season)
+            && seasonalities.contains(&p.seasonality)
+            && trends.contains(&p.trend)
+    });
+    let (seasonalities, trends) = match previous {
+        Some(p) => (vec![p.seasonality], vec![p.trend]),
+        None => (seasonalities, trends),
+    };
     let mut ring = vec![0.0; m];
     let mut best: Option<Candidate> = None;
     for &seasonality in &seasonalities {
@@ -117,7 +140,8 @@ pub(crate) fn fit_history(
                 let warm = best
                     .as_ref()
                     .filter(|b| b.sse.is_finite())
-                    .map(|b| b.params);
+                    .map(|b| b.params)
+                    .or(previous.map(|p| p.params));
                 fit_form(&y, history.observed, form, init.clone(), &mut ring, warm)
             };
             if best.as_ref().is_none_or(|b| candidate.aic < b.aic) {

@@ -256,6 +256,21 @@ impl FamilySpec for HoltWintersSpec {
     ) -> Result<FittedModel, ForecastError> {
         fit_history(self, history, with_intervals).map(FittedModel::HoltWinters)
     }
+
+    /// From `previous`'s form and parameters ([`fit::fit_from`]): `auto` refits its near model
+    /// so on every refit of a kept selection (the window moved by minutes; the selection and
+    /// the model's form are kept as the members' are).
+    fn refit_history(
+        &self,
+        history: &History,
+        previous: &FittedModel,
+    ) -> Result<FittedModel, ForecastError> {
+        let previous = match previous {
+            FittedModel::HoltWinters(previous) => Some(previous),
+            _ => None,
+        };
+        fit::fit_from(self, history, false, previous).map(FittedModel::HoltWinters)
+    }
 }
 
 impl FittedHoltWinters {

@@ -315,3 +315,45 @@ fn the_initial_season_averages_five_cycles_and_a_level_shift_is_no_slope() {
     assert!(init.slope.abs() < 0.05, "slope {}", init.slope);
     assert!((init.level - 1000.0).abs() < 10.0, "level {}", init.level);
 }
+
+#[test]
+fn a_refit_from_a_previous_fit_keeps_its_form_and_finds_as_good_parameters() {
+    // Twelve days of an hourly season with a slow trend and noise; the window moves by three
+    // steps between the fits.
+    let mut rng = Lcg(41);
+    let values: Vec<f64> = (0..24 * 12)
+        .map(|i| 200.0 + 0.05 * i as f64 + 30.0 * shape(i) + 3.0 * rng.normal())
+        .collect();
+    let series = Series::new(0, 3600, values).unwrap();
+    let hw = spec(&["1d"]);
+    let first = hw.fit(&series.slice(0..24 * 11)).unwrap();
+    let window = series.slice(3..24 * 11 + 3);
+    let history = History::new(&window).unwrap();
+    let cold = fit_history(&hw, &history, false).unwrap();
+    let FittedModel::HoltWinters(warm) = hw
+        .refit_history(&history, &FittedModel::HoltWinters(first.clone()))
+        .unwrap()
+    else {
+        panic!("a Holt-Winters model")
+    };
+    assert_eq!(
+        (warm.seasonality(), warm.trend()),
+        (first.seasonality(), first.trend())
+    );
+    assert!(
+        warm.rmse() <= cold.rmse() * 1.01,
+        "{} vs {}",
+        warm.rmse(),
+        cold.rmse()
+    );
+    // Another family's model is no start: a plain fit.
+    let naive = crate::forecast::ModelSpec::SeasonalNaive(
+        crate::forecast::seasonal_naive::SeasonalNaiveSpec::new(vec![span("1d")]),
+    )
+    .fit(&window)
+    .unwrap();
+    assert_eq!(
+        hw.refit_history(&history, &naive).unwrap(),
+        FittedModel::HoltWinters(cold)
+    );
+}
