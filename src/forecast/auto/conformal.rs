@@ -134,7 +134,7 @@ pub(super) fn fit_calibrated(
     specs: Vec<(ModelSpec, f64)>,
     combine: Combine,
     (scored, reach): (usize, usize),
-    near: Option<ModelSpec>,
+    near: ModelSpec,
 ) -> Result<Calibrated, ForecastError> {
     let n = history.len();
     let per_day = history.steps_per_day();
@@ -180,48 +180,56 @@ pub(super) fn fit_calibrated(
         scored: 0,
         reach,
     };
-    let mut parts: Vec<Vec<Vec<f64>>> = Vec::with_capacity(members.len());
-    for (member, values) in members.iter().zip(&day_ahead) {
-        parts.push(match (&member.model, values) {
+    let parts: Vec<Vec<Vec<f64>>> = members
+        .iter()
+        .zip(&day_ahead)
+        .map(|(member, values)| match (&member.model, values) {
             (FittedModel::LinearSeasonal(model), Some(values)) => {
-                model.cross_validated_forecasts(history, values, &frame.origins, reach)
+                Ok(model.cross_validated_forecasts(history, values, &frame.origins, reach))
             }
-            (model, _) => model.rolling_forecasts(history, &frame.origins, reach)?,
-        });
-    }
+            (model, _) => model.rolling_forecasts(history, &frame.origins, reach),
+        })
+        .collect::<Result<_, _>>()?;
     let mut forecasts: Vec<Vec<f64>> = (0..frame.origins.len())
         .map(|j| {
             let at_origin: Vec<&[f64]> = parts.iter().map(|p| p[j].as_slice()).collect();
             combine.steps(members.iter().map(|m| m.weight), &at_origin)
         })
         .collect();
-    // The near model: fitted on the whole history, and on the days before the calibration
-    // days, from which it forecasts them (its state moving on over them, as in the holdout).
-    // Without either fit, no blend.
-    // Kept only when the blend forecasts the calibration days' first `scored` steps better
-    // (an exact repeat, a constant: no blend).
-    let near = near.and_then(|spec| {
-        let before = spec.fit_history(&history.head(start)?, false).ok()?;
-        let part = before
-            .rolling_forecasts(history, &frame.origins, reach)
-            .ok()?;
-        let blended = blend(forecasts.clone(), &part);
-        let plain = mae_at(history, &frame.origins, scored, &forecasts).0;
-        let with = mae_at(history, &frame.origins, scored, &blended).0;
-        if with.partial_cmp(&plain) != Some(std::cmp::Ordering::Less) {
-            return None;
-        }
-        // A cold fit: warm from the calibration fit (fitted on half the window or less), one
-        // step ahead on the taxi trace scored 0.241 instead of 0.235 for a third less time.
-        let model = spec.fit_history(history, false).ok()?;
-        forecasts = blended;
-        Some(Box::new(Near { model }))
-    });
+    let near = fit_near(history, &near, start, (&frame, scored), &mut forecasts);
     Ok(Calibrated {
         members,
         near,
         calibration: Some(Calibration { frame, forecasts }),
     })
+}
+
+/// The near model `spec`, fitted on the history before `start` (the calibration days), forecasts
+/// them (its state moving on over them, as in the holdout); it is kept, fitted on the whole
+/// history, only when the blend of `forecasts` (the members', replaced by the blended ones then)
+/// forecasts their first `scored` steps better. Without either fit, no blend.
+fn fit_near(
+    history: &History,
+    spec: &ModelSpec,
+    start: usize,
+    (frame, scored): (&Frame, usize),
+    forecasts: &mut Vec<Vec<f64>>,
+) -> Option<Box<Near>> {
+    let before = spec.fit_history(&history.head(start)?, false).ok()?;
+    let part = before
+        .rolling_forecasts(history, &frame.origins, frame.reach)
+        .ok()?;
+    let blended = blend(forecasts.clone(), &part);
+    let plain = mae_at(history, &frame.origins, scored, forecasts).0;
+    let with = mae_at(history, &frame.origins, scored, &blended).0;
+    if with.partial_cmp(&plain) != Some(std::cmp::Ordering::Less) {
+        return None;
+    }
+    // A cold fit: warm from the calibration fit (fitted on half the window or less), one step
+    // ahead on the taxi trace scored 0.241 instead of 0.235 for a third less time.
+    let model = spec.fit_history(history, false).ok()?;
+    *forecasts = blended;
+    Some(Box::new(Near { model }))
 }
 
 /// The final members, the near model when its blend is kept, and the calibration forecasts

@@ -107,8 +107,8 @@ pub(super) struct Selection {
     pub(super) forecasts: Vec<Vec<f64>>,
     pub(super) frame: Frame,
     pub(super) validation: Validation,
-    /// The model blended into the first steps ([`blend`]).
-    pub(super) near: Option<ModelSpec>,
+    /// The model that may be blended into the first steps ([`blend`]).
+    pub(super) near: ModelSpec,
 }
 
 impl AutoSpec {
@@ -227,9 +227,7 @@ impl AutoSpec {
             forecasts: winner.forecasts,
             frame,
             validation,
-            near: Some(ModelSpec::HoltWinters(HoltWintersSpec::new(
-                self.seasons.clone(),
-            ))),
+            near: ModelSpec::HoltWinters(HoltWintersSpec::new(self.seasons.clone())),
         })
     }
 }

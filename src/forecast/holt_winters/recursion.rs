@@ -140,8 +140,8 @@ pub(super) fn objective(
 /// Exponential Smoothing*, §2.6.1): the trend is the centred moving average over one cycle
 /// (`2×m` when `m` is even), the season the values less (or over) that trend averaged per
 /// phase over the cycles and centred, the level and slope the least-squares line through the
-/// trend's first 10 values (placed at the start). `None` when a multiplicative season cannot be formed (a trend value
-/// or a season that is not positive).
+/// trend's first 10 values (placed at the start). `None` when a multiplicative season cannot be
+/// formed (a trend value or a season that is not positive).
 ///
 /// Measured against the earlier estimate from two cycles detrended by the line through their
 /// means: the first values of the fitted form were noisier (a daily season at 1-minute steps is

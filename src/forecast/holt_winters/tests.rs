@@ -292,16 +292,21 @@ fn the_initial_season_averages_five_cycles_and_a_level_shift_is_no_slope() {
     let values: Vec<f64> = (0..7 * m)
         .map(|t| 1000.0 + true_shape(t) + 10.0 * rng.normal())
         .collect();
-    let init = initial(&values[..5 * m], m, false).unwrap();
-    let rms = (init
-        .seasonal
-        .iter()
-        .enumerate()
-        .map(|(j, s)| (s - true_shape(j)).powi(2))
-        .sum::<f64>()
-        / m as f64)
-        .sqrt();
+    let rms_error = |cycles: usize| {
+        let init = initial(&values[..cycles * m], m, false).unwrap();
+        let squares: f64 = init
+            .seasonal
+            .iter()
+            .enumerate()
+            .map(|(j, s)| (s - true_shape(j)).powi(2))
+            .sum();
+        (squares / m as f64).sqrt()
+    };
+    let rms = rms_error(5);
     assert!(rms < 5.5, "season off by {rms} (rms)");
+    // From two cycles (what the estimate used before) it is off by more.
+    assert!(rms_error(2) > 6.5, "two cycles: {} (rms)", rms_error(2));
+    let init = initial(&values[..5 * m], m, false).unwrap();
     assert!(init.slope.abs() < 0.05, "slope {}", init.slope);
     assert!((init.level - 1000.0).abs() < 10.0, "level {}", init.level);
     // The same with the level dropping to 700 after two days (a weekend): the slope comes from
