@@ -136,6 +136,11 @@ impl Running {
         self.token.clone()
     }
 
+    /// The service's store (a handle on the same database).
+    pub fn store(&self) -> Store {
+        self.store.clone()
+    }
+
     /// Stops the service: cancels the token, then [`wait`](Running::wait)s.
     pub async fn shutdown(self) -> Result<(), AppError> {
         self.token.cancel();

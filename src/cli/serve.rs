@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
@@ -11,6 +12,9 @@ use prescale::api::cluster::ClusterOptions;
 use prescale::app::{Options, Service};
 use prescale::config::{Config, Overrides};
 use prescale::series::Span;
+use prescale::store::Store;
+
+use super::allocator::Trimmer;
 
 #[derive(clap::Args)]
 pub struct ServeArgs {
@@ -52,6 +56,20 @@ pub struct ServeArgs {
     cluster: ClusterOptions,
 }
 
+/// Gives the heap's free pages back to the system once writes stop (see
+/// [`Trimmer`](super::allocator::Trimmer)): a tick a second, the trim off the runtime's workers.
+async fn return_freed_memory(store: Store) {
+    let mut trimmer = Trimmer::new(store.flushes(), Instant::now());
+    let mut ticks = tokio::time::interval(Duration::from_secs(1));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        if trimmer.tick(store.flushes(), Instant::now()) {
+            let _ = tokio::task::spawn_blocking(super::allocator::trim).await;
+        }
+    }
+}
+
 pub fn run(args: ServeArgs) -> Result<()> {
     let overrides = Overrides {
         listen: args.listen,
@@ -71,6 +89,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async {
         let running = Service::start(config, options).await?;
+        tokio::spawn(return_freed_memory(running.store()));
         // The service also stops by itself when its plain HTTP port fails.
         let stopped = running.token();
         tokio::select! {

@@ -603,6 +603,24 @@ fn open_creates_the_directory_and_reports_size() {
     assert!(store.size_on_disk().unwrap() > 0);
 }
 
+/// The flush count moves with every flush, from every handle, and stands still otherwise.
+#[test]
+fn flushes_are_counted_across_handles() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.flushes(), 0);
+    store
+        .append(&key("x"), &grid(0, 60, 10, |i| i as f64))
+        .unwrap();
+    assert_eq!(store.flushes(), 0);
+    store.flush().unwrap();
+    let other = store.clone();
+    other.flush().unwrap();
+    assert_eq!(store.flushes(), 2);
+    store.read(&key("x"), 0, 600).unwrap();
+    assert_eq!(other.flushes(), 2);
+}
+
 /// Heads kept encoded (a store of many series): one sample at a time, late data inside the
 /// head, a sample taken back, seals, a crash and reopens all read back what a sorted map holds.
 #[test]
