@@ -5,7 +5,9 @@
 #   3. forecast and external metric reads at 8 and 64 connections, each beside a static server
 #      (examples/static_bytes.rs) answering the same bytes, and the ratio (issue 19's yardstick).
 # Installs wrk (Debian) when missing. Prints the figures; nothing here is a pass/fail test.
-# With PIN=1 the server runs on CPU 0 and wrk on CPU 1 (both references alike).
+# With PIN=1 the server runs on CPU 0 and wrk on CPU 1 (both references alike). ROUNDS=N (default 1)
+# measures each ratio N times, prescale and the static server in turn, and prints the median pair:
+# one pair swings by ±10 % on a shared VM.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,6 +25,7 @@ trap 'kill $server $static_server 2>/dev/null || true; rm -rf "$work"' EXIT
 server_cpu=() client_cpu=()
 if [ "${PIN:-0}" = 1 ]; then server_cpu=(taskset -c 0) client_cpu=(taskset -c 1); fi
 port=${PORT:-18080}
+rounds=${ROUNDS:-1}
 cat > "$work/prescale.toml" <<TOML
 [targets.web]
 series = "web_rps"
@@ -85,7 +88,7 @@ rate() {
 }
 
 echo
-echo "== served bytes against a static server with the same bytes (wrk -t1, 8 s each) =="
+echo "== served bytes against a static server with the same bytes (wrk -t1, 8 s each, $rounds pair(s) each) =="
 sport=$((port + 1))
 for endpoint in "forecast /api/v1/series/web_rps/forecast?horizon=1h" \
   "external-metric /apis/external.metrics.k8s.io/v1beta1/namespaces/default/web"; do
@@ -95,9 +98,16 @@ for endpoint in "forecast /api/v1/series/web_rps/forecast?horizon=1h" \
   static_server=$!
   for _ in $(seq 100); do curl -sf "localhost:$sport/" >/dev/null && break; sleep 0.1; done
   for c in 8 64; do
-    ours=$(rate "http://127.0.0.1:$port$2" $c)
-    reference=$(rate "http://127.0.0.1:$sport/" $c)
-    python3 -c "print(f'{\"$1\":16} c={$c:<3} prescale {float(\"$ours\"):>9,.0f}/s  static {float(\"$reference\"):>9,.0f}/s  ratio {float(\"$ours\") / float(\"$reference\"):.2f}  ({$(wc -c < "$work/$1.json")} bytes)')"
+    ratios=""
+    for _ in $(seq "$rounds"); do
+      ours=$(rate "http://127.0.0.1:$port$2" $c)
+      reference=$(rate "http://127.0.0.1:$sport/" $c)
+      python3 -c "print(f'{\"$1\":16} c={$c:<3} prescale {float(\"$ours\"):>9,.0f}/s  static {float(\"$reference\"):>9,.0f}/s  ratio {float(\"$ours\") / float(\"$reference\"):.2f}  ({$(wc -c < "$work/$1.json")} bytes)')"
+      ratios="$ratios $(python3 -c "print(float(\"$ours\") / float(\"$reference\"))")"
+    done
+    if [ "$rounds" -gt 1 ]; then
+      python3 -c "import statistics, sys; r = sorted(map(float, sys.argv[2:])); print(f'{sys.argv[1]:16} c=$c   median ratio {statistics.median(r):.3f} over {len(r)} pairs (min {r[0]:.3f}, max {r[-1]:.3f})')" "$1" $ratios
+    fi
   done
   kill $static_server; wait $static_server 2>/dev/null || true; static_server=
 done
