@@ -80,7 +80,7 @@ impl Trimmer {
 }
 
 #[cfg(test)]
-mod trimmer_tests {
+mod tests {
     use super::*;
 
     #[test]
@@ -115,11 +115,9 @@ mod trimmer_tests {
         drop(freed);
         trim();
     }
-}
 
-#[cfg(all(test, target_os = "linux", target_env = "gnu"))]
-mod tests {
     /// `mallopt` accepts the parameter (it returns 1 on success, 0 on error).
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
     #[test]
     fn glibc_takes_one_arena() {
         assert_eq!(unsafe { libc::mallopt(libc::M_ARENA_MAX, 1) }, 1);

@@ -89,13 +89,17 @@ pub fn run(args: ServeArgs) -> Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async {
         let running = Service::start(config, options).await?;
-        tokio::spawn(return_freed_memory(running.store()));
+        let trimmer = tokio::spawn(return_freed_memory(running.store()));
         // The service also stops by itself when its plain HTTP port fails.
         let stopped = running.token();
         tokio::select! {
             () = super::signal() => {}
             () = stopped.cancelled() => {}
         }
+        // The trimmer's store handle goes first, so the shutdown's flush is followed by the
+        // store's clean close as before (the last handle closes it), not by a runtime's drop.
+        trimmer.abort();
+        let _ = trimmer.await;
         running.shutdown().await?;
         Ok(())
     })
