@@ -4,6 +4,7 @@
 //! ```text
 //! cargo bench --bench store_size            # the default options
 //! cargo bench --bench store_size -- --sweep # also other block and segment sizes
+//! cargo bench --bench store_size -- --sled-floor [N] # what sled 0.34 itself costs
 //! ```
 //!
 //! Each trace is imported alone into its own store (so its row includes sled's fixed cost),
@@ -86,11 +87,8 @@ enum Shape {
     Requests(usize, usize),
 }
 
-fn import(traces: &[&Trace], options: &StoreOptions, shape: Shape) -> Row {
-    let dir = tempfile::tempdir().expect("a temp dir");
-    let path = dir.path().join("store");
-    let store = Store::open_with(&path, options.clone()).expect("store opens");
-    let started = Instant::now();
+/// Appends `traces` to `store` in `shape`; the samples appended.
+fn ingest(store: &Store, traces: &[&Trace], shape: Shape) -> u64 {
     let mut samples = 0;
     let keys: Vec<SeriesKey> = traces
         .iter()
@@ -137,6 +135,15 @@ fn import(traces: &[&Trace], options: &StoreOptions, shape: Shape) -> Row {
             }
         }
     }
+    samples
+}
+
+fn import(traces: &[&Trace], options: &StoreOptions, shape: Shape) -> Row {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let path = dir.path().join("store");
+    let store = Store::open_with(&path, options.clone()).expect("store opens");
+    let started = Instant::now();
+    let samples = ingest(&store, traces, shape);
     store.flush().expect("flush");
     let seconds = started.elapsed().as_secs_f64();
     let stats = store.stats().expect("stats");
@@ -209,10 +216,10 @@ fn table(traces: &[Trace], options: &StoreOptions) {
     );
 }
 
-/// 1,000 series (the traces again and again, cut to `length` samples each, at most 4,000),
-/// ingested as the remote_write receiver stores requests of three shapes.
-fn requests(traces: &[Trace], options: &StoreOptions, length: usize) {
-    let cut: Vec<Trace> = (0..1_000)
+/// 1,000 series: the traces again and again, cut to `length` samples each (at offsets that
+/// differ between copies).
+fn cut(traces: &[Trace], length: usize) -> Vec<Trace> {
+    (0..1_000)
         .map(|i| {
             let trace = &traces[i % traces.len()];
             let room = trace.samples.len().saturating_sub(length).max(1);
@@ -222,7 +229,13 @@ fn requests(traces: &[Trace], options: &StoreOptions, length: usize) {
                 samples: trace.samples[offset..offset + length].to_vec(),
             }
         })
-        .collect();
+        .collect()
+}
+
+/// 1,000 series (the traces again and again, cut to `length` samples each, at most 4,000),
+/// ingested as the remote_write receiver stores requests of three shapes.
+fn requests(traces: &[Trace], options: &StoreOptions, length: usize) {
+    let cut = cut(traces, length);
     let all: Vec<&Trace> = cut.iter().collect();
     println!("\nremote_write requests (1,000 series x {length} samples, a flush per request):");
     for (series, per) in [(100, 100), (100, 10), (1_000, 1)] {
@@ -230,6 +243,128 @@ fn requests(traces: &[Trace], options: &StoreOptions, length: usize) {
         print_row(&format!("{series} series x {per} per request"), &row);
         println!("    {:.0} samples/s", row.samples as f64 / row.seconds);
     }
+}
+
+/// What sled 0.34 itself costs (issue 19's 2 bytes a sample): 1,000 series × `length` samples
+/// stored as remote_write requests of one sample each, the store closed cleanly; then the live
+/// keys and values of its trees, and a fresh sled database holding only a copy of them.
+fn sled_floor(traces: &[Trace], length: usize) {
+    let cut = cut(traces, length);
+    let all: Vec<&Trace> = cut.iter().collect();
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let path = dir.path().join("store");
+    let store = Store::open_with(&path, StoreOptions::default()).expect("store opens");
+    let samples = ingest(&store, &all, Shape::Requests(1_000, 1));
+    drop(store);
+    let closed = du(&path);
+    let db = sled::Config::new()
+        .path(&path)
+        .open()
+        .expect("sled opens the store");
+    let copy_path = dir.path().join("copy");
+    let copy = sled::Config::new()
+        .path(&copy_path)
+        .open()
+        .expect("a fresh sled");
+    let mut live = 0;
+    for name in db.tree_names() {
+        let (from, to) = (
+            db.open_tree(&name).expect("tree"),
+            copy.open_tree(&name).expect("tree"),
+        );
+        for item in from.iter() {
+            let (key, value) = item.expect("read");
+            live += (key.len() + value.len()) as u64;
+            to.insert(key, value).expect("insert");
+        }
+    }
+    copy.flush().expect("flush");
+    drop(copy);
+    // sled releases its files from a background thread after the last handle goes.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    println!("\nsled's floor, {samples} samples of 1,000 series x 1 a request (bytes a sample):");
+    println!(
+        "  the store's directory after a clean close  {:.2}",
+        per_sample(closed, samples)
+    );
+    println!(
+        "  live keys and values in its trees           {:.2}",
+        per_sample(live, samples)
+    );
+    println!(
+        "  a fresh sled holding a copy of them only    {:.2}",
+        per_sample(du(&copy_path), samples)
+    );
+    log_only(samples as usize / 1_000);
+}
+
+/// sled 0.34 as a store whose sealed blocks are kept elsewhere would use it: per request of
+/// 1,000 series × 1 sample a 5 kB log record and a flush, a checkpoint every 4 MiB of log (1,000
+/// heads of ~3 bytes a sample rewritten, the records removed), a 20-byte pointer per sealed
+/// block of 720 samples; a final checkpoint and a clean close. Prints sled's file per sample.
+fn log_only(requests: usize) {
+    const SERIES: u32 = 1_000;
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let db = sled::Config::new()
+        .path(dir.path())
+        .open()
+        .expect("sled opens");
+    let (log, heads, pointers) = (
+        db.open_tree("wal").expect("tree"),
+        db.open_tree("heads").expect("tree"),
+        db.open_tree("pointers").expect("tree"),
+    );
+    // Incompressible bytes (xorshift), so no size depends on their content.
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut bytes = |n: usize| -> Vec<u8> {
+        (0..n)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            })
+            .collect()
+    };
+    let (mut next, mut removed, mut logged) = (0u64, 0u64, 0usize);
+    let checkpoint =
+        |next: u64, removed: &mut u64, head: usize, bytes: &mut dyn FnMut(usize) -> Vec<u8>| {
+            for series in 0..SERIES {
+                heads
+                    .insert(series.to_be_bytes(), bytes(3 * head))
+                    .expect("head");
+            }
+            for seq in *removed..next {
+                log.remove(seq.to_be_bytes()).expect("remove");
+            }
+            *removed = next;
+        };
+    for request in 1..=requests {
+        log.insert(next.to_be_bytes(), bytes(5_000))
+            .expect("record");
+        next += 1;
+        logged += 5_000;
+        if request % 720 == 0 {
+            for series in 0..SERIES {
+                let key = [series.to_be_bytes(), (request as u32).to_be_bytes()].concat();
+                pointers.insert(key, bytes(20)).expect("pointer");
+            }
+        }
+        if logged >= 4 << 20 {
+            checkpoint(next, &mut removed, request % 720, &mut bytes);
+            logged = 0;
+        }
+        db.flush().expect("flush");
+    }
+    checkpoint(next, &mut removed, requests % 720, &mut bytes);
+    db.flush().expect("flush");
+    drop((log, heads, pointers, db));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let samples = (requests * SERIES as usize) as u64;
+    println!(
+        "  sled with only a log, heads and pointers    {:.2}",
+        per_sample(du(dir.path()), samples)
+    );
 }
 
 fn main() {
@@ -243,6 +378,15 @@ fn main() {
             .and_then(|n| n.parse().ok())
             .unwrap_or(1_000);
         requests(&traces, &StoreOptions::default(), length.min(4_000));
+        return;
+    }
+    // `--sled-floor [N]`: what sled itself costs, N samples per series (default and most 4,000).
+    if let Some(at) = args.iter().position(|arg| arg == "--sled-floor") {
+        let length = args
+            .get(at + 1)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(4_000);
+        sled_floor(&traces, length.min(4_000));
         return;
     }
     table(&traces, &StoreOptions::default());
