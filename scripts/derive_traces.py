@@ -24,6 +24,13 @@ Written, each in the dataset CSV format (`timestamp,value`, RFC 3339 UTC, gaps k
 - growth-nasa-1m.csv: NASA's per-minute requests growing 4x linearly over its 2 months.
 - short-google-5m.csv, short-nasa-1m.csv: the first 14 days of the Google cluster CPU and of
   NASA: a trace whose train window holds one week (one weekly season) at most.
+
+And in OUT_DIR/short/ (not picked up by `backtest --all OUT_DIR`), for issue 22's short-history
+comparison at the yardstick's frame (`eval/peers.py`, a 7-day train window):
+
+- short0-NAME.csv, short1-NAME.csv: 14 days of every bundled trace spanning at least 20 days,
+  from its start and from 7 days before its middle (short1 of NASA is left out: the 1995 outage
+  leaves it a third empty).
 """
 
 import csv
@@ -46,12 +53,13 @@ def read(name):
     return rows
 
 
-def write(out_dir, name, rows):
+def write(out_dir, name, rows, exact=False):
     path = os.path.join(out_dir, name)
     with open(path, "w", newline="") as f:
         f.write("timestamp,value\n")
         for t, v in rows:
-            f.write(f"{t.strftime('%Y-%m-%dT%H:%M:%SZ')},{round(v, 3):g}\n")
+            value = repr(v) if exact else f"{round(v, 3):g}"
+            f.write(f"{t.strftime('%Y-%m-%dT%H:%M:%SZ')},{value}\n")
     print(f"{path}: {len(rows)} rows")
 
 
@@ -105,6 +113,27 @@ def first_days(rows, days):
     return [(t, v) for t, v in rows if t.timestamp() - start < days * 86_400]
 
 
+def days_from(rows, first_day, days):
+    start = rows[0][0].timestamp() + first_day * 86_400
+    return [(t, v) for t, v in rows if 0 <= t.timestamp() - start < days * 86_400]
+
+
+def short_windows(out_dir):
+    """Two 14-day windows of every bundled trace spanning at least 20 days."""
+    short_dir = os.path.join(out_dir, "short")
+    os.makedirs(short_dir, exist_ok=True)
+    for name in sorted(os.listdir(DATASETS)):
+        if not name.endswith(".csv"):
+            continue
+        rows = read(name)
+        span = (rows[-1][0].timestamp() - rows[0][0].timestamp()) / 86_400
+        if span < 20:
+            continue
+        write(short_dir, f"short0-{name}", days_from(rows, 0, 14), exact=True)
+        if not name.startswith("nasa-"):
+            write(short_dir, f"short1-{name}", days_from(rows, span / 2 - 7, 14), exact=True)
+
+
 def poisson(rng, mean):
     """A Poisson draw (Knuth's method; a rounded normal above a mean of 30)."""
     if mean > 30:
@@ -138,6 +167,7 @@ def main():
     write(out_dir, "growth-nasa-1m.csv", growth(nasa, 4.0))
     write(out_dir, "short-google-5m.csv", first_days(read("google-cluster-2019-cpu-5m.csv"), 14))
     write(out_dir, "short-nasa-1m.csv", first_days(nasa, 14))
+    short_windows(out_dir)
 
 
 if __name__ == "__main__":
