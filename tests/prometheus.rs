@@ -450,8 +450,12 @@ async fn prometheus_remote_write_pull_metrics_and_alerts() {
     {
         let at = rw.partition_point(|(rt, _)| rt <= t) - 1;
         assert_eq!(
-            rw[at].1, *v,
-            "pulled value at {t} differs from the remote-written one"
+            rw[at].1,
+            *v,
+            "pulled value at {t} differs from the remote-written one (remote-written around it: \
+             {:?}; restarted at {restarted_at}; Prometheus logged: {})",
+            &rw[at.saturating_sub(3)..(at + 4).min(rw.len())],
+            prometheus.log(),
         );
         if rw[at].0 == *t {
             exact += 1;
