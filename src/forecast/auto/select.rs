@@ -36,7 +36,7 @@ pub const COMBINE_MARGIN: f64 = 0.1;
 /// third, …): [`blend`].
 pub const NEAR_WEIGHT: f64 = 0.5;
 /// The least share of the near model at every step, when the calibration days prefer the blend
-/// with it ([`blend`]): past the fourth step the near model's falling share stops there.
+/// with it ([`blend`]): it is the share from the third step on, where `½ / h` falls below it.
 /// Measured in docs/forecasting.md ("Holt-Winters beyond the first steps"): 0.3 had more to
 /// gain and lose (the compare frame's worst cell 1.038× against 1.018×, the derived traces'
 /// SLO median 0.856 against 0.848).
