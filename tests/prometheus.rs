@@ -223,6 +223,7 @@ step = "1s"
 interval = "1s"
 backfill = "10m"
 max_points_per_query = 4
+settle = "10s"
 
 [[sources]]
 url = "{prom}"

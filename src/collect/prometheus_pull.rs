@@ -11,6 +11,7 @@
 //! backfill = "14d"                                          # default: train_window
 //! timeout = "30s"                                           # per request; default 30s
 //! max_points_per_query = 10000                              # default 10,000
+//! settle = "1m"                                             # re-read each poll; default 1m
 //! ```
 //!
 //! Thanos Query, Mimir, Cortex and VictoriaMetrics answer the same API; behind a gateway or in
@@ -36,8 +37,9 @@
 //!
 //! The query is evaluated on a fixed grid, multiples of `step` in unix time, so every run and
 //! every restart asks for the same timestamps. Each poll asks from the **store's newest sample**
-//! of the series (inclusive: the newest point is evaluated again, so a scrape that landed in
-//! Prometheus after it was first read corrects it) up to now; a first run, with nothing stored,
+//! of the series less `settle` (default a minute, at least the newest point: the points
+//! evaluated before a slow scrape or a retried remote write landed in Prometheus are evaluated
+//! again, and the later answer overwrites them) up to now; a first run, with nothing stored,
 //! backfills `backfill` (at most the train window is useful). Long ranges are split into
 //! chunks of `max_points_per_query` points (10,000), under Prometheus' limit of 11,000 points
 //! per series. Each chunk is
@@ -108,6 +110,11 @@ pub struct SourceConfig {
     /// Points per `query_range` call (1 to 11,000).
     #[serde(default = "default_max_points")]
     pub max_points_per_query: i64,
+    /// How far back of the newest stored point each poll evaluates again: a point evaluated
+    /// before the samples at or before it reached the store (a scrape that took long, a remote
+    /// write retried) held the previous value, and the store keeps the later answer.
+    #[serde(default = "default_settle")]
+    pub settle: Span,
     /// Sent as `X-Scope-OrgID` with every query (the tenant of Mimir, Cortex or Thanos).
     #[serde(default)]
     pub tenant: Option<String>,
@@ -172,6 +179,10 @@ fn default_max_points() -> i64 {
 }
 
 fn default_step() -> Span {
+    Span::from_seconds(60).expect("positive")
+}
+
+fn default_settle() -> Span {
     Span::from_seconds(60).expect("positive")
 }
 
@@ -516,18 +527,19 @@ pub fn backoff(failures: u32) -> Duration {
     Duration::from_secs(seconds).min(MAX_BACKOFF)
 }
 
-/// The grid of one poll: evaluation times from `start` to `end`, both multiples of `step`.
-/// `None` when there is nothing to ask for yet.
+/// The grid of one poll: evaluation times from `start` to `end`, both multiples of `step`,
+/// from `settle` before the newest stored point (at least the newest point itself). `None` when
+/// there is nothing to ask for yet.
 pub fn poll_range(
     newest: Option<Timestamp>,
     now: Timestamp,
     step: i64,
-    backfill: i64,
+    (backfill, settle): (i64, i64),
 ) -> Option<(Timestamp, Timestamp)> {
     let end = now.div_euclid(step) * step;
     let earliest = (now - backfill).div_euclid(step) * step + step;
     let start = match newest {
-        Some(newest) => (newest.div_euclid(step) * step).max(earliest),
+        Some(newest) => (newest.saturating_sub(settle).div_euclid(step) * step).max(earliest),
         None => earliest,
     };
     (start <= end).then_some((start, end))
@@ -705,16 +717,20 @@ impl Puller {
             .unwrap_or(self.default_backfill)
             .seconds();
         let newest = self.newest().await?;
-        let Some((start, end)) = poll_range(newest, (self.now)(), step, backfill) else {
+        let settle = self.source.settle.seconds();
+        let Some((start, end)) = poll_range(newest, (self.now)(), step, (backfill, settle)) else {
             return Ok(0);
         };
-        let backfilling = newest.is_none() || end - start > 10 * step;
+        // The points re-read to settle are not history still to come: the backfill figures
+        // count from the newest stored point, as before it was re-read.
+        let resume = newest.map_or(start, |n| (n.div_euclid(step) * step).clamp(start, end));
+        let backfilling = newest.is_none() || end - resume > 10 * step;
         let mut written = 0;
         let mut chunk_start = start;
         while chunk_start <= end {
             self.status
                 .backfill_remaining
-                .store(end - chunk_start + step, Ordering::Relaxed);
+                .store(end - chunk_start.max(resume) + step, Ordering::Relaxed);
             let chunk_end = (chunk_start + (self.source.max_points_per_query - 1) * step).min(end);
             let points = self
                 .source
@@ -817,17 +833,35 @@ mod tests {
     #[test]
     fn the_grid_resumes_at_the_newest_sample() {
         // Nothing stored: the backfill window, on the step grid.
-        assert_eq!(poll_range(None, 1000, 60, 600), Some((420, 960)));
+        assert_eq!(poll_range(None, 1000, 60, (600, 0)), Some((420, 960)));
         // Resume: the newest point again, up to now.
-        assert_eq!(poll_range(Some(900), 1000, 60, 600), Some((900, 960)));
+        assert_eq!(poll_range(Some(900), 1000, 60, (600, 0)), Some((900, 960)));
         // An unaligned newest sample (another writer) starts at its grid step.
-        assert_eq!(poll_range(Some(910), 1000, 60, 600), Some((900, 960)));
+        assert_eq!(poll_range(Some(910), 1000, 60, (600, 0)), Some((900, 960)));
         // Down for longer than the backfill: no further back than it.
-        assert_eq!(poll_range(Some(0), 10_000, 60, 600), Some((9420, 9960)));
+        assert_eq!(
+            poll_range(Some(0), 10_000, 60, (600, 0)),
+            Some((9420, 9960))
+        );
         // Newest in the current step: that step is evaluated again.
-        assert_eq!(poll_range(Some(960), 1000, 60, 600), Some((960, 960)));
+        assert_eq!(poll_range(Some(960), 1000, 60, (600, 0)), Some((960, 960)));
         // A newest sample from the future (clock skew): nothing to ask.
-        assert_eq!(poll_range(Some(2000), 1000, 60, 600), None);
+        assert_eq!(poll_range(Some(2000), 1000, 60, (600, 0)), None);
+    }
+
+    #[test]
+    fn each_poll_reads_the_settling_points_again() {
+        // The default minute before the newest point, on the grid, up to now.
+        assert_eq!(poll_range(Some(900), 1000, 60, (600, 60)), Some((840, 960)));
+        // One-second steps: the last minute is evaluated again (a scrape that landed late).
+        assert_eq!(poll_range(Some(347), 350, 1, (600, 60)), Some((287, 350)));
+        // Never further back than the backfill.
+        assert_eq!(
+            poll_range(Some(900), 1000, 60, (120, 600)),
+            Some((900, 960))
+        );
+        // A newest sample from the future: still nothing to ask.
+        assert_eq!(poll_range(Some(2000), 1000, 60, (600, 60)), None);
     }
 
     #[test]
@@ -902,6 +936,7 @@ mod tests {
             backfill: None,
             timeout: default_timeout(),
             max_points_per_query: CHUNK_POINTS,
+            settle: default_settle(),
             tenant: None,
             bearer_token_file: None,
             basic_auth: None,
@@ -1139,5 +1174,75 @@ mod tests {
             matches!(error, PullError::Http { status: 200, .. }),
             "{error}"
         );
+    }
+
+    /// The clock of [`a_late_scrape_is_corrected_by_the_next_poll`] (a `Puller` reads a plain
+    /// `fn`).
+    static FAKE_NOW: AtomicI64 = AtomicI64::new(0);
+
+    #[tokio::test]
+    async fn a_late_scrape_is_corrected_by_the_next_poll() {
+        // A store that has not yet ingested the newest scrapes answers their points with the
+        // value before them (its lookback): 1 s steps, points after 345 read as 345's value.
+        // The next poll, once they are in, must replace them, not only the newest point.
+        let ingested = Arc::new(AtomicI64::new(345));
+        let answers = ingested.clone();
+        let app = axum::Router::new().route(
+            "/api/v1/query_range",
+            axum::routing::get(
+                move |axum::extract::Query(q): axum::extract::Query<
+                    std::collections::HashMap<String, String>,
+                >| {
+                    let upto = answers.load(Ordering::Relaxed);
+                    async move {
+                        let start: i64 = q["start"].parse().unwrap();
+                        let end: i64 = q["end"].parse().unwrap();
+                        let values: Vec<String> = (start..=end)
+                            .map(|t| format!("[{t},\"{}\"]", t.min(upto)))
+                            .collect();
+                        format!(
+                            r#"{{"status":"success","data":{{"resultType":"matrix","result":[{{"metric":{{}},"values":[{}]}}]}}}}"#,
+                            values.join(",")
+                        )
+                    }
+                },
+            ),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let tasks = tokio_util::task::TaskTracker::new();
+        let mut config = source("step = \"1s\"\nbackfill = \"20s\"\nsettle = \"10s\"");
+        config.url = format!("http://127.0.0.1:{port}");
+        let client = config.client().unwrap();
+        let puller = Puller {
+            source: config,
+            status: Arc::new(PullStatus::for_source(&source(""))),
+            store: store.clone(),
+            committer: crate::collect::commit::Committer::start(store.clone(), &tasks),
+            default_backfill: Span::from_seconds(20).unwrap(),
+            now: || FAKE_NOW.load(Ordering::Relaxed),
+        };
+        let key = SeriesKey::new("x").unwrap();
+        let stored = |from, to| -> Vec<(i64, f64)> {
+            let samples = store.read(&key, from, to).unwrap();
+            samples.iter().map(|s| (s.timestamp, s.value)).collect()
+        };
+
+        FAKE_NOW.store(350, Ordering::Relaxed);
+        puller.poll(&client).await.unwrap();
+        assert_eq!(
+            stored(346, 351),
+            (346..=350).map(|t| (t, 345.0)).collect::<Vec<_>>()
+        );
+        // The scrapes land; the next poll (two seconds on) reads the last ten seconds again.
+        ingested.store(i64::MAX, Ordering::Relaxed);
+        FAKE_NOW.store(352, Ordering::Relaxed);
+        puller.poll(&client).await.unwrap();
+        let expected: Vec<(i64, f64)> = (331..=352).map(|t| (t, t as f64)).collect();
+        assert_eq!(stored(331, 353), expected);
     }
 }
