@@ -108,11 +108,6 @@ def exponential_growth(rows, total):
     return [(t, v * total ** ((t.timestamp() - start) / (end - start))) for t, v in rows]
 
 
-def first_days(rows, days):
-    start = rows[0][0].timestamp()
-    return [(t, v) for t, v in rows if t.timestamp() - start < days * 86_400]
-
-
 def days_from(rows, first_day, days):
     start = rows[0][0].timestamp() + first_day * 86_400
     return [(t, v) for t, v in rows if 0 <= t.timestamp() - start < days * 86_400]
@@ -165,8 +160,8 @@ def main():
     write(out_dir, "office-elb-5m.csv", office_hours(read("aws-elb-request-count-5m.csv"), 8, 18))
     write(out_dir, "growth-fb-5m.csv", exponential_growth(read("twitter-volume-fb-5m.csv"), 6.0))
     write(out_dir, "growth-nasa-1m.csv", growth(nasa, 4.0))
-    write(out_dir, "short-google-5m.csv", first_days(read("google-cluster-2019-cpu-5m.csv"), 14))
-    write(out_dir, "short-nasa-1m.csv", first_days(nasa, 14))
+    write(out_dir, "short-google-5m.csv", days_from(read("google-cluster-2019-cpu-5m.csv"), 0, 14))
+    write(out_dir, "short-nasa-1m.csv", days_from(nasa, 0, 14))
     short_windows(out_dir)
 
 
