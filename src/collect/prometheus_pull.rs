@@ -725,6 +725,12 @@ impl Puller {
         // count from the newest stored point, as before it was re-read.
         let resume = newest.map_or(start, |n| (n.div_euclid(step) * step).clamp(start, end));
         let backfilling = newest.is_none() || end - resume > 10 * step;
+        // What the points to settle hold now: one answered the same again is not written again
+        // (nor counted as a sample written).
+        let settled = match newest {
+            Some(newest) if start <= newest => self.stored(start, newest + 1).await?,
+            _ => Vec::new(),
+        };
         let mut written = 0;
         let mut chunk_start = start;
         while chunk_start <= end {
@@ -732,10 +738,15 @@ impl Puller {
                 .backfill_remaining
                 .store(end - chunk_start.max(resume) + step, Ordering::Relaxed);
             let chunk_end = (chunk_start + (self.source.max_points_per_query - 1) * step).min(end);
-            let points = self
+            let mut points = self
                 .source
                 .query_range(client, &self.source.query, chunk_start, chunk_end, step)
                 .await?;
+            points.samples.retain(|sample| {
+                settled
+                    .binary_search_by_key(&sample.timestamp, |stored| stored.timestamp)
+                    .map_or(true, |at| settled[at].value != sample.value)
+            });
             self.status
                 .skipped
                 .fetch_add(points.skipped, Ordering::Relaxed);
@@ -774,6 +785,16 @@ impl Puller {
             );
         }
         Ok(written)
+    }
+
+    /// The stored samples of the series with `from <= timestamp < to`, sorted.
+    async fn stored(&self, from: Timestamp, to: Timestamp) -> Result<Vec<Sample>, PullError> {
+        let (store, key) = (self.store.clone(), self.source.series.clone());
+        Ok(
+            tokio::task::spawn_blocking(move || store.read(&key, from, to))
+                .await
+                .map_err(|e| PullError::Durability(e.to_string()))??,
+        )
     }
 
     async fn newest(&self) -> Result<Option<Timestamp>, PullError> {
@@ -1241,8 +1262,12 @@ mod tests {
         // The scrapes land; the next poll (two seconds on) reads the last ten seconds again.
         ingested.store(i64::MAX, Ordering::Relaxed);
         FAKE_NOW.store(352, Ordering::Relaxed);
-        puller.poll(&client).await.unwrap();
+        // Only what changed (346 to 350) and what is new (351, 352) is written.
+        assert_eq!(puller.poll(&client).await.unwrap(), 7);
         let expected: Vec<(i64, f64)> = (331..=352).map(|t| (t, t as f64)).collect();
         assert_eq!(stored(331, 353), expected);
+        // Nothing changed since: nothing written but the new point.
+        FAKE_NOW.store(353, Ordering::Relaxed);
+        assert_eq!(puller.poll(&client).await.unwrap(), 1);
     }
 }
