@@ -48,6 +48,10 @@
 //!   every later step): a level that moves for hours (a growing or shrinking day, a schedule's
 //!   opening) is then followed beyond the first steps too (compare frame 0.997 of the blend
 //!   without it over 74 cells; business hours' 95 % band 91.8 → 92.6 %).
+//!   On a history of under two weeks the near model is fitted again for each calibration day
+//!   on the days before it (as linear-seasonal is), not once on the first half of the window:
+//!   one step ahead on one-week windows of the 30-minute traces, 200 origins, 0.276 and 0.101
+//!   instead of 0.311 and 0.108 (taxi, Taylor), better than every peer.
 //!   The intervals are calibrated on the blended forecasts; without calibration days there is
 //!   no blend.
 //! - **Why refit**: forecasting from the split-fitted models (state moved to the end, no refit)

@@ -570,3 +570,44 @@ fn the_near_share_holds_beyond_the_first_steps_where_the_level_wanders() {
         "{with} vs {without} at {tailed} of {origins}"
     );
 }
+
+#[test]
+fn the_near_model_is_fitted_again_each_calibration_day_of_a_short_history() {
+    // One week at half-hour steps, calibration days from the fifth: each day is forecast by a fit
+    // on all the days before it. Two weeks, calibration from the eighth: one fit moves on.
+    let spec = ModelSpec::HoltWinters(HoltWintersSpec::new(vec![span("1d"), span("7d")]));
+    for (days, start_day, refits) in [(7, 4, vec![4, 5, 6]), (14, 7, vec![7])] {
+        let series = Series::new(0, 1800, drifting_weekly_shape(29, days)).unwrap();
+        let history = History::new(&series).unwrap();
+        let start = start_day * 48;
+        let frame = Frame {
+            origins: (start..history.len()).step_by(3).collect(),
+            scored: 4,
+            reach: 6,
+        };
+        let got = conformal::near_forecasts(&history, &spec, start, &frame).unwrap();
+        assert_eq!(got.len(), frame.origins.len());
+        for (k, &fitted_on) in refits.iter().enumerate() {
+            let from = fitted_on * 48;
+            let to = refits.get(k + 1).map_or(history.len(), |d| d * 48);
+            let origins: Vec<usize> = frame
+                .origins
+                .iter()
+                .copied()
+                .filter(|o| (from..to).contains(o))
+                .collect();
+            let fit = spec
+                .fit_history(&history.head(from).unwrap(), false)
+                .unwrap();
+            let expected = fit
+                .rolling_forecasts(&history, &origins, frame.reach)
+                .unwrap();
+            let first = frame.origins.iter().position(|&o| o == origins[0]).unwrap();
+            assert_eq!(
+                &got[first..first + origins.len()],
+                expected.as_slice(),
+                "{days} days, the day from {fitted_on}"
+            );
+        }
+    }
+}
