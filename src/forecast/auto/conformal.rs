@@ -240,11 +240,12 @@ fn fit_near(
 
 /// The near model's forecasts from `frame`'s origins (the calibration days, from `start`), each
 /// day's by a fit on the days before it while they are under [`NEAR_REFIT_DAYS`] (as
-/// linear-seasonal's are, [`linear::fit_cross_validated`]); from then on the last fit moves on.
+/// linear-seasonal's are, [`linear::fit_cross_validated`]); the first day with that many before
+/// it is fitted so too, and that fit moves on over the rest.
 /// A fit on the days before the first calibration day alone judged a one-week history's near
 /// model by half of its data: one step ahead from 200 origins with one-week training windows
 /// (`short1-` taxi and Taylor), MASE 0.311 and 0.108 so, 0.276 and 0.101 with the refits
-/// (docs/forecasting.md). Histories of two weeks and more are unchanged. `None` when a fit fails.
+/// (docs/forecasting.md). `None` when a fit fails.
 pub(super) fn near_forecasts(
     history: &History,
     spec: &ModelSpec,
