@@ -298,7 +298,7 @@ pub(super) struct Calibration {
 /// [`GRID`](crate::forecast::intervals::GRID)).
 pub(super) const MIN_CALIBRATION_ORIGINS: usize = 1000;
 /// The near model is fitted again at each calibration day while the days before it are fewer
-/// than this ([`fit_near`]).
+/// than this ([`near_forecasts`]).
 const NEAR_REFIT_DAYS: usize = 7;
 /// At most this many calibration origins (evenly strided), to bound the cost.
 const MAX_CALIBRATION_ORIGINS: usize = 1000;
