@@ -140,6 +140,14 @@ fn serve_refuses_a_bad_config_with_the_key_named() {
             "capacity_per_replica",
         ),
         ("refit_interval = \"often\"\n", "refit_interval"),
+        (
+            "[[sources]]\nurl = \"http://127.0.0.1:9\"\nquery = \"up\"\nseries = \"up\"\nsettle = \"soon\"\n",
+            "settle",
+        ),
+        (
+            "[[sources]]\nurl = \"http://127.0.0.1:9\"\nquery = \"up\"\nseries = \"up\"\nstep = \"1s\"\nsettle = \"1d\"\n",
+            "sources[0].settle",
+        ),
     ];
     for (text, key) in cases {
         let path = dir.path().join("prescale.toml");

@@ -11,7 +11,7 @@
 //! backfill = "14d"                                          # default: train_window
 //! timeout = "30s"                                           # per request; default 30s
 //! max_points_per_query = 10000                              # default 10,000
-//! settle = "1m"                                             # re-read each poll; default 1m
+//! settle = "1m"                                             # re-read each poll; default 1m, ≤ 10,000 steps
 //! ```
 //!
 //! Thanos Query, Mimir, Cortex and VictoriaMetrics answer the same API; behind a gateway or in
@@ -83,6 +83,10 @@ pub const CHUNK_POINTS: i64 = 10_000;
 
 /// Prometheus' own limit of points per series in one `query_range` answer.
 pub const PROMETHEUS_MAX_POINTS: i64 = 11_000;
+/// At most this many steps are evaluated again at every poll (`settle`): each poll reads them
+/// from Prometheus and from the store, so a `settle` of days on a one-second step would make
+/// every poll a backfill.
+pub const MAX_SETTLE_STEPS: i64 = 10_000;
 
 /// The longest wait between two tries after failures.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
@@ -210,6 +214,13 @@ impl SourceConfig {
             return Err(format!(
                 "max_points_per_query must be 1 to {PROMETHEUS_MAX_POINTS}, got {}",
                 self.max_points_per_query
+            ));
+        }
+        let settle_steps = self.settle.seconds() / self.step.seconds().max(1);
+        if settle_steps > MAX_SETTLE_STEPS {
+            return Err(format!(
+                "settle {}: at most {MAX_SETTLE_STEPS} steps of {} (every poll reads them again), got {settle_steps}",
+                self.settle, self.step
             ));
         }
         if let Some(tenant) = &self.tenant {
@@ -1084,6 +1095,11 @@ mod tests {
             config.url = loopback.into();
             assert_eq!(config.check(), Ok(()), "{loopback}");
         }
+        // A settle window that would make every poll a backfill.
+        refused("step = \"1s\"\nsettle = \"3h\"", "https://m", "settle 3h");
+        let mut longest = source("step = \"1s\"\nsettle = \"10000s\"");
+        longest.url = "https://m".into();
+        assert_eq!(longest.check(), Ok(()));
         // A tenant alone is no secret: plain HTTP is fine.
         let mut tenant = source("tenant = \"team-a\"");
         tenant.url = "http://mimir:8080".into();
