@@ -14,6 +14,8 @@ Written, each in the dataset CSV format (`timestamp,value`, RFC 3339 UTC, gaps k
   irregular times (about three a day, exponential gaps).
 - daily-burst-nasa-1m.csv: NASA's per-minute requests with a 3x burst of 10 minutes at 14:00 UTC
   every day (a cron job, a daily campaign).
+- weekday-burst-fb-5m.csv: Facebook's tweet volume tripled from 09:00 to 09:15 UTC on weekdays
+  only (a morning batch on working days: three 5-minute steps).
 - growth-taxi-30m.csv: the NYC taxi trace growing 3x linearly over its 7 months.
 - sparse-nasa-1m.csv, sparse-fb-5m.csv: low counts (a few events per step, many zeros at
   night): Poisson draws around NASA's per-minute requests / 30 and Facebook's tweet volume / 4.
@@ -94,6 +96,11 @@ def daily_burst(rows):
     return [(t, v * (3.0 if t.hour == 14 and t.minute < 10 else 1.0)) for t, v in rows]
 
 
+def weekday_burst(rows):
+    """3x from 09:00 to 09:15 UTC on weekdays only (a morning batch on working days)."""
+    return [(t, v * (3.0 if t.weekday() < 5 and t.hour == 9 and t.minute < 15 else 1.0)) for t, v in rows]
+
+
 def growth(rows, total=3.0):
     start, end = rows[0][0].timestamp(), rows[-1][0].timestamp()
     return [(t, v * (1 + (total - 1) * (t.timestamp() - start) / (end - start))) for t, v in rows]
@@ -153,6 +160,7 @@ def main():
     write(out_dir, "business-hours-nasa-1m.csv", business_hours(nasa))
     write(out_dir, "irregular-bursts-nasa-1m.csv", irregular_bursts(nasa))
     write(out_dir, "daily-burst-nasa-1m.csv", daily_burst(nasa))
+    write(out_dir, "weekday-burst-fb-5m.csv", weekday_burst(read("twitter-volume-fb-5m.csv")))
     write(out_dir, "growth-taxi-30m.csv", growth(read("nyc-taxi-30m.csv")))
     write(out_dir, "sparse-nasa-1m.csv", sparse_counts(nasa, 30.0))
     write(out_dir, "sparse-fb-5m.csv", sparse_counts(read("twitter-volume-fb-5m.csv"), 4.0))

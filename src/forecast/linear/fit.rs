@@ -1,11 +1,13 @@
 //! One fit from start to end: design, transform, least squares (robust, warm-started), the
-//! coefficients unpacked, the AR correction and the in-sample error quantiles.
+//! coefficients unpacked, the recurring pulses, the AR correction and the in-sample error
+//! quantiles.
 
 use ndarray::{Array1, s};
 
 use super::ar::{fit_ar, lead_coefficients, state_at};
 use super::day_ahead::{WeightedFit, fitted_on_days_before};
 use super::design::{Design, choose_design};
+use super::pulses::Pulses;
 use super::robust::{ROBUST_ITERATIONS, WARM_ITERATIONS, huber_weights, robust_refit};
 use super::rows::DesignRows;
 use super::solve::{rss, solve, standardize};
@@ -133,6 +135,28 @@ pub(super) fn fit_from(
     for (r, &i) in rows.grid.iter().enumerate() {
         residuals[i] = (z[r] - fitted_values[r]) * sd;
     }
+    // Recurring pulses at the shortest season's phases (a burst at 14:00 every day), found in
+    // the residuals; the fit's values include them and the correction fits what they leave.
+    // The day-ahead values take those found before the first day they forecast: a pulse's value
+    // is a median over the days, the day forecast among them.
+    let period = design
+        .seasons
+        .iter()
+        .map(|used| used.season.seconds())
+        .min();
+    let find_pulses = |end: usize| period.and_then(|p| Pulses::find(&residuals[..end], history, p));
+    let pulses = find_pulses(history.len());
+    let pulses_before = cross_validate_from.and_then(|from| find_pulses(from.min(history.len())));
+    if let Some(pulses) = &pulses {
+        for (i, r) in residuals.iter_mut().enumerate() {
+            *r -= pulses.at(history.time(i));
+        }
+    }
+    let pulse_at = |i: usize| {
+        pulses_before
+            .as_ref()
+            .map_or(0.0, |p| p.at(history.time(i)))
+    };
     let cross_validated = match cross_validate_from {
         Some(from) => {
             let standardized: Vec<f64> = z.iter().zip(&fitted_values).map(|(z, f)| z - f).collect();
@@ -155,7 +179,7 @@ pub(super) fn fit_from(
             fitted_on_days_before(&fit, history, from)?.map(|day_ahead| {
                 let mut on_grid = vec![f64::NAN; history.len()];
                 for ((&i, v), own) in rows.grid.iter().zip(day_ahead).zip(&fitted_values) {
-                    on_grid[i] = if v.is_nan() { *own } else { v } * sd + mean;
+                    on_grid[i] = if v.is_nan() { *own } else { v } * sd + mean + pulse_at(i);
                 }
                 on_grid
             })
@@ -226,6 +250,7 @@ pub(super) fn fit_from(
         trend,
         terms,
         weekend,
+        pulses,
         seasons: design.seasons,
         transform,
         correction,

@@ -1,7 +1,8 @@
 //! Linear regression on a trend and Fourier terms per season, fitted with linfa-linear.
 //!
 //! `z(t) = a + b·trend(t) + Σ_seasons Σ_k (s_k sin(2πk·t/P) + c_k cos(2πk·t/P))
-//!        + weekend(t)·(w + Σ_k (s'_k sin(2πk·t/1d) + c'_k cos(2πk·t/1d))) + AR correction`,
+//!        + weekend(t)·(w + Σ_k (s'_k sin(2πk·t/1d) + c'_k cos(2πk·t/1d))) + pulse(t)
+//!        + AR correction`,
 //! with `z = T(y)` the (optionally Box-Cox transformed) value.
 //!
 //! - **Fourier terms** from absolute time (`t mod P`), so the fitted model can be evaluated at
@@ -31,6 +32,10 @@
 //! - **Robust fitting** (`robust`): iteratively re-weighted least squares with Huber weights on
 //!   residuals standardized by their MAD, so an outage or a flash crowd does not bend the
 //!   seasonal shape of the whole fit.
+//! - **Recurring pulses** ([`Pulses`]): a burst at the same minutes every day (a cron job, a
+//!   daily batch) is too narrow for the Fourier terms and is left in the residuals; where the
+//!   residuals at one phase of the day lie well beyond the local noise in most cycles, on the
+//!   same side (weekdays and weekends apart), their median is added back at that phase.
 //! - **Trend**: one linear term over the training window. A linear trend extrapolated far is the
 //!   classic way such models blow up, so it is frozen a quarter of the training span after the
 //!   last observation; and when every training value is ≥ 0 (traffic), forecasts and bands are
@@ -75,6 +80,7 @@
 //! - `solve`: the products and the normal-equation solves;
 //! - `transform`: Box-Cox and its choice; `robust`: Huber weights and the IRLS;
 //! - `day_ahead`: the day-ahead values for `auto`'s calibration;
+//! - `pulses`: the recurring pulses found in the residuals;
 //! - `ar`: the residual autoregression; `predict`: forecasts from the origin and later origins.
 
 use serde::{Deserialize, Serialize};
@@ -90,6 +96,7 @@ mod day_ahead;
 mod design;
 mod fit;
 mod predict;
+mod pulses;
 mod robust;
 mod rows;
 mod solve;
@@ -98,6 +105,7 @@ mod transform;
 use ar::spectral_radius;
 use fit::fit_from;
 
+pub use pulses::{Pulse, Pulses};
 pub use transform::BoxCox;
 
 /// Whether the daily shape may differ on weekends (Saturday and Sunday, UTC).
@@ -286,6 +294,9 @@ pub struct FittedLinearSeasonal {
     terms: Vec<FourierTerm>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     weekend: Option<Weekend>,
+    /// Residual bursts recurring at the same phase of the day ([`pulses`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pulses: Option<Pulses>,
     seasons: Vec<SeasonUsed>,
     /// The transform the regression was fitted in (none: the values themselves).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -391,7 +402,7 @@ pub(crate) fn refit_history(
 }
 
 impl FittedLinearSeasonal {
-    /// The regression part (level, trend, seasons, weekend shape) at any timestamp, back-
+    /// The regression part (level, trend, seasons, weekend shape, pulses) at any timestamp, back-
     /// transformed: no residual correction, no clamping.
     pub fn value_at(&self, t: i64) -> f64 {
         self.inverse(self.value_z(t))
@@ -415,6 +426,11 @@ impl FittedLinearSeasonal {
     /// Whether a weekend daily shape is part of the fit.
     pub fn has_weekend_shape(&self) -> bool {
         self.weekend.is_some()
+    }
+
+    /// The recurring pulses added to the regression, if any.
+    pub fn pulses(&self) -> Option<&Pulses> {
+        self.pulses.as_ref()
     }
 
     /// Rounds every stored number so that a saved model predicts exactly like this one.
@@ -460,6 +476,7 @@ impl FittedLinearSeasonal {
             && self.transform.as_ref().is_none_or(|t| {
                 (0.0..=1.0).contains(&t.lambda) && t.shift.is_finite() && t.shift >= 0.0
             })
+            && self.pulses.as_ref().is_none_or(Pulses::is_valid)
             && self.correction.ar.iter().all(|a| a.is_finite())
             && self.correction.state.iter().all(|s| s.is_finite())
             && self.errors.is_finite()

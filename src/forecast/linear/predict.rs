@@ -32,6 +32,9 @@ impl FittedLinearSeasonal {
         {
             value += weekend.level + fourier(&weekend.terms);
         }
+        if let Some(pulses) = &self.pulses {
+            value += pulses.at(t);
+        }
         value
     }
 

@@ -686,3 +686,55 @@ fn lead_coefficients_match_the_recursion() {
     let stable = stabilize(vec![1.5, -0.4]);
     assert!(spectral_radius(&stable) <= MAX_ROOT);
 }
+
+/// A daily shape at 1-minute steps with noise, and a 3x burst from 14:00 to 14:09 (UTC) every day
+/// when `burst`.
+fn daily_with_burst(days: usize, minutes: usize, burst: bool) -> Series {
+    let mut rng = Lcg(29);
+    let values = (0..days * 1440 + minutes)
+        .map(|i| {
+            let day = std::f64::consts::TAU * (i % 1440) as f64 / 1440.0;
+            let level = 100.0 + 40.0 * day.sin() + 5.0 * rng.normal();
+            let minute = i % 1440;
+            if burst && (840..850).contains(&minute) {
+                3.0 * level
+            } else {
+                level
+            }
+        })
+        .collect();
+    Series::new(0, 60, values).unwrap()
+}
+
+#[test]
+fn a_burst_at_the_same_minutes_every_day_is_forecast() {
+    // Fourteen days and 13:50 of the fifteenth: the forecast's 11th to 20th steps are the burst.
+    let spec = LinearSeasonalSpec::new(vec![span("1d"), span("7d")]);
+    let model = spec.fit(&daily_with_burst(14, 830, true)).unwrap();
+    let pulses = model.pulses().expect("the burst is found");
+    assert_eq!(
+        pulses.pulses.len(),
+        20,
+        "ten minutes on weekdays and weekends: {pulses:?}"
+    );
+    let forecast = model.predict(30, &[0.8]).unwrap();
+    for (h, y) in forecast.yhat.iter().enumerate() {
+        let level = 100.0 + 40.0 * (std::f64::consts::TAU * (830 + h) as f64 / 1440.0).sin();
+        let truth = if (10..20).contains(&h) {
+            3.0 * level
+        } else {
+            level
+        };
+        assert!(
+            (y - truth).abs() < 0.1 * truth,
+            "step {h}: {y} against {truth}"
+        );
+    }
+    // The saved model forecasts the same.
+    let saved: FittedLinearSeasonal =
+        serde_json::from_str(&serde_json::to_string(&model).unwrap()).unwrap();
+    assert_eq!(saved.predict(30, &[0.8]).unwrap(), forecast);
+    // Without the burst there is nothing to add.
+    let model = spec.fit(&daily_with_burst(14, 830, false)).unwrap();
+    assert!(model.pulses().is_none(), "{:?}", model.pulses());
+}
