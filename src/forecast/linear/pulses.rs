@@ -14,14 +14,14 @@
 //! [`ALL_BELOW`] cycles) its residual lies [`EVIDENCE`] standard errors from the level around,
 //! on the same side:
 //!
-//! - the **level around** is the median of the medians of the phases within an hour on either
-//!   side: a misfit hours wide is the seasonal terms' to draw (or the correction's), not a pulse;
+//! - the **level around** is the median of the medians of the phases within the same reach on
+//!   either side: a misfit hours wide is the seasonal terms' to draw (or the correction's), not a pulse;
 //! - the **standard error** is the local standard deviation over √cycles, the local standard
 //!   deviation the larger of two medians of the phases' standard deviations over their cycles,
-//!   within an hour before and within an hour after (at least [`MIN_NEIGHBOURS`] steps): the
-//!   noise where the pulse is, not the whole day's (a trickle at night would make every daytime
-//!   wobble a pulse), the busy side's beside a change from quiet to busy, and not moved by the
-//!   burst's own spread or by one odd day.
+//!   within an hour before and within an hour after (at least [`MIN_NEIGHBOURS`] steps, at
+//!   most [`MAX_NEIGHBOURS`]): the noise where the pulse is, not the whole day's (a trickle at
+//!   night would make every daytime wobble a pulse), the busy side's beside a change from quiet
+//!   to busy, and not moved by the burst's own spread or by one odd day.
 //!
 //! With ten weekdays the bar is 1.26 standard deviations and seven of ten must pass it: under
 //! Gaussian noise about once in 100,000 phases; a burst that passes is worth far more than the
@@ -45,13 +45,16 @@ const SHARE: f64 = 0.7;
 /// The fewest cycles observed at a phase for it to be judged.
 const MIN_CYCLES: usize = 4;
 /// Below this many cycles every one must lie beyond the bar: three of four weekend days lie
-/// 2σ out on the same side about once in 20,000 phases under Gaussian noise, a few times a
-/// month for a series at 1-minute steps.
+/// 2σ out on the same side about once in 20,000 phases under Gaussian noise: a false pulse in
+/// one fit of seven of a series at 1-minute steps.
 const ALL_BELOW: usize = 5;
 /// The local spread is the median over the phases within this many seconds on either side...
 const LOCAL_SECONDS: i64 = 3600;
-/// ... and at least this many steps.
+/// ... and at least this many steps...
 const MIN_NEIGHBOURS: usize = 3;
+/// ... and at most this many (at 1-second steps an hour is 3,600 phases, and the windows move
+/// by inserting into a sorted vector: the cost stays a few multiplications of the residuals').
+const MAX_NEIGHBOURS: usize = 60;
 
 /// The pulses of one fit: values added at phases of a season (in the fit's transformed units).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -124,7 +127,7 @@ impl Pulses {
         }
         let reach = usize::try_from(LOCAL_SECONDS / step)
             .unwrap_or(usize::MAX)
-            .max(MIN_NEIGHBOURS)
+            .clamp(MIN_NEIGHBOURS, MAX_NEIGHBOURS)
             .min((phases - 1) / 2);
         let mut pulses = Vec::new();
         for class in 0..2 {
