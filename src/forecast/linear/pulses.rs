@@ -222,7 +222,9 @@ impl SortedWindow {
     fn replace(&mut self, leaving: f64, entering: f64) {
         if !leaving.is_nan() {
             let i = self.0.partition_point(|v| *v < leaving);
-            self.0.remove(i);
+            if i < self.0.len() {
+                self.0.remove(i);
+            }
         }
         if !entering.is_nan() {
             let i = self.0.partition_point(|v| *v < entering);
