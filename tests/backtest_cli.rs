@@ -517,3 +517,60 @@ fn constant_gappy_and_negative_traces_still_backtest() {
     );
     assert_eq!(report["scaling"]["capacity_per_replica"], 10.0);
 }
+
+#[test]
+fn forecast_carries_a_burst_at_the_same_minutes_every_day() {
+    // Fifteen days at 5-minute steps from 2024-01-01 (UTC): a daily shape with some noise, and
+    // three times the load from 14:00 to 14:14 every day (a cron job). From 13:45 on the last
+    // day, an hour ahead: the burst is the 4th to 6th step.
+    let dir = tempfile::tempdir().unwrap();
+    let dataset = dir.path().join("burst.csv");
+    let start = 1_704_067_200_i64;
+    let mut text = String::from("timestamp,value\n");
+    for i in 0..15 * 288 {
+        let minute = i % 288 * 5;
+        let phase = std::f64::consts::TAU * minute as f64 / 1440.0;
+        let level = 100.0 + 40.0 * phase.sin() + (i * 37 % 11) as f64;
+        let value = if (840..855).contains(&minute) {
+            3.0 * level
+        } else {
+            level
+        };
+        text.push_str(&format!("{},{value}\n", start + i as i64 * 300));
+    }
+    std::fs::write(&dataset, text).unwrap();
+    let origins = dir.path().join("origins.txt");
+    std::fs::write(&origins, "2024-01-15T13:45:00Z\n").unwrap();
+    for model in ["linear-seasonal", "auto"] {
+        let out = dir.path().join(format!("{model}.csv"));
+        ok(&prescale(&[
+            "forecast",
+            "--dataset",
+            dataset.to_str().unwrap(),
+            "--origins-file",
+            origins.to_str().unwrap(),
+            "--horizon",
+            "60m",
+            "--model",
+            model,
+            "--out",
+            out.to_str().unwrap(),
+        ]));
+        let text = std::fs::read_to_string(&out).unwrap();
+        let yhat: Vec<f64> = text
+            .lines()
+            .skip(1)
+            .map(|line| line.split(',').nth(2).unwrap().parse().unwrap())
+            .collect();
+        assert_eq!(yhat.len(), 12);
+        // Around 14:00 the shape is about 100 + 40·sin(210°) + 5 = 85: the burst about 255.
+        for (h, y) in yhat.iter().enumerate() {
+            let burst = (3..6).contains(&h);
+            let (low, high) = if burst { (200.0, 310.0) } else { (60.0, 110.0) };
+            assert!(
+                (low..high).contains(y),
+                "{model}, step {h}: {y} not in {low}..{high}: {yhat:?}"
+            );
+        }
+    }
+}
