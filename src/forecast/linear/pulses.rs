@@ -88,26 +88,31 @@ impl Pulses {
             return None;
         }
         let phases = usize::try_from(period / step).ok()?;
-        let key =
-            |t: i64| usize::from(is_weekend(t)) * phases + (t.rem_euclid(period) / step) as usize;
-        // The residuals grouped by key (a counting sort): weekdays' phases, then weekends'.
+        // Each observed residual's group: weekdays' phases, then weekends'.
+        let keyed: Vec<(usize, f64)> = residuals
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| !r.is_nan())
+            .map(|(i, &r)| {
+                let t = history.time(i);
+                let key =
+                    usize::from(is_weekend(t)) * phases + (t.rem_euclid(period) / step) as usize;
+                (key, r)
+            })
+            .collect();
+        // The residuals grouped by key (a counting sort).
         let mut starts = vec![0usize; 2 * phases + 1];
-        for (i, r) in residuals.iter().enumerate() {
-            if !r.is_nan() {
-                starts[key(history.time(i)) + 1] += 1;
-            }
+        for &(k, _) in &keyed {
+            starts[k + 1] += 1;
         }
         for k in 1..starts.len() {
             starts[k] += starts[k - 1];
         }
         let mut next = starts.clone();
-        let mut grouped = vec![0.0; starts[2 * phases]];
-        for (i, r) in residuals.iter().enumerate() {
-            if !r.is_nan() {
-                let k = key(history.time(i));
-                grouped[next[k]] = *r;
-                next[k] += 1;
-            }
+        let mut grouped = vec![0.0; keyed.len()];
+        for &(k, r) in &keyed {
+            grouped[next[k]] = r;
+            next[k] += 1;
         }
         // Each group sorted, its median, and its standard deviation.
         let mut medians = vec![f64::NAN; 2 * phases];
@@ -133,24 +138,30 @@ impl Pulses {
         for class in 0..2 {
             let spreads = &spreads[class * phases..(class + 1) * phases];
             let at = |j: isize| spreads[j.rem_euclid(phases as isize) as usize];
-            // The known spreads of the phases before and after, each window kept sorted as it
-            // moves a phase at a time.
             let r = reach as isize;
+            // The median of the known spreads of each phase and the `reach` before it (a window
+            // kept sorted as it moves a phase at a time); the phases after one are the window
+            // of the phase `reach` later.
+            let mut window = SortedWindow::new((-r..=0).map(at));
+            let up_to: Vec<f64> = (0..phases as isize)
+                .map(|phase| {
+                    if phase > 0 {
+                        window.replace(at(phase - r - 1), at(phase));
+                    }
+                    window.median()
+                })
+                .collect();
             let medians = &medians[class * phases..(class + 1) * phases];
             let median_at = |j: isize| medians[j.rem_euclid(phases as isize) as usize];
-            let mut before = SortedWindow::new((-r..=0).map(at));
-            let mut after = SortedWindow::new((0..=r).map(at));
             let mut around = SortedWindow::new((-r..=r).map(median_at));
             for phase in 0..phases as isize {
                 if phase > 0 {
-                    before.replace(at(phase - r - 1), at(phase));
-                    after.replace(at(phase - 1), at(phase + r));
                     around.replace(median_at(phase - r - 1), median_at(phase + r));
                 }
                 let k = class * phases + phase as usize;
                 let group = &grouped[starts[k]..starts[k + 1]];
                 let n = group.len();
-                let sd = before.median().max(after.median());
+                let sd = up_to[phase as usize].max(up_to[(phase as usize + reach) % phases]);
                 if n < MIN_CYCLES || !(sd > 0.0 && sd.is_finite()) {
                     continue;
                 }
