@@ -171,3 +171,65 @@ fn serve_refuses_a_bad_model_file_naming_it() {
         assert!(!err.contains("panicked"), "{err}");
     }
 }
+
+#[test]
+fn serve_refuses_a_model_file_whose_pulses_are_corrupt() {
+    // A linear-seasonal model of a series with a burst at 14:00 every day holds pulses; with
+    // their step edited to 0 (which would divide by zero at every forecast step) the file is
+    // refused at start, named, without a panic.
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("cron.csv");
+    let mut text = String::from("timestamp,value\n");
+    for i in 0..8 * 288 {
+        let minute = i % 288 * 5;
+        let level = 100.0 + 40.0 * (std::f64::consts::TAU * minute as f64 / 1440.0).sin();
+        let value = if (840..855).contains(&minute) {
+            3.0 * level
+        } else {
+            level
+        };
+        text.push_str(&format!(
+            "{},{}\n",
+            1_704_067_200 + i * 300,
+            value + (i * 37 % 11) as f64
+        ));
+    }
+    std::fs::write(&csv, text).unwrap();
+    let model = dir.path().join("cron.json");
+    let out = Command::new(BIN)
+        .args(["train", "--model", "linear-seasonal", "--season", "1d"])
+        .args(["--series", "web_rps", "--dataset"])
+        .arg(&csv)
+        .arg("--out")
+        .arg(&model)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&model).unwrap();
+    let pulses = "\"period\": 86400,\n      \"step\": 300,";
+    assert!(text.contains(pulses), "no pulses in {text}");
+    std::fs::write(
+        &model,
+        text.replacen(pulses, "\"period\": 86400,\n      \"step\": 0,", 1),
+    )
+    .unwrap();
+    let config = dir.path().join("prescale.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[model_files]\n\"web_rps\" = {:?}\n",
+            model.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let err = common::failed_start(dir.path(), &["--config", config.to_str().unwrap()]);
+    assert!(
+        err.contains("cron.json") && err.contains("model_files"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+}
