@@ -129,7 +129,9 @@ fn power_for(history: &History, frame: &Frame, forecasts: &[Vec<f64>], floor: f6
 /// the calibration days (before each of them while those are under a week: [`near_forecasts`])
 /// and forecasts them too; it is kept (refitted on the whole history) when
 /// the blend's forecasts of their first `scored` steps have the lower MAE, and the calibration
-/// forecasts are then the blended ones. Without calibration days there is no blend.
+/// forecasts are then the blended ones. Without calibration days there is no blend. Where a
+/// linear member has a weekend shape, the origins on weekend days whose fit saw no whole weekend
+/// are left out ([`linear::weekend_unseen_before`]).
 pub(super) fn fit_calibrated(
     history: &History,
     specs: Vec<(ModelSpec, f64)>,
@@ -175,9 +177,25 @@ pub(super) fn fit_calibrated(
             calibration: None,
         });
     }
+    // A weekend shape fitted on one weekend is the final fit's; a calibration day on a weekend
+    // whose days before hold none is forecast without it, and its errors would widen every band.
+    let weekend_shape = members.iter().any(
+        |m| matches!(&m.model, FittedModel::LinearSeasonal(model) if model.has_weekend_shape()),
+    );
     let stride = (n - start).div_ceil(MAX_CALIBRATION_ORIGINS).max(1);
+    let origins: Vec<usize> = (start..n)
+        .step_by(stride)
+        .filter(|&i| !(weekend_shape && linear::weekend_unseen_before(history, i)))
+        .collect();
+    if origins.is_empty() {
+        return Ok(Calibrated {
+            members,
+            near: None,
+            calibration: None,
+        });
+    }
     let frame = Frame {
-        origins: (start..n).step_by(stride).collect(),
+        origins,
         scored: 0,
         reach,
     };

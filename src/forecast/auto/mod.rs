@@ -17,8 +17,9 @@
 //!   and that is where accuracy pays. Hundreds of origins make the choice robust to one odd hour.
 //!   Another candidate must beat the default by [`SIMPLER_MARGIN`] (10 %), and a combination the
 //!   best single one by [`COMBINE_MARGIN`] (10 %): the split fit sees less history than the final
-//!   refit, and linear-seasonal gains most from the rest (its weekend shape needs two weeks, its
-//!   trend and AR terms firm up), so its holdout score is pessimistic. The advantage must also be
+//!   refit, and linear-seasonal gains most from the rest (its weekly season needs a week and a
+//!   half, its weekend shape a whole weekend, its trend and AR terms firm up), so its holdout
+//!   score is pessimistic. The advantage must also be
 //!   consistent ([`consistently_better`](select::consistently_better)): the holdout's origins are
 //!   cut into blocks that share no scored step, and the mean block difference must be
 //!   [`EVIDENCE_T`](select::EVIDENCE_T) (2) standard errors above zero, so one bad hour of the

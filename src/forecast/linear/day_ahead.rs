@@ -39,6 +39,23 @@ impl WeightedFit<'_> {
     }
 }
 
+/// The steps of a block of [`fitted_on_days_before`]: a day, or more on a long history.
+fn block_steps(history: &History) -> usize {
+    history
+        .steps_per_day()
+        .max(history.len().div_ceil(MAX_BLOCKS))
+        .max(1)
+}
+
+/// The first step of the block that holds step `i` (blocks are counted back from the end of
+/// `history`): its day-ahead value is fitted on the steps before it.
+pub(super) fn block_start(history: &History, i: usize) -> usize {
+    let len = history.len();
+    let steps = block_steps(history);
+    let block = (len.saturating_sub(1).saturating_sub(i)) / steps;
+    len.saturating_sub((block + 1) * steps)
+}
+
 /// Day-ahead values of the regression, per observed row (standardized units; NaN before step
 /// `from`): the observed rows are cut into days counted back from the end of `history`, and the
 /// rows of each day from `from` on get the values of the coefficients fitted on the days before
@@ -55,7 +72,7 @@ pub(super) fn fitted_on_days_before(
 ) -> Result<Option<Vec<f64>>, ForecastError> {
     let rows = fit.rows;
     let len = history.len();
-    let block_steps = history.steps_per_day().max(len.div_ceil(MAX_BLOCKS));
+    let block_steps = block_steps(history);
     let block_of = |r: usize| (len - 1 - rows.grid[r]) / block_steps;
     let n = rows.len();
     let first = rows.grid.partition_point(|&i| i < from);

@@ -1,7 +1,7 @@
 //! The design: which columns a fit has (trend, Fourier terms per season, the weekend block) and
 //! how a row of them is filled.
 
-use super::{DAY, LinearSeasonalSpec, SeasonUsed, Trend, WEEK, WeekdayShape};
+use super::{DAY, LinearSeasonalSpec, SeasonUsed, Trend, WeekdayShape};
 use crate::forecast::history::History;
 use crate::series::Span;
 
@@ -12,6 +12,10 @@ pub(super) const MIN_CYCLES: f64 = 1.5;
 const COVERAGE_BINS: usize = 28;
 /// The trend is frozen this fraction of the training span after the last observation.
 const TREND_REACH: f64 = 0.25;
+/// A weekend shape needs every part of the day observed on at least this many weekend days'
+/// worth of steps: a whole weekend (Saturday and Sunday) give or take its gaps, as a season
+/// needs [`MIN_CYCLES`].
+pub(super) const WEEKEND_DAYS: f64 = 1.5;
 
 /// Which columns the design has: `[1, trend?, (sin, cos) per term, weekend?, (sin, cos) per
 /// weekend term]`; the weekend columns come last so that they can be dropped as a block.
@@ -184,6 +188,47 @@ pub(super) fn min_cycles_observed(history: &History, period: i64) -> f64 {
         .fold(f64::INFINITY, f64::min)
 }
 
+/// Whether the observations before step `until` hold a whole weekend
+/// ([`weekend_days_observed`] at least [`WEEKEND_DAYS`]): what a weekend shape is fitted from.
+pub(super) fn weekend_seen(history: &History, until: usize) -> bool {
+    weekend_days_observed(history, until) >= WEEKEND_DAYS
+}
+
+/// How many weekend days' worth of steps the observations before step `until` cover where they
+/// cover the day least: the day is cut into [`COVERAGE_BINS`] parts (at least a step each) and
+/// each part's observed weekend steps are counted in days' worth. A part never observed on a
+/// weekend in the whole history does not count (a schedule closed then: the weekend is known
+/// where it matters); 0 when no weekend step is observed at all.
+pub(super) fn weekend_days_observed(history: &History, until: usize) -> f64 {
+    let step = history.step.max(1);
+    let bins = usize::try_from(DAY / step)
+        .unwrap_or(1)
+        .clamp(1, COVERAGE_BINS);
+    let bin_of = |t: i64| (t.rem_euclid(DAY) as i128 * bins as i128 / DAY as i128) as usize;
+    // A day's steps per part (the parts need not hold whole steps alike).
+    let mut per_day = vec![0usize; bins];
+    for k in 0..DAY / step {
+        per_day[bin_of(history.start + k * step)] += 1;
+    }
+    let mut before = vec![0usize; bins];
+    let mut ever = vec![false; bins];
+    for (i, v) in history.values.iter().enumerate() {
+        let t = history.time(i);
+        if v.is_nan() || !is_weekend(t) {
+            continue;
+        }
+        ever[bin_of(t)] = true;
+        if i < until {
+            before[bin_of(t)] += 1;
+        }
+    }
+    (0..bins)
+        .filter(|&b| ever[b] && per_day[b] > 0)
+        .map(|b| before[b] as f64 / per_day[b] as f64)
+        .reduce(f64::min)
+        .unwrap_or(0.0)
+}
+
 /// Saturday or Sunday in UTC (1970-01-01 was a Thursday).
 pub(super) fn is_weekend(t: i64) -> bool {
     (t.div_euclid(DAY) + 3).rem_euclid(7) >= 5
@@ -299,11 +344,12 @@ pub(super) fn choose_design(spec: &LinearSeasonalSpec, history: &History) -> (De
             if spec.weekday_shape == WeekdayShape::Weekend {
                 notes.push("weekend shape: no daily season in the design: left out".to_string());
             }
-        } else if span < 2 * WEEK {
+        } else if !weekend_seen(history, history.len()) {
             if spec.weekday_shape == WeekdayShape::Weekend {
-                notes.push(format!(
-                    "weekend shape needs two weeks of history, {span}s observed: left out"
-                ));
+                notes.push(
+                    "weekend shape needs a whole weekend observed (Saturday and Sunday, UTC): left out"
+                        .to_string(),
+                );
             }
         } else if observed < 2 * (design.base_columns() + extra) {
             notes.push(format!(

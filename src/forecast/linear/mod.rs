@@ -15,9 +15,12 @@
 //!   the week was seen once, and a weekly shape fitted to it replays the outage's aftermath or one
 //!   odd day. Several seasons are fitted at once (e.g. daily and weekly).
 //! - **Weekday shape** ([`WeekdayShape`]): traffic on Saturdays and Sundays often has another
-//!   daily shape, not just another level. With a daily season and at least two weeks of history,
-//!   the daily Fourier terms are repeated multiplied by a weekend indicator (plus a weekend
-//!   level). The weekend is Saturday and Sunday **in UTC** (timestamps are UTC unix seconds; a
+//!   daily shape, not just another level. With a daily season and a whole weekend observed
+//!   (every part of the day on Saturday and Sunday, give or take gaps:
+//!   [`WEEKEND_DAYS`](design::WEEKEND_DAYS)), the daily Fourier terms are repeated multiplied by a
+//!   weekend indicator (plus a weekend level). One weekend is enough: a history of one to two
+//!   weeks (a new service, a short window) would otherwise forecast Saturday as a weekday, and
+//!   the weekly season (a week and a half) cannot carry it yet. The weekend is Saturday and Sunday **in UTC** (timestamps are UTC unix seconds; a
 //!   service whose users live at UTC−8 sees its "weekend" shifted by 8 hours). `auto` keeps
 //!   these columns only when they lower the fit's BIC.
 //! - **Transform** ([`Transform`]): multiplicative traffic (a daily swing proportional to the
@@ -114,7 +117,8 @@ pub use transform::BoxCox;
 pub enum WeekdayShape {
     /// One daily shape for every day.
     Off,
-    /// A separate weekend daily shape whenever the history holds two weeks and a daily season.
+    /// A separate weekend daily shape whenever the history holds a whole weekend and a daily
+    /// season.
     Weekend,
     /// As `weekend`, but kept only when it lowers the fit's BIC.
     #[default]
@@ -385,6 +389,17 @@ pub(crate) fn fit_cross_validated(
     from: usize,
 ) -> Result<(FittedLinearSeasonal, Option<Vec<f64>>), ForecastError> {
     fit_from(spec, history, false, None, Some(from))
+}
+
+/// Whether step `i` is on a weekend whose day-ahead value ([`fit_cross_validated`]) comes from a
+/// fit on days that hold no weekend day at all: where the fitted model has a weekend shape, that
+/// value forecasts the weekend with what the final fit knows and that fit could not (a Sunday
+/// after a Saturday is forecast with a weekend shape fitted on one day, as the final fit's is on
+/// two: kept).
+pub(crate) fn weekend_unseen_before(history: &History, i: usize) -> bool {
+    design::is_weekend(history.time(i))
+        && design::weekend_days_observed(history, day_ahead::block_start(history, i))
+            < design::WEEKEND_DAYS / 2.0
 }
 
 /// Refits on prepared history starting from the series' `previous` fit of the same spec (a few

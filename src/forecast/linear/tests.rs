@@ -599,13 +599,66 @@ fn weekend_days_get_their_own_daily_shape() {
     }
     assert!(errors[1] < 3.0 && errors[2] < 3.0, "{errors:?}");
     assert!(errors[0] > 3.0 * errors[1], "{errors:?}");
-    // Too short a history: no weekend shape, and a note says why.
-    let short = series.slice(0..10 * 48);
+    // Monday to Saturday: no whole weekend, no weekend shape, and a note says why.
+    let short = series.slice(0..6 * 48);
     let model = spec_with(&["1d"], |s| s.weekday_shape = WeekdayShape::Weekend)
         .fit(&short)
         .unwrap();
     assert!(!model.has_weekend_shape());
-    assert!(noted(model.training(), "two weeks"));
+    assert!(noted(model.training(), "whole weekend"));
+}
+
+#[test]
+fn one_whole_weekend_gives_the_weekend_its_shape() {
+    // A weekday schedule (open 12:00–22:00 UTC, a trickle otherwise and all weekend), 12 days
+    // from a Monday: one weekend seen. The next weekend is forecast closed.
+    let step = 1800;
+    let start = 4 * DAY;
+    let load = |t: i64| {
+        let hour = t.rem_euclid(DAY) / 3600;
+        if !is_weekend(t) && (12..22).contains(&hour) {
+            100.0
+        } else {
+            2.0
+        }
+    };
+    let mut rng = Lcg(31);
+    let values: Vec<f64> = (0..12 * 48)
+        .map(|i| load(start + i * step) + rng.normal())
+        .collect();
+    let series = Series::new(start, step, values).unwrap();
+    let model = spec_with(&["1d", "7d"], |_| {}).fit(&series).unwrap();
+    assert!(model.has_weekend_shape());
+    // Saturday and Sunday, 12:00–22:00: the days after the 12 observed.
+    let forecast = model.predict(3 * 48, &[]).unwrap();
+    let weekend_noon: Vec<f64> = (0..3 * 48)
+        .map(|h| (forecast.start + h as i64 * step, forecast.yhat[h]))
+        .filter(|&(t, _)| is_weekend(t) && (12..22).contains(&(t.rem_euclid(DAY) / 3600)))
+        .map(|(_, y)| y)
+        .collect();
+    assert_eq!(weekend_noon.len(), 40);
+    let worst = weekend_noon
+        .iter()
+        .fold(0.0f64, |m, y| m.max((y - 2.0).abs()));
+    assert!(worst < 10.0, "weekend forecast {weekend_noon:?}");
+    // Without the weekend shape the open hours' level is forecast on Saturday.
+    let off = spec_with(&["1d", "7d"], |s| s.weekday_shape = WeekdayShape::Off)
+        .fit(&series)
+        .unwrap()
+        .predict(3 * 48, &[])
+        .unwrap();
+    let saturday_noon = &off.yhat[24..44];
+    assert!(
+        saturday_noon.iter().sum::<f64>() / 20.0 > 50.0,
+        "{saturday_noon:?}"
+    );
+    // The Saturday's day-ahead values come from a fit on Monday to Friday: no weekend day seen.
+    // The Sunday's fit saw the Saturday; weekdays are not concerned.
+    let history = History::new(&series).unwrap();
+    assert!(weekend_unseen_before(&history, 5 * 48 + 30));
+    assert!(!weekend_unseen_before(&history, 6 * 48 + 30));
+    assert!(!weekend_unseen_before(&history, 4 * 48 + 30));
+    assert!(!weekend_unseen_before(&history, 7 * 48 + 30));
 }
 
 #[test]
