@@ -131,7 +131,7 @@ fn power_for(history: &History, frame: &Frame, forecasts: &[Vec<f64>], floor: f6
 /// the blend's forecasts of their first `scored` steps have the lower MAE, and the calibration
 /// forecasts are then the blended ones. Without calibration days there is no blend. Where a
 /// linear member has a weekend shape, the origins on weekend days whose fit saw no whole weekend
-/// are left out ([`linear::weekend_unseen_before`]).
+/// are left out ([`linear::weekend_unseen_from`]).
 pub(super) fn fit_calibrated(
     history: &History,
     specs: Vec<(ModelSpec, f64)>,
@@ -182,10 +182,15 @@ pub(super) fn fit_calibrated(
     let weekend_shape = members.iter().any(
         |m| matches!(&m.model, FittedModel::LinearSeasonal(model) if model.has_weekend_shape()),
     );
+    let unseen = if weekend_shape {
+        linear::weekend_unseen_from(history, start)
+    } else {
+        vec![false; n - start]
+    };
     let stride = (n - start).div_ceil(MAX_CALIBRATION_ORIGINS).max(1);
     let origins: Vec<usize> = (start..n)
         .step_by(stride)
-        .filter(|&i| !(weekend_shape && linear::weekend_unseen_before(history, i)))
+        .filter(|&i| !unseen[i - start])
         .collect();
     if origins.is_empty() {
         return Ok(Calibrated {

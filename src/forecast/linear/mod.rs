@@ -391,15 +391,31 @@ pub(crate) fn fit_cross_validated(
     fit_from(spec, history, false, None, Some(from))
 }
 
-/// Whether step `i` is on a weekend whose day-ahead value ([`fit_cross_validated`]) comes from a
-/// fit on days that hold no weekend day at all: where the fitted model has a weekend shape, that
-/// value forecasts the weekend with what the final fit knows and that fit could not (a Sunday
-/// after a Saturday is forecast with a weekend shape fitted on one day, as the final fit's is on
-/// two: kept).
-pub(crate) fn weekend_unseen_before(history: &History, i: usize) -> bool {
-    design::is_weekend(history.time(i))
-        && design::weekend_days_observed(history, day_ahead::block_start(history, i))
-            < design::WEEKEND_DAYS / 2.0
+/// For each step from `from` on, whether it is on a weekend whose day-ahead value
+/// ([`fit_cross_validated`]) comes from a fit on days that hold no weekend day at all: where the
+/// fitted model has a weekend shape, that value forecasts the weekend with what the final fit
+/// knows and that fit could not (a Sunday after a Saturday is forecast with a weekend shape
+/// fitted on one day, as the final fit's is on two: not concerned). One pass over the history
+/// per day.
+pub(crate) fn weekend_unseen_from(history: &History, from: usize) -> Vec<bool> {
+    let mut day: Option<(usize, bool)> = None;
+    (from..history.len())
+        .map(|i| {
+            if !design::is_weekend(history.time(i)) {
+                return false;
+            }
+            let start = day_ahead::block_start(history, i);
+            match day {
+                Some((known, unseen)) if known == start => unseen,
+                _ => {
+                    let unseen =
+                        design::weekend_days_observed(history, start) < design::WEEKEND_DAYS / 2.0;
+                    day = Some((start, unseen));
+                    unseen
+                }
+            }
+        })
+        .collect()
 }
 
 /// Refits on prepared history starting from the series' `previous` fit of the same spec (a few

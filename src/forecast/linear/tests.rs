@@ -655,10 +655,16 @@ fn one_whole_weekend_gives_the_weekend_its_shape() {
     // The Saturday's day-ahead values come from a fit on Monday to Friday: no weekend day seen.
     // The Sunday's fit saw the Saturday; weekdays are not concerned.
     let history = History::new(&series).unwrap();
-    assert!(weekend_unseen_before(&history, 5 * 48 + 30));
-    assert!(!weekend_unseen_before(&history, 6 * 48 + 30));
-    assert!(!weekend_unseen_before(&history, 4 * 48 + 30));
-    assert!(!weekend_unseen_before(&history, 7 * 48 + 30));
+    let unseen = weekend_unseen_from(&history, 0);
+    let days: Vec<usize> = (0..12)
+        .filter(|day| unseen[day * 48..(day + 1) * 48].iter().all(|u| *u))
+        .collect();
+    assert_eq!(days, [5]);
+    assert!(unseen[5 * 48..6 * 48].iter().all(|u| *u));
+    assert_eq!(
+        weekend_unseen_from(&history, 6 * 48)[..48],
+        unseen[6 * 48..7 * 48]
+    );
 }
 
 #[test]
