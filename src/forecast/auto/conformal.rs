@@ -130,8 +130,8 @@ fn power_for(history: &History, frame: &Frame, forecasts: &[Vec<f64>], floor: f6
 /// and forecasts them too; it is kept (refitted on the whole history) when
 /// the blend's forecasts of their first `scored` steps have the lower MAE, and the calibration
 /// forecasts are then the blended ones. Without calibration days there is no blend. Where a
-/// linear member has a weekend shape, the origins on weekend days whose fit saw no whole weekend
-/// are left out ([`linear::weekend_unseen_from`]).
+/// linear member has a weekend shape, the origins on weekend days whose fit saw no weekend day
+/// are left out ([`linear::weekend_unseen_from`]); none left, the holdout's errors calibrate.
 pub(super) fn fit_calibrated(
     history: &History,
     specs: Vec<(ModelSpec, f64)>,

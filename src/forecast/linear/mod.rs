@@ -20,8 +20,9 @@
 //!   [`WEEKEND_DAYS`](design::WEEKEND_DAYS)), the daily Fourier terms are repeated multiplied by a
 //!   weekend indicator (plus a weekend level). One weekend is enough: a history of one to two
 //!   weeks (a new service, a short window) would otherwise forecast Saturday as a weekday, and
-//!   the weekly season (a week and a half) cannot carry it yet. The weekend is Saturday and Sunday **in UTC** (timestamps are UTC unix seconds; a
-//!   service whose users live at UTC−8 sees its "weekend" shifted by 8 hours). `auto` keeps
+//!   the weekly season (a week and a half) cannot carry it yet. The weekend is Saturday and
+//!   Sunday **in UTC** (timestamps are UTC unix seconds; a service whose users live at UTC−8 sees
+//!   its "weekend" shifted by 8 hours). `auto` keeps
 //!   these columns only when they lower the fit's BIC.
 //! - **Transform** ([`Transform`]): multiplicative traffic (a daily swing proportional to the
 //!   level) is additive after a log. The Box-Cox λ is chosen in [0, 1] by the profile likelihood
