@@ -3,6 +3,8 @@
 //! The binary is a debug build here, so every run is kept small: the seasonal-naive model,
 //! a few origins, and a slow refit schedule (`--refit-every`), on the smallest bundled trace.
 
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -525,20 +527,7 @@ fn forecast_carries_a_burst_at_the_same_minutes_every_day() {
     // day, an hour ahead: the burst is the 4th to 6th step.
     let dir = tempfile::tempdir().unwrap();
     let dataset = dir.path().join("burst.csv");
-    let start = 1_704_067_200_i64;
-    let mut text = String::from("timestamp,value\n");
-    for i in 0..15 * 288 {
-        let minute = i % 288 * 5;
-        let phase = std::f64::consts::TAU * minute as f64 / 1440.0;
-        let level = 100.0 + 40.0 * phase.sin() + (i * 37 % 11) as f64;
-        let value = if (840..855).contains(&minute) {
-            3.0 * level
-        } else {
-            level
-        };
-        text.push_str(&format!("{},{value}\n", start + i as i64 * 300));
-    }
-    std::fs::write(&dataset, text).unwrap();
+    std::fs::write(&dataset, common::daily_burst_csv(15)).unwrap();
     let origins = dir.path().join("origins.txt");
     std::fs::write(&origins, "2024-01-15T13:45:00Z\n").unwrap();
     for model in ["linear-seasonal", "auto"] {

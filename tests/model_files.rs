@@ -22,12 +22,19 @@ fn train(dir: &Path, end: i64, fitted_at: i64) -> std::path::PathBuf {
     }
     std::fs::write(&csv, text).unwrap();
     let model = dir.join("models/web.json");
+    train_model(&csv, &model, "seasonal-naive", fitted_at);
+    model
+}
+
+/// `prescale train --model FAMILY --season 1d` on `csv` for series `web_rps`, recorded as fitted
+/// at `fitted_at`, into `model`.
+fn train_model(csv: &Path, model: &Path, family: &str, fitted_at: i64) {
     let out = Command::new(BIN)
-        .args(["train", "--model", "seasonal-naive", "--season", "1d"])
+        .args(["train", "--model", family, "--season", "1d"])
         .args(["--series", "web_rps", "--dataset"])
-        .arg(&csv)
+        .arg(csv)
         .arg("--out")
-        .arg(&model)
+        .arg(model)
         .env("SOURCE_DATE_EPOCH", fitted_at.to_string())
         .output()
         .unwrap();
@@ -36,7 +43,6 @@ fn train(dir: &Path, end: i64, fitted_at: i64) -> std::path::PathBuf {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    model
 }
 
 #[tokio::test]
@@ -118,6 +124,20 @@ async fn serve_starts_a_series_from_its_model_file_then_refits_it() {
     assert_ne!(later["fitted_at"], format_timestamp(fitted_at), "{later}");
 }
 
+/// `serve` with `model` as series `web_rps`'s model file, which must stop it: its stderr.
+fn start_refused(dir: &Path, model: &Path) -> String {
+    let config = dir.join("prescale.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[model_files]\n\"web_rps\" = {:?}\n",
+            model.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    common::failed_start(dir, &["--config", config.to_str().unwrap()])
+}
+
 #[test]
 fn serve_refuses_a_bad_model_file_naming_it() {
     let dir = tempfile::tempdir().unwrap();
@@ -153,16 +173,7 @@ fn serve_refuses_a_bad_model_file_naming_it() {
         (write("empty.json", ""), "empty.json"),
     ];
     for (path, needle) in cases {
-        let config = dir.path().join("prescale.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "[model_files]\n\"web_rps\" = {:?}\n",
-                path.to_str().unwrap()
-            ),
-        )
-        .unwrap();
-        let err = common::failed_start(dir.path(), &["--config", config.to_str().unwrap()]);
+        let err = start_refused(dir.path(), &path);
         assert!(
             err.contains(path.to_str().unwrap()) && err.contains(needle),
             "{needle:?} or the path not in {err}"
@@ -179,36 +190,9 @@ fn serve_refuses_a_model_file_whose_pulses_are_corrupt() {
     // refused at start, named, without a panic.
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("cron.csv");
-    let mut text = String::from("timestamp,value\n");
-    for i in 0..8 * 288 {
-        let minute = i % 288 * 5;
-        let level = 100.0 + 40.0 * (std::f64::consts::TAU * minute as f64 / 1440.0).sin();
-        let value = if (840..855).contains(&minute) {
-            3.0 * level
-        } else {
-            level
-        };
-        text.push_str(&format!(
-            "{},{}\n",
-            1_704_067_200 + i * 300,
-            value + (i * 37 % 11) as f64
-        ));
-    }
-    std::fs::write(&csv, text).unwrap();
+    std::fs::write(&csv, common::daily_burst_csv(8)).unwrap();
     let model = dir.path().join("cron.json");
-    let out = Command::new(BIN)
-        .args(["train", "--model", "linear-seasonal", "--season", "1d"])
-        .args(["--series", "web_rps", "--dataset"])
-        .arg(&csv)
-        .arg("--out")
-        .arg(&model)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    train_model(&csv, &model, "linear-seasonal", common::now());
     let text = std::fs::read_to_string(&model).unwrap();
     let pulses = "\"period\": 86400,\n      \"step\": 300,";
     assert!(text.contains(pulses), "no pulses in {text}");
@@ -217,16 +201,7 @@ fn serve_refuses_a_model_file_whose_pulses_are_corrupt() {
         text.replacen(pulses, "\"period\": 86400,\n      \"step\": 0,", 1),
     )
     .unwrap();
-    let config = dir.path().join("prescale.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[model_files]\n\"web_rps\" = {:?}\n",
-            model.to_str().unwrap()
-        ),
-    )
-    .unwrap();
-    let err = common::failed_start(dir.path(), &["--config", config.to_str().unwrap()]);
+    let err = start_refused(dir.path(), &model);
     assert!(
         err.contains("cron.json") && err.contains("model_files"),
         "{err}"

@@ -230,6 +230,25 @@ pub fn daily_samples(end: i64, n: usize) -> Vec<(i64, f64)> {
         .collect()
 }
 
+/// `days` of a 5-minute trace from 2024-01-01 (UTC) as dataset CSV: a daily shape
+/// `100 + 40·sin(day)` with some noise, tripled from 14:00 to 14:14 every day (a cron job).
+pub fn daily_burst_csv(days: usize) -> String {
+    let start = 1_704_067_200_i64;
+    let mut text = String::from("timestamp,value\n");
+    for i in 0..days * 288 {
+        let minute = i % 288 * 5;
+        let phase = std::f64::consts::TAU * minute as f64 / 1440.0;
+        let level = 100.0 + 40.0 * phase.sin() + (i * 37 % 11) as f64;
+        let value = if (840..855).contains(&minute) {
+            3.0 * level
+        } else {
+            level
+        };
+        text.push_str(&format!("{},{value}\n", start + i as i64 * 300));
+    }
+    text
+}
+
 /// The push body for `samples` with unix-second timestamps.
 /// The `samples` of a `GET …/samples` reply as (unix seconds, value), in the reply's order.
 pub fn samples_of<C: FromIterator<(i64, f64)>>(body: &serde_json::Value) -> C {

@@ -182,15 +182,11 @@ pub(super) fn fit_calibrated(
     let weekend_shape = members.iter().any(
         |m| matches!(&m.model, FittedModel::LinearSeasonal(model) if model.has_weekend_shape()),
     );
-    let unseen = if weekend_shape {
-        linear::weekend_unseen_from(history, start)
-    } else {
-        vec![false; n - start]
-    };
+    let unseen = weekend_shape.then(|| linear::weekend_unseen_from(history, start));
     let stride = (n - start).div_ceil(MAX_CALIBRATION_ORIGINS).max(1);
     let origins: Vec<usize> = (start..n)
         .step_by(stride)
-        .filter(|&i| !unseen[i - start])
+        .filter(|&i| !unseen.as_ref().is_some_and(|unseen| unseen[i - start]))
         .collect();
     if origins.is_empty() {
         return Ok(Calibrated {
