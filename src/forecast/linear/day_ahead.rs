@@ -71,9 +71,7 @@ pub(super) fn fitted_on_days_before(
     from: usize,
 ) -> Result<Option<Vec<f64>>, ForecastError> {
     let rows = fit.rows;
-    let len = history.len();
-    let block_steps = block_steps(history);
-    let block_of = |r: usize| (len - 1 - rows.grid[r]) / block_steps;
+    let block_of = |r: usize| block_start(history, rows.grid[r]);
     let n = rows.len();
     let first = rows.grid.partition_point(|&i| i < from);
     if first >= n || block_of(0) == block_of(first) {
@@ -89,7 +87,7 @@ pub(super) fn fitted_on_days_before(
     let mut end = n;
     while end > first {
         let block = block_of(end - 1);
-        let start = rows.grid[..end].partition_point(|&i| (len - 1 - i) / block_steps > block);
+        let start = rows.grid[..end].partition_point(|&i| i < block);
         let chosen: Vec<(usize, f64)> = (start..end).map(|r| (r, fit.weights[r].sqrt())).collect();
         let (g, b) = fit.products(&chosen);
         gram_before -= &g;
