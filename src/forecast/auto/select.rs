@@ -3,14 +3,14 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::AutoSpec;
 use super::combine::{Combine, Tried, combine_best_two, median_of_all};
 use super::holdout::{Frame, mae, mae_at};
+use super::{AutoSpec, RESELECT_SECONDS};
 use crate::forecast::history::{History, season_length};
 use crate::forecast::holt_winters::HoltWintersSpec;
-use crate::forecast::linear::LinearSeasonalSpec;
+use crate::forecast::linear::{self, LinearSeasonalSpec};
 use crate::forecast::seasonal_naive::SeasonalNaiveSpec;
-use crate::forecast::{ModelSpec, join_seasons, json_exact};
+use crate::forecast::{FittedModel, ModelSpec, join_seasons, json_exact};
 use crate::series::{Span, Timestamp};
 
 /// The holdout is at most this fraction of the history…
@@ -19,6 +19,8 @@ const HOLDOUT_FRACTION: usize = 4;
 const HOLDOUT_SECONDS: i64 = 86_400;
 /// …but never fewer steps than this (for coarse steps).
 const HOLDOUT_MIN_STEPS: usize = 24;
+/// A week, in seconds: a seasonal naive over whole weeks replays the same day of the week.
+const WEEK: i64 = 7 * 86_400;
 /// Forecasts are scored this far ahead: the plan's hour plus start-up time.
 const SCORE_SECONDS: i64 = 75 * 60;
 /// …but at least this many steps (coarse steps).
@@ -88,6 +90,9 @@ pub struct Validation {
     pub scores: Vec<CandidateScore>,
     /// What was chosen (a candidate's `model`).
     pub chosen: String,
+    /// Why the best-scoring candidate was not chosen, if it was not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// A candidate's holdout score.
@@ -178,42 +183,24 @@ impl AutoSpec {
             }
         }
 
-        // The best single candidate; a later one must beat the best so far by the margin,
-        // and consistently over the holdout.
-        let mut best: Option<usize> = None;
-        for (i, t) in tried.iter().enumerate() {
-            if best.is_none_or(|b| {
-                t.mae < tried[b].mae * (1.0 - SIMPLER_MARGIN)
-                    && consistently_better(history, &frame, &t.forecasts, &tried[b].forecasts)
-            }) {
-                best = Some(i);
+        let (pick, combined) = choose(history, &frame, &tried)?;
+        scores.extend(combined);
+        let mut note = None;
+        let mut winner = pick.take(&mut tried);
+        if let Some(daily) = self.replays_another_kind_of_day(history, &specs, &winner) {
+            // Chosen again among the candidates that know the week (the default always does).
+            tried.retain(|t| t.parts.iter().all(|&(i, _)| knows_the_week(&specs[i])));
+            if let Ok((pick, _)) = choose(history, &frame, &tried) {
+                note = Some(format!(
+                    "{} scored best, but {daily} would replay a weekend day on a weekday or the \
+                     reverse within the selection's hours, and the history's weekends differ \
+                     (linear-seasonal keeps a weekend shape): chosen among the candidates that \
+                     know the week",
+                    winner.label
+                ));
+                winner = pick.take(&mut tried);
             }
         }
-        let Some(best) = best else {
-            return Err("no candidate could be scored on the holdout".to_string());
-        };
-        let mut chosen = best;
-        let combinations = [
-            combine_best_two(history, &frame, &tried),
-            median_of_all(history, &frame, &tried),
-        ];
-        let mut to_beat = tried[best].mae * (1.0 - COMBINE_MARGIN);
-        for combined in combinations.into_iter().flatten() {
-            scores.push(CandidateScore {
-                model: combined.label.clone(),
-                mae: Some(json_exact(combined.mae)),
-                points: mae(history, &frame, &combined.forecasts).1,
-                error: None,
-            });
-            if combined.mae < to_beat
-                && consistently_better(history, &frame, &combined.forecasts, &tried[best].forecasts)
-            {
-                to_beat = combined.mae;
-                tried.push(combined);
-                chosen = tried.len() - 1;
-            }
-        }
-        let winner = tried.swap_remove(chosen);
         let validation = Validation {
             split: history.time(split),
             holdout_steps: holdout,
@@ -222,6 +209,7 @@ impl AutoSpec {
             scored_steps: scored,
             scores,
             chosen: winner.label,
+            note,
         };
         Ok(Selection {
             combine: winner.combine,
@@ -253,6 +241,113 @@ pub(super) fn blend_steps(forecast: &mut [f64], near: &[f64], tail: f64) {
     for (h, (value, near)) in forecast.iter_mut().zip(near).enumerate() {
         let weight = (NEAR_WEIGHT / (h + 1) as f64).max(tail);
         *value = (1.0 - weight) * *value + weight * near;
+    }
+}
+
+/// The choice among the tried candidates: an index into them, or a combination of them.
+enum Pick {
+    Single(usize),
+    Combined(Tried),
+}
+
+impl Pick {
+    /// The chosen candidate, taken out of `tried` (the others keep their order: the first is
+    /// the default), or the combination.
+    fn take(self, tried: &mut Vec<Tried>) -> Tried {
+        match self {
+            Pick::Single(i) => tried.remove(i),
+            Pick::Combined(combined) => combined,
+        }
+    }
+}
+
+/// The best single candidate of `tried` (the first is the default: a later one must beat the
+/// best so far by [`SIMPLER_MARGIN`], and consistently over the holdout), or a combination of
+/// them that beats it by [`COMBINE_MARGIN`], consistently; with the combinations' scores.
+fn choose(
+    history: &History,
+    frame: &Frame,
+    tried: &[Tried],
+) -> Result<(Pick, Vec<CandidateScore>), String> {
+    let mut best: Option<usize> = None;
+    for (i, t) in tried.iter().enumerate() {
+        if best.is_none_or(|b| {
+            t.mae < tried[b].mae * (1.0 - SIMPLER_MARGIN)
+                && consistently_better(history, frame, &t.forecasts, &tried[b].forecasts)
+        }) {
+            best = Some(i);
+        }
+    }
+    let Some(best) = best else {
+        return Err("no candidate could be scored on the holdout".to_string());
+    };
+    let mut pick = Pick::Single(best);
+    let mut scores = Vec::new();
+    let mut to_beat = tried[best].mae * (1.0 - COMBINE_MARGIN);
+    let combinations = [
+        combine_best_two(history, frame, tried),
+        median_of_all(history, frame, tried),
+    ];
+    for combined in combinations.into_iter().flatten() {
+        scores.push(CandidateScore {
+            model: combined.label.clone(),
+            mae: Some(json_exact(combined.mae)),
+            points: mae(history, frame, &combined.forecasts).1,
+            error: None,
+        });
+        if combined.mae < to_beat
+            && consistently_better(history, frame, &combined.forecasts, &tried[best].forecasts)
+        {
+            to_beat = combined.mae;
+            pick = Pick::Combined(combined);
+        }
+    }
+    Ok((pick, scores))
+}
+
+/// Whether a candidate's forecasts carry the weekday/weekend difference: linear-seasonal (the
+/// default: a weekly season or a weekend shape where the history supports them) and seasonal
+/// naive over whole weeks; seasonal naive over a day replays yesterday whatever kind of day it was.
+fn knows_the_week(spec: &ModelSpec) -> bool {
+    match spec {
+        ModelSpec::SeasonalNaive(naive) => naive.seasons.iter().all(|s| s.seconds() % WEEK == 0),
+        _ => true,
+    }
+}
+
+impl AutoSpec {
+    /// The label of a member of `winner` that does not know the week, when its forecasts over
+    /// the hours the selection serves ([`RESELECT_SECONDS`] and the scored reach beyond) would
+    /// replay a weekend day on a weekday or the reverse, and the history's weekends differ (its
+    /// linear-seasonal fit keeps a weekend shape, by the BIC): on one week of history a
+    /// Sunday's holdout is won by replaying Saturday, which on Monday forecasts a closed
+    /// office. The holdout cannot see it; the linear fit on the whole history (only then made)
+    /// can.
+    fn replays_another_kind_of_day(
+        &self,
+        history: &History,
+        specs: &[ModelSpec],
+        winner: &Tried,
+    ) -> Option<String> {
+        let daily = winner
+            .parts
+            .iter()
+            .map(|&(i, _)| &specs[i])
+            .find(|spec| !knows_the_week(spec))?;
+        let season = daily.seasons().iter().map(|s| s.seconds()).min()?;
+        let now = history.time(history.len());
+        let step = history.step.max(1);
+        let crosses = (0..=(RESELECT_SECONDS + SCORE_SECONDS) / step)
+            .map(|k| now + k * step)
+            .any(|t| linear::is_weekend(t) != linear::is_weekend(t - season));
+        if !crosses {
+            return None;
+        }
+        let spec = ModelSpec::LinearSeasonal(LinearSeasonalSpec::new(self.seasons.clone()));
+        match spec.fit_history(history, false).ok()? {
+            FittedModel::LinearSeasonal(fit) if fit.has_weekend_shape() => Some(spec_label(daily)),
+            _ => None,
+        }
     }
 }
 

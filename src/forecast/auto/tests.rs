@@ -657,3 +657,59 @@ fn a_weekend_no_calibration_fit_saw_does_not_widen_the_bands() {
         );
     }
 }
+
+#[test]
+fn a_sunday_holdout_does_not_close_the_office_on_monday() {
+    // An office: weekdays open 08:00–18:00 UTC at about 100 with a fixed shape, a trickle of 5
+    // otherwise and all weekend; one week at 30-minute steps, Monday to Sunday. The holdout is
+    // the Sunday: seasonal naive over a day replays the Saturday (a trickle) and wins it, while
+    // linear-seasonal, fitted on Monday to Saturday, has no weekend shape yet and forecasts
+    // Sunday open. On Monday seasonal naive would replay the Sunday (closed); linear-seasonal
+    // on the whole week keeps the weekend shape, so it is chosen and Monday opens.
+    const DAY: i64 = 86_400;
+    let step = 1800;
+    let start = 4 * DAY; // a Monday
+    let mut rng = Lcg(23);
+    let values: Vec<f64> = (0..7 * 48)
+        .map(|i| {
+            let t = start + i * step;
+            let hour = t.rem_euclid(DAY) as f64 / 3600.0;
+            let weekday = (t.div_euclid(DAY) + 3).rem_euclid(7) < 5;
+            if weekday && (8.0..18.0).contains(&hour) {
+                100.0 + 30.0 * (std::f64::consts::PI * (hour - 8.0) / 10.0).sin() + rng.normal()
+            } else {
+                5.0 + 0.2 * rng.normal()
+            }
+        })
+        .collect();
+    let series = Series::new(start, step, values).unwrap();
+    let model = AutoSpec::new(vec![span("1d"), span("7d")])
+        .fit(&series)
+        .unwrap();
+    let validation = model.validation().unwrap();
+    let score = |name: &str| {
+        validation
+            .scores
+            .iter()
+            .find(|s| s.model == name)
+            .and_then(|s| s.mae)
+            .unwrap()
+    };
+    // Seasonal naive did win the Sunday, by far…
+    assert!(
+        score("seasonal-naive(1d)") < 0.2 * score("linear-seasonal(1d)"),
+        "{validation:?}"
+    );
+    // …and was not chosen, with the reason given.
+    let FittedModel::LinearSeasonal(linear) = model.primary() else {
+        panic!("chose {}", model.chosen());
+    };
+    assert!(linear.has_weekend_shape());
+    let note = validation.note.as_deref().unwrap_or_default();
+    assert!(note.contains("seasonal-naive(1d)"), "{note}");
+    // Monday 09:00 to 17:00 forecast open (about 100 to 130), not a trickle.
+    let forecast = model.predict(48, &[0.1, 0.9]).unwrap();
+    for h in 18..34 {
+        assert!(forecast.yhat[h] > 70.0, "step {h}: {}", forecast.yhat[h]);
+    }
+}

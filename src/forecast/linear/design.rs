@@ -230,7 +230,7 @@ pub(super) fn weekend_days_observed(history: &History, until: usize) -> f64 {
 }
 
 /// Saturday or Sunday in UTC (1970-01-01 was a Thursday).
-pub(super) fn is_weekend(t: i64) -> bool {
+pub(crate) fn is_weekend(t: i64) -> bool {
     (t.div_euclid(DAY) + 3).rem_euclid(7) >= 5
 }
 

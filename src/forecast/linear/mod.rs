@@ -109,6 +109,7 @@ mod transform;
 use ar::spectral_radius;
 use fit::fit_from;
 
+pub(crate) use design::is_weekend;
 pub use pulses::{Pulse, Pulses};
 pub use transform::BoxCox;
 
