@@ -563,3 +563,61 @@ fn forecast_carries_a_burst_at_the_same_minutes_every_day() {
         }
     }
 }
+
+#[test]
+fn forecast_opens_the_office_on_monday_after_one_week() {
+    // An office, 30-minute steps from Monday 2024-01-01 (UTC): weekdays open 08:00–18:00 at
+    // 100–130, a trickle of about 5 otherwise and all weekend. From Monday 2024-01-08 00:00
+    // with one week of history: the Sunday's holdout is won by replaying Saturday, which on
+    // Monday would forecast a closed office; `auto` forecasts it open.
+    let dir = tempfile::tempdir().unwrap();
+    let dataset = dir.path().join("office.csv");
+    let mut text = String::from("timestamp,value\n");
+    for i in 0..9 * 48 {
+        let (day, hour) = (i / 48 % 7, (i % 48) as f64 / 2.0);
+        let noise = (i * 37 % 11) as f64;
+        let value = if day < 5 && (8.0..18.0).contains(&hour) {
+            100.0 + 30.0 * (std::f64::consts::PI * (hour - 8.0) / 10.0).sin() + noise
+        } else {
+            5.0 + noise / 10.0
+        };
+        text.push_str(&format!("{},{value}\n", 1_704_067_200 + i as i64 * 1800));
+    }
+    std::fs::write(&dataset, text).unwrap();
+    let origins = dir.path().join("origins.txt");
+    std::fs::write(&origins, "2024-01-08T00:00:00Z\n").unwrap();
+    let out = dir.path().join("auto.csv");
+    ok(&prescale(&[
+        "forecast",
+        "--dataset",
+        dataset.to_str().unwrap(),
+        "--origins-file",
+        origins.to_str().unwrap(),
+        "--horizon",
+        "18h",
+        "--model",
+        "auto",
+        "--train-window",
+        "7d",
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    let text = std::fs::read_to_string(&out).unwrap();
+    let yhat: Vec<f64> = text
+        .lines()
+        .skip(1)
+        .map(|line| line.split(',').nth(2).unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(yhat.len(), 36);
+    // 09:00 to 17:00 open (100–130), the night before it closed.
+    for (h, y) in yhat.iter().enumerate() {
+        let (low, high) = if (18..34).contains(&h) {
+            (80.0, 160.0)
+        } else if h < 14 {
+            (-1.0, 20.0)
+        } else {
+            continue;
+        };
+        assert!((low..high).contains(y), "step {h}: {y}: {yhat:?}");
+    }
+}
