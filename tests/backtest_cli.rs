@@ -67,6 +67,28 @@ fn daily(i: usize) -> f64 {
     (100.0 + 60.0 * phase.sin() + (i * 37 % 11) as f64).round()
 }
 
+/// The point forecasts `prescale forecast` writes for `dataset` from the origins of `origins`
+/// (one file's `yhat` column, origin after origin), with `args` (horizon, model, …).
+fn point_forecast(dataset: &Path, origins: &Path, args: &[&str]) -> Vec<f64> {
+    let out = origins.with_extension("forecast.csv");
+    let mut all = vec![
+        "forecast",
+        "--dataset",
+        dataset.to_str().unwrap(),
+        "--origins-file",
+        origins.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    all.extend(args);
+    ok(&prescale(&all));
+    let text = std::fs::read_to_string(&out).unwrap();
+    text.lines()
+        .skip(1)
+        .map(|line| line.split(',').nth(2).unwrap().parse().unwrap())
+        .collect()
+}
+
 #[test]
 fn slo_adds_one_policy_that_serves_about_its_slo() {
     let dir = tempfile::tempdir().unwrap();
@@ -531,26 +553,7 @@ fn forecast_carries_a_burst_at_the_same_minutes_every_day() {
     let origins = dir.path().join("origins.txt");
     std::fs::write(&origins, "2024-01-15T13:45:00Z\n").unwrap();
     for model in ["linear-seasonal", "auto"] {
-        let out = dir.path().join(format!("{model}.csv"));
-        ok(&prescale(&[
-            "forecast",
-            "--dataset",
-            dataset.to_str().unwrap(),
-            "--origins-file",
-            origins.to_str().unwrap(),
-            "--horizon",
-            "60m",
-            "--model",
-            model,
-            "--out",
-            out.to_str().unwrap(),
-        ]));
-        let text = std::fs::read_to_string(&out).unwrap();
-        let yhat: Vec<f64> = text
-            .lines()
-            .skip(1)
-            .map(|line| line.split(',').nth(2).unwrap().parse().unwrap())
-            .collect();
+        let yhat = point_forecast(&dataset, &origins, &["--horizon", "60m", "--model", model]);
         assert_eq!(yhat.len(), 12);
         // Around 14:00 the shape is about 100 + 40·sin(210°) + 5 = 85: the burst about 255.
         for (h, y) in yhat.iter().enumerate() {
@@ -586,28 +589,18 @@ fn forecast_opens_the_office_on_monday_after_one_week() {
     std::fs::write(&dataset, text).unwrap();
     let origins = dir.path().join("origins.txt");
     std::fs::write(&origins, "2024-01-08T00:00:00Z\n").unwrap();
-    let out = dir.path().join("auto.csv");
-    ok(&prescale(&[
-        "forecast",
-        "--dataset",
-        dataset.to_str().unwrap(),
-        "--origins-file",
-        origins.to_str().unwrap(),
-        "--horizon",
-        "18h",
-        "--model",
-        "auto",
-        "--train-window",
-        "7d",
-        "--out",
-        out.to_str().unwrap(),
-    ]));
-    let text = std::fs::read_to_string(&out).unwrap();
-    let yhat: Vec<f64> = text
-        .lines()
-        .skip(1)
-        .map(|line| line.split(',').nth(2).unwrap().parse().unwrap())
-        .collect();
+    let yhat = point_forecast(
+        &dataset,
+        &origins,
+        &[
+            "--horizon",
+            "18h",
+            "--model",
+            "auto",
+            "--train-window",
+            "7d",
+        ],
+    );
     assert_eq!(yhat.len(), 36);
     // 09:00 to 17:00 open (100–130), the night before it closed.
     for (h, y) in yhat.iter().enumerate() {

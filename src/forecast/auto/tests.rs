@@ -17,6 +17,16 @@ fn fit_daily_weekly(step: i64, values: Vec<f64>) -> FittedAuto {
         .unwrap()
 }
 
+/// The holdout MAE of the candidate `name` in `validation`.
+fn score(validation: &Validation, name: &str) -> f64 {
+    validation
+        .scores
+        .iter()
+        .find(|s| s.model == name)
+        .and_then(|s| s.mae)
+        .unwrap()
+}
+
 #[test]
 fn picks_seasonal_naive_on_an_exact_repeat() {
     // An irregular daily shape repeated exactly, 10 days at 30-minute steps.
@@ -102,16 +112,9 @@ fn combines_two_seasonal_naives_with_independent_errors() {
     );
     assert_eq!(model.chosen_family(), "combination");
     assert_eq!(model.members().len(), 2);
-    let score = |name: &str| {
-        validation
-            .scores
-            .iter()
-            .find(|s| s.model == name)
-            .and_then(|s| s.mae)
-            .unwrap()
-    };
-    let best_single = score("seasonal-naive(1d)").min(score("seasonal-naive(1w)"));
-    assert!(score(&validation.chosen) < best_single * (1.0 - COMBINE_MARGIN));
+    let best_single =
+        score(validation, "seasonal-naive(1d)").min(score(validation, "seasonal-naive(1w)"));
+    assert!(score(validation, &validation.chosen) < best_single * (1.0 - COMBINE_MARGIN));
     // The prediction is the members' mean, and survives JSON.
     let forecast = model.predict(48, &[0.1, 0.9]).unwrap();
     let a = model.members()[0].model.predict(48, &[]).unwrap();
@@ -687,17 +690,9 @@ fn a_sunday_holdout_does_not_close_the_office_on_monday() {
         .fit(&series)
         .unwrap();
     let validation = model.validation().unwrap();
-    let score = |name: &str| {
-        validation
-            .scores
-            .iter()
-            .find(|s| s.model == name)
-            .and_then(|s| s.mae)
-            .unwrap()
-    };
     // Seasonal naive did win the Sunday, by far…
     assert!(
-        score("seasonal-naive(1d)") < 0.2 * score("linear-seasonal(1d)"),
+        score(validation, "seasonal-naive(1d)") < 0.2 * score(validation, "linear-seasonal(1d)"),
         "{validation:?}"
     );
     // …and was not chosen, with the reason given.
