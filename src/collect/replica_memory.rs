@@ -51,19 +51,23 @@ impl MemoryQuery {
         now: Timestamp,
     ) -> Result<ReplicaMemory, PullError> {
         let selector = self.selector();
+        // `now` is in whole seconds and a scrape's timestamp is not: the newest sample, scraped
+        // within this second, is after `now`. The range ends at the next second so that it is
+        // read back too (a replica started just after a peak was published would miss it).
+        let end = now + 1;
         let loads = source
             .query_range(
                 client,
                 &format!("max(prescale_target_planned_load{selector})"),
-                now - self.window,
-                now,
+                end - self.window,
+                end,
                 self.step,
             )
             .await?;
         let headroom = if self.slo {
             let query = format!("max(prescale_target_headroom{selector})");
             let recent = source
-                .query_range(client, &query, now - 600, now, 60)
+                .query_range(client, &query, end - 600, end, 60)
                 .await?;
             recent.samples.last().map(|s| s.value)
         } else {
