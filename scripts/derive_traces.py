@@ -16,6 +16,9 @@ Written, each in the dataset CSV format (`timestamp,value`, RFC 3339 UTC, gaps k
   every day (a cron job, a daily campaign).
 - weekday-burst-fb-5m.csv: Facebook's tweet volume tripled from 09:00 to 09:15 UTC on weekdays
   only (a morning batch on working days: three 5-minute steps).
+- batch-google-5m.csv: the Google cluster CPU with an hour-long batch job every night (02:00 to
+  03:00 UTC, adding 1.5x the trace's mean load): a plateau too wide for a burst and too sharp
+  for the daily harmonics.
 - growth-taxi-30m.csv: the NYC taxi trace growing 3x linearly over its 7 months.
 - sparse-nasa-1m.csv, sparse-fb-5m.csv: low counts (a few events per step, many zeros at
   night): Poisson draws around NASA's per-minute requests / 30 and Facebook's tweet volume / 4.
@@ -32,7 +35,8 @@ comparison at the yardstick's frame (`eval/peers.py`, a 7-day train window):
 
 - short0-NAME.csv, short1-NAME.csv: 14 days of every bundled trace spanning at least 20 days,
   from its start and from 7 days before its middle (short1 of NASA is left out: the 1995 outage
-  leaves it a third empty).
+  leaves it a third empty), and of batch-google-5m.csv (a week of history holds two weekend days:
+  too few for a pulse of their own).
 """
 
 import csv
@@ -101,6 +105,12 @@ def weekday_burst(rows):
     return [(t, v * (3.0 if t.weekday() < 5 and t.hour == 9 and t.minute < 15 else 1.0)) for t, v in rows]
 
 
+def nightly_batch(rows, hour=2, factor=1.5):
+    """An hour-long job from `hour`:00 UTC every day, adding `factor` times the mean load."""
+    extra = factor * sum(v for _, v in rows) / len(rows)
+    return [(t, v + (extra if t.hour == hour else 0.0)) for t, v in rows]
+
+
 def growth(rows, total=3.0):
     start, end = rows[0][0].timestamp(), rows[-1][0].timestamp()
     return [(t, v * (1 + (total - 1) * (t.timestamp() - start) / (end - start))) for t, v in rows]
@@ -120,14 +130,13 @@ def days_from(rows, first_day, days):
     return [(t, v) for t, v in rows if 0 <= t.timestamp() - start < days * 86_400]
 
 
-def short_windows(out_dir):
-    """Two 14-day windows of every bundled trace spanning at least 20 days."""
+def short_windows(out_dir, derived):
+    """Two 14-day windows of every bundled trace spanning at least 20 days, and of the
+    `derived` traces given as (name, rows)."""
     short_dir = os.path.join(out_dir, "short")
     os.makedirs(short_dir, exist_ok=True)
-    for name in sorted(os.listdir(DATASETS)):
-        if not name.endswith(".csv"):
-            continue
-        rows = read(name)
+    traces = [(name, read(name)) for name in sorted(os.listdir(DATASETS)) if name.endswith(".csv")]
+    for name, rows in traces + derived:
         span = (rows[-1][0].timestamp() - rows[0][0].timestamp()) / 86_400
         if span < 20:
             continue
@@ -170,7 +179,9 @@ def main():
     write(out_dir, "growth-nasa-1m.csv", growth(nasa, 4.0))
     write(out_dir, "short-google-5m.csv", days_from(read("google-cluster-2019-cpu-5m.csv"), 0, 14))
     write(out_dir, "short-nasa-1m.csv", days_from(nasa, 0, 14))
-    short_windows(out_dir)
+    batch = nightly_batch(read("google-cluster-2019-cpu-5m.csv"))
+    write(out_dir, "batch-google-5m.csv", batch)
+    short_windows(out_dir, [("batch-google-5m.csv", batch)])
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ use super::ar::{fit_ar, lead_coefficients, state_at};
 use super::day_ahead::{WeightedFit, fitted_on_days_before};
 use super::design::{Design, choose_design};
 use super::pulses::Pulses;
-use super::robust::{ROBUST_ITERATIONS, WARM_ITERATIONS, huber_weights, robust_refit};
+use super::robust::{ROBUST_ITERATIONS, WARM_ITERATIONS, robust_refit, weights_without};
 use super::rows::DesignRows;
 use super::solve::{rss, solve, standardize};
 use super::transform::{BoxCox, choose_transform};
@@ -25,6 +25,9 @@ const AR_NEGLIGIBLE: f64 = 0.01;
 const MAX_ANCHOR: usize = 4096;
 /// The in-sample error quantiles are taken over at most about this many origins per horizon.
 const MAX_ERROR_ORIGINS: usize = 4096;
+/// The seasonal terms are fitted without the pulses' phases when those are at most this share
+/// of the day's (on weekdays, and on weekend days).
+const MAX_EXCLUDED_SHARE: f64 = 0.25;
 /// Ridge penalty relative to the number of rows (columns are O(1), so `X'X` is O(rows)).
 const RIDGE: f64 = 1e-8;
 
@@ -118,35 +121,84 @@ pub(super) fn fit_from(
     let gram = gram_all.slice(s![..p, ..p]);
     let rhs = rhs_all.slice(s![..p]);
 
+    let iterations = if warm_started {
+        WARM_ITERATIONS
+    } else {
+        ROBUST_ITERATIONS
+    };
     if spec.robust {
-        let iterations = if warm_started {
-            WARM_ITERATIONS
-        } else {
-            ROBUST_ITERATIONS
-        };
-        beta = robust_refit(&design, &rows, gram, rhs, &z, beta, ridge, iterations)?;
+        beta = robust_refit(
+            &design,
+            &rows,
+            gram,
+            rhs,
+            &z,
+            beta,
+            ridge,
+            (iterations, true),
+            &[],
+        )?;
     } else if warm_started {
         beta = solve(gram, rhs, ridge)?;
     }
 
     // Residuals on the grid (NaN at gaps), in the transformed units.
-    let fitted_values = rows.mul(beta.view());
-    let mut residuals = vec![f64::NAN; history.len()];
-    for (r, &i) in rows.grid.iter().enumerate() {
-        residuals[i] = (z[r] - fitted_values[r]) * sd;
-    }
+    let residuals_of = |fitted: &Array1<f64>| {
+        let mut residuals = vec![f64::NAN; history.len()];
+        for (r, &i) in rows.grid.iter().enumerate() {
+            residuals[i] = (z[r] - fitted[r]) * sd;
+        }
+        residuals
+    };
+    let mut fitted_values = rows.mul(beta.view());
+    let mut residuals = residuals_of(&fitted_values);
     // Recurring pulses at the shortest season's phases (a burst at 14:00 every day), found in
     // the residuals; the fit's values include them and the correction fits what they leave.
-    // The day-ahead values take those found before the first day they forecast: a pulse's value
-    // is a median over the days, the day forecast among them.
     let period = design
         .seasons
         .iter()
         .map(|used| used.season.seconds())
         .min();
-    let find_pulses = |end: usize| period.and_then(|p| Pulses::find(&residuals[..end], history, p));
-    let pulses = find_pulses(history.len());
-    let pulses_before = cross_validate_from.and_then(|from| find_pulses(from.min(history.len())));
+    let find_pulses = |residuals: &[f64], end: usize| {
+        period.and_then(|p| Pulses::find(&residuals[..end], history, p))
+    };
+    // Found, the seasonal terms are fitted again without the steps at the pulses' phases, and
+    // the pulses found again in that fit's residuals: ten harmonics cannot draw an hour-long
+    // batch job, and fitted with it they take part of it (the pulses the rest) and ring for
+    // hours around it, on days without its pulses too (weekend days seen fewer times than a
+    // pulse needs). Only while the pulses leave most of the day to the harmonics: a shape of
+    // steps at coarse steps (an office open 12:00–22:00 at half-hours) makes pulses of half
+    // the day's phases, and the harmonics fitted on the other half draw the weekend wildly.
+    let first = find_pulses(&residuals, history.len());
+    let excluded: Vec<bool> = match &first {
+        Some(first) if first.cover_at_most(MAX_EXCLUDED_SHARE) => rows
+            .grid
+            .iter()
+            .map(|&i| first.at(history.time(i)) != 0.0)
+            .collect(),
+        _ => Vec::new(),
+    };
+    if !excluded.is_empty() {
+        let passes = if spec.robust { iterations } else { 1 };
+        beta = robust_refit(
+            &design,
+            &rows,
+            gram,
+            rhs,
+            &z,
+            beta,
+            ridge,
+            (passes, spec.robust),
+            &excluded,
+        )?;
+        fitted_values = rows.mul(beta.view());
+        residuals = residuals_of(&fitted_values);
+    }
+    let pulses = find_pulses(&residuals, history.len()).or(first);
+    // The day-ahead values take those found before the first day they forecast: a pulse's value
+    // is a median over the days, the day forecast among them.
+    let pulses_before =
+        cross_validate_from.and_then(|from| find_pulses(&residuals, from.min(history.len())));
     if let Some(pulses) = &pulses {
         for (i, r) in residuals.iter_mut().enumerate() {
             *r -= pulses.at(history.time(i));
@@ -161,9 +213,17 @@ pub(super) fn fit_from(
         Some(from) => {
             let standardized: Vec<f64> = z.iter().zip(&fitted_values).map(|(z, f)| z - f).collect();
             let weights = if spec.robust {
-                huber_weights(&standardized)
+                weights_without(&standardized, &excluded)
             } else {
-                vec![1.0; n_obs]
+                (0..n_obs)
+                    .map(|r| {
+                        if excluded.get(r) == Some(&true) {
+                            0.0
+                        } else {
+                            1.0
+                        }
+                    })
+                    .collect()
             };
             let fit = WeightedFit {
                 design: &design,

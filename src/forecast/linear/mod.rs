@@ -39,7 +39,10 @@
 //! - **Recurring pulses** ([`Pulses`]): a burst at the same minutes every day (a cron job, a
 //!   daily batch) is too narrow for the Fourier terms and is left in the residuals; where the
 //!   residuals at one phase of the day lie well beyond the local noise in most cycles, on the
-//!   same side (weekdays and weekends apart), their median is added back at that phase.
+//!   same side (weekdays and weekends apart; weekend days seen too few times take the weekdays'
+//!   pulse where theirs show it), their median is added back at that phase, and the seasonal
+//!   terms are fitted again without those steps (so that they do not ring around an hour-long
+//!   job), while the pulses hold at most a quarter of the day.
 //! - **Trend**: one linear term over the training window. A linear trend extrapolated far is the
 //!   classic way such models blow up, so it is frozen a quarter of the training span after the
 //!   last observation; and when every training value is ≥ 0 (traffic), forecasts and bands are

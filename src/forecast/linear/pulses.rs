@@ -23,12 +23,20 @@
 //!   night would make every daytime wobble a pulse), the busy side's beside a change from quiet
 //!   to busy, and not moved by the burst's own spread or by one odd day.
 //!
+//! Weekend days seen fewer times than [`MIN_CYCLES`] (a week holds two) are not judged alone: at
+//! a phase where the weekdays have a pulse, each of their residuals must lie beyond the bar on
+//! the pulse's side, and their own median less the level around is their pulse (a nightly batch
+//! job runs on Saturdays too; a weekday-only burst stays off them).
+//!
 //! With ten weekdays the bar is 1.26 standard deviations and seven of ten must pass it: under
 //! Gaussian noise about once in 100,000 phases; a burst that passes is worth far more than the
 //! noise its median adds back (0.4 standard deviations). An outage or one flash crowd moves one
 //! cycle of ten. Its value is the group's median less the level around. The fit's values
 //! include the pulses, and the residual correction and the error quantiles are fitted on what
-//! the pulses leave.
+//! the pulses leave. Where the pulses leave most of the day (a quarter of its phases at most),
+//! the regression is fitted again without the steps at their phases and the pulses found again
+//! in its residuals (`fit.rs`): fitted with an hour-long job, the harmonics take part of it and
+//! ring for hours around it.
 
 use serde::{Deserialize, Serialize};
 
@@ -135,6 +143,9 @@ impl Pulses {
             .clamp(MIN_NEIGHBOURS, MAX_NEIGHBOURS)
             .min((phases - 1) / 2);
         let mut pulses = Vec::new();
+        // The side of each weekday phase's pulse (+1 above, −1 below, 0 none), for the weekend
+        // phases seen too few times to be judged alone.
+        let mut weekday_side = vec![0i8; phases];
         for class in 0..2 {
             let spreads = &spreads[class * phases..(class + 1) * phases];
             let at = |j: isize| spreads[j.rem_euclid(phases as isize) as usize];
@@ -162,7 +173,15 @@ impl Pulses {
                 let group = &grouped[starts[k]..starts[k + 1]];
                 let n = group.len();
                 let sd = up_to[phase as usize].max(up_to[(phase as usize + reach) % phases]);
-                if n < MIN_CYCLES || !(sd > 0.0 && sd.is_finite()) {
+                // Weekend days seen fewer times than a pulse needs (a week holds two) take the
+                // weekdays' pulse at the phase where each of theirs lies beyond the bar on its
+                // side: a batch job runs every day, a weekday-only burst stays off weekends.
+                let borrowed = if class == 1 && n < MIN_CYCLES {
+                    weekday_side[phase as usize]
+                } else {
+                    0
+                };
+                if (n < MIN_CYCLES && (borrowed == 0 || n < 2)) || !(sd > 0.0 && sd.is_finite()) {
                     continue;
                 }
                 let needed = if n < ALL_BELOW {
@@ -176,7 +195,15 @@ impl Pulses {
                 let bar = EVIDENCE * sd / (n as f64).sqrt();
                 let above = group.iter().filter(|r| **r - level >= bar).count();
                 let below = group.iter().filter(|r| **r - level <= -bar).count();
-                if above >= needed || below >= needed {
+                let side = match borrowed {
+                    0 => i8::from(above >= needed) - i8::from(below >= needed),
+                    1 => i8::from(above >= needed),
+                    _ => -i8::from(below >= needed),
+                };
+                if class == 0 {
+                    weekday_side[phase as usize] = side;
+                }
+                if side != 0 {
                     pulses.push(Pulse {
                         phase: phase as i64 * step,
                         weekend: class == 1,
@@ -190,6 +217,15 @@ impl Pulses {
             step,
             pulses,
         })
+    }
+
+    /// Whether the pulses of weekdays and those of weekend days each hold at most `share` of the
+    /// season's phases.
+    pub(super) fn cover_at_most(&self, share: f64) -> bool {
+        let phases = (self.period / self.step) as f64;
+        let weekend = self.pulses.iter().filter(|p| p.weekend).count() as f64;
+        let weekdays = self.pulses.len() as f64 - weekend;
+        weekdays.max(weekend) <= share * phases
     }
 
     /// The pulse at timestamp `t` (0 where there is none).
@@ -387,6 +423,31 @@ mod tests {
         assert!((pulses.at(540 * MINUTE) - 10.0).abs() < 1.0);
         assert_eq!(pulses.at(2 * DAY + 540 * MINUTE), 0.0, "Saturday");
         assert_eq!(pulses.pulses.len(), 1);
+    }
+
+    #[test]
+    fn a_week_s_two_weekend_days_take_the_weekday_pulse_they_show() {
+        // Seven days from Thursday 1970-01-01 (one Saturday, one Sunday): +10 at 02:00 every
+        // day, and +10 at 09:00 on weekdays only.
+        let steps = 7 * 1440;
+        let mut residuals: Vec<f64> = noise(steps);
+        for day in 0..7i64 {
+            residuals[day as usize * 1440 + 120] += 10.0;
+            if !is_weekend(day * DAY) {
+                residuals[day as usize * 1440 + 540] += 10.0;
+            }
+        }
+        let pulses =
+            Pulses::find(&residuals, &history(&vec![1.0; steps]), DAY).expect("the pulses");
+        let saturday = 2 * DAY;
+        assert!((pulses.at(120 * MINUTE) - 10.0).abs() < 1.0);
+        assert!(
+            (pulses.at(saturday + 120 * MINUTE) - 10.0).abs() < 1.5,
+            "the daily job on Saturday: {pulses:?}"
+        );
+        assert!((pulses.at(540 * MINUTE) - 10.0).abs() < 1.0);
+        assert_eq!(pulses.at(saturday + 540 * MINUTE), 0.0, "the weekday burst");
+        assert_eq!(pulses.pulses.len(), 3, "{pulses:?}");
     }
 
     #[test]

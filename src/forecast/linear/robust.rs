@@ -61,8 +61,29 @@ pub(super) fn down_weighted(weights: &[f64]) -> Vec<(usize, f64)> {
         .collect()
 }
 
+/// The Huber weights of `residuals` ([`huber_weights`], the scale taken over the rows not
+/// excluded), 0 at the `excluded` rows (none when `excluded` is empty).
+pub(super) fn weights_without(residuals: &[f64], excluded: &[bool]) -> Vec<f64> {
+    if excluded.is_empty() {
+        return huber_weights(residuals);
+    }
+    let kept: Vec<f64> = residuals
+        .iter()
+        .zip(excluded)
+        .map(|(r, &out)| if out { f64::NAN } else { *r })
+        .collect();
+    let mut weights = huber_weights(&kept);
+    for (w, &out) in weights.iter_mut().zip(excluded) {
+        if out {
+            *w = 0.0;
+        }
+    }
+    weights
+}
+
 /// Iteratively re-weighted least squares with Huber weights on residuals standardized by their
-/// MAD. Only rows whose weight drops below 1 are touched: `X'WX = X'X − Σ (1 − wᵢ) xᵢxᵢ'`.
+/// MAD (`robust`; otherwise one weighted solve), the `excluded` rows (none when empty) at weight
+/// 0. Only rows whose weight drops below 1 are touched: `X'WX = X'X − Σ (1 − wᵢ) xᵢxᵢ'`.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn robust_refit(
     design: &Design,
@@ -72,12 +93,22 @@ pub(super) fn robust_refit(
     z: &Array1<f64>,
     mut beta: Array1<f64>,
     ridge: f64,
-    iterations: usize,
+    (iterations, robust): (usize, bool),
+    excluded: &[bool],
 ) -> Result<Array1<f64>, ForecastError> {
     let n = z.len();
     for _ in 0..iterations {
         let residuals = z - &rows.mul(beta.view());
-        let down = down_weighted(&huber_weights(residuals.as_slice().expect("a vector")));
+        let residuals = residuals.as_slice().expect("a vector");
+        let weights = if robust {
+            weights_without(residuals, excluded)
+        } else {
+            excluded
+                .iter()
+                .map(|&out| if out { 0.0 } else { 1.0 })
+                .collect()
+        };
+        let down = down_weighted(&weights);
         if down.is_empty() {
             break;
         }
@@ -88,7 +119,7 @@ pub(super) fn robust_refit(
         let next = solve(gram_w.view(), rhs_w.view(), ridge)?;
         let change = (&next - &beta).iter().fold(0.0f64, |m, d| m.max(d.abs()));
         beta = next;
-        if change < 1e-6 || down.len() == n {
+        if !robust || change < 1e-6 || down.len() == n {
             break;
         }
     }

@@ -402,8 +402,11 @@ fn a_warm_refit_carries_the_robust_iterations_on() {
 #[test]
 fn day_ahead_values_are_fits_on_the_days_before() {
     // Ordinary least squares (no weights to re-estimate), no correction: the value a day
-    // gets is that of a fit on the days before it, here checked for the sixth day from the
-    // end by fitting the history up to that day and extrapolating.
+    // gets is that of a fit on the days before it, here checked for the seventh day from the
+    // end by fitting the history up to that day and extrapolating. (A fit on the days before
+    // that finds pulses the whole history's fit does not is refitted to what they leave,
+    // which the day-ahead values cannot follow: the day checked is the fifteenth, whose days
+    // before hold no pulse; with the spike of day 14 among them, OLS finds one.)
     let spec = spec_with(&["1d", "7d"], |s| {
         s.robust = false;
         s.ar_order = 0;
@@ -412,10 +415,11 @@ fn day_ahead_values_are_fits_on_the_days_before() {
     let history = History::new(&series).unwrap();
     let per_day = 48;
     let len = history.len();
-    let (_, values) = fit_cross_validated(&spec, &history, len - 6 * per_day).unwrap();
+    let (_, values) = fit_cross_validated(&spec, &history, len - 7 * per_day).unwrap();
     let values = values.unwrap();
-    let day = len - 6 * per_day..len - 5 * per_day;
+    let day = len - 7 * per_day..len - 6 * per_day;
     let before = spec.fit(&series.slice(0..day.start)).unwrap();
+    assert!(before.pulses().is_none(), "{:?}", before.pulses());
     for i in day {
         let expected = before.value_at(history.time(i));
         assert!(
@@ -796,4 +800,39 @@ fn a_burst_at_the_same_minutes_every_day_is_forecast() {
     // Without the burst there is nothing to add.
     let model = spec.fit(&daily_with_burst(14, 830, false)).unwrap();
     assert!(model.pulses().is_none(), "{:?}", model.pulses());
+}
+
+#[test]
+fn an_hour_long_batch_job_is_forecast_on_a_weekend_without_ringing_around_it() {
+    // Nine days at 5-minute steps from Thursday 1970-01-01 and half an hour of Saturday
+    // 1970-01-10: a daily shape with noise and a batch job adding 150 from 02:00 to 02:55 every
+    // day. Ten harmonics cannot draw the hour's edges; fitted with the job they rang for hours
+    // around it, and the two weekend days seen were too few for a weekend pulse of their own.
+    let mut rng = Lcg(31);
+    let level = |i: usize| 100.0 + 40.0 * (std::f64::consts::TAU * (i % 288) as f64 / 288.0).sin();
+    let job = |i: usize| {
+        if (24..36).contains(&(i % 288)) {
+            150.0
+        } else {
+            0.0
+        }
+    };
+    let steps = 9 * 288 + 6;
+    let values = (0..steps)
+        .map(|i| level(i) + job(i) + 3.0 * rng.normal())
+        .collect();
+    let series = Series::new(0, 300, values).unwrap();
+    let model = LinearSeasonalSpec::new(vec![span("1d"), span("7d")])
+        .fit(&series)
+        .unwrap();
+    let forecast = model.predict(36, &[0.8]).unwrap();
+    for (h, y) in forecast.yhat.iter().enumerate() {
+        let truth = level(steps + h) + job(steps + h);
+        assert!(
+            (y - truth).abs() < 0.05 * truth,
+            "Saturday {:02}:{:02}: {y} against {truth}",
+            (steps + h) % 288 / 12,
+            (steps + h) % 12 * 5
+        );
+    }
 }
