@@ -126,8 +126,10 @@ pub(super) fn fit_from(
     } else {
         ROBUST_ITERATIONS
     };
-    if spec.robust {
-        beta = robust_refit(
+    // The robust fit (or, `robust` false, one weighted solve) from `beta`, rows `excluded` left
+    // out.
+    let refit = |beta, iterations, robust, excluded: &[bool]| {
+        robust_refit(
             &design,
             &rows,
             gram,
@@ -135,9 +137,12 @@ pub(super) fn fit_from(
             &z,
             beta,
             ridge,
-            (iterations, true),
-            &[],
-        )?;
+            (iterations, robust),
+            excluded,
+        )
+    };
+    if spec.robust {
+        beta = refit(beta, iterations, true, &[])?;
     } else if warm_started {
         beta = solve(gram, rhs, ridge)?;
     }
@@ -180,17 +185,7 @@ pub(super) fn fit_from(
     };
     if !excluded.is_empty() {
         let passes = if spec.robust { iterations } else { 1 };
-        beta = robust_refit(
-            &design,
-            &rows,
-            gram,
-            rhs,
-            &z,
-            beta,
-            ridge,
-            (passes, spec.robust),
-            &excluded,
-        )?;
+        beta = refit(beta, passes, spec.robust, &excluded)?;
         fitted_values = rows.mul(beta.view());
         residuals = residuals_of(&fitted_values);
     }
