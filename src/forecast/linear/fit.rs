@@ -8,7 +8,9 @@ use super::ar::{fit_ar, lead_coefficients, state_at};
 use super::day_ahead::{WeightedFit, fitted_on_days_before};
 use super::design::{Design, choose_design};
 use super::pulses::Pulses;
-use super::robust::{ROBUST_ITERATIONS, WARM_ITERATIONS, robust_refit, weights_without};
+use super::robust::{
+    ROBUST_ITERATIONS, WARM_ITERATIONS, plain_weights, robust_refit, weights_without,
+};
 use super::rows::DesignRows;
 use super::solve::{rss, solve, standardize};
 use super::transform::{BoxCox, choose_transform};
@@ -210,15 +212,7 @@ pub(super) fn fit_from(
             let weights = if spec.robust {
                 weights_without(&standardized, &excluded)
             } else {
-                (0..n_obs)
-                    .map(|r| {
-                        if excluded.get(r) == Some(&true) {
-                            0.0
-                        } else {
-                            1.0
-                        }
-                    })
-                    .collect()
+                plain_weights(n_obs, &excluded)
             };
             let fit = WeightedFit {
                 design: &design,

@@ -81,6 +81,20 @@ pub(super) fn weights_without(residuals: &[f64], excluded: &[bool]) -> Vec<f64> 
     weights
 }
 
+/// Weights of `n` rows without re-weighting: 1, and 0 at the `excluded` rows (none when
+/// `excluded` is empty).
+pub(super) fn plain_weights(n: usize, excluded: &[bool]) -> Vec<f64> {
+    (0..n)
+        .map(|r| {
+            if excluded.get(r) == Some(&true) {
+                0.0
+            } else {
+                1.0
+            }
+        })
+        .collect()
+}
+
 /// Iteratively re-weighted least squares with Huber weights on residuals standardized by their
 /// MAD (`robust`; otherwise one weighted solve), the `excluded` rows (none when empty) at weight
 /// 0. Only rows whose weight drops below 1 are touched: `X'WX = X'X − Σ (1 − wᵢ) xᵢxᵢ'`.
@@ -103,10 +117,7 @@ pub(super) fn robust_refit(
         let weights = if robust {
             weights_without(residuals, excluded)
         } else {
-            excluded
-                .iter()
-                .map(|&out| if out { 0.0 } else { 1.0 })
-                .collect()
+            plain_weights(n, excluded)
         };
         let down = down_weighted(&weights);
         if down.is_empty() {
