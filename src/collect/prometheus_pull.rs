@@ -858,6 +858,38 @@ fn error_chain(error: &dyn std::error::Error) -> String {
     text
 }
 
+/// A stand-in for a Prometheus-compatible store's `query_range`, for tests: serves on
+/// 127.0.0.1 (the port returned) one series whose value at each evaluation time `t` of the
+/// request (`start..=end` by `step` seconds) is `value(t)`.
+#[cfg(test)]
+pub(crate) async fn serve_query_range(
+    value: impl Fn(i64) -> String + Clone + Send + Sync + 'static,
+) -> u16 {
+    let app = axum::Router::new().route(
+        "/api/v1/query_range",
+        axum::routing::get(
+            move |axum::extract::Query(q): axum::extract::Query<
+                std::collections::HashMap<String, String>,
+            >| async move {
+                let field = |name: &str| -> i64 { q[name].parse().unwrap() };
+                let step = usize::try_from(field("step")).unwrap().max(1);
+                let values: Vec<String> = (field("start")..=field("end"))
+                    .step_by(step)
+                    .map(|t| format!("[{t},\"{}\"]", value(t)))
+                    .collect();
+                format!(
+                    r#"{{"status":"success","data":{{"resultType":"matrix","result":[{{"metric":{{}},"values":[{}]}}]}}}}"#,
+                    values.join(",")
+                )
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    port
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1224,30 +1256,8 @@ mod tests {
         // The next poll, once they are in, must replace them, not only the newest point.
         let ingested = Arc::new(AtomicI64::new(345));
         let answers = ingested.clone();
-        let app = axum::Router::new().route(
-            "/api/v1/query_range",
-            axum::routing::get(
-                move |axum::extract::Query(q): axum::extract::Query<
-                    std::collections::HashMap<String, String>,
-                >| {
-                    let upto = answers.load(Ordering::Relaxed);
-                    async move {
-                        let start: i64 = q["start"].parse().unwrap();
-                        let end: i64 = q["end"].parse().unwrap();
-                        let values: Vec<String> = (start..=end)
-                            .map(|t| format!("[{t},\"{}\"]", t.min(upto)))
-                            .collect();
-                        format!(
-                            r#"{{"status":"success","data":{{"resultType":"matrix","result":[{{"metric":{{}},"values":[{}]}}]}}}}"#,
-                            values.join(",")
-                        )
-                    }
-                },
-            ),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        let port =
+            serve_query_range(move |t| t.min(answers.load(Ordering::Relaxed)).to_string()).await;
 
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();

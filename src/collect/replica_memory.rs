@@ -93,34 +93,10 @@ mod tests {
         // A store answering as Prometheus does: at each evaluation time the newest sample at or
         // before it. The replicas published 5 (scraped at 990.4) and then 7, scraped at 1000.4:
         // within the second `now` = 1000 counts, after it.
-        let app = axum::Router::new().route(
-            "/api/v1/query_range",
-            axum::routing::get(
-                |axum::extract::Query(q): axum::extract::Query<
-                    std::collections::HashMap<String, String>,
-                >| async move {
-                    let (start, end, step): (i64, i64, i64) = (
-                        q["start"].parse().unwrap(),
-                        q["end"].parse().unwrap(),
-                        q["step"].parse().unwrap(),
-                    );
-                    let values: Vec<String> = (start..=end)
-                        .step_by(step as usize)
-                        .map(|t| {
-                            let value = if t as f64 >= 1000.4 { 7 } else { 5 };
-                            format!("[{t},\"{value}\"]")
-                        })
-                        .collect();
-                    format!(
-                        r#"{{"status":"success","data":{{"resultType":"matrix","result":[{{"metric":{{}},"values":[{}]}}]}}}}"#,
-                        values.join(",")
-                    )
-                },
-            ),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        let port = crate::collect::prometheus_pull::serve_query_range(|t| {
+            if t as f64 >= 1000.4 { "7" } else { "5" }.to_string()
+        })
+        .await;
         let source: SourceConfig = toml::from_str(&format!(
             "url = \"http://127.0.0.1:{port}\"\nquery = \"up\"\nseries = \"x\"\n"
         ))
