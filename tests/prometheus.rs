@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::extract::State;
 use axum::routing::{get, post};
-use common::{Server, client, now, push_body};
+use common::{Server, client, free_port, now, push_body};
 use serde_json::Value;
 
 use prescale::collect::remote_write::{
@@ -86,14 +86,6 @@ impl Prometheus {
         assert_eq!(answer["status"], "success", "{expr}: {answer}");
         answer["data"]["result"].as_array().unwrap().clone()
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// What the webhook receivers got: (path, JSON body), in arrival order.

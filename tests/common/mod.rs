@@ -7,10 +7,38 @@ pub mod pki;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_prescale");
+
+/// A free port on 127.0.0.1, for a server that must be named before it starts (in another
+/// server's configuration) or restarted on the same port. Taken below the kernel's ephemeral
+/// range, so neither an outgoing connection nor a `bind(…:0)` elsewhere in the tests can take
+/// it between this call and the server's bind; a counter keeps this process's picks apart.
+pub fn free_port() -> u16 {
+    static PICKED: AtomicU32 = AtomicU32::new(0);
+    let ephemeral_start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32_768);
+    let low = ephemeral_start.saturating_sub(12_000).max(1_024);
+    let span = ephemeral_start.saturating_sub(low);
+    let offset = std::process::id() * 97;
+    for _ in 0..span {
+        let pick = PICKED.fetch_add(1, Ordering::Relaxed);
+        let port = (low + (offset + pick) % span) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    // No room below the ephemeral range: let the kernel choose.
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port on 127.0.0.1")
+        .port()
+}
 
 /// A running `prescale serve`; killed when dropped.
 pub struct Server {
@@ -71,10 +99,22 @@ impl Server {
             }
         });
         let Ok(address) = rx.recv_timeout(Duration::from_secs(60)) else {
-            // Never leave a server behind a failed test.
-            let _ = child.kill();
+            // The log ends when the server exits (a port taken, a refused configuration):
+            // say how it ended and what it said. Never leave a server behind a failed test.
+            let ended = match child.try_wait() {
+                Ok(Some(status)) => format!("exited ({status})"),
+                _ => {
+                    let _ = child.kill();
+                    "did not report its address within 60 s".to_string()
+                }
+            };
             let _ = child.wait();
-            panic!("prescale did not report its address within 60 s");
+            // The reader thread may still be appending the last lines.
+            std::thread::sleep(Duration::from_millis(100));
+            panic!(
+                "prescale on {listen} {ended}; its log:\n{}",
+                log.lock().unwrap().join("\n")
+            );
         };
         Server {
             child,
