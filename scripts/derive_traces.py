@@ -19,6 +19,8 @@ Written, each in the dataset CSV format (`timestamp,value`, RFC 3339 UTC, gaps k
 - batch-google-5m.csv: the Google cluster CPU with an hour-long batch job every night (02:00 to
   03:00 UTC, adding 1.5x the trace's mean load): a plateau too wide for a burst and too sharp
   for the daily harmonics.
+- batch-ec2-5m.csv: the same job on the two-week EC2 CPU trace (a week of train window: the
+  first calibration fit of `auto` sees four days, a weekend day among them).
 - growth-taxi-30m.csv: the NYC taxi trace growing 3x linearly over its 7 months.
 - sparse-nasa-1m.csv, sparse-fb-5m.csv: low counts (a few events per step, many zeros at
   night): Poisson draws around NASA's per-minute requests / 30 and Facebook's tweet volume / 4.
@@ -182,6 +184,7 @@ def main():
     batch = nightly_batch(read("google-cluster-2019-cpu-5m.csv"))
     write(out_dir, "batch-google-5m.csv", batch)
     short_windows(out_dir, [("batch-google-5m.csv", batch)])
+    write(out_dir, "batch-ec2-5m.csv", nightly_batch(read("aws-ec2-cpu-5f5533-5m.csv")))
 
 
 if __name__ == "__main__":

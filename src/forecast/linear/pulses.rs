@@ -26,7 +26,13 @@
 //! Weekend days seen fewer times than [`MIN_CYCLES`] (a week holds two) are not judged alone: at
 //! a phase where the weekdays have a pulse, each of their residuals must lie beyond the bar on
 //! the pulse's side, and their own median less the level around is their pulse (a nightly batch
-//! job runs on Saturdays too; a weekday-only burst stays off them).
+//! job runs on Saturdays too; a weekday-only burst stays off them). Where no weekend day was
+//! seen, weekends take the weekdays' pulses, as the seasonal terms without a weekend shape draw
+//! them like weekdays. Where neither class was seen [`MIN_CYCLES`] times but all the days
+//! together were (four days of history, a weekend day among them), all the days are judged as
+//! one group, and a pulse is on every day. These short fits are `auto`'s calibration fits on a
+//! week of history: the first is fitted on four days, and a job it missed put errors of the
+//! job's size among the errors that set every band of the final fit, which has the job.
 //!
 //! With ten weekdays the bar is 1.26 standard deviations and seven of ten must pass it: under
 //! Gaussian noise about once in 100,000 phases; a burst that passes is worth far more than the
@@ -96,120 +102,76 @@ impl Pulses {
             return None;
         }
         let phases = usize::try_from(period / step).ok()?;
-        // Each observed residual's group: weekdays' phases, then weekends'.
-        let keyed: Vec<(usize, f64)> = residuals
+        // Each observed residual's phase and whether it falls on a weekend day.
+        let keyed: Vec<(usize, bool, f64)> = residuals
             .iter()
             .enumerate()
             .filter(|(_, r)| !r.is_nan())
             .map(|(i, &r)| {
                 let t = history.time(i);
-                let key =
-                    usize::from(is_weekend(t)) * phases + (t.rem_euclid(period) / step) as usize;
-                (key, r)
+                ((t.rem_euclid(period) / step) as usize, is_weekend(t), r)
             })
             .collect();
-        // The residuals grouped by key (a counting sort).
-        let mut starts = vec![0usize; 2 * phases + 1];
-        for &(k, _) in &keyed {
-            starts[k + 1] += 1;
-        }
-        for k in 1..starts.len() {
-            starts[k] += starts[k - 1];
-        }
-        let mut next = starts.clone();
-        let mut grouped = vec![0.0; keyed.len()];
-        for &(k, r) in &keyed {
-            grouped[next[k]] = r;
-            next[k] += 1;
-        }
-        // Each group sorted, its median, and its standard deviation.
-        let mut medians = vec![f64::NAN; 2 * phases];
-        let mut spreads = vec![f64::NAN; 2 * phases];
-        for k in 0..2 * phases {
-            let group = &mut grouped[starts[k]..starts[k + 1]];
-            if group.len() < 2 {
-                continue;
-            }
-            group.sort_unstable_by(f64::total_cmp);
-            let median = sorted_median(group);
-            let n = group.len() as f64;
-            let mean = group.iter().sum::<f64>() / n;
-            let squares: f64 = group.iter().map(|r| (r - mean) * (r - mean)).sum();
-            medians[k] = median;
-            spreads[k] = (squares / (n - 1.0)).sqrt();
-        }
         let reach = usize::try_from(LOCAL_SECONDS / step)
             .unwrap_or(usize::MAX)
             .clamp(MIN_NEIGHBOURS, MAX_NEIGHBOURS)
             .min((phases - 1) / 2);
-        let mut pulses = Vec::new();
-        // The side of each weekday phase's pulse (+1 above, −1 below, 0 none), for the weekend
-        // phases seen too few times to be judged alone.
-        let mut weekday_side = vec![0i8; phases];
-        for class in 0..2 {
-            let spreads = &spreads[class * phases..(class + 1) * phases];
-            let at = |j: isize| spreads[j.rem_euclid(phases as isize) as usize];
-            let r = reach as isize;
-            // The median of the known spreads of each phase and the `reach` before it (a window
-            // kept sorted as it moves a phase at a time); the phases after one are the window
-            // of the phase `reach` later.
-            let mut window = SortedWindow::new((-r..=0).map(at));
-            let up_to: Vec<f64> = (0..phases as isize)
-                .map(|phase| {
-                    if phase > 0 {
-                        window.replace(at(phase - r - 1), at(phase));
-                    }
-                    window.median()
-                })
-                .collect();
-            let medians = &medians[class * phases..(class + 1) * phases];
-            let median_at = |j: isize| medians[j.rem_euclid(phases as isize) as usize];
-            let mut around = SortedWindow::new((-r..=r).map(median_at));
-            for phase in 0..phases as isize {
-                if phase > 0 {
-                    around.replace(median_at(phase - r - 1), median_at(phase + r));
+        let weekdays = Class::gather(&keyed, phases, |weekend| !weekend).with_local(reach);
+        let weekends = Class::gather(&keyed, phases, |weekend| weekend).with_local(reach);
+        // All days together, at the phases neither class has seen often enough to be judged
+        // alone (four days of history with a weekend day in them).
+        let too_few = |phase: usize| {
+            weekdays.cycles(phase) < MIN_CYCLES && weekends.cycles(phase) < MIN_CYCLES
+        };
+        let pooled = (0..phases)
+            .any(|phase| {
+                too_few(phase) && weekdays.cycles(phase) + weekends.cycles(phase) >= MIN_CYCLES
+            })
+            .then(|| Class::gather(&keyed, phases, |_| true).with_local(reach));
+        // The weekdays' pulse at each phase: its side (+1 above, −1 below, 0 none), its value,
+        // and whether all days found it (at the phases neither class can judge alone).
+        let weekday_pulse: Vec<(i8, f64, bool)> = (0..phases)
+            .map(|phase| match &pooled {
+                Some(pooled) if too_few(phase) => {
+                    let (side, value) = pooled.judge(phase, 0);
+                    (side, value, true)
                 }
-                let k = class * phases + phase as usize;
-                let group = &grouped[starts[k]..starts[k + 1]];
-                let n = group.len();
-                let sd = up_to[phase as usize].max(up_to[(phase as usize + reach) % phases]);
+                _ => {
+                    let (side, value) = weekdays.judge(phase, 0);
+                    (side, value, false)
+                }
+            })
+            .collect();
+        let mut pulses: Vec<Pulse> = weekday_pulse
+            .iter()
+            .enumerate()
+            .filter(|(_, pulse)| pulse.0 != 0)
+            .map(|(phase, &(_, value, _))| Pulse {
+                phase: phase as i64 * step,
+                weekend: false,
+                value,
+            })
+            .collect();
+        for (phase, &(side, weekday_value, all_days)) in weekday_pulse.iter().enumerate() {
+            let (side, value) = match weekends.cycles(phase) {
+                n if n >= MIN_CYCLES => weekends.judge(phase, 0),
+                // Found in all the days' residuals, the weekend days' among them.
+                _ if all_days => (side, weekday_value),
                 // Weekend days seen fewer times than a pulse needs (a week holds two) take the
                 // weekdays' pulse at the phase where each of theirs lies beyond the bar on its
                 // side: a batch job runs every day, a weekday-only burst stays off weekends.
-                let borrowed = if class == 1 && n < MIN_CYCLES {
-                    weekday_side[phase as usize]
-                } else {
-                    0
-                };
-                if (n < MIN_CYCLES && (borrowed == 0 || n < 2)) || !(sd > 0.0 && sd.is_finite()) {
-                    continue;
-                }
-                let needed = if n < ALL_BELOW {
-                    n
-                } else {
-                    (SHARE * n as f64).ceil() as usize
-                };
-                // The residuals are judged against the level of the phases around (a misfit
-                // hours wide is the seasonal terms' to draw, not a pulse).
-                let level = around.median();
-                let bar = EVIDENCE * sd / (n as f64).sqrt();
-                let above = group.iter().filter(|r| **r - level >= bar).count();
-                let below = group.iter().filter(|r| **r - level <= -bar).count();
-                let side = match borrowed {
-                    0 => i8::from(above >= needed) - i8::from(below >= needed),
-                    1 => i8::from(above >= needed),
-                    _ => -i8::from(below >= needed),
-                };
-                if class == 0 {
-                    weekday_side[phase as usize] = side;
-                }
-                if side != 0 {
-                    pulses.push(Pulse {
-                        phase: phase as i64 * step,
-                        weekend: class == 1,
-                        value: json_exact(medians[phase as usize] - level),
-                    });
-                }
+                _ if side == 0 => continue,
+                // None seen: weekend days are as the weekdays until one shows otherwise, as the
+                // seasonal terms draw them without a weekend shape.
+                0 => (side, weekday_value),
+                _ => weekends.judge(phase, side),
+            };
+            if side != 0 {
+                pulses.push(Pulse {
+                    phase: phase as i64 * step,
+                    weekend: true,
+                    value,
+                });
             }
         }
         (!pulses.is_empty()).then_some(Pulses {
@@ -252,6 +214,134 @@ impl Pulses {
                 .pulses
                 .windows(2)
                 .all(|w| (w[0].weekend, w[0].phase) < (w[1].weekend, w[1].phase))
+    }
+}
+
+/// The residuals of one class of days (weekdays, weekend days, or all) grouped by phase.
+struct Class {
+    phases: usize,
+    /// Where each phase's residuals start in `grouped` (one more entry than phases).
+    starts: Vec<usize>,
+    /// The residuals, phase after phase, each phase's sorted.
+    grouped: Vec<f64>,
+    /// Each phase's median and standard deviation (NaN under two cycles).
+    medians: Vec<f64>,
+    spreads: Vec<f64>,
+    /// Each phase's level around (the median of the medians within the reach on either side)
+    /// and local standard deviation (the larger of the medians of the spreads within the reach
+    /// before it and within the reach after it).
+    level: Vec<f64>,
+    sd: Vec<f64>,
+}
+
+impl Class {
+    /// The residuals of the days `of` takes (by whether they are weekend days), by phase.
+    fn gather(keyed: &[(usize, bool, f64)], phases: usize, of: impl Fn(bool) -> bool) -> Class {
+        // A counting sort by phase.
+        let mut starts = vec![0usize; phases + 1];
+        for &(phase, _, _) in keyed.iter().filter(|k| of(k.1)) {
+            starts[phase + 1] += 1;
+        }
+        for k in 1..starts.len() {
+            starts[k] += starts[k - 1];
+        }
+        let mut next = starts.clone();
+        let mut grouped = vec![0.0; starts[phases]];
+        for &(phase, _, r) in keyed.iter().filter(|k| of(k.1)) {
+            grouped[next[phase]] = r;
+            next[phase] += 1;
+        }
+        let mut medians = vec![f64::NAN; phases];
+        let mut spreads = vec![f64::NAN; phases];
+        for k in 0..phases {
+            let group = &mut grouped[starts[k]..starts[k + 1]];
+            if group.len() < 2 {
+                continue;
+            }
+            group.sort_unstable_by(f64::total_cmp);
+            let n = group.len() as f64;
+            let mean = group.iter().sum::<f64>() / n;
+            let squares: f64 = group.iter().map(|r| (r - mean) * (r - mean)).sum();
+            medians[k] = sorted_median(group);
+            spreads[k] = (squares / (n - 1.0)).sqrt();
+        }
+        Class {
+            phases,
+            starts,
+            grouped,
+            medians,
+            spreads,
+            level: Vec::new(),
+            sd: Vec::new(),
+        }
+    }
+
+    /// With each phase's level around and local standard deviation, `reach` phases each side.
+    fn with_local(mut self, reach: usize) -> Class {
+        let phases = self.phases;
+        let r = reach as isize;
+        let wrap = |j: isize| j.rem_euclid(phases as isize) as usize;
+        // The median of the known spreads of each phase and the `reach` before it (a window
+        // kept sorted as it moves a phase at a time); the phases after one are the window of
+        // the phase `reach` later.
+        let mut window = SortedWindow::new((-r..=0).map(|j| self.spreads[wrap(j)]));
+        let up_to: Vec<f64> = (0..phases as isize)
+            .map(|phase| {
+                if phase > 0 {
+                    window.replace(self.spreads[wrap(phase - r - 1)], self.spreads[wrap(phase)]);
+                }
+                window.median()
+            })
+            .collect();
+        self.sd = (0..phases)
+            .map(|phase| up_to[phase].max(up_to[(phase + reach) % phases]))
+            .collect();
+        let mut around = SortedWindow::new((-r..=r).map(|j| self.medians[wrap(j)]));
+        self.level = (0..phases as isize)
+            .map(|phase| {
+                if phase > 0 {
+                    around.replace(
+                        self.medians[wrap(phase - r - 1)],
+                        self.medians[wrap(phase + r)],
+                    );
+                }
+                around.median()
+            })
+            .collect();
+        self
+    }
+
+    fn cycles(&self, phase: usize) -> usize {
+        self.starts[phase + 1] - self.starts[phase]
+    }
+
+    /// Whether the phase is a pulse, on which side (+1 above, −1 below, 0 none), and its value
+    /// (its median less the level around). `side` 0 judges both sides; ±1 (a weekend phase
+    /// taking the weekdays' pulse) only that one, and every cycle must lie beyond the bar.
+    fn judge(&self, phase: usize, side: i8) -> (i8, f64) {
+        let group = &self.grouped[self.starts[phase]..self.starts[phase + 1]];
+        let n = group.len();
+        let sd = self.sd[phase];
+        if (side == 0 && n < MIN_CYCLES) || n < 2 || !(sd > 0.0 && sd.is_finite()) {
+            return (0, 0.0);
+        }
+        let needed = if n < ALL_BELOW {
+            n
+        } else {
+            (SHARE * n as f64).ceil() as usize
+        };
+        // The residuals are judged against the level of the phases around (a misfit hours wide
+        // is the seasonal terms' to draw, not a pulse).
+        let level = self.level[phase];
+        let bar = EVIDENCE * sd / (n as f64).sqrt();
+        let above = group.iter().filter(|r| **r - level >= bar).count();
+        let below = group.iter().filter(|r| **r - level <= -bar).count();
+        let found = match side {
+            0 => i8::from(above >= needed) - i8::from(below >= needed),
+            1 => i8::from(above >= needed),
+            _ => -i8::from(below >= needed),
+        };
+        (found, json_exact(self.medians[phase] - level))
     }
 }
 
@@ -448,6 +538,53 @@ mod tests {
         assert!((pulses.at(540 * MINUTE) - 10.0).abs() < 1.0);
         assert_eq!(pulses.at(saturday + 540 * MINUTE), 0.0, "the weekday burst");
         assert_eq!(pulses.pulses.len(), 3, "{pulses:?}");
+    }
+
+    /// `days` days of 1-minute residuals from day `first` (1970-01-01, day 0, a Thursday):
+    /// noise of sd 1, +10 at 02:00 every day and +10 at 09:00 on weekdays only.
+    fn nightly_and_weekday_bursts(first: i64, days: i64) -> (Vec<f64>, History) {
+        let steps = days as usize * 1440;
+        let mut residuals: Vec<f64> = noise(steps);
+        for day in 0..days {
+            let at = day as usize * 1440;
+            residuals[at + 120] += 10.0;
+            if !is_weekend((first + day) * DAY) {
+                residuals[at + 540] += 10.0;
+            }
+        }
+        let series = Series::new(first * DAY, MINUTE, vec![1.0; steps]).expect("a series");
+        (residuals, History::new(&series).expect("a history"))
+    }
+
+    #[test]
+    fn four_days_with_a_weekend_find_the_pulse_of_every_day() {
+        // Thursday to Sunday: two weekdays and two weekend days, too few for either alone.
+        let (residuals, history) = nightly_and_weekday_bursts(0, 4);
+        let pulses = Pulses::find(&residuals, &history, DAY).expect("the nightly job");
+        for day in [4, 2] {
+            let job = pulses.at(day * DAY + 120 * MINUTE);
+            assert!((job - 10.0).abs() < 1.5, "day {day}: {pulses:?}");
+            assert_eq!(pulses.at(day * DAY + 540 * MINUTE), 0.0, "{pulses:?}");
+        }
+        assert_eq!(pulses.pulses.len(), 2, "{pulses:?}");
+    }
+
+    #[test]
+    fn weekends_no_fit_saw_take_the_weekday_pulses() {
+        // Monday to Friday: no weekend day seen; weekends are as the weekdays.
+        let (residuals, history) = nightly_and_weekday_bursts(4, 5);
+        let pulses = Pulses::find(&residuals, &history, DAY).expect("the pulses");
+        let saturday = 9 * DAY;
+        for phase in [120, 540] {
+            let weekday = pulses.at(5 * DAY + phase * MINUTE);
+            assert!((weekday - 10.0).abs() < 1.5, "{pulses:?}");
+            assert_eq!(pulses.at(saturday + phase * MINUTE), weekday);
+        }
+        // Sunday to Friday: the one weekend day seen is too few to judge, and the weekday
+        // burst is not taken onto it.
+        let (residuals, history) = nightly_and_weekday_bursts(3, 6);
+        let pulses = Pulses::find(&residuals, &history, DAY).expect("the pulses");
+        assert_eq!(pulses.at(saturday + 540 * MINUTE), 0.0, "{pulses:?}");
     }
 
     #[test]
