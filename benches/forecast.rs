@@ -1,6 +1,9 @@
 //! Fit + predict on two weeks of real 1-minute traffic (20,160 points of the NASA HTTP trace),
 //! horizon one hour (60 steps) with the levels the API asks for, for each model family and for
-//! `auto`. This is the work the engine's periodic refit does per series.
+//! `auto`. This is the work the engine's periodic refit does per series. And a week of a
+//! machine's CPU at 5 minutes with an hour-long nightly job (`scripts/derive_traces.py`'s
+//! `batch-ec2-5m.csv`): the fits that find pulses, refit without their steps, and judge short
+//! calibration fits' days all together.
 
 use std::hint::black_box;
 use std::path::Path;
@@ -77,5 +80,44 @@ fn model_file(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, fit_predict, fit_only, model_file);
+/// The first week of the EC2 CPU trace with 1.5× its mean load added from 02:00 to 03:00 UTC
+/// every day (as `scripts/derive_traces.py` derives `batch-ec2-5m.csv`).
+fn a_week_with_a_nightly_job() -> Series {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/aws-ec2-cpu-5f5533-5m.csv");
+    let dataset = prescale::series::csv::read_dataset(&path).expect("the bundled EC2 trace");
+    let whole = &dataset.series;
+    let known: Vec<f64> = whole
+        .values()
+        .iter()
+        .copied()
+        .filter(|v| !v.is_nan())
+        .collect();
+    let extra = 1.5 * known.iter().sum::<f64>() / known.len() as f64;
+    let week = whole.slice(0..7 * 288);
+    let values = (0..week.len())
+        .map(|i| {
+            let job = (7200..10_800).contains(&week.timestamp(i).rem_euclid(86_400));
+            week.values()[i] + if job { extra } else { 0.0 }
+        })
+        .collect();
+    Series::new(week.start(), week.step(), values).expect("the week")
+}
+
+fn nightly_job(c: &mut Criterion) {
+    let series = a_week_with_a_nightly_job();
+    let seasons: Vec<Span> = vec!["1d".parse().unwrap()];
+    let mut group = c.benchmark_group("forecast-2016x5m-nightly-job");
+    for name in ["linear-seasonal", "auto"] {
+        let spec = ModelSpec::from_name(name, seasons.clone()).unwrap();
+        group.bench_function(format!("{name}/fit+predict"), |b| {
+            b.iter(|| {
+                let model = spec.fit(black_box(&series)).unwrap();
+                model.predict(12, &LEVELS).unwrap()
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, fit_predict, fit_only, model_file, nightly_job);
 criterion_main!(benches);
