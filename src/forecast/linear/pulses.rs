@@ -116,8 +116,8 @@ impl Pulses {
             .unwrap_or(usize::MAX)
             .clamp(MIN_NEIGHBOURS, MAX_NEIGHBOURS)
             .min((phases - 1) / 2);
-        let weekdays = Class::gather(&keyed, phases, |weekend| !weekend).with_local(reach);
-        let weekends = Class::gather(&keyed, phases, |weekend| weekend).with_local(reach);
+        let weekdays = Class::gather(&keyed, phases, reach, |weekend| !weekend);
+        let weekends = Class::gather(&keyed, phases, reach, |weekend| weekend);
         // All days together, at the phases neither class has seen often enough to be judged
         // alone (four days of history with a weekend day in them).
         let too_few = |phase: usize| {
@@ -127,7 +127,7 @@ impl Pulses {
             .any(|phase| {
                 too_few(phase) && weekdays.cycles(phase) + weekends.cycles(phase) >= MIN_CYCLES
             })
-            .then(|| Class::gather(&keyed, phases, |_| true).with_local(reach));
+            .then(|| Class::gather(&keyed, phases, reach, |_| true));
         // The weekdays' pulse at each phase: its side (+1 above, −1 below, 0 none), its value,
         // and whether all days found it (at the phases neither class can judge alone).
         let weekday_pulse: Vec<(i8, f64, bool)> = (0..phases)
@@ -219,24 +219,28 @@ impl Pulses {
 
 /// The residuals of one class of days (weekdays, weekend days, or all) grouped by phase.
 struct Class {
-    phases: usize,
     /// Where each phase's residuals start in `grouped` (one more entry than phases).
     starts: Vec<usize>,
     /// The residuals, phase after phase, each phase's sorted.
     grouped: Vec<f64>,
-    /// Each phase's median and standard deviation (NaN under two cycles).
+    /// Each phase's median (NaN under two cycles).
     medians: Vec<f64>,
-    spreads: Vec<f64>,
     /// Each phase's level around (the median of the medians within the reach on either side)
-    /// and local standard deviation (the larger of the medians of the spreads within the reach
-    /// before it and within the reach after it).
+    /// and local standard deviation (the larger of the medians of the phases' standard
+    /// deviations within the reach before it and within the reach after it).
     level: Vec<f64>,
     sd: Vec<f64>,
 }
 
 impl Class {
-    /// The residuals of the days `of` takes (by whether they are weekend days), by phase.
-    fn gather(keyed: &[(usize, bool, f64)], phases: usize, of: impl Fn(bool) -> bool) -> Class {
+    /// The residuals of the days `of` takes (by whether they are weekend days), by phase, with
+    /// each phase's level and spread over the `reach` phases on either side.
+    fn gather(
+        keyed: &[(usize, bool, f64)],
+        phases: usize,
+        reach: usize,
+        of: impl Fn(bool) -> bool,
+    ) -> Class {
         // A counting sort by phase.
         let mut starts = vec![0usize; phases + 1];
         for &(phase, _, _) in keyed.iter().filter(|k| of(k.1)) {
@@ -265,50 +269,39 @@ impl Class {
             medians[k] = sorted_median(group);
             spreads[k] = (squares / (n - 1.0)).sqrt();
         }
-        Class {
-            phases,
-            starts,
-            grouped,
-            medians,
-            spreads,
-            level: Vec::new(),
-            sd: Vec::new(),
-        }
-    }
-
-    /// With each phase's level around and local standard deviation, `reach` phases each side.
-    fn with_local(mut self, reach: usize) -> Class {
-        let phases = self.phases;
         let r = reach as isize;
         let wrap = |j: isize| j.rem_euclid(phases as isize) as usize;
         // The median of the known spreads of each phase and the `reach` before it (a window
         // kept sorted as it moves a phase at a time); the phases after one are the window of
         // the phase `reach` later.
-        let mut window = SortedWindow::new((-r..=0).map(|j| self.spreads[wrap(j)]));
+        let mut window = SortedWindow::new((-r..=0).map(|j| spreads[wrap(j)]));
         let up_to: Vec<f64> = (0..phases as isize)
             .map(|phase| {
                 if phase > 0 {
-                    window.replace(self.spreads[wrap(phase - r - 1)], self.spreads[wrap(phase)]);
+                    window.replace(spreads[wrap(phase - r - 1)], spreads[wrap(phase)]);
                 }
                 window.median()
             })
             .collect();
-        self.sd = (0..phases)
+        let sd = (0..phases)
             .map(|phase| up_to[phase].max(up_to[(phase + reach) % phases]))
             .collect();
-        let mut around = SortedWindow::new((-r..=r).map(|j| self.medians[wrap(j)]));
-        self.level = (0..phases as isize)
+        let mut around = SortedWindow::new((-r..=r).map(|j| medians[wrap(j)]));
+        let level = (0..phases as isize)
             .map(|phase| {
                 if phase > 0 {
-                    around.replace(
-                        self.medians[wrap(phase - r - 1)],
-                        self.medians[wrap(phase + r)],
-                    );
+                    around.replace(medians[wrap(phase - r - 1)], medians[wrap(phase + r)]);
                 }
                 around.median()
             })
             .collect();
-        self
+        Class {
+            starts,
+            grouped,
+            medians,
+            level,
+            sd,
+        }
     }
 
     fn cycles(&self, phase: usize) -> usize {
