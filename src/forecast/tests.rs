@@ -771,3 +771,72 @@ fn accuracy_report() {
         println!("{line} | {chosen:?}");
     }
 }
+
+/// A bundled trace multiplied by a growth ramp (issue 22: a launch, a tournament): the Google
+/// cluster's CPU growing 7 % a day, 2.6× over a two-week train window. `auto` follows the level
+/// without lag where daily seasonal naive, the value one day earlier, lags by a day's growth;
+/// its bands hold on the days after the window and widen with the level.
+#[test]
+fn a_growing_trace_is_tracked_without_lag_and_its_bands_widen_with_it() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("datasets")
+        .join("google-cluster-2019-cpu-5m.csv");
+    let raw = crate::series::csv::read_dataset(&path).unwrap().series;
+    let day = (86_400 / raw.step()) as usize;
+    let grown: Vec<f64> = raw
+        .values()
+        .iter()
+        .enumerate()
+        .map(|(i, v)| v * 1.07f64.powf(i as f64 / day as f64))
+        .collect();
+    let series = Series::new(raw.start(), raw.step(), grown).unwrap();
+    let hour = day / 24;
+    let levels = [0.1, 0.9, 0.025, 0.975];
+    // (bias relative to the load, 80 % and 95 % coverage, the 95 % bands' width at the last
+    // four origins over the first four)
+    let score = |spec: &ModelSpec| {
+        let (mut error, mut load) = (0.0, 0.0);
+        let (mut in80, mut in95, mut points) = (0usize, 0usize, 0usize);
+        let mut widths = Vec::new();
+        for k in 0..16 {
+            let end = 14 * day + k * 19 * hour;
+            let model = spec.fit(&series.slice(end - 14 * day..end)).unwrap();
+            let forecast = model.predict(hour, &levels).unwrap();
+            let mut width = 0.0;
+            for h in 0..hour {
+                let actual = series.values()[end + h];
+                let band = |i: usize| forecast.bands[i].values[h];
+                width += band(3) - band(2);
+                if actual.is_nan() {
+                    continue;
+                }
+                error += forecast.yhat[h] - actual;
+                load += actual;
+                in80 += usize::from(band(0) <= actual && actual <= band(1));
+                in95 += usize::from(band(2) <= actual && actual <= band(3));
+                points += 1;
+            }
+            widths.push(width);
+        }
+        let n = points as f64;
+        let (first, last) = (
+            widths[..4].iter().sum::<f64>(),
+            widths[12..].iter().sum::<f64>(),
+        );
+        (error / load, in80 as f64 / n, in95 as f64 / n, last / first)
+    };
+    let naive = score(&ModelSpec::from_name("seasonal-naive", vec![span("1d")]).unwrap());
+    assert!(naive.0 < -0.03, "seasonal naive (1d) should lag: {naive:?}");
+    let auto = score(&ModelSpec::default());
+    assert!(
+        auto.0.abs() < 0.02,
+        "auto lags or leads the growth: {auto:?}"
+    );
+    assert!((0.7..=0.9).contains(&auto.1), "80 % band: {auto:?}");
+    assert!((0.88..=0.99).contains(&auto.2), "95 % band: {auto:?}");
+    // The last four origins are 9.5 days after the first four: at 7 % a day, 1.9× the level.
+    assert!(
+        auto.3 > 1.5,
+        "the bands did not widen with the level: {auto:?}"
+    );
+}
