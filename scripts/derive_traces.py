@@ -28,6 +28,10 @@ Written, each in the dataset CSV format (`timestamp,value`, RFC 3339 UTC, gaps k
   samples at all otherwise (a call centre that reports nothing while closed).
 - office-elb-5m.csv: the ELB request count kept only 08:00-18:00 UTC on weekdays.
 - growth-fb-5m.csv: Facebook's tweet volume growing 6x exponentially over its 8 weeks (a launch).
+- launch-google-5m.csv: the Google cluster CPU stepping up 2.5x at 07:12 UTC on its 17th day and
+  staying there (a launch: a level that jumps rather than grows).
+- launch-fb-5m.csv: Facebook's tweet volume stepping up 3x on its 31st day and 1.5x more on its
+  45th (the rounds of a tournament).
 - growth-nasa-1m.csv: NASA's per-minute requests growing 4x linearly over its 2 months.
 - short-google-5m.csv, short-nasa-1m.csv: the first 14 days of the Google cluster CPU and of
   NASA: a trace whose train window holds one week (one weekly season) at most.
@@ -127,6 +131,20 @@ def exponential_growth(rows, total):
     return [(t, v * total ** ((t.timestamp() - start) / (end - start))) for t, v in rows]
 
 
+def level_steps(rows, steps):
+    """The load multiplied by `factor` from `day` days after the start on, for each `(day, factor)`."""
+    start = rows[0][0].timestamp()
+    out = []
+    for t, v in rows:
+        elapsed = (t.timestamp() - start) / 86_400
+        factor = 1.0
+        for day, step in steps:
+            if elapsed >= day:
+                factor *= step
+        out.append((t, v * factor))
+    return out
+
+
 def days_from(rows, first_day, days):
     start = rows[0][0].timestamp() + first_day * 86_400
     return [(t, v) for t, v in rows if 0 <= t.timestamp() - start < days * 86_400]
@@ -179,6 +197,8 @@ def main():
     write(out_dir, "office-elb-5m.csv", office_hours(read("aws-elb-request-count-5m.csv"), 8, 18))
     write(out_dir, "growth-fb-5m.csv", exponential_growth(read("twitter-volume-fb-5m.csv"), 6.0))
     write(out_dir, "growth-nasa-1m.csv", growth(nasa, 4.0))
+    write(out_dir, "launch-google-5m.csv", level_steps(read("google-cluster-2019-cpu-5m.csv"), [(16.3, 2.5)]))
+    write(out_dir, "launch-fb-5m.csv", level_steps(read("twitter-volume-fb-5m.csv"), [(30.4, 3.0), (44.6, 1.5)]))
     write(out_dir, "short-google-5m.csv", days_from(read("google-cluster-2019-cpu-5m.csv"), 0, 14))
     write(out_dir, "short-nasa-1m.csv", days_from(nasa, 0, 14))
     batch = nightly_batch(read("google-cluster-2019-cpu-5m.csv"))
