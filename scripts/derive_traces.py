@@ -132,7 +132,7 @@ def exponential_growth(rows, total):
 
 
 def level_steps(rows, steps):
-    """The load multiplied by `factor` from `day` days after the start on, for each `(day, factor)`."""
+    """For each `(day, step)`: the load multiplied by `step` from `day` days after the start on."""
     start = rows[0][0].timestamp()
     out = []
     for t, v in rows:
