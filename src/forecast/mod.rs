@@ -547,6 +547,14 @@ pub(crate) fn json_exact_all(values: &mut [f64]) {
 pub(crate) mod test_support {
     use super::TrainingInfo;
 
+    /// A bundled trace (`datasets/FILE`), read by the dataset reader.
+    pub(crate) fn bundled_trace(file: &str) -> crate::series::Series {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("datasets")
+            .join(file);
+        crate::series::csv::read_dataset(&path).unwrap().series
+    }
+
     /// Whether one of the fit's notes (its fallbacks) mentions `words`.
     pub(crate) fn noted(training: &TrainingInfo, words: &str) -> bool {
         training.fallbacks.iter().any(|note| note.contains(words))

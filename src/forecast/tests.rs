@@ -3,7 +3,7 @@
 
 use proptest::prelude::*;
 
-use super::test_support::Lcg;
+use super::test_support::{Lcg, bundled_trace};
 use super::*;
 
 use crate::series::test_span as span;
@@ -609,11 +609,7 @@ proptest! {
 
 /// MAE of a one-day forecast after `train_days` days of `file`, starting `skip_days` in.
 fn real_trace_mae(file: &str, skip_days: usize, train_days: usize, spec: &ModelSpec) -> f64 {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("datasets")
-        .join(file);
-    let dataset = crate::series::csv::read_dataset(&path).unwrap();
-    let series = dataset.series;
+    let series = bundled_trace(file);
     let day = (86_400 / series.step()) as usize;
     let end = (skip_days + train_days) * day;
     let train = series.slice(skip_days * day..end);
@@ -702,7 +698,6 @@ fn accuracy_report() {
         "twitter-volume-fb-5m.csv",
         "twitter-volume-goog-5m.csv",
     ];
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets");
     let specs = [
         (
             "snaive-1d",
@@ -719,9 +714,7 @@ fn accuracy_report() {
         ("auto", ModelSpec::default()),
     ];
     for name in files {
-        let series = crate::series::csv::read_dataset(&dir.join(name))
-            .unwrap()
-            .series;
+        let series = bundled_trace(name);
         let day = (86_400 / series.step()) as usize;
         // The two 14-day traces train on 7 days.
         let train_days = if series.len() >= 16 * day { 14 } else { 7 };
@@ -778,10 +771,7 @@ fn accuracy_report() {
 /// its bands hold on the days after the window and widen with the level.
 #[test]
 fn a_growing_trace_is_tracked_without_lag_and_its_bands_widen_with_it() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("datasets")
-        .join("google-cluster-2019-cpu-5m.csv");
-    let raw = crate::series::csv::read_dataset(&path).unwrap().series;
+    let raw = bundled_trace("google-cluster-2019-cpu-5m.csv");
     let day = (86_400 / raw.step()) as usize;
     let grown: Vec<f64> = raw
         .values()

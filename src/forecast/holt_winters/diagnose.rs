@@ -7,10 +7,7 @@ use super::*;
 #[ignore]
 fn one_step_on_traces() {
     for (file, horizon) in [("taylor-elec-gb-2000-30m.csv", 1), ("nyc-taxi-30m.csv", 1)] {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("datasets")
-            .join(file);
-        let series = crate::series::csv::read_dataset(&path).unwrap().series;
+        let series = crate::forecast::test_support::bundled_trace(file);
         let day = (86_400 / series.step()) as usize;
         for (label, seasonality, trend) in [
             ("auto", SeasonalityChoice::Auto, TrendChoice::Auto),
