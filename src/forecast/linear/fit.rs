@@ -8,9 +8,7 @@ use super::ar::{fit_ar, lead_coefficients, state_at};
 use super::day_ahead::{WeightedFit, fitted_on_days_before};
 use super::design::{Design, choose_design};
 use super::pulses::Pulses;
-use super::robust::{
-    ROBUST_ITERATIONS, WARM_ITERATIONS, plain_weights, robust_refit, weights_without,
-};
+use super::robust::{ROBUST_ITERATIONS, WARM_ITERATIONS, robust_refit, row_weights};
 use super::rows::DesignRows;
 use super::solve::{rss, solve, standardize};
 use super::transform::{BoxCox, choose_transform};
@@ -209,11 +207,7 @@ pub(super) fn fit_from(
     let cross_validated = match cross_validate_from {
         Some(from) => {
             let standardized: Vec<f64> = z.iter().zip(&fitted_values).map(|(z, f)| z - f).collect();
-            let weights = if spec.robust {
-                weights_without(&standardized, &excluded)
-            } else {
-                plain_weights(n_obs, &excluded)
-            };
+            let weights = row_weights(&standardized, &excluded, spec.robust);
             let fit = WeightedFit {
                 design: &design,
                 rows: &rows,

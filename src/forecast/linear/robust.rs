@@ -63,7 +63,7 @@ pub(super) fn down_weighted(weights: &[f64]) -> Vec<(usize, f64)> {
 
 /// The Huber weights of `residuals` ([`huber_weights`], the scale taken over the rows not
 /// excluded), 0 at the `excluded` rows (none when `excluded` is empty).
-pub(super) fn weights_without(residuals: &[f64], excluded: &[bool]) -> Vec<f64> {
+fn weights_without(residuals: &[f64], excluded: &[bool]) -> Vec<f64> {
     if excluded.is_empty() {
         return huber_weights(residuals);
     }
@@ -83,7 +83,7 @@ pub(super) fn weights_without(residuals: &[f64], excluded: &[bool]) -> Vec<f64> 
 
 /// Weights of `n` rows without re-weighting: 1, and 0 at the `excluded` rows (none when
 /// `excluded` is empty).
-pub(super) fn plain_weights(n: usize, excluded: &[bool]) -> Vec<f64> {
+fn plain_weights(n: usize, excluded: &[bool]) -> Vec<f64> {
     (0..n)
         .map(|r| {
             if excluded.get(r) == Some(&true) {
@@ -93,6 +93,16 @@ pub(super) fn plain_weights(n: usize, excluded: &[bool]) -> Vec<f64> {
             }
         })
         .collect()
+}
+
+/// The weights of a fit's rows: Huber weights of `residuals` when `robust`
+/// ([`weights_without`]), else 1; 0 at the `excluded` rows (none when empty).
+pub(super) fn row_weights(residuals: &[f64], excluded: &[bool], robust: bool) -> Vec<f64> {
+    if robust {
+        weights_without(residuals, excluded)
+    } else {
+        plain_weights(residuals.len(), excluded)
+    }
 }
 
 /// Iteratively re-weighted least squares with Huber weights on residuals standardized by their
@@ -114,12 +124,7 @@ pub(super) fn robust_refit(
     for _ in 0..iterations {
         let residuals = z - &rows.mul(beta.view());
         let residuals = residuals.as_slice().expect("a vector");
-        let weights = if robust {
-            weights_without(residuals, excluded)
-        } else {
-            plain_weights(n, excluded)
-        };
-        let down = down_weighted(&weights);
+        let down = down_weighted(&row_weights(residuals, excluded, robust));
         if down.is_empty() {
             break;
         }
