@@ -10,6 +10,7 @@ use super::design::{Design, choose_design};
 use super::pulses::Pulses;
 use super::robust::{ROBUST_ITERATIONS, WARM_ITERATIONS, robust_refit, row_weights};
 use super::rows::DesignRows;
+use super::shift::Shift;
 use super::solve::{rss, solve, standardize};
 use super::transform::{BoxCox, choose_transform};
 use super::{
@@ -199,6 +200,14 @@ pub(super) fn fit_from(
             *r -= pulses.at(history.time(i));
         }
     }
+    // A jump in the level (a launch) the latest residuals hold: the regression's values take it
+    // from where it began, the correction fits what it leaves.
+    let shift = Shift::find(&residuals, history).map(|(first, shift)| {
+        for r in &mut residuals[first..] {
+            *r -= shift.level;
+        }
+        shift
+    });
     let pulse_at = |i: usize| {
         pulses_before
             .as_ref()
@@ -294,6 +303,7 @@ pub(super) fn fit_from(
         terms,
         weekend,
         pulses,
+        shift,
         seasons: design.seasons,
         transform,
         correction,

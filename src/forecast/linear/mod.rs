@@ -43,6 +43,12 @@
 //!   pulse where theirs show it), their median is added back at that phase, and the seasonal
 //!   terms are fitted again without those steps (so that they do not ring around an hour-long
 //!   job), while the pulses hold at most a quarter of the day.
+//! - **A level that jumps** ([`Shift`]): a launch steps the load up and it stays there; the
+//!   robust fit treats the hours after the jump as outliers of the old level, and the correction
+//!   decays towards it. Where the latest residuals have lain far on one side for hours (a run of
+//!   at least two hours and 12 steps, its median 6 robust standard deviations out, and its last
+//!   two hours' too), the run's level is added to the regression from where the run began, and
+//!   the correction and the error quantiles are fitted on what it leaves.
 //! - **Trend**: one linear term over the training window. A linear trend extrapolated far is the
 //!   classic way such models blow up, so it is frozen a quarter of the training span after the
 //!   last observation; and when every training value is ≥ 0 (traffic), forecasts and bands are
@@ -87,7 +93,8 @@
 //! - `solve`: the products and the normal-equation solves;
 //! - `transform`: Box-Cox and its choice; `robust`: Huber weights and the IRLS;
 //! - `day_ahead`: the day-ahead values for `auto`'s calibration;
-//! - `pulses`: the recurring pulses found in the residuals;
+//! - `pulses`: the recurring pulses found in the residuals; `shift`: a jump in the level found
+//!   in the latest residuals;
 //! - `ar`: the residual autoregression; `predict`: forecasts from the origin and later origins.
 
 use serde::{Deserialize, Serialize};
@@ -106,6 +113,7 @@ mod predict;
 mod pulses;
 mod robust;
 mod rows;
+mod shift;
 mod solve;
 mod transform;
 
@@ -114,6 +122,7 @@ use fit::fit_from;
 
 pub(crate) use design::is_weekend;
 pub use pulses::{Pulse, Pulses};
+pub use shift::Shift;
 pub use transform::BoxCox;
 
 /// Whether the daily shape may differ on weekends (Saturday and Sunday, UTC).
@@ -306,6 +315,9 @@ pub struct FittedLinearSeasonal {
     /// Residual bursts recurring at the same phase of the day ([`pulses`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pulses: Option<Pulses>,
+    /// A jump in the level the latest residuals hold ([`shift`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    shift: Option<Shift>,
     seasons: Vec<SeasonUsed>,
     /// The transform the regression was fitted in (none: the values themselves).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -469,6 +481,11 @@ impl FittedLinearSeasonal {
         self.pulses.as_ref()
     }
 
+    /// The jump in the level added to the regression, if any.
+    pub fn shift(&self) -> Option<&Shift> {
+        self.shift.as_ref()
+    }
+
     /// Rounds every stored number so that a saved model predicts exactly like this one.
     fn round_for_json(&mut self) {
         self.intercept = json_exact(self.intercept);
@@ -486,6 +503,9 @@ impl FittedLinearSeasonal {
         if let Some(weekend) = &mut self.weekend {
             weekend.level = json_exact(weekend.level);
             round_terms(&mut weekend.terms);
+        }
+        if let Some(shift) = &mut self.shift {
+            shift.level = json_exact(shift.level);
         }
         if let Some(transform) = &mut self.transform {
             transform.lambda = json_exact(transform.lambda);
@@ -513,6 +533,7 @@ impl FittedLinearSeasonal {
                 (0.0..=1.0).contains(&t.lambda) && t.shift.is_finite() && t.shift >= 0.0
             })
             && self.pulses.as_ref().is_none_or(Pulses::is_valid)
+            && self.shift.as_ref().is_none_or(Shift::is_valid)
             && self.correction.ar.iter().all(|a| a.is_finite())
             && self.correction.state.iter().all(|s| s.is_finite())
             && self.errors.is_finite()

@@ -35,6 +35,9 @@ impl FittedLinearSeasonal {
         if let Some(pulses) = &self.pulses {
             value += pulses.at(t);
         }
+        if let Some(shift) = &self.shift {
+            value += shift.at(t);
+        }
         value
     }
 

@@ -836,3 +836,43 @@ fn an_hour_long_batch_job_is_forecast_on_a_weekend_without_ringing_around_it() {
         );
     }
 }
+
+#[test]
+fn a_level_that_jumped_hours_ago_is_forecast_at_its_new_level_and_saved_with_it() {
+    // Ten days at 5-minute steps of a daily shape with noise; four hours before the end a new
+    // customer's 150 is added to the load (a launch). The robust regression sees those hours
+    // as outliers; with the shift the next hour is forecast at the new level.
+    let mut rng = Lcg(17);
+    let level = |i: usize| 100.0 + 40.0 * (std::f64::consts::TAU * (i % 288) as f64 / 288.0).sin();
+    let steps = 10 * 288;
+    let jump = steps - 48;
+    let added = |i: usize| if i >= jump { 150.0 } else { 0.0 };
+    let values: Vec<f64> = (0..steps)
+        .map(|i| level(i) + added(i) + 3.0 * rng.normal())
+        .collect();
+    let series = Series::new(0, 300, values).unwrap();
+    let spec = LinearSeasonalSpec::new(vec![span("1d"), span("7d")]);
+    let model = spec.fit(&series).unwrap();
+    let shift = model.shift().expect("the jump is found");
+    let from = usize::try_from(shift.from / 300).unwrap();
+    assert!(
+        from <= jump && from + 5 >= jump,
+        "from step {from}, jump {jump}"
+    );
+    let forecast = model.predict(12, &[0.8]).unwrap();
+    for (h, y) in forecast.yhat.iter().enumerate() {
+        let truth = level(steps + h) + 150.0;
+        assert!(
+            (y - truth).abs() < 0.05 * truth,
+            "step {h}: {y} against {truth}"
+        );
+    }
+    // The saved model forecasts the same.
+    let saved: FittedLinearSeasonal =
+        serde_json::from_str(&serde_json::to_string(&model).unwrap()).unwrap();
+    assert_eq!(saved.predict(12, &[0.8]).unwrap(), forecast);
+    // Without the jump there is none.
+    let calm: Vec<f64> = (0..steps).map(|i| level(i) + 3.0 * rng.normal()).collect();
+    let model = spec.fit(&Series::new(0, 300, calm).unwrap()).unwrap();
+    assert!(model.shift().is_none(), "{:?}", model.shift());
+}
