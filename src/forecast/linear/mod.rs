@@ -46,9 +46,10 @@
 //! - **A level that jumps** ([`Shift`]): a launch steps the load up and it stays there; the
 //!   robust fit treats the hours after the jump as outliers of the old level, and the correction
 //!   decays towards it. Where the latest residuals have lain far on one side for hours (a run of
-//!   at least two hours and 12 steps, its median 6 robust standard deviations out, and its last
-//!   two hours' too), the run's level is added to the regression from where the run began, and
-//!   the correction and the error quantiles are fitted on what it leaves.
+//!   at least two hours and 12 steps, its median 6 robust standard deviations out, its last two
+//!   hours' too, the two within 0.8 of each other: a level that holds), the run's level is added
+//!   to the regression from where the run began, and the correction and the error quantiles are
+//!   fitted on what it leaves.
 //! - **Trend**: one linear term over the training window. A linear trend extrapolated far is the
 //!   classic way such models blow up, so it is frozen a quarter of the training span after the
 //!   last observation; and when every training value is ≥ 0 (traffic), forecasts and bands are
