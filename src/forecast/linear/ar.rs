@@ -3,7 +3,6 @@
 
 use ndarray::{Array2, s};
 
-use super::robust::robust_scale;
 use super::solve::{dot, solve};
 
 /// The residual autoregression's roots are kept within this radius.
@@ -15,9 +14,10 @@ const AR_CLIP: f64 = 3.0;
 /// An AR(p) on the residuals, p ≤ `max_order` chosen by AIC, fitted by least squares (no
 /// intercept: the residuals are centred by the regression) to the residuals clipped at
 /// [`AR_CLIP`] robust scales, on every residual whose `max_order` predecessors are observed,
-/// so gaps are skipped, never filled. Empty when no order beats white noise or the data is too
-/// thin.
-pub(super) fn fit_ar(residuals: &[f64], max_order: usize) -> Vec<f64> {
+/// so gaps are skipped, never filled; `scale` is their robust scale ([`robust_scale`](super::robust::robust_scale), which the
+/// fit has taken for the shift already). Empty when no order beats white noise or the data is
+/// too thin.
+pub(super) fn fit_ar(residuals: &[f64], scale: f64, max_order: usize) -> Vec<f64> {
     // The orders tried are those the data can support: at least 10 windows per coefficient
     // (a short history lowers the largest order tried rather than losing the correction).
     let observed = residuals.iter().filter(|r| !r.is_nan()).count();
@@ -29,7 +29,7 @@ pub(super) fn fit_ar(residuals: &[f64], max_order: usize) -> Vec<f64> {
     // Bounded influence: a flash crowd is a few residuals tens of scales out, and least squares
     // would fit the AR to its shape; clipped at AR_CLIP robust scales, it counts as a large
     // deviation, not as the dynamics. (The state a forecast starts from is not clipped.)
-    let bound = AR_CLIP * robust_scale(residuals);
+    let bound = AR_CLIP * scale;
     // No scale (most residuals 0, or none observed): nothing to clip.
     let bound = if bound > 0.0 { bound } else { f64::INFINITY };
     let clipped: Vec<f64> = residuals.iter().map(|r| r.clamp(-bound, bound)).collect();

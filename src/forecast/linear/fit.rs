@@ -8,7 +8,7 @@ use super::ar::{fit_ar, lead_coefficients, state_at};
 use super::day_ahead::{WeightedFit, fitted_on_days_before};
 use super::design::{Design, choose_design};
 use super::pulses::Pulses;
-use super::robust::{ROBUST_ITERATIONS, WARM_ITERATIONS, robust_refit, row_weights};
+use super::robust::{ROBUST_ITERATIONS, WARM_ITERATIONS, robust_refit, robust_scale, row_weights};
 use super::rows::DesignRows;
 use super::shift::Shift;
 use super::solve::{rss, solve, standardize};
@@ -202,12 +202,19 @@ pub(super) fn fit_from(
     }
     // A jump in the level (a launch) the latest residuals hold: the regression's values take it
     // from where it began, the correction fits what it leaves.
-    let shift = Shift::find(&residuals, history).map(|(first, shift)| {
+    let scale = robust_scale(&residuals);
+    let shift = Shift::find(&residuals, scale, history).map(|(first, shift)| {
         for r in &mut residuals[first..] {
             *r -= shift.level;
         }
         shift
     });
+    // The correction's clipping scale: the shift's run no longer lies far out.
+    let scale = if shift.is_some() {
+        robust_scale(&residuals)
+    } else {
+        scale
+    };
     let pulse_at = |i: usize| {
         pulses_before
             .as_ref()
@@ -279,7 +286,7 @@ pub(super) fn fit_from(
         }
     });
 
-    let ar = fit_ar(&residuals, spec.ar_order);
+    let ar = fit_ar(&residuals, scale, spec.ar_order);
     let last = rows.grid.last().copied().unwrap_or(0);
     let state = state_at(&ar, &residuals[..=last]);
     let correction = Correction {

@@ -25,7 +25,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::robust::robust_scale;
 use crate::forecast::history::History;
 use crate::forecast::intervals;
 
@@ -68,10 +67,10 @@ impl Shift {
         self.level.is_finite()
     }
 
-    /// The jump the latest residuals (per step of `history`, NaN at gaps) show, with the index
-    /// of its first step; `None` when they show none.
-    pub(super) fn find(residuals: &[f64], history: &History) -> Option<(usize, Shift)> {
-        let scale = robust_scale(residuals);
+    /// The jump the latest residuals (per step of `history`, NaN at gaps; `scale` their robust
+    /// scale, [`robust_scale`](super::robust::robust_scale)) show, with the index of its first step; `None` when they show
+    /// none.
+    pub(super) fn find(residuals: &[f64], scale: f64, history: &History) -> Option<(usize, Shift)> {
         // No spread (or none observed): nothing lies far out.
         if scale.is_nan() || scale <= 0.0 {
             return None;
@@ -144,6 +143,7 @@ impl Shift {
 
 #[cfg(test)]
 mod tests {
+    use super::super::robust::robust_scale;
     use super::*;
     use crate::forecast::test_support::Lcg;
     use crate::series::Series;
@@ -154,8 +154,10 @@ mod tests {
         (0..days * 288).map(|_| random.normal()).collect()
     }
 
-    fn history(values: &[f64]) -> History {
-        History::new(&Series::new(0, 300, values.to_vec()).unwrap()).unwrap()
+    /// [`Shift::find`] on residuals of 5-minute steps.
+    fn find(residuals: &[f64]) -> Option<(usize, Shift)> {
+        let history = History::new(&Series::new(0, 300, residuals.to_vec()).unwrap()).unwrap();
+        Shift::find(residuals, robust_scale(residuals), &history)
     }
 
     #[test]
@@ -167,7 +169,7 @@ mod tests {
         }
         // The run may take in a few noise steps before the jump (a tenth of its length at most).
         let near = |index: usize| index <= jump && index + 8 >= jump;
-        let (index, shift) = Shift::find(&r, &history(&r)).expect("a jump");
+        let (index, shift) = find(&r).expect("a jump");
         assert!(near(index), "{index} vs {jump}");
         assert_eq!(shift.from, index as i64 * 300);
         assert!((shift.level - 8.0).abs() < 0.6, "{}", shift.level);
@@ -178,7 +180,7 @@ mod tests {
             .enumerate()
             .map(|(i, v)| if i >= jump { v - 16.0 } else { *v })
             .collect();
-        let (index, shift) = Shift::find(&down, &history(&down)).expect("a drop");
+        let (index, shift) = find(&down).expect("a drop");
         assert!(near(index), "{index} vs {jump}");
         assert!((shift.level + 8.0).abs() < 0.6, "{}", shift.level);
     }
@@ -186,37 +188,37 @@ mod tests {
     #[test]
     fn noise_a_busy_day_and_short_decaying_or_passed_crowds_are_not_shifts() {
         let r = noise(14);
-        assert_eq!(Shift::find(&r, &history(&r)), None);
+        assert_eq!(find(&r), None);
         // A busy afternoon: two standard deviations above the shape for six hours.
         let mut busy = r.clone();
         let n = busy.len();
         for v in &mut busy[n - 72..] {
             *v += 2.0;
         }
-        assert_eq!(Shift::find(&busy, &history(&busy)), None);
+        assert_eq!(find(&busy), None);
         // A flash crowd of an hour and a half, ten times the noise.
         let mut crowd = r.clone();
         for v in &mut crowd[n - 18..] {
             *v += 10.0;
         }
-        assert_eq!(Shift::find(&crowd, &history(&crowd)), None);
+        assert_eq!(find(&crowd), None);
         // Five hours of crowd decaying from 20 to 7 standard deviations: no level held.
         let mut decaying = r.clone();
         for (k, v) in decaying[n - 60..].iter_mut().enumerate() {
             *v += 20.0 - 13.0 * k as f64 / 59.0;
         }
-        assert_eq!(Shift::find(&decaying, &history(&decaying)), None);
+        assert_eq!(find(&decaying), None);
         // Four hours of crowd that ended an hour ago.
         let mut passed = r.clone();
         for v in &mut passed[n - 60..n - 12] {
             *v += 10.0;
         }
-        assert_eq!(Shift::find(&passed, &history(&passed)), None);
+        assert_eq!(find(&passed), None);
         // A jump older than the later half of the history: the fit's to follow.
         let mut old = r;
         for v in &mut old[n / 3..] {
             *v += 8.0;
         }
-        assert_eq!(Shift::find(&old, &history(&old)), None);
+        assert_eq!(find(&old), None);
     }
 }

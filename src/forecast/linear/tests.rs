@@ -8,6 +8,7 @@ use super::ar::{
 };
 use super::design::{BaseAngles, choose_design, is_weekend};
 use super::fit::warm_start;
+use super::robust::robust_scale;
 use super::rows::DesignRows;
 use super::solve::{gram, standardize};
 use super::*;
@@ -505,11 +506,11 @@ fn ar1_residuals(seed: u64, len: usize) -> Vec<f64> {
 fn a_flash_crowd_does_not_become_the_ar() {
     // AR(1) with φ = 0.6, and a flash crowd: 12 steps rising to 400 scales and back.
     let mut residuals = ar1_residuals(17, 6_000);
-    let clean = fit_ar(&residuals, 5);
+    let clean = fit_ar(&residuals, robust_scale(&residuals), 5);
     for (i, r) in residuals[3_000..3_012].iter_mut().enumerate() {
         *r += 400.0 * (1.0 - (i as f64 - 6.0).abs() / 6.0);
     }
-    let spiked = fit_ar(&residuals, 5);
+    let spiked = fit_ar(&residuals, robust_scale(&residuals), 5);
     assert!((clean[0] - 0.6).abs() < 0.05, "{clean:?}");
     assert!(
         (spiked[0] - clean[0]).abs() < 0.05,
@@ -521,7 +522,8 @@ fn a_flash_crowd_does_not_become_the_ar() {
 fn a_short_history_lowers_the_ar_order_instead_of_dropping_the_ar() {
     // A week of hourly residuals, AR(1) with φ = 0.6: too few for 24 lags (10 windows per
     // coefficient), enough for a lower order.
-    let ar = fit_ar(&ar1_residuals(23, 168), 24);
+    let residuals = ar1_residuals(23, 168);
+    let ar = fit_ar(&residuals, robust_scale(&residuals), 24);
     assert!(!ar.is_empty() && ar.len() <= 14, "{ar:?}");
     assert!((ar[0] - 0.6).abs() < 0.2, "{ar:?}");
 }
