@@ -35,6 +35,10 @@ Written, each in the dataset CSV format (`timestamp,value`, RFC 3339 UTC, gaps k
 - growth-nasa-1m.csv: NASA's per-minute requests growing 4x linearly over its 2 months.
 - short-google-5m.csv, short-nasa-1m.csv: the first 14 days of the Google cluster CPU and of
   NASA: a trace whose train window holds one week (one weekly season) at most.
+- tournament-nasa-1m.csv: NASA's per-minute requests growing 5x exponentially over its 2 months
+  with match-time surges (an event site): on four days of five, each of 15:00, 18:30 and
+  21:00 UTC holds a match with probability 0.6: a 15-minute rise to 1.8-3x (up to half as much
+  again by the end), two hours held, a 30-minute fall.
 
 And in OUT_DIR/short/ (not picked up by `backtest --all OUT_DIR`), for issue 22's short-history
 comparison at the yardstick's frame (`eval/peers.py`, a 7-day train window):
@@ -43,6 +47,12 @@ comparison at the yardstick's frame (`eval/peers.py`, a 7-day train window):
   from its start and from 7 days before its middle (short1 of NASA is left out: the 1995 outage
   leaves it a third empty), and of batch-google-5m.csv (a week of history holds two weekend days:
   too few for a pulse of their own).
+- week-NAME.csv: machine loads on 14 days (a week of train window): the EC2 CPU stepping up
+  1.8x at 8.5 days (step-up-ec2: a level older than the latest residuals, the fit's own to follow)
+  or down 0.5x (step-down-ec2), 0.4x at night and 1.6x from 09:00 to 17:00 UTC on weekdays
+  (square-ec2: a server busy in working hours, sharp edges), plus 40 % CPU for the first 10
+  minutes of every hour (hourly-ec2: an hourly job); the Google cluster's first 14 days plus
+  0.3 from 02:00 to 02:40 UTC every night (backup-google: a nightly backup).
 """
 
 import csv
@@ -131,6 +141,63 @@ def exponential_growth(rows, total):
     return [(t, v * total ** ((t.timestamp() - start) / (end - start))) for t, v in rows]
 
 
+def tournament(rows, seed=98, total=5.0):
+    """`total`x exponential growth over the trace and match-time surges (module doc)."""
+    rng = random.Random(seed)
+    start, end = rows[0][0].timestamp(), rows[-1][0].timestamp()
+    matches = []  # (start, peak factor)
+    for day in range(int(start // 86_400), int(end // 86_400) + 1):
+        if rng.random() >= 0.8:
+            continue
+        for hour in (15.0, 18.5, 21.0):
+            if rng.random() < 0.6:
+                progress = (day * 86_400 - start) / (end - start)
+                matches.append((day * 86_400 + hour * 3600, rng.uniform(1.8, 3.0) * (1 + 0.5 * progress)))
+    rise, held, fall = 900, 7200, 1800
+    out = []
+    for t, v in rows:
+        s = t.timestamp()
+        factor = 1.0
+        for begin, peak in matches:
+            x = s - begin
+            if 0 <= x < rise:
+                factor = max(factor, 1 + (peak - 1) * x / rise)
+            elif rise <= x < rise + held:
+                factor = max(factor, peak)
+            elif rise + held <= x < rise + held + fall:
+                factor = max(factor, peak - (peak - 1) * (x - rise - held) / fall)
+        out.append((t, v * factor * total ** ((s - start) / (end - start))))
+    return out
+
+
+def square(rows, night, day):
+    """The load times `day` from 09:00 to 17:00 UTC on weekdays, times `night` otherwise."""
+    return [(t, v * (day if t.weekday() < 5 and 9 <= t.hour < 17 else night)) for t, v in rows]
+
+
+def every_hour(rows, extra, minutes):
+    """`extra` added for the first `minutes` of every hour (an hourly job)."""
+    return [(t, v + (extra if t.minute < minutes else 0.0)) for t, v in rows]
+
+
+def nightly(rows, extra, hour, minutes):
+    """`extra` added from `hour`:00 UTC for `minutes` every night (a backup)."""
+    return [(t, v + (extra if t.hour == hour and t.minute < minutes else 0.0)) for t, v in rows]
+
+
+def week_windows(out_dir):
+    """Machine loads on 14 days, in OUT_DIR/short/ (module doc)."""
+    short_dir = os.path.join(out_dir, "short")
+    os.makedirs(short_dir, exist_ok=True)
+    ec2 = read("aws-ec2-cpu-5f5533-5m.csv")
+    google = days_from(read("google-cluster-2019-cpu-5m.csv"), 0, 14)
+    write(short_dir, "week-step-up-ec2-5m.csv", level_steps(ec2, [(8.5, 1.8)]))
+    write(short_dir, "week-step-down-ec2-5m.csv", level_steps(ec2, [(8.5, 0.5)]))
+    write(short_dir, "week-square-ec2-5m.csv", square(ec2, 0.4, 1.6))
+    write(short_dir, "week-hourly-ec2-5m.csv", every_hour(ec2, 40.0, 10))
+    write(short_dir, "week-backup-google-5m.csv", nightly(google, 0.3, 2, 40))
+
+
 def level_steps(rows, steps):
     """For each `(day, step)`: the load multiplied by `step` from `day` days after the start on."""
     start = rows[0][0].timestamp()
@@ -205,6 +272,8 @@ def main():
     write(out_dir, "batch-google-5m.csv", batch)
     short_windows(out_dir, [("batch-google-5m.csv", batch)])
     write(out_dir, "batch-ec2-5m.csv", nightly_batch(read("aws-ec2-cpu-5f5533-5m.csv")))
+    write(out_dir, "tournament-nasa-1m.csv", tournament(nasa))
+    week_windows(out_dir)
 
 
 if __name__ == "__main__":
