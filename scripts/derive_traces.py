@@ -47,12 +47,13 @@ comparison at the yardstick's frame (`eval/peers.py`, a 7-day train window):
   from its start and from 7 days before its middle (short1 of NASA is left out: the 1995 outage
   leaves it a third empty), and of batch-google-5m.csv (a week of history holds two weekend days:
   too few for a pulse of their own).
-- week-NAME.csv: machine loads on 14 days (a week of train window): the EC2 CPU stepping up
-  1.8x at 8.5 days (step-up-ec2: a level older than the latest residuals, the fit's own to follow)
-  or down 0.5x (step-down-ec2), 0.4x at night and 1.6x from 09:00 to 17:00 UTC on weekdays
-  (square-ec2: a server busy in working hours, sharp edges), plus 40 % CPU for the first 10
-  minutes of every hour (hourly-ec2: an hourly job); the Google cluster's first 14 days plus
-  0.3 from 02:00 to 02:40 UTC every night (backup-google: a nightly backup).
+- week-*.csv: machine loads on 14 days (a week of train window): the EC2 CPU stepping up 1.8x
+  at 8.5 days (week-step-up-ec2-5m.csv: a level older than the latest residuals, the fit's own to
+  follow) or down 0.5x (week-step-down-ec2-5m.csv), 0.4x at night and at weekends and 1.6x from
+  09:00 to 17:00 UTC on weekdays (week-square-ec2-5m.csv: a server busy in working hours, sharp
+  edges), plus 40 % CPU for the first 10 minutes of every hour (week-hourly-ec2-5m.csv: an hourly
+  job); the Google cluster's first 14 days plus 0.3 from 02:00 to 02:40 UTC every night
+  (week-backup-google-5m.csv: a nightly backup).
 """
 
 import csv
