@@ -86,12 +86,14 @@ def write(out_dir, name, rows, exact=False):
     print(f"{path}: {len(rows)} rows")
 
 
+def working_hours(rows, opens, closes, inside, outside):
+    """The load times `inside` from `opens`:00 to `closes`:00 UTC on weekdays, times `outside`
+    otherwise."""
+    return [(t, v * (inside if t.weekday() < 5 and opens <= t.hour < closes else outside)) for t, v in rows]
+
+
 def business_hours(rows):
-    out = []
-    for t, v in rows:
-        open_ = t.weekday() < 5 and 12 <= t.hour < 22
-        out.append((t, v if open_ else 0.02 * v))
-    return out
+    return working_hours(rows, 12, 22, 1.0, 0.02)
 
 
 def irregular_bursts(rows, seed=29):
@@ -124,8 +126,7 @@ def weekday_burst(rows):
 
 def nightly_batch(rows, hour=2, factor=1.5):
     """An hour-long job from `hour`:00 UTC every day, adding `factor` times the mean load."""
-    extra = factor * sum(v for _, v in rows) / len(rows)
-    return [(t, v + (extra if t.hour == hour else 0.0)) for t, v in rows]
+    return nightly(rows, factor * sum(v for _, v in rows) / len(rows), hour, 60)
 
 
 def growth(rows, total=3.0):
@@ -171,11 +172,6 @@ def tournament(rows, seed=98, total=5.0):
     return out
 
 
-def square(rows, night, day):
-    """The load times `day` from 09:00 to 17:00 UTC on weekdays, times `night` otherwise."""
-    return [(t, v * (day if t.weekday() < 5 and 9 <= t.hour < 17 else night)) for t, v in rows]
-
-
 def every_hour(rows, extra, minutes):
     """`extra` added for the first `minutes` of every hour (an hourly job)."""
     return [(t, v + (extra if t.minute < minutes else 0.0)) for t, v in rows]
@@ -194,7 +190,7 @@ def week_windows(out_dir):
     google = days_from(read("google-cluster-2019-cpu-5m.csv"), 0, 14)
     write(short_dir, "week-step-up-ec2-5m.csv", level_steps(ec2, [(8.5, 1.8)]))
     write(short_dir, "week-step-down-ec2-5m.csv", level_steps(ec2, [(8.5, 0.5)]))
-    write(short_dir, "week-square-ec2-5m.csv", square(ec2, 0.4, 1.6))
+    write(short_dir, "week-square-ec2-5m.csv", working_hours(ec2, 9, 17, 1.6, 0.4))
     write(short_dir, "week-hourly-ec2-5m.csv", every_hour(ec2, 40.0, 10))
     write(short_dir, "week-backup-google-5m.csv", nightly(google, 0.3, 2, 40))
 

@@ -796,9 +796,7 @@ fn a_burst_at_the_same_minutes_every_day_is_forecast() {
         );
     }
     // The saved model forecasts the same.
-    let saved: FittedLinearSeasonal =
-        serde_json::from_str(&serde_json::to_string(&model).unwrap()).unwrap();
-    assert_eq!(saved.predict(30, &[0.8]).unwrap(), forecast);
+    assert_eq!(saved(&model).predict(30, &[0.8]).unwrap(), forecast);
     // Without the burst there is nothing to add.
     let model = spec.fit(&daily_with_burst(14, 830, false)).unwrap();
     assert!(model.pulses().is_none(), "{:?}", model.pulses());
@@ -870,11 +868,14 @@ fn a_level_that_jumped_hours_ago_is_forecast_at_its_new_level_and_saved_with_it(
         );
     }
     // The saved model forecasts the same.
-    let saved: FittedLinearSeasonal =
-        serde_json::from_str(&serde_json::to_string(&model).unwrap()).unwrap();
-    assert_eq!(saved.predict(12, &[0.8]).unwrap(), forecast);
+    assert_eq!(saved(&model).predict(12, &[0.8]).unwrap(), forecast);
     // Without the jump there is none.
     let calm: Vec<f64> = (0..steps).map(|i| level(i) + 3.0 * rng.normal()).collect();
     let model = spec.fit(&Series::new(0, 300, calm).unwrap()).unwrap();
     assert!(model.shift().is_none(), "{:?}", model.shift());
+}
+
+/// The model after a save and a load, as `prescale train` writes it and `serve` reads it.
+fn saved(model: &FittedLinearSeasonal) -> FittedLinearSeasonal {
+    serde_json::from_str(&serde_json::to_string(model).unwrap()).unwrap()
 }
