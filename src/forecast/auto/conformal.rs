@@ -21,6 +21,9 @@ const LEVEL_FLOOR: f64 = 0.1;
 /// Far above the denormals that `json_exact` would round to 0, far below any real load.
 const MIN_FLOOR: f64 = 1e-9;
 
+/// A week, in seconds.
+const WEEK: i64 = 7 * 86_400;
+
 /// Split-conformal intervals: quantiles of the holdout's out-of-sample errors per horizon.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Conformal {
@@ -131,13 +134,17 @@ fn power_for(history: &History, frame: &Frame, forecasts: &[Vec<f64>], floor: f6
 /// the blend's forecasts of their first `scored` steps have the lower MAE, and the calibration
 /// forecasts are then the blended ones. Without calibration days there is no blend. Where a
 /// linear member has a weekend shape, the origins on weekend days whose fit saw no weekend day
-/// are left out ([`linear::weekend_unseen_from`]); none left, the holdout's errors calibrate.
+/// are left out ([`linear::weekend_unseen_from`]); where the history's weekends differ
+/// (`weekends_differ`, as the selection found), so are the origins whose forecasts a member
+/// would make by replaying another kind of day ([`replays_another_kind_of_day`]); none left, the
+/// holdout's errors calibrate.
 pub(super) fn fit_calibrated(
     history: &History,
     specs: Vec<(ModelSpec, f64)>,
     combine: Combine,
     (scored, reach): (usize, usize),
     near: ModelSpec,
+    weekends_differ: bool,
 ) -> Result<Calibrated, ForecastError> {
     let n = history.len();
     let per_day = history.steps_per_day();
@@ -183,10 +190,16 @@ pub(super) fn fit_calibrated(
         |m| matches!(&m.model, FittedModel::LinearSeasonal(model) if model.has_weekend_shape()),
     );
     let unseen = weekend_shape.then(|| linear::weekend_unseen_from(history, start));
+    let daily_replays = if weekends_differ {
+        daily_replay_seconds(&members, history.step)
+    } else {
+        Vec::new()
+    };
     let stride = (n - start).div_ceil(MAX_CALIBRATION_ORIGINS).max(1);
     let origins: Vec<usize> = (start..n)
         .step_by(stride)
         .filter(|&i| !unseen.as_ref().is_some_and(|unseen| unseen[i - start]))
+        .filter(|&i| !replays_another_kind_of_day(history, i, reach, &daily_replays))
         .collect();
     if origins.is_empty() {
         return Ok(Calibrated {
@@ -221,6 +234,42 @@ pub(super) fn fit_calibrated(
         members,
         near,
         calibration: Some(Calibration { frame, forecasts }),
+    })
+}
+
+/// The seasons (in seconds) of the members that replay an earlier day whatever kind it was:
+/// seasonal naive over a season other than whole weeks.
+fn daily_replay_seconds(members: &[Member], step: i64) -> Vec<i64> {
+    members
+        .iter()
+        .filter_map(|m| match &m.model {
+            FittedModel::SeasonalNaive(naive) => {
+                let seconds = naive.season_steps() as i64 * step;
+                (seconds % WEEK != 0).then_some(seconds)
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Whether a forecast from `origin` over `reach` steps would replay a weekend day on a weekday
+/// or the reverse (a season of `seasons` back): a Monday forecast from Sunday. Where weekends
+/// differ, the selection never serves such hours with such a member (it chooses among the
+/// candidates that know the week when its hours cross a weekend: `select`), so those errors
+/// would only widen the bands it publishes: on one week of a working-hours load, a
+/// Monday replayed from Sunday put 10 % of the calibration errors above +100 % and every band
+/// of the next day at twice the load (`week-square-ec2`, docs/forecasting.md).
+fn replays_another_kind_of_day(
+    history: &History,
+    origin: usize,
+    reach: usize,
+    seasons: &[i64],
+) -> bool {
+    seasons.iter().any(|&season| {
+        (origin..origin + reach).any(|i| {
+            let t = history.time(i);
+            linear::is_weekend(t) != linear::is_weekend(t - season)
+        })
     })
 }
 
@@ -402,12 +451,20 @@ pub(super) fn finish(history: &History, selection: Selection) -> Result<FittedAu
         frame,
         validation,
         near,
+        weekends_differ,
     } = selection;
     let Calibrated {
         members,
         near,
         calibration,
-    } = fit_calibrated(history, specs, combine, (frame.scored, frame.reach), near)?;
+    } = fit_calibrated(
+        history,
+        specs,
+        combine,
+        (frame.scored, frame.reach),
+        near,
+        weekends_differ,
+    )?;
     let Calibration { frame, forecasts } = calibration.unwrap_or(Calibration { frame, forecasts });
     let mean_level = mean_abs(&history.values);
     let floor = (mean_level * LEVEL_FLOOR).max(MIN_FLOOR);

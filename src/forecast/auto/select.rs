@@ -120,6 +120,9 @@ pub(super) struct Selection {
     pub(super) validation: Validation,
     /// The model that may be blended into the first steps ([`blend`]).
     pub(super) near: ModelSpec,
+    /// Whether the history's weekends differ, as found for a choice that replays the day before
+    /// ([`AutoSpec::weekends_differ`]); false when not asked.
+    pub(super) weekends_differ: bool,
 }
 
 impl AutoSpec {
@@ -187,16 +190,23 @@ impl AutoSpec {
         scores.extend(combined);
         let mut note = None;
         let mut winner = pick.take(&mut tried);
-        if let Some(daily) = self.replays_another_kind_of_day(history, &specs, &winner) {
+        // Whether the history's weekends differ, asked only of a choice that replays the day
+        // before whatever kind it was (its linear-seasonal fit keeps a weekend shape).
+        let daily = replays_the_day_before(&specs, &winner);
+        let weekends_differ = daily.is_some() && self.weekends_differ(history);
+        if weekends_differ
+            && let Some(daily) = daily.filter(|daily| serves_another_kind_of_day(history, daily))
+        {
             // Chosen again among the candidates that know the week (the default always does).
             tried.retain(|t| t.parts.iter().all(|&(i, _)| knows_the_week(&specs[i])));
             if let Ok((pick, _)) = choose(history, &frame, &tried) {
                 note = Some(format!(
-                    "{} scored best, but {daily} would replay a weekend day on a weekday or the \
+                    "{} scored best, but {} would replay a weekend day on a weekday or the \
                      reverse within the selection's hours, and the history's weekends differ \
                      (linear-seasonal keeps a weekend shape): chosen among the candidates that \
                      know the week",
-                    winner.label
+                    winner.label,
+                    spec_label(daily)
                 ));
                 winner = pick.take(&mut tried);
             }
@@ -222,6 +232,7 @@ impl AutoSpec {
             frame,
             validation,
             near: ModelSpec::HoltWinters(HoltWintersSpec::new(self.seasons.clone())),
+            weekends_differ,
         })
     }
 }
@@ -316,39 +327,41 @@ fn knows_the_week(spec: &ModelSpec) -> bool {
 }
 
 impl AutoSpec {
-    /// The label of a member of `winner` that does not know the week, when its forecasts over
-    /// the hours the selection serves ([`RESELECT_SECONDS`] and the scored reach beyond) would
-    /// replay a weekend day on a weekday or the reverse, and the history's weekends differ (its
-    /// linear-seasonal fit keeps a weekend shape, by the BIC): on one week of history a
-    /// Sunday's holdout is won by replaying Saturday, which on Monday forecasts a closed
-    /// office. The holdout cannot see it; the linear fit on the whole history (only then made)
-    /// can.
-    fn replays_another_kind_of_day(
-        &self,
-        history: &History,
-        specs: &[ModelSpec],
-        winner: &Tried,
-    ) -> Option<String> {
-        let daily = winner
-            .parts
-            .iter()
-            .map(|&(i, _)| &specs[i])
-            .find(|spec| !knows_the_week(spec))?;
-        let season = daily.seasons().iter().map(|s| s.seconds()).min()?;
-        let now = history.time(history.len());
-        let step = history.step.max(1);
-        let crosses = (0..=(RESELECT_SECONDS + SCORE_SECONDS) / step)
-            .map(|k| now + k * step)
-            .any(|t| linear::is_weekend(t) != linear::is_weekend(t - season));
-        if !crosses {
-            return None;
-        }
+    /// Whether the history's weekends differ from its weekdays: its linear-seasonal fit keeps a
+    /// weekend shape (by the BIC). The holdout cannot tell; the linear fit on the whole history
+    /// (only made for this question) can.
+    fn weekends_differ(&self, history: &History) -> bool {
         let spec = ModelSpec::LinearSeasonal(LinearSeasonalSpec::new(self.seasons.clone()));
-        match spec.fit_history(history, false).ok()? {
-            FittedModel::LinearSeasonal(fit) if fit.has_weekend_shape() => Some(spec_label(daily)),
-            _ => None,
-        }
+        matches!(
+            spec.fit_history(history, false),
+            Ok(FittedModel::LinearSeasonal(fit)) if fit.has_weekend_shape()
+        )
     }
+}
+
+/// A member of `winner` that does not know the week (it replays the day before whatever kind
+/// of day that was), if any.
+fn replays_the_day_before<'a>(specs: &'a [ModelSpec], winner: &Tried) -> Option<&'a ModelSpec> {
+    winner
+        .parts
+        .iter()
+        .map(|&(i, _)| &specs[i])
+        .find(|spec| !knows_the_week(spec))
+}
+
+/// Whether `daily`'s forecasts over the hours the selection serves ([`RESELECT_SECONDS`] and the
+/// scored reach beyond) would replay a weekend day on a weekday or the reverse: on one week of
+/// history a Sunday's holdout is won by replaying Saturday, which on Monday forecasts a closed
+/// office.
+fn serves_another_kind_of_day(history: &History, daily: &ModelSpec) -> bool {
+    let Some(season) = daily.seasons().iter().map(|s| s.seconds()).min() else {
+        return false;
+    };
+    let now = history.time(history.len());
+    let step = history.step.max(1);
+    (0..=(RESELECT_SECONDS + SCORE_SECONDS) / step)
+        .map(|k| now + k * step)
+        .any(|t| linear::is_weekend(t) != linear::is_weekend(t - season))
 }
 
 /// A spec's label before fitting (for a candidate that failed to fit).
