@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::combine::Combine;
 use super::holdout::{Frame, mae_at};
-use super::select::{NEAR_TAIL, Selection, blend};
+use super::select::{NEAR_TAIL, Selection, blend, replays_another_kind_of_day};
 use super::{FittedAuto, Member, Near, RESELECT_SECONDS};
 use crate::forecast::history::History;
 use crate::forecast::intervals::ErrorQuantiles;
@@ -136,8 +136,8 @@ fn power_for(history: &History, frame: &Frame, forecasts: &[Vec<f64>], floor: f6
 /// linear member has a weekend shape, the origins on weekend days whose fit saw no weekend day
 /// are left out ([`linear::weekend_unseen_from`]); where the history's weekends differ
 /// (`weekends_differ`, as the selection found), so are the origins whose forecasts a member
-/// would make by replaying another kind of day ([`replays_another_kind_of_day`]); none left, the
-/// holdout's errors calibrate.
+/// would make by replaying another kind of day ([`forecast_replays_another_kind_of_day`]); none
+/// left, the holdout's errors calibrate.
 pub(super) fn fit_calibrated(
     history: &History,
     specs: Vec<(ModelSpec, f64)>,
@@ -199,7 +199,7 @@ pub(super) fn fit_calibrated(
     let origins: Vec<usize> = (start..n)
         .step_by(stride)
         .filter(|&i| !unseen.as_ref().is_some_and(|unseen| unseen[i - start]))
-        .filter(|&i| !replays_another_kind_of_day(history, i, reach, &daily_replays))
+        .filter(|&i| !forecast_replays_another_kind_of_day(history, i, reach, &daily_replays))
         .collect();
     if origins.is_empty() {
         return Ok(Calibrated {
@@ -259,17 +259,14 @@ fn daily_replay_seconds(members: &[Member], step: i64) -> Vec<i64> {
 /// would only widen the bands it publishes: on one week of a working-hours load, a
 /// Monday replayed from Sunday put 10 % of the calibration errors above +100 % and every band
 /// of the next day at twice the load (`week-square-ec2`, docs/forecasting.md).
-fn replays_another_kind_of_day(
+fn forecast_replays_another_kind_of_day(
     history: &History,
     origin: usize,
     reach: usize,
     seasons: &[i64],
 ) -> bool {
     seasons.iter().any(|&season| {
-        (origin..origin + reach).any(|i| {
-            let t = history.time(i);
-            linear::is_weekend(t) != linear::is_weekend(t - season)
-        })
+        replays_another_kind_of_day(season, (origin..origin + reach).map(|i| history.time(i)))
     })
 }
 

@@ -359,9 +359,19 @@ fn serves_another_kind_of_day(history: &History, daily: &ModelSpec) -> bool {
     };
     let now = history.time(history.len());
     let step = history.step.max(1);
-    (0..=(RESELECT_SECONDS + SCORE_SECONDS) / step)
-        .map(|k| now + k * step)
-        .any(|t| linear::is_weekend(t) != linear::is_weekend(t - season))
+    replays_another_kind_of_day(
+        season,
+        (0..=(RESELECT_SECONDS + SCORE_SECONDS) / step).map(|k| now + k * step),
+    )
+}
+
+/// Whether replaying the values `season` seconds back puts a weekend day (UTC) on a weekday or
+/// the reverse at any of `times`.
+pub(super) fn replays_another_kind_of_day(
+    season: i64,
+    mut times: impl Iterator<Item = Timestamp>,
+) -> bool {
+    times.any(|t| linear::is_weekend(t) != linear::is_weekend(t - season))
 }
 
 /// A spec's label before fitting (for a candidate that failed to fit).
