@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::combine::Combine;
 use super::holdout::{Frame, mae_at};
-use super::select::{NEAR_TAIL, Selection, blend, replays_another_kind_of_day};
+use super::select::{NEAR_TAIL, Selection, WEEK, blend, replays_another_kind_of_day};
 use super::{FittedAuto, Member, Near, RESELECT_SECONDS};
 use crate::forecast::history::History;
 use crate::forecast::intervals::ErrorQuantiles;
@@ -20,9 +20,6 @@ const LEVEL_FLOOR: f64 = 0.1;
 /// floor of 0 would divide by zero; any positive floor gives its zero errors a zero-width band.
 /// Far above the denormals that `json_exact` would round to 0, far below any real load.
 const MIN_FLOOR: f64 = 1e-9;
-
-/// A week, in seconds.
-const WEEK: i64 = 7 * 86_400;
 
 /// Split-conformal intervals: quantiles of the holdout's out-of-sample errors per horizon.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -20,7 +20,7 @@ const HOLDOUT_SECONDS: i64 = 86_400;
 /// …but never fewer steps than this (for coarse steps).
 const HOLDOUT_MIN_STEPS: usize = 24;
 /// A week, in seconds: a seasonal naive over whole weeks replays the same day of the week.
-const WEEK: i64 = 7 * 86_400;
+pub(super) const WEEK: i64 = 7 * 86_400;
 /// Forecasts are scored this far ahead: the plan's hour plus start-up time.
 const SCORE_SECONDS: i64 = 75 * 60;
 /// …but at least this many steps (coarse steps).
