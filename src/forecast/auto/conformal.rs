@@ -132,16 +132,16 @@ fn power_for(history: &History, frame: &Frame, forecasts: &[Vec<f64>], floor: f6
 /// forecasts are then the blended ones. Without calibration days there is no blend. Where a
 /// linear member has a weekend shape, the origins on weekend days whose fit saw no weekend day
 /// are left out ([`linear::weekend_unseen_from`]); where the history's weekends differ
-/// (`weekends_differ`, as the selection found), so are the origins whose forecasts a member
-/// would make by replaying another kind of day ([`forecast_replays_another_kind_of_day`]); none
-/// left, the holdout's errors calibrate.
+/// (`weekends_differ`, as the selection found, or else a linear member's weekend shape), so are
+/// the origins whose forecasts a member would make by replaying another kind of day
+/// ([`forecast_replays_another_kind_of_day`]); none left, the holdout's errors calibrate.
 pub(super) fn fit_calibrated(
     history: &History,
     specs: Vec<(ModelSpec, f64)>,
     combine: Combine,
     (scored, reach): (usize, usize),
     near: ModelSpec,
-    weekends_differ: bool,
+    weekends_differ: Option<bool>,
 ) -> Result<Calibrated, ForecastError> {
     let n = history.len();
     let per_day = history.steps_per_day();
@@ -187,7 +187,8 @@ pub(super) fn fit_calibrated(
         |m| matches!(&m.model, FittedModel::LinearSeasonal(model) if model.has_weekend_shape()),
     );
     let unseen = weekend_shape.then(|| linear::weekend_unseen_from(history, start));
-    let daily_replays = if weekends_differ {
+    // Not asked by the selection: a linear member's final fit tells.
+    let daily_replays = if weekends_differ.unwrap_or(weekend_shape) {
         daily_replay_seconds(&members, history.step)
     } else {
         Vec::new()

@@ -121,8 +121,9 @@ pub(super) struct Selection {
     /// The model that may be blended into the first steps ([`blend`]).
     pub(super) near: ModelSpec,
     /// Whether the history's weekends differ, as found for a choice that replays the day before
-    /// ([`AutoSpec::weekends_differ`]); false when not asked.
-    pub(super) weekends_differ: bool,
+    /// ([`AutoSpec::weekends_differ`]); `None` when not asked (no such member, or a
+    /// linear-seasonal member whose own fit tells).
+    pub(super) weekends_differ: Option<bool>,
 }
 
 impl AutoSpec {
@@ -191,11 +192,20 @@ impl AutoSpec {
         let mut note = None;
         let mut winner = pick.take(&mut tried);
         // Whether the history's weekends differ, asked only of a choice that replays the day
-        // before whatever kind it was (its linear-seasonal fit keeps a weekend shape).
+        // before whatever kind it was, and by a linear fit on the whole window only where the
+        // choice's hours cross a weekend or it has no linear-seasonal member of its own (whose
+        // final fit answers it in the calibration).
         let daily = replays_the_day_before(&specs, &winner);
-        let weekends_differ = daily.is_some() && self.weekends_differ(history);
-        if weekends_differ
-            && let Some(daily) = daily.filter(|daily| serves_another_kind_of_day(history, daily))
+        let crossing = daily.filter(|daily| serves_another_kind_of_day(history, daily));
+        let has_linear = winner
+            .parts
+            .iter()
+            .any(|&(i, _)| matches!(specs[i], ModelSpec::LinearSeasonal(_)));
+        let weekends_differ = daily
+            .filter(|_| crossing.is_some() || !has_linear)
+            .map(|_| self.weekends_differ(history));
+        if weekends_differ == Some(true)
+            && let Some(daily) = crossing
         {
             // Chosen again among the candidates that know the week (the default always does).
             tried.retain(|t| t.parts.iter().all(|&(i, _)| knows_the_week(&specs[i])));
