@@ -1,6 +1,8 @@
 //! Day-ahead values of the regression for `auto`'s calibration: each recent day fitted on the
 //! days before it, by subtracting products from the full fit's `X'WX`.
 
+use std::ops::Range;
+
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2};
 
 use super::design::Design;
@@ -50,10 +52,15 @@ fn block_steps(history: &History) -> usize {
 /// The first step of the block that holds step `i` (blocks are counted back from the end of
 /// `history`): its day-ahead value is fitted on the steps before it.
 pub(super) fn block_start(history: &History, i: usize) -> usize {
+    block_of(history, i).start
+}
+
+/// The steps of the block that holds step `i` (the first block may be shorter).
+pub(super) fn block_of(history: &History, i: usize) -> Range<usize> {
     let len = history.len();
     let steps = block_steps(history);
     let block = (len.saturating_sub(1).saturating_sub(i)) / steps;
-    len.saturating_sub((block + 1) * steps)
+    len.saturating_sub((block + 1) * steps)..len.saturating_sub(block * steps)
 }
 
 /// Day-ahead values of the regression, per observed row (standardized units; NaN before step

@@ -25,8 +25,9 @@
 //!
 //! Weekend days seen fewer times than [`MIN_CYCLES`] (a week holds two) are not judged alone: at
 //! a phase where the weekdays have a pulse, each of their residuals must lie beyond the bar on
-//! the pulse's side, and their own median less the level around is their pulse (a nightly batch
-//! job runs on Saturdays too; a weekday-only burst stays off them). Where no weekend day was
+//! the pulse's side (one day's against the weekdays' local standard deviation, as its own is
+//! unknown), and their own median less the level around is their pulse (a nightly batch job
+//! runs on Saturdays too; a weekday-only burst stays off them). Where no weekend day was
 //! seen, weekends take the weekdays' pulses, as the seasonal terms without a weekend shape draw
 //! them like weekdays. Where neither class was seen [`MIN_CYCLES`] times but all the days
 //! together were (four days of history, a weekend day among them), all the days are judged as
@@ -133,11 +134,11 @@ impl Pulses {
         let weekday_pulse: Vec<(i8, f64, bool)> = (0..phases)
             .map(|phase| match &pooled {
                 Some(pooled) if too_few(phase) => {
-                    let (side, value) = pooled.judge(phase, 0);
+                    let (side, value) = pooled.judge(phase, 0, f64::NAN);
                     (side, value, true)
                 }
                 _ => {
-                    let (side, value) = weekdays.judge(phase, 0);
+                    let (side, value) = weekdays.judge(phase, 0, f64::NAN);
                     (side, value, false)
                 }
             })
@@ -154,7 +155,7 @@ impl Pulses {
             .collect();
         for (phase, &(side, weekday_value, all_days)) in weekday_pulse.iter().enumerate() {
             let (side, value) = match weekends.cycles(phase) {
-                n if n >= MIN_CYCLES => weekends.judge(phase, 0),
+                n if n >= MIN_CYCLES => weekends.judge(phase, 0, f64::NAN),
                 // Found in all the days' residuals, the weekend days' among them.
                 _ if all_days => (side, weekday_value),
                 // Weekend days seen fewer times than a pulse needs (a week holds two) take the
@@ -164,7 +165,8 @@ impl Pulses {
                 // None seen: weekend days are as the weekdays until one shows otherwise, as the
                 // seasonal terms draw them without a weekend shape.
                 0 => (side, weekday_value),
-                _ => weekends.judge(phase, side),
+                // One weekend day is judged against the weekdays' noise where its own is unknown.
+                _ => weekends.judge(phase, side, weekdays.sd[phase]),
             };
             if side != 0 {
                 pulses.push(Pulse {
@@ -223,7 +225,7 @@ struct Class {
     starts: Vec<usize>,
     /// The residuals, phase after phase, each phase's sorted.
     grouped: Vec<f64>,
-    /// Each phase's median (NaN under two cycles).
+    /// Each phase's median (NaN with no cycle).
     medians: Vec<f64>,
     /// Each phase's level around (the median of the medians within the reach on either side)
     /// and local standard deviation (the larger of the medians of the phases' standard
@@ -259,6 +261,9 @@ impl Class {
         let mut spreads = vec![f64::NAN; phases];
         for k in 0..phases {
             let group = &mut grouped[starts[k]..starts[k + 1]];
+            if group.len() == 1 {
+                medians[k] = group[0];
+            }
             if group.len() < 2 {
                 continue;
             }
@@ -310,12 +315,18 @@ impl Class {
 
     /// Whether the phase is a pulse, on which side (+1 above, −1 below, 0 none), and its value
     /// (its median less the level around). `side` 0 judges both sides; ±1 (a weekend phase
-    /// taking the weekdays' pulse) only that one, and every cycle must lie beyond the bar.
-    fn judge(&self, phase: usize, side: i8) -> (i8, f64) {
+    /// taking the weekdays' pulse) only that one, and every cycle must lie beyond the bar, the
+    /// local standard deviation `fallback_sd` where the class's own is unknown (one cycle).
+    fn judge(&self, phase: usize, side: i8, fallback_sd: f64) -> (i8, f64) {
         let group = &self.grouped[self.starts[phase]..self.starts[phase + 1]];
         let n = group.len();
-        let sd = self.sd[phase];
-        if (side == 0 && n < MIN_CYCLES) || n < 2 || !(sd > 0.0 && sd.is_finite()) {
+        let known = |sd: f64| sd > 0.0 && sd.is_finite();
+        let sd = if known(self.sd[phase]) {
+            self.sd[phase]
+        } else {
+            fallback_sd
+        };
+        if (side == 0 && n < MIN_CYCLES) || n == 0 || !known(sd) {
             return (0, 0.0);
         }
         let needed = if n < ALL_BELOW {
@@ -573,11 +584,13 @@ mod tests {
             assert!((weekday - 10.0).abs() < 1.5, "{pulses:?}");
             assert_eq!(pulses.at(saturday + phase * MINUTE), weekday);
         }
-        // Sunday to Friday: the one weekend day seen is too few to judge, and the weekday
-        // burst is not taken onto it.
+        // Sunday to Friday: the one weekend day seen shows the nightly job and not the weekday
+        // burst (judged against the weekdays' noise).
         let (residuals, history) = nightly_and_weekday_bursts(3, 6);
         let pulses = Pulses::find(&residuals, &history, DAY).expect("the pulses");
         assert_eq!(pulses.at(saturday + 540 * MINUTE), 0.0, "{pulses:?}");
+        let job = pulses.at(saturday + 120 * MINUTE);
+        assert!((job - 10.0).abs() < 4.0, "{pulses:?}");
     }
 
     #[test]

@@ -879,3 +879,44 @@ fn a_level_that_jumped_hours_ago_is_forecast_at_its_new_level_and_saved_with_it(
 fn saved(model: &FittedLinearSeasonal) -> FittedLinearSeasonal {
     serde_json::from_str(&serde_json::to_string(model).unwrap()).unwrap()
 }
+
+#[test]
+fn a_sunday_s_day_ahead_values_take_no_weekday_pulse_once_saturday_was_seen() {
+    // One week at 5 minutes from Monday 09:00: 70 from 09:00 to 17:00 on weekdays, 17 otherwise
+    // (the edges are pulses: ten harmonics cannot draw them). The calibration days are Friday,
+    // Saturday and Sunday from 09:00; the Sunday's fit saw Saturday, whose 17:00 holds no
+    // edge: the Sunday's day-ahead values take no weekday pulse there (found on the days
+    // before Friday alone, with no weekend day among them, they took the weekdays').
+    let step = 300;
+    let per_day = 288;
+    let start = 4 * DAY + 9 * 3600;
+    let load = |t: i64| {
+        let hour = t.rem_euclid(DAY) / 3600;
+        if !is_weekend(t) && (9..17).contains(&hour) {
+            70.0
+        } else {
+            17.0
+        }
+    };
+    let mut rng = Lcg(5);
+    let values: Vec<f64> = (0..7 * per_day)
+        .map(|i| {
+            let level = load(start + i as i64 * step);
+            level * (1.0 + 0.03 * rng.normal())
+        })
+        .collect();
+    let series = Series::new(start, step, values).unwrap();
+    let history = History::new(&series).unwrap();
+    let spec = spec_with(&["1d"], |_| {});
+    let len = history.len();
+    let (model, day_ahead) = fit_cross_validated(&spec, &history, len - 3 * per_day).unwrap();
+    assert!(model.has_weekend_shape());
+    assert!(model.pulses().is_some());
+    // From Sunday 14:00 (the sixth day's 05:00 from the start), four hours ahead.
+    let origin = 6 * per_day + 5 * 12;
+    assert_eq!(history.time(origin).rem_euclid(DAY), 14 * 3600);
+    let forecast =
+        &model.cross_validated_forecasts(&history, &day_ahead.unwrap(), &[origin], 48)[0];
+    let worst = (36..48).fold(0.0f64, |m, h| m.max((forecast[h] - 17.0).abs()));
+    assert!(worst < 3.0, "Sunday 17:00–18:00: {:?}", &forecast[36..48]);
+}
