@@ -755,7 +755,7 @@ fn a_nightly_job_missed_by_the_first_calibration_fit_does_not_widen_the_bands() 
 fn mondays_replayed_from_sundays_do_not_widen_a_daily_replay_s_bands() {
     // Working hours: about 100 from 09:00 to 17:00 UTC on weekdays (each half hour its own
     // level, the same every day: a shape harmonics cannot draw), 25 otherwise and all weekend,
-    // with 2 % noise; one week at 30-minute steps, Wednesday 16:00 to Wednesday 16:00. The
+    // with 0.3 % noise; one week at 30-minute steps, Wednesday 16:00 to Wednesday 16:00. The
     // holdout (Tuesday to Wednesday) is won by seasonal naive over a day, whose calibration days
     // (Sunday to Wednesday) hold a Monday replayed from Sunday: a quarter of that day's errors
     // at +300 %. The selection serves no such hour (it chooses among the candidates that know
@@ -767,8 +767,7 @@ fn mondays_replayed_from_sundays_do_not_widen_a_daily_replay_s_bands() {
     let mut rng = Lcg(47);
     let load = |t: i64| {
         let hour = t.rem_euclid(DAY) / 3600;
-        let weekday = (t.div_euclid(DAY) + 3).rem_euclid(7) < 5;
-        if weekday && (9..17).contains(&hour) {
+        if !crate::forecast::linear::is_weekend(t) && (9..17).contains(&hour) {
             let slot = t.rem_euclid(DAY) / 1800;
             100.0 + [-30.0, 25.0, -10.0, 35.0, 0.0, -25.0, 15.0][(slot % 7) as usize]
         } else {

@@ -230,11 +230,13 @@ pub(super) fn fit_from(
     } else {
         scale
     };
+    // The day's pulses; the steps before the first day (whose residuals start the correction's
+    // state) take the first day's, as they did when all days took those.
     let pulse_at = |i: usize| {
         let start = block_start(history, i);
+        let day = pulses_before.partition_point(|(block, _)| *block <= start);
         pulses_before
-            .iter()
-            .find(|(block, _)| *block == start)
+            .get(day.saturating_sub(1))
             .and_then(|(_, pulses)| pulses.as_ref())
             .map_or(0.0, |p| p.at(history.time(i)))
     };
