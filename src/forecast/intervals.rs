@@ -92,6 +92,18 @@ impl ErrorQuantiles {
     }
 
     /// Multiplies every quantile by `factor` (e.g. a degrees-of-freedom correction).
+    /// Each anchor horizon's median error: `(horizon, median)`.
+    pub(crate) fn medians(&self) -> Vec<(usize, f64)> {
+        let Some(at) = self.levels.iter().position(|&l| l == 0.5) else {
+            return Vec::new();
+        };
+        self.horizons
+            .iter()
+            .zip(&self.quantiles)
+            .map(|(&h, row)| (h, row[at]))
+            .collect()
+    }
+
     pub(crate) fn scale(&mut self, factor: f64) {
         if factor.is_finite() && factor > 0.0 {
             for row in &mut self.quantiles {

@@ -5,7 +5,10 @@ use serde::{Deserialize, Serialize};
 
 use super::combine::Combine;
 use super::holdout::{Frame, mae_at};
-use super::select::{NEAR_TAIL, Selection, WEEK, blend, replays_another_kind_of_day};
+use super::median::MedianPoint;
+use super::select::{
+    NEAR_TAIL, Selection, WEEK, blend, consistently_better, replays_another_kind_of_day,
+};
 use super::{FittedAuto, Member, Near, RESELECT_SECONDS};
 use crate::forecast::history::History;
 use crate::forecast::intervals::ErrorQuantiles;
@@ -154,13 +157,18 @@ pub(super) fn fit_calibrated(
     let mut members = Vec::with_capacity(specs.len());
     // Per member: linear-seasonal's day-ahead values (seasonal naive needs none).
     let mut day_ahead = Vec::with_capacity(specs.len());
+    // A linear member's in-sample error medians ([`MedianPoint`]).
+    let mut medians = None;
     let mut out_of_sample = true;
     for (spec, weight) in specs {
         let (model, values) = match &spec {
             ModelSpec::LinearSeasonal(linear) => {
-                let (model, values) = linear::fit_cross_validated(linear, history, start)?;
+                let (model, values) = linear::fit_cross_validated(linear, history, start, true)?;
                 out_of_sample &= values.is_some();
-                (FittedModel::LinearSeasonal(model), values)
+                if medians.is_none() {
+                    medians = model.error_medians().map(|m| (members.len(), m));
+                }
+                (FittedModel::LinearSeasonal(model.without_errors()), values)
             }
             ModelSpec::SeasonalNaive(_) => (spec.fit_history(history, false)?, None),
             _ => {
@@ -178,6 +186,7 @@ pub(super) fn fit_calibrated(
         return Ok(Calibrated {
             members,
             near: None,
+            median: None,
             calibration: None,
         });
     }
@@ -203,6 +212,7 @@ pub(super) fn fit_calibrated(
         return Ok(Calibrated {
             members,
             near: None,
+            median: None,
             calibration: None,
         });
     }
@@ -221,16 +231,46 @@ pub(super) fn fit_calibrated(
             (model, _) => model.rolling_forecasts(history, &frame.origins, reach),
         })
         .collect::<Result<_, _>>()?;
-    let mut forecasts: Vec<Vec<f64>> = (0..frame.origins.len())
-        .map(|j| {
-            let at_origin: Vec<&[f64]> = parts.iter().map(|p| p[j].as_slice()).collect();
-            combine.steps(members.iter().map(|m| m.weight), &at_origin)
-        })
-        .collect();
+    let combined = |parts: &[Vec<Vec<f64>>]| -> Vec<Vec<f64>> {
+        (0..frame.origins.len())
+            .map(|j| {
+                let at_origin: Vec<&[f64]> = parts.iter().map(|p| p[j].as_slice()).collect();
+                combine.steps(members.iter().map(|m| m.weight), &at_origin)
+            })
+            .collect()
+    };
+    let mut forecasts = combined(&parts);
+    // The same with the linear member's forecasts at their median (each origin just after an
+    // observation: its first step is lead 0).
+    let mut moved = medians.as_ref().and_then(|(member, medians)| {
+        let FittedModel::LinearSeasonal(model) = &members[*member].model else {
+            return None;
+        };
+        let mut parts = parts.clone();
+        for forecast in &mut parts[*member] {
+            model.to_median(medians, forecast, 0);
+        }
+        Some(combined(&parts))
+    });
     let near = fit_near(history, &near, start, (&frame, scored), &mut forecasts);
+    if let (Some((near, part)), Some(moved)) = (&near, &mut moved) {
+        *moved = blend(std::mem::take(moved), part, near.tail);
+    }
+    // Kept where the moved forecasts err less on the steps the selection scores, consistently
+    // over the calibration days (the selection's evidence test).
+    let median = medians.zip(moved).and_then(|((member, medians), moved)| {
+        let scoring = Frame {
+            origins: frame.origins.clone(),
+            scored,
+            reach,
+        };
+        consistently_better(history, &scoring, &moved, &forecasts)
+            .then_some(MedianPoint { member, medians })
+    });
     Ok(Calibrated {
         members,
-        near,
+        near: near.map(|(near, _)| near),
+        median,
         calibration: Some(Calibration { frame, forecasts }),
     })
 }
@@ -273,15 +313,15 @@ fn forecast_replays_another_kind_of_day(
 /// history before it is under [`NEAR_REFIT_DAYS`]: [`near_forecasts`]); it is kept, fitted on
 /// the whole history, only when a blend of `forecasts` (the members', replaced by the blended
 /// ones then) forecasts their first `scored` steps better: the blend of the first steps, or the
-/// one whose near share stops falling at [`NEAR_TAIL`], whichever is better still. Without
-/// either fit, no blend.
+/// one whose near share stops falling at [`NEAR_TAIL`], whichever is better still; returned with
+/// its forecasts of the calibration days. Without either fit, no blend.
 fn fit_near(
     history: &History,
     spec: &ModelSpec,
     start: usize,
     (frame, scored): (&Frame, usize),
     forecasts: &mut Vec<Vec<f64>>,
-) -> Option<Box<Near>> {
+) -> Option<(Box<Near>, Vec<Vec<f64>>)> {
     let part = near_forecasts(history, spec, start, frame)?;
     let plain = mae_at(history, &frame.origins, scored, forecasts).0;
     let mut best: Option<(f64, f64, Vec<Vec<f64>>)> = None;
@@ -298,7 +338,7 @@ fn fit_near(
     // ahead on the taxi trace scored 0.241 instead of 0.235 for a third less time.
     let model = spec.fit_history(history, false).ok()?;
     *forecasts = blended;
-    Some(Box::new(Near { model, tail }))
+    Some((Box::new(Near { model, tail }), part))
 }
 
 /// The near model's forecasts from `frame`'s origins (the calibration days, from `start`), each
@@ -347,6 +387,7 @@ pub(super) fn near_forecasts(
 pub(super) struct Calibrated {
     members: Vec<Member>,
     near: Option<Box<Near>>,
+    median: Option<MedianPoint>,
     calibration: Option<Calibration>,
 }
 
@@ -451,6 +492,7 @@ pub(super) fn finish(history: &History, selection: Selection) -> Result<FittedAu
     let Calibrated {
         members,
         near,
+        median,
         calibration,
     } = fit_calibrated(
         history,
@@ -483,6 +525,7 @@ pub(super) fn finish(history: &History, selection: Selection) -> Result<FittedAu
             power,
             offset,
         }),
+        median,
         validation: Some(validation),
         fallbacks: Vec::new(),
     })

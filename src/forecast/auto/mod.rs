@@ -88,6 +88,12 @@
 //!   one-day holdout alone calibrated one day's character, and on coarse steps too few errors (24
 //!   at 1 hour: a 95 % band from them covered 89 % on the bundled traces averaged to 1 hour, 94 %
 //!   now); the holdout's errors remain the fallback (a history under two days, Holt-Winters).
+//! - **The point at the median** ([`median`]): a linear-seasonal member forecasts the
+//!   regression's mean; moved to the median of its in-sample errors (as the standalone model
+//!   forecasts), it is published where the calibration days' forecasts so moved err less,
+//!   consistently (the evidence test). Only the point moves: the bands stay the calibrated ones
+//!   (the planner reads bands). On count streams the mean lies above the median that absolute
+//!   errors reward (at 200 origins, ELB requests 15 minutes ahead 0.712 → 0.698).
 //!
 //! A history too short to hold out (or whose holdout holds no observation, or where no
 //! candidate could be scored) gets plain seasonal naive with its own intervals, which itself
@@ -100,7 +106,8 @@
 //! - `select`: the candidates, the holdout and its scores, the choice;
 //! - `holdout`: the holdout's frame and the MAE that scores forecasts on it;
 //! - `combine`: combinations of the candidates' forecasts (mean of two, median of all);
-//! - `conformal`: the final fit of the chosen members and their calibrated intervals.
+//! - `conformal`: the final fit of the chosen members and their calibrated intervals;
+//! - `median`: the point forecast moved to the median where the calibration days say so.
 
 use serde::{Deserialize, Serialize};
 
@@ -116,6 +123,7 @@ use crate::series::{Series, Span};
 mod combine;
 mod conformal;
 mod holdout;
+mod median;
 mod select;
 
 pub use combine::Combine;
@@ -126,6 +134,7 @@ pub use select::{
 };
 
 use conformal::{finish, keep_for};
+use median::{MedianPoint, nest};
 use select::blend_steps;
 
 /// The family's name.
@@ -190,6 +199,10 @@ pub struct FittedAuto {
     /// Absent when `auto` could not validate: the single member's own intervals are used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     conformal: Option<Conformal>,
+    /// The point forecast moved to the median where that erred less on the calibration days
+    /// ([`median`]); the bands are the conformal ones either way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    median: Option<MedianPoint>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     validation: Option<Validation>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -247,6 +260,7 @@ impl AutoSpec {
             near: None,
             combine: Combine::Mean,
             conformal: None,
+            median: None,
             validation: None,
             fallbacks: vec![format!("{why}: using seasonal naive without validation")],
         })
@@ -308,6 +322,7 @@ impl AutoSpec {
                 power: conformal.power,
                 offset: history.trailing_gaps(),
             }),
+            median: previous.median.clone(),
             validation: Some(validation.clone()),
             fallbacks: Vec::new(),
         })
@@ -464,6 +479,9 @@ impl Family for FittedAuto {
                 return corrupt("conformal power other than 1 or 0.5");
             }
         }
+        if let Some(median) = &self.median {
+            median.validate(&self.members)?;
+        }
         Ok(())
     }
 
@@ -480,25 +498,38 @@ impl Family for FittedAuto {
             start = forecast.start;
             parts.push(forecast.yhat);
         }
-        let mut yhat = self
-            .combine
-            .steps(self.members.iter().map(|m| m.weight), &parts);
-        if let Some(near) = &self.near {
-            blend_steps(
-                &mut yhat,
-                &near.model.predict(horizon, &[])?.yhat,
-                near.tail,
-            );
-        }
+        let near = match &self.near {
+            Some(near) => Some((near.model.predict(horizon, &[])?.yhat, near.tail)),
+            None => None,
+        };
+        let point = |parts: &[Vec<f64>]| {
+            let mut yhat = self
+                .combine
+                .steps(self.members.iter().map(|m| m.weight), parts);
+            if let Some((near, tail)) = &near {
+                blend_steps(&mut yhat, near, *tail);
+            }
+            yhat
+        };
+        let mut yhat = point(&parts);
         let scale = |_: usize, y: f64| conformal.scale(y);
-        let bands = intervals::bands_scaled(
+        let nonnegative = self.training().nonnegative;
+        let mut bands = intervals::bands_scaled(
             &mut yhat,
             levels,
             &conformal.errors,
             |h| h.saturating_add(conformal.offset),
             scale,
-            self.training().nonnegative,
+            nonnegative,
         );
+        if let Some(median) = &self.median {
+            median.move_part(&self.members, &mut parts);
+            yhat = point(&parts);
+            if nonnegative {
+                yhat.iter_mut().for_each(|y| *y = y.max(0.0));
+            }
+            nest(&mut bands, &yhat);
+        }
         Ok(Forecast {
             start,
             step: self.primary().step(),

@@ -93,7 +93,8 @@
 //! - `design`: the columns and how a row is filled; `rows`: the design stored once per phase;
 //! - `solve`: the products and the normal-equation solves;
 //! - `transform`: Box-Cox and its choice; `robust`: Huber weights and the IRLS;
-//! - `day_ahead`: the day-ahead values for `auto`'s calibration;
+//! - `day_ahead`: the day-ahead values for `auto`'s calibration; `median`: forecasts moved to
+//!   the median of the in-sample errors, for `auto`;
 //! - `pulses`: the recurring pulses found in the residuals; `shift`: a jump in the level found
 //!   in the latest residuals;
 //! - `ar`: the residual autoregression; `predict`: forecasts from the origin and later origins.
@@ -110,6 +111,7 @@ mod ar;
 mod day_ahead;
 mod design;
 mod fit;
+mod median;
 mod predict;
 mod pulses;
 mod robust;
@@ -122,6 +124,7 @@ use ar::spectral_radius;
 use fit::fit_from;
 
 pub(crate) use design::is_weekend;
+pub use median::ErrorMedians;
 pub use pulses::{Pulse, Pulses};
 pub use shift::Shift;
 pub use transform::BoxCox;
@@ -396,17 +399,19 @@ pub(crate) fn fit_history(
     Ok(fit_from(spec, history, with_intervals, None, None)?.0)
 }
 
-/// Fits on prepared history (without intervals) and also returns the regression's values per step
-/// of `history` in the transformed units (NaN at gaps), fitted on the days before each day
-/// ([`day_ahead::fitted_on_days_before`]) for the days from step `from` on, the fit's own before
-/// them: what [`FittedLinearSeasonal::cross_validated_forecasts`] forecasts from. `None` when no
-/// observed day lies before the one holding `from`, or no observed step from `from` on.
+/// Fits on prepared history (with the in-sample error table if `with_intervals`) and also
+/// returns the regression's values per step of `history` in the transformed units (NaN at
+/// gaps), fitted on the days before each day ([`day_ahead::fitted_on_days_before`]) for the days
+/// from step `from` on, the fit's own before them: what
+/// [`FittedLinearSeasonal::cross_validated_forecasts`] forecasts from. `None` when no observed
+/// day lies before the one holding `from`, or no observed step from `from` on.
 pub(crate) fn fit_cross_validated(
     spec: &LinearSeasonalSpec,
     history: &History,
     from: usize,
+    with_intervals: bool,
 ) -> Result<(FittedLinearSeasonal, Option<Vec<f64>>), ForecastError> {
-    fit_from(spec, history, false, None, Some(from))
+    fit_from(spec, history, with_intervals, None, Some(from))
 }
 
 /// For each step from `from` on, whether it is on a weekend whose day-ahead value

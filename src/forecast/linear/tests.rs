@@ -416,7 +416,7 @@ fn day_ahead_values_are_fits_on_the_days_before() {
     let history = History::new(&series).unwrap();
     let per_day = 48;
     let len = history.len();
-    let (_, values) = fit_cross_validated(&spec, &history, len - 7 * per_day).unwrap();
+    let (_, values) = fit_cross_validated(&spec, &history, len - 7 * per_day, false).unwrap();
     let values = values.unwrap();
     let day = len - 7 * per_day..len - 6 * per_day;
     let before = spec.fit(&series.slice(0..day.start)).unwrap();
@@ -431,14 +431,14 @@ fn day_ahead_values_are_fits_on_the_days_before() {
     }
     // No day before the first one asked for: no values.
     assert!(
-        fit_cross_validated(&spec, &history, 10)
+        fit_cross_validated(&spec, &history, 10, false)
             .unwrap()
             .1
             .is_none()
     );
     // From a later step on only: the earlier steps carry the fit's own values (where the
     // correction's state at the first calibration origin comes from).
-    let (model, values) = fit_cross_validated(&spec, &history, len - per_day).unwrap();
+    let (model, values) = fit_cross_validated(&spec, &history, len - per_day, false).unwrap();
     let values = values.unwrap();
     for (i, v) in values[..len - per_day].iter().enumerate() {
         let own = model.value_at(history.time(i));
@@ -909,7 +909,8 @@ fn a_sunday_s_day_ahead_values_take_no_weekday_pulse_once_saturday_was_seen() {
     let history = History::new(&series).unwrap();
     let spec = spec_with(&["1d"], |_| {});
     let len = history.len();
-    let (model, day_ahead) = fit_cross_validated(&spec, &history, len - 3 * per_day).unwrap();
+    let (model, day_ahead) =
+        fit_cross_validated(&spec, &history, len - 3 * per_day, false).unwrap();
     assert!(model.has_weekend_shape());
     assert!(model.pulses().is_some());
     // From Sunday 14:00 (the sixth day's 05:00 from the start), four hours ahead.

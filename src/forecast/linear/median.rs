@@ -1,0 +1,123 @@
+//! The regression's point forecasts moved to the median of what it errs by: the standalone
+//! model forecasts the median of its in-sample corrected errors (its error table's 0.5 row);
+//! `auto`'s member is fitted without that table and forecasts the regression's mean, which on a
+//! skewed count stream (a few busy minutes above a quiet norm) lies above the median that
+//! absolute errors reward. [`ErrorMedians`] keeps the one row `auto` needs.
+
+use serde::{Deserialize, Serialize};
+
+use super::FittedLinearSeasonal;
+use crate::forecast::ForecastError;
+
+/// The in-sample errors' median per lead (steps after the last observation, from 0), in the
+/// fit's transformed units: at each anchor lead, linear between anchors, the last beyond it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorMedians {
+    leads: Vec<usize>,
+    medians: Vec<f64>,
+}
+
+impl ErrorMedians {
+    /// The medians of `pairs` (`(lead, median)`, leads increasing); `None` for none.
+    pub(crate) fn new(pairs: Vec<(usize, f64)>) -> Option<ErrorMedians> {
+        if pairs.is_empty() {
+            return None;
+        }
+        let (leads, medians) = pairs.into_iter().unzip();
+        Some(ErrorMedians { leads, medians })
+    }
+
+    /// The median error `lead` steps after the last observation.
+    pub(crate) fn at(&self, lead: usize) -> f64 {
+        let after = self.leads.partition_point(|&l| l <= lead);
+        if after == 0 || after >= self.leads.len() {
+            return self.medians[after.min(self.leads.len()).saturating_sub(1)];
+        }
+        let (l0, l1) = (self.leads[after - 1], self.leads[after]);
+        let w = (lead - l0) as f64 / (l1 - l0) as f64;
+        self.medians[after - 1] + (self.medians[after] - self.medians[after - 1]) * w
+    }
+
+    /// Checks a table read from a file: as many medians as leads, leads increasing, finite.
+    pub(crate) fn validate(&self) -> Result<(), ForecastError> {
+        let corrupt = |what: &str| Err(ForecastError::Fit(format!("corrupt model: {what}")));
+        if self.leads.is_empty() || self.leads.len() != self.medians.len() {
+            return corrupt("error medians and their leads differ in number");
+        }
+        if !self.leads.windows(2).all(|w| w[0] < w[1]) {
+            return corrupt("error median leads must increase strictly");
+        }
+        if !self.medians.iter().all(|m| m.is_finite()) {
+            return corrupt("non-finite error median");
+        }
+        Ok(())
+    }
+}
+
+impl FittedLinearSeasonal {
+    /// The median row of this fit's error table (`None` when fitted without intervals: every
+    /// median 0).
+    pub(crate) fn error_medians(&self) -> Option<ErrorMedians> {
+        let pairs = self.errors.medians();
+        if pairs.iter().all(|(_, m)| *m == 0.0) {
+            return None;
+        }
+        ErrorMedians::new(pairs)
+    }
+
+    /// The same fit without its error table: its forecasts are the regression's mean again.
+    pub(crate) fn without_errors(mut self) -> FittedLinearSeasonal {
+        self.errors = crate::forecast::intervals::ErrorQuantiles::zero();
+        self
+    }
+
+    /// Steps between the last observation and the origin of this fit's own forecasts (trailing
+    /// gaps count as lead).
+    pub(crate) fn origin_lead(&self) -> usize {
+        let step = self.training.step.max(1) as i128;
+        let gap = (self.training.origin as i128 - self.correction.at as i128) / step - 1;
+        usize::try_from(gap).unwrap_or(0)
+    }
+
+    /// Moves point forecasts in the data's units (the `h`-th `first_lead + h` steps after the
+    /// last observation) to their medians: `T⁻¹(T(y) + median(lead))`, as the standalone model
+    /// forecasts; a value the transform cannot take stays as it is.
+    pub(crate) fn to_median(&self, medians: &ErrorMedians, values: &mut [f64], first_lead: usize) {
+        for (h, value) in values.iter_mut().enumerate() {
+            let z = match &self.transform {
+                Some(t) => t.forward(*value),
+                None => *value,
+            };
+            if !z.is_finite() {
+                continue;
+            }
+            let moved = self.inverse(z + medians.at(first_lead.saturating_add(h)));
+            *value = if self.training.nonnegative {
+                moved.max(0.0)
+            } else {
+                moved
+            };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn medians_interpolate_between_leads_and_hold_beyond() {
+        let m = ErrorMedians::new(vec![(0, 1.0), (2, 3.0), (6, -1.0)]).unwrap();
+        assert_eq!(m.at(0), 1.0);
+        assert_eq!(m.at(1), 2.0);
+        assert_eq!(m.at(4), 1.0);
+        assert_eq!(m.at(100), -1.0);
+        assert!(ErrorMedians::new(Vec::new()).is_none());
+        assert!(m.validate().is_ok());
+        let bad = ErrorMedians {
+            leads: vec![0, 0],
+            medians: vec![1.0, 2.0],
+        };
+        assert!(bad.validate().is_err());
+    }
+}
