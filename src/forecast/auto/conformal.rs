@@ -241,12 +241,19 @@ pub(super) fn fit_calibrated(
     };
     let mut forecasts = combined(&parts);
     // The same with the linear member's forecasts at their median (each origin just after an
-    // observation: its first step is lead 0).
+    // observation: its first step is lead 0), over the steps the choice scores.
     let mut moved = medians.as_ref().and_then(|(member, medians)| {
         let FittedModel::LinearSeasonal(model) = &members[*member].model else {
             return None;
         };
-        let mut parts = parts.clone();
+        let mut parts: Vec<Vec<Vec<f64>>> = parts
+            .iter()
+            .map(|p| {
+                p.iter()
+                    .map(|f| f[..scored.min(f.len())].to_vec())
+                    .collect()
+            })
+            .collect();
         for forecast in &mut parts[*member] {
             model.to_median(medians, forecast, 0);
         }
