@@ -137,7 +137,10 @@ fn power_for(history: &History, frame: &Frame, forecasts: &[Vec<f64>], floor: f6
 /// are left out ([`linear::weekend_unseen_from`]); where the history's weekends differ
 /// (`weekends_differ`, as the selection found, or else a linear member's weekend shape), so are
 /// the origins whose forecasts a member would make by replaying another kind of day
-/// ([`forecast_replays_another_kind_of_day`]); none left, the holdout's errors calibrate.
+/// ([`forecast_replays_another_kind_of_day`]); none left, the holdout's errors calibrate. A
+/// linear member's in-sample error medians move the point forecast where its calibration
+/// forecasts so moved are consistently better ([`MedianPoint`]); the calibration forecasts, and
+/// so the bands, stay the plain ones.
 pub(super) fn fit_calibrated(
     history: &History,
     specs: Vec<(ModelSpec, f64)>,

@@ -6,25 +6,33 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::FittedLinearSeasonal;
+use super::{BoxCox, FittedLinearSeasonal};
 use crate::forecast::ForecastError;
 
 /// The in-sample errors' median per lead (steps after the last observation, from 0), in the
-/// fit's transformed units: at each anchor lead, linear between anchors, the last beyond it.
+/// units of the transform they were measured in (kept with them: a later fit of the member may
+/// choose another): at each anchor lead, linear between anchors, the last beyond it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ErrorMedians {
     leads: Vec<usize>,
     medians: Vec<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    transform: Option<BoxCox>,
 }
 
 impl ErrorMedians {
-    /// The medians of `pairs` (`(lead, median)`, leads increasing); `None` for none.
-    pub(crate) fn new(pairs: Vec<(usize, f64)>) -> Option<ErrorMedians> {
+    /// The medians of `pairs` (`(lead, median)`, leads increasing) in `transform`'s units;
+    /// `None` for none.
+    pub(crate) fn new(pairs: Vec<(usize, f64)>, transform: Option<BoxCox>) -> Option<ErrorMedians> {
         if pairs.is_empty() {
             return None;
         }
         let (leads, medians) = pairs.into_iter().unzip();
-        Some(ErrorMedians { leads, medians })
+        Some(ErrorMedians {
+            leads,
+            medians,
+            transform,
+        })
     }
 
     /// The median error `lead` steps after the last observation.
@@ -50,6 +58,12 @@ impl ErrorMedians {
         if !self.medians.iter().all(|m| m.is_finite()) {
             return corrupt("non-finite error median");
         }
+        if self
+            .transform
+            .is_some_and(|t| !(t.lambda.is_finite() && t.shift.is_finite()))
+        {
+            return corrupt("non-finite error median transform");
+        }
         Ok(())
     }
 }
@@ -62,7 +76,7 @@ impl FittedLinearSeasonal {
         if pairs.iter().all(|(_, m)| *m == 0.0) {
             return None;
         }
-        ErrorMedians::new(pairs)
+        ErrorMedians::new(pairs, self.transform)
     }
 
     /// The same fit without its error table: its forecasts are the regression's mean again.
@@ -80,18 +94,23 @@ impl FittedLinearSeasonal {
     }
 
     /// Moves point forecasts in the data's units (the `h`-th `first_lead + h` steps after the
-    /// last observation) to their medians: `T⁻¹(T(y) + median(lead))`, as the standalone model
-    /// forecasts; a value the transform cannot take stays as it is.
+    /// last observation) to their medians: `T⁻¹(T(y) + median(lead))` in the medians' own
+    /// transform, as the standalone model forecasts; a value the transform cannot take stays as
+    /// it is.
     pub(crate) fn to_median(&self, medians: &ErrorMedians, values: &mut [f64], first_lead: usize) {
         for (h, value) in values.iter_mut().enumerate() {
-            let z = match &self.transform {
+            let z = match &medians.transform {
                 Some(t) => t.forward(*value),
                 None => *value,
             };
             if !z.is_finite() {
                 continue;
             }
-            let moved = self.inverse(z + medians.at(first_lead.saturating_add(h)));
+            let z = z + medians.at(first_lead.saturating_add(h));
+            let moved = match &medians.transform {
+                Some(t) => t.inverse(z),
+                None => z,
+            };
             *value = if self.training.nonnegative {
                 moved.max(0.0)
             } else {
@@ -107,17 +126,42 @@ mod tests {
 
     #[test]
     fn medians_interpolate_between_leads_and_hold_beyond() {
-        let m = ErrorMedians::new(vec![(0, 1.0), (2, 3.0), (6, -1.0)]).unwrap();
+        let m = ErrorMedians::new(vec![(0, 1.0), (2, 3.0), (6, -1.0)], None).unwrap();
         assert_eq!(m.at(0), 1.0);
         assert_eq!(m.at(1), 2.0);
         assert_eq!(m.at(4), 1.0);
         assert_eq!(m.at(100), -1.0);
-        assert!(ErrorMedians::new(Vec::new()).is_none());
+        assert!(ErrorMedians::new(Vec::new(), None).is_none());
         assert!(m.validate().is_ok());
         let bad = ErrorMedians {
             leads: vec![0, 0],
             medians: vec![1.0, 2.0],
+            transform: None,
         };
         assert!(bad.validate().is_err());
+    }
+
+    #[test]
+    fn medians_move_values_in_their_own_transform_whatever_the_fit_s() {
+        // Medians measured in logarithms (+ln 2 at every lead: the median is twice the mean
+        // forecast) moved by a fit whose own transform is none (a later refit may choose
+        // another): 10 becomes 20, not 10 + ln 2.
+        let values: Vec<f64> = (0..96).map(|i| 10.0 + (i % 48) as f64).collect();
+        let series = crate::series::Series::new(0, 1800, values).unwrap();
+        let mut fit = super::super::LinearSeasonalSpec::new(vec![crate::series::test_span("1d")])
+            .fit(&series)
+            .unwrap();
+        fit.transform = None;
+        let log = BoxCox {
+            lambda: 0.0,
+            shift: 0.0,
+        };
+        let medians = ErrorMedians::new(vec![(0, 2f64.ln())], Some(log)).unwrap();
+        let mut point = vec![10.0, 5.0];
+        fit.to_median(&medians, &mut point, 0);
+        assert!(
+            (point[0] - 20.0).abs() < 1e-9 && (point[1] - 10.0).abs() < 1e-9,
+            "{point:?}"
+        );
     }
 }
