@@ -266,6 +266,19 @@ pub(crate) fn bands(
     bands_scaled(yhat, levels, errors, effective_h, |_, _| 1.0, nonnegative)
 }
 
+/// The band value `v` at `level` nested around the point forecast `y`: a lower band (under 0.5)
+/// no higher than it, an upper one (over 0.5) no lower. A biased error distribution (its 10 %
+/// quantile above zero, say) must not put a lower band above the point.
+pub(crate) fn nested(level: f64, v: f64, y: f64) -> f64 {
+    if level < 0.5 {
+        v.min(y)
+    } else if level > 0.5 {
+        v.max(y)
+    } else {
+        v
+    }
+}
+
 /// [`bands`] for errors measured relative to a scale: `yhat[h] + scale(h, yhat[h]) · error
 /// quantile(h, level)` (e.g. errors divided by the level they were made at, so that a band
 /// follows the forecast's level; `auto`'s conformal intervals). `scale` must be positive.
@@ -290,14 +303,7 @@ pub(crate) fn bands_scaled(
         }
         let s = scale(h, *y);
         for ((&level, &z), band) in levels.iter().zip(&zs).zip(&mut values) {
-            let mut v = *y + s * row_quantile(&row, z, &grid);
-            // Nested around the point forecast: a biased error distribution (its 10 % quantile
-            // above zero, say) must not put a lower band above `yhat`.
-            if level < 0.5 {
-                v = v.min(*y);
-            } else if level > 0.5 {
-                v = v.max(*y);
-            }
+            let mut v = nested(level, *y + s * row_quantile(&row, z, &grid), *y);
             if nonnegative {
                 v = v.max(0.0);
             }

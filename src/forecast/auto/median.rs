@@ -10,6 +10,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::Member;
+use crate::forecast::intervals::nested;
 use crate::forecast::linear::ErrorMedians;
 use crate::forecast::{Band, FittedModel, ForecastError};
 
@@ -54,11 +55,7 @@ impl MedianPoint {
 pub(super) fn nest(bands: &mut [Band], yhat: &[f64]) {
     for band in bands {
         for (v, &y) in band.values.iter_mut().zip(yhat) {
-            if band.level < 0.5 {
-                *v = v.min(y);
-            } else if band.level > 0.5 {
-                *v = v.max(y);
-            }
+            *v = nested(band.level, *v, y);
         }
     }
 }

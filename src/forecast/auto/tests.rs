@@ -871,4 +871,10 @@ fn a_skewed_stream_s_point_forecast_moves_to_the_median_and_its_bands_stay() {
         panic!("not auto");
     };
     assert_eq!(loaded.predict(48, &levels).unwrap(), moved);
+    // A median whose member is not the linear one is a corrupt model, not a wrong forecast.
+    let mut value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    value["median"]["member"] = serde_json::json!(7);
+    let corrupt: FittedModel = serde_json::from_value(value).unwrap();
+    let error = corrupt.predict(48, &levels).unwrap_err().to_string();
+    assert!(error.contains("median"), "{error}");
 }
