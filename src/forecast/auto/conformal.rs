@@ -136,8 +136,8 @@ fn power_for(history: &History, frame: &Frame, forecasts: &[Vec<f64>], floor: f6
 /// errors (relative to the level, as the quantiles take them) at weekend steps over the median
 /// at all steps, when that is above 1 and the calibration's targets hold at least a day's steps
 /// of each kind and at least [`MIN_DAYS_OF_A_KIND`] days (UTC) of each that hold a day's count
-/// of errors. `None` otherwise:
-/// the bands are never narrowed, and weekdays keep the quantiles of all the errors.
+/// of errors. `None` otherwise: the bands are never narrowed, and weekdays keep the quantiles of
+/// all the errors.
 ///
 /// Weekends differ from weekdays in shape and in how well a few weeks of history know it
 /// (two days a week, not five); pooled with the weekdays' errors, theirs widened every band a
@@ -203,8 +203,8 @@ fn weekend_factor(
     (factor.is_finite() && factor > 1.0).then(|| json_exact(factor))
 }
 
-/// Whole days (UTC) of weekend steps, and of weekday steps, the calibration must hold for
-/// [`weekend_factor`]: one weekend day's errors are one day's news.
+/// Days (UTC) of weekend steps, and of weekday steps, that the calibration must hold (each with
+/// a day's count of errors) for [`weekend_factor`]: one weekend day's errors are one day's news.
 const MIN_DAYS_OF_A_KIND: usize = 2;
 
 const DAY: i64 = 86_400;

@@ -955,6 +955,12 @@ fn weekend_steps_get_bands_as_wide_as_their_errors() {
         back.predict(4, &levels).unwrap(),
         model.predict(4, &levels).unwrap()
     );
+    // A factor that is not a positive number is a corrupt model, not a narrowed band.
+    let mut value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    value["conformal"]["weekend"] = serde_json::json!(-1.0);
+    let corrupt: FittedModel = serde_json::from_value(value).unwrap();
+    let error = corrupt.predict(4, &levels).unwrap_err().to_string();
+    assert!(error.contains("weekend factor"), "{error}");
 }
 
 #[test]
