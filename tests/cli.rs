@@ -464,3 +464,86 @@ fn train_fits_mstl_and_refuses_a_schedule_saying_why_once() {
     assert_eq!(err.matches("closed periods").count(), 1, "{err}");
     assert!(err.contains("office.csv"), "{err}");
 }
+
+/// `prescale train` on a series whose weekends are three times as noisy as its weekdays: the
+/// model file's `auto` carries a weekend factor, and a forecast from the file (as `serve` loads
+/// it) has weekend bands that much wider than the same file's without it, weekday bands equal.
+#[test]
+fn train_widens_the_weekend_bands_where_the_weekends_erred_more() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv_path = dir.path().join("weekends.csv");
+    // 18.5 days at 30 minutes from Monday 2026-01-05, ending on a Friday at noon: the last
+    // 14 days' later half (the calibration) holds a whole weekend.
+    let monday: i64 = 1_767_571_200;
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut uniform = move || {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (state >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let mut csv = String::from("timestamp,value\n");
+    for i in 0..(18 * 48 + 24) {
+        let t = monday + i * 1800;
+        let weekend = (t / 86_400 + 3) % 7 >= 5;
+        let noise: f64 = (0..12).map(|_| uniform()).sum::<f64>() - 6.0;
+        let phase = std::f64::consts::TAU * (t % 86_400) as f64 / 86_400.0;
+        let spread = if weekend { 0.12 } else { 0.04 };
+        let value = (1000.0 + 400.0 * phase.sin()) * (1.0 + spread * noise);
+        let at = chrono::DateTime::from_timestamp(t, 0).unwrap();
+        csv.push_str(&format!("{},{value:.3}\n", at.format("%Y-%m-%dT%H:%M:%SZ")));
+    }
+    std::fs::write(&csv_path, csv).unwrap();
+    let out_path = dir.path().join("weekends.json");
+    let out = Command::new(BIN)
+        .args(["train", "--dataset"])
+        .arg(&csv_path)
+        .arg("--out")
+        .arg(&out_path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&out_path).unwrap();
+    let raw: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let factor = raw["model"]["conformal"]["weekend_factor"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("no weekend factor in {text}"));
+    assert!((1.5..4.0).contains(&factor), "{factor}");
+
+    let with = prescale::train::read_model_file(&out_path).unwrap();
+    let mut without_raw = raw.clone();
+    without_raw["model"]["conformal"]
+        .as_object_mut()
+        .unwrap()
+        .remove("weekend_factor");
+    let without_path = dir.path().join("without.json");
+    std::fs::write(&without_path, without_raw.to_string()).unwrap();
+    let without = prescale::train::read_model_file(&without_path).unwrap();
+    // Friday noon to Sunday noon.
+    let (a, b) = (
+        with.model.predict(96, &[0.1, 0.9]).unwrap(),
+        without.model.predict(96, &[0.1, 0.9]).unwrap(),
+    );
+    assert_eq!(a.yhat, b.yhat);
+    let (mut weekend_steps, mut weekday_steps) = (0, 0);
+    for h in 0..96 {
+        let t = a.start + h as i64 * 1800;
+        let width = a.bands[1].values[h] - a.bands[0].values[h];
+        let plain = b.bands[1].values[h] - b.bands[0].values[h];
+        if (t / 86_400 + 3) % 7 >= 5 {
+            weekend_steps += 1;
+            assert!(
+                (width - factor * plain).abs() < 1e-6 * plain,
+                "{h}: {width} {plain}"
+            );
+        } else {
+            weekday_steps += 1;
+            assert_eq!(width, plain, "{h}");
+        }
+    }
+    assert_eq!((weekday_steps, weekend_steps), (24, 72));
+}

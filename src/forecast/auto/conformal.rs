@@ -45,7 +45,7 @@ pub struct Conformal {
     /// quantiles say: the calibration errors at weekend steps over all of them, where the
     /// weekends' were the larger ([`weekend_factor`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(super) weekend: Option<f64>,
+    pub(super) weekend_factor: Option<f64>,
 }
 
 fn one() -> f64 {
@@ -73,7 +73,7 @@ impl Conformal {
         let level = self
             .floor
             .map_or(1.0, |floor| scale_at(y, floor, self.power));
-        match self.weekend {
+        match self.weekend_factor {
             Some(factor) if linear::is_weekend(t) => level * factor,
             _ => level,
         }
@@ -612,7 +612,7 @@ pub(super) fn finish(history: &History, selection: Selection) -> Result<FittedAu
     let floor = (mean_level * LEVEL_FLOOR).max(MIN_FLOOR);
     let floor = floor.is_finite().then_some(json_exact(floor));
     let power = floor.map_or(1.0, |floor| power_for(history, &frame, &forecasts, floor));
-    let weekend = weekend_factor(history, &frame, &forecasts, floor, power);
+    let weekend_factor = weekend_factor(history, &frame, &forecasts, floor, power);
     let mut errors = conformal_errors(history, &frame, &forecasts, floor, power);
     errors.round_for_json();
     if !errors.is_finite() {
@@ -630,7 +630,7 @@ pub(super) fn finish(history: &History, selection: Selection) -> Result<FittedAu
             floor,
             power,
             offset,
-            weekend,
+            weekend_factor,
         }),
         median,
         validation: Some(validation),

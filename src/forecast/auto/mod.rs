@@ -89,7 +89,7 @@
 //!   at 1 hour: a 95 % band from them covered 89 % on the bundled traces averaged to 1 hour, 94 %
 //!   now); the holdout's errors remain the fallback (a history under two days, Holt-Winters).
 //!   Weekend steps (UTC) get their bands widened where the calibration days' weekend errors
-//!   were the larger ([`Conformal`]'s `weekend`: their median size over all errors' median,
+//!   were the larger ([`Conformal`]'s `weekend_factor`: their median size over all errors' median,
 //!   from at least two days of each kind; never narrowed, weekdays keep the quantiles of all
 //!   the errors): pooled with five weekdays' errors, two weekend days' widened every band a
 //!   little and their own too little (Taylor's 80 % band held 59 % of its weekend half-hours,
@@ -327,7 +327,7 @@ impl AutoSpec {
                 floor: conformal.floor,
                 power: conformal.power,
                 offset: history.trailing_gaps(),
-                weekend: conformal.weekend,
+                weekend_factor: conformal.weekend_factor,
             }),
             median: previous.median.clone(),
             validation: Some(validation.clone()),
@@ -486,7 +486,7 @@ impl Family for FittedAuto {
                 return corrupt("conformal power other than 1 or 0.5");
             }
             if conformal
-                .weekend
+                .weekend_factor
                 .is_some_and(|f| !(f.is_finite() && f > 0.0))
             {
                 return corrupt("non-positive weekend factor");

@@ -917,7 +917,7 @@ fn weekend_steps_get_bands_as_wide_as_their_errors() {
         let f = model.predict(4, &levels).unwrap();
         // The same model without the factor: the weekdays' bands are its own.
         let mut pooled = model.clone();
-        let factor = pooled.conformal.as_mut().unwrap().weekend.take();
+        let factor = pooled.conformal.as_mut().unwrap().weekend_factor.take();
         factors.extend(factor);
         let p = pooled.predict(4, &levels).unwrap();
         for h in 0..4 {
@@ -949,15 +949,19 @@ fn weekend_steps_get_bands_as_wide_as_their_errors() {
     // A model file keeps the factor.
     let model = spec.fit(&series.slice(27 * 48..41 * 48)).unwrap();
     let json = serde_json::to_string(&FittedModel::Auto(model.clone())).unwrap();
-    assert!(json.contains("\"weekend\""), "{json}");
+    let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert!(
+        value["conformal"]["weekend_factor"].as_f64().unwrap() > 1.5,
+        "{json}"
+    );
     let back: FittedModel = serde_json::from_str(&json).unwrap();
     assert_eq!(
         back.predict(4, &levels).unwrap(),
         model.predict(4, &levels).unwrap()
     );
     // A factor that is not a positive number is a corrupt model, not a narrowed band.
-    let mut value: serde_json::Value = serde_json::from_str(&json).unwrap();
-    value["conformal"]["weekend"] = serde_json::json!(-1.0);
+    let mut value = value;
+    value["conformal"]["weekend_factor"] = serde_json::json!(-1.0);
     let corrupt: FittedModel = serde_json::from_value(value).unwrap();
     let error = corrupt.predict(4, &levels).unwrap_err().to_string();
     assert!(error.contains("weekend factor"), "{error}");
@@ -971,6 +975,6 @@ fn calmer_weekends_do_not_narrow_their_bands() {
     let spec = AutoSpec::new(vec![span("1d"), span("7d")]);
     for end in (14 * 48..41 * 48).step_by(29) {
         let model = spec.fit(&series.slice(end - 14 * 48..end)).unwrap();
-        assert_eq!(model.conformal.as_ref().unwrap().weekend, None);
+        assert_eq!(model.conformal.as_ref().unwrap().weekend_factor, None);
     }
 }
