@@ -4,7 +4,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{BIN, Server};
+use common::{BIN, Server, assert_succeeded};
 
 fn prescale(args: &[&str]) -> std::process::Output {
     Command::new(BIN).args(args).output().expect("run prescale")
@@ -23,11 +23,7 @@ async fn import_loads_a_dataset_that_serve_then_sees() {
         "--data-dir",
         data.to_str().unwrap(),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_succeeded(&out);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("imported 4032 samples into elb"), "{text}");
 
@@ -59,11 +55,7 @@ async fn an_imported_trace_plans_once_shifted_to_now() {
             args.push("--shift-to-now");
         }
         let out = prescale(&args);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_succeeded(&out);
     }
     let config = dir.path().join("prescale.toml");
     let target = |name: &str, series: &str| {
@@ -197,11 +189,7 @@ fn train_writes_a_model_file_that_loads() {
         .env("SOURCE_DATE_EPOCH", "1767225600")
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_succeeded(&out);
     let text = String::from_utf8_lossy(&out.stdout);
     for needle in [
         "model:      auto(",
@@ -502,11 +490,7 @@ fn train_widens_the_weekend_bands_where_the_weekends_erred_more() {
         .arg(&out_path)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_succeeded(&out);
     let text = std::fs::read_to_string(&out_path).unwrap();
     let raw: serde_json::Value = serde_json::from_str(&text).unwrap();
     let factor = raw["model"]["conformal"]["weekend_factor"]

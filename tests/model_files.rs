@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{BIN, Server, client, daily_samples, push_body, wait_for_200};
+use common::{BIN, Server, assert_succeeded, client, daily_samples, push_body, wait_for_200};
 use prescale::forecast::MODEL_FORMAT_VERSION;
 use prescale::series::format_timestamp;
 
@@ -38,11 +38,7 @@ fn train_model(csv: &Path, model: &Path, family: &str, fitted_at: i64) {
         .env("SOURCE_DATE_EPOCH", fitted_at.to_string())
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_succeeded(&out);
 }
 
 #[tokio::test]

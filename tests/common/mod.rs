@@ -434,3 +434,12 @@ pub fn failed_start(dir: &Path, args: &[&str]) -> String {
 pub fn span(text: &str) -> prescale::series::Span {
     text.parse().expect("a valid duration")
 }
+
+/// Asserts that a finished command succeeded, showing its stderr when it did not.
+pub fn assert_succeeded(out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
