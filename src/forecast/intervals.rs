@@ -91,7 +91,6 @@ impl ErrorQuantiles {
         }
     }
 
-    /// Multiplies every quantile by `factor` (e.g. a degrees-of-freedom correction).
     /// Each anchor horizon's median error: `(horizon, median)`.
     pub(crate) fn medians(&self) -> Vec<(usize, f64)> {
         let Some(at) = self.levels.iter().position(|&l| l == 0.5) else {
@@ -104,6 +103,7 @@ impl ErrorQuantiles {
             .collect()
     }
 
+    /// Multiplies every quantile by `factor` (e.g. a degrees-of-freedom correction).
     pub(crate) fn scale(&mut self, factor: f64) {
         if factor.is_finite() && factor > 0.0 {
             for row in &mut self.quantiles {

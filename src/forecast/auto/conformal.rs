@@ -13,7 +13,7 @@ use super::select::{
 };
 use super::{FittedAuto, Member, Near, RESELECT_SECONDS};
 use crate::forecast::history::History;
-use crate::forecast::intervals::ErrorQuantiles;
+use crate::forecast::intervals::{ErrorQuantiles, empirical_quantiles};
 use crate::forecast::linear;
 use crate::forecast::{FittedModel, ForecastError, ModelSpec, json_exact};
 
@@ -134,10 +134,11 @@ fn power_for(history: &History, frame: &Frame, forecasts: &[Vec<f64>], floor: f6
 
 /// How many times wider weekend steps' bands must be: the median size of the calibration
 /// errors (relative to the level, as the quantiles take them) at weekend steps over the median
-/// at all steps, when that is above 1 and the calibration's targets hold at least a day's steps
-/// of each kind and at least [`MIN_DAYS_OF_A_KIND`] days (UTC) of each that hold a day's count
-/// of errors. `None` otherwise: the bands are never narrowed, and weekdays keep the quantiles of
-/// all the errors.
+/// at all steps, when that is above 1 and the calibration forecast at least a day's steps of
+/// each kind and [`MIN_DAYS_OF_A_KIND`] days (UTC) of each with at least a day's count of errors
+/// (counting every lead, so a day forecast only in part may count: a one-week window's three
+/// calibration days touch four UTC days). `None` otherwise: the bands are never narrowed, and
+/// weekdays keep the quantiles of all the errors.
 ///
 /// Weekends differ from weekdays in shape and in how well a few weeks of history know it
 /// (two days a week, not five); pooled with the weekdays' errors, theirs widened every band a
@@ -154,16 +155,15 @@ fn weekend_factor(
 ) -> Option<f64> {
     let floor = floor?;
     let n = history.values.len();
-    let time = |i: usize| history.start + i as i64 * history.step;
+    let day_of = |i: usize| (history.start + i as i64 * history.step).div_euclid(DAY);
     // Two days of each kind need four days (UTC) touched: a 1-minute series' single
     // calibration day is not read at all.
     let first = frame.origins.iter().min()?;
     let last = (frame.origins.iter().max()? + frame.reach).min(n) - 1;
-    if time(last).div_euclid(DAY) - time(*first).div_euclid(DAY) + 1 < 2 * MIN_DAYS_OF_A_KIND as i64
-    {
+    if day_of(last) - day_of(*first) + 1 < 2 * MIN_DAYS_OF_A_KIND as i64 {
         return None;
     }
-    // Per UTC day of the target step, the absolute relative errors; the steps targeted.
+    // Per UTC day of the target step, the absolute relative errors; the steps forecast.
     let mut by_day: BTreeMap<i64, Vec<f64>> = BTreeMap::new();
     let mut targeted = vec![false; n];
     for (&origin, forecast) in frame.origins.iter().zip(forecasts) {
@@ -171,10 +171,7 @@ fn weekend_factor(
         for (i, &predicted) in (origin..end).zip(forecast) {
             let error = (history.values[i] - predicted) / scale_at(predicted, floor, power);
             if error.is_finite() {
-                by_day
-                    .entry(time(i).div_euclid(DAY))
-                    .or_default()
-                    .push(error.abs());
+                by_day.entry(day_of(i)).or_default().push(error.abs());
                 targeted[i] = true;
             }
         }
@@ -182,13 +179,13 @@ fn weekend_factor(
     let per_day = history.steps_per_day();
     let mut steps = [0usize; 2];
     for i in (0..n).filter(|&i| targeted[i]) {
-        steps[usize::from(linear::is_weekend(time(i)))] += 1;
+        steps[usize::from(is_weekend_day(day_of(i)))] += 1;
     }
     let mut days = [0usize; 2];
     let mut sizes = [Vec::new(), Vec::new()];
     for (day, errors) in by_day {
         if errors.len() >= per_day {
-            let kind = usize::from(linear::is_weekend(day * DAY));
+            let kind = usize::from(is_weekend_day(day));
             days[kind] += 1;
             sizes[kind].extend(errors);
         }
@@ -199,8 +196,14 @@ fn weekend_factor(
     let [weekdays, mut weekends] = sizes;
     let mut all = weekdays;
     all.extend_from_slice(&weekends);
+    let median = |values: &mut [f64]| empirical_quantiles(values, &[0.5])[0];
     let factor = median(&mut weekends) / median(&mut all);
     (factor.is_finite() && factor > 1.0).then(|| json_exact(factor))
+}
+
+/// Whether the UTC day `day` (days since the epoch) is a Saturday or a Sunday.
+fn is_weekend_day(day: i64) -> bool {
+    linear::is_weekend(day * DAY)
 }
 
 /// Days (UTC) of weekend steps, and of weekday steps, that the calibration must hold (each with
@@ -208,12 +211,6 @@ fn weekend_factor(
 const MIN_DAYS_OF_A_KIND: usize = 2;
 
 const DAY: i64 = 86_400;
-
-/// The median of `values` (the upper one of an even count); `values` is reordered.
-fn median(values: &mut [f64]) -> f64 {
-    let mid = values.len() / 2;
-    *values.select_nth_unstable_by(mid, f64::total_cmp).1
-}
 
 /// The chosen members fitted on the whole history, with their combined forecasts from the
 /// calibration origins (every step of the most recent whole days that hold

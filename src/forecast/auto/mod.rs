@@ -546,7 +546,7 @@ impl Family for FittedAuto {
         }
         Ok(Forecast {
             start,
-            step: self.primary().step(),
+            step,
             yhat,
             bands,
         })
