@@ -27,6 +27,9 @@ Written, each in the dataset CSV format (`timestamp,value`, RFC 3339 UTC, gaps k
 - office-nasa-1m.csv: NASA's per-minute requests kept only 12:00-22:00 UTC on weekdays, no
   samples at all otherwise (a call centre that reports nothing while closed).
 - office-elb-5m.csv: the ELB request count kept only 08:00-18:00 UTC on weekdays.
+- call-centre-nasa-15m.csv, call-centre-nasa-1h.csv: office-nasa-1m.csv as requests per quarter
+  hour and per hour (each interval's mean per minute times its minutes): the same schedule at
+  the coarser steps a call centre reports in (40 or 10 observations a day, none at night).
 - growth-fb-5m.csv: Facebook's tweet volume growing 6x exponentially over its 8 weeks (a launch).
 - launch-google-5m.csv: the Google cluster CPU stepping up 2.5x at 07:12 UTC on its 17th day and
   staying there (a launch: a level that jumps rather than grows).
@@ -136,6 +139,17 @@ def growth(rows, total=3.0):
 
 def office_hours(rows, opens, closes):
     return [(t, v) for t, v in rows if t.weekday() < 5 and opens <= t.hour < closes]
+
+
+def per_interval(rows, minutes):
+    """The load per `minutes`-long interval (the mean per row of the interval's rows times the
+    rows it spans), for the intervals that hold any row."""
+    step = (rows[1][0] - rows[0][0]).total_seconds() / 60
+    buckets = {}
+    for t, v in rows:
+        start = t.replace(minute=t.minute - t.minute % minutes if minutes < 60 else 0, second=0)
+        buckets.setdefault(start, []).append(v)
+    return [(t, sum(vs) / len(vs) * minutes / step) for t, vs in sorted(buckets.items())]
 
 
 def exponential_growth(rows, total):
@@ -257,7 +271,8 @@ def main():
     write(out_dir, "growth-taxi-30m.csv", growth(read("nyc-taxi-30m.csv")))
     write(out_dir, "sparse-nasa-1m.csv", sparse_counts(nasa, 30.0))
     write(out_dir, "sparse-fb-5m.csv", sparse_counts(read("twitter-volume-fb-5m.csv"), 4.0))
-    write(out_dir, "office-nasa-1m.csv", office_hours(nasa, 12, 22))
+    office = office_hours(nasa, 12, 22)
+    write(out_dir, "office-nasa-1m.csv", office)
     write(out_dir, "office-elb-5m.csv", office_hours(read("aws-elb-request-count-5m.csv"), 8, 18))
     write(out_dir, "growth-fb-5m.csv", exponential_growth(read("twitter-volume-fb-5m.csv"), 6.0))
     write(out_dir, "growth-nasa-1m.csv", growth(nasa, 4.0))
@@ -271,6 +286,8 @@ def main():
     write(out_dir, "batch-ec2-5m.csv", nightly_batch(read("aws-ec2-cpu-5f5533-5m.csv")))
     write(out_dir, "tournament-nasa-1m.csv", tournament(nasa))
     week_windows(out_dir)
+    write(out_dir, "call-centre-nasa-15m.csv", per_interval(office, 15))
+    write(out_dir, "call-centre-nasa-1h.csv", per_interval(office, 60))
 
 
 if __name__ == "__main__":

@@ -13,19 +13,26 @@ const AR_CLIP: f64 = 3.0;
 
 /// An AR(p) on the residuals, p ≤ `max_order` chosen by AIC, fitted by least squares (no
 /// intercept: the residuals are centred by the regression) to the residuals clipped at
-/// [`AR_CLIP`] robust scales, on every residual whose `max_order` predecessors are observed,
-/// so gaps are skipped, never filled; `scale` is their robust scale ([`robust_scale`](super::robust::robust_scale), which the
-/// fit has taken for the shift already). Empty when no order beats white noise or the data is
-/// too thin.
+/// [`AR_CLIP`] robust scales, on every residual whose predecessors up to the largest order tried
+/// are observed, so gaps are skipped, never filled. The largest order tried is the largest
+/// (at most `max_order`) for which the runs of observations hold 10 such windows per
+/// coefficient: a history with nightly gaps gets a lower order, not none. `scale` is the
+/// residuals' robust scale ([`robust_scale`](super::robust::robust_scale), which the fit has
+/// taken for the shift already). Empty when no order beats white noise or the data is too thin.
 pub(super) fn fit_ar(residuals: &[f64], scale: f64, max_order: usize) -> Vec<f64> {
     // The orders tried are those the data can support: at least 10 windows per coefficient
     // (a short history lowers the largest order tried rather than losing the correction).
-    let observed = residuals.iter().filter(|r| !r.is_nan()).count();
-    // (`observed − q ≥ 10 (q + 1)`, the check below, for one run without gaps).
-    let q = max_order.min(observed.saturating_sub(10) / 11);
-    if q == 0 || residuals.len() <= q {
+    // A window needs its `q` predecessors in the same run of observations, so the runs decide:
+    // an office's 40 quarter-hours a day leave 16 windows a day for 24 lags, none for 40.
+    let runs: Vec<usize> = residuals
+        .split(|r| r.is_nan())
+        .map(<[f64]>::len)
+        .filter(|&len| len > 0)
+        .collect();
+    let windows = |q: usize| -> usize { runs.iter().map(|&len| len.saturating_sub(q)).sum() };
+    let Some(q) = (1..=max_order).rev().find(|&q| windows(q) >= 10 * (q + 1)) else {
         return Vec::new();
-    }
+    };
     // Bounded influence: a flash crowd is a few residuals tens of scales out, and least squares
     // would fit the AR to its shape; clipped at AR_CLIP robust scales, it counts as a large
     // deviation, not as the dynamics. (The state a forecast starts from is not clipped.)

@@ -529,6 +529,60 @@ fn a_short_history_lowers_the_ar_order_instead_of_dropping_the_ar() {
 }
 
 #[test]
+fn short_runs_between_gaps_lower_the_ar_order_instead_of_dropping_the_ar() {
+    // Ten days of an office at 15-minute steps: 40 observed residuals a day (AR(1), φ = 0.6),
+    // 56 missing overnight. 24 lags leave 16 windows a run (160 for 25 coefficients).
+    let mut residuals = Vec::new();
+    for day in 0..10 {
+        residuals.extend(ar1_residuals(40 + day, 40));
+        residuals.extend([f64::NAN; 56]);
+    }
+    let ar = fit_ar(&residuals, robust_scale(&residuals), 24);
+    assert!(!ar.is_empty() && ar.len() <= 19, "{ar:?}");
+    assert!((ar[0] - 0.6).abs() < 0.2, "{ar:?}");
+}
+
+#[test]
+fn an_office_s_quarter_hours_keep_their_correction() {
+    // Weekdays 09:00-19:00 UTC at 15 minutes, nothing at night or at weekends: a daily shape
+    // and a deviation that lasts (AR(1), φ = 0.9). One step ahead from every half hour of two
+    // days, the fit's correction takes most of the deviation; the shape alone cannot.
+    let step = 900;
+    let monday = 4 * 86_400;
+    let mut rng = Lcg(31);
+    let mut deviation = 0.0;
+    let values: Vec<f64> = (0..14 * 96)
+        .map(|i| {
+            let t = monday + i * step;
+            let (day, minute) = ((i / 96) % 7, (i % 96) * 15);
+            deviation = 0.9 * deviation + 10.0 * rng.normal();
+            let open = day < 5 && (9 * 60..19 * 60).contains(&minute);
+            let shape = 300.0 + 100.0 * (std::f64::consts::TAU * t as f64 / 86_400.0).sin();
+            if open { shape + deviation } else { f64::NAN }
+        })
+        .collect();
+    let spec = LinearSeasonalSpec::new(vec![span("1d")]);
+    let (mut with, mut shape_only, mut origins) = (0.0, 0.0, 0);
+    for day in [10, 11] {
+        for i in (day * 96 + 40..day * 96 + 74).step_by(2) {
+            let series = Series::new(monday, step, values[..i].to_vec()).unwrap();
+            let model = spec.fit(&series).unwrap();
+            assert!(!model.ar().is_empty(), "no correction at step {i}");
+            let forecast = model.predict(1, &[]).unwrap();
+            with += (values[i] - forecast.yhat[0]).abs();
+            shape_only += (values[i] - model.value_at(forecast.timestamp(0))).abs();
+            origins += 1;
+        }
+    }
+    assert!(
+        with < 0.75 * shape_only,
+        "{origins} origins: MAE {} with the correction, {} without",
+        with / origins as f64,
+        shape_only / origins as f64
+    );
+}
+
+#[test]
 fn lagged_cross_products_match_the_window_sums() {
     let mut rng = Lcg(21);
     for (len, q) in [(3_000, 24), (2_600, 24), (400, 5), (30, 5), (2_000, 1)] {
