@@ -27,6 +27,9 @@ Written, each in the dataset CSV format (`timestamp,value`, RFC 3339 UTC, gaps k
 - office-nasa-1m.csv: NASA's per-minute requests kept only 12:00-22:00 UTC on weekdays, no
   samples at all otherwise (a call centre that reports nothing while closed).
 - office-elb-5m.csv: the ELB request count kept only 08:00-18:00 UTC on weekdays.
+- gaps-ec2-5m.csv, gaps-google-5m.csv: the EC2 CPU with 10 % and the Google cluster CPU with
+  20 % of their samples missing at random (failed scrapes): runs of observations a few dozen
+  steps long.
 - call-centre-nasa-15m.csv, call-centre-nasa-1h.csv: office-nasa-1m.csv as requests per quarter
   hour and per hour (each interval's mean per minute times its minutes): the same schedule at
   the coarser steps a call centre reports in (40 or 10 observations a day, none at night).
@@ -260,6 +263,11 @@ def sparse_counts(rows, divisor, seed=22):
     return [(t, poisson(rng, max(v, 0.0) / divisor)) for t, v in rows]
 
 
+def missing_at_random(rows, share, seed):
+    rng = random.Random(seed)
+    return [(t, v) for t, v in rows if rng.random() >= share]
+
+
 def main():
     out_dir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "..", "target", "derived")
     os.makedirs(out_dir, exist_ok=True)
@@ -288,6 +296,8 @@ def main():
     week_windows(out_dir)
     write(out_dir, "call-centre-nasa-15m.csv", per_interval(office, 15))
     write(out_dir, "call-centre-nasa-1h.csv", per_interval(office, 60))
+    write(out_dir, "gaps-ec2-5m.csv", missing_at_random(read("aws-ec2-cpu-5f5533-5m.csv"), 0.1, 41))
+    write(out_dir, "gaps-google-5m.csv", missing_at_random(read("google-cluster-2019-cpu-5m.csv"), 0.2, 42))
 
 
 if __name__ == "__main__":
