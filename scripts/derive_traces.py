@@ -150,7 +150,7 @@ def per_interval(rows, minutes):
     step = (rows[1][0] - rows[0][0]).total_seconds() / 60
     buckets = {}
     for t, v in rows:
-        start = t.replace(minute=t.minute - t.minute % minutes if minutes < 60 else 0, second=0)
+        start = t.replace(minute=t.minute - t.minute % minutes, second=0)
         buckets.setdefault(start, []).append(v)
     return [(t, sum(vs) / len(vs) * minutes / step) for t, vs in sorted(buckets.items())]
 

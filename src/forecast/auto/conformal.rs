@@ -14,7 +14,7 @@ use super::select::{
 use super::{FittedAuto, Member, Near, RESELECT_SECONDS};
 use crate::forecast::history::History;
 use crate::forecast::intervals::{ErrorQuantiles, empirical_quantiles};
-use crate::forecast::linear;
+use crate::forecast::linear::{self, DAY};
 use crate::forecast::{FittedModel, ForecastError, ModelSpec, json_exact};
 
 /// Relative errors are divided by `max(|forecast|, LEVEL_FLOOR · mean |value|)`, so that a
@@ -209,8 +209,6 @@ fn is_weekend_day(day: i64) -> bool {
 /// Days (UTC) of weekend steps, and of weekday steps, that the calibration must hold (each with
 /// a day's count of errors) for [`weekend_factor`]: one weekend day's errors are one day's news.
 const MIN_DAYS_OF_A_KIND: usize = 2;
-
-const DAY: i64 = 86_400;
 
 /// The chosen members fitted on the whole history, with their combined forecasts from the
 /// calibration origins (every step of the most recent whole days that hold

@@ -227,7 +227,8 @@ fn is_default_ar_order(order: &usize) -> bool {
 const NAME: &str = "linear-seasonal";
 /// The most harmonics a season may ask for.
 pub const MAX_HARMONICS: usize = 50;
-const DAY: i64 = 86_400;
+/// Seconds in a day.
+pub(crate) const DAY: i64 = 86_400;
 const WEEK: i64 = 7 * DAY;
 
 impl LinearSeasonalSpec {
