@@ -453,6 +453,26 @@ fn train_fits_mstl_and_refuses_a_schedule_saying_why_once() {
     assert!(err.contains("office.csv"), "{err}");
 }
 
+/// Deterministic uniforms in [0, 1) (a 64-bit LCG) for generated traces.
+fn uniforms(mut state: u64) -> impl FnMut() -> f64 {
+    move || {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (state >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// Dataset CSV (`timestamp,value`, RFC 3339 UTC) of `(unix seconds, value)` rows.
+fn dataset_csv(rows: impl IntoIterator<Item = (i64, f64)>) -> String {
+    let mut csv = String::from("timestamp,value\n");
+    for (t, value) in rows {
+        let at = chrono::DateTime::from_timestamp(t, 0).unwrap();
+        csv.push_str(&format!("{},{value:.3}\n", at.format("%Y-%m-%dT%H:%M:%SZ")));
+    }
+    csv
+}
+
 /// `prescale train` on a series whose weekends are three times as noisy as its weekdays: the
 /// model file's `auto` carries a weekend factor, and a forecast from the file (as `serve` loads
 /// it) has weekend bands that much wider than the same file's without it, weekday bands equal.
@@ -463,25 +483,16 @@ fn train_widens_the_weekend_bands_where_the_weekends_erred_more() {
     // 18.5 days at 30 minutes from Monday 2026-01-05, ending on a Friday at noon: the last
     // 14 days' later half (the calibration) holds a whole weekend.
     let monday: i64 = 1_767_571_200;
-    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
-    let mut uniform = move || {
-        state = state
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (state >> 11) as f64 / (1u64 << 53) as f64
-    };
-    let mut csv = String::from("timestamp,value\n");
-    for i in 0..(18 * 48 + 24) {
+    let mut uniform = uniforms(0x2545_f491_4f6c_dd1d);
+    let rows = (0..(18 * 48 + 24)).map(|i| {
         let t = monday + i * 1800;
         let weekend = (t / 86_400 + 3) % 7 >= 5;
         let noise: f64 = (0..12).map(|_| uniform()).sum::<f64>() - 6.0;
         let phase = std::f64::consts::TAU * (t % 86_400) as f64 / 86_400.0;
         let spread = if weekend { 0.12 } else { 0.04 };
-        let value = (1000.0 + 400.0 * phase.sin()) * (1.0 + spread * noise);
-        let at = chrono::DateTime::from_timestamp(t, 0).unwrap();
-        csv.push_str(&format!("{},{value:.3}\n", at.format("%Y-%m-%dT%H:%M:%SZ")));
-    }
-    std::fs::write(&csv_path, csv).unwrap();
+        (t, (1000.0 + 400.0 * phase.sin()) * (1.0 + spread * noise))
+    });
+    std::fs::write(&csv_path, dataset_csv(rows)).unwrap();
     let out_path = dir.path().join("weekends.json");
     let out = Command::new(BIN)
         .args(["train", "--dataset"])
@@ -530,4 +541,56 @@ fn train_widens_the_weekend_bands_where_the_weekends_erred_more() {
         }
     }
     assert_eq!((weekday_steps, weekend_steps), (24, 72));
+}
+
+/// `prescale train` on a call centre's quarter-hours (weekdays 09:00–19:00 UTC, nothing at night
+/// or at weekends: runs of 40 steps): the linear-seasonal model file carries a short-horizon
+/// correction (the AR's order was once sized as if the history had no gaps, and dropped), and
+/// one step ahead from the file it forecasts the lasting deviation the shape alone misses.
+#[test]
+fn train_keeps_a_call_centre_s_quarter_hour_correction() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv_path = dir.path().join("calls.csv");
+    // Three weeks from Monday 2026-01-05; a daily shape plus a deviation that lasts (AR(1),
+    // φ = 0.9, innovations of about 10). The file ends at 14:00 on the last Friday.
+    let monday: i64 = 1_767_571_200;
+    let mut uniform = uniforms(0x9e37_79b9_7f4a_7c15);
+    let mut deviation = 0.0;
+    let mut rows = Vec::new();
+    for i in 0..(18 * 96 + 56) {
+        let (t, day, minute) = (monday + i * 900, i / 96 % 7, i % 96 * 15);
+        deviation = 0.9 * deviation + 10.0 * ((0..12).map(|_| uniform()).sum::<f64>() - 6.0);
+        if day < 5 && (9 * 60..19 * 60).contains(&minute) {
+            let phase = std::f64::consts::TAU * (t % 86_400) as f64 / 86_400.0;
+            rows.push((t, 300.0 + 100.0 * phase.sin() + deviation));
+        }
+    }
+    std::fs::write(&csv_path, dataset_csv(rows)).unwrap();
+    let out_path = dir.path().join("calls.json");
+    let out = Command::new(BIN)
+        .args(["train", "--model", "linear-seasonal", "--dataset"])
+        .arg(&csv_path)
+        .arg("--out")
+        .arg(&out_path)
+        .output()
+        .unwrap();
+    assert_succeeded(&out);
+    let text = std::fs::read_to_string(&out_path).unwrap();
+    let raw: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let ar = raw["model"]["correction"]["ar"].as_array().unwrap();
+    assert!(!ar.is_empty() && ar.len() <= 19, "{text}");
+    let last_residual = raw["model"]["correction"]["state"][0].as_f64().unwrap();
+    assert!(last_residual.abs() > 1.0, "{text}");
+    // One step ahead from the file the forecast carries part of the deviation (the AR's
+    // decay of the last residual), where the shape alone would forecast none of it.
+    let file = prescale::train::read_model_file(&out_path).unwrap();
+    let forecast = file.model.predict(1, &[]).unwrap();
+    let phase = std::f64::consts::TAU * (forecast.start % 86_400) as f64 / 86_400.0;
+    let shape = 300.0 + 100.0 * phase.sin();
+    let carried = forecast.yhat[0] - shape;
+    assert!(
+        carried * last_residual > 0.0 && carried.abs() > 0.3 * last_residual.abs(),
+        "forecast {} shape {shape} last residual {last_residual}",
+        forecast.yhat[0]
+    );
 }
