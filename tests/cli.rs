@@ -473,13 +473,36 @@ fn dataset_csv(rows: impl IntoIterator<Item = (i64, f64)>) -> String {
     csv
 }
 
+/// `prescale train --model MODEL` on `rows` written as `NAME.csv` in `dir`: the model file's
+/// path, its text and its JSON.
+fn train_on(
+    dir: &std::path::Path,
+    name: &str,
+    model: &str,
+    rows: impl IntoIterator<Item = (i64, f64)>,
+) -> (std::path::PathBuf, String, serde_json::Value) {
+    let csv_path = dir.join(format!("{name}.csv"));
+    std::fs::write(&csv_path, dataset_csv(rows)).unwrap();
+    let out_path = dir.join(format!("{name}.json"));
+    let out = Command::new(BIN)
+        .args(["train", "--model", model, "--dataset"])
+        .arg(&csv_path)
+        .arg("--out")
+        .arg(&out_path)
+        .output()
+        .unwrap();
+    assert_succeeded(&out);
+    let text = std::fs::read_to_string(&out_path).unwrap();
+    let raw = serde_json::from_str(&text).unwrap();
+    (out_path, text, raw)
+}
+
 /// `prescale train` on a series whose weekends are three times as noisy as its weekdays: the
 /// model file's `auto` carries a weekend factor, and a forecast from the file (as `serve` loads
 /// it) has weekend bands that much wider than the same file's without it, weekday bands equal.
 #[test]
 fn train_widens_the_weekend_bands_where_the_weekends_erred_more() {
     let dir = tempfile::tempdir().unwrap();
-    let csv_path = dir.path().join("weekends.csv");
     // 18.5 days at 30 minutes from Monday 2026-01-05, ending on a Friday at noon: the last
     // 14 days' later half (the calibration) holds a whole weekend.
     let monday: i64 = 1_767_571_200;
@@ -492,18 +515,7 @@ fn train_widens_the_weekend_bands_where_the_weekends_erred_more() {
         let spread = if weekend { 0.12 } else { 0.04 };
         (t, (1000.0 + 400.0 * phase.sin()) * (1.0 + spread * noise))
     });
-    std::fs::write(&csv_path, dataset_csv(rows)).unwrap();
-    let out_path = dir.path().join("weekends.json");
-    let out = Command::new(BIN)
-        .args(["train", "--dataset"])
-        .arg(&csv_path)
-        .arg("--out")
-        .arg(&out_path)
-        .output()
-        .unwrap();
-    assert_succeeded(&out);
-    let text = std::fs::read_to_string(&out_path).unwrap();
-    let raw: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let (out_path, text, raw) = train_on(dir.path(), "weekends", "auto", rows);
     let factor = raw["model"]["conformal"]["weekend_factor"]
         .as_f64()
         .unwrap_or_else(|| panic!("no weekend factor in {text}"));
@@ -550,7 +562,6 @@ fn train_widens_the_weekend_bands_where_the_weekends_erred_more() {
 #[test]
 fn train_keeps_a_call_centre_s_quarter_hour_correction() {
     let dir = tempfile::tempdir().unwrap();
-    let csv_path = dir.path().join("calls.csv");
     // Three weeks from Monday 2026-01-05; a daily shape plus a deviation that lasts (AR(1),
     // φ = 0.9, innovations of about 10). The file ends at 14:00 on the last Friday.
     let monday: i64 = 1_767_571_200;
@@ -565,18 +576,7 @@ fn train_keeps_a_call_centre_s_quarter_hour_correction() {
             rows.push((t, 300.0 + 100.0 * phase.sin() + deviation));
         }
     }
-    std::fs::write(&csv_path, dataset_csv(rows)).unwrap();
-    let out_path = dir.path().join("calls.json");
-    let out = Command::new(BIN)
-        .args(["train", "--model", "linear-seasonal", "--dataset"])
-        .arg(&csv_path)
-        .arg("--out")
-        .arg(&out_path)
-        .output()
-        .unwrap();
-    assert_succeeded(&out);
-    let text = std::fs::read_to_string(&out_path).unwrap();
-    let raw: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let (out_path, text, raw) = train_on(dir.path(), "calls", "linear-seasonal", rows);
     let ar = raw["model"]["correction"]["ar"].as_array().unwrap();
     assert!(!ar.is_empty() && ar.len() <= 19, "{text}");
     let last_residual = raw["model"]["correction"]["state"][0].as_f64().unwrap();
