@@ -293,6 +293,17 @@ fn backtest_writes_the_report_and_the_plot() {
         (0.65..=0.95).contains(&c80) && (0.85..=1.0).contains(&c95) && c80 <= c95,
         "{held}"
     );
+    // The point forecasts it published, scored on the same steps against repeating the demand
+    // a day earlier: seasonal naive over a day drives the policy here, which is that repeat
+    // (but for the few steps whose day-old value is one of the gaps).
+    let published = &scaling["published_accuracy"];
+    assert_eq!(published["steps"], held["steps"], "{published}");
+    let (mae, mase) = (
+        published["mae"].as_f64().unwrap(),
+        published["mase"].as_f64().unwrap(),
+    );
+    assert!(mae > 0.0 && (mase - 1.0).abs() < 0.01, "{published}");
+    assert!(stdout.contains("its point forecasts erred by "), "{stdout}");
 
     let picture = std::fs::read_to_string(&svg).unwrap();
     assert!(picture.starts_with("<svg"), "{}", &picture[..80]);
@@ -325,6 +336,16 @@ fn backtest_all_prints_one_row_per_dataset() {
     assert!(rows[2].starts_with("| second.csv"), "{stdout}");
     // Each row says how often the bands the engine published held the demand (80 / 95 %).
     assert!(rows[0].contains("bands held % (80/95)"), "{stdout}");
+    // And how far its published point forecasts erred, against repeating the last day: the
+    // model driving the policy here is seasonal naive over a day, that very repeat (MASE 1).
+    let column = rows[0]
+        .split('|')
+        .position(|cell| cell.trim() == "MASE published")
+        .unwrap_or_else(|| panic!("no MASE published column: {stdout}"));
+    for row in &rows[1..] {
+        let mase: f64 = row.split('|').nth(column).unwrap().trim().parse().unwrap();
+        assert!((mase - 1.0).abs() < 1e-9, "{row}");
+    }
     for row in &rows[1..] {
         let held: Vec<f64> = row
             .split('|')

@@ -344,6 +344,62 @@ impl Simulation {
         }
         coverage
     }
+
+    /// How far the point forecasts the policies planned on lay from the demand, over the
+    /// simulated steps with an observed demand and a forecast: the forecasts of the engine's own cycle (its
+    /// kept selections and warm refits included), where the accuracy part scores a fresh fit
+    /// at each of a sample of origins. `season` (in steps) gives the scale, the error of
+    /// repeating the demand one season earlier over the same period.
+    pub fn published_errors(&self, demand: &[f64], season: usize) -> PointErrors {
+        let mut errors = PointErrors::default();
+        for (t, &yhat) in self.period.clone().zip(&self.forecast_yhat) {
+            let d = demand[t];
+            if !d.is_finite() {
+                continue;
+            }
+            if yhat.is_finite() {
+                errors.steps += 1;
+                errors.abs_sum += (d - yhat).abs();
+            }
+            let earlier = t.checked_sub(season).filter(|_| season > 0);
+            if let Some(earlier) = earlier.map(|e| demand[e]).filter(|e| e.is_finite()) {
+                errors.repeat_steps += 1;
+                errors.repeat_abs_sum += (d - earlier).abs();
+            }
+        }
+        errors
+    }
+}
+
+/// Sums of [`Simulation::published_errors`].
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct PointErrors {
+    /// Steps scored (as [`BandCoverage::steps`]) and their absolute errors.
+    pub steps: usize,
+    pub abs_sum: f64,
+    /// Steps of the period whose demand and demand one season earlier are both observed, and
+    /// the absolute differences of the two: the error of repeating the last season.
+    pub repeat_steps: usize,
+    pub repeat_abs_sum: f64,
+}
+
+impl PointErrors {
+    /// The mean absolute error (NaN without a scored step).
+    pub fn mae(&self) -> f64 {
+        self.abs_sum / self.steps as f64
+    }
+
+    /// The mean absolute error over that of repeating the last season over the same period: a
+    /// MASE whose scale comes from the simulated period rather than from each fit's window
+    /// (NaN when either is undefined or the repeat never erred).
+    pub fn mase(&self) -> f64 {
+        let scale = self.repeat_abs_sum / self.repeat_steps as f64;
+        if scale > 0.0 {
+            self.mae() / scale
+        } else {
+            f64::NAN
+        }
+    }
 }
 
 /// Counts of [`Simulation::published_coverage`].

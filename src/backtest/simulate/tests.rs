@@ -275,6 +275,24 @@ fn published_bands_miss_the_steps_that_break_the_pattern() {
             in95: 37,
         }
     );
+    // The point forecasts err by 70 at t = 85 and t = 95 only; repeating the demand ten steps
+    // earlier errs there too (80 for 10 at 85, 10 for 80 at 95) and nowhere else: MASE 1.
+    let errors = sim.published_errors(&case.demand, 10);
+    assert_eq!(
+        errors,
+        PointErrors {
+            steps: 39,
+            abs_sum: 140.0,
+            repeat_steps: 39,
+            repeat_abs_sum: 140.0,
+        }
+    );
+    assert_eq!(errors.mae(), 140.0 / 39.0);
+    assert_eq!(errors.mase(), 1.0);
+    // No season to repeat, or a repeat that never errs: no scale.
+    assert!(sim.published_errors(&case.demand, 0).mase().is_nan());
+    let flat = vec![10.0; 100];
+    assert!(sim.published_errors(&flat, 10).mase().is_nan());
 }
 
 /// A square wave seasonal naive nails: 10 minutes at 20, 10 minutes at 50 (t % 20 >= 10).
