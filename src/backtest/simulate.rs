@@ -346,10 +346,10 @@ impl Simulation {
     }
 
     /// How far the point forecasts the policies planned on lay from the demand, over the
-    /// simulated steps with an observed demand and a forecast: the forecasts of the engine's own cycle (its
-    /// kept selections and warm refits included), where the accuracy part scores a fresh fit
-    /// at each of a sample of origins. `season` (in steps) gives the scale, the error of
-    /// repeating the demand one season earlier over the same period.
+    /// simulated steps with an observed demand and a forecast: the forecasts of the engine's
+    /// own cycle (its kept selections and warm refits included), where the accuracy part
+    /// scores a fresh fit at each of a sample of origins. `season` (in steps) gives the scale,
+    /// the error of repeating the demand one season earlier over the same period.
     pub fn published_errors(&self, demand: &[f64], season: usize) -> PointErrors {
         let mut errors = PointErrors::default();
         for (t, &yhat) in self.period.clone().zip(&self.forecast_yhat) {
@@ -374,7 +374,7 @@ impl Simulation {
 /// Sums of [`Simulation::published_errors`].
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct PointErrors {
-    /// Steps scored (as [`BandCoverage::steps`]) and their absolute errors.
+    /// Steps with an observed demand and a point forecast, and the forecasts' absolute errors.
     pub steps: usize,
     pub abs_sum: f64,
     /// Steps of the period whose demand and demand one season earlier are both observed, and
