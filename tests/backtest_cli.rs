@@ -346,6 +346,11 @@ fn backtest_all_prints_one_row_per_dataset() {
         let mase: f64 = row.split('|').nth(column).unwrap().trim().parse().unwrap();
         assert!((mase - 1.0).abs() < 1e-9, "{row}");
     }
+    // The column says what scale it is on.
+    assert!(
+        stdout.contains("MASE published: the point forecasts the replay planned on"),
+        "{stdout}"
+    );
     for row in &rows[1..] {
         let held: Vec<f64> = row
             .split('|')

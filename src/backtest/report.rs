@@ -732,6 +732,13 @@ pub fn overview(reports: &[Report], failed: &[(String, String)]) -> String {
         rows.push(row);
     }
     let mut out = table(&rows);
+    if !reports.is_empty() {
+        out.push_str(
+            "MASE published: the point forecasts the replay planned on (from the latest refit, \
+             a few steps ahead) over the error of repeating the last season across the replay; \
+             not on the scale of the MASE columns before it\n",
+        );
+    }
     if rows
         .iter()
         .any(|row| row.iter().any(|cell| cell.starts_with("none (closest")))
