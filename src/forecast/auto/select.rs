@@ -9,6 +9,7 @@ use super::{AutoSpec, RESELECT_SECONDS};
 use crate::forecast::history::{History, season_length};
 use crate::forecast::holt_winters::HoltWintersSpec;
 use crate::forecast::linear::{self, LinearSeasonalSpec};
+use crate::forecast::mstl::MstlSpec;
 use crate::forecast::seasonal_naive::SeasonalNaiveSpec;
 use crate::forecast::{FittedModel, ModelSpec, join_seasons, json_exact};
 use crate::series::{Span, Timestamp};
@@ -43,6 +44,22 @@ pub const NEAR_WEIGHT: f64 = 0.5;
 /// gain and lose (the compare frame's worst cell 1.038× against 1.018×, the derived traces'
 /// SLO median 0.856 against 0.848).
 pub const NEAR_TAIL: f64 = 0.2;
+/// MSTL may take over the later forecast steps (the far model, [`hand_over`]) where the history
+/// spans this many cycles of its longest season, and at least [`FAR_MIN_DAYS`]: STL's seasonal
+/// components follow a daily shape that drifts over weeks, where the regression fits one shape
+/// per season over the whole window (Taylor's electricity load two hours ahead with a 28-day
+/// window: docs/forecasting.md). With two cycles (a 14-day window's weekly season) it
+/// decomposes too little and lost wherever it was offered (session 9's measurements).
+pub const FAR_MIN_CYCLES: i64 = 3;
+/// …and at least this many days (three weeks), whatever the seasons: a window too short for
+/// the weekly season (the first days of a series) has only the daily one, whose drift over a
+/// few days MSTL cannot tell from noise (offered there, the short windows' replays kept it
+/// nowhere, the 14-day ones on two traces, EC2 CPU's MASE 0.3208 → 0.3203). The default 14-day
+/// window never offers it, so its selections are what they were.
+pub const FAR_MIN_DAYS: i64 = 21;
+/// …and where that season is at most this many steps: STL over a week of 1-minute steps costs
+/// too much at every selection (the yardstick's MSTL has the same limit).
+pub const FAR_MAX_SEASON_STEPS: i64 = 2016;
 /// A challenger's advantage over the holdout's blocks must be this many standard errors.
 pub(super) const EVIDENCE_T: f64 = 2.0;
 
@@ -120,6 +137,9 @@ pub(super) struct Selection {
     pub(super) validation: Validation,
     /// The model that may be blended into the first steps ([`blend`]).
     pub(super) near: ModelSpec,
+    /// The model that may take over the later steps ([`hand_over`]), where the history is
+    /// long enough for it ([`far_spec`]).
+    pub(super) far: Option<ModelSpec>,
     /// Whether the history's weekends differ, as found for a choice that replays the day before
     /// ([`AutoSpec::weekends_differ`]); `None` when not asked (no such member, or a
     /// linear-seasonal member whose own fit tells).
@@ -242,8 +262,42 @@ impl AutoSpec {
             frame,
             validation,
             near: ModelSpec::HoltWinters(HoltWintersSpec::new(self.seasons.clone())),
+            far: far_spec(&self.seasons, history),
             weekends_differ,
         })
+    }
+}
+
+/// The far model `history` may hand over to ([`hand_over`]): MSTL over `seasons` where the
+/// history spans [`FAR_MIN_CYCLES`] of the longest season and [`FAR_MIN_DAYS`], the season of
+/// at most [`FAR_MAX_SEASON_STEPS`].
+pub(super) fn far_spec(seasons: &[Span], history: &History) -> Option<ModelSpec> {
+    let longest = seasons.iter().map(|s| s.seconds()).max()?;
+    let span = i64::try_from(history.len())
+        .ok()?
+        .checked_mul(history.step)?;
+    (longest > 0
+        && span >= FAR_MIN_CYCLES.saturating_mul(longest)
+        && span >= FAR_MIN_DAYS * linear::DAY
+        && longest <= FAR_MAX_SEASON_STEPS.saturating_mul(history.step))
+    .then(|| ModelSpec::Mstl(MstlSpec::new(seasons.to_vec())))
+}
+
+/// `forecasts` (origin by origin) handed over to the far model's: step `h` (from 0) keeps
+/// `1 / (h + 1)` of its value and takes the rest from the far model's ([`hand_over_steps`]).
+pub(super) fn hand_over(mut forecasts: Vec<Vec<f64>>, far: &[Vec<f64>]) -> Vec<Vec<f64>> {
+    for (forecast, far) in forecasts.iter_mut().zip(far) {
+        hand_over_steps(forecast, far);
+    }
+    forecasts
+}
+
+/// One forecast handed over to the far model's (as [`hand_over`]): the first step is the
+/// forecast's own, the second half each, the third a third of it, ….
+pub(super) fn hand_over_steps(forecast: &mut [f64], far: &[f64]) {
+    for (h, (value, far)) in forecast.iter_mut().zip(far).enumerate() {
+        let kept = 1.0 / (h + 1) as f64;
+        *value = kept * *value + (1.0 - kept) * far;
     }
 }
 

@@ -978,3 +978,147 @@ fn calmer_weekends_do_not_narrow_their_bands() {
         assert_eq!(model.conformal.as_ref().unwrap().weekend_factor, None);
     }
 }
+
+/// The forecast of `model` without its far model: the members, near blend and median point.
+fn without_far(model: &FittedAuto, horizon: usize) -> Vec<f64> {
+    let mut inner = model.clone();
+    inner.far = None;
+    inner.forecast(horizon, &[]).unwrap().yhat
+}
+
+#[test]
+fn the_later_steps_are_handed_over_to_mstl_where_the_shape_drifts_over_weeks() {
+    // Britain's electricity load over the summer of 2000: the daily shape drifts from week to
+    // week. From origins every 47 hours over the last seven weeks, 28-day windows, `auto` hands
+    // the later steps over to MSTL, and those forecasts two hours ahead are nearer the values
+    // than the same models' without it (the first step is the same).
+    let series = crate::forecast::test_support::bundled_trace("taylor-elec-gb-2000-30m.csv");
+    let spec = AutoSpec::new(vec![span("1d"), span("7d")]);
+    let window = 28 * 48;
+    let (mut handed, mut alone, mut origins) = ([0.0; 4], [0.0; 4], 0);
+    let (mut kept, mut kept_at) = (Vec::new(), Vec::new());
+    for origin in (series.len() - 7 * 48..series.len() - 4).step_by(47) {
+        origins += 1;
+        let model = spec.fit(&series.slice(origin - window..origin)).unwrap();
+        if model.far.is_none() {
+            continue;
+        }
+        let with = model.forecast(4, &[]).unwrap().yhat;
+        let without = without_far(&model, 4);
+        for h in 0..4 {
+            let actual = series.values()[origin + h];
+            handed[h] += (with[h] - actual).abs();
+            alone[h] += (without[h] - actual).abs();
+        }
+        kept.push(model);
+        kept_at.push(origin);
+    }
+    assert!(
+        kept.len() * 4 >= origins * 3,
+        "kept at {} of {origins}",
+        kept.len()
+    );
+    assert!((handed[0] - alone[0]).abs() < 1e-6);
+    assert!(handed[3] < 0.9 * alone[3], "{handed:?} against {alone:?}");
+    assert!(
+        handed.iter().sum::<f64>() < 0.95 * alone.iter().sum::<f64>(),
+        "{handed:?} against {alone:?}"
+    );
+
+    // The forecast: step `h` keeps `1 / (h + 1)` of the choice's (near blend and median point
+    // included), MSTL's the rest.
+    let model = &kept[0];
+    let far = model.far.as_ref().unwrap();
+    assert_eq!(far.family(), "mstl");
+    assert_eq!(far.origin(), model.primary().origin());
+    assert!(
+        model.name().ends_with(" → mstl(1d,1w))"),
+        "{}",
+        model.name()
+    );
+    let horizon = 8;
+    let forecast = model.forecast(horizon, &[]).unwrap();
+    let inner = without_far(model, horizon);
+    let mstl = far.predict(horizon, &[]).unwrap().yhat;
+    for h in 0..horizon {
+        let kept = 1.0 / (h + 1) as f64;
+        let expected = kept * inner[h] + (1.0 - kept) * mstl[h];
+        assert!((forecast.yhat[h] - expected).abs() < 1e-6, "step {h}");
+    }
+
+    // Through a model file and back; a file written before the far model still forecasts,
+    // without it; a far model on another grid is a corrupt file.
+    let json = serde_json::to_value(FittedModel::Auto(model.clone())).unwrap();
+    let back: FittedModel = serde_json::from_value(json.clone()).unwrap();
+    assert_eq!(back, FittedModel::Auto(model.clone()));
+    let mut older = json.clone();
+    older.as_object_mut().unwrap().remove("far");
+    let FittedModel::Auto(older) = serde_json::from_value(older).unwrap() else {
+        panic!("an auto model")
+    };
+    older.validate().unwrap();
+    assert_eq!(older.forecast(horizon, &[]).unwrap().yhat, inner);
+    let other = kept.last().unwrap().far.as_deref().unwrap();
+    assert_ne!(other.origin(), far.origin());
+    let mut moved = json;
+    moved["far"] = serde_json::to_value(other).unwrap();
+    let FittedModel::Auto(moved) = serde_json::from_value(moved).unwrap() else {
+        panic!("an auto model")
+    };
+    assert!(moved.validate().is_err());
+
+    // A refit two steps later keeps the selection and the far model, refitted on the window.
+    let end = kept_at[0];
+    let spec = ModelSpec::Auto(spec);
+    let first = spec.fit(&series.slice(end - window..end)).unwrap();
+    let later = spec
+        .refit(&series.slice(end - window + 2..end + 2), Some(&first))
+        .unwrap();
+    let (FittedModel::Auto(first), FittedModel::Auto(later)) = (&first, &later) else {
+        panic!("auto models")
+    };
+    assert_eq!(later.validation(), first.validation());
+    let (before, after) = (first.far.as_ref().unwrap(), later.far.as_ref().unwrap());
+    assert_eq!(after.origin(), before.origin() + 2 * 1800);
+    assert_eq!(after.label(), before.label());
+}
+
+#[test]
+fn no_far_model_without_three_cycles_of_the_longest_season_or_where_it_does_not_win() {
+    let seasons = [span("1d"), span("7d")];
+    let history = |days: usize, step: i64| {
+        let values = vec![1.0; days * 86_400 / step as usize];
+        History::new(&Series::new(0, step, values).unwrap()).unwrap()
+    };
+    // A 14-day window holds two weeks: never offered (the default window is unchanged).
+    assert!(select::far_spec(&seasons, &history(14, 1800)).is_none());
+    assert!(select::far_spec(&seasons, &history(21, 1800)).is_some());
+    assert!(select::far_spec(&seasons, &history(28, 300)).is_some());
+    // A week of 1-minute steps is too long a season to decompose at every selection.
+    assert!(select::far_spec(&seasons, &history(28, 60)).is_none());
+    assert!(select::far_spec(&[span("1d")], &history(28, 60)).is_some());
+    // Under three weeks, whatever the seasons (a new series has the daily one only).
+    assert!(select::far_spec(&[span("1d")], &history(20, 300)).is_none());
+    assert!(select::far_spec(&[span("1d")], &history(21, 300)).is_some());
+    assert!(select::far_spec(&[], &history(28, 1800)).is_none());
+
+    // Taylor's drifting shape with a 14-day window: no far model.
+    let series = crate::forecast::test_support::bundled_trace("taylor-elec-gb-2000-30m.csv");
+    let model = AutoSpec::new(seasons.to_vec())
+        .fit(&series.slice(series.len() - 14 * 48..series.len()))
+        .unwrap();
+    assert!(model.far.is_none(), "{}", model.name());
+    // A fixed shape over 28 days: the hand-over does not win, consistently.
+    let model = fit_daily_weekly(1800, noisy_daily_sine(43, 28, 48, 500.0, 200.0));
+    assert!(model.far.is_none(), "{}", model.name());
+}
+
+#[test]
+fn hand_over_keeps_one_over_h_of_the_forecast() {
+    let mut forecast = vec![10.0, 10.0, 10.0, 10.0];
+    select::hand_over_steps(&mut forecast, &[20.0, 20.0, 20.0, 20.0]);
+    assert_eq!(forecast[0], 10.0);
+    assert_eq!(forecast[1], 15.0);
+    assert!((forecast[2] - (10.0 / 3.0 + 40.0 / 3.0)).abs() < 1e-12);
+    assert_eq!(forecast[3], 17.5);
+}
