@@ -3,7 +3,8 @@
 //! `auto`. This is the work the engine's periodic refit does per series. And a week of a
 //! machine's CPU at 5 minutes with an hour-long nightly job (`scripts/derive_traces.py`'s
 //! `batch-ec2-5m.csv`): the fits that find pulses, refit without their steps, and judge short
-//! calibration fits' days all together.
+//! calibration fits' days all together. And four weeks of half-hourly electricity load, where
+//! `auto` may hand its later steps over to MSTL.
 
 use std::hint::black_box;
 use std::path::Path;
@@ -106,18 +107,63 @@ fn a_week_with_a_nightly_job() -> Series {
 fn nightly_job(c: &mut Criterion) {
     let series = a_week_with_a_nightly_job();
     let seasons: Vec<Span> = vec!["1d".parse().unwrap()];
-    let mut group = c.benchmark_group("forecast-2016x5m-nightly-job");
-    for name in ["linear-seasonal", "auto"] {
-        let spec = ModelSpec::from_name(name, seasons.clone()).unwrap();
+    let names = ["linear-seasonal", "auto"];
+    fit_predict_each(
+        c,
+        "forecast-2016x5m-nightly-job",
+        &series,
+        &seasons,
+        &names,
+        12,
+    );
+}
+
+/// A group `name` timing fit + predict (`horizon` steps, [`LEVELS`]) of each model of `names`
+/// on `series`.
+fn fit_predict_each(
+    c: &mut Criterion,
+    name: &str,
+    series: &Series,
+    seasons: &[Span],
+    names: &[&str],
+    horizon: usize,
+) {
+    let mut group = c.benchmark_group(name);
+    for name in names {
+        let spec = ModelSpec::from_name(name, seasons.to_vec()).unwrap();
         group.bench_function(format!("{name}/fit+predict"), |b| {
             b.iter(|| {
-                let model = spec.fit(black_box(&series)).unwrap();
-                model.predict(12, &LEVELS).unwrap()
+                let model = spec.fit(black_box(series)).unwrap();
+                model.predict(horizon, &LEVELS).unwrap()
             })
         });
     }
     group.finish();
 }
 
-criterion_group!(benches, fit_predict, fit_only, model_file, nightly_job);
+/// The last 28 days of Britain's half-hourly electricity load (the Taylor trace): a window of
+/// three weeks or more, where `auto` also fits MSTL before its calibration days and, where its
+/// hand-over forecasts them better, on the whole window (the far model).
+fn four_weeks_half_hourly() -> Series {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/taylor-elec-gb-2000-30m.csv");
+    let dataset = prescale::series::csv::read_dataset(&path).expect("the bundled Taylor trace");
+    let n = dataset.series.len();
+    dataset.series.slice(n - 28 * 48..n)
+}
+
+fn four_weeks(c: &mut Criterion) {
+    let series = four_weeks_half_hourly();
+    let seasons: Vec<Span> = vec!["1d".parse().unwrap(), "7d".parse().unwrap()];
+    let names = ["linear-seasonal", "mstl", "auto"];
+    fit_predict_each(c, "forecast-1344x30m", &series, &seasons, &names, 4);
+}
+
+criterion_group!(
+    benches,
+    fit_predict,
+    fit_only,
+    model_file,
+    nightly_job,
+    four_weeks
+);
 criterion_main!(benches);
