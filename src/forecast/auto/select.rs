@@ -52,10 +52,10 @@ pub const NEAR_TAIL: f64 = 0.2;
 /// decomposes too little and lost wherever it was offered (session 9's measurements).
 pub const FAR_MIN_CYCLES: i64 = 3;
 /// …and at least this many days (three weeks), whatever the seasons: a window too short for
-/// the weekly season (the first days of a series) has only the daily one, whose drift over a
-/// few days MSTL cannot tell from noise (offered there, the short windows' replays kept it
-/// nowhere, the 14-day ones on two traces, EC2 CPU's MASE 0.3208 → 0.3203). The default 14-day
-/// window never offers it, so its selections are what they were.
+/// the weekly season (a series' first days, the backtest's 7-day windows on a two-week trace)
+/// has only the daily one and three cycles of it. Offered there, it was kept on two of 57
+/// replays (EC2 CPU's MASE 0.3208 → 0.3203) and moved nothing else; so the default 14-day
+/// window never offers it, and its selections are what they were.
 pub const FAR_MIN_DAYS: i64 = 21;
 /// …and where that season is at most this many steps: STL over a week of 1-minute steps costs
 /// too much at every selection (the yardstick's MSTL has the same limit).
