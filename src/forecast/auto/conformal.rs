@@ -9,9 +9,10 @@ use super::combine::Combine;
 use super::holdout::{Frame, mae_at};
 use super::median::MedianPoint;
 use super::select::{
-    NEAR_TAIL, Selection, WEEK, blend, consistently_better, hand_over, replays_another_kind_of_day,
+    FAR_POWERS, NEAR_TAIL, Selection, WEEK, blend, consistently_better, hand_over,
+    replays_another_kind_of_day,
 };
-use super::{FittedAuto, Member, Near, RESELECT_SECONDS};
+use super::{Far, FittedAuto, Member, Near, RESELECT_SECONDS, is_one, one};
 use crate::forecast::history::History;
 use crate::forecast::intervals::{ErrorQuantiles, empirical_quantiles};
 use crate::forecast::linear::{self, DAY};
@@ -46,14 +47,6 @@ pub struct Conformal {
     /// weekends' were the larger ([`weekend_factor`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(super) weekend_factor: Option<f64>,
-}
-
-fn one() -> f64 {
-    1.0
-}
-
-fn is_one(power: &f64) -> bool {
-    *power == 1.0
 }
 
 /// At most about this many calibration errors decide [`Conformal::power`] ([`power_for`]).
@@ -492,8 +485,9 @@ pub(super) fn near_forecasts(
 /// history before `start` (the calibration days), forecasts them, its state moving on over them
 /// (as in the holdout); it is kept, fitted on the whole history, only when `forecasts` (the
 /// choice's, near blend included) handed over to it ([`hand_over`]) forecast the calibration
-/// days' first `scored` steps consistently better (the selection's evidence test); `forecasts`
-/// are then the handed-over ones. `None` when it is not kept or a fit fails.
+/// days' first `scored` steps consistently better (the selection's evidence test), at the pace
+/// of [`FAR_POWERS`] with the lowest MAE there; `forecasts` are then the handed-over ones.
+/// `None` when it is not kept or a fit fails.
 ///
 /// MSTL's seasonal components follow a daily shape that drifts over weeks; the regression's one
 /// shape per season over the window loses to it hours ahead on such a trace (Taylor's
@@ -508,23 +502,30 @@ fn fit_far(
     start: usize,
     (frame, scored): (&Frame, usize),
     forecasts: &mut Vec<Vec<f64>>,
-) -> Option<Box<FittedModel>> {
+) -> Option<Box<Far>> {
     let before = spec.fit_history(&history.head(start)?, false).ok()?;
     let part = before
         .rolling_forecasts(history, &frame.origins, frame.reach)
         .ok()?;
-    let handed = hand_over(forecasts.clone(), &part);
     let scoring = Frame {
         origins: frame.origins.clone(),
         scored,
         reach: frame.reach,
     };
-    if !consistently_better(history, &scoring, &handed, forecasts) {
-        return None;
+    let mut best: Option<(f64, f64, Vec<Vec<f64>>)> = None;
+    for power in FAR_POWERS {
+        let handed = hand_over(forecasts.clone(), &part, power);
+        let with = mae_at(history, &frame.origins, scored, &handed).0;
+        if best.as_ref().is_none_or(|b| with < b.0)
+            && consistently_better(history, &scoring, &handed, forecasts)
+        {
+            best = Some((with, power, handed));
+        }
     }
+    let (_, power, handed) = best?;
     let model = spec.fit_history(history, false).ok()?;
     *forecasts = handed;
-    Some(Box::new(model))
+    Some(Box::new(Far { model, power }))
 }
 
 /// The final members, the near model when its blend is kept, the far model when its hand-over
@@ -532,7 +533,7 @@ fn fit_far(
 pub(super) struct Calibrated {
     members: Vec<Member>,
     near: Option<Box<Near>>,
-    far: Option<Box<FittedModel>>,
+    far: Option<Box<Far>>,
     median: Option<MedianPoint>,
     calibration: Option<Calibration>,
 }

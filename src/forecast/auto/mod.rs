@@ -64,17 +64,18 @@
 //!   instead of 0.311 and 0.108 (taxi, Taylor), better than every peer.
 //!   The intervals are calibrated on the blended forecasts; without calibration days there is
 //!   no blend.
-//! - **The later steps** ([`FittedAuto`]'s `far`, [`FAR_MIN_CYCLES`], [`FAR_MIN_DAYS`]): where
+//! - **The later steps** ([`Far`], [`FAR_MIN_CYCLES`], [`FAR_MIN_DAYS`]): where
 //!   the window spans three cycles of its longest season and three weeks (never the default
 //!   14-day window), MSTL fitted on the days before the calibration days forecasts them too,
 //!   and the forecasts above (members, near blend) are handed over to it: step `h` (from 0)
-//!   keeps `1 / (h + 1)` of theirs, MSTL takes the rest. Kept (MSTL refitted on the whole
-//!   window) where that forecasts the calibration days' scored steps consistently better (the
-//!   evidence test); the intervals are then calibrated on the handed-over forecasts. STL's
+//!   keeps `(h + 1)^−p` of theirs, MSTL takes the rest, `p` 1 or ½ ([`FAR_POWERS`]),
+//!   whichever forecasts the calibration days better. Kept (MSTL refitted on the whole window)
+//!   where that forecasts the calibration days' scored steps consistently better (the evidence
+//!   test); the intervals are then calibrated on the handed-over forecasts. STL's
 //!   seasonal components follow a shape that drifts over weeks, which the regression's one
 //!   shape per season averages; the first step, where the regression's short-horizon terms and
 //!   the near blend win, stays theirs. Taylor's electricity two hours ahead with 28-day
-//!   windows, 20 origins: 0.1548 → 0.1048 MASE (statsforecast MSTL 0.1088), one step ahead
+//!   windows, 20 origins: 0.1548 → 0.1034 MASE (statsforecast MSTL 0.1088), one step ahead
 //!   unchanged.
 //! - **Why refit**: forecasting from the split-fitted models (state moved to the end, no refit)
 //!   was measured and is worse across the traces (mean MASE 0.609 vs 0.578), so the chosen
@@ -149,7 +150,7 @@ mod select;
 pub use combine::Combine;
 pub use conformal::Conformal;
 pub use select::{
-    COMBINE_MARGIN, CandidateScore, FAR_MAX_SEASON_STEPS, FAR_MIN_CYCLES, FAR_MIN_DAYS,
+    COMBINE_MARGIN, CandidateScore, FAR_MAX_SEASON_STEPS, FAR_MIN_CYCLES, FAR_MIN_DAYS, FAR_POWERS,
     MAX_ORIGINS, NEAR_TAIL, NEAR_WEIGHT, SIMPLER_MARGIN, Validation, candidates,
 };
 
@@ -206,6 +207,25 @@ fn is_zero(x: &f64) -> bool {
     *x == 0.0
 }
 
+/// The model the later steps are handed over to (MSTL), fitted on the whole history: step `h`
+/// (from 0) keeps `(h + 1)^−power` of the choice's forecast and takes the rest from it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Far {
+    pub model: FittedModel,
+    /// How fast it takes over: one of [`FAR_POWERS`], whichever forecast the calibration days
+    /// better.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub power: f64,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+fn is_one(x: &f64) -> bool {
+    *x == 1.0
+}
+
 /// A fitted `auto` model: what it predicts with and the evidence for the choice.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FittedAuto {
@@ -215,9 +235,9 @@ pub struct FittedAuto {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     near: Option<Box<Near>>,
     /// The model the later steps are handed over to (MSTL), when that beat the members and the
-    /// near blend there: step `h` (from 0) keeps `1 / (h + 1)` of their forecast.
+    /// near blend there.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    far: Option<Box<FittedModel>>,
+    far: Option<Box<Far>>,
     #[serde(default, skip_serializing_if = "Combine::is_mean")]
     combine: Combine,
     /// Absent when `auto` could not validate: the single member's own intervals are used.
@@ -313,35 +333,34 @@ impl AutoSpec {
         if !(0..keep_for(conformal)).contains(&age) {
             return None;
         }
-        // Each member refitted from its previous fit (what a linear fit's robust iterations
-        // reached carries over).
+        // Each member (and the near and far models) refitted from its previous fit (what a
+        // linear fit's robust iterations reached carries over).
+        let refit = |model: &FittedModel| {
+            let spec = self.member_spec(model)?;
+            spec.refit_history(history, model).ok()
+        };
         let members = previous
             .members
             .iter()
             .map(|member| {
-                let spec = self.member_spec(&member.model)?;
-                let model = spec.refit_history(history, &member.model).ok()?;
                 Some(Member {
                     weight: member.weight,
-                    model,
+                    model: refit(&member.model)?,
                 })
             })
             .collect::<Option<Vec<_>>>()?;
         let near = match &previous.near {
-            Some(near) => {
-                let spec = self.member_spec(&near.model)?;
-                Some(Box::new(Near {
-                    model: spec.refit_history(history, &near.model).ok()?,
-                    tail: near.tail,
-                }))
-            }
+            Some(near) => Some(Box::new(Near {
+                model: refit(&near.model)?,
+                tail: near.tail,
+            })),
             None => None,
         };
         let far = match &previous.far {
-            Some(far) => {
-                let spec = self.member_spec(far)?;
-                Some(Box::new(spec.refit_history(history, far).ok()?))
-            }
+            Some(far) => Some(Box::new(Far {
+                model: refit(&far.model)?,
+                power: far.power,
+            })),
             None => None,
         };
         Some(FittedAuto {
@@ -466,7 +485,10 @@ impl Family for FittedAuto {
             None => {}
         }
         if let Some(far) = &self.far {
-            inner.push_str(&format!(" → {}", far.label()));
+            inner.push_str(&format!(" → {}", far.model.label()));
+            if far.power != 1.0 {
+                inner.push_str(&format!(" at (h+1)^-{}", far.power));
+            }
         }
         format!("auto({inner})")
     }
@@ -502,11 +524,16 @@ impl Family for FittedAuto {
         {
             return corrupt("near model's share outside [0, 1)");
         }
-        if self.far.is_some() && self.conformal.is_none() {
-            return corrupt("a far model without conformal intervals");
+        if let Some(far) = &self.far {
+            if self.conformal.is_none() {
+                return corrupt("a far model without conformal intervals");
+            }
+            if !FAR_POWERS.contains(&far.power) {
+                return corrupt("a far model's pace other than 1 or 0.5");
+            }
         }
         let near = self.near.iter().map(|near| &near.model);
-        let far = self.far.iter().map(|far| far.as_ref());
+        let far = self.far.iter().map(|far| &far.model);
         for model in self.members.iter().map(|m| &m.model).chain(near).chain(far) {
             if matches!(model, FittedModel::Auto(_)) {
                 return corrupt("auto nested in auto");
@@ -554,7 +581,7 @@ impl Family for FittedAuto {
             None => None,
         };
         let far = match &self.far {
-            Some(far) => Some(far.predict(horizon, &[])?.yhat),
+            Some(far) => Some((far.model.predict(horizon, &[])?.yhat, far.power)),
             None => None,
         };
         let point = |parts: &[Vec<f64>]| {
@@ -564,8 +591,8 @@ impl Family for FittedAuto {
             if let Some((near, tail)) = &near {
                 blend_steps(&mut yhat, near, *tail);
             }
-            if let Some(far) = &far {
-                hand_over_steps(&mut yhat, far);
+            if let Some((far, power)) = &far {
+                hand_over_steps(&mut yhat, far, *power);
             }
             yhat
         };

@@ -1025,23 +1025,22 @@ fn the_later_steps_are_handed_over_to_mstl_where_the_shape_drifts_over_weeks() {
         "{handed:?} against {alone:?}"
     );
 
-    // The forecast: step `h` keeps `1 / (h + 1)` of the choice's (near blend and median point
-    // included), MSTL's the rest.
+    // The forecast: step `h` keeps `(h + 1)^−power` of the choice's (near blend and median
+    // point included), MSTL's the rest.
     let model = &kept[0];
-    let far = model.far.as_ref().unwrap();
+    let far = &model.far.as_ref().unwrap().model;
+    let power = model.far.as_ref().unwrap().power;
     assert_eq!(far.family(), "mstl");
     assert_eq!(far.origin(), model.primary().origin());
-    assert!(
-        model.name().ends_with(" → mstl(1d,1w))"),
-        "{}",
-        model.name()
-    );
+    assert!(model.name().contains(" → mstl(1d,1w)"), "{}", model.name());
+    // Taylor's calibration days take MSTL at the faster pace.
+    assert!(kept.iter().all(|m| m.far.as_ref().unwrap().power == 1.0));
     let horizon = 8;
     let forecast = model.forecast(horizon, &[]).unwrap();
     let inner = without_far(model, horizon);
     let mstl = far.predict(horizon, &[]).unwrap().yhat;
     for h in 0..horizon {
-        let kept = 1.0 / (h + 1) as f64;
+        let kept = ((h + 1) as f64).powf(-power);
         let expected = kept * inner[h] + (1.0 - kept) * mstl[h];
         assert!((forecast.yhat[h] - expected).abs() < 1e-6, "step {h}");
     }
@@ -1058,14 +1057,28 @@ fn the_later_steps_are_handed_over_to_mstl_where_the_shape_drifts_over_weeks() {
     };
     older.validate().unwrap();
     assert_eq!(older.forecast(horizon, &[]).unwrap().yhat, inner);
-    let other = kept.last().unwrap().far.as_deref().unwrap();
+    let other = &kept.last().unwrap().far.as_ref().unwrap().model;
     assert_ne!(other.origin(), far.origin());
-    let mut moved = json;
-    moved["far"] = serde_json::to_value(other).unwrap();
+    let mut moved = json.clone();
+    moved["far"]["model"] = serde_json::to_value(other).unwrap();
     let FittedModel::Auto(moved) = serde_json::from_value(moved).unwrap() else {
         panic!("an auto model")
     };
     assert!(moved.validate().is_err());
+    // A pace that is none of the known ones is a corrupt file; absent, it is 1.
+    let mut paced = json;
+    paced["far"]["power"] = serde_json::json!(3.0);
+    let FittedModel::Auto(paced) = serde_json::from_value(paced).unwrap() else {
+        panic!("an auto model")
+    };
+    assert!(paced.validate().is_err());
+    let mut unpaced = serde_json::to_value(FittedModel::Auto(model.clone())).unwrap();
+    unpaced["far"].as_object_mut().unwrap().remove("power");
+    let FittedModel::Auto(unpaced) = serde_json::from_value(unpaced).unwrap() else {
+        panic!("an auto model")
+    };
+    unpaced.validate().unwrap();
+    assert_eq!(unpaced.far.as_ref().unwrap().power, 1.0);
 
     // A refit two steps later keeps the selection and the far model, refitted on the window.
     let end = kept_at[0];
@@ -1079,8 +1092,32 @@ fn the_later_steps_are_handed_over_to_mstl_where_the_shape_drifts_over_weeks() {
     };
     assert_eq!(later.validation(), first.validation());
     let (before, after) = (first.far.as_ref().unwrap(), later.far.as_ref().unwrap());
-    assert_eq!(after.origin(), before.origin() + 2 * 1800);
-    assert_eq!(after.label(), before.label());
+    assert_eq!(after.model.origin(), before.model.origin() + 2 * 1800);
+    assert_eq!(after.model.label(), before.model.label());
+    assert_eq!(after.power, before.power);
+}
+
+#[test]
+fn the_pace_of_the_hand_over_is_the_calibration_days_choice() {
+    // New York taxi rides, 28-day windows from origins 47 hours apart over its last seven
+    // weeks: there the calibration days take MSTL at the slower pace on some fits.
+    let series = crate::forecast::test_support::bundled_trace("nyc-taxi-30m.csv");
+    let spec = AutoSpec::new(vec![span("1d"), span("7d")]);
+    let mut paces = Vec::new();
+    for origin in (series.len() - 7 * 48..series.len()).step_by(47) {
+        let model = spec.fit(&series.slice(origin - 28 * 48..origin)).unwrap();
+        if let Some(far) = &model.far {
+            paces.push(far.power);
+            if far.power != 1.0 {
+                assert!(
+                    model.name().ends_with(" at (h+1)^-0.5)"),
+                    "{}",
+                    model.name()
+                );
+            }
+        }
+    }
+    assert!(paces.contains(&0.5), "{paces:?}");
 }
 
 #[test]
@@ -1114,11 +1151,19 @@ fn no_far_model_without_three_cycles_of_the_longest_season_or_where_it_does_not_
 }
 
 #[test]
-fn hand_over_keeps_one_over_h_of_the_forecast() {
-    let mut forecast = vec![10.0, 10.0, 10.0, 10.0];
-    select::hand_over_steps(&mut forecast, &[20.0, 20.0, 20.0, 20.0]);
+fn hand_over_keeps_a_power_of_one_over_h_of_the_forecast() {
+    let far = [20.0; 4];
+    let mut forecast = vec![10.0; 4];
+    select::hand_over_steps(&mut forecast, &far, 1.0);
     assert_eq!(forecast[0], 10.0);
     assert_eq!(forecast[1], 15.0);
     assert!((forecast[2] - (10.0 / 3.0 + 40.0 / 3.0)).abs() < 1e-12);
     assert_eq!(forecast[3], 17.5);
+    // At the slower pace the fourth step keeps half.
+    let mut forecast = vec![10.0; 4];
+    select::hand_over_steps(&mut forecast, &far, 0.5);
+    assert_eq!(forecast[0], 10.0);
+    let kept = 0.5f64.sqrt();
+    assert!((forecast[1] - (10.0 * kept + 20.0 * (1.0 - kept))).abs() < 1e-12);
+    assert_eq!(forecast[3], 15.0);
 }
