@@ -498,7 +498,8 @@ impl Family for FittedAuto {
     }
 
     /// Checks a model read from a file: members present, not nested, weights positive and
-    /// summing to 1, all on one grid.
+    /// summing to 1, all on one grid (the near and far models too), the near share and the far
+    /// pace known ones, bands calibrated wherever models are combined.
     fn validate(&self) -> Result<(), ForecastError> {
         let corrupt = |what: &str| Err(ForecastError::Fit(format!("corrupt model: {what}")));
         let Some(first) = self.members.first() else {
