@@ -1121,6 +1121,39 @@ fn the_pace_of_the_hand_over_is_the_calibration_days_choice() {
 }
 
 #[test]
+fn a_far_model_forecasts_across_trailing_gaps_and_missing_samples() {
+    // Taylor's last 28 days with a sample in twenty missing and the last three steps unreported
+    // (a scrape that stopped): the far model's forecast starts where the members' does, and
+    // every value and band is finite.
+    let series = crate::forecast::test_support::bundled_trace("taylor-elec-gb-2000-30m.csv");
+    let n = series.len();
+    let window = series.slice(n - 28 * 48..n);
+    let mut values = window.values().to_vec();
+    for (i, v) in values.iter_mut().enumerate() {
+        if i % 20 == 7 || i + 3 >= 28 * 48 {
+            *v = f64::NAN;
+        }
+    }
+    let gappy = Series::new(window.start(), window.step(), values).unwrap();
+    let model = AutoSpec::new(vec![span("1d"), span("7d")])
+        .fit(&gappy)
+        .unwrap();
+    let far = &model.far.as_ref().expect("a far model").model;
+    let forecast = model.forecast(8, &[0.1, 0.9]).unwrap();
+    let members = model.primary().predict(8, &[]).unwrap();
+    assert_eq!(far.predict(8, &[]).unwrap().start, members.start);
+    assert_eq!(forecast.start, members.start);
+    assert!(forecast.yhat.iter().all(|y| y.is_finite()));
+    assert_eq!(forecast.bands.len(), 2);
+    assert!(
+        forecast
+            .bands
+            .iter()
+            .all(|b| b.values.len() == 8 && b.values.iter().all(|v| v.is_finite()))
+    );
+}
+
+#[test]
 fn no_far_model_without_three_cycles_of_the_longest_season_or_where_it_does_not_win() {
     let seasons = [span("1d"), span("7d")];
     let history = |days: usize, step: i64| {
