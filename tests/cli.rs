@@ -497,6 +497,20 @@ fn train_on(
     (out_path, text, raw)
 }
 
+/// The model file `raw` changed by `edit`, written as `edited.json` in `dir` and read back as
+/// `serve` reads it.
+fn edited_model_file(
+    dir: &std::path::Path,
+    raw: &serde_json::Value,
+    edit: impl FnOnce(&mut serde_json::Value),
+) -> prescale::forecast::ModelFile {
+    let mut file = raw.clone();
+    edit(&mut file);
+    let path = dir.join("edited.json");
+    std::fs::write(&path, file.to_string()).unwrap();
+    prescale::train::read_model_file(&path).unwrap()
+}
+
 /// `prescale train` on a series whose weekends are three times as noisy as its weekdays: the
 /// model file's `auto` carries a weekend factor, and a forecast from the file (as `serve` loads
 /// it) has weekend bands that much wider than the same file's without it, weekday bands equal.
@@ -522,14 +536,12 @@ fn train_widens_the_weekend_bands_where_the_weekends_erred_more() {
     assert!((1.5..4.0).contains(&factor), "{factor}");
 
     let with = prescale::train::read_model_file(&out_path).unwrap();
-    let mut without_raw = raw.clone();
-    without_raw["model"]["conformal"]
-        .as_object_mut()
-        .unwrap()
-        .remove("weekend_factor");
-    let without_path = dir.path().join("without.json");
-    std::fs::write(&without_path, without_raw.to_string()).unwrap();
-    let without = prescale::train::read_model_file(&without_path).unwrap();
+    let without = edited_model_file(dir.path(), &raw, |file| {
+        file["model"]["conformal"]
+            .as_object_mut()
+            .unwrap()
+            .remove("weekend_factor");
+    });
     // Friday noon to Sunday noon.
     let (a, b) = (
         with.model.predict(96, &[0.1, 0.9]).unwrap(),
@@ -593,4 +605,61 @@ fn train_keeps_a_call_centre_s_quarter_hour_correction() {
         "forecast {} shape {shape} last residual {last_residual}",
         forecast.yhat[0]
     );
+}
+
+/// `prescale train` on the last 28 days of Britain's half-hourly electricity load: `auto` hands
+/// its later steps over to MSTL (the far model), the model file carries it, and a forecast from
+/// the file (as `serve` loads it) differs from the same file's without it from the second step
+/// on, not at the first. With the default 14-day window there is no far model.
+#[test]
+fn train_hands_the_later_steps_over_to_mstl_on_a_four_week_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let train = |window: &str, name: &str| {
+        let path = dir.path().join(name);
+        let out = Command::new(BIN)
+            .args([
+                "train",
+                "--dataset",
+                "datasets/taylor-elec-gb-2000-30m.csv",
+                "--train-window",
+                window,
+                "--out",
+            ])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert_succeeded(&out);
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        let raw: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        (path, stdout, raw)
+    };
+    let (path, stdout, raw) = train("28d", "four-weeks.json");
+    assert!(stdout.contains(" → mstl(1d,1w)"), "{stdout}");
+    assert_eq!(raw["model"]["far"]["model"]["model"], "mstl", "{raw}");
+
+    let with = prescale::train::read_model_file(&path).unwrap();
+    let without = edited_model_file(dir.path(), &raw, |file| {
+        file["model"].as_object_mut().unwrap().remove("far");
+        // The file names what it holds: the name without the far model.
+        let name = raw["chosen"]["model"].as_str().unwrap();
+        let cut = name.find(" → mstl").unwrap_or_else(|| panic!("{name}"));
+        file["chosen"]["model"] = format!("{})", &name[..cut]).into();
+    });
+    let (a, b) = (
+        with.model.predict(4, &[0.1, 0.9]).unwrap(),
+        without.model.predict(4, &[0.1, 0.9]).unwrap(),
+    );
+    assert_eq!(a.start, b.start);
+    assert_eq!(a.yhat[0], b.yhat[0]);
+    assert!((1..4).all(|h| a.yhat[h] != b.yhat[h]), "{a:?} {b:?}");
+    assert!(
+        a.bands
+            .iter()
+            .all(|band| band.values.iter().all(|v| v.is_finite()))
+    );
+
+    let (_, stdout, raw) = train("14d", "two-weeks.json");
+    assert!(!stdout.contains("mstl"), "{stdout}");
+    assert!(raw["model"].get("far").is_none(), "{raw}");
 }

@@ -212,7 +212,7 @@ const MIN_DAYS_OF_A_KIND: usize = 2;
 /// the last one's (on coarse steps, a day holds only a few dozen errors), at the cost of a `p×p`
 /// solve per day. `None` (the holdout's errors calibrate) when a member has no such forecasts or
 /// the history has under two days. The `near` model ([`blend`]) is fitted on the days before
-/// the calibration days (before each of them while those are under a week: [`near_forecasts`])
+/// the calibration days (before each of them while those are under a week: [`forecasts_fitted_before`])
 /// and forecasts them too; it is kept (refitted on the whole history) when
 /// the blend's forecasts of their first `scored` steps have the lower MAE, and the calibration
 /// forecasts are then the blended ones. Without calibration days there is no blend. Where a
@@ -409,7 +409,7 @@ fn forecast_replays_another_kind_of_day(
 
 /// The near model `spec`, fitted on the history before `start` (the calibration days), forecasts
 /// them (its state moving on over them, as in the holdout; fitted again each day while the
-/// history before it is under [`NEAR_REFIT_DAYS`]: [`near_forecasts`]); it is kept, fitted on
+/// history before it is under [`NEAR_REFIT_DAYS`]: [`forecasts_fitted_before`]); it is kept, fitted on
 /// the whole history, only when a blend of `forecasts` (the members', replaced by the blended
 /// ones then) forecasts their first `scored` steps better: the blend of the first steps, or the
 /// one whose near share stops falling at [`NEAR_TAIL`], whichever is better still; returned with
@@ -421,18 +421,16 @@ fn fit_near(
     (frame, scored): (&Frame, usize),
     forecasts: &mut Vec<Vec<f64>>,
 ) -> Option<(Box<Near>, Vec<Vec<f64>>)> {
-    let part = near_forecasts(history, spec, start, frame)?;
+    let part = forecasts_fitted_before(history, spec, start, frame)?;
     let plain = mae_at(history, &frame.origins, scored, forecasts).0;
-    let mut best: Option<(f64, f64, Vec<Vec<f64>>)> = None;
-    for tail in [0.0, NEAR_TAIL] {
-        let blended = blend(forecasts.clone(), &part, tail);
-        let with = mae_at(history, &frame.origins, scored, &blended).0;
-        let bar = best.as_ref().map_or(plain, |b| b.0);
-        if with < bar {
-            best = Some((with, tail, blended));
-        }
-    }
-    let (_, tail, blended) = best?;
+    let (tail, blended) = best_mix(
+        history,
+        (frame, scored),
+        forecasts,
+        &[0.0, NEAR_TAIL],
+        |forecasts, tail| blend(forecasts, &part, tail),
+        |with, _| with < plain,
+    )?;
     // A cold fit: warm from the calibration fit (fitted on half the window or less), one step
     // ahead on the taxi trace scored 0.241 instead of 0.235 for a third less time.
     let model = spec.fit_history(history, false).ok()?;
@@ -440,15 +438,40 @@ fn fit_near(
     Some((Box::new(Near { model, tail }), part))
 }
 
-/// The near model's forecasts from `frame`'s origins (the calibration days, from `start`), each
-/// day's by a fit on the days before it while they are under [`NEAR_REFIT_DAYS`] (as
-/// linear-seasonal's are, [`linear::fit_cross_validated`]); the first day with that many before
-/// it is fitted so too, and that fit moves on over the rest.
+/// Of `variants`, the one whose `mix` of `forecasts` forecasts the calibration days' first
+/// `scored` steps with the lowest MAE among those `kept` accepts (given that MAE and the mixed
+/// forecasts), with its mixed forecasts; `None` for none. The near blend's share and the far
+/// model's pace are chosen so.
+fn best_mix<P: Copy>(
+    history: &History,
+    (frame, scored): (&Frame, usize),
+    forecasts: &[Vec<f64>],
+    variants: &[P],
+    mix: impl Fn(Vec<Vec<f64>>, P) -> Vec<Vec<f64>>,
+    kept: impl Fn(f64, &[Vec<f64>]) -> bool,
+) -> Option<(P, Vec<Vec<f64>>)> {
+    let mut best: Option<(f64, P, Vec<Vec<f64>>)> = None;
+    for &variant in variants {
+        let mixed = mix(forecasts.to_vec(), variant);
+        let with = mae_at(history, &frame.origins, scored, &mixed).0;
+        if best.as_ref().is_none_or(|b| with < b.0) && kept(with, &mixed) {
+            best = Some((with, variant, mixed));
+        }
+    }
+    best.map(|(_, variant, mixed)| (variant, mixed))
+}
+
+/// The forecasts from `frame`'s origins (the calibration days, from `start`) of `spec` fitted
+/// before them (the near model's, the far model's), each day's by a fit on the days before it
+/// while they are under [`NEAR_REFIT_DAYS`] (as linear-seasonal's are,
+/// [`linear::fit_cross_validated`]); the first day with that many before it is fitted so too,
+/// and that fit moves on over the rest (the far model, offered on three weeks or more, always
+/// starts there).
 /// A fit on the days before the first calibration day alone judged a one-week history's near
 /// model by half of its data: one step ahead from 200 origins with one-week training windows
 /// (`short1-` taxi and Taylor), MASE 0.311 and 0.108 so, 0.276 and 0.101 with the refits
 /// (docs/forecasting.md). `None` when a fit fails.
-pub(super) fn near_forecasts(
+pub(super) fn forecasts_fitted_before(
     history: &History,
     spec: &ModelSpec,
     start: usize,
@@ -503,26 +526,20 @@ fn fit_far(
     (frame, scored): (&Frame, usize),
     forecasts: &mut Vec<Vec<f64>>,
 ) -> Option<Box<Far>> {
-    let before = spec.fit_history(&history.head(start)?, false).ok()?;
-    let part = before
-        .rolling_forecasts(history, &frame.origins, frame.reach)
-        .ok()?;
+    let part = forecasts_fitted_before(history, spec, start, frame)?;
     let scoring = Frame {
         origins: frame.origins.clone(),
         scored,
         reach: frame.reach,
     };
-    let mut best: Option<(f64, f64, Vec<Vec<f64>>)> = None;
-    for power in FAR_POWERS {
-        let handed = hand_over(forecasts.clone(), &part, power);
-        let with = mae_at(history, &frame.origins, scored, &handed).0;
-        if best.as_ref().is_none_or(|b| with < b.0)
-            && consistently_better(history, &scoring, &handed, forecasts)
-        {
-            best = Some((with, power, handed));
-        }
-    }
-    let (_, power, handed) = best?;
+    let (power, handed) = best_mix(
+        history,
+        (frame, scored),
+        forecasts,
+        &FAR_POWERS,
+        |forecasts, power| hand_over(forecasts, &part, power),
+        |_, handed| consistently_better(history, &scoring, handed, forecasts),
+    )?;
     let model = spec.fit_history(history, false).ok()?;
     *forecasts = handed;
     Some(Box::new(Far { model, power }))
@@ -549,7 +566,7 @@ pub(super) struct Calibration {
 /// [`GRID`](crate::forecast::intervals::GRID)).
 pub(super) const MIN_CALIBRATION_ORIGINS: usize = 1000;
 /// The near model is fitted again at each calibration day while the days before it are fewer
-/// than this ([`near_forecasts`]).
+/// than this ([`forecasts_fitted_before`]).
 const NEAR_REFIT_DAYS: usize = 7;
 /// At most this many calibration origins (evenly strided), to bound the cost.
 const MAX_CALIBRATION_ORIGINS: usize = 1000;

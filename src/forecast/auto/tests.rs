@@ -402,6 +402,24 @@ fn drifting_weekly_shape(seed: u64, days: usize) -> Vec<f64> {
         .collect()
 }
 
+/// `auto` over daily and weekly seasons fitted on the `len` steps of `series` from `start`, and
+/// refitted from that fit on the window two steps later (as the engine refits).
+fn fit_then_refit_two_steps_later(
+    series: &Series,
+    start: usize,
+    len: usize,
+) -> (FittedAuto, FittedAuto) {
+    let spec = ModelSpec::Auto(AutoSpec::new(vec![span("1d"), span("7d")]));
+    let first = spec.fit(&series.slice(start..start + len)).unwrap();
+    let later = spec
+        .refit(&series.slice(start + 2..start + len + 2), Some(&first))
+        .unwrap();
+    match (first, later) {
+        (FittedModel::Auto(first), FittedModel::Auto(later)) => (first, later),
+        _ => panic!("auto models"),
+    }
+}
+
 /// The members' combined point forecasts of `model` (at the median where it moved them),
 /// without the near model.
 fn members_only(model: &FittedAuto, horizon: usize) -> Vec<f64> {
@@ -478,14 +496,7 @@ fn the_first_steps_blend_holt_winters_in_falling_shares() {
     // A refit two steps later keeps the selection and the near model, refitted from its form.
     let values = drifting_weekly_shape(21, 15);
     let series = Series::new(0, 1800, values).unwrap();
-    let spec = ModelSpec::Auto(AutoSpec::new(vec![span("1d"), span("7d")]));
-    let first = spec.fit(&series.slice(0..14 * 48)).unwrap();
-    let later = spec
-        .refit(&series.slice(2..14 * 48 + 2), Some(&first))
-        .unwrap();
-    let (FittedModel::Auto(first), FittedModel::Auto(later)) = (&first, &later) else {
-        panic!("auto models")
-    };
+    let (first, later) = fit_then_refit_two_steps_later(&series, 0, 14 * 48);
     assert_eq!(later.validation(), first.validation());
     let (before, after) = (first.near.as_ref().unwrap(), later.near.as_ref().unwrap());
     assert_eq!(after.model.origin(), before.model.origin() + 2 * 1800);
@@ -592,7 +603,7 @@ fn the_near_model_is_fitted_again_each_calibration_day_of_a_short_history() {
             scored: 4,
             reach: 6,
         };
-        let got = conformal::near_forecasts(&history, &spec, start, &frame).unwrap();
+        let got = conformal::forecasts_fitted_before(&history, &spec, start, &frame).unwrap();
         assert_eq!(got.len(), frame.origins.len());
         for (k, &fitted_on) in refits.iter().enumerate() {
             let from = fitted_on * 48;
@@ -1083,15 +1094,7 @@ fn the_later_steps_are_handed_over_to_mstl_where_the_shape_drifts_over_weeks() {
     assert_eq!(unpaced.far.as_ref().unwrap().power, 1.0);
 
     // A refit two steps later keeps the selection and the far model, refitted on the window.
-    let end = kept_at[0];
-    let spec = ModelSpec::Auto(spec);
-    let first = spec.fit(&series.slice(end - window..end)).unwrap();
-    let later = spec
-        .refit(&series.slice(end - window + 2..end + 2), Some(&first))
-        .unwrap();
-    let (FittedModel::Auto(first), FittedModel::Auto(later)) = (&first, &later) else {
-        panic!("auto models")
-    };
+    let (first, later) = fit_then_refit_two_steps_later(&series, kept_at[0] - window, window);
     assert_eq!(later.validation(), first.validation());
     let (before, after) = (first.far.as_ref().unwrap(), later.far.as_ref().unwrap());
     assert_eq!(after.model.origin(), before.model.origin() + 2 * 1800);
