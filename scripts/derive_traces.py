@@ -30,6 +30,14 @@ Written, each in the dataset CSV format (`timestamp,value`, RFC 3339 UTC, gaps k
 - gaps-ec2-5m.csv, gaps-google-5m.csv: the EC2 CPU with 10 % and the Google cluster CPU with
   20 % of their samples missing at random (failed scrapes): runs of observations a few dozen
   steps long.
+- dst-taxi-30m.csv: the NYC taxi trace (labelled in New York's wall clock) written in UTC, as
+  a collector in UTC records it: from 2014-11-02 06:00 UTC (the end of daylight-saving time)
+  its daily and weekly shape arrives an hour later in UTC; the repeated hour's count is split
+  over its two hours.
+- dst-business-hours-nasa-1m.csv: business-hours-nasa-1m.csv 11 weeks later (1995-09-16 to
+  11-17), kept in New York's wall clock: opening an hour later in UTC from 1995-10-29.
+- dst-taylor-30m.csv: the British electricity demand 18 weeks earlier (2000-01-30 to 04-23) in
+  London's wall clock: an hour earlier in UTC from 2000-03-26 01:00 UTC (summer time).
 - call-centre-nasa-15m.csv, call-centre-nasa-1h.csv: office-nasa-1m.csv as requests per quarter
   hour and per hour (each interval's mean per minute times its minutes): the same schedule at
   the coarser steps a call centre reports in (40 or 10 observations a day, none at night).
@@ -67,7 +75,8 @@ import math
 import os
 import random
 import sys
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DATASETS = os.path.join(HERE, "..", "datasets")
@@ -212,6 +221,25 @@ def week_windows(out_dir):
     write(short_dir, "week-backup-google-5m.csv", nightly(google, 0.3, 2, 40))
 
 
+def local_clock(rows, zone, weeks=0, split=False):
+    """The trace's labels moved `weeks` weeks and read as the wall clock of `zone`, written in UTC:
+    traffic that keeps a daylight-saving clock, as a collector in UTC records it (its daily shape
+    an hour earlier or later in UTC from each change on). A wall-clock hour that repeats (the
+    autumn change) holds the row's value at both of its instants, half at each with `split` (a
+    count per interval); one that is skipped (the spring change) has no rows."""
+    tz = ZoneInfo(zone)
+    out = {}
+    for t, v in rows:
+        wall = (t + timedelta(weeks=weeks)).replace(tzinfo=None)
+        first, second = wall.replace(tzinfo=tz, fold=0), wall.replace(tzinfo=tz, fold=1)
+        if first.utcoffset() != second.utcoffset():
+            for instant in (first, second):
+                out[instant.astimezone(timezone.utc)] = v / 2 if split else v
+        elif first.astimezone(timezone.utc).astimezone(tz).replace(tzinfo=None) == wall:
+            out[first.astimezone(timezone.utc)] = v
+    return sorted(out.items())
+
+
 def level_steps(rows, steps):
     """For each `(day, step)`: the load multiplied by `step` from `day` days after the start on."""
     start = rows[0][0].timestamp()
@@ -298,6 +326,9 @@ def main():
     write(out_dir, "call-centre-nasa-1h.csv", per_interval(office, 60))
     write(out_dir, "gaps-ec2-5m.csv", missing_at_random(read("aws-ec2-cpu-5f5533-5m.csv"), 0.1, 41))
     write(out_dir, "gaps-google-5m.csv", missing_at_random(read("google-cluster-2019-cpu-5m.csv"), 0.2, 42))
+    write(out_dir, "dst-taxi-30m.csv", local_clock(read("nyc-taxi-30m.csv"), "America/New_York", split=True))
+    write(out_dir, "dst-business-hours-nasa-1m.csv", local_clock(business_hours(nasa), "America/New_York", 11))
+    write(out_dir, "dst-taylor-30m.csv", local_clock(read("taylor-elec-gb-2000-30m.csv"), "Europe/London", -18))
 
 
 if __name__ == "__main__":

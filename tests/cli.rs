@@ -663,3 +663,71 @@ fn train_hands_the_later_steps_over_to_mstl_on_a_four_week_window() {
     assert!(!stdout.contains("mstl"), "{stdout}");
     assert!(raw["model"].get("far").is_none(), "{raw}");
 }
+
+/// Traffic that keeps New York's wall clock, recorded in UTC: `train` moves the weeks before
+/// the autumn daylight-saving change onto the current clock and says so.
+#[test]
+fn train_moves_the_history_onto_the_clock_the_traffic_keeps() {
+    use chrono::{LocalResult, NaiveDateTime, TimeZone};
+    let dir = tempfile::tempdir().unwrap();
+    let published = std::fs::read_to_string("datasets/nyc-taxi-30m.csv").unwrap();
+    let ny = chrono_tz::America::New_York;
+    let mut rows = Vec::new();
+    for line in published.lines().skip(1) {
+        let (wall, value) = line.split_once(',').unwrap();
+        let wall = NaiveDateTime::parse_from_str(wall, "%Y-%m-%dT%H:%M:%SZ").unwrap();
+        let value: f64 = value.parse().unwrap();
+        let instants = match ny.from_local_datetime(&wall) {
+            LocalResult::Single(t) => vec![(t, value)],
+            LocalResult::Ambiguous(a, b) => vec![(a, value / 2.0), (b, value / 2.0)],
+            LocalResult::None => vec![],
+        };
+        rows.extend(instants.into_iter().map(|(t, v)| (t.timestamp(), v)));
+    }
+    rows.sort_by_key(|r| r.0);
+    // Up to three days after the change (2014-11-02T06:00Z).
+    let mut csv = String::from("timestamp,value\n");
+    for (t, v) in rows.iter().filter(|r| r.0 < 1_414_908_000 + 3 * 86_400) {
+        let t = chrono::DateTime::from_timestamp(*t, 0).unwrap();
+        csv.push_str(&format!("{},{v}\n", t.format("%Y-%m-%dT%H:%M:%SZ")));
+    }
+    let dataset = dir.path().join("taxi-utc.csv");
+    std::fs::write(&dataset, csv).unwrap();
+    let out = Command::new(BIN)
+        .args(["train", "--dataset"])
+        .arg(&dataset)
+        .arg("--out")
+        .arg(dir.path().join("model.json"))
+        .output()
+        .unwrap();
+    assert_succeeded(&out);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(
+            "the daily shape arrives an hour later in UTC since the US daylight-saving change \
+             at 2014-11-02T06:00Z"
+        ),
+        "{stdout}"
+    );
+    // The published trace (New York's wall clock written as UTC) up to the same day has no
+    // change to follow, though the US and the EU changes fall inside its window.
+    let mut csv = String::from("timestamp,value\n");
+    csv.extend(
+        published
+            .lines()
+            .skip(1)
+            .filter(|line| line < &"2014-11-05")
+            .map(|line| format!("{line}\n")),
+    );
+    let dataset = dir.path().join("taxi-published.csv");
+    std::fs::write(&dataset, csv).unwrap();
+    let out = Command::new(BIN)
+        .args(["train", "--dataset"])
+        .arg(&dataset)
+        .arg("--out")
+        .arg(dir.path().join("published.json"))
+        .output()
+        .unwrap();
+    assert_succeeded(&out);
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("daylight-saving"));
+}

@@ -9,6 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::ForecastError;
+use super::clock::{self, ClockChange};
 use super::schedule::Schedule;
 use crate::series::{Series, Span, Timestamp};
 
@@ -26,6 +27,9 @@ pub(crate) struct History {
     pub nonnegative: bool,
     /// Recurring closed periods (nights, weekends), recognised from the gaps.
     pub schedule: Option<Schedule>,
+    /// Where the traffic keeps a daylight-saving clock that changed inside the history: the
+    /// values before the change are on the current clock ([`clock::realigned`]).
+    pub clock: Option<ClockChange>,
 }
 
 impl History {
@@ -61,7 +65,13 @@ impl History {
             .iter()
             .map(|v| if v.is_finite() { *v } else { f64::NAN })
             .collect();
-        Ok(History::from_parts(start, step, values, prior))
+        Ok(match clock::realigned(start, step, &values) {
+            Some((start, values, change)) => History {
+                clock: Some(change),
+                ..History::from_parts(start, step, values, prior)
+            },
+            None => History::from_parts(start, step, values, prior),
+        })
     }
 
     fn from_parts(
@@ -80,6 +90,7 @@ impl History {
             observed,
             nonnegative,
             schedule,
+            clock: None,
         }
     }
 
@@ -137,7 +148,8 @@ impl History {
     }
 
     /// What the fitted model keeps about this history.
-    pub fn info(&self, fallbacks: Vec<String>) -> TrainingInfo {
+    pub fn info(&self, mut fallbacks: Vec<String>) -> TrainingInfo {
+        fallbacks.extend(self.clock.iter().map(ClockChange::note));
         TrainingInfo {
             start: self.start,
             origin: self.origin(),

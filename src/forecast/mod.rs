@@ -31,6 +31,7 @@
 //! - [`window`]: what a fit at `now` is trained on, the seasons it can hold, the default window.
 
 pub mod auto;
+mod clock;
 mod family;
 mod history;
 pub mod holt_winters;

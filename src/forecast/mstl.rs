@@ -215,6 +215,7 @@ fn rest_of(history: &History, values: Vec<f64>) -> History {
         observed: history.observed,
         nonnegative: false,
         schedule: None,
+        clock: None,
     }
 }
 
