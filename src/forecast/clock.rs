@@ -9,7 +9,8 @@
 //! whether the traffic since the change matches the week before it better an hour later (or
 //! earlier) than at the same UTC time: over 12 hours or more, the differences from a week
 //! before must shrink by a fifth and by 3 times what the noise of one difference times the root
-//! of their count could save by chance. Where it does, the history before the change is moved
+//! of their count could save by chance, and so without the day that shrank most (a clock change
+//! shows every day, a news burst on one). Where it does, the history before the change is moved
 //! by that hour onto the current clock, so every model fits one shape; the forecast's own
 //! timestamps stay UTC.
 //!
@@ -101,7 +102,7 @@ pub(crate) fn realigned(
         if tested.contains(&shift) {
             continue;
         }
-        let differences = week_ago_differences(values, &shift, week);
+        let differences = week_ago_differences(start, step, values, &shift, week);
         tested.push(shift.clone());
         let Some(evidence) = evidence_of_move(&differences, (3600 / step) as usize) else {
             continue;
@@ -167,12 +168,27 @@ fn offset(zone: Tz, t: Timestamp) -> Option<i64> {
     ))
 }
 
-/// For each step whose week-ago partner is on the other side of a change, how far its value
-/// is from the value a week before at the same UTC time and from the one on the moved clock.
+/// A step whose week-ago partner is on the other side of a change: how far its value is from
+/// the value a week before at the same UTC time and from the one on the moved clock.
+#[derive(Debug, Clone, Copy)]
+struct Difference {
+    /// The UTC day of the step (days since the epoch).
+    day: i64,
+    same: f64,
+    moved: f64,
+}
+
+/// The [`Difference`] of each step whose week-ago partner is on the other side of a change.
 /// Only steps whose week-ago value is also another such step's moved-clock partner count: a
 /// burst a week before then adds as much to one difference as to the other, where alone (a
 /// week before the last hour) it would count as a saving of its whole size.
-fn week_ago_differences(values: &[f64], shift: &[isize], week: usize) -> Vec<(f64, f64)> {
+fn week_ago_differences(
+    start: Timestamp,
+    step: i64,
+    values: &[f64],
+    shift: &[isize],
+    week: usize,
+) -> Vec<Difference> {
     let n = values.len() as isize;
     let crossing = |i: isize| {
         (week as isize..n).contains(&i) && {
@@ -194,27 +210,51 @@ fn week_ago_differences(values: &[f64], shift: &[isize], week: usize) -> Vec<(f6
         }
         let (now, same, moved) = (values[i], values[then], values[partner as usize]);
         if !(now.is_nan() || same.is_nan() || moved.is_nan()) {
-            out.push(((now - same).abs(), (now - moved).abs()));
+            out.push(Difference {
+                day: (start + i as i64 * step).div_euclid(86_400),
+                same: (now - same).abs(),
+                moved: (now - moved).abs(),
+            });
         }
     }
     out
 }
 
-/// How strongly `differences` (same UTC time, moved clock) show the move: the saving over the
-/// noise of one difference times the root of their count, when they cover [`MIN_HOURS`] of
-/// steps (`per_hour` a hour), the saving is [`MIN_GAIN_SHARE`] of the same-time differences
-/// and that is at least [`EVIDENCE_Z`].
-fn evidence_of_move(differences: &[(f64, f64)], per_hour: usize) -> Option<f64> {
+/// How strongly `differences` show the move ([`evidence`]), where they show it without the UTC
+/// day that saved most as well: a clock change shows every day, a news burst (a week before,
+/// or now) on one.
+fn evidence_of_move(differences: &[Difference], per_hour: usize) -> Option<f64> {
+    let mut by_day: Vec<(i64, f64)> = Vec::new();
+    for d in differences {
+        match by_day.last_mut() {
+            Some((day, saving)) if *day == d.day => *saving += d.same - d.moved,
+            _ => by_day.push((d.day, d.same - d.moved)),
+        }
+    }
+    let (best_day, _) = by_day.iter().copied().max_by(|a, b| a.1.total_cmp(&b.1))?;
+    let rest: Vec<Difference> = differences
+        .iter()
+        .filter(|d| d.day != best_day)
+        .copied()
+        .collect();
+    evidence(&rest, per_hour)?;
+    evidence(differences, per_hour)
+}
+
+/// The saving of the moved clock over the noise of one difference (their median) times the
+/// root of their count, when they cover [`MIN_HOURS`] of steps (`per_hour` a hour), the saving
+/// is [`MIN_GAIN_SHARE`] of the same-time differences and that is at least [`EVIDENCE_Z`].
+fn evidence(differences: &[Difference], per_hour: usize) -> Option<f64> {
     let n = differences.len();
     if n < MIN_HOURS * per_hour {
         return None;
     }
-    let base: f64 = differences.iter().map(|d| d.0).sum();
-    let saving: f64 = differences.iter().map(|d| d.0 - d.1).sum();
+    let base: f64 = differences.iter().map(|d| d.same).sum();
+    let saving: f64 = differences.iter().map(|d| d.same - d.moved).sum();
     if !(saving >= MIN_GAIN_SHARE * base && base > 0.0) {
         return None;
     }
-    let mut same: Vec<f64> = differences.iter().map(|d| d.0).collect();
+    let mut same: Vec<f64> = differences.iter().map(|d| d.same).collect();
     let median = empirical_quantiles(&mut same, &[0.5])[0];
     // Steps that repeat exactly (a constant stretch) have no noise: their mean then.
     let noise = if median > 0.0 {
