@@ -46,6 +46,10 @@ const MIN_GAIN_SHARE: f64 = 0.2;
 /// (an opening, a ramp) even where few hours show it.
 const EVIDENCE_Z: f64 = 3.0;
 
+/// Windows shorter than this (90 days) cannot hold two changes of one rule set, so the same
+/// offset at both ends means none inside.
+const QUICK_CHECK_HOURS: usize = 90 * 24;
+
 /// A move of the history onto the current clock.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct ClockChange {
@@ -143,6 +147,13 @@ fn shifts(zone: Tz, start: Timestamp, step: i64, n: usize) -> Option<(Vec<isize>
     let first_hour = start.div_euclid(3600) * 3600;
     let end = start.checked_add((n as i64).checked_mul(step)?)?;
     let hours = usize::try_from((end - first_hour).div_euclid(3600) + 1).ok()?;
+    // Changes are months apart: a window shorter than that with one offset at both ends holds
+    // none (the common case, two lookups).
+    if hours < QUICK_CHECK_HOURS
+        && offset(zone, first_hour)? == offset(zone, first_hour + (hours as i64 - 1) * 3600)?
+    {
+        return None;
+    }
     let offsets: Vec<i64> = (0..hours)
         .map(|h| offset(zone, first_hour + h as i64 * 3600))
         .collect::<Option<_>>()?;
