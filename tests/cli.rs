@@ -691,17 +691,21 @@ fn train_moves_the_history_onto_the_clock_the_traffic_keeps() {
         let t = chrono::DateTime::from_timestamp(*t, 0).unwrap();
         csv.push_str(&format!("{},{v}\n", t.format("%Y-%m-%dT%H:%M:%SZ")));
     }
-    let dataset = dir.path().join("taxi-utc.csv");
-    std::fs::write(&dataset, csv).unwrap();
-    let out = Command::new(BIN)
-        .args(["train", "--dataset"])
-        .arg(&dataset)
-        .arg("--out")
-        .arg(dir.path().join("model.json"))
-        .output()
-        .unwrap();
-    assert_succeeded(&out);
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    // `train` on `csv`: what it prints.
+    let train = |name: &str, csv: String| {
+        let dataset = dir.path().join(name);
+        std::fs::write(&dataset, csv).unwrap();
+        let out = Command::new(BIN)
+            .args(["train", "--dataset"])
+            .arg(&dataset)
+            .arg("--out")
+            .arg(dir.path().join("model.json"))
+            .output()
+            .unwrap();
+        assert_succeeded(&out);
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let stdout = train("taxi-utc.csv", csv);
     assert!(
         stdout.contains(
             "the daily shape arrives an hour later in UTC since the US daylight-saving change \
@@ -719,15 +723,5 @@ fn train_moves_the_history_onto_the_clock_the_traffic_keeps() {
             .filter(|line| line < &"2014-11-05")
             .map(|line| format!("{line}\n")),
     );
-    let dataset = dir.path().join("taxi-published.csv");
-    std::fs::write(&dataset, csv).unwrap();
-    let out = Command::new(BIN)
-        .args(["train", "--dataset"])
-        .arg(&dataset)
-        .arg("--out")
-        .arg(dir.path().join("published.json"))
-        .output()
-        .unwrap();
-    assert_succeeded(&out);
-    assert!(!String::from_utf8_lossy(&out.stdout).contains("daylight-saving"));
+    assert!(!train("taxi-published.csv", csv).contains("daylight-saving"));
 }
