@@ -4,7 +4,9 @@
 //! machine's CPU at 5 minutes with an hour-long nightly job (`scripts/derive_traces.py`'s
 //! `batch-ec2-5m.csv`): the fits that find pulses, refit without their steps, and judge short
 //! calibration fits' days all together. And four weeks of half-hourly electricity load, where
-//! `auto` may hand its later steps over to MSTL.
+//! `auto` may hand its later steps over to MSTL. And two weeks of the taxi trace ending three
+//! days after a daylight-saving change, recorded in UTC (the history before the change moved onto
+//! the current clock) and on its own clock (nothing to move): what following the clock costs.
 
 use std::hint::black_box;
 use std::path::Path;
@@ -158,12 +160,60 @@ fn four_weeks(c: &mut Criterion) {
     fit_predict_each(c, "forecast-1344x30m", &series, &seasons, &names, 4);
 }
 
+/// The taxi trace (New York's wall clock) as a collector in UTC records it, and as published:
+/// two weeks ending three days after the change of 2014-11-02 06:00 UTC each.
+fn two_weeks_across_a_clock_change() -> (Series, Series) {
+    use chrono::{LocalResult, TimeZone};
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/nyc-taxi-30m.csv");
+    let published = prescale::series::csv::read_dataset(&path)
+        .expect("the bundled taxi trace")
+        .series;
+    let ny = chrono_tz::America::New_York;
+    let mut samples = Vec::new();
+    for (i, &v) in published.values().iter().enumerate() {
+        let wall = chrono::DateTime::from_timestamp(published.start() + i as i64 * 1800, 0)
+            .unwrap()
+            .naive_utc();
+        let instants = match ny.from_local_datetime(&wall) {
+            LocalResult::Single(t) => vec![(t, v)],
+            LocalResult::Ambiguous(a, b) => vec![(a, v / 2.0), (b, v / 2.0)],
+            LocalResult::None => vec![],
+        };
+        for (t, v) in instants {
+            samples.push(prescale::series::Sample::new(t.timestamp(), v).unwrap());
+        }
+    }
+    samples.sort_by_key(|s| s.timestamp);
+    let utc = Series::from_samples(&samples, 1800).unwrap();
+    let end = 1_414_908_000 + 3 * 86_400;
+    let two_weeks = |series: &Series, end: i64| {
+        let to = ((end - series.start()) / 1800) as usize;
+        series.slice(to - 14 * 48..to)
+    };
+    (two_weeks(&utc, end), two_weeks(&published, end - 5 * 3600))
+}
+
+fn clock_change(c: &mut Criterion) {
+    let (utc, published) = two_weeks_across_a_clock_change();
+    let seasons: Vec<Span> = vec!["1d".parse().unwrap(), "7d".parse().unwrap()];
+    fit_predict_each(c, "forecast-672x30m-utc", &utc, &seasons, &["auto"], 4);
+    fit_predict_each(
+        c,
+        "forecast-672x30m-own-clock",
+        &published,
+        &seasons,
+        &["auto"],
+        4,
+    );
+}
+
 criterion_group!(
     benches,
     fit_predict,
     fit_only,
     model_file,
     nightly_job,
-    four_weeks
+    four_weeks,
+    clock_change
 );
 criterion_main!(benches);
