@@ -38,6 +38,9 @@ Written, each in the dataset CSV format (`timestamp,value`, RFC 3339 UTC, gaps k
   11-17), kept in New York's wall clock: opening an hour later in UTC from 1995-10-29.
 - dst-taylor-30m.csv: the British electricity demand 18 weeks earlier (2000-01-30 to 04-23) in
   London's wall clock: an hour earlier in UTC from 2000-03-26 01:00 UTC (summer time).
+- dst-office-nasa-1m.csv, dst-call-centre-nasa-30m.csv: office-nasa-1m.csv and its requests per
+  half hour, 11 weeks later in New York's wall clock: no samples while closed, and from
+  1995-10-29 the first hour with samples an hour later in UTC.
 - call-centre-nasa-15m.csv, call-centre-nasa-1h.csv: office-nasa-1m.csv as requests per quarter
   hour and per hour (each interval's mean per minute times its minutes): the same schedule at
   the coarser steps a call centre reports in (40 or 10 observations a day, none at night).
@@ -329,6 +332,8 @@ def main():
     write(out_dir, "dst-taxi-30m.csv", local_clock(read("nyc-taxi-30m.csv"), "America/New_York", split=True))
     write(out_dir, "dst-business-hours-nasa-1m.csv", local_clock(business_hours(nasa), "America/New_York", 11))
     write(out_dir, "dst-taylor-30m.csv", local_clock(read("taylor-elec-gb-2000-30m.csv"), "Europe/London", -18))
+    write(out_dir, "dst-office-nasa-1m.csv", local_clock(office, "America/New_York", 11))
+    write(out_dir, "dst-call-centre-nasa-30m.csv", local_clock(per_interval(office, 30), "America/New_York", 11))
 
 
 if __name__ == "__main__":

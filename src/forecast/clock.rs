@@ -23,6 +23,7 @@ use chrono::{DateTime, Offset, TimeZone};
 use chrono_tz::Tz;
 
 use super::intervals::empirical_quantiles;
+use super::schedule::Schedule;
 use crate::series::Timestamp;
 
 /// The rule sets tested, each by one zone that keeps them (the EU's clocks all change at
@@ -82,11 +83,15 @@ impl ClockChange {
 
 /// The history `values` (from `start`, one every `step` seconds) moved onto the current clock
 /// where its traffic keeps one of [`RULES`] and a change falls inside it: the new start (leading
-/// gaps trimmed), the values, and what was moved. `None` where nothing moved.
+/// gaps trimmed), the values, and what was moved. `None` where nothing moved. Where the history
+/// has a schedule ([`Schedule::detect`], `prior` the previous fit's), its gaps count as nothing
+/// served in the comparison: a call centre that reports nothing while closed shows the move in
+/// which hours hold values (its opening an hour later) more than in the values themselves.
 pub(crate) fn realigned(
     start: Timestamp,
     step: i64,
     values: &[f64],
+    prior: Option<&Schedule>,
 ) -> Option<(Timestamp, Vec<f64>, ClockChange)> {
     if step <= 0 || step > 3600 || 3600 % step != 0 {
         return None;
@@ -99,6 +104,7 @@ pub(crate) fn realigned(
     }
     let mut best: Option<(f64, Vec<isize>, ClockChange)> = None;
     let mut tested: Vec<Vec<isize>> = Vec::new();
+    let mut closed_gaps = None;
     for (rules, zone) in RULES {
         let Some((shift, at, moved)) = shifts(zone, start, step, n) else {
             continue;
@@ -106,7 +112,9 @@ pub(crate) fn realigned(
         if tested.contains(&shift) {
             continue;
         }
-        let differences = week_ago_differences(start, step, values, &shift, week);
+        let closed_gaps = *closed_gaps
+            .get_or_insert_with(|| Schedule::detect(start, step, values, prior).is_some());
+        let differences = week_ago_differences(start, step, values, &shift, week, closed_gaps);
         tested.push(shift.clone());
         let Some(evidence) = evidence_of_move(&differences, (3600 / step) as usize) else {
             continue;
@@ -199,7 +207,13 @@ fn week_ago_differences(
     values: &[f64],
     shift: &[isize],
     week: usize,
+    closed_gaps: bool,
 ) -> Vec<Difference> {
+    // A gap of a scheduled series served nothing; any other gap is unknown.
+    let value = |i: usize| match values[i] {
+        v if v.is_nan() && closed_gaps => 0.0,
+        v => v,
+    };
     let n = values.len() as isize;
     let crossing = |i: isize| {
         (week as isize..n).contains(&i) && {
@@ -219,7 +233,7 @@ fn week_ago_differences(
         if partner < 0 || !crossing(counterpart) {
             continue;
         }
-        let (now, same, moved) = (values[i], values[then], values[partner as usize]);
+        let (now, same, moved) = (value(i), value(then), value(partner as usize));
         if !(now.is_nan() || same.is_nan() || moved.is_nan()) {
             out.push(Difference {
                 day: (start + i as i64 * step).div_euclid(86_400),

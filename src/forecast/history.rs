@@ -65,7 +65,7 @@ impl History {
             .iter()
             .map(|v| if v.is_finite() { *v } else { f64::NAN })
             .collect();
-        Ok(match clock::realigned(start, step, &values) {
+        Ok(match clock::realigned(start, step, &values, prior) {
             Some((start, values, change)) => History {
                 clock: Some(change),
                 ..History::from_parts(start, step, values, prior)

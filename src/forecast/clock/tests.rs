@@ -47,7 +47,8 @@ fn office_hours_kept_in_new_york_are_moved_back_onto_one_clock_after_the_autumn_
         step,
         7,
     );
-    let (new_start, aligned, change) = realigned(start, step, &values).expect("the move is seen");
+    let (new_start, aligned, change) =
+        realigned(start, step, &values, None).expect("the move is seen");
     assert_eq!(change.rules, "US");
     assert_eq!(change.at, US_AUTUMN_2014);
     assert_eq!(
@@ -81,7 +82,8 @@ fn a_shape_kept_in_london_moves_an_hour_earlier_at_the_spring_change() {
         step,
         11,
     );
-    let (new_start, aligned, change) = realigned(start, step, &values).expect("the move is seen");
+    let (new_start, aligned, change) =
+        realigned(start, step, &values, None).expect("the move is seen");
     assert_eq!(
         (change.rules, change.at, change.moved),
         ("EU", EU_SPRING_2000, -HOUR)
@@ -103,13 +105,17 @@ fn a_shape_that_did_not_move_is_left_as_it_is() {
     let step = 900;
     // Office hours kept in UTC across the same change.
     let (start, values) = recorded(chrono_tz::Etc::UTC, US_AUTUMN_2014 + 4 * DAY, 14, step, 3);
-    assert_eq!(realigned(start, step, &values), None);
+    assert_eq!(realigned(start, step, &values, None), None);
     // The taxi trace as published (New York's wall clock written as UTC: no move in it), at
     // every window ending in the three weeks after the change.
     let taxi = bundled_trace("nyc-taxi-30m.csv");
     for end in (0..84).map(|k| US_AUTUMN_2014 + 6 * HOUR + k * 6 * HOUR) {
         let (start, values) = window(&taxi, end, 14);
-        assert_eq!(realigned(start, 1800, &values), None, "window ending {end}");
+        assert_eq!(
+            realigned(start, 1800, &values, None),
+            None,
+            "window ending {end}"
+        );
     }
 }
 
@@ -132,7 +138,7 @@ fn too_little_traffic_since_the_change_or_too_short_a_history_is_left_as_it_is()
 
 fn realigned_from(zone: Tz, end: Timestamp, days: i64, step: i64) -> Option<ClockChange> {
     let (start, values) = recorded(zone, end, days, step, 9);
-    realigned(start, step, &values).map(|(_, _, change)| change)
+    realigned(start, step, &values, None).map(|(_, _, change)| change)
 }
 
 /// The taxi trace (New York's wall clock) as a collector in UTC records it: the repeated hour's
@@ -224,7 +230,7 @@ fn noise_without_a_shape_is_left_as_it_is_whatever_its_draws() {
     for seed in 0..200 {
         let mut noise = Lcg(seed * 7919 + 1);
         let values: Vec<f64> = (0..14 * 96).map(|_| 50.0 + 10.0 * noise.normal()).collect();
-        assert_eq!(realigned(start, step, &values), None, "seed {seed}");
+        assert_eq!(realigned(start, step, &values, None), None, "seed {seed}");
     }
 }
 
@@ -235,12 +241,12 @@ fn a_burst_a_week_before_is_not_a_clock_change() {
     // burst's steps saved a quarter of the differences (z = 16).
     let apple = bundled_trace("twitter-volume-aapl-5m.csv");
     let (start, values) = window(&apple, 1_428_344_273, 14);
-    assert_eq!(realigned(start, 300, &values), None);
+    assert_eq!(realigned(start, 300, &values, None), None);
     // And the window ending 2015-04-07T05:07:53Z, bursts a week apart on both sides of its
     // week: with every step's partner counted twice, they still saved 41 % on that day (z =
     // 64); without that day, nothing.
     let (start, values) = window(&apple, 1_428_383_273, 14);
-    assert_eq!(realigned(start, 300, &values), None);
+    assert_eq!(realigned(start, 300, &values, None), None);
     // Noise with a 30-minute burst 40 times its level a week and 20 minutes before the end.
     let end = US_AUTUMN_2014 + 3 * DAY;
     let mut noise = Lcg(13);
@@ -251,5 +257,44 @@ fn a_burst_a_week_before_is_not_a_clock_change() {
             50.0 + 10.0 * noise.normal() + if burst { 2000.0 } else { 0.0 }
         })
         .collect();
-    assert_eq!(realigned(end - 14 * DAY, 300, &values), None);
+    assert_eq!(realigned(end - 14 * DAY, 300, &values, None), None);
+}
+
+#[test]
+fn a_call_centre_that_reports_nothing_while_closed_is_moved_too() {
+    // New York office hours at 30-minute steps, no samples at all while closed: the move shows
+    // in which hours hold values (the opening an hour later in UTC) more than in the values.
+    let step = 1800;
+    let ny = chrono_tz::America::New_York;
+    let end = US_AUTUMN_2014 + 3 * DAY - 6 * HOUR;
+    let (start, values) = recorded(ny, end, 21, step, 17);
+    let values: Vec<f64> = values
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| {
+            if office(ny, start + i as i64 * step) > 50.0 {
+                v
+            } else {
+                f64::NAN
+            }
+        })
+        .collect();
+    let (new_start, aligned, change) =
+        realigned(start, step, &values, None).expect("the move is seen");
+    assert_eq!(
+        (change.rules, change.at, change.moved),
+        ("US", US_AUTUMN_2014, HOUR)
+    );
+    // Every value now sits in New York's current opening hours (EST).
+    for (k, &v) in aligned.iter().enumerate().filter(|(_, v)| !v.is_nan()) {
+        let t = new_start + k as i64 * step;
+        assert_eq!(office(chrono_tz::Etc::GMTPlus5, t), 100.0, "step {k}: {v}");
+    }
+    // Without the schedule's reading of gaps as closed, the values alone hold no move.
+    let differences = |closed| {
+        let (shift, _, _) = shifts(ny, start, step, values.len()).unwrap();
+        week_ago_differences(start, step, &values, &shift, 336, closed)
+    };
+    assert!(evidence_of_move(&differences(false), 2).is_none());
+    assert!(evidence_of_move(&differences(true), 2).is_some());
 }
