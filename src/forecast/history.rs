@@ -2,6 +2,9 @@
 //! into gaps, leading gaps dropped (they carry nothing), trailing gaps kept (the forecast still
 //! starts at the end of the series, as [`ModelSpec::fit`](super::ModelSpec::fit) promises).
 //!
+//! Where the traffic keeps a daylight-saving clock that changed inside the history, the values
+//! before the change are moved onto the current clock here too ([`clock::realigned`]).
+//!
 //! Preparing here, rather than in each family, keeps the edge cases in one place: an all-gap
 //! series is a `TooShort` error, and timestamps that would overflow are refused before any
 //! arithmetic on them, so no family can panic on a hostile series.

@@ -26,6 +26,8 @@
 //! - `family`: the interface every family implements and the enums delegate to.
 //! - `intervals`: prediction intervals from forecast errors per horizon step.
 //! - `history`: the training series prepared once (gaps, leading gaps, overflow checks).
+//! - `clock`: the clock the traffic keeps: a history a daylight-saving change moved by an hour,
+//!   moved back onto the current clock before any model sees it.
 //! - [`schedule`]: recurring closed periods (nights, weekends) recognised from the gaps.
 //! - [`model_file`]: a fitted model with its metadata, as saved under `models/` (text only).
 //! - [`window`]: what a fit at `now` is trained on, the seasons it can hold, the default window.
