@@ -103,19 +103,14 @@ pub(crate) fn realigned(
         return None;
     }
     let mut best: Option<(f64, Vec<isize>, ClockChange)> = None;
-    let mut tested: Vec<Vec<isize>> = Vec::new();
     let mut closed_gaps = None;
     for (rules, zone) in RULES {
         let Some((shift, at, moved)) = shifts(zone, start, step, n) else {
             continue;
         };
-        if tested.contains(&shift) {
-            continue;
-        }
         let closed_gaps = *closed_gaps
             .get_or_insert_with(|| Schedule::detect(start, step, values, prior).is_some());
         let differences = week_ago_differences(start, step, values, &shift, week, closed_gaps);
-        tested.push(shift.clone());
         let Some(evidence) = evidence_of_move(&differences, (3600 / step) as usize) else {
             continue;
         };
@@ -151,10 +146,11 @@ pub(crate) fn realigned(
 /// minus its offset at the last step), with the latest change inside the history and the
 /// seconds the traffic moved there; `None` where the offset never changes.
 fn shifts(zone: Tz, start: Timestamp, step: i64, n: usize) -> Option<(Vec<isize>, Timestamp, i64)> {
-    // Changes happen on the hour: one offset per hour of the history.
+    // Changes happen on the hour: one offset per hour of the history, up to its last step's.
     let first_hour = start.div_euclid(3600) * 3600;
-    let end = start.checked_add((n as i64).checked_mul(step)?)?;
-    let hours = usize::try_from((end - first_hour).div_euclid(3600) + 1).ok()?;
+    let last_step = start.checked_add((n as i64 - 1).checked_mul(step)?)?;
+    let hours = usize::try_from((last_step - first_hour).div_euclid(3600) + 1).ok()?;
+    let hour_of = |i: usize| ((start + i as i64 * step - first_hour) / 3600) as usize;
     // Changes are months apart: a window shorter than that with one offset at both ends holds
     // none (the common case, two lookups).
     if hours < QUICK_CHECK_HOURS
@@ -169,9 +165,8 @@ fn shifts(zone: Tz, start: Timestamp, step: i64, n: usize) -> Option<(Vec<isize>
     if offsets.iter().all(|&o| o == now) {
         return None;
     }
-    let hour_of = |i: usize| ((start + i as i64 * step - first_hour) / 3600) as usize;
     let shift: Vec<isize> = (0..n)
-        .map(|i| ((offsets[hour_of(i)] - offsets[hour_of(n - 1)]) / step) as isize)
+        .map(|i| ((offsets[hour_of(i)] - now) / step) as isize)
         .collect();
     let last = offsets.windows(2).rposition(|w| w[0] != w[1])? + 1;
     // The wall clock gained an hour (spring): the traffic arrives an hour earlier in UTC.
